@@ -1,0 +1,103 @@
+"""Reading images: one PIL decode path for the check in prepare.py and for tf.data pipelines.
+
+PIL rather than tf.io.decode_image because it handles what users' collections hold and
+TensorFlow does not: EXIF rotation, CMYK JPEGs, 16-bit PNGs, palette and transparent images.
+Its decoders release the GIL, so tf.data still decodes in parallel.
+"""
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# A tiny file that decodes to hundreds of megapixels is refused, not decoded.
+MAX_IMAGE_PIXELS = 200_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+PAD_COLOUR = (255, 255, 255)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB; transparency becomes white, 16-bit is scaled down, not clipped."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        pixels = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if pixels.max(initial=0) > 255 or image.mode.startswith("I;16") else 255.0
+        image = Image.fromarray(np.clip(pixels / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        image = Image.fromarray(np.clip(np.asarray(image), 0, 255).astype(np.uint8), "L")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGB", image.size, PAD_COLOUR)
+        background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """The image as a size x size x 3 uint8 array: upright, aspect kept, padded with white."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when the image is large
+            image = ImageOps.exif_transpose(image)
+            image = to_rgb(image)
+    return np.asarray(ImageOps.pad(image, (size, size), Image.Resampling.BILINEAR, color=PAD_COLOUR))
+
+
+def image_problem(path: Path) -> str | None:
+    """Why this image cannot be used, or None when it decodes."""
+    if not path.exists():
+        return "file not found"
+    if not path.is_file():
+        return "not a file"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.load()
+                if image.width < 1 or image.height < 1:
+                    return "image has no pixels"
+                to_rgb(ImageOps.exif_transpose(image))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        return f"more than {MAX_IMAGE_PIXELS:,} pixels (decompression bomb?)"
+    except PermissionError:
+        return "permission denied"
+    except Image.UnidentifiedImageError:
+        return "not an image PIL can read"
+    except (OSError, ValueError, SyntaxError) as error:
+        return f"does not decode: {error}"
+    return None
+
+
+def _load_or_blank(path: bytes, size: int) -> np.ndarray:
+    try:
+        return load_image(path.decode(), size)
+    except Exception as error:  # a file changed after prepare.py checked it: keep the run going
+        print(f"warning: {path.decode()}: {error}; using a blank image", file=sys.stderr)
+        return np.full((size, size, 3), 255, np.uint8)
+
+
+def image_dataset(paths: list[str], size: int, batch_size: int, labels: np.ndarray | None = None,
+                  shuffle_seed: int | None = None):
+    """Batches of uint8 pixels (and labels), decoded in parallel and prefetched."""
+    import tensorflow as tf
+
+    def decode(path):
+        pixels = tf.numpy_function(lambda p: _load_or_blank(p, size), [path], tf.uint8, stateful=False)
+        pixels.set_shape((size, size, 3))
+        return pixels
+
+    if labels is None:
+        dataset = tf.data.Dataset.from_tensor_slices(paths)
+        if shuffle_seed is not None:
+            dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        dataset = tf.data.Dataset.from_tensor_slices((paths, labels.astype(np.float32)))
+        if shuffle_seed is not None:
+            dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+        dataset = dataset.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,54 @@
+"""The tagger model: pixels -> backbone -> pooled embedding -> dropout -> sigmoid over tags."""
+
+from pathlib import Path
+
+import keras
+
+from tagger.backbones import build_backbone, get_backbone_spec
+from tagger.errors import TaggerError
+from tagger.layers import PixelScaling
+from tagger.settings import ModelSettings
+
+EMBEDDING_LAYER = "embedding"
+DROPOUT_LAYER = "head_dropout"
+TAGS_LAYER = "tags"
+
+
+def build_tagger(model_settings: ModelSettings, tag_count: int) -> keras.Model:
+    """A model from 0-255 RGB images of model.image_size to one probability per tag."""
+    spec = get_backbone_spec(model_settings.backbone)
+    size = model_settings.image_size
+    backbone = build_backbone(spec.name, size, model_settings.weights)
+    pixels = keras.Input((size, size, 3), name="pixels")
+    scaled = PixelScaling(spec.preprocessing, name="pixel_scaling")(pixels)
+    feature_map = backbone(scaled)
+    embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(feature_map)
+    dropped = keras.layers.Dropout(model_settings.dropout, name=DROPOUT_LAYER)(embedding)
+    # The head is kept in float32 so probabilities stay exact under mixed precision.
+    probabilities = keras.layers.Dense(tag_count, activation="sigmoid", dtype="float32", name=TAGS_LAYER)(dropped)
+    return keras.Model(pixels, probabilities, name="tagger")
+
+
+def embedding_model(tagger: keras.Model) -> keras.Model:
+    """The same network cut at the pooled embedding (before dropout and the tag layer)."""
+    return keras.Model(tagger.inputs, tagger.get_layer(EMBEDDING_LAYER).output, name="embedder")
+
+
+def head_model(tagger: keras.Model) -> keras.Model:
+    """The tagger's own dropout and tag layers, fed pooled embeddings: trains the head on cached features."""
+    width = tagger.get_layer(EMBEDDING_LAYER).output.shape[-1]
+    features = keras.Input((width,), name="features")
+    dropped = tagger.get_layer(DROPOUT_LAYER)(features)
+    return keras.Model(features, tagger.get_layer(TAGS_LAYER)(dropped), name="head")
+
+
+def backbone_of(tagger: keras.Model) -> keras.Model:
+    return tagger.get_layer("backbone")
+
+
+def load_tagger(path: Path) -> keras.Model:
+    """Loads model.keras in Keras safe mode (no arbitrary code runs)."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (OSError, ValueError) as error:
+        raise TaggerError(f"cannot load {path}: {error}") from None

@@ -1,0 +1,136 @@
+"""prepare.py: images and tags in, a checked manifest and tag vocabulary out."""
+
+import hashlib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tagger import runfolder
+from tagger.errors import TaggerError
+from tagger.images import image_problem
+from tagger.settings import DataSettings, Settings
+from tagger.sources import SourceProblem, read_source
+from tagger.tags import TagNormalizer, read_aliases
+
+TRAIN, VALIDATION = "train", "validation"
+
+
+def validation_score(image_id: str) -> float:
+    """A stable number in [0, 1) per image: the split never changes when images are added."""
+    digest = hashlib.sha256(image_id.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_splits(image_ids: list[str], validation_fraction: float) -> list[str]:
+    scores = [validation_score(image_id) for image_id in image_ids]
+    splits = [VALIDATION if score < validation_fraction else TRAIN for score in scores]
+    # A small set may hash entirely to one side; both sides need an image.
+    if len(image_ids) >= 2 and VALIDATION not in splits:
+        splits[min(range(len(scores)), key=scores.__getitem__)] = VALIDATION
+    if len(image_ids) >= 2 and TRAIN not in splits:
+        splits[max(range(len(scores)), key=scores.__getitem__)] = TRAIN
+    return splits
+
+
+def unique_in_order(tags) -> list[str]:
+    return list(dict.fromkeys(tag for tag in tags if tag))
+
+
+def prepare(settings: Settings) -> runfolder.Manifest:
+    data, run_dir = settings.data, settings.paths.run_dir
+    if data.source is None:
+        raise TaggerError("data.source is not set: give --data.source <tags.csv | tags.jsonl | image folder>")
+    normalize = TagNormalizer(data.trim, data.casefold, data.fold_separators)
+    aliases = read_aliases(data.aliases, normalize) if data.aliases else {}
+    records, problems, default_root = read_source(data.source)
+    images_root = data.images_root or default_root
+    if not records:
+        raise TaggerError(f"no images listed in {data.source}" + (f" ({problems[0].reason})" if problems else ""))
+
+    tags_by_image: dict[str, list[str]] = {}
+    for record in records:
+        tags = unique_in_order(aliases.get(t, t) for t in map(normalize, record.raw_tags))
+        if record.image in tags_by_image:
+            problems.append(SourceProblem(record.origin, f"duplicate entry for {record.image}: tags merged"))
+            tags_by_image[record.image] = unique_in_order(tags_by_image[record.image] + tags)
+        else:
+            tags_by_image[record.image] = tags
+    read_count = len(tags_by_image)
+    tags_before = len({tag for tags in tags_by_image.values() for tag in tags})
+
+    for image in [image for image, tags in tags_by_image.items() if not tags]:
+        problems.append(SourceProblem(image, "no tags"))
+        del tags_by_image[image]
+
+    paths = {image: resolve(image, images_root) for image in tags_by_image}
+    unreadable = check_images(paths) if data.check_images else {}
+    for image, reason in unreadable.items():
+        problems.append(SourceProblem(image, reason))
+        del tags_by_image[image]
+    if not tags_by_image:
+        write_skipped(run_dir, problems)
+        example = f" (e.g. {problems[-1].item}: {problems[-1].reason})" if problems else ""
+        raise TaggerError(
+            f"none of the {read_count} images listed can be used{example}; images are looked up under "
+            f"{images_root} (data.images_root); details in {run_dir / runfolder.SKIPPED}"
+        )
+
+    counts = Counter(tag for tags in tags_by_image.values() for tag in tags)
+    kept_counts = sorted(((t, c) for t, c in counts.items() if c >= data.min_tag_occurrences), key=lambda tc: (-tc[1], tc[0]))
+    if not kept_counts:
+        write_skipped(run_dir, problems)
+        most_used, most_count = counts.most_common(1)[0]
+        raise TaggerError(
+            f"no tag is used on at least {data.min_tag_occurrences} images (data.min_tag_occurrences); "
+            f"the most used, {most_used!r}, is on {most_count}: lower the threshold or add images"
+        )
+    kept_tags = {tag for tag, _ in kept_counts}
+    image_ids, kept_tag_lists = [], []
+    for image, tags in tags_by_image.items():
+        kept = [tag for tag in tags if tag in kept_tags]
+        if kept:
+            image_ids.append(image)
+            kept_tag_lists.append(kept)
+        else:
+            problems.append(SourceProblem(image, f"none of its tags is used on {data.min_tag_occurrences}+ images"))
+
+    manifest = runfolder.Manifest(
+        image_ids=image_ids,
+        paths=[str(paths[image]) for image in image_ids],
+        tags=kept_tag_lists,
+        splits=assign_splits(image_ids, data.validation_fraction),
+    )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_skipped(run_dir, problems)
+    runfolder.write_vocabulary(run_dir, kept_counts)
+    runfolder.write_manifest(run_dir, manifest)
+    runfolder.write_settings(run_dir, "prepare", settings)
+    print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
+    return manifest
+
+
+def resolve(image: str, images_root: Path) -> Path:
+    path = Path(image)
+    return path if path.is_absolute() else (images_root / path).absolute()
+
+
+def check_images(paths: dict[str, Path]) -> dict[str, str]:
+    """image -> reason, for every image that cannot be decoded. Decoding runs on all cores."""
+    with ThreadPoolExecutor() as pool:
+        reasons = pool.map(image_problem, paths.values())
+    return {image: reason for image, reason in zip(paths, reasons) if reason is not None}
+
+
+def write_skipped(run_dir: Path, problems: list[SourceProblem]) -> None:
+    runfolder.write_csv(run_dir / runfolder.SKIPPED, ["item", "reason"], ((p.item, p.reason) for p in problems))
+
+
+def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir) -> None:
+    validation = manifest.splits.count(VALIDATION)
+    print(f"images: {read_count} read, {len(manifest.image_ids)} kept "
+          f"({len(manifest.image_ids) - validation} train, {validation} validation)")
+    if problems:
+        print(f"skipped or merged: {len(problems)} entries, reasons in {run_dir / runfolder.SKIPPED}")
+    print(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
+    print("most frequent: " + ", ".join(f"{tag} ({count})" for tag, count in kept_counts[:10]))
+    print(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")

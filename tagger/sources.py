@@ -1,0 +1,102 @@
+"""Reading a user's list of images and tags: CSV/TSV, JSONL, or a folder of images with .txt sidecars."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from tagger.errors import TaggerError
+from tagger.tags import split_tags
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass
+class SourceRecord:
+    image: str  # as written in the source: relative to the images root, or absolute
+    raw_tags: list[str]
+    origin: str  # where it was read, for reports: "tags.csv row 12"
+
+
+@dataclass
+class SourceProblem:
+    item: str
+    reason: str
+
+
+def read_source(source: Path) -> tuple[list[SourceRecord], list[SourceProblem], Path]:
+    """Records, problems met while reading, and the default images root."""
+    if not source.exists():
+        raise TaggerError(f"data.source: {source} does not exist")
+    if source.is_dir():
+        return (*read_sidecar_folder(source), source)
+    suffix = source.suffix.lower()
+    if suffix in (".csv", ".tsv", ".txt"):
+        return (*read_table(source, "\t" if suffix == ".tsv" else ","), source.parent)
+    if suffix in (".jsonl", ".ndjson"):
+        return (*read_jsonl(source), source.parent)
+    raise TaggerError(f"data.source: {source} is neither a folder nor a .csv, .tsv or .jsonl file")
+
+
+def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[SourceProblem]]:
+    try:
+        table = pd.read_csv(
+            path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
+            encoding_errors="replace", skip_blank_lines=True, on_bad_lines="warn",
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as error:
+        raise TaggerError(f"{path}: cannot read it as a table: {error}") from None
+    table.columns = [str(column).strip().lower() for column in table.columns]
+    missing = [column for column in ("image", "tags") if column not in table.columns]
+    if missing:
+        raise TaggerError(f"{path}: needs columns image,tags; missing {', '.join(missing)}; found {list(table.columns)}")
+    records, problems = [], []
+    for row_number, (image, tags) in enumerate(zip(table["image"], table["tags"]), start=2):
+        origin = f"{path.name} row {row_number}"
+        if not image.strip():
+            problems.append(SourceProblem(origin, "empty image path"))
+            continue
+        records.append(SourceRecord(image.strip(), split_tags(tags), origin))
+    return records, problems
+
+
+def read_jsonl(path: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
+    records, problems = [], []
+    with path.open(encoding="utf-8-sig", errors="replace") as lines:
+        for line_number, line in enumerate(lines, start=1):
+            origin = f"{path.name} line {line_number}"
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as error:
+                problems.append(SourceProblem(origin, f"not JSON: {error}"))
+                continue
+            if not isinstance(entry, dict) or not isinstance(entry.get("image"), str) or not entry["image"].strip():
+                problems.append(SourceProblem(origin, "needs an object with a string 'image'"))
+                continue
+            tags = entry.get("tags", [])
+            if isinstance(tags, str):
+                tags = split_tags(tags)
+            if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+                problems.append(SourceProblem(origin, "'tags' must be a list of strings"))
+                continue
+            # A comma is the tag separator everywhere else, so a tag holding one is two tags.
+            raw_tags = [part for tag in tags for part in split_tags(tag)]
+            records.append(SourceRecord(entry["image"].strip(), raw_tags, origin))
+    return records, problems
+
+
+def read_sidecar_folder(folder: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
+    records, problems = [], []
+    # followlinks=False (rglob's default) keeps a symlink loop from recursing forever.
+    for image in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
+        relative = image.relative_to(folder).as_posix()
+        sidecar = image.with_suffix(".txt")
+        if not sidecar.is_file():
+            problems.append(SourceProblem(relative, "no .txt tag file beside it"))
+            continue
+        text = sidecar.read_text(encoding="utf-8-sig", errors="replace")
+        records.append(SourceRecord(relative, split_tags(text.replace("\n", ",")), sidecar.name))
+    return records, problems
