@@ -67,8 +67,8 @@ def image_problem(path: Path) -> str | None:
         return "permission denied"
     except Image.UnidentifiedImageError:
         return "not an image PIL can read"
-    except (OSError, ValueError, SyntaxError) as error:
-        return f"does not decode: {error}"
+    except Exception as error:  # Pillow's decoders raise many kinds; any of them means "skip this file"
+        return f"does not decode: {type(error).__name__}: {error}" if str(error) else f"does not decode: {type(error).__name__}"
     return None
 
 

@@ -1,6 +1,7 @@
 """prepare.py: images and tags in, a checked manifest and tag vocabulary out."""
 
 import hashlib
+import os
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +17,11 @@ TRAIN, VALIDATION = "train", "validation"
 
 
 def validation_score(image_id: str) -> float:
-    """A stable number in [0, 1) per image: the split never changes when images are added."""
+    """A stable number in [0, 1) per image, so an image's split does not change when images are added.
+
+    (The one exception: in a set so small that no image falls below validation_fraction,
+    assign_splits moves the lowest-scoring image to validation.)
+    """
     digest = hashlib.sha256(image_id.encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
@@ -33,7 +38,7 @@ def assign_splits(image_ids: list[str], validation_fraction: float) -> list[str]
 
 
 def unique_in_order(tags) -> list[str]:
-    return list(dict.fromkeys(tag for tag in tags if tag))
+    return list(dict.fromkeys(tag for tag in tags if tag.strip()))
 
 
 def prepare(settings: Settings) -> runfolder.Manifest:
@@ -50,11 +55,12 @@ def prepare(settings: Settings) -> runfolder.Manifest:
     tags_by_image: dict[str, list[str]] = {}
     for record in records:
         tags = unique_in_order(aliases.get(t, t) for t in map(normalize, record.raw_tags))
-        if record.image in tags_by_image:
-            problems.append(SourceProblem(record.origin, f"duplicate entry for {record.image}: tags merged"))
-            tags_by_image[record.image] = unique_in_order(tags_by_image[record.image] + tags)
+        image = image_id(record.image)
+        if image in tags_by_image:
+            problems.append(SourceProblem(record.origin, f"duplicate entry for {image}: tags merged"))
+            tags_by_image[image] = unique_in_order(tags_by_image[image] + tags)
         else:
-            tags_by_image[record.image] = tags
+            tags_by_image[image] = tags
     read_count = len(tags_by_image)
     tags_before = len({tag for tags in tags_by_image.values() for tag in tags})
 
@@ -107,6 +113,11 @@ def prepare(settings: Settings) -> runfolder.Manifest:
     runfolder.write_settings(run_dir, "prepare", settings)
     print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
     return manifest
+
+
+def image_id(image: str) -> str:
+    """One spelling per file: './a.png', 'a.png' and 'x/../a.png' are the same image."""
+    return os.path.normpath(image).replace(os.sep, "/")
 
 
 def resolve(image: str, images_root: Path) -> Path:

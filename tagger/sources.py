@@ -1,10 +1,9 @@
 """Reading a user's list of images and tags: CSV/TSV, JSONL, or a folder of images with .txt sidecars."""
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
 
 from tagger.errors import TaggerError
 from tagger.tags import split_tags
@@ -16,7 +15,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".
 class SourceRecord:
     image: str  # as written in the source: relative to the images root, or absolute
     raw_tags: list[str]
-    origin: str  # where it was read, for reports: "tags.csv row 12"
+    origin: str  # where it was read, for reports: "tags.csv line 12"
 
 
 @dataclass
@@ -40,24 +39,38 @@ def read_source(source: Path) -> tuple[list[SourceRecord], list[SourceProblem], 
 
 
 def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[SourceProblem]]:
-    try:
-        table = pd.read_csv(
-            path, sep=separator, dtype=str, keep_default_na=False, encoding="utf-8-sig",
-            encoding_errors="replace", skip_blank_lines=True, on_bad_lines="warn",
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeError) as error:
-        raise TaggerError(f"{path}: cannot read it as a table: {error}") from None
-    table.columns = [str(column).strip().lower() for column in table.columns]
-    missing = [column for column in ("image", "tags") if column not in table.columns]
-    if missing:
-        raise TaggerError(f"{path}: needs columns image,tags; missing {', '.join(missing)}; found {list(table.columns)}")
+    # The csv module, not pandas: given a row with more fields than the header, which is what an
+    # unquoted tags cell like `a.png,cat,dog` makes, pandas silently takes the first column as an
+    # index (shifting every column) or drops the row; here that row is reported instead.
     records, problems = [], []
-    for row_number, (image, tags) in enumerate(zip(table["image"], table["tags"]), start=2):
-        origin = f"{path.name} row {row_number}"
-        if not image.strip():
-            problems.append(SourceProblem(origin, "empty image path"))
-            continue
-        records.append(SourceRecord(image.strip(), split_tags(tags), origin))
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
+            reader = csv.reader(file, delimiter=separator)
+            header = next((row for row in reader if any(field.strip() for field in row)), None)
+            if header is None:
+                raise TaggerError(f"{path} is empty: it needs a header line naming the columns image and tags")
+            columns = [column.strip().lower() for column in header]
+            missing = [column for column in ("image", "tags") if column not in columns]
+            if missing:
+                raise TaggerError(f"{path}: needs columns image,tags; missing {', '.join(missing)}; found {columns}")
+            image_at, tags_at = columns.index("image"), columns.index("tags")
+            for row in reader:
+                origin = f"{path.name} line {reader.line_num}"
+                if not any(field.strip() for field in row):
+                    continue
+                if len(row) > len(columns):
+                    problems.append(SourceProblem(
+                        origin, f"{len(row)} fields where the header has {len(columns)}: "
+                        "put a tags cell that holds commas in double quotes"))
+                    continue
+                row += [""] * (len(columns) - len(row))  # missing trailing cells are empty, as in spreadsheets
+                image = row[image_at].strip()
+                if not image:
+                    problems.append(SourceProblem(origin, "empty image path"))
+                    continue
+                records.append(SourceRecord(image, split_tags(row[tags_at]), origin))
+    except csv.Error as error:
+        raise TaggerError(f"{path}: cannot read it as a table: {error}") from None
     return records, problems
 
 

@@ -1,6 +1,7 @@
 """Tag text: normalization and the aliases file."""
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,8 @@ class TagNormalizer:
     fold_separators: bool = True
 
     def __call__(self, raw: str) -> str:
-        tag = CONTROL_CHARACTERS.sub(" ", raw)
+        # NFC: "café" typed with a combining accent is the same tag as with a precomposed one.
+        tag = unicodedata.normalize("NFC", CONTROL_CHARACTERS.sub(" ", raw))
         if self.fold_separators:
             tag = SEPARATOR_BETWEEN_WORDS.sub(" ", tag)
         if self.trim:

@@ -98,7 +98,12 @@ def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> i
     for layer in backbone.layers:
         layer.trainable = False
     for layer in chosen:
-        layer.trainable = not (keep_batchnorm_frozen and isinstance(layer, keras.layers.BatchNormalization))
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = not (keep_batchnorm_frozen and is_batchnorm)
+        if is_batchnorm and layer.trainable:
+            # Without pretrained statistics the moving averages must catch up within a short run;
+            # the applications' 0.999 would take thousands of steps.
+            layer.momentum = 0.9
     return len(chosen)
 
 

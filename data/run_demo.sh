@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The four steps on the demo set, with the demo's settings.
+# Usage: data/run_demo.sh [python] [run_dir] [demo_data_dir]   (demo.sh calls it after setting up)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${1:-.venv/bin/python}
+RUN=(--paths.run_dir "${2:-runs/demo}")
+DATA=${3:-data/demo}
+
+$PY data/make_demo.py --out "$DATA"
+$PY prepare.py "${RUN[@]}" --data.source "$DATA/tags.csv"
+# An untrained backbone's features mean nothing, so the demo trains a small one end to end
+# (weights none: no download); with real photos keep --model.weights imagenet.
+$PY train.py "${RUN[@]}" --model.backbone mobilenetv2 --model.weights none --model.image_size 64 \
+  --train.head_epochs 1 --train.unfreeze_layers 1000 --train.finetune_epochs 20 --train.finetune_learning_rate 0.002
+$PY embed.py "${RUN[@]}"
+$PY cluster_tags.py "${RUN[@]}"

@@ -1,0 +1,80 @@
+"""Backbones, the tagger model, and save/load, with real Keras."""
+
+import numpy as np
+import pytest
+
+from tagger.backbones import BACKBONES, build_backbone, get_backbone_spec
+from tagger.errors import TaggerError
+from tagger.settings import ModelSettings
+
+
+@pytest.mark.parametrize("name", list(BACKBONES))
+def test_every_backbone_builds_and_gives_its_embedding_width(name):
+    import keras
+
+    from tagger.model import build_tagger, embedding_model
+
+    keras.utils.set_random_seed(0)
+    tagger = build_tagger(ModelSettings(backbone=name, image_size=32, weights="none"), tag_count=3)
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    probabilities = np.asarray(tagger(pixels, training=False))
+    embeddings = np.asarray(embedding_model(tagger)(pixels, training=False))
+    assert probabilities.shape == (2, 3)
+    assert np.isfinite(probabilities).all() and ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert embeddings.shape == (2, BACKBONES[name].embedding_width)
+
+
+def test_unknown_backbone_lists_the_known_ones():
+    with pytest.raises(TaggerError) as error:
+        get_backbone_spec("vgg16")
+    assert str(error.value) == f"unknown backbone 'vgg16'; known: {', '.join(BACKBONES)}"
+
+
+def test_weights_from_a_file_are_loaded(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    source = build_backbone("mobilenetv2", 32, "none")
+    path = tmp_path / "backbone.weights.h5"
+    source.save_weights(path)
+    keras.utils.set_random_seed(2)  # a different random start, so equality proves loading
+    loaded = build_backbone("mobilenetv2", 32, str(path))
+    for expected, actual in zip(source.get_weights(), loaded.get_weights(), strict=True):
+        np.testing.assert_array_equal(expected, actual)
+
+
+def test_weights_file_that_does_not_fit_is_a_clear_error(tmp_path):
+    path = tmp_path / "other.weights.h5"
+    build_backbone("efficientnetv2-b0", 32, "none").save_weights(path)
+    with pytest.raises(TaggerError, match="does not fit backbone mobilenetv2"):
+        build_backbone("mobilenetv2", 32, str(path))
+    with pytest.raises(TaggerError, match="is not a file"):
+        build_backbone("mobilenetv2", 32, str(tmp_path / "missing.weights.h5"))
+
+
+def test_saved_model_loads_back_with_the_same_predictions(tmp_path):
+    import keras
+
+    from tagger.model import build_tagger, embedding_model, load_tagger
+
+    keras.utils.set_random_seed(3)
+    tagger = build_tagger(ModelSettings(backbone="resnet50", image_size=32, weights="none"), tag_count=4)
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 32, 32, 3)).astype(np.uint8)
+    tagger.save(tmp_path / "model.keras")
+    loaded = load_tagger(tmp_path / "model.keras")
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), tagger.predict(pixels, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(embedding_model(loaded).predict(pixels, verbose=0),
+                               embedding_model(tagger).predict(pixels, verbose=0), atol=1e-5)
+
+
+def test_pixel_scaling_matches_keras_own_preprocessing():
+    import keras
+
+    from tagger.layers import PixelScaling
+
+    pixels = np.random.default_rng(2).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
+    np.testing.assert_allclose(PixelScaling("caffe")(pixels),
+                               keras.applications.resnet50.preprocess_input(pixels.copy()), atol=1e-4)
+    np.testing.assert_allclose(PixelScaling("tf")(pixels),
+                               keras.applications.mobilenet_v2.preprocess_input(pixels.copy()), atol=1e-6)
+    assert get_backbone_spec("efficientnetv2-s").preprocessing == "builtin"
