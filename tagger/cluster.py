@@ -7,7 +7,7 @@ from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.settings import Settings
 from tagger.spreadsheet import spreadsheet_safe
-from tagger.variants import DBSCANVariants, tag_image_matrix, tag_mean_embeddings
+from tagger.variants import CombinedVariants, DBSCANVariants, tag_image_matrix, tag_mean_embeddings
 
 
 def cluster_tags(settings: Settings) -> list:
@@ -23,8 +23,13 @@ def cluster_tags(settings: Settings) -> list:
         raise TaggerError(f"{runfolder.EMBEDDINGS} does not match {runfolder.MANIFEST} "
                           "(prepare.py ran again since): run embed.py again")
 
-    tag_vectors = tag_mean_embeddings(tag_image_matrix(manifest.tags, vocabulary), embeddings, options.center)
-    groups = DBSCANVariants(options.eps, options.min_samples).fit(tag_vectors, vocabulary, counts).groups_
+    tag_images = tag_image_matrix(manifest.tags, vocabulary)
+    tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
+    if options.method == "dbscan":
+        groups = DBSCANVariants(options.eps, options.min_samples).fit(tag_vectors, vocabulary, counts).groups_
+    else:
+        groups = CombinedVariants(options.min_score, options.neighbours).fit(
+            tag_vectors, vocabulary, counts, tag_images).groups_
     write_groups(run_dir, groups)
     runfolder.write_settings(run_dir, "cluster", settings)
     print_groups(groups)

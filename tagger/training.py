@@ -1,6 +1,7 @@
 """train.py: stage 1 (head on cached frozen features), optional stage 2 (fine-tune from images)."""
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def train(settings: Settings) -> dict:
     head = head_model(tagger)
     head.compile(optimizer=keras.optimizers.Adam(options.head_learning_rate), loss="binary_crossentropy")
     head.fit(features[train_rows], labels[train_rows], batch_size=options.batch_size, epochs=options.head_epochs,
-             validation_data=(features[validation_rows], labels[validation_rows]), verbose=2)
+             validation_data=(features[validation_rows], labels[validation_rows]), verbose=progress_verbosity())
 
     finetuned = options.unfreeze_layers > 0
     size = settings.model.image_size
@@ -51,7 +52,7 @@ def train(settings: Settings) -> dict:
             image_dataset(list(paths[train_rows]), size, options.batch_size, labels[train_rows], options.seed),
             validation_data=image_dataset(list(paths[validation_rows]), size, options.batch_size,
                                           labels[validation_rows]),
-            epochs=options.finetune_epochs, verbose=2,
+            epochs=options.finetune_epochs, verbose=progress_verbosity(),
         )
         validation_scores = tagger.predict(
             image_dataset(list(paths[validation_rows]), size, options.batch_size), verbose=0)
@@ -67,6 +68,11 @@ def train(settings: Settings) -> dict:
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
     print(f"wrote {run_dir / runfolder.MODEL}, {runfolder.THRESHOLDS}, {runfolder.METRICS}")
     return metrics
+
+
+def progress_verbosity() -> int:
+    """Keras progress bars on a terminal; one line per epoch in a log file."""
+    return 1 if sys.stdout.isatty() else 2
 
 
 def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings) -> np.ndarray:

@@ -36,6 +36,8 @@ class VariantGroup:
     members: list[str]  # canonical first, then by count
     counts: list[int]
     similarities: list[float]  # cosine similarity of each member's mean embedding to the canonical's
+    scores: list[float] | None = None  # combined score of each member with the canonical (combined method)
+    evidence: "PairEvidence | None" = None  # evidence of each member against the canonical
 
 
 class DBSCANVariants:
@@ -67,3 +69,103 @@ class DBSCANVariants:
             ))
         self.groups_.sort(key=lambda group: (-sum(group.counts), group.canonical))
         return self
+
+
+@dataclass
+class PairEvidence:
+    """Evidence for candidate pairs (parallel arrays); see CombinedVariants for how it is weighed."""
+
+    first: np.ndarray
+    second: np.ndarray
+    visual: np.ndarray  # cosine of centered per-tag mean embeddings
+    context: np.ndarray  # cosine of co-occurrence profiles; NaN when a tag has no co-occurring tags
+    spelling: np.ndarray  # 1 - normalized edit distance of spelling keys
+    overlap: np.ndarray  # share of the rarer tag's images carrying both
+
+    def scores(self) -> np.ndarray:
+        """The documented rule (README, "How variants are scored").
+
+        meaning  = visual * (0.5 + 0.5 * context), or visual alone where context is undefined
+        strength = ramp(meaning, 0.5 -> 0.9); spelled = ramp(spelling, 0.6 -> 0.95),
+                   counted only where meaning >= 0.2 (spelling alone never merges cat / car)
+        support  = 1 - (1 - strength) * (1 - spelled)          (either route can carry a pair)
+        score    = support * (1 - overlap * (1 - spelled))^2   (tags that share images are
+                   different tags, unless their spellings say they are one)
+        """
+        visual = np.clip(self.visual, 0, 1)
+        meaning = np.where(np.isnan(self.context), visual, visual * (0.5 + 0.5 * np.nan_to_num(self.context)))
+        strength = np.clip((meaning - 0.5) / 0.4, 0, 1)
+        spelled = np.clip((self.spelling - 0.6) / 0.35, 0, 1) * (meaning >= 0.2)
+        support = 1 - (1 - strength) * (1 - spelled)
+        return support * (1 - self.overlap * (1 - spelled)) ** 2
+
+
+def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairEvidence:
+    from tagger.evidence import pair_spelling
+
+    first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
+    context = cooccurrence.context_similarity(first, second)
+    has_context = (np.diff(cooccurrence.context.indptr)[first] > 0) & (np.diff(cooccurrence.context.indptr)[second] > 0)
+    return PairEvidence(
+        first=first, second=second,
+        visual=np.einsum("ij,ij->i", tag_vectors[first], tag_vectors[second]).astype(np.float64),
+        context=np.where(has_context, context, np.nan),
+        spelling=pair_spelling(vocabulary, first, second),
+        overlap=cooccurrence.overlap(first, second),
+    )
+
+
+class CombinedVariants:
+    """Variant groups from visual, co-occurrence and spelling evidence over nearest-neighbour candidates.
+
+    Pairs scoring at least min_score are joined, best first; two groups join only when every pair
+    across them scores at least half of min_score, so one loose pair cannot chain unrelated tags.
+    """
+
+    def __init__(self, min_score: float = 0.5, neighbours: int = 10):
+        self.min_score = min_score
+        self.neighbours = neighbours
+
+    def fit(self, tag_vectors, vocabulary, counts, tag_images) -> "CombinedVariants":
+        from tagger.evidence import CooccurrenceStats, candidate_pairs
+
+        if len(vocabulary) != len(tag_vectors) or len(counts) != len(vocabulary):
+            raise ValueError(f"need one vector and one count per tag; received {len(tag_vectors)} vectors, "
+                             f"{len(vocabulary)} tags, {len(counts)} counts")
+        self.cooccurrence_ = CooccurrenceStats.from_tag_images(tag_images)
+        pairs = candidate_pairs(tag_vectors, vocabulary, self.neighbours) if len(vocabulary) > 1 else np.zeros((0, 2), int)
+        self.evidence_ = pair_evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary, self.cooccurrence_)
+        self.scores_ = self.evidence_.scores()
+        self.groups_ = self._group(tag_vectors, vocabulary, counts)
+        return self
+
+    def _group(self, tag_vectors, vocabulary, counts) -> list[VariantGroup]:
+        group_of = {index: {index} for index in range(len(vocabulary))}
+        order = np.argsort(-self.scores_, kind="stable")
+        for pair in order[self.scores_[order] >= self.min_score]:
+            a, b = int(self.evidence_.first[pair]), int(self.evidence_.second[pair])
+            if group_of[a] is group_of[b]:
+                continue
+            left, right = sorted(group_of[a]), sorted(group_of[b])
+            cross = pair_evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors, vocabulary,
+                                  self.cooccurrence_).scores()
+            if cross.min() >= self.min_score / 2:
+                merged = group_of[a] | group_of[b]
+                for member in merged:
+                    group_of[member] = merged
+        groups, seen = [], set()
+        for members in group_of.values():
+            if len(members) < 2 or id(members) in seen:
+                continue
+            seen.add(id(members))
+            ordered = sorted(members, key=lambda i: (-counts[i], vocabulary[i]))
+            canonical = ordered[0]
+            evidence = pair_evidence(np.full(len(ordered), canonical), np.array(ordered), tag_vectors, vocabulary,
+                                     self.cooccurrence_)
+            groups.append(VariantGroup(
+                canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],
+                counts=[int(counts[i]) for i in ordered], similarities=evidence.visual.tolist(),
+                scores=evidence.scores().tolist(), evidence=evidence,
+            ))
+        groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
+        return groups
