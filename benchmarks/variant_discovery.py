@@ -314,7 +314,13 @@ def cell(value) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def print_report(results: dict) -> None:
+def listing(items: list[str], shown: int) -> str:
+    # One big chained cluster makes hundreds of wrong pairs; the JSON keeps them all.
+    more = f"; ... {len(items) - shown} more in the results JSON" if len(items) > shown else ""
+    return "; ".join(items[:shown]) + more if items else "none"
+
+
+def print_report(results: dict, shown: int) -> None:
     gt = results["ground_truth"]
     print(f"\n## Variant discovery: {results['tags']} ({results['ground_truth_mode']})\n")
     print(f"{gt['concepts']} concepts, {gt['true_pairs']} true pairs in the vocabulary; "
@@ -334,8 +340,8 @@ def print_report(results: dict) -> None:
             print(f"| {method} | " + " | ".join(cell(outcome["recall_by_kind"][k]) for k in REPORTED_KINDS) + " |")
     for method, outcome in results["methods"].items():
         if outcome["status"] == "ok":
-            print(f"\n{method}: wrong merges: " + ("; ".join(" / ".join(p) for p in outcome["wrong_merges"]) or "none"))
-            print(f"{method}: missed: " + ("; ".join(f"{a} / {b} ({k})" for a, b, k in outcome["missed"]) or "none"))
+            print(f"\n{method}: wrong merges: " + listing([" / ".join(p) for p in outcome["wrong_merges"]], shown))
+            print(f"{method}: missed: " + listing([f"{a} / {b} ({k})" for a, b, k in outcome["missed"]], shown))
     m = results["machine"]
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['platform']}")
     print("wall time (s): " + ", ".join(f"{step} {seconds}" for step, seconds in results["timings"].items()))
@@ -355,7 +361,8 @@ def main() -> None:
     parser.add_argument("--train-flags", default=DEFAULT_TRAIN_FLAGS)
     parser.add_argument("--cluster-flags", default="", help="extra flags for every cluster_tags.py run")
     parser.add_argument("--work-dir", type=Path, help="default: a new temporary folder (kept)")
-    parser.add_argument("--out", type=Path, help="results JSON")
+    parser.add_argument("--out", type=Path, help="results JSON (default: results.json in the work folder)")
+    parser.add_argument("--show", type=int, default=40, help="wrong merges and missed pairs printed per method")
     arguments = parser.parse_args()
     arguments.tags = arguments.tags.resolve()
     images_root = (arguments.images_root or arguments.tags.parent).resolve()
@@ -363,11 +370,12 @@ def main() -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     print(f"work folder: {work_dir}")
 
-    timings = {}
+    timings, start = {}, time.perf_counter()
     truth, source = ground_truth(arguments, work_dir)
     outcomes = run_pipeline(arguments, source, images_root, work_dir, timings)
     with (work_dir / "run" / "vocabulary.csv").open(newline="", encoding="utf-8") as table:
         vocabulary = {row["tag"] for row in csv.DictReader(table)}
+    timings["total"] = round(time.perf_counter() - start, 1)
     pairs, truth_summary = true_pairs(truth, vocabulary)
     for outcome in outcomes.values():
         if outcome["status"] == "ok":
@@ -381,10 +389,10 @@ def main() -> None:
         "f1_difference_combined_minus_dbscan": f1["combined"] - f1["dbscan"] if {"combined", "dbscan"} <= f1.keys() else None,
         "machine": machine(), "timings": timings,
     }
-    print_report(results)
-    if arguments.out:
-        arguments.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"wrote {arguments.out}")
+    print_report(results, arguments.show)
+    out = arguments.out or work_dir / "results.json"
+    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

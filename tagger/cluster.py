@@ -5,6 +5,8 @@ import pandas as pd
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.report import write_report
+from tagger.review import previous_decisions, write_rejected, write_review
 from tagger.settings import Settings
 from tagger.spreadsheet import spreadsheet_safe
 from tagger.variants import CombinedVariants, DBSCANVariants, tag_image_matrix, tag_mean_embeddings
@@ -23,34 +25,58 @@ def cluster_tags(settings: Settings) -> list:
         raise TaggerError(f"{runfolder.EMBEDDINGS} does not match {runfolder.MANIFEST} "
                           "(prepare.py ran again since): run embed.py again")
 
+    decisions, rejected = previous_decisions(run_dir)
     tag_images = tag_image_matrix(manifest.tags, vocabulary)
     tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
     if options.method == "dbscan":
-        groups = DBSCANVariants(options.eps, options.min_samples).fit(tag_vectors, vocabulary, counts).groups_
+        groups = DBSCANVariants(options.eps, options.min_samples).fit(
+            tag_vectors, vocabulary, counts, rejected).groups_
     else:
         groups = CombinedVariants(options.min_score, options.neighbours).fit(
-            tag_vectors, vocabulary, counts, tag_images).groups_
+            tag_vectors, vocabulary, counts, tag_images, rejected).groups_
     write_groups(run_dir, groups)
+    write_rejected(run_dir, rejected)
+    write_review(run_dir, groups, decisions)
+    write_report(run_dir, groups, manifest, options.method)
     runfolder.write_settings(run_dir, "cluster", settings)
     print_groups(groups)
-    print(f"wrote {run_dir / runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV}, {runfolder.ALIASES}")
+    print(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
+          f"and {runfolder.REVIEW}")
+    print(f"next: fill the decision column of {run_dir / runfolder.REVIEW} (accept or reject), "
+          f"then run apply_review.py --paths.run_dir {run_dir}")
     return groups
+
+
+EVIDENCE_FIELDS = ("score", "similarity", "context", "spelling", "overlap")
+
+
+def member_rows(group) -> list[dict]:
+    """Each member with its count and its evidence against the canonical (None where not measured)."""
+    rows = []
+    for index, tag in enumerate(group.members):
+        evidence = group.evidence
+        measured = index > 0  # the canonical's evidence against itself says nothing
+        values = {
+            "score": group.scores[index] if group.scores and measured else None,
+            "similarity": group.similarities[index],
+            **{name: None if evidence is None or not measured else float(getattr(evidence, name)[index])
+               for name in ("context", "spelling", "overlap")},
+        }
+        rows.append({"tag": tag, "count": group.counts[index],
+                     **{name: None if value is None or value != value else round(value, 6)
+                        for name, value in values.items()}})
+    return rows
 
 
 def write_groups(run_dir, groups) -> None:
     runfolder.write_json(run_dir / runfolder.SYNONYMS_JSON, {"groups": [
-        {"canonical": group.canonical,
-         "members": [{"tag": tag, "count": count, "similarity": round(similarity, 6)}
-                     for tag, count, similarity in zip(group.members, group.counts, group.similarities)]}
-        for group in groups
+        {"canonical": group.canonical, "members": member_rows(group)} for group in groups
     ]})
-    runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", "similarity"], [
-        (spreadsheet_safe(group.canonical), spreadsheet_safe(tag), count, f"{similarity:.6f}")
-        for group in groups for tag, count, similarity in zip(group.members, group.counts, group.similarities)
+    runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *EVIDENCE_FIELDS], [
+        [spreadsheet_safe(group.canonical), spreadsheet_safe(row["tag"]), row["count"],
+         *("" if row[name] is None else row[name] for name in EVIDENCE_FIELDS)]
+        for group in groups for row in member_rows(group)
     ])
-    runfolder.write_text(run_dir / runfolder.ALIASES, "".join(
-        f"alias {tag} -> {group.canonical}\n" for group in groups for tag in group.members[1:]
-    ))
 
 
 def print_groups(groups) -> None:

@@ -20,9 +20,12 @@ def singular(word: str) -> str:
 
 
 def spelling_key(tag: str) -> str:
-    """The tag with case, separators, leetspeak, plural endings and doubled letters undone."""
+    """The tag with case, separators, leetspeak, plural endings and doubled letters undone.
+
+    Words are joined without a separator, so "pro-grams", "pro grams" and "programs" agree.
+    """
     words = SEPARATORS.sub(" ", tag.casefold().translate(LEETSPEAK)).split()
-    return " ".join(DOUBLED_LETTERS.sub(r"\1", singular(word)) for word in words)
+    return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word)) for word in words)
 
 
 def spelling_similarity(first: str, second: str) -> float:

@@ -47,7 +47,8 @@ class DBSCANVariants:
         self.eps = eps
         self.min_samples = min_samples
 
-    def fit(self, tag_vectors: np.ndarray, vocabulary: list[str], counts: list[int]) -> "DBSCANVariants":
+    def fit(self, tag_vectors: np.ndarray, vocabulary: list[str], counts: list[int],
+            rejected_pairs=frozenset()) -> "DBSCANVariants":
         if len(vocabulary) != len(tag_vectors) or len(counts) != len(vocabulary):
             raise ValueError(f"need one vector and one count per tag; received {len(tag_vectors)} vectors, "
                              f"{len(vocabulary)} tags, {len(counts)} counts")
@@ -61,6 +62,9 @@ class DBSCANVariants:
             # The canonical tag is the most used spelling; ties go to the alphabetically first.
             ordered = sorted(members, key=lambda i: (-counts[i], vocabulary[i]))
             canonical = ordered[0]
+            ordered = [i for i in ordered if frozenset((vocabulary[i], vocabulary[canonical])) not in rejected_pairs]
+            if len(ordered) < 2:
+                continue
             self.groups_.append(VariantGroup(
                 canonical=vocabulary[canonical],
                 members=[vocabulary[i] for i in ordered],
@@ -126,7 +130,8 @@ class CombinedVariants:
         self.min_score = min_score
         self.neighbours = neighbours
 
-    def fit(self, tag_vectors, vocabulary, counts, tag_images) -> "CombinedVariants":
+    def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset()) -> "CombinedVariants":
+        """rejected_pairs: frozensets of two tags a person rejected; they never end up in one group."""
         from tagger.evidence import CooccurrenceStats, candidate_pairs
 
         if len(vocabulary) != len(tag_vectors) or len(counts) != len(vocabulary):
@@ -135,9 +140,18 @@ class CombinedVariants:
         self.cooccurrence_ = CooccurrenceStats.from_tag_images(tag_images)
         pairs = candidate_pairs(tag_vectors, vocabulary, self.neighbours) if len(vocabulary) > 1 else np.zeros((0, 2), int)
         self.evidence_ = pair_evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary, self.cooccurrence_)
-        self.scores_ = self.evidence_.scores()
+        self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
+        self.scores_ = self._scores(self.evidence_, vocabulary)
         self.groups_ = self._group(tag_vectors, vocabulary, counts)
         return self
+
+    def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:
+        scores = evidence.scores()
+        if self.rejected_:
+            rejected = [frozenset((vocabulary[a], vocabulary[b])) in self.rejected_
+                        for a, b in zip(evidence.first, evidence.second)]
+            scores[np.array(rejected, bool)] = 0.0
+        return scores
 
     def _group(self, tag_vectors, vocabulary, counts) -> list[VariantGroup]:
         group_of = {index: {index} for index in range(len(vocabulary))}
@@ -147,8 +161,8 @@ class CombinedVariants:
             if group_of[a] is group_of[b]:
                 continue
             left, right = sorted(group_of[a]), sorted(group_of[b])
-            cross = pair_evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors, vocabulary,
-                                  self.cooccurrence_).scores()
+            cross = self._scores(pair_evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
+                                               vocabulary, self.cooccurrence_), vocabulary)
             if cross.min() >= self.min_score / 2:
                 merged = group_of[a] | group_of[b]
                 for member in merged:
@@ -165,7 +179,7 @@ class CombinedVariants:
             groups.append(VariantGroup(
                 canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],
                 counts=[int(counts[i]) for i in ordered], similarities=evidence.visual.tolist(),
-                scores=evidence.scores().tolist(), evidence=evidence,
+                scores=self._scores(evidence, vocabulary).tolist(), evidence=evidence,
             ))
         groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
         return groups

@@ -26,7 +26,7 @@ def trained_run(tiny_dataset, tmp_path_factory):
 def test_run_folder_holds_every_documented_file(trained_run):
     expected = {"manifest.csv", "vocabulary.csv", "skipped.csv", "model.keras", "thresholds.json", "metrics.json",
                 "training.json", "features.npy", "features.json", "embeddings.npy", "image_ids.npy",
-                "synonyms.json", "synonyms.csv", "aliases.txt", "settings.prepare.json", "settings.train.json",
+                "synonyms.json", "synonyms.csv", "synonyms.html", "review.csv", "rejected.csv", "settings.prepare.json", "settings.train.json",
                 "settings.embed.json", "settings.cluster.json"}
     assert {path.name for path in trained_run.iterdir()} == expected
 
@@ -73,10 +73,16 @@ def test_settings_of_each_step_are_recorded(trained_run):
     assert recorded["train"]["head_epochs"] == 2
 
 
-def test_aliases_written_by_cluster_tags_read_back_by_prepare(trained_run, tiny_dataset, tmp_path):
-    (trained_run / "aliases.txt").write_text("alias r3d -> red\nalias rot -> red\n")
+def test_aliases_written_by_apply_review_read_back_by_prepare(trained_run, tiny_dataset, tmp_path):
+    review_dir = tmp_path / "review"
+    review_dir.mkdir()
+    (review_dir / "review.csv").write_text("group,canonical,variant,decision\n1,red,r3d,accept\n1,red,rot,yes\n"
+                                           "2,circle,circles,reject\n")
+    applied = run_script("apply_review.py", "--paths.run_dir", review_dir)
+    assert applied.returncode == 0, applied.stderr
+    assert (review_dir / "aliases.txt").read_text() == "alias r3d -> red\nalias rot -> red\n"
     result = run_script("prepare.py", "--paths.run_dir", tmp_path, "--data.source", tiny_dataset / "tags.csv",
-                        "--data.min_tag_occurrences", "3", "--data.aliases", trained_run / "aliases.txt")
+                        "--data.min_tag_occurrences", "3", "--data.aliases", review_dir / "aliases.txt")
     assert result.returncode == 0, result.stderr
     tags = pd.read_csv(tmp_path / "vocabulary.csv", keep_default_na=False)["tag"].tolist()
     assert "red" in tags and "r3d" not in tags and "rot" not in tags

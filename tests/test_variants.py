@@ -1,0 +1,132 @@
+"""Variant discovery on synthetic embeddings with known truth; review.csv, aliases and the HTML report."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from tagger import runfolder
+from tagger.cli import main
+from tagger.errors import TaggerError
+from tagger.review import accepted_aliases, apply_review, read_review, write_review
+from tagger.spelling import spelling_key, spelling_similarity
+from tagger.variants import CombinedVariants, DBSCANVariants, tag_image_matrix, tag_mean_embeddings
+
+
+def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
+    assert {spelling_key(tag) for tag in ["pr0gramm", "programm", "program", "Pro-Grams"]} == {"program"}
+    assert spelling_similarity("pr0gramm", "program") == 1.0
+    assert spelling_similarity("sqaure", "square") == pytest.approx(5 / 6)  # one transposition
+    assert spelling_similarity("cat", "car") == pytest.approx(2 / 3)
+
+
+def synthetic_collection(seed=0):
+    """Images of 5 concepts; 'dog' is spelled dog/dogs/d0g, 'car' car/auto; 'wheel' rides with 'car'."""
+    random = np.random.default_rng(seed)
+    centres = {name: random.normal(size=64) for name in ["dog", "cat", "car", "tree", "sky"]}
+    spellings = {"dog": ["dog", "dogs", "d0g"], "car": ["car", "auto"]}
+    embeddings, image_tags = [], []
+    for index in range(600):
+        concepts = random.choice(list(centres), size=2, replace=False)
+        embeddings.append(sum(centres[c] for c in concepts) + random.normal(scale=0.8, size=64))
+        tags = [random.choice(spellings.get(c, [c])) for c in concepts]
+        if "car" in concepts:
+            tags.append("wheel")  # travels with car: same images, never a variant
+        image_tags.append(tags)
+    return np.array(embeddings, np.float32), image_tags
+
+
+def fit_combined(rejected=frozenset()):
+    embeddings, image_tags = synthetic_collection()
+    counts = {}
+    for tags in image_tags:
+        for tag in tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    vocabulary = sorted(counts, key=lambda tag: (-counts[tag], tag))
+    tag_images = tag_image_matrix(image_tags, vocabulary)
+    vectors = tag_mean_embeddings(tag_images, embeddings, center=True)
+    model = CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], tag_images, rejected)
+    return model, vectors, vocabulary, [counts[t] for t in vocabulary]
+
+
+def test_combined_groups_variants_but_not_tags_that_travel_together():
+    model, vectors, vocabulary, counts = fit_combined()
+    assert sorted(sorted(group.members) for group in model.groups_) == [["auto", "car"], ["d0g", "dog", "dogs"]]
+    # The baseline cannot tell wheel from car: their mean embeddings are the same.
+    baseline = DBSCANVariants().fit(vectors, vocabulary, counts)
+    assert any({"car", "wheel"} <= set(group.members) for group in baseline.groups_)
+
+
+def test_canonical_is_the_most_used_spelling_and_evidence_is_kept():
+    model, _, vocabulary, counts = fit_combined()
+    dog = next(group for group in model.groups_ if "dogs" in group.members)
+    assert dog.canonical == max(["dog", "dogs", "d0g"], key=lambda tag: counts[vocabulary.index(tag)])
+    assert dog.counts == sorted(dog.counts, reverse=True)
+    assert all(score >= 0.5 for score in dog.scores[1:])
+    assert all(overlap == 0.0 for overlap in dog.evidence.overlap[1:])
+
+
+def test_rejected_pairs_are_not_proposed_again():
+    model, *_ = fit_combined(rejected={frozenset(("car", "auto"))})
+    assert sorted(sorted(group.members) for group in model.groups_) == [["d0g", "dog", "dogs"]]
+
+
+def write_review_rows(path, rows):
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["group", "canonical", "variant", "decision"])
+        writer.writerows(rows)
+
+
+def test_accepted_rows_become_aliases_with_chains_resolved(tmp_path):
+    write_review_rows(tmp_path / "review.csv", [(1, "b", "a", "accept"), (2, "c", "b", "Accept"),
+                                                (3, "x", "y", "reject"), (4, "p", "q", "")])
+    assert accepted_aliases(tmp_path) == {"a": "c", "b": "c"}
+
+
+def test_conflicting_and_cyclic_decisions_are_refused(tmp_path):
+    write_review_rows(tmp_path / "review.csv", [(1, "b", "a", "accept"), (2, "c", "a", "accept")])
+    with pytest.raises(TaggerError, match="'a' is accepted as a variant of both 'b' and 'c'"):
+        accepted_aliases(tmp_path)
+    write_review_rows(tmp_path / "review.csv", [(1, "b", "a", "accept"), (2, "a", "b", "accept")])
+    with pytest.raises(TaggerError, match="cycle: a -> b -> a"):
+        accepted_aliases(tmp_path)
+    write_review_rows(tmp_path / "review.csv", [(1, "b", "a", "maybe")])
+    with pytest.raises(TaggerError, match="line 2: decision must be accept or reject"):
+        accepted_aliases(tmp_path)
+
+
+def test_review_is_spreadsheet_safe_and_reads_back_unescaped(tmp_path):
+    model, *_ = fit_combined()
+    group = model.groups_[0]
+    group.members[1] = "=HYPERLINK(1)"
+    write_review(tmp_path, [group], {})
+    raw = (tmp_path / "review.csv").read_text()
+    assert ",'=HYPERLINK(1)," in raw
+    assert read_review(tmp_path / "review.csv")[0]["variant"] == "=HYPERLINK(1)"
+
+
+def test_apply_review_command_writes_aliases_and_remembers_rejections(tmp_path, capsys):
+    write_review_rows(tmp_path / "review.csv", [(1, "red", "r3d", "accept"), (1, "red", "rot", "reject")])
+    assert main(apply_review, "apply_review.py", "doc", ["--paths.run_dir", str(tmp_path)]) == 0
+    assert (tmp_path / "aliases.txt").read_text() == "alias r3d -> red\n"
+    assert (tmp_path / "rejected.csv").read_text() == "tag,other_tag\nred,rot\n"
+    assert "1 accepted merges written" in capsys.readouterr().out
+
+
+def test_apply_review_before_cluster_tags_names_the_step(tmp_path, capsys):
+    assert main(apply_review, "apply_review.py", "doc", ["--paths.run_dir", str(tmp_path)]) == 1
+    assert "review.csv is missing: run cluster_tags.py first" in capsys.readouterr().err
+
+
+def test_report_escapes_tags_and_paths(tmp_path):
+    from tagger.report import write_report
+
+    model, *_ = fit_combined()
+    group = model.groups_[0]
+    group.members[1] = "<script>alert(1)</script>"
+    manifest = runfolder.Manifest(["a"], [str(tmp_path / "missing<b>.png")], [[group.members[1]]], ["train"])
+    write_report(tmp_path, [group], manifest, "combined")
+    page = (tmp_path / "synonyms.html").read_text()
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
