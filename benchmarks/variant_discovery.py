@@ -5,9 +5,11 @@ Injects variant spellings with known ground truth into a clean tagged set (or us
 planted variants), runs prepare.py -> train.py -> embed.py -> cluster_tags.py (once per method)
 as subprocesses, and scores each method's groups as pairwise merges: precision, recall, F1.
 
-    python benchmarks/variant_discovery.py --tags ../shared/data/coco128/tags.csv --out results.json
+    python benchmarks/variant_discovery.py --tags ../shared/data/coco128/tags.csv
     python benchmarks/variant_discovery.py --tags /tmp/demo_bench/tags.csv --ground-truth planted \
         --train-flags "--model.backbone mobilenetv2 --model.weights none ..."
+
+Exact commands for both sets: benchmarks/README.md.
 """
 
 import argparse
@@ -333,6 +335,9 @@ def print_report(results: dict, shown: int) -> None:
         else:
             print(f"| {method} | " + " | ".join(cell(outcome[k]) for k in
                   ("proposed_pairs", "precision", "recall", "f1", "spelling_recall")) + " |")
+    for method, outcome in results["methods"].items():
+        if outcome["status"] != "ok":
+            print(f"\n{method}: {outcome['status']}: {outcome['reason']}")
     print(f"\nF1 difference combined − dbscan: {cell(results['f1_difference_combined_minus_dbscan'])}\n")
     print("| method | " + " | ".join(REPORTED_KINDS) + " |\n|---|" + "---|" * len(REPORTED_KINDS))
     for method, outcome in results["methods"].items():

@@ -36,5 +36,6 @@ def embed(settings: Settings) -> None:
                          settings.embed.batch_size, target)
     with runfolder.atomic_path(run_dir / runfolder.IMAGE_IDS, ".npy") as temporary:
         np.save(temporary, image_ids_array(manifest.image_ids), allow_pickle=False)
-    runfolder.write_settings(run_dir, "embed", settings)
+    # Record the model settings actually used: those of the trained model, not today's defaults.
+    runfolder.write_settings(run_dir, "embed", settings.model_copy(update={"model": model_settings}))
     print(f"wrote {target} and {run_dir / runfolder.IMAGE_IDS}")

@@ -1,6 +1,7 @@
 """Running the network over images, writing embeddings to disk as they come (memory stays flat)."""
 
 import hashlib
+import sys
 import json
 from pathlib import Path
 
@@ -15,7 +16,8 @@ def write_embeddings(embedder, paths: list[str], image_size: int, batch_size: in
     import keras
 
     width = embedder.output.shape[-1]
-    progress = keras.utils.Progbar(len(paths), unit_name="image")
+    # A live bar on a terminal; in a log file, one line at the end instead of a stream of redraws.
+    progress = keras.utils.Progbar(len(paths), unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
     with runfolder.atomic_path(target, ".npy") as temporary:
         output = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(len(paths), width))
         start = 0

@@ -16,7 +16,8 @@ from tagger.spelling import spelling_key, spelling_similarity
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
 SEARCH_DIMENSIONS = 256
-CHUNK = 2048
+CHUNK = 512  # rows of similarities at a time: 512 x 50,000 float32 is 100 MB
+PAIR_CHUNK = 4096  # pairs whose co-occurrence rows are gathered at once
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
@@ -79,15 +80,16 @@ def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: 
 
 @dataclass
 class CooccurrenceStats:
-    """Tag co-occurrence over images: counts, and context profiles (P(other tag | this tag)).
+    """Tag co-occurrence over images: counts, and how many images carry each pair of tags.
 
-    Conditional probabilities rather than PMI: where concepts are independent (a colour and a shape),
-    PMI is noise around zero and would call two spellings of one colour unrelated.
+    A tag's context profile is its row of `together` (cosine ignores the row's scale, so it is the
+    profile of P(other tag | this tag)). Conditional probabilities rather than PMI: where concepts are
+    independent (a colour and a shape) PMI is noise around zero and would call two spellings of one
+    colour unrelated.
     """
 
     counts: np.ndarray  # images per tag
     together: sparse.csr_matrix  # images carrying both tags (diagonal removed)
-    context: sparse.csr_matrix  # row i, column k: share of tag i's images that carry tag k
 
     @classmethod
     def from_tag_images(cls, tag_images: sparse.csr_matrix) -> "CooccurrenceStats":
@@ -96,8 +98,10 @@ class CooccurrenceStats:
         together = (binary @ binary.T).tocsr()
         together.setdiag(0)
         together.eliminate_zeros()
-        context = sparse.diags(1 / np.maximum(counts, 1)) @ together
-        return cls(counts=counts, together=together, context=context.tocsr())
+        return cls(counts=counts, together=together)
+
+    def has_context(self, tags: np.ndarray) -> np.ndarray:
+        return np.diff(self.together.indptr)[tags] > 0
 
     def overlap(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Share of the rarer tag's images that also carry the other tag."""
@@ -106,11 +110,15 @@ class CooccurrenceStats:
 
     def context_similarity(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Cosine of the two tags' context profiles, leaving out the two tags themselves."""
-        rows_a, rows_b = self.context[first], self.context[second]
-        dot = np.asarray(rows_a.multiply(rows_b).sum(axis=1)).ravel()
-        norm_a = np.asarray(rows_a.multiply(rows_a).sum(axis=1)).ravel() - np.asarray(self.context[first, second]).ravel() ** 2
-        norm_b = np.asarray(rows_b.multiply(rows_b).sum(axis=1)).ravel() - np.asarray(self.context[second, first]).ravel() ** 2
-        denominator = np.sqrt(np.maximum(norm_a, 0) * np.maximum(norm_b, 0))
+        squared_norms = np.asarray(self.together.multiply(self.together).sum(axis=1)).ravel()
+        both = np.asarray(self.together[first, second]).ravel()
+        dot = np.empty(len(first))
+        for start in range(0, len(first), PAIR_CHUNK):  # bounded memory however many pairs
+            end = start + PAIR_CHUNK
+            rows = self.together[first[start:end]].multiply(self.together[second[start:end]])
+            dot[start:end] = np.asarray(rows.sum(axis=1)).ravel()
+        # Each profile loses its entry for the other tag of the pair (the diagonal is already zero).
+        denominator = np.sqrt(np.maximum(squared_norms[first] - both**2, 0) * np.maximum(squared_norms[second] - both**2, 0))
         return np.divide(dot, denominator, out=np.zeros_like(dot), where=denominator > 0)
 
 

@@ -90,8 +90,8 @@ class PairEvidence:
         """The documented rule (README, "How variants are scored").
 
         meaning  = visual * (0.5 + 0.5 * context), or visual alone where context is undefined
-        strength = ramp(meaning, 0.5 -> 0.9); spelled = ramp(spelling, 0.6 -> 0.95),
-                   counted only where meaning >= 0.2 (spelling alone never merges cat / car)
+        strength = ramp(meaning, 0.5 -> 0.9); spelled = ramp(spelling, 0.6 -> 0.95) * ramp(meaning, 0 -> 0.2)
+                   (spelling alone never merges: the images must not disagree)
         support  = 1 - (1 - strength) * (1 - spelled)          (either route can carry a pair)
         score    = support * (1 - overlap * (1 - spelled))^2   (tags that share images are
                    different tags, unless their spellings say they are one)
@@ -99,7 +99,7 @@ class PairEvidence:
         visual = np.clip(self.visual, 0, 1)
         meaning = np.where(np.isnan(self.context), visual, visual * (0.5 + 0.5 * np.nan_to_num(self.context)))
         strength = np.clip((meaning - 0.5) / 0.4, 0, 1)
-        spelled = np.clip((self.spelling - 0.6) / 0.35, 0, 1) * (meaning >= 0.2)
+        spelled = np.clip((self.spelling - 0.6) / 0.35, 0, 1) * np.clip(meaning / 0.2, 0, 1)
         support = 1 - (1 - strength) * (1 - spelled)
         return support * (1 - self.overlap * (1 - spelled)) ** 2
 
@@ -109,7 +109,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairE
 
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     context = cooccurrence.context_similarity(first, second)
-    has_context = (np.diff(cooccurrence.context.indptr)[first] > 0) & (np.diff(cooccurrence.context.indptr)[second] > 0)
+    has_context = cooccurrence.has_context(first) & cooccurrence.has_context(second)
     return PairEvidence(
         first=first, second=second,
         visual=np.einsum("ij,ij->i", tag_vectors[first], tag_vectors[second]).astype(np.float64),
