@@ -1,13 +1,19 @@
 """Entry-point plumbing: parse settings, run a step, turn user errors into one-line messages."""
 
+import errno
+import os
 import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from pydantic import ValidationError
 from pydantic_settings import CliApp, SettingsError
 
 from tagger.errors import TaggerError
+from tagger.runlock import run_lock
 from tagger.settings import Settings
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -31,8 +37,14 @@ def parse_settings(argv: list[str] | None, prog: str, description: str) -> Setti
     return Settings.model_validate(parsed.model_dump())
 
 
-def main(step: Callable[[Settings], None], prog: str, description: str, argv: list[str] | None = None) -> int:
-    """Run one pipeline step as a command; returns the exit code."""
+def main(step: Callable[[Settings], None], prog: str, description: str, argv: list[str] | None = None,
+         lock_run_dir: bool = True) -> int:
+    """Run one pipeline step as a command; returns the exit code.
+
+    The step holds the run folder's lock (tagger.runlock) while it runs, so a second step started on
+    the same folder refuses instead of overwriting the first one's files; lock_run_dir=False is for
+    commands that only read the run folder.
+    """
     try:
         settings = parse_settings(argv, prog, description)
     except ValidationError as error:
@@ -42,9 +54,18 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     try:
-        step(settings)
+        with run_lock(settings.paths.run_dir) if lock_run_dir else nullcontext():
+            step(settings)
     except TaggerError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        # Every output is written under a temporary name and renamed when complete (runfolder.atomic_path).
+        where = error.filename or settings.paths.run_dir
+        print(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "
+              "free space and re-run; earlier outputs are intact", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; outputs already finished are kept.", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import shutil
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +15,8 @@ from tagger.sources import SourceProblem, read_source
 from tagger.tags import TagNormalizer, read_aliases
 
 TRAIN, VALIDATION = "train", "validation"
+# data.max_broken_fraction applies only from this many broken images on: 2 of 5 is noise, not a broken set.
+MIN_BROKEN_TO_STOP = 5
 
 
 def validation_score(image_id: str) -> float:
@@ -55,6 +58,10 @@ def prepare(settings: Settings) -> runfolder.Manifest:
     tags_by_image: dict[str, list[str]] = {}
     for record in records:
         tags = unique_in_order(aliases.get(t, t) for t in map(normalize, record.raw_tags))
+        for tag in [tag for tag in tags if len(tag) > data.max_tag_length]:
+            problems.append(SourceProblem(record.origin, f"tag {tag[:20]!r}... of {len(tag)} characters dropped: "
+                                          f"longer than data.max_tag_length ({data.max_tag_length})"))
+        tags = [tag for tag in tags if len(tag) <= data.max_tag_length]
         image = image_id(record.image)
         if image in tags_by_image:
             problems.append(SourceProblem(record.origin, f"duplicate entry for {image}: tags merged"))
@@ -68,6 +75,11 @@ def prepare(settings: Settings) -> runfolder.Manifest:
         problems.append(SourceProblem(image, "no tags"))
         del tags_by_image[image]
 
+    refused = [] if data.allow_outside_root else [image for image in tags_by_image if leaves_root(image)]
+    for image in refused:
+        problems.append(SourceProblem(image, "path leaves data.images_root"))
+        del tags_by_image[image]
+
     paths = {image: resolve(image, images_root) for image in tags_by_image}
     unreadable = check_images(paths) if data.check_images else {}
     for image, reason in unreadable.items():
@@ -79,6 +91,14 @@ def prepare(settings: Settings) -> runfolder.Manifest:
         raise TaggerError(
             f"none of the {read_count} images listed can be used{example}; images are looked up under "
             f"{images_root} (data.images_root); details in {run_dir / runfolder.SKIPPED}"
+        )
+    broken = len(refused) + len(unreadable)
+    if broken >= MIN_BROKEN_TO_STOP and broken / read_count > data.max_broken_fraction:
+        write_skipped(run_dir, problems)
+        raise TaggerError(
+            f"{broken} of the {read_count} images listed ({broken / read_count:.0%}) are missing, unreadable or "
+            f"refused, more than data.max_broken_fraction ({data.max_broken_fraction:g}); reasons in "
+            f"{run_dir / runfolder.SKIPPED}: fix them, or raise data.max_broken_fraction to train on the rest"
         )
 
     counts = Counter(tag for tags in tags_by_image.values() for tag in tags)
@@ -106,11 +126,7 @@ def prepare(settings: Settings) -> runfolder.Manifest:
         tags=kept_tag_lists,
         splits=assign_splits(image_ids, data.validation_fraction),
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_skipped(run_dir, problems)
-    runfolder.write_vocabulary(run_dir, kept_counts)
-    runfolder.write_manifest(run_dir, manifest)
-    runfolder.write_settings(run_dir, "prepare", settings)
+    write_outputs(run_dir, problems, kept_counts, manifest, settings)
     print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
     return manifest
 
@@ -118,6 +134,14 @@ def prepare(settings: Settings) -> runfolder.Manifest:
 def image_id(image: str) -> str:
     """One spelling per file: './a.png', 'a.png' and 'x/../a.png' are the same image."""
     return os.path.normpath(image).replace(os.sep, "/")
+
+
+def leaves_root(image: str) -> bool:
+    """A relative path that climbs out of the images root ('../../etc/passwd'); image is an image_id.
+
+    Judged on the written path, not on where symlinks lead: a link inside the root is the user's choice.
+    """
+    return not os.path.isabs(image) and (image == ".." or image.startswith("../"))
 
 
 def resolve(image: str, images_root: Path) -> Path:
@@ -130,6 +154,26 @@ def check_images(paths: dict[str, Path]) -> dict[str, str]:
     with ThreadPoolExecutor() as pool:
         reasons = pool.map(image_problem, paths.values())
     return {image: reason for image, reason in zip(paths, reasons) if reason is not None}
+
+
+def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Manifest, settings: Settings) -> None:
+    """All of prepare's files or none: each is written in full into a staging folder, then all are moved in,
+    so a full disk or a crash midway never pairs a new manifest with the old vocabulary."""
+    staging = run_dir / ".prepare.partial"
+    shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; the run lock keeps other steps out
+    try:
+        write_skipped(staging, problems)
+        runfolder.write_vocabulary(staging, kept_counts)
+        runfolder.write_manifest(staging, manifest)
+        runfolder.write_settings(staging, "prepare", settings)
+        for written in sorted(staging.iterdir()):
+            os.replace(written, run_dir / written.name)
+    except OSError as error:
+        if error.filename and Path(error.filename).parent == staging:
+            error.filename = str(run_dir / Path(error.filename).name)  # the output, not its staging copy
+        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_skipped(run_dir: Path, problems: list[SourceProblem]) -> None:

@@ -1,6 +1,7 @@
 """The run folder: fixed file names, atomic writes, and the files steps hand to each other."""
 
 import csv
+import errno
 import io
 import json
 import os
@@ -20,6 +21,7 @@ SKIPPED = "skipped.csv"
 MODEL = "model.keras"
 THRESHOLDS = "thresholds.json"
 METRICS = "metrics.json"
+REPORT = "report.html"
 TRAINING_RECORD = "training.json"
 FEATURE_CACHE = "features.npy"
 FEATURE_CACHE_KEY = "features.json"
@@ -48,6 +50,10 @@ def atomic_path(target: Path, suffix: str = ""):
     try:
         yield temporary
         os.replace(temporary, target)
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            error.filename = str(target)  # name the output that did not fit, not its temporary name
+        raise
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -32,6 +32,21 @@ class DataSettings(BaseModel):
     fold_separators: bool = Field(True, description="Underscores and hyphens between words become one space.")
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Share of images held out for validation.")
     check_images: bool = Field(True, description="Decode every image once and skip the ones that fail.")
+    max_broken_fraction: float = Field(
+        0.2,
+        ge=0.0,
+        le=1.0,
+        description="Stop, instead of training on what is left, when more than this share of the images listed "
+        "is missing, unreadable or refused; applied only once at least 5 are, so a few broken files "
+        "never stop a small set.",
+    )
+    allow_outside_root: bool = Field(
+        False, description="Accept relative image paths that climb out of data.images_root ('../x.png'); "
+        "absolute paths are always accepted."
+    )
+    max_tag_length: int = Field(
+        200, ge=1, description="Drop tags longer than this many characters (recorded in skipped.csv)."
+    )
 
 
 class ModelSettings(BaseModel):

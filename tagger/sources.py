@@ -1,7 +1,9 @@
 """Reading a user's list of images and tags: CSV/TSV, JSONL, or a folder of images with .txt sidecars."""
 
 import csv
+import io
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +40,33 @@ def read_source(source: Path) -> tuple[list[SourceRecord], list[SourceProblem], 
     raise TaggerError(f"data.source: {source} is neither a folder nor a .csv, .tsv or .jsonl file")
 
 
+def read_text(path: Path) -> str:
+    """The file's text: UTF-8, with or without a BOM; otherwise Windows-1252, with a warning naming the file.
+
+    Not errors="replace": a replacement character turns 'café' into a new, silently wrong tag. A file that
+    is not UTF-8 almost always comes from a Windows spreadsheet, whose encoding is Windows-1252.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        try:
+            text, encoding = data.decode("cp1252"), "Windows-1252"
+        except UnicodeDecodeError:  # bytes cp1252 leaves undefined: Latin-1 gives every byte a character
+            text, encoding = data.decode("latin-1"), "Latin-1"
+        print(f"warning: {path} is not UTF-8 (line {line} has byte 0x{data[error.start]:02x}); read it as "
+              f"{encoding}: check its accented tags, or save it as UTF-8", file=sys.stderr)
+        return text
+
+
 def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[SourceProblem]]:
     # The csv module, not pandas: given a row with more fields than the header, which is what an
     # unquoted tags cell like `a.png,cat,dog` makes, pandas silently takes the first column as an
     # index (shifting every column) or drops the row; here that row is reported instead.
     records, problems = [], []
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as file:
+        with io.StringIO(read_text(path), newline="") as file:
             reader = csv.reader(file, delimiter=separator)
             header = next((row for row in reader if any(field.strip() for field in row)), None)
             if header is None:
@@ -76,7 +98,7 @@ def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[Sou
 
 def read_jsonl(path: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
     records, problems = [], []
-    with path.open(encoding="utf-8-sig", errors="replace") as lines:
+    with io.StringIO(read_text(path), newline=None) as lines:
         for line_number, line in enumerate(lines, start=1):
             origin = f"{path.name} line {line_number}"
             if not line.strip():
@@ -110,6 +132,6 @@ def read_sidecar_folder(folder: Path) -> tuple[list[SourceRecord], list[SourcePr
         if not sidecar.is_file():
             problems.append(SourceProblem(relative, "no .txt tag file beside it"))
             continue
-        text = sidecar.read_text(encoding="utf-8-sig", errors="replace")
+        text = read_text(sidecar).replace("\r", "\n")
         records.append(SourceRecord(relative, split_tags(text.replace("\n", ",")), sidecar.name))
     return records, problems

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import PIL.features
 import pytest
 from PIL import Image
 
@@ -552,3 +553,309 @@ def test_command_with_an_alias_cycle_prints_one_line(tmp_path):
     assert result.stderr.startswith("prepare.py: error: ")
     assert "cycle: a -> b -> c -> a" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# --- too many broken images ----------------------------------------------------------------------
+
+
+def listed_with_missing(folder: Path, present: int, missing: int) -> Path:
+    """A tags file listing present + missing images, all tagged cat; the missing ones are never made."""
+    names = [f"ok{number:02d}.png" for number in range(present)]
+    names += [f"gone{number:02d}.png" for number in range(missing)]
+    for name in names[:present]:
+        make_image(folder / name)
+    return write_text(folder / "tags.csv", "image,tags\n" + "".join(f"{name},cat\n" for name in names))
+
+
+def test_more_broken_images_than_the_fraction_stop_the_run(tmp_path, capsys):
+    source = listed_with_missing(tmp_path, present=5, missing=5)
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert code == 1
+    assert err == (
+        "prepare.py: error: 5 of the 10 images listed (50%) are missing, unreadable or refused, more than "
+        f"data.max_broken_fraction (0.2); reasons in {run_dir / 'skipped.csv'}: fix them, or raise "
+        "data.max_broken_fraction to train on the rest\n"
+    )
+    assert skipped(run_dir) == [[f"gone{number:02d}.png", "file not found"] for number in range(5)]
+    assert not (run_dir / "manifest.csv").exists()
+
+
+def test_a_few_broken_images_never_stop_a_small_set(tmp_path, capsys):
+    source = listed_with_missing(tmp_path, present=1, missing=4)  # 80% broken, but only 4 images
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert (code, err) == (0, "")
+    assert len(skipped(run_dir)) == 4
+    check_manifest(run_dir, [("ok00.png", tmp_path / "ok00.png", "cat")])
+
+
+@pytest.mark.parametrize("fraction, stops", [("0.2", False), ("0.19", True), ("1", False), ("0", True)])
+def test_broken_fraction_is_compared_with_the_setting(tmp_path, capsys, fraction, stops):
+    source = listed_with_missing(tmp_path, present=20, missing=5)  # exactly 20% broken
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run", "--data.max_broken_fraction", fraction)
+
+    assert code == (1 if stops else 0)
+    assert err.startswith("prepare.py: error: 5 of the 25 images listed (20%) are") == stops
+    assert (tmp_path / "run" / "manifest.csv").exists() != stops
+
+
+def test_broken_fraction_above_one_exits_2(tmp_path, capsys):
+    source = write_text(tmp_path / "tags.csv", "image,tags\na.png,cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run", "--data.max_broken_fraction", "1.5")
+
+    assert code == 2
+    assert err == (
+        "prepare.py: setting data.max_broken_fraction: Input should be less than or equal to 1 (received '1.5')\n"
+    )
+
+
+# --- paths that leave the images root ------------------------------------------------------------
+
+
+def make_tree_with_outside_paths(tmp_path: Path) -> tuple[Path, Path]:
+    """images/ (the root) with ok.png and a symlink to a picture outside it; the tags file lists both,
+    three relative paths that climb out, and one absolute path."""
+    root = tmp_path / "images"
+    ok, outside = make_image(root / "ok.png"), make_image(tmp_path / "outside.png")
+    (root / "link.png").symlink_to(outside)
+    source = write_text(root / "tags.csv", (
+        "image,tags\nok.png,cat\n../outside.png,cat\nsub/../../outside.png,cat\n../../etc/passwd,cat\n"
+        f"{outside},cat\nlink.png,cat\n"
+    ))
+    return root, source
+
+
+def test_relative_paths_leaving_the_images_root_are_refused(tmp_path, capsys):
+    root, source = make_tree_with_outside_paths(tmp_path)
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert (code, err) == (0, "")
+    assert skipped(run_dir) == [
+        ["tags.csv line 4", "duplicate entry for ../outside.png: tags merged"],  # sub/../../outside.png
+        ["../outside.png", "path leaves data.images_root"],
+        ["../../etc/passwd", "path leaves data.images_root"],
+    ]
+    outside = tmp_path / "outside.png"
+    check_manifest(run_dir, [("ok.png", root / "ok.png", "cat"), (str(outside), outside, "cat"),
+                             ("link.png", root / "link.png", "cat")])  # absolute paths and symlinks stay allowed
+
+
+def test_allow_outside_root_accepts_them(tmp_path, capsys):
+    root, source = make_tree_with_outside_paths(tmp_path)
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir, "--data.allow_outside_root", "true")
+
+    assert (code, err) == (0, "")
+    assert dict(skipped(run_dir))["../../etc/passwd"] == "file not found"  # looked up, under tmp_path/../etc
+    outside = tmp_path / "outside.png"
+    check_manifest(run_dir, [("ok.png", root / "ok.png", "cat"), ("../outside.png", root / "../outside.png", "cat"),
+                             (str(outside), outside, "cat"), ("link.png", root / "link.png", "cat")])
+
+
+# --- image edge cases ----------------------------------------------------------------------------
+
+
+def png_declaring(path: Path, width: int, height: int) -> Path:
+    """A valid 1-bit black PNG of width x height: a few dozen KB on disk, whatever it decodes to."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    compressor, row = zlib.compressobj(9), bytes(1 + (width + 7) // 8)  # filter byte, then 8 pixels a byte
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1 bit, grayscale
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+    return path
+
+
+def test_decompression_bomb_is_refused(tmp_path, capsys):
+    bomb = png_declaring(tmp_path / "bomb.png", 20_000, 20_000)  # 400 megapixels
+    assert bomb.stat().st_size < 100_000
+    ok = make_image(tmp_path / "ok.png")
+    source = write_text(tmp_path / "tags.csv", "image,tags\nbomb.png,cat\nok.png,cat\n")
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert (code, err) == (0, "")
+    assert skipped(run_dir) == [["bomb.png", "more than 200,000,000 pixels (decompression bomb?)"]]
+    check_manifest(run_dir, [("ok.png", ok, "cat")])
+
+
+def animated_gif(path: Path) -> None:
+    """Two frames, red then blue: the first one is the picture."""
+    first, second = Image.new("RGB", (16, 16), RED), Image.new("RGB", (16, 16), BLUE)
+    first.save(path, save_all=True, append_images=[second], duration=100, loop=0)
+    assert Image.open(path).n_frames == 2
+
+
+@pytest.mark.parametrize("name, make", [
+    ("dot.png", lambda path: make_image(path, colour=RED, size=(1, 1))),
+    ("moving.gif", animated_gif),
+    pytest.param("still.webp", lambda path: make_image(path, colour=RED, size=(16, 16), lossless=True),
+                 marks=pytest.mark.skipif(not PIL.features.check("webp"), reason="this Pillow has no WebP support")),
+])
+def test_one_pixel_animated_and_webp_images_are_kept(tmp_path, capsys, name, make):
+    image = tmp_path / name
+    make(image)
+    source = write_text(tmp_path / "tags.csv", f"image,tags\n{name},cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run")
+
+    assert (code, err) == (0, "")
+    check_manifest(tmp_path / "run", [(name, image, "cat")])
+    assert (load_image(image, 32) == RED).all()
+
+
+def test_very_large_legal_image_is_kept_and_scaled_down(tmp_path, capsys):
+    large = make_image(tmp_path / "large.jpg", colour=RED, size=(6000, 4000), quality=90)  # 24 megapixels
+    source = write_text(tmp_path / "tags.csv", "image,tags\nlarge.jpg,cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run")
+
+    assert (code, err) == (0, "")
+    check_manifest(tmp_path / "run", [("large.jpg", large, "cat")])
+    pixels = load_image(large, 60)
+    assert pixels.shape == (60, 60, 3)
+    assert (pixels[:10] == 255).all() and (pixels[50:] == 255).all()  # 3:2 fits as 60 x 40, padded above and below
+    assert close_to(pixels[11:49], RED)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file whatever its permissions")
+def test_unreadable_image_is_skipped(tmp_path, capsys):
+    locked, ok = make_image(tmp_path / "locked.png"), make_image(tmp_path / "ok.png")
+    locked.chmod(0)
+    source = write_text(tmp_path / "tags.csv", "image,tags\nlocked.png,cat\nok.png,cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run")
+
+    assert (code, err) == (0, "")
+    assert skipped(tmp_path / "run") == [["locked.png", "permission denied"]]
+    check_manifest(tmp_path / "run", [("ok.png", ok, "cat")])
+
+
+def test_symlink_loop_in_a_folder_source_neither_hangs_nor_repeats_images(tmp_path):
+    images = tmp_path / "images"
+    a, b = make_image(images / "a.png"), make_image(images / "sub" / "b.png")
+    write_text(images / "a.txt", "cat")
+    write_text(images / "sub" / "b.txt", "dog")
+    (images / "sub" / "loop").symlink_to("..", target_is_directory=True)  # images/sub/loop/sub/loop/...
+    run_dir = tmp_path / "run"
+
+    result = run_command("--data.source", str(images), "--paths.run_dir", str(run_dir),
+                         "--data.min_tag_occurrences", "1")  # a hang fails on run_command's timeout
+
+    assert (result.returncode, result.stderr) == (0, "")
+    check_manifest(run_dir, [("a.png", a, "cat"), ("sub/b.png", b, "dog")])
+    assert skipped(run_dir) == []
+
+
+# --- tag text edge cases -------------------------------------------------------------------------
+
+
+def test_tag_files_that_are_not_utf8_are_read_as_windows_1252_with_a_warning(tmp_path, capsys):
+    images = tmp_path / "images"
+    a, b = make_image(images / "a.png"), make_image(images / "b.png")
+    sources = {"csv": images / "tags.csv", "jsonl": images / "tags.jsonl"}
+    sources["csv"].write_bytes(b'image,tags\na.png,caf\xe9\nb.png,"\x93quoted\x94, 5 \x80"\n')
+    sources["jsonl"].write_bytes(b'{"image": "a.png", "tags": ["caf\xe9"]}\n'
+                                 b'{"image": "b.png", "tags": "\x93quoted\x94, 5 \x80"}\n')
+    (images / "a.txt").write_bytes(b"caf\xe9")
+    (images / "b.txt").write_bytes("“quoted”, 5 €".encode("utf-8"))  # one sidecar UTF-8, one not
+    warnings = {
+        "csv": [f"{sources['csv']}", "line 2 has byte 0xe9"],
+        "jsonl": [f"{sources['jsonl']}", "line 1 has byte 0xe9"],
+        "folder": [f"{images / 'a.txt'}", "line 1 has byte 0xe9"],
+    }
+    for kind, source in [*sources.items(), ("folder", images)]:
+        run_dir = tmp_path / f"run-{kind}"
+
+        code, out, err = run_prepare(capsys, source, run_dir)
+
+        path, where = warnings[kind]
+        assert (kind, code, err) == (
+            kind, 0, f"warning: {path} is not UTF-8 ({where}); read it as Windows-1252: "
+            "check its accented tags, or save it as UTF-8\n")
+        check_manifest(run_dir, [("a.png", a, "café"), ("b.png", b, "“quoted”, 5 €")])
+
+
+def test_bytes_windows_1252_leaves_undefined_are_read_as_latin_1(tmp_path, capsys):
+    a = make_image(tmp_path / "a.png")
+    source = tmp_path / "tags.csv"
+    source.write_bytes(b"image,tags\na.png,\xe9t\xe9 \x81\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run")
+
+    assert code == 0
+    assert err == (f"warning: {source} is not UTF-8 (line 2 has byte 0xe9); read it as Latin-1: "
+                   "check its accented tags, or save it as UTF-8\n")
+    check_manifest(tmp_path / "run", [("a.png", a, "été \x81")])
+
+
+def test_tags_longer_than_the_limit_are_dropped_and_recorded(tmp_path, capsys):
+    a, b, c = (make_image(tmp_path / f"{name}.png") for name in "abc")
+    longest_kept, too_long = "k" * 200, "x" * 10_000
+    source = write_text(tmp_path / "tags.csv",
+                        f'image,tags\na.png,"cat, {too_long}"\nb.png,{too_long}\nc.png,"cat, {longest_kept}"\n')
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert (code, err) == (0, "")
+    dropped = "tag 'xxxxxxxxxxxxxxxxxxxx'... of 10000 characters dropped: longer than data.max_tag_length (200)"
+    assert skipped(run_dir) == [["tags.csv line 2", dropped], ["tags.csv line 3", dropped], ["b.png", "no tags"]]
+    check_manifest(run_dir, [("a.png", a, "cat"), ("c.png", c, f"cat, {longest_kept}")])
+
+
+def test_max_tag_length_is_a_setting(tmp_path, capsys):
+    a = make_image(tmp_path / "a.png")
+    source = write_text(tmp_path / "tags.csv", 'image,tags\na.png,"cat, black cat"\n')
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir, "--data.max_tag_length", "3")
+
+    assert (code, err) == (0, "")
+    assert skipped(run_dir) == [
+        ["tags.csv line 2", "tag 'black cat'... of 9 characters dropped: longer than data.max_tag_length (3)"]
+    ]
+    check_manifest(run_dir, [("a.png", a, "cat")])
+
+
+def test_control_characters_in_tags_become_spaces(tmp_path, capsys):
+    a, b = make_image(tmp_path / "a.png"), make_image(tmp_path / "b.png")
+    source = write_text(tmp_path / "tags.jsonl", "\n".join(json.dumps(entry) for entry in [
+        {"image": "a.png", "tags": ["big\u0000cat", "\u0007dog", "red\u001b[31m car"]},
+        {"image": "b.png", "tags": ["tab\there", "new\nline", "del\u007fete"]},
+    ]) + "\n")
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert (code, err) == (0, "")
+    check_manifest(run_dir, [("a.png", a, "big cat, dog, red [31m car"), ("b.png", b, "tab here, new line, del ete")])
+
+
+def test_tags_of_only_whitespace_are_dropped(tmp_path, capsys):
+    a, b, c = (make_image(tmp_path / f"{name}.png") for name in "abc")
+    source = write_text(tmp_path / "tags.csv",
+                        'image,tags\na.png,"cat, \u00a0 ,\u3000,\t, \u2003"\nb.png,"\u00a0, \u3000 "\nc.png,dog\n')
+    run_dir = tmp_path / "run"
+
+    code, out, err = run_prepare(capsys, source, run_dir)
+
+    assert (code, err) == (0, "")
+    assert skipped(run_dir) == [["b.png", "no tags"]]
+    check_manifest(run_dir, [("a.png", a, "cat"), ("c.png", c, "dog")])
+    assert vocabulary(run_dir) == [["cat", "1"], ["dog", "1"]]
