@@ -15,8 +15,7 @@ import time
 import numpy as np
 from scipy import sparse
 
-from tagger.evidence import CooccurrenceStats, candidate_pairs
-from tagger.variants import CombinedVariants, pair_evidence
+from tagger.variants import CombinedVariants
 
 
 def synthetic_tag_images(tags: int, images: int, per_image: int, random) -> sparse.csr_matrix:
@@ -28,6 +27,16 @@ def synthetic_tag_images(tags: int, images: int, per_image: int, random) -> spar
     matrix = sparse.csr_matrix((np.ones(rows.size, np.float32), (columns.ravel(), rows)), shape=(tags, images))
     matrix.data[:] = 1.0  # an image listing a tag twice still carries it once
     return matrix
+
+
+def synthetic_vocabulary(count: int, random) -> list[str]:
+    """Distinct made-up words of 4-12 letters, one or two per tag, like real tag vocabularies."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words: set[str] = set()
+    while len(words) < count:
+        parts = ["".join(random.choice(letters, size=random.integers(4, 13))) for _ in range(random.integers(1, 3))]
+        words.add(" ".join(parts))
+    return sorted(words)
 
 
 def main() -> None:
@@ -42,32 +51,20 @@ def main() -> None:
     vectors = random.standard_normal((arguments.tags, arguments.dims), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     tag_images = synthetic_tag_images(arguments.tags, arguments.images, arguments.per_image, random)
-    vocabulary = [f"tag{index:05d}" for index in range(arguments.tags)]
+    vocabulary = synthetic_vocabulary(arguments.tags, random)
     counts = np.asarray(tag_images.sum(axis=1)).ravel().astype(int).tolist()
     print(f"machine: {platform.processor() or platform.machine()}, cores: {__import__('os').cpu_count()}")
     print(f"data: {arguments.tags:,} tags x {arguments.dims} dims, {arguments.images:,} images x "
           f"{arguments.per_image} tags ({tag_images.nnz:,} tag uses)")
 
-    timings = {}
     start = time.perf_counter()
-    cooccurrence = CooccurrenceStats.from_tag_images(tag_images)
-    timings["co-occurrence counts"] = time.perf_counter() - start
-    start = time.perf_counter()
-    pairs = candidate_pairs(vectors, vocabulary, 10)
-    timings["candidate pairs (visual + spelling neighbours)"] = time.perf_counter() - start
-    start = time.perf_counter()
-    evidence = pair_evidence(pairs[:, 0], pairs[:, 1], vectors, vocabulary, cooccurrence)
-    evidence.scores()
-    timings["evidence of candidate pairs"] = time.perf_counter() - start
-    start = time.perf_counter()
-    CombinedVariants().fit(vectors, vocabulary, counts, tag_images)
-    timings["whole CombinedVariants.fit (all of the above + grouping)"] = time.perf_counter() - start
-
-    for name, seconds in timings.items():
-        print(f"{name:<58} {seconds:7.1f} s")
-    print(f"candidate pairs: {len(pairs):,}; co-occurring tag pairs: {cooccurrence.together.nnz // 2:,}")
+    model = CombinedVariants().fit(vectors, vocabulary, counts, tag_images)
+    total = time.perf_counter() - start
+    for name, seconds in model.timings_.items():
+        print(f"{name:<20} {seconds:7.1f} s")
+    print(f"candidate pairs: {len(model.scores_):,}; co-occurring tag pairs: {model.cooccurrence_.together.nnz // 2:,}; "
+          f"groups proposed: {len(model.groups_):,}")
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    total = timings["whole CombinedVariants.fit (all of the above + grouping)"]
     print(f"fit: {total:.1f} s of the 120 s target ({total / 120:.0%}); peak memory {peak_gb:.2f} GB of 4 GB")
 
 

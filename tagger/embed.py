@@ -22,8 +22,9 @@ def embed(settings: Settings) -> None:
 
     model_settings = ModelSettings.model_validate(trained["model"])
     cache = None
-    if not record["backbone_finetuned"]:
-        cache = cached_features(run_dir, feature_cache_key(model_settings, manifest))
+    same_images = record["feature_cache_key"]["images"] == feature_cache_key(model_settings, manifest)["images"]
+    if not record["backbone_finetuned"] and same_images:
+        cache = cached_features(run_dir, record["feature_cache_key"])
     if cache is not None:
         print(f"backbone was not fine-tuned: reusing {runfolder.FEATURE_CACHE} ({len(cache)} images)")
         with runfolder.atomic_path(target, ".npy") as temporary:

@@ -1,15 +1,16 @@
 """Evidence that two tags are one: candidate pairs, and visual, co-occurrence and spelling scores.
 
-Candidate pairs come from nearest neighbours (in the visual space and in a character n-gram space),
+Candidate pairs come from nearest neighbours in the visual space and from spelling blocking,
 never from an all-pairs matrix, so the step scales to tens of thousands of tags.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
+from itertools import combinations
 
 import numpy as np
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from tagger.spelling import spelling_key, spelling_similarity
 
@@ -17,7 +18,6 @@ from tagger.spelling import spelling_key, spelling_similarity
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
 SEARCH_DIMENSIONS = 256
 CHUNK = 512  # rows of similarities at a time: 512 x 50,000 float32 is 100 MB
-PAIR_CHUNK = 4096  # pairs whose co-occurrence rows are gathered at once
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
@@ -44,35 +44,31 @@ def reduced_for_search(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
     return projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
 
 
-def spelling_vectors(vocabulary: list[str]) -> np.ndarray:
-    """Character n-grams of each tag's spelling key, TF-IDF weighted and L2-normalized (sparse)."""
-    keys = [f" {spelling_key(tag)} " for tag in vocabulary]
-    return TfidfVectorizer(analyzer="char", ngram_range=(2, 3), lowercase=False).fit_transform(keys).tocsr()
+def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) -> np.ndarray:
+    """Pairs whose spelling keys are equal or one deletion apart (symmetric-delete blocking, as SymSpell).
 
-
-def sparse_nearest_neighbours(vectors: sparse.csr_matrix, k: int) -> np.ndarray:
-    count = vectors.shape[0]
-    k = min(k, count - 1)
-    indices = np.zeros((count, max(k, 0)), np.int64)
-    if k <= 0:
-        return indices
-    for start in range(0, count, CHUNK):
-        similarities = (vectors[start:start + CHUNK] @ vectors.T).toarray()
-        rows = np.arange(similarities.shape[0])
-        similarities[rows, rows + start] = -np.inf
-        indices[start:start + CHUNK] = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
-    return indices
+    One edit of any kind (insertion, deletion, substitution, transposition) leaves the two keys sharing
+    a one-deletion form; leetspeak, plurals, doubling, case and separators are undone by the key itself.
+    Linear in the number of tags; buckets larger than largest_bucket (very short keys) are skipped.
+    """
+    buckets: dict[str, list[int]] = defaultdict(list)
+    for index, tag in enumerate(vocabulary):
+        key = spelling_key(tag)
+        forms = {key}
+        if len(key) >= 3:
+            forms |= {key[:position] + key[position + 1:] for position in range(len(key))}
+        for form in forms:
+            buckets[form].append(index)
+    pairs = [pair for members in buckets.values() if 2 <= len(members) <= largest_bucket
+             for pair in combinations(members, 2)]
+    return np.array(pairs, np.int64).reshape(-1, 2)
 
 
 def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: int) -> np.ndarray:
     """Unordered pairs (i < j) that are near in the visual space or in spelling."""
     visual = nearest_neighbours(reduced_for_search(tag_vectors), neighbours)
-    spelled = sparse_nearest_neighbours(spelling_vectors(vocabulary), neighbours)
-    pairs = []
-    for neighbour_table in (visual, spelled):
-        left = np.repeat(np.arange(len(neighbour_table)), neighbour_table.shape[1])
-        pairs.append(np.stack([left, neighbour_table.ravel()], axis=1))
-    pairs = np.concatenate(pairs)
+    left = np.repeat(np.arange(len(visual)), visual.shape[1])
+    pairs = np.concatenate([np.stack([left, visual.ravel()], axis=1), spelling_candidate_pairs(vocabulary)])
     pairs = np.sort(pairs, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     return np.unique(pairs, axis=0)
@@ -96,7 +92,7 @@ class CooccurrenceStats:
         binary = (tag_images > 0).astype(np.float32).tocsr()
         counts = np.asarray(binary.sum(axis=1)).ravel()
         together = (binary @ binary.T).tocsr()
-        together.setdiag(0)
+        together = (together - sparse.diags(together.diagonal())).tocsr()  # setdiag would rebuild the structure
         together.eliminate_zeros()
         return cls(counts=counts, together=together)
 
@@ -110,13 +106,20 @@ class CooccurrenceStats:
 
     def context_similarity(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Cosine of the two tags' context profiles, leaving out the two tags themselves."""
-        squared_norms = np.asarray(self.together.multiply(self.together).sum(axis=1)).ravel()
+        squared_norms = np.zeros(self.together.shape[0])
+        rows_with_entries = np.diff(self.together.indptr) > 0
+        squared_norms[rows_with_entries] = np.add.reduceat(
+            self.together.data.astype(np.float64) ** 2, self.together.indptr[:-1][rows_with_entries])
         both = np.asarray(self.together[first, second]).ravel()
         dot = np.empty(len(first))
-        for start in range(0, len(first), PAIR_CHUNK):  # bounded memory however many pairs
-            end = start + PAIR_CHUNK
-            rows = self.together[first[start:end]].multiply(self.together[second[start:end]])
-            dot[start:end] = np.asarray(rows.sum(axis=1)).ravel()
+        # Pairs grouped by their first tag: one sparse row times the few candidate rows, so memory
+        # stays at a few rows however many pairs (gathering whole rows per pair took gigabytes).
+        order = np.argsort(first, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(first[order]) != 0])
+        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+            members = order[start:end]
+            row = self.together[first[members[0]]]
+            dot[members] = (self.together[second[members]] @ row.T).toarray().ravel()
         # Each profile loses its entry for the other tag of the pair (the diagonal is already zero).
         denominator = np.sqrt(np.maximum(squared_norms[first] - both**2, 0) * np.maximum(squared_norms[second] - both**2, 0))
         return np.divide(dot, denominator, out=np.zeros_like(dot), where=denominator > 0)

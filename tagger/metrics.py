@@ -1,4 +1,8 @@
-"""Validation metrics and per-tag thresholds for multi-label predictions."""
+"""Validation metrics and per-tag thresholds for multi-label predictions.
+
+Names follow the multi-label literature (ML-GCN, ASL): CP/CR/CF1 average over tags (per-class),
+OP/OR/OF1 pool every image-tag decision (overall).
+"""
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve
@@ -6,56 +10,113 @@ from sklearn.metrics import average_precision_score, precision_recall_curve
 DEFAULT_THRESHOLD = 0.5
 
 
+def per_tag_average_precision(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AP of each tag; NaN for tags without a positive in labels."""
+    result = np.full(labels.shape[1], np.nan)
+    for tag in np.flatnonzero(labels.sum(axis=0) > 0):
+        result[tag] = average_precision_score(labels[:, tag], scores[:, tag])
+    return result
+
+
 def mean_average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     """Mean over tags that occur in labels of each tag's average precision."""
-    present = labels.sum(axis=0) > 0
-    if not present.any():
-        return float("nan")
-    return float(average_precision_score(labels[:, present], scores[:, present], average="macro"))
+    values = per_tag_average_precision(labels, scores)
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
+def _curve(labels, scores):
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    return precision[:-1], recall[:-1], thresholds
 
 
 def best_f1_threshold(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    """The score threshold (predict tag when score >= it) with the best F1, or None without positives."""
+    """The score threshold (predict the tag when score >= it) with the best F1; None without positives."""
     if labels.sum() == 0:
         return None
-    precision, recall, thresholds = precision_recall_curve(labels, scores)
-    f1 = 2 * precision[:-1] * recall[:-1] / np.maximum(precision[:-1] + recall[:-1], 1e-12)
+    precision, recall, thresholds = _curve(labels, scores)
+    f1 = 2 * precision * recall / np.maximum(precision + recall, 1e-12)
     return float(thresholds[int(np.argmax(f1))])
 
 
-def choose_thresholds(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, float]:
-    """Per-tag best-F1 thresholds, and one global threshold (best micro F1) for tags unseen in validation."""
+def precision_equals_recall_threshold(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    if labels.sum() == 0:
+        return None
+    precision, recall, thresholds = _curve(labels, scores)
+    return float(thresholds[int(np.argmin(np.abs(precision - recall)))])
+
+
+def target_precision_threshold(labels: np.ndarray, scores: np.ndarray, target: float) -> float | None:
+    """The lowest threshold reaching the target precision (most recall); the most precise one if none does."""
+    if labels.sum() == 0:
+        return None
+    precision, _, thresholds = _curve(labels, scores)
+    reaching = np.flatnonzero(precision >= target)
+    return float(thresholds[reaching[0]] if len(reaching) else thresholds[int(np.argmax(precision))])
+
+
+THRESHOLD_RULES = {
+    "best_f1": lambda labels, scores, target: best_f1_threshold(labels, scores),
+    "precision_equals_recall": lambda labels, scores, target: precision_equals_recall_threshold(labels, scores),
+    "target_precision": target_precision_threshold,
+}
+
+
+def choose_thresholds(labels: np.ndarray, scores: np.ndarray, mode: str = "best_f1",
+                      target: float = 0.9) -> tuple[np.ndarray, float]:
+    """Per-tag thresholds by the rule `mode`, and one global threshold (best overall F1) for tags unseen in validation."""
     global_threshold = best_f1_threshold(labels.ravel(), scores.ravel())
     global_threshold = DEFAULT_THRESHOLD if global_threshold is None else global_threshold
-    per_tag = [best_f1_threshold(labels[:, t], scores[:, t]) for t in range(labels.shape[1])]
+    rule = THRESHOLD_RULES[mode]
+    per_tag = [rule(labels[:, tag], scores[:, tag], target) for tag in range(labels.shape[1])]
     return np.array([global_threshold if t is None else t for t in per_tag], np.float64), global_threshold
 
 
-def f1_scores(labels: np.ndarray, predicted: np.ndarray) -> dict:
-    """Micro and macro precision/recall/F1; macro over tags that occur in labels."""
+def classification_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
+    """CP, CR, CF1 over tags present in labels, and OP, OR, OF1 over all decisions."""
     true_positive = (labels * predicted).sum(axis=0)
     predicted_count, actual_count = predicted.sum(axis=0), labels.sum(axis=0)
-
-    def f1(tp, pred, act):
-        precision = np.divide(tp, pred, out=np.zeros_like(tp, dtype=float), where=pred > 0)
-        recall = np.divide(tp, act, out=np.zeros_like(tp, dtype=float), where=act > 0)
-        score = np.divide(2 * precision * recall, precision + recall,
-                          out=np.zeros_like(tp, dtype=float), where=(precision + recall) > 0)
-        return precision, recall, score
-
-    micro_p, micro_r, micro_f1 = f1(true_positive.sum(), predicted_count.sum(), actual_count.sum())
     present = actual_count > 0
-    macro_p, macro_r, macro_f1 = (values[present].mean() if present.any() else float("nan")
-                                  for values in f1(true_positive, predicted_count, actual_count))
-    return {"micro_precision": float(micro_p), "micro_recall": float(micro_r), "micro_f1": float(micro_f1),
-            "macro_precision": float(macro_p), "macro_recall": float(macro_r), "macro_f1": float(macro_f1)}
+
+    def ratio(numerator, denominator):
+        return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=float), where=denominator > 0)
+
+    per_tag_precision = ratio(true_positive, predicted_count)[present]
+    per_tag_recall = ratio(true_positive, actual_count)[present]
+    cp = float(per_tag_precision.mean()) if present.any() else float("nan")
+    cr = float(per_tag_recall.mean()) if present.any() else float("nan")
+    op = float(ratio(true_positive.sum(), predicted_count.sum()))
+    orr = float(ratio(true_positive.sum(), actual_count.sum()))
+    return {"CP": cp, "CR": cr, "CF1": harmonic(cp, cr), "OP": op, "OR": orr, "OF1": harmonic(op, orr)}
 
 
-def evaluate(labels: np.ndarray, scores: np.ndarray, thresholds: np.ndarray) -> dict:
-    return {
-        "validation_images": int(len(labels)),
-        "tags_in_validation": int((labels.sum(axis=0) > 0).sum()),
-        "mAP": mean_average_precision(labels, scores),
-        "at_tag_thresholds": f1_scores(labels, (scores >= thresholds).astype(float)),
-        "at_0.5": f1_scores(labels, (scores >= DEFAULT_THRESHOLD).astype(float)),
-    }
+def per_tag_f1(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    true_positive = (labels * predicted).sum(axis=0)
+    denominator = labels.sum(axis=0) + predicted.sum(axis=0)
+    return np.divide(2 * true_positive, denominator, out=np.zeros_like(true_positive, dtype=float),
+                     where=denominator > 0)
+
+
+def harmonic(first: float, second: float) -> float:
+    return 0.0 if first + second == 0 else 2 * first * second / (first + second)
+
+
+def confused_pairs(labels: np.ndarray, predicted: np.ndarray, vocabulary: list[str], top: int = 20,
+                   max_tags: int = 2000) -> list[dict]:
+    """Pairs (A, B): share of A's images, not tagged B, on which the model predicts B.
+
+    High shares often mean B is a variant or near-variant of A. Limited to the max_tags most
+    frequent tags so the count matrix stays small.
+    """
+    keep = np.argsort(-labels.sum(axis=0), kind="stable")[:max_tags]
+    labels, predicted = labels[:, keep], predicted[:, keep]
+    false_positive = predicted * (1 - labels)
+    counts = labels.T @ false_positive  # [a, b]: images tagged a, not b, predicted b
+    np.fill_diagonal(counts, 0)
+    share = counts / np.maximum(labels.sum(axis=0), 1)[:, None]
+    flat = np.argsort(-share, axis=None, kind="stable")[:top]
+    pairs = []
+    for a, b in zip(*np.unravel_index(flat, share.shape)):
+        if counts[a, b] > 0:
+            pairs.append({"tagged": vocabulary[keep[a]], "predicted": vocabulary[keep[b]],
+                          "images": int(counts[a, b]), "share": float(share[a, b])})
+    return pairs

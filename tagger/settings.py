@@ -72,15 +72,41 @@ class ModelSettings(BaseModel):
 
 
 class TrainSettings(BaseModel):
-    batch_size: int = Field(32, ge=1, le=4096, description="Images (or cached features) per step.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Images per step in the fine-tuning stages (per replica).")
+    head_batch_size: int = Field(256, ge=1, le=65536, description="Stage 1: cached feature rows per step.")
     head_epochs: int = Field(10, ge=1, le=1000, description="Stage 1: epochs of the head on cached frozen features.")
-    head_learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Stage 1 learning rate (Adam).")
+    head_learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Stage 1 peak learning rate (Adam).")
     unfreeze_layers: int = Field(
         0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all)."
     )
     finetune_epochs: int = Field(3, ge=1, le=1000, description="Stage 2 epochs, from images.")
-    finetune_learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 learning rate (Adam).")
-    seed: int = Field(0, ge=0, description="Seed for weights, shuffling and dropout.")
+    finetune_learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head.")
+    backbone_learning_rate_scale: float = Field(
+        0.1, gt=0.0, le=1.0, description="Stages 2 and 3: backbone learning rate = head learning rate x this."
+    )
+    full_finetune_epochs: int = Field(0, ge=0, le=1000, description="Stage 3 (optional): epochs with the whole backbone.")
+    full_finetune_learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="Stage 3 peak learning rate of the head.")
+    warmup_epochs: float = Field(0.5, ge=0.0, le=100.0, description="Linear learning-rate warm-up, then cosine decay.")
+    patience: int = Field(3, ge=1, le=1000, description="Stop a stage after this many epochs without a better validation mAP.")
+    loss: Literal["bce", "asl"] = Field("bce", description="bce: binary cross-entropy; asl: asymmetric loss (Ridnik 2021).")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="Label smoothing for either loss.")
+    augment_flip: bool = Field(True, description="Fine-tuning stages: random horizontal flip.")
+    augment_crop: bool = Field(True, description="Fine-tuning stages: random resized crop (60-100% of the side).")
+    augment_rotation: bool = Field(True, description="Fine-tuning stages: random rotation up to 10 degrees.")
+    augment_colour: bool = Field(True, description="Fine-tuning stages: random brightness and contrast.")
+    threshold_mode: Literal["best_f1", "precision_equals_recall", "target_precision"] = Field(
+        "best_f1", description="How each tag's threshold is chosen on the validation set (all three are saved)."
+    )
+    target_precision: float = Field(0.9, gt=0.0, lt=1.0, description="Precision aimed at by threshold_mode target_precision.")
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = Field(
+        "auto", description="auto: mixed_float16 on a GPU, float32 on a CPU; mixed_bfloat16 suits recent CPUs."
+    )
+    distribute: Literal["auto", "off", "mirrored"] = Field(
+        "auto", description="auto: MirroredStrategy over all GPUs when there are several; mirrored: always."
+    )
+    cpu_devices: int = Field(0, ge=0, le=64, description="Split the CPU into N logical devices (0: leave as is; for tests).")
+    deterministic: bool = Field(True, description="TensorFlow op determinism: a resumed run equals an uninterrupted one.")
+    seed: int = Field(0, ge=0, description="Seed for weights, shuffling, augmentation and dropout.")
 
 
 class EmbedSettings(BaseModel):
@@ -102,6 +128,40 @@ class ClusterSettings(BaseModel):
     )
 
 
+class TagSettings(BaseModel):
+    inputs: list[Path] = Field(
+        default_factory=list,
+        description="Image files and folders (searched recursively) to tag: repeat the flag "
+        "(--tag.inputs a.jpg --tag.inputs photos) or separate with commas (--tag.inputs a.jpg,photos).",
+    )
+    mode: Literal["overwrite", "append", "skip"] = Field(
+        "overwrite",
+        description="An existing .txt: overwrite it; append (its tags first, then new ones not already in it); "
+        "or skip (leave it as it is).",
+    )
+    exclude: list[str] = Field(default_factory=list, description="Tags never written (repeat the flag, or separate with commas).")
+    max_tags: int | None = Field(None, ge=1, description="Write at most this many tags per image, most confident first.")
+    write_sidecars: bool = Field(True, description="Write a .txt of comma-separated tags beside each image.")
+    output: Path | None = Field(None, description="Also write every image's tags and scores to this .json or .csv file.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Images per forward pass.")
+    threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="One threshold for every tag, instead of the per-tag thresholds.json."
+    )
+
+    @field_validator("output")
+    @classmethod
+    def output_is_json_or_csv(cls, output: Path | None) -> Path | None:
+        if output is not None and output.suffix.lower() not in (".json", ".csv"):
+            raise ValueError(f"must end in .json or .csv, not {output.suffix or 'nothing'!r}")
+        return output
+
+
+class SimilarSettings(BaseModel):
+    query: str | None = Field(None, description="An image id from manifest.csv, or the path of any image file.")
+    k: int = Field(10, ge=1, le=100_000, description="How many similar images to list (the query itself included).")
+    output: Path | None = Field(None, description="Also write the ranked list to this .json file.")
+
+
 class Settings(BaseSettings):
     """Every setting of the pipeline."""
 
@@ -121,3 +181,5 @@ class Settings(BaseSettings):
     train: TrainSettings = TrainSettings()
     embed: EmbedSettings = EmbedSettings()
     cluster: ClusterSettings = ClusterSettings()
+    tag: TagSettings = TagSettings()
+    similar: SimilarSettings = SimilarSettings()

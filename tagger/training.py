@@ -1,16 +1,22 @@
-"""train.py: stage 1 (head on cached frozen features), optional stage 2 (fine-tune from images)."""
+"""train.py: stage 1 (head on cached frozen features), then optional stage 2 (last layers) and stage 3 (all).
 
-import json
+Every stage trains epoch by epoch with a checkpoint after each, keeps the weights of its best
+validation mAP, stops early when mAP stops improving, and resumes after a kill where it stopped.
+"""
+
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from tagger import runfolder
+from tagger.augment import epoch_order, training_images
+from tagger.checkpoints import StageCheckpoint, StageState
 from tagger.embedding import cached_features, feature_cache_key, write_embeddings
 from tagger.errors import TaggerError
+from tagger.hardware import configure_hardware
 from tagger.images import image_dataset
-from tagger.metrics import choose_thresholds, evaluate
+from tagger.metrics import mean_average_precision
 from tagger.prepare import TRAIN, VALIDATION
 from tagger.settings import Settings
 
@@ -18,7 +24,8 @@ from tagger.settings import Settings
 def train(settings: Settings) -> dict:
     import keras
 
-    from tagger.model import backbone_of, build_tagger, embedding_model, head_model
+    from tagger.evaluation import evaluate_and_report
+    from tagger.model import backbone_of, build_tagger, head_model
 
     run_dir, options = settings.paths.run_dir, settings.train
     manifest = runfolder.read_manifest(run_dir)
@@ -29,45 +36,118 @@ def train(settings: Settings) -> dict:
     if not validation_rows:  # a one-image set: evaluate on what there is rather than refuse
         validation_rows = train_rows
     labels = runfolder.label_matrix(manifest, vocabulary)
+    hardware = configure_hardware(options)
+    print(hardware.describe())
 
-    keras.utils.set_random_seed(options.seed)
-    tagger = build_tagger(settings.model, len(vocabulary))
-    features = stage1_features(tagger, manifest, settings)
-
-    print(f"stage 1: head on cached features, {options.head_epochs} epochs")
-    head = head_model(tagger)
-    head.compile(optimizer=keras.optimizers.Adam(options.head_learning_rate), loss="binary_crossentropy")
-    head.fit(features[train_rows], labels[train_rows], batch_size=options.batch_size, epochs=options.head_epochs,
-             validation_data=(features[validation_rows], labels[validation_rows]), verbose=progress_verbosity())
-
-    finetuned = options.unfreeze_layers > 0
+    with hardware.strategy.scope():
+        keras.utils.set_random_seed(options.seed)
+        tagger = build_tagger(settings.model, len(vocabulary))
+        head = head_model(tagger)
+    features = stage1_features(tagger, manifest, settings, hardware.precision)
+    paths = np.array(manifest.paths)
     size = settings.model.image_size
+    fingerprint = {"vocabulary": vocabulary, "images": feature_cache_key(settings.model, manifest)["images"],
+                   "model": settings.model.model_dump(mode="json"), "train": options.model_dump(mode="json")}
+    history = {}
+
+    def head_validation_map():
+        return mean_average_precision(labels[validation_rows], head.predict(features[validation_rows], verbose=0))
+
+    def tagger_validation_map():
+        scores = tagger.predict(image_dataset(list(paths[validation_rows]), size, options.batch_size), verbose=0)
+        return mean_average_precision(labels[validation_rows], scores)
+
+    def head_epoch(epoch):
+        import tensorflow as tf
+
+        order = np.asarray(train_rows)[epoch_order(len(train_rows), options.seed, epoch)]
+        return tf.data.Dataset.from_tensor_slices((features[order], labels[order])).batch(
+            options.head_batch_size * hardware.replicas)
+
+    def image_epoch(epoch):
+        return training_images(list(paths[train_rows]), labels[train_rows], size,
+                               options.batch_size * hardware.replicas, options.seed, epoch, options)
+
+    print(f"stage 1: head on cached features, up to {options.head_epochs} epochs")
+    head_steps = -(-len(train_rows) // (options.head_batch_size * hardware.replicas))
+    history["head"] = run_stage(StageCheckpoint(run_dir, "head", fingerprint), head, hardware,
+                                options.head_learning_rate, head_steps, options.head_epochs, options,
+                                head_epoch, head_validation_map, stage_number=1)
+
+    finetuned = options.unfreeze_layers > 0 or options.full_finetune_epochs > 0
+    pretrained = settings.model.weights.lower() != "none"
+    image_steps = -(-len(train_rows) // (options.batch_size * hardware.replicas))
+    whole_backbone = 10**9 if options.full_finetune_epochs else 0
+    for stage_number, name, layer_count, epochs, learning_rate in [
+        (2, "finetune", options.unfreeze_layers, options.finetune_epochs, options.finetune_learning_rate),
+        (3, "full", whole_backbone, options.full_finetune_epochs, options.full_finetune_learning_rate),
+    ]:
+        if layer_count == 0:
+            continue
+        with hardware.strategy.scope():
+            unfrozen = unfreeze_last_layers(backbone_of(tagger), layer_count, keep_batchnorm_frozen=pretrained)
+        print(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone layers, up to {epochs} epochs")
+        history[name] = run_stage(StageCheckpoint(run_dir, name, fingerprint), tagger, hardware, learning_rate,
+                                  image_steps, epochs, options, image_epoch, tagger_validation_map,
+                                  stage_number=stage_number, scaled_variables=backbone_of(tagger).trainable_variables)
+
     if finetuned:
-        pretrained = settings.model.weights.lower() != "none"
-        unfrozen = unfreeze_last_layers(backbone_of(tagger), options.unfreeze_layers, keep_batchnorm_frozen=pretrained)
-        print(f"stage 2: fine-tuning the last {unfrozen} backbone layers, {options.finetune_epochs} epochs")
-        tagger.compile(optimizer=keras.optimizers.Adam(options.finetune_learning_rate), loss="binary_crossentropy")
-        paths = np.array(manifest.paths)
-        tagger.fit(
-            image_dataset(list(paths[train_rows]), size, options.batch_size, labels[train_rows], options.seed),
-            validation_data=image_dataset(list(paths[validation_rows]), size, options.batch_size,
-                                          labels[validation_rows]),
-            epochs=options.finetune_epochs, verbose=progress_verbosity(),
-        )
         validation_scores = tagger.predict(
             image_dataset(list(paths[validation_rows]), size, options.batch_size), verbose=0)
     else:
-        validation_scores = head.predict(features[validation_rows], batch_size=options.batch_size, verbose=0)
-
-    validation_labels = labels[validation_rows]
-    thresholds, global_threshold = choose_thresholds(validation_labels, validation_scores)
-    metrics = evaluate(validation_labels, validation_scores, thresholds)
-    save_outputs(run_dir, settings, tagger, vocabulary, thresholds, global_threshold, metrics, finetuned)
-    a, m = metrics["at_tag_thresholds"], metrics["mAP"]
-    print(f"validation: mAP {m:.4f}, micro F1 {a['micro_f1']:.4f}, macro F1 {a['macro_f1']:.4f} "
+        validation_scores = head.predict(features[validation_rows], verbose=0)
+    metrics, thresholds = evaluate_and_report(run_dir, vocabulary, labels[train_rows], labels[validation_rows],
+                                              validation_scores, history, options)
+    save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware.precision)
+    overall = metrics["at_tag_thresholds"]
+    print(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
-    print(f"wrote {run_dir / runfolder.MODEL}, {runfolder.THRESHOLDS}, {runfolder.METRICS}")
+    print(f"wrote {run_dir / runfolder.MODEL}, {runfolder.THRESHOLDS}, {runfolder.METRICS}, {runfolder.REPORT}")
     return metrics
+
+
+def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
+              epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=()) -> list:
+    """Trains one stage epoch by epoch; returns its history. The best-mAP weights are left in the model."""
+    import keras
+
+    from tagger.losses import make_loss
+    from tagger.optim import ScaledAdam, warmup_cosine
+
+    with hardware.strategy.scope():
+        schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
+                                 int(round(options.warmup_epochs * steps_per_epoch)))
+        optimizer = ScaledAdam(scale=options.backbone_learning_rate_scale, learning_rate=schedule)
+        optimizer.scale_variables(scaled_variables)
+        model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
+                      jit_compile=hardware.jit_compile)
+    state = checkpoint.load()
+    if state is not None and state.epochs_done > 0:
+        checkpoint.restore(model, optimizer)
+        print(f"  resuming after epoch {state.epochs_done} (best validation mAP {state.best_map:.4f})")
+    state = state or StageState()
+    while not state.finished and state.epochs_done < epochs:
+        epoch = state.epochs_done
+        # Dropout and any other randomness of this epoch depend only on (seed, stage, epoch).
+        keras.utils.set_random_seed(options.seed * 10_007 + stage_number * 1_009 + epoch)
+        result = model.fit(epoch_data(epoch), epochs=1, shuffle=False, verbose=progress_verbosity())
+        score = validation_map()
+        improved = score > state.best_map
+        state.epochs_done += 1
+        state.history.append({"epoch": epoch + 1, "loss": float(result.history["loss"][-1]), "validation_mAP": score})
+        state.best_map, state.best_epoch = (score, epoch + 1) if improved else (state.best_map, state.best_epoch)
+        state.stale_epochs = 0 if improved else state.stale_epochs + 1
+        print(f"  epoch {epoch + 1}/{epochs}: loss {state.history[-1]['loss']:.4f}, validation mAP {score:.4f}"
+              + (" (best)" if improved else ""))
+        if state.stale_epochs >= options.patience:
+            print(f"  no better validation mAP for {options.patience} epochs: stopping this stage")
+            state.finished = True
+        checkpoint.save(model, optimizer, state, improved)
+    state.finished = True
+    checkpoint.save(model, optimizer, state, improved=False)
+    checkpoint.restore_best(model)
+    print(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
+    return state.history
 
 
 def progress_verbosity() -> int:
@@ -75,12 +155,12 @@ def progress_verbosity() -> int:
     return 1 if sys.stdout.isatty() else 2
 
 
-def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings) -> np.ndarray:
+def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings, precision: str) -> np.ndarray:
     """Pooled frozen-backbone features of every manifest image, computed once and cached on disk."""
     from tagger.model import embedding_model
 
     run_dir = settings.paths.run_dir
-    key = feature_cache_key(settings.model, manifest)
+    key = {**feature_cache_key(settings.model, manifest), "precision": precision}
     features = cached_features(run_dir, key)
     if features is None:
         print(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py)")
@@ -113,17 +193,15 @@ def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> i
     return len(chosen)
 
 
-def save_outputs(run_dir: Path, settings, tagger, vocabulary, thresholds, global_threshold, metrics, finetuned):
+def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, precision):
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
         tagger.save(temporary)
-    runfolder.write_json(run_dir / runfolder.THRESHOLDS, {
-        "default": global_threshold,
-        "tags": {tag: float(value) for tag, value in zip(vocabulary, thresholds)},
-    })
+    runfolder.write_json(run_dir / runfolder.THRESHOLDS, thresholds)
     runfolder.write_json(run_dir / runfolder.METRICS, metrics)
     runfolder.write_json(run_dir / runfolder.TRAINING_RECORD, {
         "backbone_finetuned": finetuned,
-        "feature_cache_key": json.loads((run_dir / runfolder.FEATURE_CACHE_KEY).read_text()),
-        "vocabulary_size": len(vocabulary),
+        "precision": precision,
+        "feature_cache_key": runfolder.read_json(run_dir / runfolder.FEATURE_CACHE_KEY, "train.py"),
+        "vocabulary_size": len(thresholds["tags"]),
     })
     runfolder.write_settings(run_dir, "train", settings)

@@ -1,5 +1,6 @@
 """Grouping tags into variant groups from per-tag mean image embeddings."""
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,12 +138,18 @@ class CombinedVariants:
         if len(vocabulary) != len(tag_vectors) or len(counts) != len(vocabulary):
             raise ValueError(f"need one vector and one count per tag; received {len(tag_vectors)} vectors, "
                              f"{len(vocabulary)} tags, {len(counts)} counts")
+        self.timings_ = {}
+        clock = time.perf_counter()
         self.cooccurrence_ = CooccurrenceStats.from_tag_images(tag_images)
+        self.timings_["co-occurrence"], clock = time.perf_counter() - clock, time.perf_counter()
         pairs = candidate_pairs(tag_vectors, vocabulary, self.neighbours) if len(vocabulary) > 1 else np.zeros((0, 2), int)
+        self.timings_["candidate pairs"], clock = time.perf_counter() - clock, time.perf_counter()
         self.evidence_ = pair_evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary, self.cooccurrence_)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.scores_ = self._scores(self.evidence_, vocabulary)
+        self.timings_["evidence"], clock = time.perf_counter() - clock, time.perf_counter()
         self.groups_ = self._group(tag_vectors, vocabulary, counts)
+        self.timings_["grouping"] = time.perf_counter() - clock
         return self
 
     def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:

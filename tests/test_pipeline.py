@@ -25,6 +25,7 @@ def trained_run(tiny_dataset, tmp_path_factory):
 
 def test_run_folder_holds_every_documented_file(trained_run):
     expected = {"manifest.csv", "vocabulary.csv", "skipped.csv", "model.keras", "thresholds.json", "metrics.json",
+                "report.html", "checkpoints",
                 "training.json", "features.npy", "features.json", "embeddings.npy", "image_ids.npy",
                 "synonyms.json", "synonyms.csv", "synonyms.html", "review.csv", "rejected.csv", "settings.prepare.json", "settings.train.json",
                 "settings.embed.json", "settings.cluster.json"}
@@ -61,9 +62,12 @@ def test_thresholds_and_metrics_cover_the_vocabulary(trained_run):
     metrics = json.loads((trained_run / "metrics.json").read_text())
     assert list(thresholds["tags"]) == vocabulary["tag"].tolist()
     assert all(0.0 <= value <= 1.0 for value in thresholds["tags"].values())
+    assert thresholds["mode"] == "best_f1" and thresholds["tags"] == thresholds["modes"]["best_f1"]
+    assert set(thresholds["modes"]) == {"best_f1", "precision_equals_recall", "target_precision"}
     assert 0.0 <= metrics["mAP"] <= 1.0
-    assert set(metrics["at_tag_thresholds"]) == {"micro_precision", "micro_recall", "micro_f1",
-                                                 "macro_precision", "macro_recall", "macro_f1"}
+    assert set(metrics["at_tag_thresholds"]) == {"CP", "CR", "CF1", "OP", "OR", "OF1"}
+    assert list(metrics["per_tag"]) == vocabulary["tag"].tolist()
+    assert [entry["epoch"] for entry in metrics["history"]["head"]] == [1, 2]
     assert vocabulary["count"].tolist() == sorted(vocabulary["count"], reverse=True)
 
 
