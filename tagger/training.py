@@ -129,7 +129,9 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     while not state.finished and state.epochs_done < epochs:
         epoch = state.epochs_done
         # Dropout and any other randomness of this epoch depend only on (seed, stage, epoch).
-        keras.utils.set_random_seed(options.seed * 10_007 + stage_number * 1_009 + epoch)
+        epoch_seed = options.seed * 10_007 + stage_number * 1_009 + epoch
+        keras.utils.set_random_seed(epoch_seed)
+        reseed_layers(model, epoch_seed)
         result = model.fit(epoch_data(epoch), epochs=1, shuffle=False, verbose=progress_verbosity())
         score = validation_map()
         improved = score > state.best_map
@@ -148,6 +150,16 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     checkpoint.restore_best(model)
     print(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
     return state.history
+
+
+def reseed_layers(model, seed: int) -> None:
+    """Resets the random state of dropout-like layers, which set_random_seed does not reach once built.
+
+    Without this a resumed run would draw different dropout masks than the uninterrupted one.
+    """
+    for variable in model.non_trainable_variables:
+        if variable.path.endswith("seed_generator_state"):
+            variable.assign(np.array([seed, 0], dtype=variable.dtype))
 
 
 def progress_verbosity() -> int:

@@ -1,0 +1,68 @@
+"""A training run killed at an epoch boundary resumes there and ends exactly where an uninterrupted run ends."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_script
+
+TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
+               "--train.head_epochs", "3", "--train.unfreeze_layers", "4", "--train.finetune_epochs", "3",
+               "--train.patience", "10", "--train.batch_size", "16"]
+
+
+@pytest.fixture(scope="module")
+def prepared(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("prepared")
+    result = run_script("prepare.py", "--paths.run_dir", run_dir, "--data.source", tiny_dataset / "tags.csv",
+                        "--data.min_tag_occurrences", "3")
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def model_weights(run_dir):
+    from tagger.model import load_tagger
+
+    return load_tagger(run_dir / "model.keras").get_weights()
+
+
+def train_killed_at(run_dir, stage: str, epochs_done: int) -> None:
+    """Starts train.py and SIGKILLs it once the stage's checkpoint reports epochs_done epochs."""
+    state = run_dir / "checkpoints" / f"{stage}.state.json"
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--paths.run_dir", str(run_dir), *TRAIN_FLAGS],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if state.exists() and json.loads(state.read_text())["state"]["epochs_done"] >= epochs_done:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "train.py finished before the kill point"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+@pytest.mark.parametrize("stage, epochs_done", [("head", 1), ("finetune", 2)])
+def test_killed_training_resumes_to_the_same_weights(prepared, tmp_path, stage, epochs_done):
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
+    shutil.copytree(prepared, straight)
+    shutil.copytree(prepared, interrupted)
+    assert run_script("train.py", "--paths.run_dir", straight, *TRAIN_FLAGS).returncode == 0
+
+    train_killed_at(interrupted, stage, epochs_done)
+    assert not (interrupted / "model.keras").exists()  # nothing half-written looks finished
+    resumed = run_script("train.py", "--paths.run_dir", interrupted, *TRAIN_FLAGS)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming after epoch" in resumed.stdout
+
+    for expected, actual in zip(model_weights(straight), model_weights(interrupted), strict=True):
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+    straight_metrics = json.loads((straight / "metrics.json").read_text())
+    resumed_metrics = json.loads((interrupted / "metrics.json").read_text())
+    assert resumed_metrics["history"] == straight_metrics["history"]
