@@ -80,9 +80,20 @@ def _load_or_blank(path: bytes, size: int) -> np.ndarray:
         return np.full((size, size, 3), 255, np.uint8)
 
 
+def _load_flagged(path: bytes, size: int) -> tuple[np.ndarray, np.bool_]:
+    try:
+        return load_image(path.decode(), size), np.bool_(True)
+    except Exception:  # the caller reports it: any decoder error means "this image failed"
+        return np.full((size, size, 3), 255, np.uint8), np.bool_(False)
+
+
 def image_dataset(paths: list[str], size: int, batch_size: int, labels: np.ndarray | None = None,
-                  shuffle_seed: int | None = None):
-    """Batches of uint8 pixels (and labels), decoded in parallel and prefetched."""
+                  shuffle_seed: int | None = None, flag_failures: bool = False):
+    """Batches of uint8 pixels (and labels), decoded in parallel and prefetched.
+
+    With flag_failures, batches are (pixels, decoded): decoded is False where an image failed and
+    its pixels are blank, so a caller over arbitrary files can skip and report it.
+    """
     import tensorflow as tf
 
     def decode(path):
@@ -90,7 +101,17 @@ def image_dataset(paths: list[str], size: int, batch_size: int, labels: np.ndarr
         pixels.set_shape((size, size, 3))
         return pixels
 
-    if labels is None:
+    def decode_flagged(path):
+        pixels, decoded = tf.numpy_function(lambda p: _load_flagged(p, size), [path], (tf.uint8, tf.bool),
+                                            stateful=False)
+        pixels.set_shape((size, size, 3))
+        decoded.set_shape(())
+        return pixels, decoded
+
+    if flag_failures:
+        dataset = tf.data.Dataset.from_tensor_slices(paths)
+        dataset = dataset.map(decode_flagged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    elif labels is None:
         dataset = tf.data.Dataset.from_tensor_slices(paths)
         if shuffle_seed is not None:
             dataset = dataset.shuffle(len(paths), seed=shuffle_seed, reshuffle_each_iteration=True)

