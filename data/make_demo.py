@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes the demo set: small pictures whose content decides their tags, with planted tag variants.
 
-Each picture is one coloured shape on a light or dark background, tagged with its colour,
+Each picture is one coloured shape (ring, square or triangle) on a light or dark background, tagged with its colour,
 its shape and its background, as users would: each concept under one spelling per image,
 some concepts under several spellings across images (the planted variants below).
 Deterministic: the same seed gives byte-identical files.
@@ -18,14 +18,14 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (40, 60, 220), "yellow": (235, 210, 20)}
-SHAPES = ("circle", "square", "triangle")
+SHAPES = ("ring", "square", "triangle")
 BACKGROUNDS = {"light background": (235, 235, 235), "dark background": (30, 30, 30)}
 
 # Concept -> spellings users typed, with their shares. Case and separator variants
 # ("Dark_Background") are folded by prepare.py; the others must be found by cluster_tags.py.
 PLANTED_VARIANTS = {
     "red": [("red", 0.4), ("r3d", 0.3), ("rot", 0.3)],  # leetspeak, German
-    "circle": [("circle", 0.6), ("circles", 0.4)],  # plural
+    "ring": [("ring", 0.6), ("rings", 0.4)],  # plural
     "square": [("square", 0.6), ("sqaure", 0.4)],  # typo
     "dark background": [("dark background", 0.5), ("Dark_Background", 0.5)],  # case and separator
 }
@@ -42,8 +42,8 @@ def draw(shape: str, colour, background, size: int, random: np.random.Generator)
     radius = random.uniform(0.22, 0.38) * size
     cx, cy = random.uniform(radius, size - radius, size=2)
     jitter = tuple(int(np.clip(c + random.integers(-20, 21), 0, 255)) for c in colour)
-    if shape == "circle":
-        pen.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=jitter)
+    if shape == "ring":  # hollow, so that it differs from a square inside as well as at the corners
+        pen.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=jitter, width=max(2, int(radius / 3)))
     elif shape == "square":
         pen.rectangle((cx - radius, cy - radius, cx + radius, cy + radius), fill=jitter)
     else:

@@ -13,6 +13,7 @@ $PY prepare.py "${RUN[@]}" --data.source "$DATA/tags.csv"
 # (weights none: no download); with real photos keep --model.weights imagenet.
 $PY train.py "${RUN[@]}" --model.backbone mobilenetv2 --model.weights none --model.image_size 64 \
   --train.head_epochs 1 --train.unfreeze_layers 1000 --train.finetune_epochs 20 \
-  --train.finetune_learning_rate 0.002 --train.backbone_learning_rate_scale 1 --train.patience 20 --train.augment_colour false
+  --train.finetune_learning_rate 0.002 --train.backbone_learning_rate_scale 1 --train.patience 20 \
+  --train.augment_colour false --train.augment_crop false --train.augment_rotation false
 $PY embed.py "${RUN[@]}"
 $PY cluster_tags.py "${RUN[@]}"

@@ -27,11 +27,13 @@ def cluster_tags(settings: Settings) -> list:
 
     decisions, rejected = previous_decisions(run_dir)
     tag_images = tag_image_matrix(manifest.tags, vocabulary)
-    tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
     if options.method == "dbscan":
+        tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
             tag_vectors, vocabulary, counts, rejected).groups_
     else:
+        head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], len(vocabulary)) if options.use_head else None
+        tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)
         groups = CombinedVariants(options.min_score, options.neighbours).fit(
             tag_vectors, vocabulary, counts, tag_images, rejected).groups_
     write_groups(run_dir, groups)
@@ -66,6 +68,19 @@ def member_rows(group) -> list[dict]:
                      **{name: None if value is None or value != value else round(value, 6)
                         for name, value in values.items()}})
     return rows
+
+
+def trained_head_kernel(run_dir, width: int, tag_count: int) -> np.ndarray | None:
+    """The tag layer's kernel saved by train.py, when it fits these embeddings and this vocabulary."""
+    path = run_dir / runfolder.HEAD
+    if not path.exists():
+        return None
+    kernel = np.load(path, allow_pickle=False)["kernel"]
+    if kernel.shape != (width, tag_count):
+        print(f"note: {runfolder.HEAD} does not fit the current vocabulary (train.py again?); "
+              "comparing tags by embeddings alone")
+        return None
+    return kernel
 
 
 def write_groups(run_dir, groups) -> None:

@@ -126,6 +126,9 @@ class ClusterSettings(BaseModel):
     center: bool = Field(
         True, description="Subtract the mean image embedding first, so tags are compared by what sets them apart."
     )
+    use_head: bool = Field(
+        True, description="combined: compare tags as the trained model sees them (cosine of their mean tag logits)."
+    )
 
 
 class TagSettings(BaseModel):

@@ -208,6 +208,10 @@ def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> i
 def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, precision):
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
         tagger.save(temporary)
+    # The tag layer alone, as numpy: cluster_tags.py compares tags as the model sees them without TensorFlow.
+    kernel, bias = tagger.get_layer("tags").get_weights()
+    with runfolder.atomic_path(run_dir / runfolder.HEAD, ".npz") as temporary:
+        np.savez(temporary, kernel=kernel, bias=bias)
     runfolder.write_json(run_dir / runfolder.THRESHOLDS, thresholds)
     runfolder.write_json(run_dir / runfolder.METRICS, metrics)
     runfolder.write_json(run_dir / runfolder.TRAINING_RECORD, {

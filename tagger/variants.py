@@ -21,14 +21,28 @@ def tag_image_matrix(image_tags: list[list[str]], vocabulary: list[str]) -> spar
     return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(vocabulary), len(image_tags)))
 
 
-def tag_mean_embeddings(tag_images: sparse.csr_matrix, embeddings: np.ndarray, center: bool) -> np.ndarray:
-    """Each tag's mean image embedding, L2-normalized; centering removes what all images share."""
-    embeddings = np.asarray(embeddings, np.float32)
-    if center:
-        embeddings = embeddings - embeddings.mean(axis=0, keepdims=True)
+def tag_mean_embeddings(tag_images: sparse.csr_matrix, embeddings: np.ndarray, center: bool,
+                        head_kernel: np.ndarray | None = None) -> np.ndarray:
+    """Each tag's mean image embedding, L2-normalized.
+
+    center: subtract the mean of all images (what every photo shares says nothing about a tag);
+    done on the means, which is the same and never copies the (possibly huge) embedding matrix.
+    head_kernel: the trained tag layer's weights W; the means are then compared as the model sees
+    them, by the cosine of their tag logits (m W), through an equivalent D-dimensional map.
+    """
     counts = np.asarray(tag_images.sum(axis=1)).ravel()
-    means = np.asarray(tag_images @ embeddings) / np.maximum(counts, 1)[:, None]
-    return normalize(means)
+    means = np.asarray(tag_images @ embeddings, np.float64) / np.maximum(counts, 1)[:, None]
+    if center:
+        means -= np.asarray(embeddings, np.float64).mean(axis=0)
+    if head_kernel is not None:
+        means = means @ logit_space_map(head_kernel)
+    return normalize(means).astype(np.float32)
+
+
+def logit_space_map(kernel: np.ndarray) -> np.ndarray:
+    """R (D x D) with (a R)(b R)^T = (a W)(b W)^T: logit-space dot products in D dimensions, even for 50,000 tags."""
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(kernel, np.float64) @ np.asarray(kernel, np.float64).T)
+    return eigenvectors * np.sqrt(np.maximum(eigenvalues, 0.0))
 
 
 @dataclass
