@@ -33,7 +33,9 @@ def cluster_tags(settings: Settings) -> list:
             tag_vectors, vocabulary, counts, rejected).groups_
     else:
         head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], len(vocabulary)) if options.use_head else None
-        tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)
+        tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
+        if head_kernel is not None:  # a second view: the tags as the trained model sees them
+            tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
         groups = CombinedVariants(options.min_score, options.neighbours).fit(
             tag_vectors, vocabulary, counts, tag_images, rejected).groups_
     write_groups(run_dir, groups)

@@ -73,7 +73,10 @@ class ModelSettings(BaseModel):
 
 class TrainSettings(BaseModel):
     batch_size: int = Field(32, ge=1, le=4096, description="Images per step in the fine-tuning stages (per replica).")
-    head_batch_size: int = Field(256, ge=1, le=65536, description="Stage 1: cached feature rows per step.")
+    head_batch_size: int = Field(
+        0, ge=0, le=65536,
+        description="Stage 1: cached feature rows per step; 0: about 64 steps an epoch, between 32 and 1024 rows.",
+    )
     head_epochs: int = Field(10, ge=1, le=1000, description="Stage 1: epochs of the head on cached frozen features.")
     head_learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Stage 1 peak learning rate (Adam).")
     unfreeze_layers: int = Field(
@@ -86,6 +89,7 @@ class TrainSettings(BaseModel):
     )
     full_finetune_epochs: int = Field(0, ge=0, le=1000, description="Stage 3 (optional): epochs with the whole backbone.")
     full_finetune_learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="Stage 3 peak learning rate of the head.")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="Decoupled weight decay (AdamW-style), all stages.")
     warmup_epochs: float = Field(0.5, ge=0.0, le=100.0, description="Linear learning-rate warm-up, then cosine decay.")
     patience: int = Field(3, ge=1, le=1000, description="Stop a stage after this many epochs without a better validation mAP.")
     loss: Literal["bce", "asl"] = Field("bce", description="bce: binary cross-entropy; asl: asymmetric loss (Ridnik 2021).")
@@ -127,7 +131,8 @@ class ClusterSettings(BaseModel):
         True, description="Subtract the mean image embedding first, so tags are compared by what sets them apart."
     )
     use_head: bool = Field(
-        True, description="combined: compare tags as the trained model sees them (cosine of their mean tag logits)."
+        True, description="combined: visual evidence also from the trained head (cosine of mean tag logits), averaged "
+        "with the embeddings' cosine.",
     )
 
 

@@ -57,19 +57,15 @@ def train(settings: Settings) -> dict:
         scores = tagger.predict(image_dataset(list(paths[validation_rows]), size, options.batch_size), verbose=0)
         return mean_average_precision(labels[validation_rows], scores)
 
-    def head_epoch(epoch):
-        import tensorflow as tf
-
-        order = np.asarray(train_rows)[epoch_order(len(train_rows), options.seed, epoch)]
-        return tf.data.Dataset.from_tensor_slices((features[order], labels[order])).batch(
-            options.head_batch_size * hardware.replicas)
+    head_batch = head_batch_size(options.head_batch_size, len(train_rows)) * hardware.replicas
+    head_epoch = cached_feature_epochs(features, labels, train_rows, head_batch, options.seed)
 
     def image_epoch(epoch):
         return training_images(list(paths[train_rows]), labels[train_rows], size,
                                options.batch_size * hardware.replicas, options.seed, epoch, options)
 
     print(f"stage 1: head on cached features, up to {options.head_epochs} epochs")
-    head_steps = -(-len(train_rows) // (options.head_batch_size * hardware.replicas))
+    head_steps = -(-len(train_rows) // head_batch)
     history["head"] = run_stage(StageCheckpoint(run_dir, "head", fingerprint), head, hardware,
                                 options.head_learning_rate, head_steps, options.head_epochs, options,
                                 head_epoch, head_validation_map, stage_number=1)
@@ -117,7 +113,8 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     with hardware.strategy.scope():
         schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
                                  int(round(options.warmup_epochs * steps_per_epoch)))
-        optimizer = ScaledAdam(scale=options.backbone_learning_rate_scale, learning_rate=schedule)
+        optimizer = ScaledAdam(scale=options.backbone_learning_rate_scale, learning_rate=schedule,
+                               weight_decay=options.weight_decay or None)
         optimizer.scale_variables(scaled_variables)
         model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
                       jit_compile=hardware.jit_compile)
@@ -150,6 +147,29 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     checkpoint.restore_best(model)
     print(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
     return state.history
+
+
+def head_batch_size(setting: int, rows: int) -> int:
+    """The setting, or for 0 a size giving about 64 steps an epoch: small sets still get enough updates,
+    large ones big enough matrix products to run near the machine's arithmetic rate."""
+    return setting or int(np.clip(rows // 64, 32, 1024))
+
+
+def cached_feature_epochs(features: np.ndarray, labels: np.ndarray, rows, batch_size: int, seed: int):
+    """A function epoch -> shuffled batches of cached features; the arrays go to TensorFlow once, then each
+    batch is a gather, so an epoch over 150,000 rows copies nothing it does not train on."""
+    import tensorflow as tf
+
+    feature_tensor, label_tensor = tf.constant(features), tf.constant(labels)
+    rows = np.asarray(rows)
+
+    def epoch_data(epoch):
+        order = rows[epoch_order(len(rows), seed, epoch)]
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return batches.map(lambda index: (tf.gather(feature_tensor, index), tf.gather(label_tensor, index)),
+                           num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+    return epoch_data
 
 
 def reseed_layers(model, seed: int) -> None:

@@ -119,6 +119,11 @@ class PairEvidence:
         return support * (1 - self.overlap * (1 - spelled)) ** 2
 
 
+def visual_spaces(tag_vectors) -> list[np.ndarray]:
+    """One array of L2-normalized tag vectors, or several views of the same tags (a list)."""
+    return list(tag_vectors) if isinstance(tag_vectors, (list, tuple)) else [tag_vectors]
+
+
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairEvidence:
     from tagger.evidence import pair_spelling
 
@@ -127,7 +132,9 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairE
     has_context = cooccurrence.has_context(first) & cooccurrence.has_context(second)
     return PairEvidence(
         first=first, second=second,
-        visual=np.einsum("ij,ij->i", tag_vectors[first], tag_vectors[second]).astype(np.float64),
+        # Several views (embeddings, the trained head's logits): the mean of their cosines.
+        visual=np.mean([np.einsum("ij,ij->i", space[first], space[second]) for space in visual_spaces(tag_vectors)],
+                       axis=0).astype(np.float64),
         context=np.where(has_context, context, np.nan),
         spelling=pair_spelling(vocabulary, first, second),
         overlap=cooccurrence.overlap(first, second),
@@ -146,17 +153,20 @@ class CombinedVariants:
         self.neighbours = neighbours
 
     def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset()) -> "CombinedVariants":
-        """rejected_pairs: frozensets of two tags a person rejected; they never end up in one group."""
+        """tag_vectors: one array of L2-normalized tag vectors, or a list of views of them (the first is searched
+        for neighbours; visual evidence is the mean cosine over the views).
+        rejected_pairs: frozensets of two tags a person rejected; they never end up in one group."""
         from tagger.evidence import CooccurrenceStats, candidate_pairs
 
-        if len(vocabulary) != len(tag_vectors) or len(counts) != len(vocabulary):
-            raise ValueError(f"need one vector and one count per tag; received {len(tag_vectors)} vectors, "
-                             f"{len(vocabulary)} tags, {len(counts)} counts")
+        if any(len(space) != len(vocabulary) for space in visual_spaces(tag_vectors)) or len(counts) != len(vocabulary):
+            raise ValueError(f"need one vector and one count per tag; received {len(visual_spaces(tag_vectors)[0])} "
+                             f"vectors, {len(vocabulary)} tags, {len(counts)} counts")
         self.timings_ = {}
         clock = time.perf_counter()
         self.cooccurrence_ = CooccurrenceStats.from_tag_images(tag_images)
         self.timings_["co-occurrence"], clock = time.perf_counter() - clock, time.perf_counter()
-        pairs = candidate_pairs(tag_vectors, vocabulary, self.neighbours) if len(vocabulary) > 1 else np.zeros((0, 2), int)
+        pairs = (candidate_pairs(visual_spaces(tag_vectors)[0], vocabulary, self.neighbours) if len(vocabulary) > 1
+                 else np.zeros((0, 2), int))
         self.timings_["candidate pairs"], clock = time.perf_counter() - clock, time.perf_counter()
         self.evidence_ = pair_evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary, self.cooccurrence_)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
