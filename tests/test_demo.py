@@ -40,3 +40,20 @@ def test_demo_baseline_dbscan_finds_the_same_groups(demo_run, tmp_path):
     result = run_script("cluster_tags.py", "--paths.run_dir", run, "--cluster.method", "dbscan")
     assert result.returncode == 0, result.stderr
     assert groups_found(run) == PLANTED_GROUPS
+
+
+def test_decisions_survive_a_rerun_and_rejected_pairs_are_not_proposed_again(demo_run, tmp_path):
+    run = shutil.copytree(demo_run, tmp_path / "run")
+    review = (run / "review.csv").read_text().splitlines()
+    decided = [review[0]] + [line + ("reject" if ",red,rot," in line else "accept") for line in review[1:]]
+    (run / "review.csv").write_text("\n".join(decided) + "\n")
+    result = run_script("cluster_tags.py", "--paths.run_dir", run)
+    assert result.returncode == 0, result.stderr
+    assert ["r3d", "red"] in groups_found(run) and ["r3d", "red", "rot"] not in groups_found(run)
+    rows = (run / "review.csv").read_text().splitlines()
+    assert not any(",red,rot," in row for row in rows)
+    assert all(row.endswith(",accept") for row in rows[1:])
+    assert (run / "rejected.csv").read_text() == "tag,other_tag\nred,rot\n"
+    applied = run_script("apply_review.py", "--paths.run_dir", run)
+    assert applied.returncode == 0, applied.stderr
+    assert (run / "aliases.txt").read_text() == ("alias r3d -> red\nalias rings -> ring\nalias sqaure -> square\n")
