@@ -10,7 +10,7 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_problem
-from tagger.settings import DataSettings, Settings
+from tagger.settings import Settings
 from tagger.sources import SourceProblem, read_source
 from tagger.tags import TagNormalizer, read_aliases
 

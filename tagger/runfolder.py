@@ -129,13 +129,8 @@ def read_vocabulary(run_dir: Path) -> list[str]:
     return table["tag"].tolist()
 
 
-def label_matrix(manifest: Manifest, vocabulary: list[str], indices: list[int] | None = None) -> np.ndarray:
+def label_matrix(manifest: Manifest, vocabulary: list[str]) -> np.ndarray:
     """Multi-hot float32 labels, one row per image, one column per vocabulary tag."""
-    column = {tag: index for index, tag in enumerate(vocabulary)}
-    indices = range(len(manifest.image_ids)) if indices is None else indices
-    labels = np.zeros((len(indices), len(vocabulary)), np.float32)
-    for row, image_index in enumerate(indices):
-        for tag in manifest.tags[image_index]:
-            if tag in column:
-                labels[row, column[tag]] = 1.0
-    return labels
+    from tagger.variants import tag_image_matrix
+
+    return tag_image_matrix(manifest.tags, vocabulary).T.toarray()
