@@ -38,12 +38,13 @@ def parse_settings(argv: list[str] | None, prog: str, description: str) -> Setti
 
 
 def main(step: Callable[[Settings], None], prog: str, description: str, argv: list[str] | None = None,
-         lock_run_dir: bool = True) -> int:
+         lock_run_dir: bool = True, lock_name: Callable[[Settings], str] | None = None) -> int:
     """Run one pipeline step as a command; returns the exit code.
 
     The step holds the run folder's lock (tagger.runlock) while it runs, so a second step started on
     the same folder refuses instead of overwriting the first one's files; lock_run_dir=False is for
-    commands that only read the run folder.
+    commands that only read the run folder; lock_name picks another lock file for steps that may run
+    side by side on one folder (embed.py's shards).
     """
     try:
         settings = parse_settings(argv, prog, description)
@@ -54,7 +55,8 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     try:
-        with run_lock(settings.paths.run_dir) if lock_run_dir else nullcontext():
+        lock = run_lock(settings.paths.run_dir, lock_name(settings)) if lock_name else run_lock(settings.paths.run_dir)
+        with lock if lock_run_dir else nullcontext():
             step(settings)
     except TaggerError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)

@@ -1,42 +1,106 @@
-"""embed.py: penultimate-layer embeddings of every manifest image, in manifest order."""
+"""embed.py: penultimate-layer embeddings of every manifest image, in manifest order.
 
+The work is done in pieces (tagger.embedding.Pieces): killed, it resumes; sharded, several machines
+each embed a contiguous slice into the same run folder and a merge joins them in manifest order.
+"""
+
+import hashlib
 import shutil
+from pathlib import Path
 
 import numpy as np
 
 from tagger import runfolder
-from tagger.embedding import cached_features, feature_cache_key, image_ids_array, write_embeddings
-from tagger.settings import Settings
+from tagger.embedding import Pieces, cached_features, feature_cache_key, image_ids_array, keras_predict
+from tagger.errors import TaggerError
+from tagger.settings import ModelSettings, Settings
 
 
 def embed(settings: Settings) -> None:
-    run_dir = settings.paths.run_dir
+    run_dir, options = settings.paths.run_dir, settings.embed
     manifest = runfolder.read_manifest(run_dir)
     model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
     record = runfolder.read_json(run_dir / runfolder.TRAINING_RECORD, "train.py")
     trained = runfolder.read_json(run_dir / "settings.train.json", "train.py")
     target = run_dir / runfolder.EMBEDDINGS
+    sharded = options.num_shards > 1 and not options.merge_only
 
     # Settings of the model come from the training run, not today's flags: the model fixes them.
-    from tagger.settings import ModelSettings
-
     model_settings = ModelSettings.model_validate(trained["model"])
     cache = None
     same_images = record["feature_cache_key"]["images"] == feature_cache_key(model_settings, manifest)["images"]
     if not record["backbone_finetuned"] and same_images:
         cache = cached_features(run_dir, record["feature_cache_key"])
+    if cache is not None and sharded:
+        print(f"backbone was not fine-tuned: {runfolder.FEATURE_CACHE} already holds every embedding; "
+              "nothing for a shard to do (run embed.py without shards)")
+        return
     if cache is not None:
         print(f"backbone was not fine-tuned: reusing {runfolder.FEATURE_CACHE} ({len(cache)} images)")
         with runfolder.atomic_path(target, ".npy") as temporary:
             shutil.copyfile(run_dir / runfolder.FEATURE_CACHE, temporary)
     else:
-        from tagger.model import embedding_model, load_tagger
+        pieces = embedding_pieces(run_dir, settings, model_path, manifest, model_settings)
+        if options.merge_only:
+            refuse_incomplete(pieces, options.num_shards)
+        else:
+            shard = pieces.shard(options.num_shards, options.shard_index)
+            where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
+            share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
+            print(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
+            from tagger.model import embedding_model, load_tagger
 
-        print(f"embedding {len(manifest.paths)} images with {model_path}")
-        write_embeddings(embedding_model(load_tagger(model_path)), manifest.paths, model_settings.image_size,
-                         settings.embed.batch_size, target)
+            pieces.compute(keras_predict(embedding_model(load_tagger(model_path))), manifest.paths,
+                           model_settings.image_size, options.batch_size, shard)
+        if sharded:
+            left = len(pieces.missing())
+            print(f"shard {options.shard_index + 1} of {options.num_shards} done; "
+                  + (f"{left} pieces still missing from other shards; " if left else "all shards are done; ")
+                  + f"join them with: embed.py --paths.run_dir {run_dir} --embed.merge_only true "
+                  "(with the same embed settings)")
+            return
+        pieces.join(target)
     with runfolder.atomic_path(run_dir / runfolder.IMAGE_IDS, ".npy") as temporary:
         np.save(temporary, image_ids_array(manifest.image_ids), allow_pickle=False)
     # Record the model settings actually used: those of the trained model, not today's defaults.
     runfolder.write_settings(run_dir, "embed", settings.model_copy(update={"model": model_settings}))
     print(f"wrote {target} and {run_dir / runfolder.IMAGE_IDS}")
+
+
+def embedding_pieces(run_dir: Path, settings: Settings, model_path: Path, manifest, model_settings) -> Pieces:
+    """The pieces this model, these images and these settings make; other settings' pieces are never mixed in."""
+    options = settings.embed
+    key = {"model": file_digest(model_path), "images": feature_cache_key(model_settings, manifest)["images"],
+           "image_size": model_settings.image_size, "batch_size": options.batch_size,
+           "chunk_size": options.chunk_size, "engine": options.engine, "precision": options.precision}
+    return Pieces(run_dir / runfolder.EMBEDDING_PIECES, key, len(manifest.paths), options.chunk_size)
+
+
+def refuse_incomplete(pieces: Pieces, num_shards: int) -> None:
+    missing = set(pieces.missing())
+    if not missing:
+        return
+    shards = [str(index) for index in range(num_shards) if missing & set(pieces.shard(num_shards, index))]
+    others = [path.name for path in pieces.root.glob("*") if path != pieces.folder] if pieces.root.exists() else []
+    hint = (f"; {pieces.root} holds pieces made with other settings (model, batch_size, chunk_size, engine or "
+            "precision differ): run the shards and the merge with the same ones" if others else "")
+    raise TaggerError(f"cannot merge: {len(missing)} of {pieces.total} pieces are missing, from shard(s) "
+                      f"{', '.join(shards)} of {num_shards} (--embed.shard_index); run those, then merge again{hint}")
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def lock_name(settings: Settings) -> str:
+    """Shards share the run folder, so each holds a lock of its own; everything else takes the folder's."""
+    from tagger.runlock import LOCK
+
+    options = settings.embed
+    if options.num_shards > 1 and not options.merge_only:
+        return f"{LOCK}.embed-shard-{options.shard_index}-of-{options.num_shards}"
+    return LOCK

@@ -25,7 +25,7 @@ class RunFolderBusy(TaggerError):
 
 
 @contextmanager
-def run_lock(run_dir: Path):
+def run_lock(run_dir: Path, name: str = LOCK):
     """Holds the run folder's lock for the block; raises RunFolderBusy at once if another process holds it.
 
     Creates run_dir for the lock, and removes the folders it created if they are still empty when
@@ -33,12 +33,12 @@ def run_lock(run_dir: Path):
     empty run folder behind.
     """
     created = [folder for folder in (run_dir, *run_dir.parents) if not folder.exists()]  # deepest first
-    descriptor = _acquire(run_dir)
+    descriptor = _acquire(run_dir, name)
     try:
         yield
     finally:
         # Unlinked while still held, so no step is left holding a file that is gone: see _acquire.
-        (run_dir / LOCK).unlink(missing_ok=True)
+        (run_dir / name).unlink(missing_ok=True)
         os.close(descriptor)
         for folder in created:
             try:
@@ -47,8 +47,8 @@ def run_lock(run_dir: Path):
                 break
 
 
-def _acquire(run_dir: Path) -> int:
-    path = run_dir / LOCK
+def _acquire(run_dir: Path, name: str) -> int:
+    path = run_dir / name
     for _ in range(100):
         try:
             run_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ environment variables and `--section.field value` command-line flags.
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -115,6 +115,30 @@ class TrainSettings(BaseModel):
 
 class EmbedSettings(BaseModel):
     batch_size: int = Field(32, ge=1, le=4096, description="Images per forward pass.")
+    chunk_size: int = Field(
+        1024, ge=1, le=1_000_000,
+        description="Images per finished piece on disk: an interrupted run resumes from the last whole piece.",
+    )
+    num_shards: int = Field(1, ge=1, le=100_000, description="Split the images into this many shards (one per machine).")
+    shard_index: int = Field(0, ge=0, description="Which shard this process embeds (0 .. num_shards-1).")
+    merge_only: bool = Field(
+        False, description="Only join the shards' pieces into embeddings.npy; stop with a list if any is missing."
+    )
+    engine: Literal["keras", "function", "onnx"] = Field(
+        "function",
+        description="keras: model(...) per batch; function: a compiled tf.function; "
+        "onnx: ONNX Runtime (needs the 'export' extra). See benchmarks/embed_throughput.py.",
+    )
+    precision: Literal["float32", "mixed_bfloat16"] = Field(
+        "float32", description="Inference arithmetic; mixed_bfloat16 is faster on CPUs with AVX512-BF16/AMX "
+        "(checked against float32 in benchmarks/precision_fidelity.py).",
+    )
+
+    @model_validator(mode="after")
+    def shard_in_range(self):
+        if self.shard_index >= self.num_shards:
+            raise ValueError(f"embed.shard_index must be below embed.num_shards ({self.num_shards})")
+        return self
 
 
 class ClusterSettings(BaseModel):

@@ -12,7 +12,7 @@ import numpy as np
 from tagger import runfolder
 from tagger.augment import epoch_order, training_images
 from tagger.checkpoints import StageCheckpoint, StageState
-from tagger.embedding import cached_features, feature_cache_key, write_embeddings
+from tagger.embedding import Pieces, cached_features, feature_cache_key, keras_predict
 from tagger.errors import TaggerError
 from tagger.hardware import configure_hardware
 from tagger.images import image_dataset
@@ -57,12 +57,14 @@ def train(settings: Settings) -> dict:
         scores = tagger.predict(image_dataset(list(paths[validation_rows]), size, options.batch_size), verbose=0)
         return mean_average_precision(labels[validation_rows], scores)
 
-    head_batch = head_batch_size(options.head_batch_size, len(train_rows)) * hardware.replicas
+    head_batch = global_batch_size(head_batch_size(options.head_batch_size, len(train_rows)), hardware.replicas,
+                                   len(train_rows))
+    image_batch = global_batch_size(options.batch_size, hardware.replicas, len(train_rows))
     head_epoch = cached_feature_epochs(features, labels, train_rows, head_batch, options.seed)
 
     def image_epoch(epoch):
-        return training_images(list(paths[train_rows]), labels[train_rows], size,
-                               options.batch_size * hardware.replicas, options.seed, epoch, options)
+        return training_images(list(paths[train_rows]), labels[train_rows], size, image_batch, options.seed, epoch,
+                               options)
 
     print(f"stage 1: head on cached features, up to {options.head_epochs} epochs")
     head_steps = -(-len(train_rows) // head_batch)
@@ -72,7 +74,7 @@ def train(settings: Settings) -> dict:
 
     finetuned = options.unfreeze_layers > 0 or options.full_finetune_epochs > 0
     pretrained = settings.model.weights.lower() != "none"
-    image_steps = -(-len(train_rows) // (options.batch_size * hardware.replicas))
+    image_steps = -(-len(train_rows) // image_batch)
     whole_backbone = 10**9 if options.full_finetune_epochs else 0
     for stage_number, name, layer_count, epochs, learning_rate in [
         (2, "finetune", options.unfreeze_layers, options.finetune_epochs, options.finetune_learning_rate),
@@ -155,6 +157,22 @@ def head_batch_size(setting: int, rows: int) -> int:
     return setting or int(np.clip(rows // 64, 32, 1024))
 
 
+def global_batch_size(per_replica: int, replicas: int, rows: int) -> int:
+    """Rows per step over all replicas: per_replica x replicas, lowered for a small set so that every batch
+    splits over the replicas without leaving one empty, and the first batch splits evenly.
+
+    Keras's fit averages the first batch across replicas, element by element, to learn its shapes, and fails
+    on an uneven split; a replica given no rows fails in BatchNormalization.
+    """
+    if replicas == 1:
+        return per_replica
+    for batch in range(min(per_replica * replicas, rows - rows % replicas), 0, -replicas):
+        if rows % batch == 0 or rows % batch >= replicas:
+            return batch
+    raise TaggerError(f"{rows} training image(s) cannot be shared by {replicas} replicas: "
+                      "add images or use --train.distribute off")
+
+
 def cached_feature_epochs(features: np.ndarray, labels: np.ndarray, rows, batch_size: int, seed: int):
     """A function epoch -> shuffled batches of cached features; the arrays go to TensorFlow once, then each
     batch is a gather, so an epoch over 150,000 rows copies nothing it does not train on."""
@@ -197,8 +215,11 @@ def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings, pr
     if features is None:
         print(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py)")
         (run_dir / runfolder.FEATURE_CACHE_KEY).unlink(missing_ok=True)
-        write_embeddings(embedding_model(tagger), manifest.paths, settings.model.image_size,
-                         settings.embed.batch_size, run_dir / runfolder.FEATURE_CACHE)
+        # In pieces, so a run killed while caching (hours, on a large set) resumes instead of starting over.
+        pieces = Pieces(run_dir / runfolder.FEATURE_PIECES, key, len(manifest.paths), settings.embed.chunk_size)
+        pieces.compute(keras_predict(embedding_model(tagger)), manifest.paths, settings.model.image_size,
+                       settings.embed.batch_size, range(pieces.total))
+        pieces.join(run_dir / runfolder.FEATURE_CACHE)
         runfolder.write_json(run_dir / runfolder.FEATURE_CACHE_KEY, key)
         features = cached_features(run_dir, key)
     else:

@@ -623,7 +623,8 @@ def make_tree_with_outside_paths(tmp_path: Path) -> tuple[Path, Path]:
     """images/ (the root) with ok.png and a symlink to a picture outside it; the tags file lists both,
     three relative paths that climb out, and one absolute path."""
     root = tmp_path / "images"
-    ok, outside = make_image(root / "ok.png"), make_image(tmp_path / "outside.png")
+    make_image(root / "ok.png")
+    outside = make_image(tmp_path / "outside.png")
     (root / "link.png").symlink_to(outside)
     source = write_text(root / "tags.csv", (
         "image,tags\nok.png,cat\n../outside.png,cat\nsub/../../outside.png,cat\n../../etc/passwd,cat\n"

@@ -1,0 +1,122 @@
+"""embed.py in pieces: killed at a seeded point it resumes to the same bytes; shards merge to the same bytes."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, last_line, run_script
+
+TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
+               "--train.head_epochs", "1", "--train.batch_size", "16", "--train.unfreeze_layers", "5",
+               "--train.finetune_epochs", "1"]
+PIECES = ["--embed.chunk_size", "16", "--embed.batch_size", "8"]  # 60 images: pieces of 16, 16, 16, 12
+
+# Loaded by the child Python at start-up (PYTHONPATH): SIGKILLs the process right after the n-th
+# piece lands, so the kill point is exact and the same on every machine, not a race with a timer.
+KILL_AFTER_PIECE = """
+import os, signal
+_replace, _count = os.replace, [0]
+def _replace_then_die(source, target, *args, **kwargs):
+    _replace(source, target, *args, **kwargs)
+    if os.path.basename(str(target)).startswith("piece-"):
+        _count[0] += 1
+        if _count[0] == int(os.environ["KILL_AFTER_PIECE"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+os.replace = _replace_then_die
+"""
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def finetuned_run(tiny_dataset, tmp_path_factory):
+    """A run whose backbone was fine-tuned, so embed.py runs the network (no feature cache to copy)."""
+    run_dir = tmp_path_factory.mktemp("finetuned")
+    for script, flags in [("prepare.py", ["--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]),
+                          ("train.py", TRAIN_FLAGS)]:
+        result = run_script(script, "--paths.run_dir", run_dir, *flags)
+        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def reference(finetuned_run):
+    """Digests of an uninterrupted embed.py run."""
+    result = run_script("embed.py", "--paths.run_dir", finetuned_run, *PIECES)
+    assert result.returncode == 0, result.stderr
+    assert not (finetuned_run / "embedding_pieces").exists(), "pieces are removed once joined"
+    hashes = {name: digest(finetuned_run / name) for name in ("embeddings.npy", "image_ids.npy")}
+    for name in hashes:
+        (finetuned_run / name).unlink()
+    return hashes
+
+
+def copy_run(source, target):
+    target.mkdir()
+    for path in source.iterdir():
+        if path.is_file():
+            (target / path.name).write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.mark.parametrize("kill_after", [1, 3])
+def test_embed_killed_after_a_piece_resumes_to_identical_files(finetuned_run, reference, tmp_path, kill_after):
+    run_dir = copy_run(finetuned_run, tmp_path / "run")
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(KILL_AFTER_PIECE)
+    killed = subprocess.run([sys.executable, str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir), *PIECES],
+                            env={**os.environ, "PYTHONPATH": str(hook), "KILL_AFTER_PIECE": str(kill_after)},
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (run_dir / "embeddings.npy").exists(), "no output may look complete after a kill"
+    pieces = sorted(path.name for path in (run_dir / "embedding_pieces").glob("*/*"))
+    assert pieces == [f"piece-{index:06d}.npy" for index in range(kill_after)]  # no temporary file left looking whole
+
+    resumed = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming: {16 * kill_after} of 60 images already done" in resumed.stdout
+    assert {name: digest(run_dir / name) for name in reference} == reference
+
+
+def test_shards_merge_to_the_bytes_of_one_run(finetuned_run, reference, tmp_path):
+    run_dir = copy_run(finetuned_run, tmp_path / "run")
+    shard = ["--paths.run_dir", run_dir, *PIECES, "--embed.num_shards", "3"]
+    outputs = []
+    for index in (2, 0):  # any order; shard 1 comes after the refused merge
+        result = run_script("embed.py", *shard, "--embed.shard_index", index)
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stdout)
+    assert "shard 3 of 3: embedding 28 of 60 images" in outputs[0]  # pieces 2 and 3 (16 + 12 images)
+    assert "shard 1 of 3: embedding 16 of 60 images" in outputs[1]
+    assert not (run_dir / "embeddings.npy").exists()
+
+    early = run_script("embed.py", *shard, "--embed.merge_only", "true")
+    assert early.returncode == 1
+    assert last_line(early.stderr) == ("embed.py: error: cannot merge: 1 of 4 pieces are missing, from shard(s) 1 "
+                                       "of 3 (--embed.shard_index); run those, then merge again")
+    assert run_script("embed.py", *shard, "--embed.shard_index", 1).returncode == 0
+    merged = run_script("embed.py", *shard, "--embed.merge_only", "true")
+    assert merged.returncode == 0, merged.stderr
+    assert {name: digest(run_dir / name) for name in reference} == reference
+    assert not (run_dir / "embedding_pieces").exists()
+
+
+def test_pieces_made_with_other_settings_are_never_mixed_in(finetuned_run, reference, tmp_path):
+    run_dir = copy_run(finetuned_run, tmp_path / "run")
+    other = run_script("embed.py", "--paths.run_dir", run_dir, "--embed.chunk_size", "16", "--embed.batch_size", "4",
+                       "--embed.num_shards", "2", "--embed.shard_index", "0")
+    assert other.returncode == 0, other.stderr
+    refused = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES, "--embed.num_shards", "2",
+                         "--embed.merge_only", "true")
+    assert refused.returncode == 1
+    assert "holds pieces made with other settings" in last_line(refused.stderr)
+    whole = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert whole.returncode == 0 and "resuming" not in whole.stdout
+    assert {name: digest(run_dir / name) for name in reference} == reference
