@@ -45,7 +45,7 @@ def main() -> None:
     from tagger.hardware import configure_hardware
     from tagger.metrics import mean_average_precision
     from tagger.settings import TrainSettings
-    from tagger.training import cached_feature_epochs, head_batch_size, run_stage
+    from tagger.training import cached_feature_epochs, head_batch_size, run_stage, unit_length_scale
 
     options = TrainSettings(head_epochs=arguments.epochs, patience=arguments.epochs)
     batch_size = head_batch_size(arguments.batch_size or options.head_batch_size, arguments.images * 9 // 10)
@@ -59,8 +59,14 @@ def main() -> None:
     train_rows, validation_rows = np.flatnonzero(~validation), np.flatnonzero(validation)
 
     keras.utils.set_random_seed(0)
-    head = keras.Sequential([keras.Input((arguments.dims,)), keras.layers.Dropout(0.3),
-                             keras.layers.Dense(arguments.tags, activation="sigmoid")])
+    # The head train.py builds for stage 1 (tagger.model.head_model): scaled features, dropout, zero-initialized
+    # tag layer with biases at the tags' log-odds.
+    head = keras.Sequential([keras.Input((arguments.dims,)),
+                             keras.layers.Rescaling(unit_length_scale(features[train_rows])),
+                             keras.layers.Dropout(0.3),
+                             keras.layers.Dense(arguments.tags, activation="sigmoid", kernel_initializer="zeros")])
+    frequency = np.clip(labels[train_rows].mean(axis=0), 1e-4, 1 - 1e-4)
+    head.layers[-1].bias.assign(np.log(frequency / (1 - frequency)))
 
     epoch_data = cached_feature_epochs(features, labels, train_rows, batch_size, seed=0)
 
@@ -72,17 +78,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         checkpoint = StageCheckpoint(Path(run_dir), "head", {"benchmark": True})
         start = time.perf_counter()
-        history = run_stage(checkpoint, head, hardware, options.head_learning_rate,
+        learning_rate = options.head_learning_rate * (arguments.tags if options.head_optimizer == "sgd" else 1)
+        history = run_stage(checkpoint, head, hardware, learning_rate,
                             -(-len(train_rows) // batch_size), arguments.epochs, options, epoch_data,
-                            validation_map, stage_number=1)
+                            validation_map, stage_number=1, optimizer_name=options.head_optimizer)
         seconds = time.perf_counter() - start
     # Per epoch: forward 2·N·D·T and weight gradient 2·N·D·T on the training rows, forward on validation.
     flops = arguments.epochs * (4 * len(train_rows) + 2 * len(validation_rows)) * arguments.dims * arguments.tags
     floor = flops / (rate * 1e9)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"float32 matmul {rate:.0f} GFLOP/s (2048x2048, TensorFlow)")
-    print(f"stage 1: {arguments.images:,} x {arguments.dims} features, {arguments.tags} tags, {arguments.epochs} epochs, "
-          f"batch {batch_size}: {seconds:.1f} s ({seconds / arguments.epochs:.2f} s/epoch); target 240 s")
+    print(f"stage 1 ({options.head_optimizer}): {arguments.images:,} x {arguments.dims} features, {arguments.tags} tags, "
+          f"{arguments.epochs} epochs, batch {batch_size}: {seconds:.1f} s ({seconds / arguments.epochs:.2f} s/epoch); target 240 s")
     print(f"arithmetic floor at the measured rate: {floor:.1f} s; achieved {floor / seconds:.0%} of it")
     print(f"validation mAP: first epoch {history[0]['validation_mAP']:.4f}, last {history[-1]['validation_mAP']:.4f}")
 

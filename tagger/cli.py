@@ -57,6 +57,8 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
     try:
         lock = run_lock(settings.paths.run_dir, lock_name(settings)) if lock_name else run_lock(settings.paths.run_dir)
         with lock if lock_run_dir else nullcontext():
+            if lock_run_dir:
+                remove_leftovers(settings.paths.run_dir)
             step(settings)
     except TaggerError as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
@@ -73,3 +75,14 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
         print(f"{prog}: interrupted; outputs already finished are kept.", file=sys.stderr)
         return 130
     return 0
+
+
+def remove_leftovers(run_dir) -> None:
+    """Temporary files a killed step left in the run folder (runfolder.atomic_path names them .<name>.*.partial*).
+
+    Only at the top of the folder, and only by a step holding the folder's lock: embed.py's shards write
+    their pieces in a subfolder, each clearing its own (tagger.embedding.Pieces).
+    """
+    for leftover in run_dir.glob(".*.partial*"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)

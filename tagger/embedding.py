@@ -54,6 +54,9 @@ class Pieces:
         progress = keras.utils.Progbar(wanted, unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
         progress.update(done)
         for index in todo:
+            # This process owns the piece (one shard, under its lock): a temporary left by a killed run goes.
+            for leftover in self.folder.glob(f".{self.path(index).name}.*.partial*"):
+                leftover.unlink(missing_ok=True)
             rows = self.rows(index)
             batches = [np.asarray(predict(pixels), dtype=np.float32)
                        for pixels in image_dataset(paths[rows.start:rows.stop], image_size, batch_size)]

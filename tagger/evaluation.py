@@ -14,8 +14,11 @@ WEAKEST = 20
 
 
 def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labels, validation_scores, history,
-                        options) -> tuple[dict, dict]:
-    """Returns (metrics, thresholds) and writes report.html."""
+                        options, stage1: dict | None = None) -> tuple[dict, dict]:
+    """Returns (metrics, thresholds) and writes report.html.
+
+    stage1: the stage-1 head's best validation mAP and the logistic-regression yardstick (tagger.baseline).
+    """
     modes = {mode: choose_thresholds(validation_labels, validation_scores, mode, options.target_precision)
              for mode in THRESHOLD_RULES}
     thresholds, global_threshold = modes[options.threshold_mode]
@@ -44,6 +47,7 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
         "weakest_tags": [{"tag": vocabulary[i], "AP": float(ap[i]), "train_images": int(train_counts[i]),
                           "validation_images": int(validation_labels[:, i].sum())} for i in weakest],
         "confused_pairs": confused_pairs(validation_labels, predicted, vocabulary),
+        "stage1": stage1,
         "history": history,
     }
     threshold_file = {
@@ -118,6 +122,12 @@ def write_report(run_dir: Path, metrics: dict, labels: np.ndarray, scores: np.nd
 
     summary = [("mAP", number(metrics["mAP"])), ("mAP, frequent tags", number(metrics["mAP_frequent_tags"])),
                ("mAP, rare tags", number(metrics["mAP_rare_tags"]))]
+    stage1 = metrics.get("stage1")
+    if stage1:
+        summary.append(("stage-1 head mAP (best epoch, cached features)", number(stage1["head_mAP"])))
+        yardstick = stage1["logistic_regression"]
+        summary.append(("logistic regression on the same features (scikit-learn, C=1)",
+                        number(yardstick["mAP"]) if yardstick else "not run (train.baseline)"))
     for name in ("at_tag_thresholds", "at_global_threshold", "at_0.5"):
         summary.append((name.replace("_", " "), ", ".join(f"{key} {number(value)}" for key, value in metrics[name].items())))
     page = [

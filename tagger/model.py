@@ -24,8 +24,10 @@ def build_tagger(model_settings: ModelSettings, tag_count: int) -> keras.Model:
     feature_map = backbone(scaled)
     embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(feature_map)
     dropped = keras.layers.Dropout(model_settings.dropout, name=DROPOUT_LAYER)(embedding)
-    # The head is kept in float32 so probabilities stay exact under mixed precision.
-    probabilities = keras.layers.Dense(tag_count, activation="sigmoid", dtype="float32", name=TAGS_LAYER)(dropped)
+    # The head is kept in float32 so probabilities stay exact under mixed precision. Zero initial
+    # weights: with few images per tag, random ones leave noise in directions no image ever corrects.
+    probabilities = keras.layers.Dense(tag_count, activation="sigmoid", dtype="float32", kernel_initializer="zeros",
+                                       name=TAGS_LAYER)(dropped)
     return keras.Model(pixels, probabilities, name="tagger")
 
 
@@ -34,12 +36,23 @@ def embedding_model(tagger: keras.Model) -> keras.Model:
     return keras.Model(tagger.inputs, tagger.get_layer(EMBEDDING_LAYER).output, name="embedder")
 
 
-def head_model(tagger: keras.Model) -> keras.Model:
-    """The tagger's own dropout and tag layers, fed pooled embeddings: trains the head on cached features."""
+def head_model(tagger: keras.Model, feature_scale: float = 1.0) -> keras.Model:
+    """The tagger's own dropout and tag layers, fed pooled embeddings: trains the head on cached features.
+
+    With feature_scale, the features are multiplied by it first, and the tag layer's kernel holds weights
+    for scaled features until fold_feature_scale puts them back in the tagger's terms.
+    """
     width = tagger.get_layer(EMBEDDING_LAYER).output.shape[-1]
     features = keras.Input((width,), name="features")
-    dropped = tagger.get_layer(DROPOUT_LAYER)(features)
+    scaled = keras.layers.Rescaling(feature_scale, name="feature_scale")(features) if feature_scale != 1.0 else features
+    dropped = tagger.get_layer(DROPOUT_LAYER)(scaled)
     return keras.Model(features, tagger.get_layer(TAGS_LAYER)(dropped), name="head")
+
+
+def fold_feature_scale(tagger: keras.Model, feature_scale: float) -> None:
+    """Kernel for scaled features -> kernel for the raw features the tagger feeds it: W x s = (s W) x."""
+    kernel = tagger.get_layer(TAGS_LAYER).kernel
+    kernel.assign(kernel * feature_scale)
 
 
 def backbone_of(tagger: keras.Model) -> keras.Model:

@@ -158,7 +158,10 @@ def check_images(paths: dict[str, Path]) -> dict[str, str]:
 
 def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Manifest, settings: Settings) -> None:
     """All of prepare's files or none: each is written in full into a staging folder, then all are moved in,
-    so a full disk or a crash midway never pairs a new manifest with the old vocabulary."""
+    so a full disk or a crash midway never pairs a new manifest with the old vocabulary.
+
+    The moves are several renames, so the old manifest goes first and the new one comes last: a crash between
+    them leaves no manifest.csv, and the next step asks for prepare.py instead of reading a mixed set."""
     staging = run_dir / ".prepare.partial"
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; the run lock keeps other steps out
     try:
@@ -166,7 +169,8 @@ def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Mani
         runfolder.write_vocabulary(staging, kept_counts)
         runfolder.write_manifest(staging, manifest)
         runfolder.write_settings(staging, "prepare", settings)
-        for written in sorted(staging.iterdir()):
+        (run_dir / runfolder.MANIFEST).unlink(missing_ok=True)
+        for written in sorted(staging.iterdir(), key=lambda path: (path.name == runfolder.MANIFEST, path.name)):
             os.replace(written, run_dir / written.name)
     except OSError as error:
         if error.filename and Path(error.filename).parent == staging:

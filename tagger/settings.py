@@ -78,7 +78,19 @@ class TrainSettings(BaseModel):
         description="Stage 1: cached feature rows per step; 0: about 64 steps an epoch, between 32 and 1024 rows.",
     )
     head_epochs: int = Field(10, ge=1, le=1000, description="Stage 1: epochs of the head on cached frozen features.")
-    head_learning_rate: float = Field(1e-3, gt=0.0, le=1.0, description="Stage 1 peak learning rate (Adam).")
+    head_optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="Stage 1 optimizer. sgd (momentum 0.9) generalizes like logistic regression on few "
+        "images per tag; Adam's per-weight steps overfit them (benchmarks/stage1_quality.py).",
+    )
+    baseline: Literal["auto", "on", "off"] = Field(
+        "auto", description="Fit scikit-learn's logistic regression on the same cached features as a yardstick for "
+        "stage 1, shown in report.html; auto: when training images x tags is at most 5 million.",
+    )
+    head_learning_rate: float = Field(
+        0.5, gt=0.0, le=100.0,
+        description="Stage 1 peak learning rate. sgd: for features scaled to unit mean length and the loss summed "
+        "over tags, so one value suits every backbone and vocabulary; adam: as usual (e.g. 0.001).",
+    )
     unfreeze_layers: int = Field(
         0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all)."
     )

@@ -12,6 +12,7 @@ import numpy as np
 from tagger import runfolder
 from tagger.augment import epoch_order, training_images
 from tagger.checkpoints import StageCheckpoint, StageState
+from tagger.baseline import logistic_regression_baseline
 from tagger.embedding import Pieces, cached_features, feature_cache_key, keras_predict
 from tagger.errors import TaggerError
 from tagger.hardware import configure_hardware
@@ -25,7 +26,7 @@ def train(settings: Settings) -> dict:
     import keras
 
     from tagger.evaluation import evaluate_and_report
-    from tagger.model import backbone_of, build_tagger, head_model
+    from tagger.model import backbone_of, build_tagger, fold_feature_scale, head_model
 
     run_dir, options = settings.paths.run_dir, settings.train
     manifest = runfolder.read_manifest(run_dir)
@@ -42,8 +43,11 @@ def train(settings: Settings) -> dict:
     with hardware.strategy.scope():
         keras.utils.set_random_seed(options.seed)
         tagger = build_tagger(settings.model, len(vocabulary))
-        head = head_model(tagger)
     features = stage1_features(tagger, manifest, settings, hardware.precision)
+    feature_scale = unit_length_scale(features[train_rows])
+    with hardware.strategy.scope():
+        head = head_model(tagger, feature_scale)
+    start_at_tag_frequencies(tagger, labels[train_rows])
     paths = np.array(manifest.paths)
     size = settings.model.image_size
     fingerprint = {"vocabulary": vocabulary, "images": feature_cache_key(settings.model, manifest)["images"],
@@ -68,12 +72,23 @@ def train(settings: Settings) -> dict:
 
     print(f"stage 1: head on cached features, up to {options.head_epochs} epochs")
     head_steps = -(-len(train_rows) // head_batch)
+    # SGD's loss is summed over tags (a mean would shrink every step as the vocabulary grows).
+    head_learning_rate = options.head_learning_rate * (len(vocabulary) if options.head_optimizer == "sgd" else 1)
     history["head"] = run_stage(StageCheckpoint(run_dir, "head", fingerprint), head, hardware,
-                                options.head_learning_rate, head_steps, options.head_epochs, options,
-                                head_epoch, head_validation_map, stage_number=1)
+                                head_learning_rate, head_steps, options.head_epochs, options,
+                                head_epoch, head_validation_map, stage_number=1, optimizer_name=options.head_optimizer)
+    fold_feature_scale(tagger, feature_scale)
+    head = head_model(tagger)
+    stage1 = {"head_mAP": max(entry["validation_mAP"] for entry in history["head"]),
+              "logistic_regression": logistic_regression_baseline(features, labels, train_rows, validation_rows,
+                                                                  options.baseline)}
 
     finetuned = options.unfreeze_layers > 0 or options.full_finetune_epochs > 0
     pretrained = settings.model.weights.lower() != "none"
+    if finetuned and not pretrained:
+        # A head fitted to random filters' features (and scaled to their size, often 1e-12) carries nothing
+        # into training those filters: the tag layer starts stage 2 afresh.
+        start_at_tag_frequencies(tagger, labels[train_rows], zero_kernel=True)
     image_steps = -(-len(train_rows) // image_batch)
     whole_backbone = 10**9 if options.full_finetune_epochs else 0
     for stage_number, name, layer_count, epochs, learning_rate in [
@@ -95,7 +110,7 @@ def train(settings: Settings) -> dict:
     else:
         validation_scores = head.predict(features[validation_rows], verbose=0)
     metrics, thresholds = evaluate_and_report(run_dir, vocabulary, labels[train_rows], labels[validation_rows],
-                                              validation_scores, history, options)
+                                              validation_scores, history, options, stage1)
     save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware.precision)
     overall = metrics["at_tag_thresholds"]
     print(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
@@ -105,7 +120,8 @@ def train(settings: Settings) -> dict:
 
 
 def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
-              epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=()) -> list:
+              epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=(),
+              optimizer_name: str = "adam") -> list:
     """Trains one stage epoch by epoch; returns its history. The best-mAP weights are left in the model."""
     import keras
 
@@ -115,9 +131,13 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     with hardware.strategy.scope():
         schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
                                  int(round(options.warmup_epochs * steps_per_epoch)))
-        optimizer = ScaledAdam(scale=options.backbone_learning_rate_scale, learning_rate=schedule,
-                               weight_decay=options.weight_decay or None)
-        optimizer.scale_variables(scaled_variables)
+        if optimizer_name == "sgd":
+            optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9,
+                                             weight_decay=options.weight_decay or None)
+        else:
+            optimizer = ScaledAdam(scale=options.backbone_learning_rate_scale, learning_rate=schedule,
+                                   weight_decay=options.weight_decay or None)
+            optimizer.scale_variables(scaled_variables)
         model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
                       jit_compile=hardware.jit_compile)
     state = checkpoint.load()
@@ -149,6 +169,25 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     checkpoint.restore_best(model)
     print(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
     return state.history
+
+
+def unit_length_scale(features: np.ndarray) -> float:
+    """1 / root-mean-square length of the feature rows: stage 1 sees features of about unit length, so one
+    learning rate suits every backbone (their features' scales differ by orders of magnitude)."""
+    mean_square = float(np.mean(np.einsum("ij,ij->i", features, features, dtype=np.float64))) if len(features) else 0.0
+    return 1.0 / np.sqrt(mean_square) if mean_square > 0 and np.isfinite(mean_square) else 1.0
+
+
+def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = False) -> None:
+    """Each tag's bias starts at the log-odds of its training frequency: the first steps then learn what sets
+    a tag's images apart instead of how rare the tag is. zero_kernel: the weights restart at zero too."""
+    from tagger.model import TAGS_LAYER
+
+    if zero_kernel:
+        kernel = tagger.get_layer(TAGS_LAYER).kernel
+        kernel.assign(np.zeros(kernel.shape, np.float32))
+    frequency = np.clip(labels.mean(axis=0), 1e-4, 1 - 1e-4)
+    tagger.get_layer(TAGS_LAYER).bias.assign(np.log(frequency / (1 - frequency)).astype(np.float32))
 
 
 def head_batch_size(setting: int, rows: int) -> int:

@@ -1,5 +1,6 @@
 """Shared helpers: tiny real image sets and running the real scripts."""
 
+import json
 import os
 import subprocess
 import sys
@@ -32,3 +33,39 @@ def tiny_dataset(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny")
     make_demo(folder, images=60, size=32, seed=1)
     return folder
+
+
+# --- hooks in the scripts' own processes (tests/child_hooks/sitecustomize.py) --------------------
+
+CHILD_HOOKS = ROOT / "tests" / "child_hooks"
+PIPELINE_TRAIN_FLAGS = ["--model.backbone", "efficientnetv2-b0", "--model.weights", "none", "--model.image_size", "32",
+                        "--train.head_epochs", "1", "--train.batch_size", "16"]
+
+
+def child_hooks(**variables) -> dict:
+    """Environment for run_script that loads tests/child_hooks/sitecustomize.py into the script's process, with
+    its TEST_ variables: child_hooks(kill_at="before:3", rename_log=path, network_log=path)."""
+    python_path = os.pathsep.join(filter(None, [str(CHILD_HOOKS), os.environ.get("PYTHONPATH")]))
+    return {"PYTHONPATH": python_path, **{f"TEST_{name.upper()}": str(value) for name, value in variables.items()}}
+
+
+def network_events(log: Path) -> list[list]:
+    """The network audit events a script logged (tests/child_hooks), in order."""
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tiny_dataset, tmp_path_factory):
+    """prepare → train → embed → cluster_tags on tiny_dataset, every step's network use logged and refused.
+
+    Returns (run folder, {script: its network log}). Random EfficientNetV2-B0, not MobileNetV2: its features
+    keep the images apart, so each image gets its own tags. Copy the folder before changing anything in it.
+    """
+    run_dir = tmp_path_factory.mktemp("pipeline") / "run"
+    logs = {}
+    for script, flags in [("prepare.py", ["--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]),
+                          ("train.py", PIPELINE_TRAIN_FLAGS), ("embed.py", []), ("cluster_tags.py", [])]:
+        logs[script] = run_dir.parent / f"network.{script}.jsonl"
+        result = run_script(script, "--paths.run_dir", run_dir, *flags, env=child_hooks(network_log=logs[script]))
+        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    return run_dir, logs

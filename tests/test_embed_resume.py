@@ -1,34 +1,15 @@
 """embed.py in pieces: killed at a seeded point it resumes to the same bytes; shards merge to the same bytes."""
 
 import hashlib
-import os
 import signal
-import subprocess
-import sys
 
 import pytest
-
-from conftest import ROOT, last_line, run_script
+from conftest import child_hooks, last_line, run_script
 
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
                "--train.head_epochs", "1", "--train.batch_size", "16", "--train.unfreeze_layers", "5",
                "--train.finetune_epochs", "1"]
 PIECES = ["--embed.chunk_size", "16", "--embed.batch_size", "8"]  # 60 images: pieces of 16, 16, 16, 12
-
-# Loaded by the child Python at start-up (PYTHONPATH): SIGKILLs the process right after the n-th
-# piece lands, so the kill point is exact and the same on every machine, not a race with a timer.
-KILL_AFTER_PIECE = """
-import os, signal
-_replace, _count = os.replace, [0]
-def _replace_then_die(source, target, *args, **kwargs):
-    _replace(source, target, *args, **kwargs)
-    if os.path.basename(str(target)).startswith("piece-"):
-        _count[0] += 1
-        if _count[0] == int(os.environ["KILL_AFTER_PIECE"]):
-            os.kill(os.getpid(), signal.SIGKILL)
-os.replace = _replace_then_die
-"""
-
 
 def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -68,12 +49,8 @@ def copy_run(source, target):
 @pytest.mark.parametrize("kill_after", [1, 3])
 def test_embed_killed_after_a_piece_resumes_to_identical_files(finetuned_run, reference, tmp_path, kill_after):
     run_dir = copy_run(finetuned_run, tmp_path / "run")
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(KILL_AFTER_PIECE)
-    killed = subprocess.run([sys.executable, str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir), *PIECES],
-                            env={**os.environ, "PYTHONPATH": str(hook), "KILL_AFTER_PIECE": str(kill_after)},
-                            capture_output=True, text=True, timeout=600)
+    # SIGKILL right after the n-th piece is renamed into place (tests/child_hooks): an exact, repeatable point.
+    killed = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES, env=child_hooks(kill_at=f"after:{kill_after}"))
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (run_dir / "embeddings.npy").exists(), "no output may look complete after a kill"
     pieces = sorted(path.name for path in (run_dir / "embedding_pieces").glob("*/*"))
