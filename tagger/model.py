@@ -64,4 +64,8 @@ def load_tagger(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError) as error:
+        if "Lambda" in str(error) or "safe_mode" in str(error):
+            # Keras's own advice here (turn safe mode off) is the one thing not to do with a file of unknown origin.
+            raise TaggerError(f"cannot load {path}: it holds Python code (a Lambda layer), which is never run; "
+                              "train.py's models hold none, so this file did not come from train.py") from None
         raise TaggerError(f"cannot load {path}: {error}") from None
