@@ -111,7 +111,7 @@ def train(settings: Settings) -> dict:
         validation_scores = head.predict(features[validation_rows], verbose=0)
     metrics, thresholds = evaluate_and_report(run_dir, vocabulary, labels[train_rows], labels[validation_rows],
                                               validation_scores, history, options, stage1)
-    save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware.precision)
+    save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware)
     overall = metrics["at_tag_thresholds"]
     print(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
@@ -285,7 +285,7 @@ def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> i
     return len(chosen)
 
 
-def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, precision):
+def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware):
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
         tagger.save(temporary)
     # The tag layer alone, as numpy: cluster_tags.py compares tags as the model sees them without TensorFlow.
@@ -296,7 +296,9 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
     runfolder.write_json(run_dir / runfolder.METRICS, metrics)
     runfolder.write_json(run_dir / runfolder.TRAINING_RECORD, {
         "backbone_finetuned": finetuned,
-        "precision": precision,
+        "precision": hardware.precision,
+        "replicas": hardware.replicas,
+        "gpus": hardware.gpus,
         "feature_cache_key": runfolder.read_json(run_dir / runfolder.FEATURE_CACHE_KEY, "train.py"),
         "vocabulary_size": len(thresholds["tags"]),
     })

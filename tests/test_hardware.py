@@ -62,6 +62,7 @@ def test_training_runs_on_two_replicas_and_its_model_predicts(one_and_two_device
     _, single_output, mirrored, mirrored_output = one_and_two_devices
     assert "hardware: CPU, 1 replica(s), precision float32, XLA off" in single_output
     assert "hardware: CPU, 2 replica(s), precision float32, XLA off" in mirrored_output
+    assert json.loads((mirrored / "training.json").read_text())["replicas"] == 2
     scores = predictions(mirrored)
     assert scores.shape == (6, len(pd.read_csv(mirrored / "vocabulary.csv")))
     assert np.isfinite(scores).all() and ((scores >= 0) & (scores <= 1)).all()
