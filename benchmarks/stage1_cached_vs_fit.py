@@ -34,8 +34,8 @@ def main() -> None:
 
     import keras
 
-    from tagger.embedding import keras_predict
     from tagger.images import image_dataset
+    from tagger.inference import batch_function
     from tagger.model import build_tagger, embedding_model, head_model
     from tagger.settings import ModelSettings
     from tagger.training import cached_feature_epochs
@@ -48,7 +48,7 @@ def main() -> None:
     tagger.get_layer("backbone").trainable = False
 
     start = time.perf_counter()
-    embed = keras_predict(embedding_model(tagger))
+    embed = batch_function(embedding_model(tagger), "function", "float32", arguments.image_size)
     features = np.concatenate([embed(batch) for batch in image_dataset(paths, arguments.image_size, arguments.batch_size)])
     cache_seconds = time.perf_counter() - start
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tagger import runfolder
-from tagger.embedding import Pieces, cached_features, feature_cache_key, image_ids_array, keras_predict
+from tagger.embedding import Pieces, cached_features, feature_cache_key, image_ids_array
 from tagger.errors import TaggerError
 from tagger.settings import ModelSettings, Settings
 
@@ -48,10 +48,12 @@ def embed(settings: Settings) -> None:
             where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
             share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
             print(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
+            from tagger.inference import batch_function
             from tagger.model import embedding_model, load_tagger
 
-            pieces.compute(keras_predict(embedding_model(load_tagger(model_path))), manifest.paths,
-                           model_settings.image_size, options.batch_size, shard)
+            embedder = embedding_model(load_tagger(model_path))
+            predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
+            pieces.compute(predict, manifest.paths, model_settings.image_size, options.batch_size, shard)
         if sharded:
             left = len(pieces.missing())
             print(f"shard {options.shard_index + 1} of {options.num_shards} done; "

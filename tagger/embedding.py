@@ -83,11 +83,6 @@ class Pieces:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def keras_predict(embedder):
-    """The plain per-batch call, float32 rows out."""
-    return lambda pixels: np.asarray(embedder(pixels, training=False), dtype=np.float32)
-
-
 def image_ids_array(image_ids: list[str]) -> np.ndarray:
     """Fixed-width unicode, so image_ids.npy loads without pickle."""
     width = max((len(image_id) for image_id in image_ids), default=1)

@@ -59,27 +59,25 @@ def export_saved_model(tagger, target: Path, pixels: np.ndarray, expected: np.nd
     import tensorflow as tf
 
     with atomic_folder(target) as temporary:
-        tagger.export(str(temporary), format="tf_saved_model", verbose=False)
+        write_saved_model(tagger, temporary)
         reloaded = tf.saved_model.load(str(temporary))  # held: its functions need its variables alive
         served = reloaded.serve(tf.constant(pixels)).numpy()
         check("SavedModel", served, expected)
     print(f"wrote {target}")
 
 
+def write_saved_model(model, folder: Path) -> None:
+    """The model's serving signature (`serve`, any batch size) as a TF SavedModel; used by tagger.inference too."""
+    model.export(str(folder), format="tf_saved_model", verbose=False)
+
+
 def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: np.ndarray) -> None:
     """Converts the checked SavedModel, not the Keras model: tf2onnx's conversion of a live Keras model
     leaves constants captured by layers (EfficientNetV2's input normalization) as unfed graph inputs."""
     import onnxruntime
-    from tf2onnx import convert, tf_loader
 
-    # tf2onnx logs every rewrite pass, and calls TensorFlow 1 APIs that log deprecations: noise to a user.
-    for logger in ("tf2onnx", "tensorflow"):
-        logging.getLogger(logger).setLevel(logging.ERROR)
-    graph, inputs, outputs, renames = tf_loader.from_saved_model(str(saved_model), None, None,
-                                                                return_tensors_to_rename=True)
     with runfolder.atomic_path(target, ".onnx") as temporary:
-        convert.from_graph_def(graph, input_names=inputs, output_names=outputs, tensors_to_rename=renames,
-                               output_path=str(temporary))
+        saved_model_to_onnx(saved_model, temporary)
         session = onnxruntime.InferenceSession(str(temporary), providers=["CPUExecutionProvider"])
         batch = session.get_inputs()[0].shape[0]
         if isinstance(batch, int):
@@ -90,6 +88,19 @@ def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: n
         served = np.concatenate([session.run(None, {name: batch})[0] for batch in batches])
         check("ONNX", served, expected)
     print(f"wrote {target}")
+
+
+def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
+    """Writes the SavedModel's serving signature as ONNX (dynamic batch size); used by tagger.inference too."""
+    from tf2onnx import convert, tf_loader
+
+    # tf2onnx logs every rewrite pass, and calls TensorFlow 1 APIs that log deprecations: noise to a user.
+    for logger in ("tf2onnx", "tensorflow"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
+    graph, inputs, outputs, renames = tf_loader.from_saved_model(str(saved_model), None, None,
+                                                                return_tensors_to_rename=True)
+    convert.from_graph_def(graph, input_names=inputs, output_names=outputs, tensors_to_rename=renames,
+                           output_path=str(target))
 
 
 def check(name: str, served: np.ndarray, expected: np.ndarray) -> None:

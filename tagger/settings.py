@@ -136,14 +136,15 @@ class EmbedSettings(BaseModel):
     merge_only: bool = Field(
         False, description="Only join the shards' pieces into embeddings.npy; stop with a list if any is missing."
     )
-    engine: Literal["keras", "function", "onnx"] = Field(
+    engine: Literal["keras", "function", "onnx", "openvino"] = Field(
         "function",
-        description="keras: model(...) per batch; function: a compiled tf.function; "
-        "onnx: ONNX Runtime (needs the 'export' extra). See benchmarks/embed_throughput.py.",
+        description="keras: model(...) per batch; function: the same, compiled once as a tf.function (same "
+        "outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: OpenVINO (extra "
+        "'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
     )
-    precision: Literal["float32", "mixed_bfloat16"] = Field(
-        "float32", description="Inference arithmetic; mixed_bfloat16 is faster on CPUs with AVX512-BF16/AMX "
-        "(checked against float32 in benchmarks/precision_fidelity.py).",
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = Field(
+        "float32", description="Inference arithmetic. mixed_bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
+        "embeddings within cosine 0.99 of float32 (benchmarks/precision_fidelity.py); mixed_float16: GPUs.",
     )
 
     @model_validator(mode="after")

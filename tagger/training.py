@@ -11,9 +11,9 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.augment import epoch_order, training_images
-from tagger.checkpoints import StageCheckpoint, StageState
 from tagger.baseline import logistic_regression_baseline
-from tagger.embedding import Pieces, cached_features, feature_cache_key, keras_predict
+from tagger.checkpoints import StageCheckpoint, StageState
+from tagger.embedding import Pieces, cached_features, feature_cache_key
 from tagger.errors import TaggerError
 from tagger.hardware import configure_hardware
 from tagger.images import image_dataset
@@ -246,18 +246,21 @@ def progress_verbosity() -> int:
 
 def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings, precision: str) -> np.ndarray:
     """Pooled frozen-backbone features of every manifest image, computed once and cached on disk."""
+    from tagger.inference import batch_function
     from tagger.model import embedding_model
 
     run_dir = settings.paths.run_dir
-    key = {**feature_cache_key(settings.model, manifest), "precision": precision}
+    key = {**feature_cache_key(settings.model, manifest), "precision": precision, "engine": settings.embed.engine}
     features = cached_features(run_dir, key)
     if features is None:
         print(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py)")
         (run_dir / runfolder.FEATURE_CACHE_KEY).unlink(missing_ok=True)
         # In pieces, so a run killed while caching (hours, on a large set) resumes instead of starting over.
         pieces = Pieces(run_dir / runfolder.FEATURE_PIECES, key, len(manifest.paths), settings.embed.chunk_size)
-        pieces.compute(keras_predict(embedding_model(tagger)), manifest.paths, settings.model.image_size,
-                       settings.embed.batch_size, range(pieces.total))
+        # At the training precision (the model is built under it), by embed.py's engine.
+        predict = batch_function(embedding_model(tagger), settings.embed.engine, "float32", settings.model.image_size)
+        pieces.compute(predict, manifest.paths, settings.model.image_size, settings.embed.batch_size,
+                       range(pieces.total))
         pieces.join(run_dir / runfolder.FEATURE_CACHE)
         runfolder.write_json(run_dir / runfolder.FEATURE_CACHE_KEY, key)
         features = cached_features(run_dir, key)

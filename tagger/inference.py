@@ -1,0 +1,221 @@
+"""Running a loaded tagger or embedding model over batches of pixels: one engine, one precision.
+
+engine    keras:    model(pixels, training=False), eagerly, per batch (the reference).
+          function: the same call traced once as a tf.function with a fixed input signature.
+          onnx:     the model exported through tagger.export's SavedModel -> ONNX path and run by
+                    ONNX Runtime on every core.
+          openvino: the same SavedModel read by OpenVINO's converter and run by its CPU plugin on every
+                    core (no tf2onnx: converting efficientnetv2-l to ONNX peaks at 21 GB of memory).
+precision float32, or mixed_bfloat16: for keras and function, the same weights in a copy of the model
+          whose layers compute in bfloat16 (variables stay float32; the pooled embedding and the tag layer
+          stay float32); for openvino, its CPU plugin's bfloat16 inference precision. mixed_float16 is
+          the same for GPUs (keras and function only).
+
+Every batch function takes pixels (uint8 or float32, batch x size x size x 3, any batch size) and returns
+a float32 numpy array. benchmarks/embed_throughput.py measures the engines; benchmarks/precision_fidelity.py
+checks mixed_bfloat16 against float32.
+"""
+
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from tagger.errors import TaggerError
+from tagger.model import DROPOUT_LAYER, EMBEDDING_LAYER, TAGS_LAYER
+
+ENGINES = ("keras", "function", "onnx", "openvino")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Kept in float32 under mixed_bfloat16: averaging a feature map in bfloat16 would cost the embedding
+# its precision, and train.py keeps the tag layer float32 too. All three are cheap.
+FLOAT32_LAYERS = (EMBEDDING_LAYER, DROPOUT_LAYER, TAGS_LAYER)
+
+BatchFunction = Callable[[np.ndarray], np.ndarray]
+
+
+def batch_function(model, engine: str = "function", precision: str = "float32",
+                   image_size: int | None = None, jit_compile: bool = False) -> BatchFunction:
+    """A function pixels -> float32 outputs of model, run by engine at precision.
+
+    image_size: the side of the input images; default the model's input shape. jit_compile applies to
+    the function engine only (XLA; on this project's CPUs it is slower, see benchmarks/embed_throughput.py).
+    """
+    if engine not in ENGINES:
+        raise TaggerError(f"unknown inference engine {engine!r}; known: {', '.join(ENGINES)}")
+    if precision not in PRECISIONS:
+        raise TaggerError(f"unknown inference precision {precision!r}; known: {', '.join(PRECISIONS)}")
+    if engine == "onnx" and precision != "float32":
+        raise TaggerError(f"engine onnx runs float32 only (ONNX Runtime has no {precision} convolutions on "
+                          "CPUs): use precision float32, or engine function or openvino for mixed_bfloat16")
+    if engine == "openvino" and precision == "mixed_float16":
+        raise TaggerError("engine openvino runs on CPUs: use precision float32 or mixed_bfloat16")
+    size = image_size or model.input_shape[1]
+    if size is None:
+        raise TaggerError("the model's input size is open: give image_size")
+    if engine == "onnx":
+        return onnx_batch_function(model, size)
+    if engine == "openvino":
+        return openvino_batch_function(model, size, precision)
+    model = with_precision(model, precision)
+    if engine == "keras":
+        return keras_batch_function(model)
+    return compiled_batch_function(model, size, jit_compile)
+
+
+def with_precision(model, precision: str):
+    """model itself for float32; else a copy whose layers compute in precision, holding model's weights."""
+    import keras
+
+    if precision == "float32":
+        return model
+    config = keras.saving.serialize_keras_object(model)
+    _set_compute_policy(config, precision)
+    copy = keras.saving.deserialize_keras_object(config)
+    weights = model.get_weights()
+    if len(copy.weights) != len(weights):
+        raise TaggerError(f"the {precision} copy of {model.name} has {len(copy.weights)} weights, "
+                          f"the model {len(weights)}: cannot run it at {precision}")
+    copy.set_weights(weights)
+    return copy
+
+
+def _set_compute_policy(config, policy: str) -> None:
+    """Every layer's dtype policy in a serialized model, nested models included, except FLOAT32_LAYERS."""
+    if isinstance(config, list):
+        for item in config:
+            _set_compute_policy(item, policy)
+        return
+    if not isinstance(config, dict):
+        return
+    layer_config = config.get("config")
+    if isinstance(layer_config, dict):
+        dtype = layer_config.get("dtype")
+        is_policy = isinstance(dtype, dict) and dtype.get("class_name") == "DTypePolicy"
+        if is_policy and layer_config.get("name") not in FLOAT32_LAYERS:
+            dtype["config"]["name"] = policy
+    for value in config.values():
+        _set_compute_policy(value, policy)
+
+
+def keras_batch_function(model) -> BatchFunction:
+    def run(pixels):
+        return np.asarray(model(_float32(pixels), training=False), dtype=np.float32)
+
+    return run
+
+
+def compiled_batch_function(model, image_size: int, jit_compile: bool = False) -> BatchFunction:
+    import tensorflow as tf
+
+    # One signature with an open batch dimension: the last, smaller batch does not trace a second graph.
+    @tf.function(input_signature=[tf.TensorSpec((None, image_size, image_size, 3), tf.float32)],
+                 jit_compile=jit_compile, reduce_retracing=True)
+    def forward(pixels):
+        return tf.cast(model(pixels, training=False), tf.float32)
+
+    def run(pixels):
+        return forward(_float32(pixels)).numpy()
+
+    return run
+
+
+def onnx_batch_function(model, image_size: int) -> BatchFunction:
+    from tagger.export import (
+        onnx_tools_installed,
+        saved_model_to_onnx,
+        write_saved_model,
+    )
+
+    if not onnx_tools_installed():
+        raise TaggerError("engine onnx needs tf2onnx and onnxruntime: pip install -e '.[export]'")
+    import onnxruntime
+
+    folder = Path(tempfile.mkdtemp(prefix="tagger-onnx-"))
+    try:
+        write_saved_model(model, folder / "saved_model")
+        saved_model_to_onnx(folder / "saved_model", folder / "model.onnx")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = available_cores()
+        session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options,
+                                               providers=["CPUExecutionProvider"])
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # the session holds the graph in memory
+    shape = session.get_inputs()[0].shape
+    if shape[1:3] != [image_size, image_size]:
+        raise TaggerError(f"the ONNX model takes {shape[1]} x {shape[2]} pixels, not {image_size} x {image_size}")
+    input_name = session.get_inputs()[0].name
+
+    def run(pixels):
+        return np.asarray(session.run(None, {input_name: _float32_numpy(pixels)})[0], dtype=np.float32)
+
+    return run
+
+
+def openvino_batch_function(model, image_size: int, precision: str, converted=None) -> BatchFunction:
+    """converted: what to_openvino(model) gave, when the caller compiles one model at several precisions."""
+    converted = converted if converted is not None else to_openvino(model)
+    import openvino
+
+    shape = converted.inputs[0].get_partial_shape()
+    if str(shape[1]) != str(image_size) or str(shape[2]) != str(image_size):
+        raise TaggerError(f"the OpenVINO model takes {shape[1]} x {shape[2]} pixels, not {image_size} x {image_size}")
+    # Explicit: on CPUs with bfloat16 units OpenVINO would otherwise run a float32 model in bfloat16.
+    # THROUGHPUT: a few streams (one per core on 2 cores), each on its own part of the batch and never
+    # waiting for the others: 0-5% faster than one request over every core (LATENCY) for batches of 8.
+    compiled = openvino.Core().compile_model(converted, "CPU", {
+        "INFERENCE_PRECISION_HINT": "f32" if precision == "float32" else "bf16",
+        "PERFORMANCE_HINT": "THROUGHPUT",
+        "INFERENCE_NUM_THREADS": available_cores(),
+    })
+    requests = [compiled.create_infer_request()
+                for _ in range(max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))]
+
+    def run(pixels):
+        parts = [part for part in np.array_split(_float32_numpy(pixels), len(requests)) if len(part)]
+        for request, part in zip(requests, parts):
+            request.start_async({0: part})
+        outputs = []
+        for request in requests[:len(parts)]:
+            request.wait()
+            outputs.append(np.array(request.get_output_tensor(0).data, dtype=np.float32))  # a copy: reused buffer
+        return np.concatenate(outputs)
+
+    return run
+
+
+def to_openvino(model):
+    """The model as an openvino.Model, read from the SavedModel tagger.export writes (weights in memory)."""
+    if importlib.util.find_spec("openvino") is None:
+        raise TaggerError("engine openvino needs OpenVINO: pip install -e '.[openvino]'")
+    import openvino
+
+    from tagger.export import write_saved_model
+
+    folder = Path(tempfile.mkdtemp(prefix="tagger-openvino-"))
+    try:
+        write_saved_model(model, folder / "saved_model")
+        return openvino.convert_model(str(folder / "saved_model"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _float32(pixels):
+    import tensorflow as tf
+
+    return tf.cast(pixels, tf.float32)
+
+
+def _float32_numpy(pixels) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(pixels), dtype=np.float32)
