@@ -205,6 +205,11 @@ class SimilarSettings(BaseModel):
     query: str | None = Field(None, description="An image id from manifest.csv, or the path of any image file.")
     k: int = Field(10, ge=1, le=100_000, description="How many similar images to list (the query itself included).")
     output: Path | None = Field(None, description="Also write the ranked list to this .json file.")
+    index: Literal["auto", "exact", "faiss"] = Field(
+        "auto", description="exact: read every embedding (flat memory, ~1 s per 150,000 images); faiss: an HNSW index "
+        "kept in the run folder (pip install -e '.[index]'), built once, then milliseconds per query; auto: faiss "
+        "from 200,000 images when it is installed.",
+    )
 
 
 class Settings(BaseSettings):

@@ -210,10 +210,7 @@ def test_tag_mistakes_are_one_clear_line(run_dir, flags, code, message):
 
 
 def similar_results(run_dir, query, k, output):
-    result = run_script("similar.py", "--paths.run_dir", run_dir, "--similar.query", query, "--similar.k", k,
-                        "--similar.output", output)
-    assert result.returncode == 0, result.stderr
-    return result, json.loads(output.read_text(encoding="utf-8"))["results"]
+    return similar_results_with(run_dir, query, k, output, "exact")
 
 
 def test_similar_lists_the_query_itself_first_then_by_cosine_similarity(run_dir, tmp_path):
@@ -230,6 +227,30 @@ def test_similar_lists_the_query_itself_first_then_by_cosine_similarity(run_dir,
     assert similarities == sorted(similarities, reverse=True)
     np.testing.assert_allclose(similarities, np.sort(cosine)[::-1][:5], atol=1e-5)
     assert result.stdout.splitlines()[1].split() == ["1", "1.0000", query, results[0]["path"]]
+
+
+def test_similar_through_the_faiss_index_gives_the_exact_ranking_and_is_built_once(run_dir, tmp_path):
+    pytest.importorskip("faiss")
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    image_ids = np.load(copy / "image_ids.npy").tolist()
+    _, exact = similar_results(copy, image_ids[7], 5, tmp_path / "exact.json")
+    built, indexed = similar_results_with(copy, image_ids[7], 5, tmp_path / "indexed.json", "faiss")
+    assert "building the similarity index of 60 images once (similar_index.faiss)" in built.stdout
+    assert [entry["image_id"] for entry in indexed] == [entry["image_id"] for entry in exact]
+    np.testing.assert_allclose([e["similarity"] for e in indexed], [e["similarity"] for e in exact], atol=1e-5)
+    reused, _ = similar_results_with(copy, image_ids[3], 5, tmp_path / "again.json", "faiss")
+    assert "building" not in reused.stdout
+    np.save(copy / "embeddings.npy", np.load(copy / "embeddings.npy"))  # new embeddings: the index is rebuilt
+    rebuilt, _ = similar_results_with(copy, image_ids[3], 5, tmp_path / "again.json", "faiss")
+    assert "building the similarity index" in rebuilt.stdout
+
+
+def similar_results_with(run_dir, query, k, output, index):
+    result = run_script("similar.py", "--paths.run_dir", run_dir, "--similar.query", query, "--similar.k", k,
+                        "--similar.output", output, "--similar.index", index)
+    assert result.returncode == 0, result.stderr
+    return result, json.loads(output.read_text(encoding="utf-8"))["results"]
 
 
 def test_similar_embeds_an_image_from_outside_the_collection(run_dir, tiny_dataset, tmp_path):
