@@ -12,7 +12,8 @@ the reference, keras float32:
   decision (probability >= the tag's threshold from the run's thresholds.json) is the same.
   Bar (issue 3): cosine >= 0.99 for every image and >= 99% same decisions: PASS or FAIL.
 - speed: images/s of the embedding model per engine and precision, on images decoded beforehand (best
-  of 3 passes), and bfloat16 / float32 of the same engine.
+  of 3 passes), and bfloat16 / float32 of the same engine. Indicative only: MobileNetV2 at 224 px is small,
+  and the engines share one process; benchmarks/embed_throughput.py is the speed benchmark.
 
     python benchmarks/precision_fidelity.py [--run-dir RUN] [--work-dir DIR] [--batch-size 32]
 """
