@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_settings import CliApp, SettingsError
 
 from tagger.errors import TaggerError
-from tagger.runlock import run_lock
+from tagger.runlock import LOCK, run_lock
 from tagger.settings import Settings
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -55,9 +55,9 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
         print(f"{prog}: {error}", file=sys.stderr)
         return 2
     try:
-        lock = run_lock(settings.paths.run_dir, lock_name(settings)) if lock_name else run_lock(settings.paths.run_dir)
-        with lock if lock_run_dir else nullcontext():
-            if lock_run_dir:
+        name = lock_name(settings) if lock_name else LOCK
+        with run_lock(settings.paths.run_dir, name) if lock_run_dir else nullcontext():
+            if lock_run_dir and name == LOCK:  # a shard's lock does not keep the folder's other writers out
                 remove_leftovers(settings.paths.run_dir)
             step(settings)
     except TaggerError as error:
@@ -80,8 +80,8 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
 def remove_leftovers(run_dir) -> None:
     """Temporary files a killed step left in the run folder (runfolder.atomic_path names them .<name>.*.partial*).
 
-    Only at the top of the folder, and only by a step holding the folder's lock: embed.py's shards write
-    their pieces in a subfolder, each clearing its own (tagger.embedding.Pieces).
+    Only at the top of the folder, and only by a step holding the folder's own lock (no other step can be
+    writing there then); embed.py's shards clear their pieces' temporaries themselves (tagger.embedding.Pieces).
     """
     for leftover in run_dir.glob(".*.partial*"):
         if leftover.is_file():

@@ -83,7 +83,7 @@ def refuse_incomplete(pieces: Pieces, num_shards: int) -> None:
     if not missing:
         return
     shards = [str(index) for index in range(num_shards) if missing & set(pieces.shard(num_shards, index))]
-    others = [path.name for path in pieces.root.glob("*") if path != pieces.folder] if pieces.root.exists() else []
+    others = pieces.root.exists() and any(path != pieces.folder for path in pieces.root.iterdir())
     hint = (f"; {pieces.root} holds pieces made with other settings (model, batch_size, chunk_size, engine or "
             "precision differ): run the shards and the merge with the same ones" if others else "")
     raise TaggerError(f"cannot merge: {len(missing)} of {pieces.total} pieces are missing, from shard(s) "

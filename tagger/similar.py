@@ -6,6 +6,7 @@ cache. For larger collections queried often, an HNSW index (FAISS, when installe
 in the run folder beside the embeddings it was made from, and answers in milliseconds (similar.index).
 """
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -96,11 +97,9 @@ INDEX_FROM_IMAGES = 200_000  # similar.index auto: below this, exact search is f
 def wants_index(setting: str, images: int) -> bool:
     if setting == "exact":
         return False
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("faiss") is None:
         if setting == "faiss":
-            raise TaggerError("similar.index faiss: FAISS is not installed (pip install -e '.[index]')") from None
+            raise TaggerError("similar.index faiss: FAISS is not installed (pip install -e '.[index]')")
         return False
     return setting == "faiss" or images >= INDEX_FROM_IMAGES
 

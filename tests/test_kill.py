@@ -74,6 +74,17 @@ def uninterrupted(folder: Path, script: str, *flags, run_dir="run") -> tuple[lis
     return renames, final_files(folder)
 
 
+def start_and_straight(tmp_path_factory, name: str, script: str, set_up):
+    """A starting run folder (set_up fills it) and a copy of it after the step ran once without a kill:
+    (start, straight, renames, files after)."""
+    start = tmp_path_factory.mktemp(f"{name}_start")
+    set_up(start / "run")
+    straight = tmp_path_factory.mktemp(f"{name}_straight")
+    shutil.copytree(start / "run", straight / "run")
+    renames, after = uninterrupted(straight, script)
+    return start, straight, renames, after
+
+
 def kill(folder: Path, script: str, point: str, *flags, run_dir="run") -> tuple[dict[str, str], list[str]]:
     """Runs the step until it is killed at point; returns the files then, and the hidden leftovers."""
     killed = run_step(folder, script, *flags, run_dir=run_dir, kill_at=point)
@@ -172,13 +183,11 @@ def cluster_runs(pipeline_run, tmp_path_factory):
     """A trained run where a person rejected a merge in review.csv, and the files after cluster_tags.py over it:
     the rejection moves from review.csv into rejected.csv, and no kill point may lose it. (Written by hand,
     not picked from the proposals, so the test does not hang on which variants a tiny model finds.)"""
-    start = tmp_path_factory.mktemp("cluster_start")
-    shutil.copytree(pipeline_run[0], start / "run")
-    (start / "run" / "review.csv").write_text("group,canonical,variant,decision\n1,square,sqaure,reject\n")
-    straight = tmp_path_factory.mktemp("cluster_straight")
-    shutil.copytree(start / "run", straight / "run")
-    renames, after = uninterrupted(straight, "cluster_tags.py")
-    return start, straight, renames, after
+    def set_up(run_dir):
+        shutil.copytree(pipeline_run[0], run_dir)
+        (run_dir / "review.csv").write_text("group,canonical,variant,decision\n1,square,sqaure,reject\n")
+
+    return start_and_straight(tmp_path_factory, "cluster", "cluster_tags.py", set_up)
 
 
 def test_cluster_renames_are_the_expected_commit_points(cluster_runs):
@@ -213,14 +222,12 @@ def test_cluster_killed_then_rerun_gives_the_same_files(cluster_runs, tmp_path, 
 def review_runs(tmp_path_factory):
     """A review.csv filled in by a person (two accepted merges, one rejected), and the files after
     apply_review.py over it."""
-    start = tmp_path_factory.mktemp("review_start")
-    (start / "run").mkdir()
-    (start / "run" / "review.csv").write_text("group,canonical,variant,decision\n1,red,r3d,accept\n1,red,rot,yes\n"
-                                              "2,circle,circles,reject\n")
-    straight = tmp_path_factory.mktemp("review_straight")
-    shutil.copytree(start / "run", straight / "run")
-    renames, after = uninterrupted(straight, "apply_review.py")
-    return start, straight, renames, after
+    def set_up(run_dir):
+        run_dir.mkdir()
+        (run_dir / "review.csv").write_text("group,canonical,variant,decision\n1,red,r3d,accept\n1,red,rot,yes\n"
+                                            "2,circle,circles,reject\n")
+
+    return start_and_straight(tmp_path_factory, "review", "apply_review.py", set_up)
 
 
 def test_apply_review_renames_are_the_expected_commit_points(review_runs):
