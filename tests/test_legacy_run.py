@@ -1,0 +1,62 @@
+"""A run folder written by tagger 0.1, before the package redesign, still carries through today's steps.
+
+The run-folder files and formats are the contract between steps and between versions: a person's run folder
+made by an older version must keep working with embed, cluster_tags and tag.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import ROOT, run_script
+
+FIXTURE = ROOT / "tests" / "fixtures" / "run_v0_1"
+WRITTEN_UNDER = "/tmp/fxsrc/images"  # where the fixture's images were when the run folder was made
+
+
+@pytest.fixture(scope="module")
+def legacy_run(tmp_path_factory):
+    """The fixture copied, its manifest pointed at the copied images."""
+    root = tmp_path_factory.mktemp("legacy")
+    shutil.copytree(FIXTURE / "data", root / "data")
+    shutil.copytree(FIXTURE / "run", root / "run")
+    manifest = root / "run" / "manifest.csv"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace(WRITTEN_UNDER, str(root / "data")),
+                        encoding="utf-8")
+    return root
+
+
+def test_legacy_run_carries_through_embed_cluster_and_tag(legacy_run):
+    run_dir = legacy_run / "run"
+    old_synonyms = json.loads((FIXTURE / "run" / "synonyms.json").read_text(encoding="utf-8"))
+
+    embedded = run_script("embed.py", "--paths.run_dir", run_dir)
+    assert embedded.returncode == 0, embedded.stderr
+    embeddings = np.load(run_dir / "embeddings.npy", allow_pickle=False)
+    # The manifest now names other paths, so the feature cache is not reused: the old model.keras ran again
+    # on the same pixels and must give the embeddings it gave then.
+    np.testing.assert_allclose(embeddings, np.load(FIXTURE / "run" / "embeddings.npy"), atol=1e-4)
+    ids = np.load(run_dir / "image_ids.npy", allow_pickle=False).tolist()
+    assert ids == pd.read_csv(run_dir / "manifest.csv", dtype=str)["image_id"].tolist()
+
+    clustered = run_script("cluster_tags.py", "--paths.run_dir", run_dir)
+    assert clustered.returncode == 0, clustered.stderr
+    synonyms = json.loads((run_dir / "synonyms.json").read_text(encoding="utf-8"))
+    groups = {group["canonical"]: {member["tag"] for member in group["members"]} for group in synonyms["groups"]}
+    assert groups == {group["canonical"]: {member["tag"] for member in group["members"]}
+                      for group in old_synonyms["groups"]}
+    review = pd.read_csv(run_dir / "review.csv", dtype=str, keep_default_na=False)
+    assert {"canonical", "variant", "decision"} <= set(review.columns)
+
+    scores = legacy_run / "scores.json"
+    tagged = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", legacy_run / "data" / "images",
+                        "--tag.output", scores, "--tag.write_sidecars", "false")
+    assert tagged.returncode == 0, tagged.stderr
+    tagged_images = json.loads(scores.read_text(encoding="utf-8"))["images"]
+    assert len(tagged_images) == 48
+    vocabulary = set(pd.read_csv(run_dir / "vocabulary.csv", dtype=str)["tag"])
+    assert all(set(tags) <= vocabulary for tags in tagged_images.values())
+    assert sum(len(tags) for tags in tagged_images.values()) > 0
