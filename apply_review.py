@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.review import apply_review
+from tagger.variants.review import apply_review
 
 if __name__ == "__main__":
     sys.exit(main(apply_review, "apply_review.py", __doc__))

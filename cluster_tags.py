@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.cluster import cluster_tags
+from tagger.variants.step import cluster_tags
 
 if __name__ == "__main__":
     sys.exit(main(cluster_tags, "cluster_tags.py", __doc__))

@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.embed import embed, lock_name
+from tagger.embed.step import embed, lock_name
 
 if __name__ == "__main__":
     sys.exit(main(embed, "embed.py", __doc__, lock_name=lock_name))

@@ -5,7 +5,7 @@ against model.keras."""
 import sys
 
 from tagger.cli import main
-from tagger.export import export
+from tagger.use.export import export
 
 if __name__ == "__main__":
     sys.exit(main(export, "export.py", __doc__))

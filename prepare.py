@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.prepare import prepare
+from tagger.prepare.step import prepare
 
 if __name__ == "__main__":
     sys.exit(main(prepare, "prepare.py", __doc__))

@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.similar import similar
+from tagger.use.similar import similar
 
 if __name__ == "__main__":
     sys.exit(main(similar, "similar.py", __doc__, lock_run_dir=False))  # reads the run folder only

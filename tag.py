@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.tagging import tag
+from tagger.use.tag import tag
 
 if __name__ == "__main__":
     sys.exit(main(tag, "tag.py", __doc__, lock_run_dir=False))  # reads the run folder only

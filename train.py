@@ -4,7 +4,7 @@
 import sys
 
 from tagger.cli import main
-from tagger.training import train
+from tagger.train.step import train
 
 if __name__ == "__main__":
     sys.exit(main(train, "train.py", __doc__))

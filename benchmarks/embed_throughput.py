@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Embedding throughput on real JPEGs: the naive path against the optimized one, and every inference
-engine and precision of tagger.inference, for several backbones at one image size.
+engine and precision of tagger.model.inference, for several backbones at one image size.
 
 - NAIVE: PIL decode + resize in a Python loop, then model.predict per batch, float32.
-- each engine x precision (tagger.inference.batch_function) on images decoded beforehand: the model alone.
+- each engine x precision (tagger.model.inference.batch_function) on images decoded beforehand: the model alone.
 - OPTIMIZED, end to end from the JPEG files: tagger.images.image_dataset (tf.data: parallel decode,
   prefetch) feeding the fastest combination: once the fastest float32 one, once the fastest of all
   (bfloat16 included; whether bfloat16 holds on real weights is benchmarks/precision_fidelity.py's check).
@@ -52,7 +52,7 @@ TARGET_BACKBONE = "efficientnetv2-l"
 def machine() -> tuple[str, list]:
     import tensorflow as tf
 
-    from tagger.inference import available_cores
+    from tagger.model.inference import available_cores
 
     model_name, flags = platform.processor() or platform.machine(), set()
     cpuinfo = Path("/proc/cpuinfo")
@@ -178,8 +178,12 @@ def measure_backbone(backbone: str, arguments, paths: list[str],
     import keras
 
     from tagger.images import image_dataset, load_image
-    from tagger.inference import batch_function, openvino_batch_function, to_openvino
-    from tagger.model import build_tagger, embedding_model
+    from tagger.model.inference import (
+        batch_function,
+        openvino_batch_function,
+        to_openvino,
+    )
+    from tagger.model.network import build_tagger, embedding_model
     from tagger.settings import ModelSettings
 
     size, batch_size, rounds = arguments.image_size, arguments.batch_size, arguments.rounds

@@ -3,7 +3,7 @@
 
 Trains MobileNetV2 with the real ImageNet weights (../shared/weights) at 224 px on coco128 with the
 project's own prepare.py and train.py (or reads a trained --run-dir), then runs every image of the
-manifest through each engine of tagger.inference at float32 and at mixed_bfloat16, and compares with
+manifest through each engine of tagger.model.inference at float32 and at mixed_bfloat16, and compares with
 the reference, keras float32:
 
 - float32 engines: the largest absolute difference of embeddings and of tag probabilities (should be
@@ -96,9 +96,9 @@ def main() -> None:
 
     from tagger import runfolder
     from tagger.images import load_image
-    from tagger.inference import available_cores, batch_function
-    from tagger.model import embedding_model, load_tagger
-    from tagger.tagging import model_image_size, tag_thresholds
+    from tagger.model.inference import available_cores, batch_function
+    from tagger.model.network import embedding_model, load_tagger, model_image_size
+    from tagger.use.tag import tag_thresholds
 
     run_dir = arguments.run_dir or train_run(arguments)
     tagger = load_tagger(run_dir / runfolder.MODEL)

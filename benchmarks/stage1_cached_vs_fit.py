@@ -3,7 +3,7 @@
 train.py does) against the same head trained with model.fit over images through the frozen backbone.
 Prints seconds per epoch of each and the ratio. Target: cached >= 50x faster at 384 px, efficientnetv2-s.
 
-Both paths train the tagger's own head (tagger.model.head_model vs the whole tagger with its backbone
+Both paths train the tagger's own head (tagger.model.network.head_model vs the whole tagger with its backbone
 frozen), with the same optimizer, on real JPEGs (default ../shared/data/coco128). The first epoch of each
 path is a warm-up (graph tracing) and not counted; the one-time cost of filling the cache is printed too.
 
@@ -35,10 +35,10 @@ def main() -> None:
     import keras
 
     from tagger.images import image_dataset
-    from tagger.inference import batch_function
-    from tagger.model import build_tagger, embedding_model, head_model
+    from tagger.model.inference import batch_function
+    from tagger.model.network import build_tagger, embedding_model, head_model
     from tagger.settings import ModelSettings
-    from tagger.training import cached_feature_epochs
+    from tagger.train.step import cached_feature_epochs
 
     paths = sorted(str(path) for path in arguments.images_folder.rglob("*.jpg"))[:arguments.images]
     labels = (np.random.default_rng(0).random((len(paths), arguments.tags)) < 0.05).astype(np.float32)

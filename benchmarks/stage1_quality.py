@@ -35,8 +35,8 @@ def main() -> None:
 
     from tagger import runfolder
     from tagger.cli import main as run_step
-    from tagger.prepare import prepare
-    from tagger.training import train
+    from tagger.prepare.step import prepare
+    from tagger.train.step import train
 
     rows = []
     with tempfile.TemporaryDirectory() as work:

@@ -41,11 +41,16 @@ def main() -> None:
 
     import keras
 
-    from tagger.checkpoints import StageCheckpoint
-    from tagger.hardware import configure_hardware
-    from tagger.metrics import mean_average_precision
     from tagger.settings import TrainSettings
-    from tagger.training import cached_feature_epochs, head_batch_size, run_stage, unit_length_scale
+    from tagger.train.checkpoints import StageCheckpoint
+    from tagger.train.hardware import configure_hardware
+    from tagger.train.metrics import mean_average_precision
+    from tagger.train.step import (
+        cached_feature_epochs,
+        head_batch_size,
+        run_stage,
+        unit_length_scale,
+    )
 
     options = TrainSettings(head_epochs=arguments.epochs, patience=arguments.epochs)
     batch_size = head_batch_size(arguments.batch_size or options.head_batch_size, arguments.images * 9 // 10)
@@ -59,7 +64,7 @@ def main() -> None:
     train_rows, validation_rows = np.flatnonzero(~validation), np.flatnonzero(validation)
 
     keras.utils.set_random_seed(0)
-    # The head train.py builds for stage 1 (tagger.model.head_model): scaled features, dropout, zero-initialized
+    # The head train.py builds for stage 1 (tagger.model.network.head_model): scaled features, dropout, zero-initialized
     # tag layer with biases at the tags' log-odds.
     head = keras.Sequential([keras.Input((arguments.dims,)),
                              keras.layers.Rescaling(unit_length_scale(features[train_rows])),

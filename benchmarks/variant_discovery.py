@@ -30,7 +30,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from tagger.tags import TagNormalizer  # noqa: E402  (pure Python: does not load TensorFlow)
+from tagger.tagtext import TagNormalizer  # noqa: E402  (pure Python: does not load TensorFlow)
 
 DEFAULT_TRAIN_FLAGS = ("--model.backbone mobilenetv2 --model.weights /work/shared/weights/mobilenetv2_imagenet_notop.weights.h5 "
                        "--model.image_size 224 --train.head_epochs 10")

@@ -15,7 +15,7 @@ import time
 import numpy as np
 from scipy import sparse
 
-from tagger.variants import CombinedVariants
+from tagger.variants.grouping import CombinedVariants
 
 
 def synthetic_tag_images(tags: int, images: int, per_image: int, random) -> sparse.csr_matrix:

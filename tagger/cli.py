@@ -10,7 +10,9 @@ from pydantic import ValidationError
 from pydantic_settings import CliApp, SettingsError
 
 from tagger.errors import TaggerError
-from tagger.runlock import LOCK, run_lock
+from tagger.files import remove_leftovers
+from tagger.runfolder import LOCK
+from tagger.runlock import run_lock
 from tagger.settings import Settings
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -75,14 +77,3 @@ def main(step: Callable[[Settings], None], prog: str, description: str, argv: li
         print(f"{prog}: interrupted; outputs already finished are kept.", file=sys.stderr)
         return 130
     return 0
-
-
-def remove_leftovers(run_dir) -> None:
-    """Temporary files a killed step left in the run folder (runfolder.atomic_path names them .<name>.*.partial*).
-
-    Only at the top of the folder, and only by a step holding the folder's own lock (no other step can be
-    writing there then); embed.py's shards clear their pieces' temporaries themselves (tagger.embedding.Pieces).
-    """
-    for leftover in run_dir.glob(".*.partial*"):
-        if leftover.is_file():
-            leftover.unlink(missing_ok=True)

@@ -1,19 +1,21 @@
-"""The run folder: fixed file names, atomic writes, and the files steps hand to each other."""
+"""The run folder: the one contract between steps.
 
-import csv
-import errno
-import io
+Every file and folder name of a run folder is here, with the functions that read and write each one,
+so no other module builds a run-folder path by hand. Files are written whole (tagger.files) and never
+need pickle to load.
+"""
+
+import hashlib
 import json
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from tagger.errors import MissingStepOutput, TaggerError
+from tagger.files import atomic_folder, atomic_path, write_csv, write_json, write_text  # noqa: F401 (re-exported)
 
 MANIFEST = "manifest.csv"
 VOCABULARY = "vocabulary.csv"
@@ -38,63 +40,61 @@ SYNONYMS_HTML = "synonyms.html"
 REVIEW = "review.csv"
 REJECTED = "rejected.csv"
 ALIASES = "aliases.txt"
+CHECKPOINTS = "checkpoints"  # train.py's per-epoch checkpoints, one set per stage
+EXPORT = "export"  # export.py's folder
+SAVED_MODEL = "saved_model"  # under EXPORT
+ONNX_MODEL = "model.onnx"  # under EXPORT
+LOCK = ".lock"  # tagger.runlock: one step at a time
+PREPARE_STAGING = ".prepare.partial"  # prepare.py's files, complete, before they are moved in together
+
+TRAIN, VALIDATION = "train", "validation"  # the split column of manifest.csv
 
 TAG_SEPARATOR = ", "
 
-
-@contextmanager
-def atomic_path(target: Path, suffix: str = ""):
-    """Yields a temporary path beside target; renamed onto target only if the block succeeds.
-
-    A killed or failed step never leaves a half-written file under the final name.
-    """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
-    os.close(handle)
-    temporary = Path(temporary)
-    try:
-        yield temporary
-        os.replace(temporary, target)
-    except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            error.filename = str(target)  # name the output that did not fit, not its temporary name
-        raise
-    finally:
-        temporary.unlink(missing_ok=True)
+# The step that writes each file, for "run X first" messages.
+WRITTEN_BY = {MANIFEST: "prepare.py", VOCABULARY: "prepare.py", MODEL: "train.py", THRESHOLDS: "train.py",
+              TRAINING_RECORD: "train.py", EMBEDDINGS: "embed.py", IMAGE_IDS: "embed.py", REVIEW: "cluster_tags.py"}
 
 
-def write_text(target: Path, text: str) -> None:
-    with atomic_path(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+def require(path: Path, step: str | None = None) -> Path:
+    """path, or MissingStepOutput naming the step that writes it."""
+    if not path.exists():
+        raise MissingStepOutput(path, step or WRITTEN_BY.get(path.name, "the step before"))
+    return path
 
 
-def write_json(target: Path, value) -> None:
-    write_text(target, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
-def read_json(path: Path, step: str):
+def read_json(path: Path, step: str | None = None):
     require(path, step)
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def write_csv(target: Path, header: list[str], rows) -> None:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_text(target, buffer.getvalue())
+# --- settings.<step>.json -------------------------------------------------------------------------------
+
+def settings_path(run_dir: Path, step: str) -> Path:
+    return run_dir / f"settings.{step}.json"
 
 
 def write_settings(run_dir: Path, step: str, settings) -> None:
     """Every step records the settings it ran with next to its outputs."""
-    write_json(run_dir / f"settings.{step}.json", settings.model_dump(mode="json"))
+    write_json(settings_path(run_dir, step), settings.model_dump(mode="json"))
 
 
-def require(path: Path, step: str) -> Path:
-    if not path.exists():
-        raise MissingStepOutput(path, step)
-    return path
+def read_settings(run_dir: Path, step: str, required: bool = True) -> dict:
+    """The settings a step ran with, as it recorded them; {} when it has not run and required is False."""
+    path = settings_path(run_dir, step)
+    if not required and not path.exists():
+        return {}
+    return read_json(path, f"{step}.py")
 
+
+def trained_model_settings(run_dir: Path):
+    """The model section train.py ran with: the model fixes it, whatever today's flags say."""
+    from tagger.settings import ModelSettings
+
+    return ModelSettings.model_validate(read_settings(run_dir, "train")["model"])
+
+
+# --- manifest.csv and vocabulary.csv ----------------------------------------------------------------------
 
 @dataclass
 class Manifest:
@@ -106,6 +106,22 @@ class Manifest:
     def indices(self, split: str) -> list[int]:
         return [index for index, name in enumerate(self.splits) if name == split]
 
+    def tag_image_matrix(self, vocabulary: list[str]) -> sparse.csr_matrix:
+        """tags x images, 1 where the image carries the tag (tags outside vocabulary are left out)."""
+        column = {tag: index for index, tag in enumerate(vocabulary)}
+        rows, cols = [], []
+        for image_index, tags in enumerate(self.tags):
+            for tag in tags:
+                if tag in column:
+                    rows.append(column[tag])
+                    cols.append(image_index)
+        return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)),
+                                 shape=(len(vocabulary), len(self.tags)))
+
+    def label_matrix(self, vocabulary: list[str]) -> np.ndarray:
+        """Multi-hot float32 labels, one row per image, one column per vocabulary tag."""
+        return self.tag_image_matrix(vocabulary).T.toarray()
+
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
     rows = zip(manifest.image_ids, manifest.paths, (TAG_SEPARATOR.join(t) for t in manifest.tags), manifest.splits)
@@ -113,7 +129,7 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> None:
 
 
 def read_manifest(run_dir: Path) -> Manifest:
-    table = pd.read_csv(require(run_dir / MANIFEST, "prepare.py"), dtype=str, keep_default_na=False)
+    table = pd.read_csv(require(run_dir / MANIFEST), dtype=str, keep_default_na=False)
     return Manifest(
         image_ids=table["image_id"].tolist(),
         paths=table["path"].tolist(),
@@ -126,15 +142,69 @@ def write_vocabulary(run_dir: Path, counts: list[tuple[str, int]]) -> None:
     write_csv(run_dir / VOCABULARY, ["tag", "count"], counts)
 
 
-def read_vocabulary(run_dir: Path) -> list[str]:
-    table = pd.read_csv(require(run_dir / VOCABULARY, "prepare.py"), dtype={"tag": str}, keep_default_na=False)
+def read_vocabulary_counts(run_dir: Path) -> tuple[list[str], list[int]]:
+    """The kept tags in the model's output order, and how many images carry each."""
+    table = pd.read_csv(require(run_dir / VOCABULARY), dtype={"tag": str}, keep_default_na=False)
     if table.empty:
         raise TaggerError(f"{run_dir / VOCABULARY} holds no tags: run prepare.py again")
-    return table["tag"].tolist()
+    return table["tag"].tolist(), [int(count) for count in table["count"]]
 
 
-def label_matrix(manifest: Manifest, vocabulary: list[str]) -> np.ndarray:
-    """Multi-hot float32 labels, one row per image, one column per vocabulary tag."""
-    from tagger.variants import tag_image_matrix
+def read_vocabulary(run_dir: Path) -> list[str]:
+    return read_vocabulary_counts(run_dir)[0]
 
-    return tag_image_matrix(manifest.tags, vocabulary).T.toarray()
+
+# --- embeddings.npy, image_ids.npy --------------------------------------------------------------------------
+
+def image_ids_array(image_ids: list[str]) -> np.ndarray:
+    """Fixed-width unicode, so image_ids.npy loads without pickle."""
+    width = max((len(image_id) for image_id in image_ids), default=1)
+    return np.array(image_ids, dtype=f"<U{width}")
+
+
+def write_image_ids(run_dir: Path, image_ids: list[str]) -> None:
+    with atomic_path(run_dir / IMAGE_IDS, ".npy") as temporary:
+        np.save(temporary, image_ids_array(image_ids), allow_pickle=False)
+
+
+def read_embeddings(run_dir: Path, manifest: Manifest) -> np.ndarray:
+    """embeddings.npy (memory-mapped), checked to hold one row per manifest image, in manifest order."""
+    embeddings = np.load(require(run_dir / EMBEDDINGS), mmap_mode="r", allow_pickle=False)
+    image_ids = np.load(require(run_dir / IMAGE_IDS), allow_pickle=False).tolist()
+    if image_ids != manifest.image_ids or len(embeddings) != len(image_ids):
+        raise TaggerError(f"{EMBEDDINGS} does not match {MANIFEST} (prepare.py ran again since): run embed.py again")
+    return embeddings
+
+
+# --- features.npy: train.py's stage-1 cache, which embed.py reuses ----------------------------------------
+
+def feature_cache_key(model_settings, manifest: Manifest) -> dict:
+    """What the frozen-backbone features depend on; a cache with another key is recomputed."""
+    weights = model_settings.weights
+    weights_path = Path(weights)
+    if weights_path.is_file():
+        stat = weights_path.stat()
+        weights = f"{weights_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    images = hashlib.sha256(json.dumps([manifest.image_ids, manifest.paths]).encode()).hexdigest()
+    return {"backbone": model_settings.backbone, "image_size": model_settings.image_size,
+            "weights": weights, "images": images}
+
+
+def cached_features(run_dir: Path, key: dict) -> np.ndarray | None:
+    """The stage-1 feature cache when it was made with this key, else None."""
+    cache, cache_key = run_dir / FEATURE_CACHE, run_dir / FEATURE_CACHE_KEY
+    if cache.exists() and cache_key.exists() and json.loads(cache_key.read_text()) == key:
+        return np.load(cache, mmap_mode="r", allow_pickle=False)
+    return None
+
+
+# --- head.npz: the tag layer as numpy, for cluster_tags.py ---------------------------------------------------
+
+def write_head(run_dir: Path, kernel: np.ndarray, bias: np.ndarray) -> None:
+    with atomic_path(run_dir / HEAD, ".npz") as temporary:
+        np.savez(temporary, kernel=kernel, bias=bias)
+
+
+def read_head_kernel(run_dir: Path) -> np.ndarray | None:
+    path = run_dir / HEAD
+    return np.load(path, allow_pickle=False)["kernel"] if path.exists() else None

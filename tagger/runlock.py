@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tagger.errors import TaggerError
-
-LOCK = ".lock"
+from tagger.runfolder import LOCK
 
 
 class RunFolderBusy(TaggerError):

@@ -64,7 +64,7 @@ class ModelSettings(BaseModel):
     @field_validator("backbone")
     @classmethod
     def backbone_is_known(cls, name: str) -> str:
-        from tagger.backbones import BACKBONES
+        from tagger.model.backbones import BACKBONES
 
         if name not in BACKBONES:
             raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")

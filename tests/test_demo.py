@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, run_script
 
 PLANTED_GROUPS = [["r3d", "red", "rot"], ["ring", "rings"], ["sqaure", "square"]]

@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import run_script
-from tagger.cli import main
-from tagger.prepare import prepare
+from PIL import Image
 from test_prepare_bad_input import no_outside_settings  # noqa: F401 (autouse: keeps the user's settings out)
+
+from tagger.cli import main
+from tagger.prepare.step import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ["prepare.py", "train.py", "embed.py", "cluster_tags.py", "apply_review.py"]

@@ -9,7 +9,7 @@ import pytest
 from conftest import run_script
 
 from tagger.errors import TaggerError
-from tagger.training import global_batch_size
+from tagger.train.step import global_batch_size
 
 MIRRORED = ["--train.cpu_devices", "2", "--train.distribute", "mirrored"]
 # ResNet50 from a random start still gives features that differ between images (MobileNetV2's are ~1e-12),
@@ -34,7 +34,7 @@ def trained(run_dir, *flags):
 
 def predictions(run_dir, count=6):
     from tagger.images import load_image
-    from tagger.model import load_tagger
+    from tagger.model.network import load_tagger
 
     manifest = pd.read_csv(run_dir / "manifest.csv", dtype=str, keep_default_na=False)
     pixels = np.stack([load_image(path, 32) for path in manifest["path"][:count]])

@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import ROOT, run_script
 
 FIXTURE = ROOT / "tests" / "fixtures" / "run_v0_1"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tagger.backbones import BACKBONES, build_backbone, get_backbone_spec
 from tagger.errors import TaggerError
+from tagger.model.backbones import BACKBONES, build_backbone, get_backbone_spec
 from tagger.settings import ModelSettings
 
 
@@ -12,7 +12,7 @@ from tagger.settings import ModelSettings
 def test_every_backbone_builds_and_gives_its_embedding_width(name):
     import keras
 
-    from tagger.model import build_tagger, embedding_model
+    from tagger.model.network import build_tagger, embedding_model
 
     keras.utils.set_random_seed(0)
     tagger = build_tagger(ModelSettings(backbone=name, image_size=32, weights="none"), tag_count=3)
@@ -55,7 +55,7 @@ def test_weights_file_that_does_not_fit_is_a_clear_error(tmp_path):
 def test_saved_model_loads_back_with_the_same_predictions(tmp_path):
     import keras
 
-    from tagger.model import build_tagger, embedding_model, load_tagger
+    from tagger.model.network import build_tagger, embedding_model, load_tagger
 
     keras.utils.set_random_seed(3)
     tagger = build_tagger(ModelSettings(backbone="resnet50", image_size=32, weights="none"), tag_count=4)
@@ -70,7 +70,7 @@ def test_saved_model_loads_back_with_the_same_predictions(tmp_path):
 def test_pixel_scaling_matches_keras_own_preprocessing():
     import keras
 
-    from tagger.layers import PixelScaling
+    from tagger.model.layers import PixelScaling
 
     pixels = np.random.default_rng(2).uniform(0, 255, (2, 8, 8, 3)).astype(np.float32)
     np.testing.assert_allclose(PixelScaling("caffe")(pixels),

@@ -85,7 +85,7 @@ def test_environment_shrinks_the_run_and_the_t4_values_fill_the_rest(executed):
 
 
 def test_the_four_steps_left_a_complete_run_folder(executed):
-    from tagger.model import load_tagger
+    from tagger.model.network import load_tagger
 
     notebook, run_dir = executed
     manifest = pd.read_csv(run_dir / "manifest.csv", dtype=str, keep_default_na=False)

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import last_line, run_script
 
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
@@ -48,7 +47,7 @@ def test_embed_reuses_the_stage1_cache_when_the_backbone_was_frozen(trained_run)
 
 def test_cached_features_equal_the_saved_model_embeddings(trained_run):
     from tagger.images import load_image
-    from tagger.model import embedding_model, load_tagger
+    from tagger.model.network import embedding_model, load_tagger
 
     manifest = pd.read_csv(trained_run / "manifest.csv", dtype=str, keep_default_na=False)
     pixels = np.stack([load_image(path, 32) for path in manifest["path"][:4]])

@@ -20,7 +20,7 @@ from PIL import Image
 
 from tagger.cli import main
 from tagger.images import load_image
-from tagger.prepare import prepare
+from tagger.prepare.step import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_HEADER = ["image_id", "path", "tags", "split"]

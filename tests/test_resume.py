@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, run_script
 
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
@@ -28,7 +27,7 @@ def prepared(tiny_dataset, tmp_path_factory):
 
 
 def model_weights(run_dir):
-    from tagger.model import load_tagger
+    from tagger.model.network import load_tagger
 
     return load_tagger(run_dir / "model.keras").get_weights()
 

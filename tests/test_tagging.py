@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import last_line, run_script
 
 # Not MobileNetV2 as in test_pipeline: with random weights its pooled features collapse to ~1e-12, so every
@@ -30,7 +29,7 @@ def run_dir(tiny_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(run_dir):
-    from tagger.model import load_tagger
+    from tagger.model.network import load_tagger
 
     return load_tagger(run_dir / "model.keras")
 

@@ -8,9 +8,19 @@ import pytest
 from tagger import runfolder
 from tagger.cli import main
 from tagger.errors import TaggerError
-from tagger.review import accepted_aliases, apply_review, read_review, write_review
-from tagger.spelling import spelling_key, spelling_similarity
-from tagger.variants import CombinedVariants, DBSCANVariants, tag_image_matrix, tag_mean_embeddings
+from tagger.runfolder import Manifest
+from tagger.variants.grouping import (
+    CombinedVariants,
+    DBSCANVariants,
+    tag_mean_embeddings,
+)
+from tagger.variants.review import (
+    accepted_aliases,
+    apply_review,
+    read_review,
+    write_review,
+)
+from tagger.variants.spelling import spelling_key, spelling_similarity
 
 
 def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
@@ -43,7 +53,7 @@ def fit_combined(rejected=frozenset()):
         for tag in tags:
             counts[tag] = counts.get(tag, 0) + 1
     vocabulary = sorted(counts, key=lambda tag: (-counts[tag], tag))
-    tag_images = tag_image_matrix(image_tags, vocabulary)
+    tag_images = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
     vectors = tag_mean_embeddings(tag_images, embeddings, center=True)
     model = CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], tag_images, rejected)
     return model, vectors, vocabulary, [counts[t] for t in vocabulary]
@@ -120,7 +130,7 @@ def test_apply_review_before_cluster_tags_names_the_step(tmp_path, capsys):
 
 
 def test_report_escapes_tags_and_paths(tmp_path):
-    from tagger.report import write_report
+    from tagger.variants.synonyms_page import write_report
 
     model, *_ = fit_combined()
     group = model.groups_[0]

@@ -7,8 +7,15 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from tagger import runfolder
-from tagger.metrics import (THRESHOLD_RULES, choose_thresholds, classification_metrics, confused_pairs,
-                            mean_average_precision, per_tag_average_precision, per_tag_f1)
+from tagger.train.metrics import (
+    THRESHOLD_RULES,
+    choose_thresholds,
+    classification_metrics,
+    confused_pairs,
+    mean_average_precision,
+    per_tag_average_precision,
+    per_tag_f1,
+)
 
 WEAKEST = 20
 
@@ -17,7 +24,7 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
                         options, stage1: dict | None = None) -> tuple[dict, dict]:
     """Returns (metrics, thresholds) and writes report.html.
 
-    stage1: the stage-1 head's best validation mAP and the logistic-regression yardstick (tagger.baseline).
+    stage1: the stage-1 head's best validation mAP and the logistic-regression yardstick (tagger.train.baseline).
     """
     modes = {mode: choose_thresholds(validation_labels, validation_scores, mode, options.target_precision)
              for mode in THRESHOLD_RULES}

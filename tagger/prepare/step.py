@@ -10,11 +10,11 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_problem
+from tagger.prepare.sources import SourceProblem, read_source
+from tagger.runfolder import TRAIN, VALIDATION
 from tagger.settings import Settings
-from tagger.sources import SourceProblem, read_source
-from tagger.tags import TagNormalizer, read_aliases
+from tagger.tagtext import TagNormalizer, read_aliases
 
-TRAIN, VALIDATION = "train", "validation"
 # data.max_broken_fraction applies only from this many broken images on: 2 of 5 is noise, not a broken set.
 MIN_BROKEN_TO_STOP = 5
 
@@ -162,7 +162,7 @@ def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Mani
 
     The moves are several renames, so the old manifest goes first and the new one comes last: a crash between
     them leaves no manifest.csv, and the next step asks for prepare.py instead of reading a mixed set."""
-    staging = run_dir / ".prepare.partial"
+    staging = run_dir / runfolder.PREPARE_STAGING
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; the run lock keeps other steps out
     try:
         write_skipped(staging, problems)

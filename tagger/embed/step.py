@@ -1,6 +1,6 @@
 """embed.py: penultimate-layer embeddings of every manifest image, in manifest order.
 
-The work is done in pieces (tagger.embedding.Pieces): killed, it resumes; sharded, several machines
+The work is done in pieces (tagger.pieces.Pieces): killed, it resumes; sharded, several machines
 each embed a contiguous slice into the same run folder and a merge joins them in manifest order.
 """
 
@@ -8,12 +8,11 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import numpy as np
-
 from tagger import runfolder
-from tagger.embedding import Pieces, cached_features, feature_cache_key, image_ids_array
 from tagger.errors import TaggerError
-from tagger.settings import ModelSettings, Settings
+from tagger.pieces import Pieces
+from tagger.runfolder import cached_features, feature_cache_key
+from tagger.settings import Settings
 
 
 def embed(settings: Settings) -> None:
@@ -21,12 +20,11 @@ def embed(settings: Settings) -> None:
     manifest = runfolder.read_manifest(run_dir)
     model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
     record = runfolder.read_json(run_dir / runfolder.TRAINING_RECORD, "train.py")
-    trained = runfolder.read_json(run_dir / "settings.train.json", "train.py")
     target = run_dir / runfolder.EMBEDDINGS
     sharded = options.num_shards > 1 and not options.merge_only
 
     # Settings of the model come from the training run, not today's flags: the model fixes them.
-    model_settings = ModelSettings.model_validate(trained["model"])
+    model_settings = runfolder.trained_model_settings(run_dir)
     cache = None
     same_images = record["feature_cache_key"]["images"] == feature_cache_key(model_settings, manifest)["images"]
     if not record["backbone_finetuned"] and same_images:
@@ -48,8 +46,8 @@ def embed(settings: Settings) -> None:
             where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
             share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
             print(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
-            from tagger.inference import batch_function
-            from tagger.model import embedding_model, load_tagger
+            from tagger.model.inference import batch_function
+            from tagger.model.network import embedding_model, load_tagger
 
             embedder = embedding_model(load_tagger(model_path))
             predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
@@ -62,8 +60,7 @@ def embed(settings: Settings) -> None:
                   "(with the same embed settings)")
             return
         pieces.join(target)
-    with runfolder.atomic_path(run_dir / runfolder.IMAGE_IDS, ".npy") as temporary:
-        np.save(temporary, image_ids_array(manifest.image_ids), allow_pickle=False)
+    runfolder.write_image_ids(run_dir, manifest.image_ids)
     # Record the model settings actually used: those of the trained model, not today's defaults.
     runfolder.write_settings(run_dir, "embed", settings.model_copy(update={"model": model_settings}))
     print(f"wrote {target} and {run_dir / runfolder.IMAGE_IDS}")

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 
-from tagger.spelling import spelling_key, spelling_similarity
+from tagger.variants.spelling import spelling_key, spelling_similarity
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.

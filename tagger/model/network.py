@@ -4,9 +4,10 @@ from pathlib import Path
 
 import keras
 
-from tagger.backbones import build_backbone, get_backbone_spec
+from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.layers import PixelScaling
+from tagger.model.backbones import build_backbone, get_backbone_spec
+from tagger.model.layers import PixelScaling
 from tagger.settings import ModelSettings
 
 EMBEDDING_LAYER = "embedding"
@@ -69,3 +70,9 @@ def load_tagger(path: Path) -> keras.Model:
             raise TaggerError(f"cannot load {path}: it holds Python code (a Lambda layer), which is never run; "
                               "train.py's models hold none, so this file did not come from train.py") from None
         raise TaggerError(f"cannot load {path}: {error}") from None
+
+
+def model_image_size(tagger: keras.Model, run_dir: Path) -> int:
+    """The side the model was trained at: its input shape, or settings.train.json where the shape is open."""
+    side = tagger.input_shape[1]
+    return int(side if side is not None else runfolder.trained_model_settings(run_dir).image_size)

@@ -2,7 +2,7 @@
 
 engine    keras:    model(pixels, training=False), eagerly, per batch (the reference).
           function: the same call traced once as a tf.function with a fixed input signature.
-          onnx:     the model exported through tagger.export's SavedModel -> ONNX path and run by
+          onnx:     the model exported through tagger.use.export's SavedModel -> ONNX path and run by
                     ONNX Runtime on every core.
           openvino: the same SavedModel read by OpenVINO's converter and run by its CPU plugin on every
                     core (no tf2onnx: converting efficientnetv2-l to ONNX peaks at 21 GB of memory).
@@ -16,7 +16,6 @@ a float32 numpy array. benchmarks/embed_throughput.py measures the engines; benc
 checks mixed_bfloat16 against float32.
 """
 
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tagger.errors import TaggerError
-from tagger.model import DROPOUT_LAYER, EMBEDDING_LAYER, TAGS_LAYER
+from tagger.model.network import DROPOUT_LAYER, EMBEDDING_LAYER, TAGS_LAYER
 
 ENGINES = ("keras", "function", "onnx", "openvino")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -124,7 +123,7 @@ def compiled_batch_function(model, image_size: int, jit_compile: bool = False) -
 
 
 def onnx_batch_function(model, image_size: int) -> BatchFunction:
-    from tagger.export import (
+    from tagger.model.convert import (
         onnx_tools_installed,
         saved_model_to_onnx,
         write_saved_model,
@@ -157,6 +156,8 @@ def onnx_batch_function(model, image_size: int) -> BatchFunction:
 
 def openvino_batch_function(model, image_size: int, precision: str, converted=None) -> BatchFunction:
     """converted: what to_openvino(model) gave, when the caller compiles one model at several precisions."""
+    from tagger.model.convert import to_openvino
+
     converted = converted if converted is not None else to_openvino(model)
     import openvino
 
@@ -185,22 +186,6 @@ def openvino_batch_function(model, image_size: int, precision: str, converted=No
         return np.concatenate(outputs)
 
     return run
-
-
-def to_openvino(model):
-    """The model as an openvino.Model, read from the SavedModel tagger.export writes (weights in memory)."""
-    if importlib.util.find_spec("openvino") is None:
-        raise TaggerError("engine openvino needs OpenVINO: pip install -e '.[openvino]'")
-    import openvino
-
-    from tagger.export import write_saved_model
-
-    folder = Path(tempfile.mkdtemp(prefix="tagger-openvino-"))
-    try:
-        write_saved_model(model, folder / "saved_model")
-        return openvino.convert_model(str(folder / "saved_model"))
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def available_cores() -> int:

@@ -13,8 +13,6 @@ import numpy as np
 
 from tagger import runfolder
 
-CHECKPOINTS = "checkpoints"
-
 
 @dataclass
 class StageState:
@@ -28,7 +26,7 @@ class StageState:
 
 class StageCheckpoint:
     def __init__(self, run_dir: Path, stage: str, fingerprint: dict):
-        self.folder = run_dir / CHECKPOINTS
+        self.folder = run_dir / runfolder.CHECKPOINTS
         self.stage = stage
         self.fingerprint = fingerprint  # the settings that must match for a resume to be valid
 

@@ -9,18 +9,6 @@ from sklearn.cluster import DBSCAN
 from sklearn.preprocessing import normalize
 
 
-def tag_image_matrix(image_tags: list[list[str]], vocabulary: list[str]) -> sparse.csr_matrix:
-    """tags x images, 1 where the image carries the tag."""
-    column = {tag: index for index, tag in enumerate(vocabulary)}
-    rows, cols = [], []
-    for image_index, tags in enumerate(image_tags):
-        for tag in tags:
-            if tag in column:
-                rows.append(column[tag])
-                cols.append(image_index)
-    return sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(vocabulary), len(image_tags)))
-
-
 def tag_mean_embeddings(tag_images: sparse.csr_matrix, embeddings: np.ndarray, center: bool,
                         head_kernel: np.ndarray | None = None) -> np.ndarray:
     """Each tag's mean image embedding, L2-normalized.
@@ -125,7 +113,7 @@ def visual_spaces(tag_vectors) -> list[np.ndarray]:
 
 
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairEvidence:
-    from tagger.evidence import pair_spelling
+    from tagger.variants.evidence import pair_spelling
 
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     context = cooccurrence.context_similarity(first, second)
@@ -156,7 +144,7 @@ class CombinedVariants:
         """tag_vectors: one array of L2-normalized tag vectors, or a list of views of them (the first is searched
         for neighbours; visual evidence is the mean cosine over the views).
         rejected_pairs: frozensets of two tags a person rejected; they never end up in one group."""
-        from tagger.evidence import CooccurrenceStats, candidate_pairs
+        from tagger.variants.evidence import CooccurrenceStats, candidate_pairs
 
         if any(len(space) != len(vocabulary) for space in visual_spaces(tag_vectors)) or len(counts) != len(vocabulary):
             raise ValueError(f"need one vector and one count per tag; received {len(visual_spaces(tag_vectors)[0])} "

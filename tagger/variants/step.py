@@ -1,32 +1,27 @@
 """cluster_tags.py: variant groups from image embeddings, written for review and as aliases."""
 
 import numpy as np
-import pandas as pd
 
 from tagger import runfolder
-from tagger.errors import TaggerError
-from tagger.report import write_report
-from tagger.review import previous_decisions, write_rejected, write_review
 from tagger.settings import Settings
 from tagger.spreadsheet import spreadsheet_safe
-from tagger.variants import CombinedVariants, DBSCANVariants, tag_image_matrix, tag_mean_embeddings
+from tagger.variants.grouping import (
+    CombinedVariants,
+    DBSCANVariants,
+    tag_mean_embeddings,
+)
+from tagger.variants.review import previous_decisions, write_rejected, write_review
+from tagger.variants.synonyms_page import write_report
 
 
 def cluster_tags(settings: Settings) -> list:
     run_dir, options = settings.paths.run_dir, settings.cluster
     manifest = runfolder.read_manifest(run_dir)
-    vocabulary_table = pd.read_csv(runfolder.require(run_dir / runfolder.VOCABULARY, "prepare.py"),
-                                   dtype={"tag": str}, keep_default_na=False)
-    vocabulary, counts = vocabulary_table["tag"].tolist(), vocabulary_table["count"].tolist()
-    embeddings = np.load(runfolder.require(run_dir / runfolder.EMBEDDINGS, "embed.py"), mmap_mode="r",
-                         allow_pickle=False)
-    image_ids = np.load(runfolder.require(run_dir / runfolder.IMAGE_IDS, "embed.py"), allow_pickle=False)
-    if image_ids.tolist() != manifest.image_ids or len(embeddings) != len(image_ids):
-        raise TaggerError(f"{runfolder.EMBEDDINGS} does not match {runfolder.MANIFEST} "
-                          "(prepare.py ran again since): run embed.py again")
+    vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
+    embeddings = runfolder.read_embeddings(run_dir, manifest)
 
     decisions, rejected = previous_decisions(run_dir)
-    tag_images = tag_image_matrix(manifest.tags, vocabulary)
+    tag_images = manifest.tag_image_matrix(vocabulary)
     if options.method == "dbscan":
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
@@ -74,10 +69,9 @@ def member_rows(group) -> list[dict]:
 
 def trained_head_kernel(run_dir, width: int, tag_count: int) -> np.ndarray | None:
     """The tag layer's kernel saved by train.py, when it fits these embeddings and this vocabulary."""
-    path = run_dir / runfolder.HEAD
-    if not path.exists():
+    kernel = runfolder.read_head_kernel(run_dir)
+    if kernel is None:
         return None
-    kernel = np.load(path, allow_pickle=False)["kernel"]
     if kernel.shape != (width, tag_count):
         print(f"note: {runfolder.HEAD} does not fit the current vocabulary (train.py again?); "
               "comparing tags by embeddings alone")

@@ -10,23 +10,28 @@ from pathlib import Path
 import numpy as np
 
 from tagger import runfolder
-from tagger.augment import epoch_order, training_images
-from tagger.baseline import logistic_regression_baseline
-from tagger.checkpoints import StageCheckpoint, StageState
-from tagger.embedding import Pieces, cached_features, feature_cache_key
 from tagger.errors import TaggerError
-from tagger.hardware import configure_hardware
 from tagger.images import image_dataset
-from tagger.metrics import mean_average_precision
-from tagger.prepare import TRAIN, VALIDATION
+from tagger.pieces import Pieces
+from tagger.runfolder import TRAIN, VALIDATION, cached_features, feature_cache_key
 from tagger.settings import Settings
+from tagger.train.augment import epoch_order, training_images
+from tagger.train.baseline import logistic_regression_baseline
+from tagger.train.checkpoints import StageCheckpoint, StageState
+from tagger.train.hardware import configure_hardware
+from tagger.train.metrics import mean_average_precision
 
 
 def train(settings: Settings) -> dict:
     import keras
 
-    from tagger.evaluation import evaluate_and_report
-    from tagger.model import backbone_of, build_tagger, fold_feature_scale, head_model
+    from tagger.model.network import (
+        backbone_of,
+        build_tagger,
+        fold_feature_scale,
+        head_model,
+    )
+    from tagger.train.evaluation import evaluate_and_report
 
     run_dir, options = settings.paths.run_dir, settings.train
     manifest = runfolder.read_manifest(run_dir)
@@ -36,7 +41,7 @@ def train(settings: Settings) -> dict:
         raise TaggerError(f"{run_dir / runfolder.MANIFEST} has no training images: run prepare.py on more images")
     if not validation_rows:  # a one-image set: evaluate on what there is rather than refuse
         validation_rows = train_rows
-    labels = runfolder.label_matrix(manifest, vocabulary)
+    labels = manifest.label_matrix(vocabulary)
     hardware = configure_hardware(options)
     print(hardware.describe())
 
@@ -125,8 +130,8 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     """Trains one stage epoch by epoch; returns its history. The best-mAP weights are left in the model."""
     import keras
 
-    from tagger.losses import make_loss
-    from tagger.optim import ScaledAdam, warmup_cosine
+    from tagger.train.losses import make_loss
+    from tagger.train.optim import ScaledAdam, warmup_cosine
 
     with hardware.strategy.scope():
         schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
@@ -181,7 +186,7 @@ def unit_length_scale(features: np.ndarray) -> float:
 def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = False) -> None:
     """Each tag's bias starts at the log-odds of its training frequency: the first steps then learn what sets
     a tag's images apart instead of how rare the tag is. zero_kernel: the weights restart at zero too."""
-    from tagger.model import TAGS_LAYER
+    from tagger.model.network import TAGS_LAYER
 
     if zero_kernel:
         kernel = tagger.get_layer(TAGS_LAYER).kernel
@@ -246,8 +251,8 @@ def progress_verbosity() -> int:
 
 def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings, precision: str) -> np.ndarray:
     """Pooled frozen-backbone features of every manifest image, computed once and cached on disk."""
-    from tagger.inference import batch_function
-    from tagger.model import embedding_model
+    from tagger.model.inference import batch_function
+    from tagger.model.network import embedding_model
 
     run_dir = settings.paths.run_dir
     key = {**feature_cache_key(settings.model, manifest), "precision": precision, "engine": settings.embed.engine}
@@ -289,12 +294,12 @@ def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> i
 
 
 def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware):
+    from tagger.model.network import TAGS_LAYER
+
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
         tagger.save(temporary)
     # The tag layer alone, as numpy: cluster_tags.py compares tags as the model sees them without TensorFlow.
-    kernel, bias = tagger.get_layer("tags").get_weights()
-    with runfolder.atomic_path(run_dir / runfolder.HEAD, ".npz") as temporary:
-        np.savez(temporary, kernel=kernel, bias=bias)
+    runfolder.write_head(run_dir, *tagger.get_layer(TAGS_LAYER).get_weights())
     runfolder.write_json(run_dir / runfolder.THRESHOLDS, thresholds)
     runfolder.write_json(run_dir / runfolder.METRICS, metrics)
     runfolder.write_json(run_dir / runfolder.TRAINING_RECORD, {

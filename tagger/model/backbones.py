@@ -14,7 +14,7 @@ from tagger.errors import TaggerError
 class BackboneSpec:
     name: str
     constructor: str  # attribute of keras.applications
-    preprocessing: str  # a tagger.layers.PixelScaling mode; "builtin" when the model scales pixels itself
+    preprocessing: str  # a tagger.model.layers.PixelScaling mode; "builtin" when the model scales pixels itself
     default_image_size: int
     embedding_width: int
     builtin_preprocessing_flag: bool = False  # constructor takes include_preprocessing

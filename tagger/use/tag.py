@@ -1,7 +1,6 @@
 """tag.py: the trained tagger over image files and folders; tags as .txt sidecars and/or one JSON/CSV file."""
 
 import errno
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -12,9 +11,9 @@ import numpy as np
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_dataset, image_problem
+from tagger.prepare.sources import IMAGE_EXTENSIONS
 from tagger.settings import Settings, TagSettings
-from tagger.sources import IMAGE_EXTENSIONS
-from tagger.tags import TagNormalizer
+from tagger.tagtext import TagNormalizer
 
 SIDECAR_SUFFIX = ".txt"
 EXTENSIONS = ", ".join(sorted(IMAGE_EXTENSIONS))  # for messages
@@ -116,7 +115,7 @@ def find_images(inputs: list[Path]) -> tuple[list[Path], TagReport]:
 
 def load_trained_tagger(run_dir: Path):
     """The run's model, its vocabulary (the model's output order) and its input side in pixels."""
-    from tagger.model import load_tagger
+    from tagger.model.network import load_tagger, model_image_size
 
     model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
     vocabulary = runfolder.read_vocabulary(run_dir)
@@ -125,14 +124,6 @@ def load_trained_tagger(run_dir: Path):
         raise TaggerError(f"{model_path} predicts {tagger.output_shape[-1]} tags but {runfolder.VOCABULARY} lists "
                           f"{len(vocabulary)}: prepare.py ran after train.py; run train.py again")
     return tagger, vocabulary, model_image_size(tagger, run_dir)
-
-
-def model_image_size(tagger, run_dir: Path) -> int:
-    """The side the model was trained at: its input shape, or settings.train.json where the shape is open."""
-    side = tagger.input_shape[1]
-    if side is None:
-        side = runfolder.read_json(run_dir / "settings.train.json", "train.py")["model"]["image_size"]
-    return int(side)
 
 
 def tag_thresholds(run_dir: Path, vocabulary: list[str], override: float | None) -> np.ndarray:
@@ -150,8 +141,7 @@ def tag_thresholds(run_dir: Path, vocabulary: list[str], override: float | None)
 
 def tag_normalizer(run_dir: Path) -> TagNormalizer:
     """prepare.py's normalization, so `--tag.exclude Dark_Background` and existing .txt tags match the vocabulary."""
-    recorded = run_dir / "settings.prepare.json"
-    data = json.loads(recorded.read_text(encoding="utf-8")).get("data", {}) if recorded.exists() else {}
+    data = runfolder.read_settings(run_dir, "prepare", required=False).get("data", {})
     return TagNormalizer(**{rule: data[rule] for rule in ("trim", "casefold", "fold_separators") if rule in data})
 
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from tagger.metrics import mean_average_precision
+from tagger.train.metrics import mean_average_precision
 
 # Rows x tags above which the yardstick is skipped under 'auto': its time grows with both.
 AUTO_LIMIT = 5_000_000

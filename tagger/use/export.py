@@ -4,39 +4,35 @@ Both take what model.keras takes: float32 0-255 RGB pixels, batch x image_size x
 batch size; both give one probability per vocabulary tag, in vocabulary.csv order.
 """
 
-import importlib.util
-import logging
-import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.files import atomic_folder
 from tagger.images import image_problem, load_image
+from tagger.model.convert import (
+    onnx_tools_installed,
+    saved_model_to_onnx,
+    write_saved_model,
+)
 from tagger.settings import Settings
 
-EXPORT_DIR = "export"
-SAVED_MODEL = "saved_model"
-ONNX_MODEL = "model.onnx"
 CHECK_IMAGES = 4
 MAX_DIFFERENCE = 1e-4
 
 
 def export(settings: Settings) -> None:
-    from tagger.model import load_tagger
-    from tagger.tagging import model_image_size
+    from tagger.model.network import load_tagger, model_image_size
 
     run_dir = settings.paths.run_dir
     tagger = load_tagger(runfolder.require(run_dir / runfolder.MODEL, "train.py"))
     pixels = check_pixels(run_dir, model_image_size(tagger, run_dir))
     expected = np.asarray(tagger(pixels, training=False))
-    export_saved_model(tagger, run_dir / EXPORT_DIR / SAVED_MODEL, pixels, expected)
+    export_saved_model(tagger, run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL, pixels, expected)
     if onnx_tools_installed():
-        export_onnx(run_dir / EXPORT_DIR / SAVED_MODEL, run_dir / EXPORT_DIR / ONNX_MODEL, pixels, expected)
+        export_onnx(run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL, run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL, pixels, expected)
     else:
         print("ONNX export skipped: tf2onnx and onnxruntime are not installed "
               "(pip install tf2onnx onnxruntime, or pip install -e '.[export]')")
@@ -66,11 +62,6 @@ def export_saved_model(tagger, target: Path, pixels: np.ndarray, expected: np.nd
     print(f"wrote {target}")
 
 
-def write_saved_model(model, folder: Path) -> None:
-    """The model's serving signature (`serve`, any batch size) as a TF SavedModel; used by tagger.inference too."""
-    model.export(str(folder), format="tf_saved_model", verbose=False)
-
-
 def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: np.ndarray) -> None:
     """Converts the checked SavedModel, not the Keras model: tf2onnx's conversion of a live Keras model
     leaves constants captured by layers (EfficientNetV2's input normalization) as unfed graph inputs."""
@@ -90,19 +81,6 @@ def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: n
     print(f"wrote {target}")
 
 
-def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
-    """Writes the SavedModel's serving signature as ONNX (dynamic batch size); used by tagger.inference too."""
-    from tf2onnx import convert, tf_loader
-
-    # tf2onnx logs every rewrite pass, and calls TensorFlow 1 APIs that log deprecations: noise to a user.
-    for logger in ("tf2onnx", "tensorflow"):
-        logging.getLogger(logger).setLevel(logging.ERROR)
-    graph, inputs, outputs, renames = tf_loader.from_saved_model(str(saved_model), None, None,
-                                                                return_tensors_to_rename=True)
-    convert.from_graph_def(graph, input_names=inputs, output_names=outputs, tensors_to_rename=renames,
-                           output_path=str(target))
-
-
 def check(name: str, served: np.ndarray, expected: np.ndarray) -> None:
     difference = float(np.max(np.abs(served - expected)))
     verdict = "same predictions" if difference <= MAX_DIFFERENCE else "DIFFERENT predictions"
@@ -110,27 +88,3 @@ def check(name: str, served: np.ndarray, expected: np.ndarray) -> None:
           f"(allowed {MAX_DIFFERENCE:.0e}): {verdict}")
     if difference > MAX_DIFFERENCE:
         raise TaggerError(f"the {name} export does not reproduce model.keras; it was not written")
-
-
-def onnx_tools_installed() -> bool:
-    return all(importlib.util.find_spec(package) is not None for package in ("tf2onnx", "onnxruntime"))
-
-
-@contextmanager
-def atomic_folder(target: Path):
-    """A temporary folder beside target, put in target's place only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    try:
-        yield temporary
-        if target.exists():
-            # Folders cannot be swapped in one rename: move the old one aside first, delete it last.
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / target.name)
-            os.replace(temporary, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(temporary, target)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-

@@ -24,12 +24,9 @@ def similar(settings: Settings) -> None:
     options, run_dir = settings.similar, settings.paths.run_dir
     if options.query is None:
         raise TaggerError("similar.query: give an image id from manifest.csv or the path of an image file")
-    embeddings = np.load(runfolder.require(run_dir / runfolder.EMBEDDINGS, "embed.py"), mmap_mode="r",
-                         allow_pickle=False)
-    image_ids = np.load(runfolder.require(run_dir / runfolder.IMAGE_IDS, "embed.py"), allow_pickle=False).tolist()
     manifest = runfolder.read_manifest(run_dir)
-    if image_ids != manifest.image_ids or len(embeddings) != len(image_ids):
-        raise TaggerError(f"{runfolder.EMBEDDINGS} does not match {runfolder.MANIFEST}: run embed.py again")
+    embeddings = runfolder.read_embeddings(run_dir, manifest)
+    image_ids = manifest.image_ids
     query = query_embedding(options.query, run_dir, embeddings, manifest)
     if wants_index(options.index, len(embeddings)):
         ranked = indexed_nearest(query, embeddings, options.k, run_dir)
@@ -64,8 +61,7 @@ def query_embedding(query: str, run_dir: Path, embeddings: np.ndarray, manifest:
 
 def embed_image(path: Path, run_dir: Path) -> np.ndarray:
     """An image outside the collection, embedded by the same network that made embeddings.npy."""
-    from tagger.model import embedding_model, load_tagger
-    from tagger.tagging import model_image_size
+    from tagger.model.network import embedding_model, load_tagger, model_image_size
 
     problem = image_problem(path)
     if problem is not None:

@@ -1,4 +1,4 @@
-"""Running the network over images, writing embeddings to disk as they come (memory stays flat)."""
+"""Resumable per-image outputs: the network run over images in pieces that land on disk whole (memory stays flat)."""
 
 import hashlib
 import json
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.files import atomic_path, remove_leftovers
 from tagger.images import image_dataset
 
 
@@ -55,12 +55,11 @@ class Pieces:
         progress.update(done)
         for index in todo:
             # This process owns the piece (one shard, under its lock): a temporary left by a killed run goes.
-            for leftover in self.folder.glob(f".{self.path(index).name}.*.partial*"):
-                leftover.unlink(missing_ok=True)
+            remove_leftovers(self.folder, self.path(index).name)
             rows = self.rows(index)
             batches = [np.asarray(predict(pixels), dtype=np.float32)
                        for pixels in image_dataset(paths[rows.start:rows.stop], image_size, batch_size)]
-            with runfolder.atomic_path(self.path(index), ".npy") as temporary:
+            with atomic_path(self.path(index), ".npy") as temporary:
                 np.save(temporary, np.concatenate(batches) if batches else np.zeros((0, 0), np.float32))
             done += len(rows)
             progress.update(done)
@@ -73,7 +72,7 @@ class Pieces:
                               f"(first: {self.path(missing[0]).name})")
         first = np.load(self.path(0), mmap_mode="r", allow_pickle=False)
         width = first.shape[1] if self.count else 0
-        with runfolder.atomic_path(target, ".npy") as temporary:
+        with atomic_path(target, ".npy") as temporary:
             output = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(self.count, width))
             for index in range(self.total):
                 rows = self.rows(index)
@@ -81,29 +80,3 @@ class Pieces:
             output.flush()
             del output
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def image_ids_array(image_ids: list[str]) -> np.ndarray:
-    """Fixed-width unicode, so image_ids.npy loads without pickle."""
-    width = max((len(image_id) for image_id in image_ids), default=1)
-    return np.array(image_ids, dtype=f"<U{width}")
-
-
-def feature_cache_key(model_settings, manifest: runfolder.Manifest) -> dict:
-    """What the frozen-backbone features depend on; a cache with another key is recomputed."""
-    weights = model_settings.weights
-    weights_path = Path(weights)
-    if weights_path.is_file():
-        stat = weights_path.stat()
-        weights = f"{weights_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-    images = hashlib.sha256(json.dumps([manifest.image_ids, manifest.paths]).encode()).hexdigest()
-    return {"backbone": model_settings.backbone, "image_size": model_settings.image_size,
-            "weights": weights, "images": images}
-
-
-def cached_features(run_dir: Path, key: dict) -> np.ndarray | None:
-    """The stage-1 feature cache when it was made with this key, else None."""
-    cache, cache_key = run_dir / runfolder.FEATURE_CACHE, run_dir / runfolder.FEATURE_CACHE_KEY
-    if cache.exists() and cache_key.exists() and json.loads(cache_key.read_text()) == key:
-        return np.load(cache, mmap_mode="r", allow_pickle=False)
-    return None

@@ -1,0 +1,1 @@
+"""embed.py: the pooled embedding of every image of the run."""

@@ -1,0 +1,85 @@
+"""Writing files so that an interrupted write never leaves a half-written file under its final name.
+
+Everything the project writes (run-folder files, exports, tag.py's sidecars) goes through here: under a
+temporary name beside the target (`.<name>.<random>.partial<suffix>`), renamed onto it when complete.
+"""
+
+import csv
+import errno
+import io
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+PARTIAL = ".partial"
+LEFTOVER_PATTERN = f".*{PARTIAL}*"  # what a killed writer leaves: see remove_leftovers
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def atomic_path(target: Path, suffix: str = ""):
+    """Yields a temporary path beside target; renamed onto target only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f"{PARTIAL}{suffix}", dir=target.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        os.replace(temporary, target)
+    except OSError as error:
+        if error.errno in DISK_FULL:
+            error.filename = str(target)  # name the output that did not fit, not its temporary name
+        raise
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(target: Path):
+    """A temporary folder beside target, put in target's place only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=PARTIAL, dir=target.parent))
+    try:
+        yield temporary
+        if target.exists():
+            # Folders cannot be swapped in one rename: move the old one aside first, delete it last.
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / target.name)
+            os.replace(temporary, target)
+            shutil.rmtree(old)
+        else:
+            os.replace(temporary, target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def leftovers(folder: Path, name: str = "") -> list[Path]:
+    """Temporary files a killed writer left in folder (of the file `name` only, when given)."""
+    pattern = f".{name}.*{PARTIAL}*" if name else LEFTOVER_PATTERN
+    return [path for path in folder.glob(pattern) if path.is_file()]
+
+
+def remove_leftovers(folder: Path, name: str = "") -> None:
+    """Only for a process that owns folder (or that file) under a lock: no other writer can be mid-write."""
+    for leftover in leftovers(folder, name):
+        leftover.unlink(missing_ok=True)
+
+
+def write_text(target: Path, text: str) -> None:
+    with atomic_path(target) as temporary:
+        temporary.write_text(text, encoding="utf-8")
+
+
+def write_json(target: Path, value) -> None:
+    write_text(target, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_csv(target: Path, header: list[str], rows) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text(target, buffer.getvalue())

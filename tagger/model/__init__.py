@@ -1,0 +1,1 @@
+"""The network: backbones, layers, the tagger model, inference engines and format conversion."""

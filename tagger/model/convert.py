@@ -1,0 +1,45 @@
+"""The tagger in other formats: TF SavedModel, ONNX and OpenVINO, for export.py and the inference engines."""
+
+import importlib.util
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+from tagger.errors import TaggerError
+
+
+def write_saved_model(model, folder: Path) -> None:
+    """The model's serving signature (`serve`, any batch size) as a TF SavedModel; used by tagger.model.inference too."""
+    model.export(str(folder), format="tf_saved_model", verbose=False)
+
+
+def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
+    """Writes the SavedModel's serving signature as ONNX (dynamic batch size); used by tagger.model.inference too."""
+    from tf2onnx import convert, tf_loader
+
+    # tf2onnx logs every rewrite pass, and calls TensorFlow 1 APIs that log deprecations: noise to a user.
+    for logger in ("tf2onnx", "tensorflow"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
+    graph, inputs, outputs, renames = tf_loader.from_saved_model(str(saved_model), None, None,
+                                                                return_tensors_to_rename=True)
+    convert.from_graph_def(graph, input_names=inputs, output_names=outputs, tensors_to_rename=renames,
+                           output_path=str(target))
+
+
+def onnx_tools_installed() -> bool:
+    return all(importlib.util.find_spec(package) is not None for package in ("tf2onnx", "onnxruntime"))
+
+
+def to_openvino(model):
+    """The model as an openvino.Model, read from the SavedModel tagger.use.export writes (weights in memory)."""
+    if importlib.util.find_spec("openvino") is None:
+        raise TaggerError("engine openvino needs OpenVINO: pip install -e '.[openvino]'")
+    import openvino
+
+    folder = Path(tempfile.mkdtemp(prefix="tagger-openvino-"))
+    try:
+        write_saved_model(model, folder / "saved_model")
+        return openvino.convert_model(str(folder / "saved_model"))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""prepare.py: reading images and tags into a checked manifest and vocabulary."""

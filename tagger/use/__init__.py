@@ -1,0 +1,1 @@
+"""Using a trained run: tag.py, similar.py and export.py."""
