@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
-"""Step 3: penultimate-layer embeddings of every image (embeddings.npy + image_ids.npy)."""
+"""Write the pooled embedding of every image (embeddings.npy, image_ids.npy); resumable, shardable. (also: tagger embed)"""
 
 import sys
 
 from tagger.cli import main
-from tagger.embed.step import embed, lock_name
 
 if __name__ == "__main__":
-    sys.exit(main(embed, "embed.py", __doc__, lock_name=lock_name))
+    sys.exit(main("embed"))

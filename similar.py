@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
-"""The images most similar to a given one (an image id of the run, or any image file), by their embeddings."""
+"""List the images of the collection most like an image id of the run or any image file. (also: tagger similar)"""
 
 import sys
 
 from tagger.cli import main
-from tagger.use.similar import similar
 
 if __name__ == "__main__":
-    sys.exit(main(similar, "similar.py", __doc__, lock_run_dir=False))  # reads the run folder only
+    sys.exit(main("similar"))

@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
-"""Tag images with the trained model: a .txt of tags beside each image and/or one JSON/CSV of scores."""
+"""Tag image files and folders with the trained model: .txt sidecars and/or a scores file. (also: tagger tag)"""
 
 import sys
 
 from tagger.cli import main
-from tagger.use.tag import tag
 
 if __name__ == "__main__":
-    sys.exit(main(tag, "tag.py", __doc__, lock_run_dir=False))  # reads the run folder only
+    sys.exit(main("tag"))

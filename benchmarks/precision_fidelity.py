@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 SHARED = ROOT.parent / "shared"
 TRAIN_FLAGS = (f"--model.backbone mobilenetv2 --model.weights {SHARED / 'weights' / 'mobilenetv2_imagenet_notop.weights.h5'} "
-               "--model.image_size 224 --train.head_epochs 30 --train.head_learning_rate 0.01")
+               "--model.image_size 224 --train.head.epochs 30 --train.head.learning_rate 0.01")
 MIN_COSINE = 0.99
 MIN_SAME_DECISIONS = 0.99
 BOUNDARY = 1e-6  # a probability this close to its threshold: a decision float32 round-off can flip

@@ -38,7 +38,7 @@ def main() -> None:
     from tagger.model.inference import batch_function
     from tagger.model.network import build_tagger, embedding_model, head_model
     from tagger.settings import ModelSettings
-    from tagger.train.step import cached_feature_epochs
+    from tagger.train.features import cached_feature_epochs
 
     paths = sorted(str(path) for path in arguments.images_folder.rglob("*.jpg"))[:arguments.images]
     labels = (np.random.default_rng(0).random((len(paths), arguments.tags)) < 0.05).astype(np.float32)

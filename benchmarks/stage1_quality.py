@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = {  # name: train.py flags
     "sgd (default)": [],
-    "adam, lr 0.001": ["--train.head_optimizer", "adam", "--train.head_learning_rate", "0.001"],
-    "adam, lr 0.01": ["--train.head_optimizer", "adam", "--train.head_learning_rate", "0.01"],
+    "adam, lr 0.001": ["--train.head.optimizer", "adam", "--train.head.learning_rate", "0.001"],
+    "adam, lr 0.01": ["--train.head.optimizer", "adam", "--train.head.learning_rate", "0.01"],
 }
 
 
@@ -35,21 +35,19 @@ def main() -> None:
 
     from tagger import runfolder
     from tagger.cli import main as run_step
-    from tagger.prepare.step import prepare
-    from tagger.train.step import train
 
     rows = []
     with tempfile.TemporaryDirectory() as work:
         run = ["--paths.run_dir", work]
-        assert run_step(prepare, "prepare.py", "", [*run, "--data.source", str(arguments.tags),
+        assert run_step("prepare", [*run, "--data.source", str(arguments.tags),
                                                     "--data.min_tag_occurrences", str(arguments.min_count),
                                                     "--data.validation_fraction", str(arguments.validation_fraction)]) == 0
         for name, flags in HEADS.items():
             shutil.rmtree(Path(work) / "checkpoints", ignore_errors=True)  # keep the feature cache, not the head
             start = time.perf_counter()
-            assert run_step(train, "train.py", "", [*run, "--model.backbone", "mobilenetv2", "--model.weights",
+            assert run_step("train", [*run, "--model.backbone", "mobilenetv2", "--model.weights",
                                                     str(arguments.weights), "--model.image_size", str(arguments.image_size),
-                                                    "--train.head_epochs", str(arguments.head_epochs),
+                                                    "--train.head.epochs", str(arguments.head_epochs),
                                                     "--train.patience", str(arguments.head_epochs), *flags]) == 0
             seconds = time.perf_counter() - start
             metrics = runfolder.read_json(Path(work) / runfolder.METRICS, "train.py")

@@ -45,16 +45,12 @@ def main() -> None:
     from tagger.train.checkpoints import StageCheckpoint
     from tagger.train.hardware import configure_hardware
     from tagger.train.metrics import mean_average_precision
-    from tagger.train.step import (
-        cached_feature_epochs,
-        head_batch_size,
-        run_stage,
-        unit_length_scale,
-    )
+    from tagger.train.features import cached_feature_epochs, head_batch_size, unit_length_scale
+    from tagger.train.stages import run_stage
 
-    options = TrainSettings(head_epochs=arguments.epochs, patience=arguments.epochs)
-    batch_size = head_batch_size(arguments.batch_size or options.head_batch_size, arguments.images * 9 // 10)
-    hardware = configure_hardware(options)
+    options = TrainSettings(head={"epochs": arguments.epochs}, patience=arguments.epochs)
+    batch_size = head_batch_size(arguments.batch_size or options.head.batch_size, arguments.images * 9 // 10)
+    hardware = configure_hardware(options.hardware)
     random = np.random.default_rng(0)
     features = np.maximum(random.standard_normal((arguments.images, arguments.dims), dtype=np.float32), 0)
     truth = random.standard_normal((arguments.dims, arguments.tags), dtype=np.float32) / np.sqrt(arguments.dims)
@@ -83,17 +79,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as run_dir:
         checkpoint = StageCheckpoint(Path(run_dir), "head", {"benchmark": True})
         start = time.perf_counter()
-        learning_rate = options.head_learning_rate * (arguments.tags if options.head_optimizer == "sgd" else 1)
+        learning_rate = options.head.learning_rate * (arguments.tags if options.head.optimizer == "sgd" else 1)
         history = run_stage(checkpoint, head, hardware, learning_rate,
                             -(-len(train_rows) // batch_size), arguments.epochs, options, epoch_data,
-                            validation_map, stage_number=1, optimizer_name=options.head_optimizer)
+                            validation_map, stage_number=1, optimizer_name=options.head.optimizer)
         seconds = time.perf_counter() - start
     # Per epoch: forward 2·N·D·T and weight gradient 2·N·D·T on the training rows, forward on validation.
     flops = arguments.epochs * (4 * len(train_rows) + 2 * len(validation_rows)) * arguments.dims * arguments.tags
     floor = flops / (rate * 1e9)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"float32 matmul {rate:.0f} GFLOP/s (2048x2048, TensorFlow)")
-    print(f"stage 1 ({options.head_optimizer}): {arguments.images:,} x {arguments.dims} features, {arguments.tags} tags, "
+    print(f"stage 1 ({options.head.optimizer}): {arguments.images:,} x {arguments.dims} features, {arguments.tags} tags, "
           f"{arguments.epochs} epochs, batch {batch_size}: {seconds:.1f} s ({seconds / arguments.epochs:.2f} s/epoch); target 240 s")
     print(f"arithmetic floor at the measured rate: {floor:.1f} s; achieved {floor / seconds:.0%} of it")
     print(f"validation mAP: first epoch {history[0]['validation_mAP']:.4f}, last {history[-1]['validation_mAP']:.4f}")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 from tagger.tagtext import TagNormalizer  # noqa: E402  (pure Python: does not load TensorFlow)
 
 DEFAULT_TRAIN_FLAGS = ("--model.backbone mobilenetv2 --model.weights /work/shared/weights/mobilenetv2_imagenet_notop.weights.h5 "
-                       "--model.image_size 224 --train.head_epochs 10")
+                       "--model.image_size 224 --train.head.epochs 10")
 INJECTED_KINDS = ("misspelling", "leetspeak", "plural", "case_separator", "translation", "synonym")
 SPELLING_KINDS = ("misspelling", "leetspeak", "plural")
 REPORTED_KINDS = ("misspelling", "leetspeak", "plural", "translation", "synonym", "between_variants")

@@ -12,8 +12,8 @@ $PY prepare.py "${RUN[@]}" --data.source "$DATA/tags.csv"
 # An untrained backbone's features mean nothing, so the demo trains a small one end to end
 # (weights none: no download); with real photos keep --model.weights imagenet.
 $PY train.py "${RUN[@]}" --model.backbone mobilenetv2 --model.weights none --model.image_size 64 \
-  --train.head_epochs 1 --train.unfreeze_layers 1000 --train.finetune_epochs 20 \
-  --train.finetune_learning_rate 0.002 --train.backbone_learning_rate_scale 1 --train.patience 20 \
-  --train.augment_colour false --train.augment_crop false --train.augment_rotation false
+  --train.head.epochs 1 --train.finetune.unfreeze_layers 1000 --train.finetune.epochs 20 \
+  --train.finetune.learning_rate 0.002 --train.finetune.backbone_learning_rate_scale 1 --train.patience 20 \
+  --train.augment.colour false --train.augment.crop false --train.augment.rotation false
 $PY embed.py "${RUN[@]}"
 $PY cluster_tags.py "${RUN[@]}"

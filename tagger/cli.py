@@ -1,21 +1,178 @@
-"""Entry-point plumbing: parse settings, run a step, turn user errors into one-line messages."""
+"""The command line: parse a step's settings, run it under its lock, turn user errors into one-line messages.
 
-import errno
+`python prepare.py ...` and `tagger prepare ...` are the same call: main("prepare", argv). Library code raises
+tagger.errors.TaggerError; this is the one place that prints it.
+"""
+
+import difflib
 import os
 import sys
-from collections.abc import Callable
 from contextlib import nullcontext
 
-from pydantic import ValidationError
-from pydantic_settings import CliApp, SettingsError
+from pydantic import BaseModel, ValidationError, create_model
+from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 from tagger.errors import TaggerError
-from tagger.files import remove_leftovers
+from tagger.files import DISK_FULL, remove_leftovers
 from tagger.runfolder import LOCK
 from tagger.runlock import run_lock
-from tagger.settings import Settings
+from tagger.settings import RENAMED_FLAGS, Settings
+from tagger.steps import STEPS, Step
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+HELP_FLAGS = ("-h", "--help")
+
+
+class UsageError(TaggerError):
+    """A mistake on the command line: exit code 2, like argparse."""
+
+
+def main(step_name: str, argv: list[str] | None = None, prog: str | None = None) -> int:
+    """Runs one step as a command; returns the exit code (0 done, 1 failed, 2 usage, 130 interrupted)."""
+    step = STEPS[step_name]
+    prog = prog or step.script
+    args = sys.argv[1:] if argv is None else list(argv)
+    try:
+        settings = parse_settings(step, args, prog)
+    except UsageError as error:
+        print(f"{prog}: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        print(f"{prog}: {describe_validation_error(error)}", file=sys.stderr)
+        return 2
+    except SettingsError as error:
+        print(f"{prog}: {str(error).splitlines()[0]}", file=sys.stderr)
+        return 2
+    if settings is None:  # --help was printed
+        return 0
+    return run_step(step, settings, prog)
+
+
+def run_step(step: Step, settings: Settings, prog: str) -> int:
+    lock = step.lock(settings)
+    try:
+        with run_lock(settings.paths.run_dir, lock) if lock else nullcontext():
+            if lock == LOCK:  # a shard's lock does not keep the folder's other writers out
+                remove_leftovers(settings.paths.run_dir)
+            step.load()(settings)
+    except TaggerError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        # Every output is written under a temporary name and renamed when complete (tagger.files).
+        where = error.filename or settings.paths.run_dir
+        print(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "
+              "free space and re-run; earlier outputs are intact", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; outputs already finished are kept.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def console(argv: list[str] | None = None) -> int:
+    """The `tagger` command: `tagger <step> [arguments]`, one subcommand per step of the table."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in HELP_FLAGS:
+        print("usage: tagger <step> [--section.setting value ...]   (tagger <step> --help lists its settings)\n")
+        print("steps:")
+        for step in STEPS.values():
+            print(f"  {step.name:<13} {step.summary}")
+        return 0 if args else 2
+    args[0] = args[0].replace("-", "_")  # tagger cluster-tags, as people type it
+    if args[0] not in STEPS:
+        close = difflib.get_close_matches(args[0], STEPS, n=1)
+        hint = f"; did you mean {close[0]}?" if close else f"; steps: {', '.join(STEPS)}"
+        print(f"tagger: unknown step {args[0]!r}{hint}", file=sys.stderr)
+        return 2
+    return main(args[0], args[1:], prog=f"tagger {args[0]}")
+
+
+# --- settings ---------------------------------------------------------------------------------------------
+
+def parse_settings(step: Step, args: list[str], prog: str) -> Settings | None:
+    """The step's settings from defaults, .env, TAGGER_ variables and args; None when --help was asked for."""
+    rename_old_environment()
+    args = normalized_args(step, args)
+    model = step_settings_model(step, prog)
+    if any(arg in HELP_FLAGS for arg in args):
+        CliApp.run(model, cli_args=["--help"])  # prints the usage and exits through argparse
+    parsed = CliApp.run(model, cli_args=args)
+    # Sections the step does not read come from the environment and .env alone.
+    return Settings(**parsed.model_dump())
+
+
+def step_settings_model(step: Step, prog: str) -> type[BaseSettings]:
+    """A settings model holding only paths and the sections the step reads, so --help lists only those."""
+    config = SettingsConfigDict(**{**Settings.model_config, "cli_prog_name": prog, "cli_exit_on_error": False})
+    base = type(f"{step.name.title().replace('_', '')}Settings", (BaseSettings,),
+                {"model_config": config, "__doc__": step.summary})
+    fields = {name: (Settings.model_fields[name].annotation, Settings.model_fields[name].default)
+              for name in ("paths", *step.sections)}
+    return create_model(base.__name__, __base__=base, __doc__=step.summary, **fields)
+
+
+def flag_names(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every --section.setting flag of a settings model, nested sections included."""
+    names = []
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names += flag_names(annotation, f"{prefix}{name}.")
+        else:
+            names.append(f"{prefix}{name}")
+    return names
+
+
+def normalized_args(step: Step, args: list[str]) -> list[str]:
+    """args with renamed flags given their new names and bare arguments turned into the step's positional flag;
+    an unknown flag is refused in one line, with the closest known flag."""
+    known = flag_names(Settings)
+    own = {name for name in known if name.split(".")[0] in ("paths", *step.sections)}
+    flags, bare, position = [], [], 0
+    while position < len(args):
+        arg = args[position]
+        if arg in HELP_FLAGS:
+            flags.append(arg)
+            position += 1
+            continue
+        if not arg.startswith("--"):
+            bare.append(arg)
+            position += 1
+            continue
+        name, has_value, value = arg[2:].partition("=")
+        name = RENAMED_FLAGS.get(name, name)
+        if name not in own:
+            raise UsageError(unknown_flag_message(step, name, own, known))
+        if has_value:
+            flags.append(f"--{name}={value}")
+            position += 1
+        else:
+            flags += [f"--{name}", *args[position + 1:position + 2]]
+            position += 2
+    if bare and step.positional is None:
+        raise UsageError(f"unexpected argument {bare[0]!r}: settings are given as --section.setting value")
+    for value in bare:
+        flags += [f"--{step.positional}", value]
+    return flags
+
+
+def unknown_flag_message(step: Step, name: str, own: set[str], known: list[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(own), n=1, cutoff=0.6)
+    if name in known:
+        where = f"{step.name} does not read --{name} (it reads {', '.join(('paths', *step.sections))})"
+    else:
+        where = f"unknown flag --{name}"
+    return where + (f"; did you mean --{close[0]}?" if close else f"; {step.script} --help lists its settings")
+
+
+def rename_old_environment() -> None:
+    """TAGGER_ variables of train settings renamed when the train section was split by concern keep working."""
+    for old, new in RENAMED_FLAGS.items():
+        old_key, new_key = (f"TAGGER_{name.upper().replace('.', '__')}" for name in (old, new))
+        if old_key in os.environ and new_key not in os.environ:
+            os.environ[new_key] = os.environ.pop(old_key)
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -25,55 +182,3 @@ def describe_validation_error(error: ValidationError) -> str:
         message = problem["msg"].removeprefix("Value error, ")
         lines.append(f"setting {field}: {message} (received {problem.get('input')!r})")
     return "\n".join(lines)
-
-
-def parse_settings(argv: list[str] | None, prog: str, description: str) -> Settings:
-    """Settings from defaults, .env, TAGGER_ variables and command-line flags."""
-    from pydantic_settings import SettingsConfigDict
-
-    class StepSettings(Settings):
-        __doc__ = description
-        model_config = SettingsConfigDict(cli_prog_name=prog)
-
-    parsed = CliApp.run(StepSettings, cli_args=sys.argv[1:] if argv is None else argv)
-    return Settings.model_validate(parsed.model_dump())
-
-
-def main(step: Callable[[Settings], None], prog: str, description: str, argv: list[str] | None = None,
-         lock_run_dir: bool = True, lock_name: Callable[[Settings], str] | None = None) -> int:
-    """Run one pipeline step as a command; returns the exit code.
-
-    The step holds the run folder's lock (tagger.runlock) while it runs, so a second step started on
-    the same folder refuses instead of overwriting the first one's files; lock_run_dir=False is for
-    commands that only read the run folder; lock_name picks another lock file for steps that may run
-    side by side on one folder (embed.py's shards).
-    """
-    try:
-        settings = parse_settings(argv, prog, description)
-    except ValidationError as error:
-        print(f"{prog}: {describe_validation_error(error)}", file=sys.stderr)
-        return 2
-    except SettingsError as error:
-        print(f"{prog}: {error}", file=sys.stderr)
-        return 2
-    try:
-        name = lock_name(settings) if lock_name else LOCK
-        with run_lock(settings.paths.run_dir, name) if lock_run_dir else nullcontext():
-            if lock_run_dir and name == LOCK:  # a shard's lock does not keep the folder's other writers out
-                remove_leftovers(settings.paths.run_dir)
-            step(settings)
-    except TaggerError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
-        if error.errno not in DISK_FULL:
-            raise
-        # Every output is written under a temporary name and renamed when complete (runfolder.atomic_path).
-        where = error.filename or settings.paths.run_dir
-        print(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "
-              "free space and re-run; earlier outputs are intact", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; outputs already finished are kept.", file=sys.stderr)
-        return 130
-    return 0

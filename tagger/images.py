@@ -5,6 +5,7 @@ TensorFlow does not: EXIF rotation, CMYK JPEGs, 16-bit PNGs, palette and transpa
 Its decoders release the GIL, so tf.data still decodes in parallel.
 """
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -17,6 +18,24 @@ MAX_IMAGE_PIXELS = 200_000_000
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 PAD_COLOUR = (255, 255, 255)
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def is_image_name(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def image_files_under(folder: Path) -> list[Path]:
+    """Every file named like an image anywhere under folder, in sorted path order.
+
+    os.walk does not enter symlinked folders (followlinks=False), so a link loop cannot trap the walk.
+    """
+    found = []
+    for parent, subfolders, files in os.walk(folder):
+        subfolders.sort()
+        found += [Path(parent) / name for name in files if is_image_name(Path(name)) and (Path(parent) / name).is_file()]
+    return sorted(found)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from tagger.errors import TaggerError
 from tagger.files import atomic_path, remove_leftovers
 from tagger.images import image_dataset
+from tagger.progress import progress_bar
 
 
 class Pieces:
@@ -43,15 +43,13 @@ class Pieces:
 
     def compute(self, predict, paths: list[str], image_size: int, batch_size: int, indices: range) -> None:
         """Writes the missing pieces among `indices`: predict(uint8 pixel batch) -> float32 rows."""
-        import keras
 
         todo = self.missing(indices)
         wanted = sum(len(self.rows(index)) for index in indices)
         done = wanted - sum(len(self.rows(index)) for index in todo)
         if done:
             print(f"resuming: {done} of {wanted} images already done in {self.folder}")
-        # A live bar on a terminal; in a log file, one line at the end instead of a stream of redraws.
-        progress = keras.utils.Progbar(wanted, unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
+        progress = progress_bar(wanted)
         progress.update(done)
         for index in todo:
             # This process owns the piece (one shard, under its lock): a temporary left by a killed run goes.

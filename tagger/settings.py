@@ -6,17 +6,28 @@ environment variables and `--section.field value` command-line flags.
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The backbone table is data (keras is imported only when a backbone is built): names and sizes for checks and help.
+from tagger.model.backbones import BACKBONES
+
+# The inference engines and arithmetic of tagger.model.inference, named once here for every setting that picks them.
+Engine = Literal["keras", "function", "onnx", "openvino"]
+Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
+
 
 class PathSettings(BaseModel):
+    """Where a dataset's outputs live: every step reads and writes one run folder."""
+
     run_dir: Path = Field(Path("runs/default"), description="Folder holding every output of one dataset.")
 
 
 class DataSettings(BaseModel):
+    """prepare.py: where the images and tags are, and how tags are normalized and filtered."""
+
     source: Path | None = Field(
         None,
         description="Tags: a CSV/TSV (columns image,tags), a JSONL file ({image, tags}), "
@@ -50,13 +61,14 @@ class DataSettings(BaseModel):
 
 
 class ModelSettings(BaseModel):
-    backbone: str = Field("efficientnetv2-l", description="A keras.applications backbone; see tagger/backbones.py.")
+    """The network: backbone, input size, starting weights, dropout before the tag layer."""
+
+    backbone: str = Field("efficientnetv2-l", description="One of the backbone table (tagger/model/backbones.py): "
+                          + ", ".join(f"{name} ({spec.default_image_size} px customary)" for name, spec in BACKBONES.items())
+                          + ".")
     image_size: int = Field(
-        384,
-        ge=32,
-        le=1024,
-        description="Input side in pixels; wins over the backbone's customary size "
-        "(efficientnetv2-l 480, -s 384, -b0 224, convnext 224, resnet50 224, mobilenetv2 224).",
+        384, ge=32, le=1024,
+        description="Input side in pixels; wins over the backbone's customary size (listed with model.backbone).",
     )
     weights: str = Field("imagenet", description="'imagenet' (downloaded once by Keras), 'none', or a weights file.")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout before the tag layer.")
@@ -64,57 +76,66 @@ class ModelSettings(BaseModel):
     @field_validator("backbone")
     @classmethod
     def backbone_is_known(cls, name: str) -> str:
-        from tagger.model.backbones import BACKBONES
-
         if name not in BACKBONES:
             raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
         return name
 
 
-class TrainSettings(BaseModel):
-    batch_size: int = Field(32, ge=1, le=4096, description="Images per step in the fine-tuning stages (per replica).")
-    head_batch_size: int = Field(
+class HeadSettings(BaseModel):
+    """Stage 1: the tag layer trained on cached frozen-backbone features (a multi-label logistic regression)."""
+
+    epochs: int = Field(10, ge=1, le=1000, description="Epochs of the head on cached frozen features.")
+    batch_size: int = Field(
         0, ge=0, le=65536,
-        description="Stage 1: cached feature rows per step; 0: about 64 steps an epoch, between 32 and 1024 rows.",
+        description="Cached feature rows per step; 0: about 64 steps an epoch, between 32 and 1024 rows.",
     )
-    head_epochs: int = Field(10, ge=1, le=1000, description="Stage 1: epochs of the head on cached frozen features.")
-    head_optimizer: Literal["sgd", "adam"] = Field(
-        "sgd", description="Stage 1 optimizer. sgd (momentum 0.9) generalizes like logistic regression on few "
-        "images per tag; Adam's per-weight steps overfit them (benchmarks/stage1_quality.py).",
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="sgd (momentum 0.9) generalizes like logistic regression on few images per tag; "
+        "Adam's per-weight steps overfit them (benchmarks/stage1_quality.py).",
     )
-    baseline: Literal["auto", "on", "off"] = Field(
-        "auto", description="Fit scikit-learn's logistic regression on the same cached features as a yardstick for "
-        "stage 1, shown in report.html; auto: when training images x tags is at most 5 million.",
-    )
-    head_learning_rate: float = Field(
+    learning_rate: float = Field(
         0.5, gt=0.0, le=100.0,
-        description="Stage 1 peak learning rate. sgd: for features scaled to unit mean length and the loss summed "
+        description="Peak learning rate. sgd: for features scaled to unit mean length and the loss summed "
         "over tags, so one value suits every backbone and vocabulary; adam: as usual (e.g. 0.001).",
     )
+    baseline: Literal["auto", "on", "off"] = Field(
+        "auto", description="Fit scikit-learn's logistic regression on the same cached features as a yardstick, "
+        "shown in report.html; auto: when training images x tags is at most 5 million.",
+    )
+
+
+class FinetuneSettings(BaseModel):
+    """Stages 2 and 3: training backbone layers from images, after stage 1."""
+
     unfreeze_layers: int = Field(
         0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all)."
     )
-    finetune_epochs: int = Field(3, ge=1, le=1000, description="Stage 2 epochs, from images.")
-    finetune_learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head.")
+    epochs: int = Field(3, ge=1, le=1000, description="Stage 2 epochs, from images.")
+    learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head.")
     backbone_learning_rate_scale: float = Field(
         0.1, gt=0.0, le=1.0, description="Stages 2 and 3: backbone learning rate = head learning rate x this."
     )
-    full_finetune_epochs: int = Field(0, ge=0, le=1000, description="Stage 3 (optional): epochs with the whole backbone.")
-    full_finetune_learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="Stage 3 peak learning rate of the head.")
-    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="Decoupled weight decay (AdamW-style), all stages.")
-    warmup_epochs: float = Field(0.5, ge=0.0, le=100.0, description="Linear learning-rate warm-up, then cosine decay.")
-    patience: int = Field(3, ge=1, le=1000, description="Stop a stage after this many epochs without a better validation mAP.")
-    loss: Literal["bce", "asl"] = Field("bce", description="bce: binary cross-entropy; asl: asymmetric loss (Ridnik 2021).")
-    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="Label smoothing for either loss.")
-    augment_flip: bool = Field(True, description="Fine-tuning stages: random horizontal flip.")
-    augment_crop: bool = Field(True, description="Fine-tuning stages: random resized crop (60-100% of the side).")
-    augment_rotation: bool = Field(True, description="Fine-tuning stages: random rotation up to 10 degrees.")
-    augment_colour: bool = Field(True, description="Fine-tuning stages: random brightness and contrast.")
-    threshold_mode: Literal["best_f1", "precision_equals_recall", "target_precision"] = Field(
-        "best_f1", description="How each tag's threshold is chosen on the validation set (all three are saved)."
-    )
-    target_precision: float = Field(0.9, gt=0.0, lt=1.0, description="Precision aimed at by threshold_mode target_precision.")
-    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = Field(
+    full_epochs: int = Field(0, ge=0, le=1000, description="Stage 3 (optional): epochs with the whole backbone.")
+    full_learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="Stage 3 peak learning rate of the head.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Images per step in stages 2 and 3 (per replica).")
+
+
+class AugmentSettings(BaseModel):
+    """Random changes to training images in stages 2 and 3 (stage 1 trains on cached features)."""
+
+    flip: bool = Field(True, description="Random horizontal flip.")
+    crop: bool = Field(True, description="Random resized crop (60-100% of the side).")
+    rotation: bool = Field(True, description="Random rotation up to 10 degrees.")
+    colour: bool = Field(True, description="Random brightness and contrast.")
+
+    def any(self) -> bool:
+        return self.flip or self.crop or self.rotation or self.colour
+
+
+class HardwareSettings(BaseModel):
+    """Where and how training computes."""
+
+    precision: Literal[("auto", *get_args(Precision))] = Field(
         "auto", description="auto: mixed_float16 on a GPU, float32 on a CPU; mixed_bfloat16 suits recent CPUs."
     )
     distribute: Literal["auto", "off", "mirrored"] = Field(
@@ -122,10 +143,63 @@ class TrainSettings(BaseModel):
     )
     cpu_devices: int = Field(0, ge=0, le=64, description="Split the CPU into N logical devices (0: leave as is; for tests).")
     deterministic: bool = Field(True, description="TensorFlow op determinism: a resumed run equals an uninterrupted one.")
+
+
+class ThresholdSettings(BaseModel):
+    """How each tag's decision threshold is chosen on the validation images."""
+
+    mode: Literal["best_f1", "precision_equals_recall", "target_precision"] = Field(
+        "best_f1", description="The rule used for thresholds.json's tags (all three are saved under modes)."
+    )
+    target_precision: float = Field(0.9, gt=0.0, lt=1.0, description="Precision aimed at by mode target_precision.")
+
+
+class TrainSettings(BaseModel):
+    """train.py: the schedule and loss every stage shares, and a section per concern."""
+
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="Decoupled weight decay (AdamW-style), all stages.")
+    warmup_epochs: float = Field(0.5, ge=0.0, le=100.0, description="Linear learning-rate warm-up, then cosine decay.")
+    patience: int = Field(3, ge=1, le=1000, description="Stop a stage after this many epochs without a better validation mAP.")
+    loss: Literal["bce", "asl"] = Field("bce", description="bce: binary cross-entropy; asl: asymmetric loss (Ridnik 2021).")
+    label_smoothing: float = Field(0.0, ge=0.0, lt=0.5, description="Label smoothing for either loss.")
     seed: int = Field(0, ge=0, description="Seed for weights, shuffling, augmentation and dropout.")
+    head: HeadSettings = HeadSettings()
+    finetune: FinetuneSettings = FinetuneSettings()
+    augment: AugmentSettings = AugmentSettings()
+    hardware: HardwareSettings = HardwareSettings()
+    thresholds: ThresholdSettings = ThresholdSettings()
+
+
+# train.py's flags before the train section was split by concern; still accepted (tagger.cli).
+RENAMED_FLAGS = {
+    "train.batch_size": "train.finetune.batch_size",
+    "train.head_batch_size": "train.head.batch_size",
+    "train.head_epochs": "train.head.epochs",
+    "train.head_optimizer": "train.head.optimizer",
+    "train.head_learning_rate": "train.head.learning_rate",
+    "train.baseline": "train.head.baseline",
+    "train.unfreeze_layers": "train.finetune.unfreeze_layers",
+    "train.finetune_epochs": "train.finetune.epochs",
+    "train.finetune_learning_rate": "train.finetune.learning_rate",
+    "train.backbone_learning_rate_scale": "train.finetune.backbone_learning_rate_scale",
+    "train.full_finetune_epochs": "train.finetune.full_epochs",
+    "train.full_finetune_learning_rate": "train.finetune.full_learning_rate",
+    "train.augment_flip": "train.augment.flip",
+    "train.augment_crop": "train.augment.crop",
+    "train.augment_rotation": "train.augment.rotation",
+    "train.augment_colour": "train.augment.colour",
+    "train.threshold_mode": "train.thresholds.mode",
+    "train.target_precision": "train.thresholds.target_precision",
+    "train.precision": "train.hardware.precision",
+    "train.distribute": "train.hardware.distribute",
+    "train.cpu_devices": "train.hardware.cpu_devices",
+    "train.deterministic": "train.hardware.deterministic",
+}
 
 
 class EmbedSettings(BaseModel):
+    """embed.py and the stage-1 feature cache: how the network is run over every image."""
+
     batch_size: int = Field(32, ge=1, le=4096, description="Images per forward pass.")
     chunk_size: int = Field(
         1024, ge=1, le=1_000_000,
@@ -136,13 +210,13 @@ class EmbedSettings(BaseModel):
     merge_only: bool = Field(
         False, description="Only join the shards' pieces into embeddings.npy; stop with a list if any is missing."
     )
-    engine: Literal["keras", "function", "onnx", "openvino"] = Field(
+    engine: Engine = Field(
         "function",
         description="keras: model(...) per batch; function: the same, compiled once as a tf.function (same "
         "outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: OpenVINO (extra "
         "'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
     )
-    precision: Literal["float32", "mixed_bfloat16", "mixed_float16"] = Field(
+    precision: Precision = Field(
         "float32", description="Inference arithmetic. mixed_bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
         "embeddings within cosine 0.99 of float32 (benchmarks/precision_fidelity.py); mixed_float16: GPUs.",
     )
@@ -155,6 +229,8 @@ class EmbedSettings(BaseModel):
 
 
 class ClusterSettings(BaseModel):
+    """cluster_tags.py: how variant groups are proposed."""
+
     method: Literal["combined", "dbscan"] = Field(
         "combined",
         description="combined: visual, co-occurrence and spelling evidence (see README); "
@@ -174,6 +250,8 @@ class ClusterSettings(BaseModel):
 
 
 class TagSettings(BaseModel):
+    """tag.py: which images to tag and how their tags are written."""
+
     inputs: list[Path] = Field(
         default_factory=list,
         description="Image files and folders (searched recursively) to tag: repeat the flag "
@@ -202,6 +280,8 @@ class TagSettings(BaseModel):
 
 
 class SimilarSettings(BaseModel):
+    """similar.py: the query and how the collection is searched."""
+
     query: str | None = Field(None, description="An image id from manifest.csv, or the path of any image file.")
     k: int = Field(10, ge=1, le=100_000, description="How many similar images to list (the query itself included).")
     output: Path | None = Field(None, description="Also write the ranked list to this .json file.")

@@ -63,15 +63,22 @@ def read_aliases(path: Path, normalize: TagNormalizer) -> dict[str, str]:
                 f"{path} line {number}: {variant!r} is already an alias of {direct[variant]!r}, not {canonical!r}"
             )
         direct[variant] = canonical
-    return {variant: _follow_chain(variant, direct, path) for variant in direct}
+    return resolve_chains(direct, f"{path}: aliases", "remove one of its lines")
 
 
-def _follow_chain(variant: str, direct: dict[str, str], path: Path) -> str:
-    chain = [variant]
-    while chain[-1] in direct:
-        following = direct[chain[-1]]
-        if following in chain:
-            cycle = " -> ".join(chain[chain.index(following):] + [following])
-            raise TaggerError(f"{path}: aliases form a cycle: {cycle}; remove one of its lines")
-        chain.append(following)
-    return chain[-1]
+def resolve_chains(direct: dict[str, str], where: str, remedy: str) -> dict[str, str]:
+    """variant -> final canonical, following chains (a -> b, b -> c gives a -> c).
+
+    A cycle raises TaggerError: "<where> form a cycle: a -> b -> a; <remedy>".
+    """
+    resolved = {}
+    for variant in direct:
+        chain = [variant]
+        while chain[-1] in direct:
+            following = direct[chain[-1]]
+            if following in chain:
+                cycle = " -> ".join(chain[chain.index(following):] + [following])
+                raise TaggerError(f"{where} form a cycle: {cycle}; {remedy}")
+            chain.append(following)
+        resolved[variant] = chain[-1]
+    return resolved

@@ -19,6 +19,14 @@ def run_script(script: str, *flags, cwd: Path = ROOT, env: dict | None = None, t
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_tagger(*arguments, env: dict | None = None, timeout: int = 600):
+    """The `tagger` console command (tagger.cli:console, installed by pip) as a user would run it."""
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    command = [sys.executable, "-c", "import sys; from tagger.cli import console; sys.exit(console())"]
+    return subprocess.run([*command, *map(str, arguments)], cwd=ROOT, env=environment, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def last_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip() and "absl::InitializeLog" not in line
              and "oneDNN custom operations" not in line]
@@ -39,7 +47,7 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 CHILD_HOOKS = ROOT / "tests" / "child_hooks"
 PIPELINE_TRAIN_FLAGS = ["--model.backbone", "efficientnetv2-b0", "--model.weights", "none", "--model.image_size", "32",
-                        "--train.head_epochs", "1", "--train.batch_size", "16"]
+                        "--train.head.epochs", "1", "--train.finetune.batch_size", "16"]
 
 
 def child_hooks(**variables) -> dict:

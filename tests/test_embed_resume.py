@@ -7,8 +7,8 @@ import pytest
 from conftest import child_hooks, last_line, run_script
 
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
-               "--train.head_epochs", "1", "--train.batch_size", "16", "--train.unfreeze_layers", "5",
-               "--train.finetune_epochs", "1"]
+               "--train.head.epochs", "1", "--train.finetune.batch_size", "16", "--train.finetune.unfreeze_layers", "5",
+               "--train.finetune.epochs", "1"]
 PIECES = ["--embed.chunk_size", "16", "--embed.batch_size", "8"]  # 60 images: pieces of 16, 16, 16, 12
 
 def digest(path) -> str:

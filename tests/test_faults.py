@@ -16,7 +16,6 @@ from PIL import Image
 from test_prepare_bad_input import no_outside_settings  # noqa: F401 (autouse: keeps the user's settings out)
 
 from tagger.cli import main
-from tagger.prepare.step import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 STEPS = ["prepare.py", "train.py", "embed.py", "cluster_tags.py", "apply_review.py"]
@@ -108,7 +107,7 @@ def test_a_step_killed_while_holding_the_lock_leaves_no_stale_lock(blocked_prepa
 def test_run_dir_that_is_a_file_is_an_error(tmp_path, capsys):
     (tmp_path / "run").write_text("not a folder\n")
 
-    code = main(prepare, "prepare.py", "doc", argv=["--paths.run_dir", str(tmp_path / "run")])
+    code = main("prepare", argv=["--paths.run_dir", str(tmp_path / "run")])
 
     assert code == 1
     assert capsys.readouterr().err == f"prepare.py: error: paths.run_dir: {tmp_path / 'run'} is not a folder\n"
@@ -153,12 +152,12 @@ def test_full_disk_leaves_the_previous_outputs_intact(small_disk, tmp_path, caps
     large = images / "large.csv"
     large.write_text("image,tags\n" + "".join(f"{number:05d}_{'x' * 40}.png,cat\n" for number in range(3000)))
     argv = ["--paths.run_dir", str(run_dir), "--data.min_tag_occurrences", "1"]
-    assert main(prepare, "prepare.py", "doc", argv=argv + ["--data.source", str(small)]) == 0
+    assert main("prepare", argv=argv + ["--data.source", str(small)]) == 0
     capsys.readouterr()
     before = {path.name: path.read_bytes() for path in run_dir.iterdir()}
     assert sorted(before) == ["manifest.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]
 
-    code = main(prepare, "prepare.py", "doc", argv=argv + ["--data.source", str(large), "--data.check_images", "false"])
+    code = main("prepare", argv=argv + ["--data.source", str(large), "--data.check_images", "false"])
 
     assert code == 1
     assert capsys.readouterr().err == (

@@ -9,14 +9,14 @@ import pytest
 from conftest import run_script
 
 from tagger.errors import TaggerError
-from tagger.train.step import global_batch_size
+from tagger.train.stages import global_batch_size
 
-MIRRORED = ["--train.cpu_devices", "2", "--train.distribute", "mirrored"]
+MIRRORED = ["--train.hardware.cpu_devices", "2", "--train.hardware.distribute", "mirrored"]
 # ResNet50 from a random start still gives features that differ between images (MobileNetV2's are ~1e-12),
 # so the head's weights move and a difference between the two runs would show. No dropout: each replica
 # draws its own masks, which would make the runs differ by design.
 HEAD_ONLY = ["--model.backbone", "resnet50", "--model.weights", "none", "--model.image_size", "32",
-             "--model.dropout", "0", "--train.head_epochs", "3"]
+             "--model.dropout", "0", "--train.head.epochs", "3"]
 
 
 def prepared(dataset, run_dir):
@@ -53,8 +53,8 @@ def one_and_two_devices(tmp_path_factory):
     # 48 training images: three batches of 16, each split 8 + 8, so both runs average the same losses.
     assert (manifest["split"] == "train").sum() == 48
     mirrored = shutil.copytree(single, work / "mirrored")
-    single_output = trained(single, *HEAD_ONLY, "--train.head_batch_size", "16")
-    mirrored_output = trained(mirrored, *HEAD_ONLY, *MIRRORED, "--train.head_batch_size", "8")
+    single_output = trained(single, *HEAD_ONLY, "--train.head.batch_size", "16")
+    mirrored_output = trained(mirrored, *HEAD_ONLY, *MIRRORED, "--train.head.batch_size", "8")
     return single, single_output, mirrored, mirrored_output
 
 
@@ -95,8 +95,8 @@ def test_two_replicas_fine_tune_an_odd_number_of_images(tiny_dataset, tmp_path):
     a replica given no rows, unless the global batch is chosen to avoid both (global_batch_size)."""
     run_dir = prepared(tiny_dataset, tmp_path / "run")
     output = trained(run_dir, *MIRRORED, "--model.backbone", "mobilenetv2", "--model.weights", "none",
-                     "--model.image_size", "32", "--train.head_epochs", "1", "--train.unfreeze_layers", "2",
-                     "--train.finetune_epochs", "1", "--train.batch_size", "32")
+                     "--model.image_size", "32", "--train.head.epochs", "1", "--train.finetune.unfreeze_layers", "2",
+                     "--train.finetune.epochs", "1", "--train.finetune.batch_size", "32")
     assert "hardware: CPU, 2 replica(s)" in output
     assert "stage 2: fine-tuning the last 2 backbone layers, up to 1 epochs" in output
     assert json.loads((run_dir / "training.json").read_text())["backbone_finetuned"] is True

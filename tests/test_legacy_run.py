@@ -5,7 +5,10 @@ made by an older version must keep working with embed, cluster_tags and tag.
 """
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -59,3 +62,13 @@ def test_legacy_run_carries_through_embed_cluster_and_tag(legacy_run):
     vocabulary = set(pd.read_csv(run_dir / "vocabulary.csv", dtype=str)["tag"])
     assert all(set(tags) <= vocabulary for tags in tagged_images.values())
     assert sum(len(tags) for tags in tagged_images.values()) > 0
+
+
+def test_readme_line_loads_an_old_model_keras_in_a_fresh_process():
+    """README: `import keras, tagger.model.layers; keras.saving.load_model(path)`, safe mode on (the default)."""
+    code = ("import keras, tagger.model.layers; "
+            f"print(keras.saving.load_model({str(FIXTURE / 'run' / 'model.keras')!r}).output_shape)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "(None, 12)"

@@ -18,10 +18,10 @@ TINY_SETTINGS = {
     "MODEL__BACKBONE": "mobilenetv2",
     "MODEL__IMAGE_SIZE": "32",
     "MODEL__WEIGHTS": "none",
-    "TRAIN__BATCH_SIZE": "16",
-    "TRAIN__HEAD_EPOCHS": "1",
-    "TRAIN__UNFREEZE_LAYERS": "2",
-    "TRAIN__FINETUNE_EPOCHS": "1",
+    "TRAIN__FINETUNE__BATCH_SIZE": "16",
+    "TRAIN__HEAD__EPOCHS": "1",
+    "TRAIN__FINETUNE__UNFREEZE_LAYERS": "2",
+    "TRAIN__FINETUNE__EPOCHS": "1",
     "DATA__MIN_TAG_OCCURRENCES": "3",  # not among the notebook's settings: reaches the steps as a variable
 }
 

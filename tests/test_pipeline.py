@@ -73,7 +73,7 @@ def test_thresholds_and_metrics_cover_the_vocabulary(trained_run):
 def test_settings_of_each_step_are_recorded(trained_run):
     recorded = json.loads((trained_run / "settings.train.json").read_text())
     assert recorded["model"] == {"backbone": "mobilenetv2", "image_size": 32, "weights": "none", "dropout": 0.3}
-    assert recorded["train"]["head_epochs"] == 2
+    assert recorded["train"]["head"]["epochs"] == 2  # given as the old flag --train.head_epochs
 
 
 def test_aliases_written_by_apply_review_read_back_by_prepare(trained_run, tiny_dataset, tmp_path):
@@ -127,9 +127,12 @@ def test_help_lists_settings_with_their_defaults():
     text = " ".join(result.stdout.split())
     for expected in ["--model.backbone str", "(default: efficientnetv2-l)", "--model.image_size int",
                      "(default: 384)", "(default: imagenet)", "--model.dropout float", "(default: 0.3)",
-                     "--data.min_tag_occurrences int", "(default: 10)", "--cluster.eps float",
-                     "--cluster.min_samples int", "--paths.run_dir Path"]:
+                     "--train.head.epochs int", "(default: 10)", "--train.finetune.unfreeze_layers int",
+                     "--embed.engine", "--paths.run_dir Path", "efficientnetv2-s (384 px customary)"]:
         assert expected in text
+    assert "--cluster." not in text and "--data." not in text  # sections train.py does not read
+    clustering = " ".join(run_script("cluster_tags.py", "--help").stdout.split())
+    assert "--cluster.eps float" in clustering and "--cluster.min_samples int" in clustering
 
 
 def test_settings_come_from_environment_and_dotenv(tmp_path):

@@ -20,7 +20,6 @@ from PIL import Image
 
 from tagger.cli import main
 from tagger.images import load_image
-from tagger.prepare.step import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_HEADER = ["image_id", "path", "tags", "split"]
@@ -54,7 +53,7 @@ def write_text(path: Path, text: str) -> Path:
 def run_prepare(capsys, source: Path, run_dir: Path, *flags: str):
     """(exit code, stdout, stderr) of prepare.py run in-process."""
     argv = ["--data.source", str(source), "--paths.run_dir", str(run_dir), "--data.min_tag_occurrences", "1"]
-    code = main(prepare, "prepare.py", "doc", argv=argv + list(flags))
+    code = main("prepare", argv=argv + list(flags))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -458,14 +457,33 @@ def test_setting_below_its_minimum_exits_2(tmp_path, capsys):
 
 
 def test_unknown_backbone_exits_2_and_lists_the_known_ones(tmp_path, capsys):
-    source = write_text(tmp_path / "tags.csv", "image,tags\na.png,cat\n")
-
-    code, out, err = run_prepare(capsys, source, tmp_path / "run", "--model.backbone", "nope")
+    code = main("train", argv=["--paths.run_dir", str(tmp_path / "run"), "--model.backbone", "nope"])
+    err = capsys.readouterr().err
 
     assert code == 2
-    assert err.startswith("prepare.py: setting model.backbone: unknown backbone 'nope'; known: ")
+    assert err.startswith("train.py: setting model.backbone: unknown backbone 'nope'; known: ")
     assert "efficientnetv2-l" in err and "resnet50" in err and "mobilenetv2" in err
     assert err.count("\n") == 1
+
+
+def test_a_setting_of_another_step_is_refused_in_one_line(tmp_path, capsys):
+    source = write_text(tmp_path / "tags.csv", "image,tags\na.png,cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run", "--model.backbone", "mobilenetv2")
+
+    assert code == 2
+    assert err == "prepare.py: prepare does not read --model.backbone (it reads paths, data); " \
+                  "prepare.py --help lists its settings\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_mistyped_flag_gets_the_closest_known_one(tmp_path, capsys):
+    source = write_text(tmp_path / "tags.csv", "image,tags\na.png,cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run", "--data.min_tag_ocurrences", "2")
+
+    assert code == 2
+    assert err == "prepare.py: unknown flag --data.min_tag_ocurrences; did you mean --data.min_tag_occurrences?\n"
 
 
 # --- the train/validation split ------------------------------------------------------------------

@@ -13,8 +13,8 @@ import pytest
 from conftest import ROOT, run_script
 
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
-               "--train.head_epochs", "3", "--train.unfreeze_layers", "4", "--train.finetune_epochs", "3",
-               "--train.patience", "10", "--train.batch_size", "16"]
+               "--train.head.epochs", "3", "--train.finetune.unfreeze_layers", "4", "--train.finetune.epochs", "3",
+               "--train.patience", "10", "--train.finetune.batch_size", "16"]
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import last_line, run_script
+from conftest import run_tagger, last_line, run_script
 
 # Not MobileNetV2 as in test_pipeline: with random weights its pooled features collapse to ~1e-12, so every
 # image gets the same probabilities and a tag written beside the wrong image could not be told apart.
 # Random EfficientNetV2-B0 keeps the images apart at the same 32 px.
 TRAIN_FLAGS = ["--model.backbone", "efficientnetv2-b0", "--model.weights", "none", "--model.image_size", "32",
-               "--train.head_epochs", "1", "--train.batch_size", "16"]
+               "--train.head.epochs", "1", "--train.finetune.batch_size", "16"]
 SIZE = 32
 
 
@@ -122,7 +122,8 @@ def test_skip_mode_leaves_existing_sidecars_untouched(run_dir, thresholds, tiny_
     kept = images[0].with_suffix(".txt")
     kept.write_text("hand, written\n", encoding="utf-8")
     os.utime(kept, ns=(1_000_000_000, 1_000_000_000))
-    result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", tmp_path, "--tag.mode", "skip")
+    # The folder as a bare argument of the `tagger tag` subcommand, as other taggers take it.
+    result = run_tagger("tag", tmp_path, "--paths.run_dir", run_dir, "--tag.mode", "skip")
     assert result.returncode == 0, result.stderr
     assert "tagging 2 images" in result.stdout and ".txt files: 1 kept (skip mode), 2 written" in result.stdout
     assert kept.read_text(encoding="utf-8") == "hand, written\n" and kept.stat().st_mtime_ns == 1_000_000_000

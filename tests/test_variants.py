@@ -16,7 +16,6 @@ from tagger.variants.grouping import (
 )
 from tagger.variants.review import (
     accepted_aliases,
-    apply_review,
     read_review,
     write_review,
 )
@@ -118,25 +117,25 @@ def test_review_is_spreadsheet_safe_and_reads_back_unescaped(tmp_path):
 
 def test_apply_review_command_writes_aliases_and_remembers_rejections(tmp_path, capsys):
     write_review_rows(tmp_path / "review.csv", [(1, "red", "r3d", "accept"), (1, "red", "rot", "reject")])
-    assert main(apply_review, "apply_review.py", "doc", ["--paths.run_dir", str(tmp_path)]) == 0
+    assert main("apply_review", ["--paths.run_dir", str(tmp_path)]) == 0
     assert (tmp_path / "aliases.txt").read_text() == "alias r3d -> red\n"
     assert (tmp_path / "rejected.csv").read_text() == "tag,other_tag\nred,rot\n"
     assert "1 accepted merges written" in capsys.readouterr().out
 
 
 def test_apply_review_before_cluster_tags_names_the_step(tmp_path, capsys):
-    assert main(apply_review, "apply_review.py", "doc", ["--paths.run_dir", str(tmp_path)]) == 1
+    assert main("apply_review", ["--paths.run_dir", str(tmp_path)]) == 1
     assert "review.csv is missing: run cluster_tags.py first" in capsys.readouterr().err
 
 
 def test_report_escapes_tags_and_paths(tmp_path):
-    from tagger.variants.synonyms_page import write_report
+    from tagger.variants.synonyms_page import write_synonyms_page
 
     model, *_ = fit_combined()
     group = model.groups_[0]
     group.members[1] = "<script>alert(1)</script>"
     manifest = runfolder.Manifest(["a"], [str(tmp_path / "missing<b>.png")], [[group.members[1]]], ["train"])
-    write_report(tmp_path, [group], manifest, "combined")
+    write_synonyms_page(tmp_path, [group], manifest, "combined")
     page = (tmp_path / "synonyms.html").read_text()
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

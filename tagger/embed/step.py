@@ -11,65 +11,86 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.pieces import Pieces
+from tagger.result import StepResult
 from tagger.runfolder import cached_features, feature_cache_key
 from tagger.settings import Settings
 
 
-def embed(settings: Settings) -> None:
+def embed(settings: Settings) -> StepResult:
+    """Writes embeddings.npy and image_ids.npy: the pooled embedding of every manifest image, in manifest order.
+
+    Reuses train.py's feature cache when the backbone was not fine-tuned; otherwise runs the trained model in
+    resumable pieces, the whole set or one shard of it (embed.num_shards), or joins finished shards (merge_only).
+    """
     run_dir, options = settings.paths.run_dir, settings.embed
     manifest = runfolder.read_manifest(run_dir)
-    model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
-    record = runfolder.read_json(run_dir / runfolder.TRAINING_RECORD, "train.py")
+    runfolder.require(run_dir / runfolder.MODEL)
     target = run_dir / runfolder.EMBEDDINGS
     sharded = options.num_shards > 1 and not options.merge_only
-
     # Settings of the model come from the training run, not today's flags: the model fixes them.
     model_settings = runfolder.trained_model_settings(run_dir)
-    cache = None
-    same_images = record["feature_cache_key"]["images"] == feature_cache_key(model_settings, manifest)["images"]
-    if not record["backbone_finetuned"] and same_images:
-        cache = cached_features(run_dir, record["feature_cache_key"])
+    cache = reusable_feature_cache(run_dir, manifest, model_settings)
     if cache is not None and sharded:
         print(f"backbone was not fine-tuned: {runfolder.FEATURE_CACHE} already holds every embedding; "
               "nothing for a shard to do (run embed.py without shards)")
-        return
+        return StepResult()
     if cache is not None:
         print(f"backbone was not fine-tuned: reusing {runfolder.FEATURE_CACHE} ({len(cache)} images)")
         with runfolder.atomic_path(target, ".npy") as temporary:
             shutil.copyfile(run_dir / runfolder.FEATURE_CACHE, temporary)
     else:
-        pieces = embedding_pieces(run_dir, settings, model_path, manifest, model_settings)
+        pieces = embedding_pieces(run_dir, settings, manifest, model_settings)
         if options.merge_only:
             refuse_incomplete(pieces, options.num_shards)
         else:
-            shard = pieces.shard(options.num_shards, options.shard_index)
-            where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
-            share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
-            print(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
-            from tagger.model.inference import batch_function
-            from tagger.model.network import embedding_model, load_tagger
-
-            embedder = embedding_model(load_tagger(model_path))
-            predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
-            pieces.compute(predict, manifest.paths, model_settings.image_size, options.batch_size, shard)
+            compute_shard(pieces, run_dir, settings, manifest, model_settings)
         if sharded:
-            left = len(pieces.missing())
-            print(f"shard {options.shard_index + 1} of {options.num_shards} done; "
-                  + (f"{left} pieces still missing from other shards; " if left else "all shards are done; ")
-                  + f"join them with: embed.py --paths.run_dir {run_dir} --embed.merge_only true "
-                  "(with the same embed settings)")
-            return
+            return StepResult([pieces.folder])
         pieces.join(target)
     runfolder.write_image_ids(run_dir, manifest.image_ids)
     # Record the model settings actually used: those of the trained model, not today's defaults.
     runfolder.write_settings(run_dir, "embed", settings.model_copy(update={"model": model_settings}))
     print(f"wrote {target} and {run_dir / runfolder.IMAGE_IDS}")
+    return StepResult([target, run_dir / runfolder.IMAGE_IDS])
 
 
-def embedding_pieces(run_dir: Path, settings: Settings, model_path: Path, manifest, model_settings) -> Pieces:
+def reusable_feature_cache(run_dir: Path, manifest, model_settings):
+    """train.py's feature cache when it holds these images' embeddings (backbone not fine-tuned), else None."""
+    record = runfolder.read_json(run_dir / runfolder.TRAINING_RECORD)
+    same_images = record["feature_cache_key"]["images"] == feature_cache_key(model_settings, manifest)["images"]
+    if record["backbone_finetuned"] or not same_images:
+        return None
+    return cached_features(run_dir, record["feature_cache_key"])
+
+
+def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, model_settings) -> None:
+    """Runs the model over this process's shard (all pieces when not sharded), skipping finished pieces."""
+    from tagger.model.inference import batch_function
+    from tagger.model.network import embedding_model, load_tagger
+
+    options = settings.embed
+    sharded = options.num_shards > 1
+    shard = pieces.shard(options.num_shards, options.shard_index)
+    model_path = run_dir / runfolder.MODEL
+    where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
+    share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
+    print(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
+    embedder = embedding_model(load_tagger(model_path))
+    predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
+    pieces.compute(predict, manifest.paths, model_settings.image_size, options.batch_size, shard)
+    if sharded:
+        left = len(pieces.missing())
+        print(f"shard {options.shard_index + 1} of {options.num_shards} done; "
+              + (f"{left} pieces still missing from other shards; " if left else "all shards are done; ")
+              + f"join them with: embed.py --paths.run_dir {run_dir} --embed.merge_only true "
+              "(with the same embed settings)")
+
+
+def embedding_pieces(run_dir: Path, settings: Settings, manifest, model_settings) -> Pieces:
     """The pieces this model, these images and these settings make; other settings' pieces are never mixed in."""
     options = settings.embed
-    key = {"model": file_digest(model_path), "images": feature_cache_key(model_settings, manifest)["images"],
+    key = {"model": file_digest(runfolder.require(run_dir / runfolder.MODEL)),
+           "images": feature_cache_key(model_settings, manifest)["images"],
            "image_size": model_settings.image_size, "batch_size": options.batch_size,
            "chunk_size": options.chunk_size, "engine": options.engine, "precision": options.precision}
     return Pieces(run_dir / runfolder.EMBEDDING_PIECES, key, len(manifest.paths), options.chunk_size)
@@ -93,13 +114,3 @@ def file_digest(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
-
-
-def lock_name(settings: Settings) -> str:
-    """Shards share the run folder, so each holds a lock of its own; everything else takes the folder's."""
-    from tagger.runlock import LOCK
-
-    options = settings.embed
-    if options.num_shards > 1 and not options.merge_only:
-        return f"{LOCK}.embed-shard-{options.shard_index}-of-{options.num_shards}"
-    return LOCK

@@ -4,6 +4,7 @@ import importlib.util
 import logging
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from tagger.errors import TaggerError
@@ -31,15 +32,31 @@ def onnx_tools_installed() -> bool:
     return all(importlib.util.find_spec(package) is not None for package in ("tf2onnx", "onnxruntime"))
 
 
+def to_onnx(model) -> bytes:
+    """The model as a serialized ONNX graph, converted from the SavedModel write_saved_model writes."""
+    if not onnx_tools_installed():
+        raise TaggerError("engine onnx needs tf2onnx and onnxruntime: pip install -e '.[export]'")
+    with temporary_saved_model(model) as saved_model:
+        saved_model_to_onnx(saved_model, saved_model.parent / "model.onnx")
+        return (saved_model.parent / "model.onnx").read_bytes()
+
+
 def to_openvino(model):
-    """The model as an openvino.Model, read from the SavedModel tagger.use.export writes (weights in memory)."""
+    """The model as an openvino.Model, read from the SavedModel write_saved_model writes (weights in memory)."""
     if importlib.util.find_spec("openvino") is None:
         raise TaggerError("engine openvino needs OpenVINO: pip install -e '.[openvino]'")
     import openvino
 
-    folder = Path(tempfile.mkdtemp(prefix="tagger-openvino-"))
+    with temporary_saved_model(model) as saved_model:
+        return openvino.convert_model(str(saved_model))
+
+
+@contextmanager
+def temporary_saved_model(model):
+    """The model written as a SavedModel into a temporary folder, removed after the block."""
+    folder = Path(tempfile.mkdtemp(prefix="tagger-convert-"))
     try:
         write_saved_model(model, folder / "saved_model")
-        return openvino.convert_model(str(folder / "saved_model"))
+        yield folder / "saved_model"
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -17,18 +17,17 @@ checks mixed_bfloat16 against float32.
 """
 
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
 from tagger.errors import TaggerError
 from tagger.model.network import DROPOUT_LAYER, EMBEDDING_LAYER, TAGS_LAYER
+from tagger.settings import Engine, Precision
 
-ENGINES = ("keras", "function", "onnx", "openvino")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+ENGINES = get_args(Engine)
+PRECISIONS = get_args(Precision)
 # Kept in float32 under mixed_bfloat16: averaging a feature map in bfloat16 would cost the embedding
 # its precision, and train.py keeps the tag layer float32 too. All three are cheap.
 FLOAT32_LAYERS = (EMBEDDING_LAYER, DROPOUT_LAYER, TAGS_LAYER)
@@ -123,26 +122,13 @@ def compiled_batch_function(model, image_size: int, jit_compile: bool = False) -
 
 
 def onnx_batch_function(model, image_size: int) -> BatchFunction:
-    from tagger.model.convert import (
-        onnx_tools_installed,
-        saved_model_to_onnx,
-        write_saved_model,
-    )
-
-    if not onnx_tools_installed():
-        raise TaggerError("engine onnx needs tf2onnx and onnxruntime: pip install -e '.[export]'")
     import onnxruntime
 
-    folder = Path(tempfile.mkdtemp(prefix="tagger-onnx-"))
-    try:
-        write_saved_model(model, folder / "saved_model")
-        saved_model_to_onnx(folder / "saved_model", folder / "model.onnx")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = available_cores()
-        session = onnxruntime.InferenceSession(str(folder / "model.onnx"), options,
-                                               providers=["CPUExecutionProvider"])
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the session holds the graph in memory
+    from tagger.model.convert import to_onnx
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = available_cores()
+    session = onnxruntime.InferenceSession(to_onnx(model), options, providers=["CPUExecutionProvider"])
     shape = session.get_inputs()[0].shape
     if shape[1:3] != [image_size, image_size]:
         raise TaggerError(f"the ONNX model takes {shape[1]} x {shape[2]} pixels, not {image_size} x {image_size}")

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.images import image_files_under
 from tagger.tagtext import split_tags
-
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -125,8 +124,7 @@ def read_jsonl(path: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
 
 def read_sidecar_folder(folder: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
     records, problems = [], []
-    # followlinks=False (rglob's default) keeps a symlink loop from recursing forever.
-    for image in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()):
+    for image in image_files_under(folder):
         relative = image.relative_to(folder).as_posix()
         sidecar = image.with_suffix(".txt")
         if not sidecar.is_file():

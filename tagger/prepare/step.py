@@ -11,6 +11,7 @@ from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_problem
 from tagger.prepare.sources import SourceProblem, read_source
+from tagger.result import StepResult
 from tagger.runfolder import TRAIN, VALIDATION
 from tagger.settings import Settings
 from tagger.tagtext import TagNormalizer, read_aliases
@@ -44,7 +45,9 @@ def unique_in_order(tags) -> list[str]:
     return list(dict.fromkeys(tag for tag in tags if tag.strip()))
 
 
-def prepare(settings: Settings) -> runfolder.Manifest:
+def prepare(settings: Settings) -> StepResult:
+    """Reads the tags file, normalizes the tags, checks every image; writes manifest.csv, vocabulary.csv,
+    skipped.csv (what was left out and why) and settings.prepare.json, all together or none."""
     data, run_dir = settings.data, settings.paths.run_dir
     if data.source is None:
         raise TaggerError("data.source is not set: give --data.source <tags.csv | tags.jsonl | image folder>")
@@ -55,36 +58,53 @@ def prepare(settings: Settings) -> runfolder.Manifest:
     if not records:
         raise TaggerError(f"no images listed in {data.source}" + (f" ({problems[0].reason})" if problems else ""))
 
+    tags_by_image = tags_of_images(records, normalize, aliases, data.max_tag_length, problems)
+    read_count = len(tags_by_image)
+    tags_before = len({tag for tags in tags_by_image.values() for tag in tags})
+    drop_images(tags_by_image, problems, {image: "no tags" for image, tags in tags_by_image.items() if not tags})
+    refused = {} if data.allow_outside_root else {image: "path leaves data.images_root"
+                                                   for image in tags_by_image if leaves_root(image)}
+    drop_images(tags_by_image, problems, refused)
+    paths = {image: resolve(image, images_root) for image in tags_by_image}
+    unreadable = check_images(paths) if data.check_images else {}
+    drop_images(tags_by_image, problems, unreadable)
+    stop_unless_usable(tags_by_image, problems, read_count, len(refused) + len(unreadable), data, images_root, run_dir)
+
+    kept_counts = frequent_tags(tags_by_image, data.min_tag_occurrences, problems, run_dir)
+    manifest = build_manifest(tags_by_image, paths, kept_counts, data, problems)
+    write_outputs(run_dir, problems, kept_counts, manifest, settings)
+    print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
+    return StepResult([run_dir / name for name in (runfolder.MANIFEST, runfolder.VOCABULARY, runfolder.SKIPPED)],
+                      manifest)
+
+
+def tags_of_images(records, normalize: TagNormalizer, aliases: dict[str, str], max_tag_length: int,
+                   problems: list[SourceProblem]) -> dict[str, list[str]]:
+    """image id -> its normalized, aliased tags in order; duplicate entries of one image are merged."""
     tags_by_image: dict[str, list[str]] = {}
     for record in records:
         tags = unique_in_order(aliases.get(t, t) for t in map(normalize, record.raw_tags))
-        for tag in [tag for tag in tags if len(tag) > data.max_tag_length]:
+        for tag in [tag for tag in tags if len(tag) > max_tag_length]:
             problems.append(SourceProblem(record.origin, f"tag {tag[:20]!r}... of {len(tag)} characters dropped: "
-                                          f"longer than data.max_tag_length ({data.max_tag_length})"))
-        tags = [tag for tag in tags if len(tag) <= data.max_tag_length]
+                                          f"longer than data.max_tag_length ({max_tag_length})"))
+        tags = [tag for tag in tags if len(tag) <= max_tag_length]
         image = image_id(record.image)
         if image in tags_by_image:
             problems.append(SourceProblem(record.origin, f"duplicate entry for {image}: tags merged"))
             tags_by_image[image] = unique_in_order(tags_by_image[image] + tags)
         else:
             tags_by_image[image] = tags
-    read_count = len(tags_by_image)
-    tags_before = len({tag for tags in tags_by_image.values() for tag in tags})
+    return tags_by_image
 
-    for image in [image for image, tags in tags_by_image.items() if not tags]:
-        problems.append(SourceProblem(image, "no tags"))
-        del tags_by_image[image]
 
-    refused = [] if data.allow_outside_root else [image for image in tags_by_image if leaves_root(image)]
-    for image in refused:
-        problems.append(SourceProblem(image, "path leaves data.images_root"))
-        del tags_by_image[image]
-
-    paths = {image: resolve(image, images_root) for image in tags_by_image}
-    unreadable = check_images(paths) if data.check_images else {}
-    for image, reason in unreadable.items():
+def drop_images(tags_by_image: dict[str, list[str]], problems: list[SourceProblem], reasons: dict[str, str]) -> None:
+    for image, reason in reasons.items():
         problems.append(SourceProblem(image, reason))
         del tags_by_image[image]
+
+
+def stop_unless_usable(tags_by_image, problems, read_count: int, broken: int, data, images_root, run_dir) -> None:
+    """Stops, with skipped.csv written, when no image is left or too many of those listed are broken."""
     if not tags_by_image:
         write_skipped(run_dir, problems)
         example = f" (e.g. {problems[-1].item}: {problems[-1].reason})" if problems else ""
@@ -92,7 +112,6 @@ def prepare(settings: Settings) -> runfolder.Manifest:
             f"none of the {read_count} images listed can be used{example}; images are looked up under "
             f"{images_root} (data.images_root); details in {run_dir / runfolder.SKIPPED}"
         )
-    broken = len(refused) + len(unreadable)
     if broken >= MIN_BROKEN_TO_STOP and broken / read_count > data.max_broken_fraction:
         write_skipped(run_dir, problems)
         raise TaggerError(
@@ -101,15 +120,23 @@ def prepare(settings: Settings) -> runfolder.Manifest:
             f"{run_dir / runfolder.SKIPPED}: fix them, or raise data.max_broken_fraction to train on the rest"
         )
 
+
+def frequent_tags(tags_by_image, min_occurrences: int, problems, run_dir) -> list[tuple[str, int]]:
+    """(tag, count) of the tags on at least min_occurrences images, most used first."""
     counts = Counter(tag for tags in tags_by_image.values() for tag in tags)
-    kept_counts = sorted(((t, c) for t, c in counts.items() if c >= data.min_tag_occurrences), key=lambda tc: (-tc[1], tc[0]))
-    if not kept_counts:
+    kept = sorted(((t, c) for t, c in counts.items() if c >= min_occurrences), key=lambda tc: (-tc[1], tc[0]))
+    if not kept:
         write_skipped(run_dir, problems)
         most_used, most_count = counts.most_common(1)[0]
         raise TaggerError(
-            f"no tag is used on at least {data.min_tag_occurrences} images (data.min_tag_occurrences); "
+            f"no tag is used on at least {min_occurrences} images (data.min_tag_occurrences); "
             f"the most used, {most_used!r}, is on {most_count}: lower the threshold or add images"
         )
+    return kept
+
+
+def build_manifest(tags_by_image, paths, kept_counts, data, problems) -> runfolder.Manifest:
+    """The images left with at least one kept tag, each with its split."""
     kept_tags = {tag for tag, _ in kept_counts}
     image_ids, kept_tag_lists = [], []
     for image, tags in tags_by_image.items():
@@ -119,16 +146,12 @@ def prepare(settings: Settings) -> runfolder.Manifest:
             kept_tag_lists.append(kept)
         else:
             problems.append(SourceProblem(image, f"none of its tags is used on {data.min_tag_occurrences}+ images"))
-
-    manifest = runfolder.Manifest(
+    return runfolder.Manifest(
         image_ids=image_ids,
         paths=[str(paths[image]) for image in image_ids],
         tags=kept_tag_lists,
         splits=assign_splits(image_ids, data.validation_fraction),
     )
-    write_outputs(run_dir, problems, kept_counts, manifest, settings)
-    print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
-    return manifest
 
 
 def image_id(image: str) -> str:

@@ -19,17 +19,17 @@ def augment(pixels, seed, size: int, options):
 
     seeds = tf.random.experimental.stateless_split(seed, 6)
     image = tf.cast(pixels, tf.float32)
-    if options.augment_flip:
+    if options.flip:
         image = tf.image.stateless_random_flip_left_right(image, seeds[0])
-    if options.augment_crop:
+    if options.crop:
         side = tf.random.stateless_uniform([], seeds[1], *CROP_SCALE) * size
         side = tf.cast(tf.maximum(side, 8.0), tf.int32)
         image = tf.image.stateless_random_crop(image, tf.stack([side, side, 3]), seeds[2])
         image = tf.image.resize(image, (size, size))
-    if options.augment_rotation:
+    if options.rotation:
         angle = tf.random.stateless_uniform([], seeds[3], -1.0, 1.0) * MAX_ROTATION_DEGREES * math.pi / 180
         image = rotate(image, angle, size)
-    if options.augment_colour:
+    if options.colour:
         image = tf.image.stateless_random_brightness(image, 0.1 * 255, seeds[4])
         image = tf.image.stateless_random_contrast(image, 0.85, 1.15, seeds[5])
     return tf.clip_by_value(image, 0.0, 255.0)
@@ -63,7 +63,7 @@ def training_images(paths: list[str], labels: np.ndarray, size: int, batch_size:
     order = epoch_order(len(paths), seed, epoch)
     pixels = image_dataset([paths[i] for i in order], size, batch_size).unbatch()
     extras = tf.data.Dataset.from_tensor_slices((labels[order].astype(np.float32), np.arange(len(order))))
-    if any((options.augment_flip, options.augment_crop, options.augment_rotation, options.augment_colour)):
+    if options.any():
         def augmented(image, extra):
             label, position = extra
             return augment(image, tf.stack([tf.cast(seed * 100_003 + epoch, tf.int64), tf.cast(position, tf.int64)]),

@@ -28,7 +28,7 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
     """
     modes = {mode: choose_thresholds(validation_labels, validation_scores, mode, options.target_precision)
              for mode in THRESHOLD_RULES}
-    thresholds, global_threshold = modes[options.threshold_mode]
+    thresholds, global_threshold = modes[options.mode]
     predicted = (validation_scores >= thresholds).astype(float)
     ap = per_tag_average_precision(validation_labels, validation_scores)
     f1 = per_tag_f1(validation_labels, predicted)
@@ -43,7 +43,7 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
         "mAP_frequent_tags": _nanmean(ap[frequent]),
         "mAP_rare_tags": _nanmean(ap[~frequent]),
         "frequent_tag_rule": f"at least {float(np.median(train_counts)):g} training images (the median)",
-        "threshold_mode": options.threshold_mode,
+        "threshold_mode": options.mode,
         "at_tag_thresholds": classification_metrics(validation_labels, predicted),
         "at_global_threshold": classification_metrics(validation_labels,
                                                       (validation_scores >= global_threshold).astype(float)),
@@ -58,13 +58,13 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
         "history": history,
     }
     threshold_file = {
-        "mode": options.threshold_mode,
+        "mode": options.mode,
         "default": global_threshold,
         "tags": {tag: float(value) for tag, value in zip(vocabulary, thresholds)},
         "modes": {mode: {tag: float(value) for tag, value in zip(vocabulary, values)}
                   for mode, (values, _) in modes.items()},
     }
-    write_report(run_dir, metrics, validation_labels, validation_scores)
+    write_training_report(run_dir, metrics, validation_labels, validation_scores)
     return metrics, threshold_file
 
 
@@ -108,7 +108,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], title: str, x_label
     return "".join(parts)
 
 
-def write_report(run_dir: Path, metrics: dict, labels: np.ndarray, scores: np.ndarray) -> None:
+def write_training_report(run_dir: Path, metrics: dict, labels: np.ndarray, scores: np.ndarray) -> None:
     escape = html.escape
     curves, maps, epoch_offset = {}, {}, 0
     for stage, entries in metrics["history"].items():

@@ -17,25 +17,30 @@ from tagger.model.convert import (
     saved_model_to_onnx,
     write_saved_model,
 )
+from tagger.result import StepResult
 from tagger.settings import Settings
 
 CHECK_IMAGES = 4
 MAX_DIFFERENCE = 1e-4
 
 
-def export(settings: Settings) -> None:
+def export(settings: Settings) -> StepResult:
+    """Writes export/saved_model and (with the export extra) export/model.onnx, each checked on real images."""
     from tagger.model.network import load_tagger, model_image_size
 
     run_dir = settings.paths.run_dir
     tagger = load_tagger(runfolder.require(run_dir / runfolder.MODEL, "train.py"))
     pixels = check_pixels(run_dir, model_image_size(tagger, run_dir))
     expected = np.asarray(tagger(pixels, training=False))
-    export_saved_model(tagger, run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL, pixels, expected)
-    if onnx_tools_installed():
-        export_onnx(run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL, run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL, pixels, expected)
-    else:
+    saved_model = run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL
+    onnx_model = run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL
+    export_saved_model(tagger, saved_model, pixels, expected)
+    if not onnx_tools_installed():
         print("ONNX export skipped: tf2onnx and onnxruntime are not installed "
               "(pip install tf2onnx onnxruntime, or pip install -e '.[export]')")
+        return StepResult([saved_model])
+    export_onnx(saved_model, onnx_model, pixels, expected)
+    return StepResult([saved_model, onnx_model])
 
 
 def check_pixels(run_dir: Path, image_size: int) -> np.ndarray:

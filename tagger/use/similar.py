@@ -15,12 +15,13 @@ import numpy as np
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_problem, load_image
+from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
+from tagger.result import StepResult
 from tagger.settings import Settings
 
-CHUNK_ROWS = 65_536
 
-
-def similar(settings: Settings) -> None:
+def similar(settings: Settings) -> StepResult:
+    """Prints (and with similar.output writes) the similar.k images most like similar.query."""
     options, run_dir = settings.similar, settings.paths.run_dir
     if options.query is None:
         raise TaggerError("similar.query: give an image id from manifest.csv or the path of an image file")
@@ -40,6 +41,7 @@ def similar(settings: Settings) -> None:
     if options.output is not None:
         runfolder.write_json(options.output, {"query": options.query, "results": results})
         print(f"wrote {options.output}")
+    return StepResult([options.output] if options.output else [], results)
 
 
 def query_embedding(query: str, run_dir: Path, embeddings: np.ndarray, manifest: runfolder.Manifest) -> np.ndarray:
@@ -73,18 +75,8 @@ def embed_image(path: Path, run_dir: Path) -> np.ndarray:
 
 def nearest(query: np.ndarray, embeddings: np.ndarray, k: int) -> list[tuple[int, float]]:
     """(row, cosine similarity) of the k rows most similar to query, best first; ties by row."""
-    query = query / max(float(np.linalg.norm(query)), 1e-12)
-    rows, similarities = np.empty(0, np.int64), np.empty(0, np.float32)
-    for start in range(0, len(embeddings), CHUNK_ROWS):
-        chunk = np.asarray(embeddings[start:start + CHUNK_ROWS], np.float32)
-        norms = np.maximum(np.linalg.norm(chunk, axis=1), 1e-12)
-        rows = np.concatenate([rows, np.arange(start, start + len(chunk))])
-        similarities = np.concatenate([similarities, (chunk @ query) / norms])
-        if len(rows) > k:  # keep only the best k seen so far: memory is k + one chunk
-            best = np.lexsort((rows, -similarities))[:k]
-            rows, similarities = rows[best], similarities[best]
-    order = np.lexsort((rows, -similarities))[:k]
-    return [(int(rows[i]), float(similarities[i])) for i in order]
+    rows, similarities = nearest_rows(query[np.newaxis], embeddings, k)
+    return [(int(row), float(similarity)) for row, similarity in zip(rows[0], similarities[0])]
 
 
 INDEX_FROM_IMAGES = 200_000  # similar.index auto: below this, exact search is fast enough and needs no build
@@ -121,9 +113,8 @@ def similarity_index(embeddings: np.ndarray, run_dir: Path):
         return faiss.read_index(str(index_path))
     print(f"building the similarity index of {len(embeddings)} images once ({index_path.name})")
     index = faiss.IndexHNSWFlat(embeddings.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-    for start in range(0, len(embeddings), CHUNK_ROWS):
-        chunk = np.asarray(embeddings[start:start + CHUNK_ROWS], np.float32)
-        index.add(chunk / np.maximum(np.linalg.norm(chunk, axis=1, keepdims=True), 1e-12))
+    for start in range(0, len(embeddings), DATABASE_CHUNK):
+        index.add(unit_rows(embeddings[start:start + DATABASE_CHUNK]))
     key_path.unlink(missing_ok=True)  # the index and its key change together: no key means rebuild
     with runfolder.atomic_path(index_path, ".faiss") as temporary:
         faiss.write_index(index, str(temporary))

@@ -10,8 +10,14 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.images import image_dataset, image_problem
-from tagger.prepare.sources import IMAGE_EXTENSIONS
+from tagger.images import (
+    IMAGE_EXTENSIONS,
+    image_dataset,
+    image_files_under,
+    image_problem,
+)
+from tagger.progress import progress_bar
+from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
 from tagger.tagtext import TagNormalizer
 
@@ -19,7 +25,8 @@ SIDECAR_SUFFIX = ".txt"
 EXTENSIONS = ", ".join(sorted(IMAGE_EXTENSIONS))  # for messages
 
 
-def tag(settings: Settings) -> None:
+def tag(settings: Settings) -> StepResult:
+    """Tags the images and folders of tag.inputs: a .txt beside each and/or one scores file (tag.output)."""
     options, run_dir = settings.tag, settings.paths.run_dir
     if not options.inputs:
         raise TaggerError("tag.inputs: name the images or folders to tag, e.g. --tag.inputs photos "
@@ -37,6 +44,7 @@ def tag(settings: Settings) -> None:
     if todo:
         tag_images(run_dir, options, images, todo, sidecars, normalize, report)
     report.print_summary(options.output)
+    return StepResult([*sidecars.values(), *([options.output] if options.output else [])], report)
 
 
 def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: list[int], sidecars: dict[int, Path],
@@ -95,11 +103,7 @@ def find_images(inputs: list[Path]) -> tuple[list[Path], TagReport]:
     report, found = TagReport(), []
     for given in inputs:
         if given.is_dir():
-            # os.walk does not enter symlinked folders (followlinks=False), so a link loop cannot hang the walk.
-            for folder, subfolders, files in os.walk(given):
-                subfolders.sort()
-                found.extend(Path(folder) / name for name in sorted(files)
-                             if Path(name).suffix.lower() in IMAGE_EXTENSIONS and (Path(folder) / name).is_file())
+            found.extend(image_files_under(given))
         elif given.is_file():
             if given.suffix.lower() in IMAGE_EXTENSIONS:
                 found.append(given)
@@ -155,10 +159,8 @@ def excluded_columns(exclude: list[str], vocabulary: list[str], normalize: TagNo
 
 def image_probabilities(tagger, paths: list[str], image_size: int, batch_size: int):
     """(position, probabilities) for every path in order; probabilities is None where the image did not decode."""
-    import keras
 
-    # A live bar on a terminal; in a log file, one line at the end instead of a stream of redraws.
-    progress = keras.utils.Progbar(len(paths), unit_name="image", verbose=1 if sys.stdout.isatty() else 2)
+    progress = progress_bar(len(paths))
     position = 0
     for pixels, decoded in image_dataset(paths, image_size, batch_size, flag_failures=True):
         decoded = np.asarray(decoded)

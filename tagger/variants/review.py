@@ -5,7 +5,9 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe, spreadsheet_safe
+from tagger.tagtext import resolve_chains
 
 REVIEW_COLUMNS = ["group", "canonical", "variant", "score", "visual", "context", "spelling", "overlap",
                   "canonical_count", "variant_count", "flag", "decision"]
@@ -109,19 +111,10 @@ def accepted_aliases(run_dir: Path) -> dict[str, str]:
             raise TaggerError(f"{review} line {line}: {variant!r} is accepted as a variant of both "
                               f"{targets[variant]!r} and {canonical!r}; reject one of them")
         targets[variant] = canonical
-    resolved = {}
-    for variant in targets:
-        chain = [variant]
-        while chain[-1] in targets:
-            if targets[chain[-1]] in chain:
-                cycle = " -> ".join(chain[chain.index(targets[chain[-1]]):] + [targets[chain[-1]]])
-                raise TaggerError(f"{review}: accepted merges form a cycle: {cycle}; reject one of them")
-            chain.append(targets[chain[-1]])
-        resolved[variant] = chain[-1]
-    return resolved
+    return resolve_chains(targets, f"{review}: accepted merges", "reject one of them")
 
 
-def apply_review(settings) -> dict[str, str]:
+def apply_review(settings) -> StepResult:
     """The documented command (apply_review.py): accepted rows of review.csv become aliases.txt."""
     run_dir = settings.paths.run_dir
     aliases = accepted_aliases(run_dir)
@@ -132,4 +125,4 @@ def apply_review(settings) -> dict[str, str]:
     print(f"{len(aliases)} accepted merges written to {run_dir / runfolder.ALIASES}; "
           f"{len(rejected)} rejected pairs remembered in {runfolder.REJECTED}")
     print(f"next: python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / runfolder.ALIASES} ...")
-    return aliases
+    return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], aliases)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from tagger import runfolder
+from tagger.result import StepResult
 from tagger.settings import Settings
 from tagger.spreadsheet import spreadsheet_safe
 from tagger.variants.grouping import (
@@ -11,10 +12,11 @@ from tagger.variants.grouping import (
     tag_mean_embeddings,
 )
 from tagger.variants.review import previous_decisions, write_rejected, write_review
-from tagger.variants.synonyms_page import write_report
+from tagger.variants.synonyms_page import write_synonyms_page
 
 
-def cluster_tags(settings: Settings) -> list:
+def cluster_tags(settings: Settings) -> StepResult:
+    """Proposes variant groups with their evidence: synonyms.json/.csv/.html and review.csv (decisions kept)."""
     run_dir, options = settings.paths.run_dir, settings.cluster
     manifest = runfolder.read_manifest(run_dir)
     vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
@@ -36,14 +38,15 @@ def cluster_tags(settings: Settings) -> list:
     write_groups(run_dir, groups)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions)
-    write_report(run_dir, groups, manifest, options.method)
+    write_synonyms_page(run_dir, groups, manifest, options.method)
     runfolder.write_settings(run_dir, "cluster", settings)
     print_groups(groups)
     print(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
           f"and {runfolder.REVIEW}")
     print(f"next: fill the decision column of {run_dir / runfolder.REVIEW} (accept or reject), "
           f"then run apply_review.py --paths.run_dir {run_dir}")
-    return groups
+    return StepResult([run_dir / name for name in (runfolder.SYNONYMS_JSON, runfolder.SYNONYMS_CSV, runfolder.SYNONYMS_HTML,
+                                                   runfolder.REVIEW, runfolder.REJECTED)], groups)
 
 
 EVIDENCE_FIELDS = ("score", "similarity", "context", "spelling", "overlap")

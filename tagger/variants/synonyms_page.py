@@ -42,7 +42,7 @@ def images_of_tags(manifest: runfolder.Manifest, tags: set[str], per_tag: int) -
     return found
 
 
-def write_report(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 3) -> None:
+def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 3) -> None:
     escape = html.escape
     members = {tag for group in groups for tag in group.members}
     examples = images_of_tags(manifest, members, per_tag)

@@ -1,0 +1,121 @@
+"""One training stage: epochs with a checkpoint after each, best-mAP weights kept, early stopping, exact resume."""
+
+import numpy as np
+
+from tagger.progress import keras_verbosity
+from tagger.train.checkpoints import StageCheckpoint, StageState
+
+
+def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
+              epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=(),
+              optimizer_name: str = "adam", backbone_scale: float = 1.0) -> list:
+    """Trains one stage epoch by epoch; returns its history. The best-mAP weights are left in the model.
+
+    options: the train section (schedule, loss, patience, seed); backbone_scale: the learning-rate factor of
+    scaled_variables (the backbone's) under Adam.
+    """
+    import keras
+
+    from tagger.train.losses import make_loss
+    from tagger.train.optim import ScaledAdam, warmup_cosine
+
+    with hardware.strategy.scope():
+        schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
+                                 int(round(options.warmup_epochs * steps_per_epoch)))
+        if optimizer_name == "sgd":
+            optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9,
+                                             weight_decay=options.weight_decay or None)
+        else:
+            optimizer = ScaledAdam(scale=backbone_scale, learning_rate=schedule,
+                                   weight_decay=options.weight_decay or None)
+            optimizer.scale_variables(scaled_variables)
+        model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
+                      jit_compile=hardware.jit_compile)
+    state = checkpoint.load()
+    if state is not None and state.epochs_done > 0:
+        checkpoint.restore(model, optimizer)
+        print(f"  resuming after epoch {state.epochs_done} (best validation mAP {state.best_map:.4f})")
+    state = state or StageState()
+    while not state.finished and state.epochs_done < epochs:
+        epoch = state.epochs_done
+        # Dropout and any other randomness of this epoch depend only on (seed, stage, epoch).
+        epoch_seed = options.seed * 10_007 + stage_number * 1_009 + epoch
+        keras.utils.set_random_seed(epoch_seed)
+        reseed_layers(model, epoch_seed)
+        result = model.fit(epoch_data(epoch), epochs=1, shuffle=False, verbose=keras_verbosity())
+        score = validation_map()
+        improved = score > state.best_map
+        state.epochs_done += 1
+        state.history.append({"epoch": epoch + 1, "loss": float(result.history["loss"][-1]), "validation_mAP": score})
+        state.best_map, state.best_epoch = (score, epoch + 1) if improved else (state.best_map, state.best_epoch)
+        state.stale_epochs = 0 if improved else state.stale_epochs + 1
+        print(f"  epoch {epoch + 1}/{epochs}: loss {state.history[-1]['loss']:.4f}, validation mAP {score:.4f}"
+              + (" (best)" if improved else ""))
+        if state.stale_epochs >= options.patience:
+            print(f"  no better validation mAP for {options.patience} epochs: stopping this stage")
+            state.finished = True
+        checkpoint.save(model, optimizer, state, improved)
+    state.finished = True
+    checkpoint.save(model, optimizer, state, improved=False)
+    checkpoint.restore_best(model)
+    print(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
+    return state.history
+
+
+def reseed_layers(model, seed: int) -> None:
+    """Resets the random state of dropout-like layers, which set_random_seed does not reach once built.
+
+    Without this a resumed run would draw different dropout masks than the uninterrupted one.
+    """
+    for variable in model.non_trainable_variables:
+        if variable.path.endswith("seed_generator_state"):
+            variable.assign(np.array([seed, 0], dtype=variable.dtype))
+
+
+def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = False) -> None:
+    """Each tag's bias starts at the log-odds of its training frequency: the first steps then learn what sets
+    a tag's images apart instead of how rare the tag is. zero_kernel: the weights restart at zero too."""
+    from tagger.model.network import TAGS_LAYER
+
+    if zero_kernel:
+        kernel = tagger.get_layer(TAGS_LAYER).kernel
+        kernel.assign(np.zeros(kernel.shape, np.float32))
+    frequency = np.clip(labels.mean(axis=0), 1e-4, 1 - 1e-4)
+    tagger.get_layer(TAGS_LAYER).bias.assign(np.log(frequency / (1 - frequency)).astype(np.float32))
+
+
+def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> int:
+    """Makes the last `count` layers trainable; BatchNorm stays frozen over pretrained statistics."""
+    import keras
+
+    backbone.trainable = True
+    layers = [layer for layer in backbone.layers if layer.weights]
+    chosen = layers[-count:]
+    for layer in backbone.layers:
+        layer.trainable = False
+    for layer in chosen:
+        is_batchnorm = isinstance(layer, keras.layers.BatchNormalization)
+        layer.trainable = not (keep_batchnorm_frozen and is_batchnorm)
+        if is_batchnorm and layer.trainable:
+            # Without pretrained statistics the moving averages must catch up within a short run;
+            # the applications' 0.999 would take thousands of steps.
+            layer.momentum = 0.9
+    return len(chosen)
+
+
+def global_batch_size(per_replica: int, replicas: int, rows: int) -> int:
+    """Rows per step over all replicas: per_replica x replicas, lowered for a small set so that every batch
+    splits over the replicas without leaving one empty, and the first batch splits evenly.
+
+    Keras's fit averages the first batch across replicas, element by element, to learn its shapes, and fails
+    on an uneven split; a replica given no rows fails in BatchNormalization.
+    """
+    from tagger.errors import TaggerError
+
+    if replicas == 1:
+        return per_replica
+    for batch in range(min(per_replica * replicas, rows - rows % replicas), 0, -replicas):
+        if rows % batch == 0 or rows % batch >= replicas:
+            return batch
+    raise TaggerError(f"{rows} training image(s) cannot be shared by {replicas} replicas: "
+                      "add images or use --train.hardware.distribute off")
