@@ -19,11 +19,16 @@ def build_tagger(model_settings: ModelSettings, tag_count: int) -> keras.Model:
     """A model from 0-255 RGB images of model.image_size to one probability per tag."""
     spec = get_backbone_spec(model_settings.backbone)
     size = model_settings.image_size
-    backbone = build_backbone(spec.name, size, model_settings.weights)
     pixels = keras.Input((size, size, 3), name="pixels")
-    scaled = PixelScaling(spec.preprocessing, name="pixel_scaling")(pixels)
-    feature_map = backbone(scaled)
-    embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(feature_map)
+    if spec.is_hub:  # a keras-hub tower: the preset's pixel scaling, tokens pooled as the table says
+        from tagger.model.hub import build_hub_backbone
+
+        parts = build_hub_backbone(spec, size, model_settings.weights)
+        embedding = parts.pooling(parts.backbone({"images": parts.preprocessing(pixels)}))
+    else:
+        backbone = build_backbone(spec.name, size, model_settings.weights)
+        feature_map = backbone(PixelScaling(spec.preprocessing, name="pixel_scaling")(pixels))
+        embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(feature_map)
     dropped = keras.layers.Dropout(model_settings.dropout, name=DROPOUT_LAYER)(embedding)
     # The head is kept in float32 so probabilities stay exact under mixed precision. Zero initial
     # weights: with few images per tag, random ones leave noise in directions no image ever corrects.
