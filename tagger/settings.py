@@ -50,7 +50,9 @@ class DataSettings(BaseModel):
 
 
 class ModelSettings(BaseModel):
-    backbone: str = Field("efficientnetv2-l", description="A keras.applications backbone; see tagger/backbones.py.")
+    backbone: str = Field(
+        "efficientnetv2-l", description="A keras.applications backbone, or a keras-hub one (dinov2-*, siglip-*, "
+        "siglip2-*, clip-*); see tagger/model/backbones.py and the README's Backbones section.")
     image_size: int = Field(
         384,
         ge=32,
@@ -58,7 +60,10 @@ class ModelSettings(BaseModel):
         description="Input side in pixels; wins over the backbone's customary size "
         "(efficientnetv2-l 480, -s 384, -b0 224, convnext 224, resnet50 224, mobilenetv2 224).",
     )
-    weights: str = Field("imagenet", description="'imagenet' (downloaded once by Keras), 'none', or a weights file.")
+    weights: str = Field(
+        "imagenet", description="keras.applications: 'imagenet' (downloaded once by Keras), 'none', or a weights "
+        "file. keras-hub backbones: 'imagenet' or 'pretrained' (the preset's weights, downloaded once), 'none', or "
+        "a local preset folder.")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout before the tag layer.")
 
     @field_validator("backbone")
@@ -92,7 +97,8 @@ class TrainSettings(BaseModel):
         "over tags, so one value suits every backbone and vocabulary; adam: as usual (e.g. 0.001).",
     )
     unfreeze_layers: int = Field(
-        0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all)."
+        0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all); "
+        "for keras-hub backbones (dinov2, siglip, clip) N counts transformer blocks."
     )
     finetune_epochs: int = Field(3, ge=1, le=1000, description="Stage 2 epochs, from images.")
     finetune_learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head.")
@@ -171,6 +177,16 @@ class ClusterSettings(BaseModel):
         True, description="combined: visual evidence also from the trained head (cosine of mean tag logits), averaged "
         "with the embeddings' cosine.",
     )
+    text_evidence: bool = Field(
+        False, description="combined: also compare tag names with the text tower of the run's SigLIP / SigLIP2 / "
+        "CLIP preset; counts only where the images agree too (never merges on text alone).",
+    )
+
+    @model_validator(mode="after")
+    def text_evidence_needs_combined(self):
+        if self.text_evidence and self.method != "combined":
+            raise ValueError("cluster.text_evidence works with cluster.method combined")
+        return self
 
 
 class TagSettings(BaseModel):

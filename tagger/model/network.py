@@ -67,6 +67,10 @@ def backbone_of(tagger: keras.Model) -> keras.Model:
 
 def load_tagger(path: Path) -> keras.Model:
     """Loads model.keras in Keras safe mode (no arbitrary code runs)."""
+    if uses_keras_hub(path):  # its tower's class is registered when keras-hub is imported
+        from tagger.model.hub import keras_hub_module
+
+        keras_hub_module()
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError) as error:
@@ -75,6 +79,17 @@ def load_tagger(path: Path) -> keras.Model:
             raise TaggerError(f"cannot load {path}: it holds Python code (a Lambda layer), which is never run; "
                               "train.py's models hold none, so this file did not come from train.py") from None
         raise TaggerError(f"cannot load {path}: {error}") from None
+
+
+def uses_keras_hub(path: Path) -> bool:
+    """Whether model.keras holds a keras-hub backbone (its config names a keras_hub class)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b'"keras_hub' in archive.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False  # load_model reports what is wrong with the file
 
 
 def model_image_size(tagger: keras.Model, run_dir: Path) -> int:

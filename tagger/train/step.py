@@ -25,6 +25,7 @@ from tagger.train.metrics import mean_average_precision
 def train(settings: Settings) -> dict:
     import keras
 
+    from tagger.model.hub import transformer_blocks
     from tagger.model.network import (
         backbone_of,
         build_tagger,
@@ -104,7 +105,8 @@ def train(settings: Settings) -> dict:
             continue
         with hardware.strategy.scope():
             unfrozen = unfreeze_last_layers(backbone_of(tagger), layer_count, keep_batchnorm_frozen=pretrained)
-        print(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone layers, up to {epochs} epochs")
+        unit = "transformer blocks" if transformer_blocks(backbone_of(tagger)) is not None else "layers"
+        print(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone {unit}, up to {epochs} epochs")
         history[name] = run_stage(StageCheckpoint(run_dir, name, fingerprint), tagger, hardware, learning_rate,
                                   image_steps, epochs, options, image_epoch, tagger_validation_map,
                                   stage_number=stage_number, scaled_variables=backbone_of(tagger).trainable_variables)
@@ -275,9 +277,17 @@ def stage1_features(tagger, manifest: runfolder.Manifest, settings: Settings, pr
 
 
 def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> int:
-    """Makes the last `count` layers trainable; BatchNorm stays frozen over pretrained statistics."""
+    """Makes the last `count` layers trainable; BatchNorm stays frozen over pretrained statistics.
+
+    For a keras-hub transformer (DINOv2, SigLIP, CLIP) `count` counts transformer blocks: one layer of
+    its top-level list holds a whole encoder, so counting layers would mean nothing there.
+    """
     import keras
 
+    from tagger.model.hub import transformer_blocks, unfreeze_last_blocks
+
+    if transformer_blocks(backbone) is not None:
+        return unfreeze_last_blocks(backbone, count)
     backbone.trainable = True
     layers = [layer for layer in backbone.layers if layer.weights]
     chosen = layers[-count:]
