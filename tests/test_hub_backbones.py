@@ -158,7 +158,7 @@ def test_pretrained_preset_without_network_is_one_line(prepared_run, tmp_path):
                         "--model.image_size", "32", env=child_hooks(network_log=tmp_path / "network.jsonl"))
     assert result.returncode != 0
     line = last_line(result.stderr)
-    assert line.startswith("could not get the keras-hub preset dinov2_small for dinov2-small (")
+    assert line.startswith("train.py: error: could not get the keras-hub preset dinov2_small for dinov2-small (")
     assert line.endswith("without a network, use --model.weights none or the folder of a downloaded preset")
     assert "Traceback" not in result.stderr
 
