@@ -63,14 +63,18 @@ class DataSettings(BaseModel):
 class ModelSettings(BaseModel):
     """The network: backbone, input size, starting weights, dropout before the tag layer."""
 
-    backbone: str = Field("efficientnetv2-l", description="One of the backbone table (tagger/model/backbones.py): "
+    backbone: str = Field("efficientnetv2-l", description="One of the backbone table (tagger/model/backbones.py; "
+                          "dinov2-*, siglip-*, siglip2-*, clip-* come from keras-hub, extra 'hub'): "
                           + ", ".join(f"{name} ({spec.default_image_size} px customary)" for name, spec in BACKBONES.items())
                           + ".")
     image_size: int = Field(
         384, ge=32, le=1024,
         description="Input side in pixels; wins over the backbone's customary size (listed with model.backbone).",
     )
-    weights: str = Field("imagenet", description="'imagenet' (downloaded once by Keras), 'none', or a weights file.")
+    weights: str = Field(
+        "imagenet", description="keras.applications: 'imagenet' (downloaded once by Keras), 'none', or a weights "
+        "file. keras-hub backbones: 'imagenet' or 'pretrained' (the preset's weights, downloaded once), 'none', or "
+        "a local preset folder.")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout before the tag layer.")
 
     @field_validator("backbone")
@@ -108,7 +112,8 @@ class FinetuneSettings(BaseModel):
     """Stages 2 and 3: training backbone layers from images, after stage 1."""
 
     unfreeze_layers: int = Field(
-        0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all)."
+        0, ge=0, description="Stage 2: unfreeze the last N backbone layers (0: skip; more than it has: all); "
+        "for keras-hub backbones (dinov2, siglip, clip) N counts transformer blocks."
     )
     epochs: int = Field(3, ge=1, le=1000, description="Stage 2 epochs, from images.")
     learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head.")
@@ -247,6 +252,16 @@ class ClusterSettings(BaseModel):
         True, description="combined: visual evidence also from the trained head (cosine of mean tag logits), averaged "
         "with the embeddings' cosine.",
     )
+    text_evidence: bool = Field(
+        False, description="combined: also compare tag names with the text tower of the run's SigLIP / SigLIP2 / "
+        "CLIP preset; counts only where the images agree too (never merges on text alone).",
+    )
+
+    @model_validator(mode="after")
+    def text_evidence_needs_combined(self):
+        if self.text_evidence and self.method != "combined":
+            raise ValueError("cluster.text_evidence works with cluster.method combined")
+        return self
 
 
 class TagSettings(BaseModel):

@@ -19,6 +19,8 @@ def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
     """Writes the SavedModel's serving signature as ONNX (dynamic batch size); used by tagger.model.inference too."""
     from tf2onnx import convert, tf_loader
 
+    register_erfc()
+
     # tf2onnx logs every rewrite pass, and calls TensorFlow 1 APIs that log deprecations: noise to a user.
     for logger in ("tf2onnx", "tensorflow"):
         logging.getLogger(logger).setLevel(logging.ERROR)
@@ -26,6 +28,31 @@ def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
                                                                 return_tensors_to_rename=True)
     convert.from_graph_def(graph, input_names=inputs, output_names=outputs, tensors_to_rename=renames,
                            output_path=str(target))
+
+
+_ERFC_REGISTERED = []
+
+
+def register_erfc() -> None:
+    """Teaches tf2onnx TensorFlow's Erfc as 1 - Erf: exact GELU (DINOv2's MLPs) is written with Erfc, which
+    ONNX lacks, so without this a DINOv2 tagger has no ONNX export."""
+    if _ERFC_REGISTERED:
+        return
+    import numpy as np
+    from tf2onnx import utils
+    from tf2onnx.handler import tf_op
+
+    @tf_op("Erfc")
+    class Erfc:
+        @classmethod
+        def version_9(cls, ctx, node, **kwargs):
+            dtype = utils.map_onnx_to_numpy_type(ctx.get_dtype(node.input[0]))
+            erf = ctx.make_node("Erf", [node.input[0]], name=utils.make_name(node.name + "_erf"))
+            one = ctx.make_const(utils.make_name(node.name + "_one"), np.array(1, dtype=dtype))
+            node.type = "Sub"
+            ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+    _ERFC_REGISTERED.append(Erfc)
 
 
 def onnx_tools_installed() -> bool:

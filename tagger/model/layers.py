@@ -33,3 +33,63 @@ class PixelScaling(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="tagger")
+class PixelAffine(keras.layers.Layer):
+    """0-255 RGB pixels -> pixels x scale + offset, per channel: a keras-hub preset's image converter
+    without its resizing (the tagger's images already have the model's size)."""
+
+    def __init__(self, scale, offset, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = tuple(float(value) for value in scale)
+        self.offset = tuple(float(value) for value in offset)
+        if len(self.scale) != 3 or len(self.offset) != 3:
+            raise ValueError(f"PixelAffine needs 3 scales and 3 offsets. Received scale={scale}, offset={offset}")
+
+    def call(self, pixels):
+        pixels = keras.ops.cast(pixels, self.compute_dtype)
+        scale = keras.ops.convert_to_tensor(self.scale, dtype=self.compute_dtype)
+        offset = keras.ops.convert_to_tensor(self.offset, dtype=self.compute_dtype)
+        return pixels * scale + offset
+
+    def get_config(self):
+        return {**super().get_config(), "scale": list(self.scale), "offset": list(self.offset)}
+
+
+@keras.saving.register_keras_serializable(package="tagger")
+class TokenPooling(keras.layers.Layer):
+    """A transformer's output -> one embedding per image.
+
+    mode "cls": the first token; "mean": the mean of the patch tokens (after `prefix_tokens`: CLS and
+    registers); "cls+mean": both concatenated (DINOv2's linear-probe features); "map": the tower pooled
+    already (SigLIP's attention pooling head), passed through; "average": a CNN feature map's spatial mean.
+    Computed in float32, like the GlobalAveragePooling2D it stands in for.
+    """
+
+    MODES = ("cls", "mean", "cls+mean", "map", "average")
+
+    def __init__(self, mode: str, prefix_tokens: int = 1, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if mode not in self.MODES:
+            raise ValueError(f"TokenPooling mode must be one of {self.MODES}. Received mode={mode!r}")
+        self.mode = mode
+        self.prefix_tokens = int(prefix_tokens)
+
+    def call(self, tokens):
+        tokens = keras.ops.cast(tokens, "float32")
+        if self.mode == "map":
+            return tokens
+        if self.mode == "average":
+            return keras.ops.mean(tokens, axis=(1, 2))
+        cls = tokens[:, 0]
+        mean = keras.ops.mean(tokens[:, self.prefix_tokens:], axis=1)
+        if self.mode == "cls":
+            return cls
+        if self.mode == "mean":
+            return mean
+        return keras.ops.concatenate([cls, mean], axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "prefix_tokens": self.prefix_tokens}

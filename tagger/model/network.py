@@ -19,11 +19,16 @@ def build_tagger(model_settings: ModelSettings, tag_count: int) -> keras.Model:
     """A model from 0-255 RGB images of model.image_size to one probability per tag."""
     spec = get_backbone_spec(model_settings.backbone)
     size = model_settings.image_size
-    backbone = build_backbone(spec.name, size, model_settings.weights)
     pixels = keras.Input((size, size, 3), name="pixels")
-    scaled = PixelScaling(spec.preprocessing, name="pixel_scaling")(pixels)
-    feature_map = backbone(scaled)
-    embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(feature_map)
+    if spec.is_hub:  # a keras-hub tower: the preset's pixel scaling, tokens pooled as the table says
+        from tagger.model.hub import build_hub_backbone
+
+        parts = build_hub_backbone(spec, size, model_settings.weights)
+        embedding = parts.pooling(parts.backbone({"images": parts.preprocessing(pixels)}))
+    else:
+        backbone = build_backbone(spec.name, size, model_settings.weights)
+        feature_map = backbone(PixelScaling(spec.preprocessing, name="pixel_scaling")(pixels))
+        embedding = keras.layers.GlobalAveragePooling2D(name=EMBEDDING_LAYER)(feature_map)
     dropped = keras.layers.Dropout(model_settings.dropout, name=DROPOUT_LAYER)(embedding)
     # The head is kept in float32 so probabilities stay exact under mixed precision. Zero initial
     # weights: with few images per tag, random ones leave noise in directions no image ever corrects.
@@ -62,6 +67,10 @@ def backbone_of(tagger: keras.Model) -> keras.Model:
 
 def load_tagger(path: Path) -> keras.Model:
     """Loads model.keras in Keras safe mode (no arbitrary code runs)."""
+    if uses_keras_hub(path):  # its tower's class is registered when keras-hub is imported
+        from tagger.model.hub import keras_hub_module
+
+        keras_hub_module()
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except (OSError, ValueError) as error:
@@ -70,6 +79,17 @@ def load_tagger(path: Path) -> keras.Model:
             raise TaggerError(f"cannot load {path}: it holds Python code (a Lambda layer), which is never run; "
                               "train.py's models hold none, so this file did not come from train.py") from None
         raise TaggerError(f"cannot load {path}: {error}") from None
+
+
+def uses_keras_hub(path: Path) -> bool:
+    """Whether model.keras holds a keras-hub backbone (its config names a keras_hub class)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b'"keras_hub' in archive.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False  # load_model reports what is wrong with the file
 
 
 def model_image_size(tagger: keras.Model, run_dir: Path) -> int:

@@ -85,8 +85,17 @@ def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = Fal
 
 
 def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> int:
-    """Makes the last `count` layers trainable; BatchNorm stays frozen over pretrained statistics."""
+    """Makes the last `count` layers trainable; BatchNorm stays frozen over pretrained statistics.
+
+    For a keras-hub transformer (DINOv2, SigLIP, CLIP) `count` counts transformer blocks: one layer of
+    its top-level list holds a whole encoder, so counting layers would mean nothing there.
+    """
     import keras
+
+    from tagger.model.hub import transformer_blocks, unfreeze_last_blocks
+
+    if transformer_blocks(backbone) is not None:
+        return unfreeze_last_blocks(backbone, count)
 
     backbone.trainable = True
     layers = [layer for layer in backbone.layers if layer.weights]

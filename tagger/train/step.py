@@ -97,6 +97,7 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
 
 def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerprint: dict, history: dict) -> bool:
     """Stages 2 (the last backbone layers) and 3 (all of them) from images, when asked for; True if either ran."""
+    from tagger.model.hub import transformer_blocks
     from tagger.model.network import backbone_of
 
     options, stages = settings.train, settings.train.finetune
@@ -126,7 +127,8 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
             continue
         with hardware.strategy.scope():
             unfrozen = unfreeze_last_layers(backbone_of(tagger), layer_count, keep_batchnorm_frozen=pretrained)
-        print(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone layers, up to {epochs} epochs")
+        unit = "transformer blocks" if transformer_blocks(backbone_of(tagger)) is not None else "layers"
+        print(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone {unit}, up to {epochs} epochs")
         history[name] = run_stage(StageCheckpoint(settings.paths.run_dir, name, fingerprint), tagger, hardware,
                                   learning_rate, -(-len(rows) // batch), epochs, options, image_epoch,
                                   validation_map, stage_number=stage_number,

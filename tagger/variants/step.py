@@ -33,8 +33,8 @@ def cluster_tags(settings: Settings) -> StepResult:
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         if head_kernel is not None:  # a second view: the tags as the trained model sees them
             tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
-        groups = CombinedVariants(options.min_score, options.neighbours).fit(
-            tag_vectors, vocabulary, counts, tag_images, rejected).groups_
+        groups = combined_variants(settings, vocabulary).fit(tag_vectors, vocabulary, counts, tag_images,
+                                                             rejected).groups_
     write_groups(run_dir, groups)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions)
@@ -47,6 +47,17 @@ def cluster_tags(settings: Settings) -> StepResult:
           f"then run apply_review.py --paths.run_dir {run_dir}")
     return StepResult([run_dir / name for name in (runfolder.SYNONYMS_JSON, runfolder.SYNONYMS_CSV, runfolder.SYNONYMS_HTML,
                                                    runfolder.REVIEW, runfolder.REJECTED)], groups)
+
+
+def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVariants:
+    """The combined method, with the tag names' text evidence when cluster.text_evidence asks for it."""
+    options = settings.cluster
+    if not options.text_evidence:
+        return CombinedVariants(options.min_score, options.neighbours)
+    from tagger.variants.text_evidence import TextAwareVariants, tag_text_vectors
+
+    text_vectors = tag_text_vectors(runfolder.trained_model_settings(settings.paths.run_dir), vocabulary)
+    return TextAwareVariants(options.min_score, options.neighbours, text_vectors)
 
 
 EVIDENCE_FIELDS = ("score", "similarity", "context", "spelling", "overlap")
