@@ -77,9 +77,14 @@ def write_json(target: Path, value) -> None:
     write_text(target, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def write_csv(target: Path, header: list[str], rows) -> None:
+def csv_text(header: list[str], rows) -> str:
+    """The CSV text write_csv writes: a header line, then the rows, \\n line ends."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    write_text(target, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_csv(target: Path, header: list[str], rows) -> None:
+    write_text(target, csv_text(header, rows))

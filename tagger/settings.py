@@ -307,6 +307,16 @@ class SimilarSettings(BaseModel):
     )
 
 
+class ReviewSettings(BaseModel):
+    host: str = Field(
+        "127.0.0.1", description="Address review.py serves on. Loopback by default; any other address lets others on "
+        "the network see the images and decide, and is served with a warning.",
+    )
+    port: int = Field(0, ge=0, le=65535, description="Port review.py serves on (0: a free one, printed at start).")
+    open: bool = Field(True, description="Open the review page in the default browser at start.")
+    thumbnails: int = Field(6, ge=1, le=48, description="Images shown per tag, spread over the range of its images.")
+
+
 class Settings(BaseSettings):
     """Every setting of the pipeline."""
 
@@ -328,3 +338,4 @@ class Settings(BaseSettings):
     cluster: ClusterSettings = ClusterSettings()
     tag: TagSettings = TagSettings()
     similar: SimilarSettings = SimilarSettings()
+    review: ReviewSettings = ReviewSettings()

@@ -1,10 +1,13 @@
 """Proposals and decisions: review.csv for a person to fill, rejections remembered, accepted rows to aliases."""
 
 import csv
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.files import csv_text, write_text
 from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe, spreadsheet_safe
 from tagger.tagtext import resolve_chains
@@ -24,6 +27,53 @@ def read_review(path: Path) -> list[dict]:
         raise TaggerError(f"{path}: columns {', '.join(sorted(missing))} are missing; it must keep the header "
                           f"cluster_tags.py wrote")
     return [{key: from_spreadsheet_safe(value or "") for key, value in row.items() if key} for row in rows]
+
+
+class ReviewChangedOnDisk(TaggerError):
+    """review.csv is no longer what the writer read: someone else (a spreadsheet, another tab) saved it since."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"{path} changed on disk since it was read (a spreadsheet or another page saved it); "
+                         "reload to see it before deciding again")
+
+
+@dataclass
+class ReviewTable:
+    """review.csv as read: its header (the columns kept in their order), its rows, and a fingerprint of its bytes."""
+
+    header: list[str]
+    rows: list[dict]
+    fingerprint: str
+
+
+def review_fingerprint(path: Path) -> str:
+    """sha256 of the file's bytes ('' when it does not exist): compared before every write."""
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else ""
+
+
+def read_review_table(path: Path) -> ReviewTable:
+    """review.csv with its header and fingerprint taken from the same bytes."""
+    data = runfolder.require(path, "cluster_tags.py").read_bytes()
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        header = next(csv.reader(file), [])
+    rows = read_review(path)
+    fingerprint = hashlib.sha256(data).hexdigest()
+    if review_fingerprint(path) != fingerprint:  # written between the two reads: read again
+        return read_review_table(path)
+    return ReviewTable([name for name in header if name], rows, fingerprint)
+
+
+def save_review_table(path: Path, header: list[str], rows: list[dict], read_fingerprint: str) -> str:
+    """Write rows under header (today's columns, kept as read), atomically; returns the new fingerprint.
+
+    Refuses with ReviewChangedOnDisk when the file is no longer the one read (fingerprint read_fingerprint),
+    so a decision made elsewhere is never overwritten.
+    """
+    if review_fingerprint(path) != read_fingerprint:
+        raise ReviewChangedOnDisk(path)
+    text = csv_text(header, ([spreadsheet_safe(str(row.get(name, "") or "")) for name in header] for row in rows))
+    write_text(path, text)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def decision_of(row: dict, path: Path, line: int) -> str | None:

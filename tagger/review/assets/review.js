@@ -1,0 +1,393 @@
+// The review page: groups of proposed merges, decided with the mouse or the keyboard.
+// Every tag reaches the screen through textContent, never as HTML. Every change is sent at once with the
+// version of review.csv the page shows; the server refuses it when the file changed since.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="review-token"]').content;
+const BATCH = 25; // group cards added at a time, as the reader scrolls
+
+const view = {
+  version: "", groups: [], legend: {}, evidence: [], counts: {},
+  search: "", flag: "*", shown: {proposed: 0, near: 0}, lists: {proposed: [], near: []},
+  current: null, // id of the pair the keys act on
+  samples: new Map(), // group key -> {signature, data}
+};
+
+const $ = (id) => document.getElementById(id);
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+// --- talking to the server ---------------------------------------------------------------------------
+
+async function call(method, path, body) {
+  const response = await fetch(path, {
+    method, headers: {"X-Review-Token": TOKEN, "Content-Type": "application/json"},
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let answer = {};
+  try { answer = await response.json(); } catch (error) { answer = {error: `${response.status} ${response.statusText}`}; }
+  if (!response.ok) {
+    showBanner(answer.error || `request failed (${response.status})`, Boolean(answer.reload));
+    throw new Error(answer.error);
+  }
+  return answer;
+}
+
+async function change(path, body) {
+  const answer = await call("POST", path, {version: view.version, ...body});
+  hideBanner();
+  applyAnswer(answer);
+  return answer;
+}
+
+function applyAnswer(answer) {
+  view.version = answer.version;
+  view.counts = answer;
+  const byKey = new Map(view.groups.map((group, index) => [group.key, index]));
+  let insertAt = null;
+  for (const group of answer.groups) {
+    if (byKey.has(group.key)) {
+      view.groups[byKey.get(group.key)] = group;
+      insertAt = byKey.get(group.key) + 1;
+    }
+  }
+  for (const group of answer.groups) { // a split makes a group: shown right after the one it came from
+    if (!byKey.has(group.key)) view.groups.splice(insertAt ?? view.groups.length, 0, group);
+  }
+  const removed = new Set(answer.removed);
+  view.groups = view.groups.filter((group) => !removed.has(group.key));
+  for (const group of answer.groups) replaceCard(group);
+  for (const key of removed) document.querySelector(`[data-group="${CSS.escape(key)}"]`)?.remove();
+  renderCounts();
+}
+
+async function loadState(path = "/api/state", method = "GET") {
+  const state = await call(method, path);
+  Object.assign(view, {version: state.version, groups: state.groups, legend: state.legend, evidence: state.evidence,
+    counts: state});
+  view.samples.clear();
+  renderLegend();
+  renderFlags(state.flags);
+  renderCounts();
+  renderLists();
+}
+
+// --- what is shown -----------------------------------------------------------------------------------
+
+function matches(group) {
+  const needle = view.search.trim().toLowerCase();
+  const tags = [group.canonical, ...group.rows.map((row) => row.variant)];
+  const flagOk = view.flag === "*" || group.rows.some((row) => (view.flag === "" ? !row.flag : row.flag === view.flag));
+  return flagOk && (!needle || tags.some((tag) => tag.toLowerCase().includes(needle)));
+}
+
+function renderLists() {
+  const visible = view.groups.filter(matches);
+  view.lists.proposed = visible.filter((group) => !group.near_miss);
+  view.lists.near = visible.filter((group) => group.near_miss);
+  $("groups").replaceChildren();
+  $("near-groups").replaceChildren();
+  view.shown = {proposed: 0, near: 0};
+  showMore("proposed");
+  showMore("near");
+  $("near-section").hidden = view.groups.every((group) => !group.near_miss);
+  if (!view.lists.proposed.length) {
+    $("groups").append(element("p", "empty", view.groups.some((g) => !g.near_miss) ? "No group matches." : "No merges proposed."));
+  }
+  const pairs = visiblePairs();
+  if (!pairs.includes(view.current)) setCurrent(pairs[0] ?? null, false);
+  else setCurrent(view.current, false);
+}
+
+function showMore(list) {
+  const container = list === "proposed" ? $("groups") : $("near-groups");
+  const groups = view.lists[list];
+  const start = view.shown[list];
+  const end = Math.min(groups.length, start + BATCH);
+  for (let index = start; index < end; index += 1) container.append(card(groups[index], index + 1));
+  view.shown[list] = end;
+}
+
+function renderCounts() {
+  const c = view.counts;
+  $("progress").textContent = `${c.decided} of ${c.total} decided`;
+  $("near-progress").textContent = c.near_miss_total ? ` · near misses: ${c.near_miss_decided} of ${c.near_miss_total}` : "";
+}
+
+function renderLegend() {
+  const list = $("legend");
+  list.replaceChildren();
+  for (const [name, text] of Object.entries(view.legend.evidence)) {
+    list.append(element("dt", "", name), element("dd", "", text));
+  }
+  for (const line of [view.legend.images, view.legend.both]) {
+    const [name, text] = line.split(/:\s*/, 2);
+    list.append(element("dt", "", name), element("dd", "", text));
+  }
+}
+
+function renderFlags(flags) {
+  const select = $("flag-filter");
+  const previous = view.flag;
+  select.replaceChildren(new Option("every flag", "*"), new Option("no flag", ""));
+  for (const flag of flags) select.append(new Option(`flag: ${flag}`, flag));
+  view.flag = [...select.options].some((option) => option.value === previous) ? previous : "*";
+  select.value = view.flag;
+}
+
+function formatNumber(value) {
+  return value === null || value === undefined ? "–" : value.toFixed(2);
+}
+
+function card(group, position) {
+  const node = element("article", "group");
+  node.dataset.group = group.key;
+  const head = element("header", "group-head");
+  const title = element("h3");
+  title.append(element("span", "position", `${position}.`), element("span", "canonical-name", group.canonical));
+  head.append(title);
+  if (group.confidence !== null) head.append(element("span", "confidence", `score ≥ ${formatNumber(group.confidence)}`));
+  head.append(canonicalChooser(group));
+  node.append(head);
+
+  const canonicalRow = element("div", "member canonical-row");
+  const label = element("div", "who");
+  label.append(element("span", "tag", group.canonical), element("span", "badge", "canonical"));
+  const count = group.rows[0]?.canonical_count;
+  label.append(element("span", "count", count === null || count === undefined ? "" : `${count} images`));
+  canonicalRow.append(label, thumbStrip(group, group.canonical));
+  node.append(canonicalRow);
+  for (const row of group.rows) node.append(pairRow(group, row));
+  loadSamples(group, node);
+  return node;
+}
+
+function canonicalChooser(group) {
+  const form = element("form", "chooser");
+  const input = element("input");
+  input.name = "canonical";
+  input.setAttribute("list", `members-${group.key}`);
+  input.placeholder = "canonical: a member or a new spelling";
+  input.setAttribute("aria-label", `canonical tag of group ${group.canonical}`);
+  const options = element("datalist");
+  options.id = `members-${group.key}`;
+  for (const tag of new Set([group.canonical, ...group.rows.map((row) => row.variant)])) options.append(new Option(tag, tag));
+  const button = element("button", "", "Set canonical");
+  button.type = "submit";
+  form.append(input, options, button);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (input.value.trim()) change("/api/canonical", {group: group.key, canonical: input.value}).catch(() => {});
+  });
+  return form;
+}
+
+function pairRow(group, row) {
+  const node = element("div", `member pair ${row.decision || "undecided"}`);
+  node.dataset.row = row.id;
+  node.tabIndex = -1;
+  const who = element("div", "who");
+  who.append(element("span", "tag", row.variant));
+  who.append(element("span", "count", row.variant_count === null ? "" : `${row.variant_count} images`));
+  if (row.flag) who.append(element("span", "flag", row.flag));
+  const evidence = element("div", "evidence");
+  for (const name of view.evidence) {
+    const chip = element("span", "chip");
+    chip.title = `${name}: ${view.legend.evidence[name]}`;
+    chip.append(element("span", "name", name), element("span", "value", formatNumber(row.evidence[name])));
+    evidence.append(chip);
+  }
+  who.append(evidence);
+  const actions = element("div", "actions");
+  for (const [label, decision, key] of [["Accept", "accept", "a"], ["Reject", "reject", "r"]]) {
+    const button = element("button", `decide ${decision}`, label);
+    button.type = "button";
+    button.title = `${label.toLowerCase()} this merge (${key})`;
+    button.setAttribute("aria-pressed", String(row.decision === decision));
+    button.addEventListener("click", () => {
+      setCurrent(row.id, false);
+      decide(row, row.decision === decision ? "" : decision);
+    });
+    actions.append(button);
+  }
+  const split = element("button", "split", "Split out");
+  split.type = "button";
+  split.title = "take this tag out of the group: its pair is rejected and becomes a group of its own (s)";
+  split.addEventListener("click", () => change("/api/split", {row: row.id}).catch(() => {}));
+  actions.append(split);
+  who.append(actions);
+  node.append(who, thumbStrip(group, row.variant));
+  node.addEventListener("click", (event) => { if (!event.target.closest("button, img")) setCurrent(row.id, false); });
+  return node;
+}
+
+function thumbStrip(group, tag) {
+  const strip = element("div", "thumbs");
+  strip.dataset.tag = tag;
+  strip.append(element("span", "loading", "images…"));
+  return strip;
+}
+
+function replaceCard(group) {
+  const old = document.querySelector(`[data-group="${CSS.escape(group.key)}"]`);
+  if (!old) return;
+  const position = old.querySelector(".position").textContent.replace(".", "");
+  old.replaceWith(card(group, Number(position)));
+  if (view.current !== null) setCurrent(view.current, false);
+}
+
+// --- thumbnails ----------------------------------------------------------------------------------------
+
+async function loadSamples(group, node) {
+  const signature = JSON.stringify([group.canonical, ...group.rows.map((row) => row.variant)]);
+  let cached = view.samples.get(group.key);
+  if (!cached || cached.signature !== signature) {
+    cached = {signature, data: call("GET", `/api/samples?${new URLSearchParams({group: group.key})}`)};
+    view.samples.set(group.key, cached);
+  }
+  let data;
+  try { data = await cached.data; } catch (error) { view.samples.delete(group.key); return; }
+  for (const strip of node.querySelectorAll(".thumbs")) fillStrip(strip, data.tags[strip.dataset.tag], group.canonical === strip.dataset.tag);
+}
+
+function fillStrip(strip, sample, isCanonical) {
+  strip.replaceChildren();
+  if (!sample || !sample.images.length) { strip.append(element("span", "note", "no images")); return; }
+  for (const image of sample.images) {
+    const frame = element("button", image.both ? "thumb both" : "thumb");
+    frame.type = "button";
+    const picture = element("img");
+    picture.loading = "lazy";
+    picture.width = 96;
+    picture.height = 96;
+    picture.alt = image.id;
+    picture.src = `/api/image?${new URLSearchParams({id: image.id, size: "thumb"})}`;
+    frame.title = image.both ? `${image.id} (carries both tags)` : image.id;
+    frame.append(picture);
+    if (image.both) frame.append(element("span", "both-mark", "both"));
+    frame.addEventListener("click", () => openLightbox(image));
+    strip.append(frame);
+  }
+  const other = isCanonical ? "a variant" : "the canonical";
+  strip.append(element("span", "note", `${sample.both} of ${sample.count} also carry ${other}`));
+}
+
+function openLightbox(image) {
+  $("lightbox-image").src = `/api/image?${new URLSearchParams({id: image.id, size: "large"})}`;
+  $("lightbox-image").alt = image.id;
+  $("lightbox-caption").textContent = image.both ? `${image.id} · carries both tags` : image.id;
+  $("lightbox").hidden = false;
+}
+
+// --- deciding --------------------------------------------------------------------------------------------
+
+function findRow(id) {
+  for (const group of view.groups) for (const row of group.rows) if (row.id === id) return row;
+  return null;
+}
+
+async function decide(row, decision) {
+  await change("/api/decide", {row: row.id, decision}).catch(() => {});
+}
+
+function visiblePairs() {
+  return [...document.querySelectorAll(".pair")].map((node) => Number(node.dataset.row));
+}
+
+function setCurrent(id, scroll = true) {
+  document.querySelectorAll(".pair.current").forEach((node) => node.classList.remove("current"));
+  view.current = id;
+  if (id === null) return;
+  const node = document.querySelector(`.pair[data-row="${id}"]`);
+  if (!node) return;
+  node.classList.add("current");
+  if (scroll) node.scrollIntoView({block: "nearest"});
+}
+
+function move(step) {
+  let pairs = visiblePairs();
+  let index = pairs.indexOf(view.current) + step;
+  if (index >= pairs.length) { // the next pair may be in a batch not shown yet
+    showMore(view.shown.proposed < view.lists.proposed.length ? "proposed" : "near");
+    pairs = visiblePairs();
+  }
+  index = Math.max(0, Math.min(pairs.length - 1, index));
+  if (pairs.length) setCurrent(pairs[index]);
+}
+
+async function decideCurrent(decision) {
+  const row = findRow(view.current);
+  if (!row) return;
+  await decide(row, decision);
+  move(1);
+}
+
+async function splitCurrent() {
+  const row = findRow(view.current);
+  if (row) await change("/api/split", {row: row.id}).catch(() => {});
+}
+
+function undo() { change("/api/undo", {}).catch(() => {}); }
+
+async function apply() {
+  let answer;
+  try { answer = await call("POST", "/api/apply", {version: view.version}); } catch (error) { return; }
+  hideBanner();
+  $("apply-summary").textContent = `${answer.aliases.length} accepted merges written to ${answer.path}. ` +
+    "Next: prepare.py with --data.aliases pointing at it, then train again.";
+  const list = $("aliases");
+  list.replaceChildren(...answer.aliases.map(([variant, canonical]) => element("li", "", `${variant} → ${canonical}`)));
+  $("apply-result").hidden = false;
+  $("apply-result").scrollIntoView({block: "nearest"});
+}
+
+// --- banner, keys, wiring ----------------------------------------------------------------------------
+
+function showBanner(text, offerReload) {
+  $("banner-text").textContent = text;
+  $("banner-reload").hidden = !offerReload;
+  $("banner").hidden = false;
+}
+
+function hideBanner() { $("banner").hidden = true; }
+
+function onKey(event) {
+  if (event.key === "Escape") { $("lightbox").hidden = true; if (event.target.matches("input")) event.target.blur(); return; }
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.matches("input, select, textarea")) return;
+  const actions = {
+    j: () => move(1), ArrowDown: () => move(1), k: () => move(-1), ArrowUp: () => move(-1),
+    a: () => decideCurrent("accept"), r: () => decideCurrent("reject"), u: undo, z: undo, s: splitCurrent,
+    "/": () => $("search").focus(),
+    c: () => document.querySelector(`.pair[data-row="${view.current}"]`)?.closest(".group").querySelector(".chooser input").focus(),
+  };
+  if (actions[event.key]) { event.preventDefault(); actions[event.key](); }
+}
+
+function watchScrolling() {
+  const observer = new IntersectionObserver((entries) => {
+    for (const entry of entries) {
+      if (entry.isIntersecting) showMore(entry.target.id === "more-groups" ? "proposed" : "near");
+    }
+  }, {rootMargin: "600px"});
+  observer.observe($("more-groups"));
+  observer.observe($("more-near"));
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.addEventListener("keydown", onKey);
+  $("search").addEventListener("input", (event) => { view.search = event.target.value; renderLists(); });
+  $("flag-filter").addEventListener("change", (event) => { view.flag = event.target.value; renderLists(); });
+  $("undo").addEventListener("click", undo);
+  $("reload").addEventListener("click", () => loadState("/api/reload", "POST").then(hideBanner).catch(() => {}));
+  $("banner-reload").addEventListener("click", () => loadState("/api/reload", "POST").then(hideBanner).catch(() => {}));
+  $("banner-close").addEventListener("click", hideBanner);
+  $("apply").addEventListener("click", apply);
+  $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
+  watchScrolling();
+  loadState().then(() => document.body.classList.add("ready")).catch(() => {});
+});

@@ -1,0 +1,160 @@
+"""The review app's HTTP side: the page, its JSON API, and the images by id.
+
+Safe by default: every /api request needs the session's token (written into the page the server
+serves, so another web site cannot post decisions or read the state); the Host header must name
+the address served (no DNS rebinding); the page may run only its own script (Content-Security-Policy),
+and puts every tag on screen as text.
+"""
+
+import html
+import secrets
+from importlib import resources
+
+from fastapi import Depends, FastAPI, Header, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from tagger import runfolder
+from tagger.errors import TaggerError
+from tagger.review.gallery import Gallery, UnknownImage
+from tagger.review.session import ReviewSession, StalePage
+from tagger.runlock import run_lock
+from tagger.variants.legend import BOTH_LEGEND, EVIDENCE_LEGEND, IMAGES_LEGEND
+from tagger.variants.review import ReviewChangedOnDisk, apply_review, review_fingerprint
+
+TOKEN_HEADER = "X-Review-Token"
+ASSETS = {"review.js": "text/javascript", "review.css": "text/css"}  # the only files served besides the page
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Decision(BaseModel):
+    version: str
+    row: int
+    decision: str
+
+
+class RowChange(BaseModel):
+    version: str
+    row: int
+
+
+class CanonicalChange(BaseModel):
+    version: str
+    group: str
+    canonical: str
+
+
+class Versioned(BaseModel):
+    version: str
+
+
+def asset_text(name: str) -> str:
+    return resources.files("tagger.review").joinpath("assets", name).read_text(encoding="utf-8")
+
+
+def allowed_hosts(host: str) -> list[str]:
+    """Host header values accepted: the loopback names, or anything when serving on every address."""
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return sorted({host, "127.0.0.1", "localhost", "[::1]", f"[{host}]"})
+
+
+def create_app(settings, session: ReviewSession | None = None, gallery: Gallery | None = None) -> FastAPI:
+    """The review app for settings.paths.run_dir; session and gallery are read from it when not given."""
+    run_dir = settings.paths.run_dir
+    session = session or ReviewSession(run_dir / runfolder.REVIEW)
+    gallery = gallery or Gallery(run_dir, settings.review.thumbnails)
+    token = secrets.token_urlsafe(32)
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.token, app.state.session, app.state.gallery = token, session, gallery
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.review.host))
+    page = asset_text("index.html").replace("{{token}}", html.escape(token, quote=True)).replace(
+        "{{run_dir}}", html.escape(str(run_dir)))
+    legend = {"evidence": EVIDENCE_LEGEND, "images": IMAGES_LEGEND, "both": BOTH_LEGEND}
+
+    def require_token(x_review_token: str = Header("", alias=TOKEN_HEADER)) -> None:
+        if not secrets.compare_digest(x_review_token.encode(), token.encode()):
+            raise TokenRefused()
+
+    @app.exception_handler(TokenRefused)
+    def token_refused(request: Request, error: TokenRefused):
+        return JSONResponse({"error": "missing or wrong session token: open the page from review.py's URL"}, 403)
+
+    @app.exception_handler(TaggerError)
+    def user_error(request: Request, error: TaggerError):
+        if isinstance(error, UnknownImage):
+            return JSONResponse({"error": str(error)}, 404)
+        stale = isinstance(error, (StalePage, ReviewChangedOnDisk))
+        return JSONResponse({"error": str(error), "reload": stale}, 409 if stale else 400)
+
+    @app.get("/", response_class=HTMLResponse)
+    def index():
+        return HTMLResponse(page, headers=SECURITY_HEADERS)
+
+    @app.get("/assets/{name}")
+    def asset(name: str):
+        if name not in ASSETS:
+            return JSONResponse({"error": "not found"}, 404)
+        return Response(asset_text(name), media_type=ASSETS[name], headers=SECURITY_HEADERS)
+
+    @app.get("/api/image")
+    def image(id: str, size: str = "thumb"):
+        # Not behind the token: an <img> cannot send a header. The Host check and the id lookup guard it.
+        return Response(gallery.image_bytes(id, size), media_type="image/jpeg",
+                        headers={**SECURITY_HEADERS, "Cache-Control": "private, max-age=3600"})
+
+    api = [Depends(require_token)]
+
+    @app.get("/api/state", dependencies=api)
+    def state():
+        return {**session.state(), "legend": legend, "run_dir": str(run_dir)}
+
+    @app.get("/api/samples", dependencies=api)
+    def samples(group: str):
+        canonical, variants = session.tags_of_group(group)
+        return {"group": group, "tags": gallery.group_samples(canonical, variants)}
+
+    @app.post("/api/decide", dependencies=api)
+    def decide(change: Decision):
+        return session.decide(change.version, change.row, change.decision)
+
+    @app.post("/api/split", dependencies=api)
+    def split(change: RowChange):
+        return session.split(change.version, change.row)
+
+    @app.post("/api/canonical", dependencies=api)
+    def canonical(change: CanonicalChange):
+        return session.set_canonical(change.version, change.group, change.canonical)
+
+    @app.post("/api/undo", dependencies=api)
+    def undo(change: Versioned):
+        return session.undo(change.version)
+
+    @app.post("/api/reload", dependencies=api)
+    def reload():
+        session.reload()
+        return state()
+
+    @app.post("/api/apply", dependencies=api)
+    def apply(change: Versioned):
+        if change.version != session.version:
+            raise StalePage()
+        if review_fingerprint(session.path) != session.version:  # apply reads the file: it must be what was shown
+            raise ReviewChangedOnDisk(session.path)
+        with run_lock(run_dir):  # apply_review.py's own lock: never beside another step
+            aliases = apply_review(settings)  # a conflict or cycle stops it before anything is written
+        return {"aliases": [[variant, target] for variant, target in sorted(aliases.items())],
+                "path": str(run_dir / runfolder.ALIASES)}
+
+    return app
+
+
+class TokenRefused(Exception):
+    """A state request without this session's token."""
