@@ -11,6 +11,7 @@ const view = {
   search: "", flag: "*", shown: {proposed: 0, near: 0}, lists: {proposed: [], near: []},
   current: null, // id of the pair the keys act on
   samples: new Map(), // group key -> {signature, data}
+  undoRows: [], // the pair each change of this page was about, so undo can take the cursor back to it
 };
 
 const $ = (id) => document.getElementById(id);
@@ -71,6 +72,7 @@ async function loadState(path = "/api/state", method = "GET") {
   Object.assign(view, {version: state.version, groups: state.groups, legend: state.legend, evidence: state.evidence,
     counts: state});
   view.samples.clear();
+  view.undoRows = [];
   renderLegend();
   renderFlags(state.flags);
   renderCounts();
@@ -218,7 +220,7 @@ function pairRow(group, row) {
   const split = element("button", "split", "Split out");
   split.type = "button";
   split.title = "take this tag out of the group: its pair is rejected and becomes a group of its own (s)";
-  split.addEventListener("click", () => change("/api/split", {row: row.id}).catch(() => {}));
+  split.addEventListener("click", () => { setCurrent(row.id, false); splitCurrent(); });
   actions.append(split);
   who.append(actions);
   node.append(who, thumbStrip(group, row.variant));
@@ -292,7 +294,7 @@ function findRow(id) {
 }
 
 async function decide(row, decision) {
-  await change("/api/decide", {row: row.id, decision}).catch(() => {});
+  await change("/api/decide", {row: row.id, decision}).then(() => view.undoRows.push(row.id)).catch(() => {});
 }
 
 function visiblePairs() {
@@ -329,10 +331,15 @@ async function decideCurrent(decision) {
 
 async function splitCurrent() {
   const row = findRow(view.current);
-  if (row) await change("/api/split", {row: row.id}).catch(() => {});
+  if (row) await change("/api/split", {row: row.id}).then(() => view.undoRows.push(row.id)).catch(() => {});
 }
 
-function undo() { change("/api/undo", {}).catch(() => {}); }
+function undo() {
+  change("/api/undo", {}).then(() => {
+    const row = view.undoRows.pop();
+    if (row !== undefined && findRow(row)) setCurrent(row);
+  }).catch(() => {});
+}
 
 async function apply() {
   let answer;

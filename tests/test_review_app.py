@@ -1,0 +1,237 @@
+"""The review app's API through FastAPI's test client, on a small real run folder (no model needed)."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+
+from conftest import ROOT
+from review_run import HOSTILE, make_review_run, review_cells
+from tagger.settings import ReviewSettings, Settings
+from tagger.review.server import TOKEN_HEADER, create_app
+from tagger.variants.review import REVIEW_COLUMNS
+
+RED_R3D, RED_ROT, CIRCLE_CIRCLES, HOSTILE_ROW, NEAR_MISS_ROW = range(5)
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    return make_review_run(tmp_path / "run")
+
+
+@pytest.fixture
+def client(run_dir):
+    app = create_app(Settings(paths={"run_dir": run_dir}, review=ReviewSettings()))
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        test_client.headers[TOKEN_HEADER] = app.state.token
+        yield test_client
+
+
+def version(client) -> str:
+    return client.get("/api/state").json()["version"]
+
+
+def decide(client, row, decision, at=None):
+    return client.post("/api/decide", json={"version": at or version(client), "row": row, "decision": decision})
+
+
+def test_state_lists_groups_most_confident_first_with_near_misses_apart(client):
+    state = client.get("/api/state").json()
+    assert [(group["canonical"], group["confidence"], group["near_miss"]) for group in state["groups"]] == [
+        ("red", 0.82, False), ("circle", 0.7, False), ("hostile", 0.6, False), ("square", 0.45, True)]
+    assert (state["decided"], state["total"], state["near_miss_decided"], state["near_miss_total"]) == (0, 4, 0, 1)
+    assert state["flags"] == ["near miss", "spelling only: check"]
+    assert state["evidence"] == ["score", "visual", "context", "spelling", "overlap"]
+    assert set(state["legend"]["evidence"]) == set(state["evidence"])
+    red_rot = state["groups"][0]["rows"][1]
+    assert red_rot["evidence"] == {"score": 0.82, "visual": 0.9, "context": None, "spelling": 0.3333, "overlap": 0.0}
+
+
+def test_each_decision_is_in_review_csv_at_once_in_the_same_columns(client, run_dir):
+    header_before = (run_dir / "review.csv").read_text().splitlines()[0]
+    answer = decide(client, RED_R3D, "accept").json()
+    assert review_cells(run_dir)[:2] == [("1", "red", "r3d", "accept"), ("1", "red", "rot", "")]
+    assert (run_dir / "review.csv").read_text().splitlines()[0] == header_before == ",".join(REVIEW_COLUMNS)
+    assert (answer["decided"], answer["total"]) == (1, 4)
+    assert [group["key"] for group in answer["groups"]] == ["1"]
+    decide(client, RED_ROT, "reject", at=answer["version"])
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "reject", "", "", ""]
+
+
+def test_undo_puts_back_each_change_in_turn(client, run_dir):
+    decide(client, RED_R3D, "accept")
+    decide(client, RED_ROT, "reject")
+    assert client.post("/api/undo", json={"version": version(client)}).status_code == 200
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", ""]
+    client.post("/api/undo", json={"version": version(client)})
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "", ""]
+    refused = client.post("/api/undo", json={"version": version(client)})
+    assert (refused.status_code, refused.json()["error"]) == (400, "nothing to undo")
+
+
+def test_review_csv_changed_on_disk_is_not_overwritten_and_reload_shows_it(client, run_dir):
+    page_version = version(client)
+    text = (run_dir / "review.csv").read_text()
+    (run_dir / "review.csv").write_text(text.replace("near miss,\n", "near miss,accept\n"))  # a spreadsheet saved it
+    refused = decide(client, RED_R3D, "accept", at=page_version)
+    assert refused.status_code == 409
+    assert refused.json()["reload"] is True
+    assert "changed on disk since it was read" in refused.json()["error"]
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "", "accept"]
+    reloaded = client.post("/api/reload").json()
+    assert (reloaded["near_miss_decided"], reloaded["groups"][-1]["rows"][0]["decision"]) == (1, "accept")
+    decide(client, RED_R3D, "accept", at=reloaded["version"])
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", "accept"]
+
+
+def test_a_page_showing_an_older_version_is_refused(client, run_dir):
+    old_version = version(client)
+    decide(client, RED_R3D, "accept", at=old_version)  # another tab
+    refused = decide(client, RED_ROT, "reject", at=old_version)
+    assert (refused.status_code, refused.json()["reload"]) == (409, True)
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", ""]
+
+
+def test_changes_need_the_session_token(client, run_dir):
+    before = (run_dir / "review.csv").read_bytes()
+    current = version(client)
+    stranger = TestClient(client.app, base_url="http://127.0.0.1")  # a page that never saw the token
+    for headers in ({}, {TOKEN_HEADER: "wrong"}):
+        answer = stranger.post("/api/decide", json={"version": current, "row": 0, "decision": "accept"},
+                               headers=headers)
+        assert answer.status_code == 403
+        assert answer.json()["error"] == "missing or wrong session token: open the page from review.py's URL"
+        assert stranger.get("/api/state", headers=headers).status_code == 403
+        assert stranger.post("/api/apply", json={"version": current}, headers=headers).status_code == 403
+    assert (run_dir / "review.csv").read_bytes() == before
+    assert not (run_dir / "aliases.txt").exists()
+
+
+def test_a_page_reached_under_another_host_name_is_refused(client):
+    # DNS rebinding: evil.example resolving to 127.0.0.1 must not reach the app.
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_images_are_served_by_manifest_id_only(client, run_dir):
+    image = client.get("/api/image", params={"id": "images/3.png", "size": "thumb"})
+    assert (image.status_code, image.headers["content-type"], image.content[:2]) == (200, "image/jpeg", b"\xff\xd8")
+    for attempt in ("../../../../etc/passwd", "/etc/passwd", str(run_dir / "images" / "3.png"), "images/../review.csv"):
+        answer = client.get("/api/image", params={"id": attempt})
+        assert answer.status_code == 404, attempt
+        assert answer.json()["error"].startswith("no image")
+    assert client.get("/assets/..%2Fserver.py").status_code == 404
+    assert client.get("/assets/../server.py").status_code == 404
+    assert client.get("/api/image", params={"id": "images/3.png", "size": "huge"}).status_code == 404
+
+
+def test_a_hostile_tag_is_data_in_json_and_never_markup_in_the_page(client):
+    page = client.get("/")
+    assert "<img src=x" not in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+    state = client.get("/api/state")
+    assert state.headers["content-type"] == "application/json"
+    assert state.json()["groups"][2]["rows"][0]["variant"] == HOSTILE
+    script = client.get("/assets/review.js").text
+    assert "innerHTML" not in script and "insertAdjacentHTML" not in script
+
+
+def test_samples_mark_the_images_carrying_both_tags(client):
+    tags = client.get("/api/samples", params={"group": "1"}).json()["tags"]
+    assert tags["r3d"] == {"count": 3, "both": 1, "images": [
+        {"id": "images/3.png", "both": True}, {"id": "images/4.png", "both": False},
+        {"id": "images/5.png", "both": False}]}
+    assert tags["red"]["both"] == 1 and {"id": "images/3.png", "both": True} in tags["red"]["images"]
+
+
+def test_choosing_a_member_as_canonical_swaps_it_with_the_old_one(client, run_dir):
+    decide(client, RED_R3D, "accept")
+    answer = client.post("/api/canonical", json={"version": version(client), "group": "1", "canonical": "r3d"})
+    assert [row["canonical"] for row in answer.json()["groups"][0]["rows"]] == ["r3d", "r3d"]
+    assert review_cells(run_dir)[:2] == [("1", "r3d", "red", "accept"), ("1", "r3d", "rot", "")]
+
+
+def test_a_typed_canonical_takes_the_old_one_along_and_can_be_changed_back(client, run_dir):
+    client.post("/api/canonical", json={"version": version(client), "group": "1", "canonical": "  red  colour "})
+    assert review_cells(run_dir)[:3] == [("1", "red colour", "r3d", ""), ("1", "red colour", "rot", ""),
+                                         ("1", "red colour", "red", "accept")]
+    client.post("/api/canonical", json={"version": version(client), "group": "1", "canonical": "red"})
+    assert review_cells(run_dir)[:3] == [("1", "red", "r3d", ""), ("1", "red", "rot", ""),
+                                         ("2", "circle", "circles", "")]
+    refused = client.post("/api/canonical", json={"version": version(client), "group": "1", "canonical": "a, b"})
+    assert (refused.status_code, refused.json()["error"]) == (400, "a tag has at most 200 characters and no comma")
+
+
+def test_splitting_a_member_out_rejects_it_in_a_group_of_its_own(client, run_dir):
+    answer = client.post("/api/split", json={"version": version(client), "row": RED_ROT}).json()
+    assert [(group["key"], [row["variant"] for row in group["rows"]]) for group in answer["groups"]] == [
+        ("1", ["r3d"]), ("5", ["rot"])]
+    assert review_cells(run_dir)[1] == ("5", "red", "rot", "reject")
+    assert "split out of group 1" in (run_dir / "review.csv").read_text()
+
+
+def test_apply_writes_the_same_aliases_as_apply_review(client, run_dir):
+    decide(client, RED_R3D, "accept")
+    decide(client, RED_ROT, "reject")
+    decide(client, NEAR_MISS_ROW, "accept")
+    answer = client.post("/api/apply", json={"version": version(client)})
+    assert answer.json()["aliases"] == [["r3d", "red"], ["sqaure", "square"]]
+    assert (run_dir / "aliases.txt").read_text() == "alias r3d -> red\nalias sqaure -> square\n"
+    assert "red,rot" in (run_dir / "rejected.csv").read_text()
+
+
+def test_apply_refuses_a_conflict_with_the_message_naming_the_row(client, run_dir):
+    decide(client, RED_R3D, "accept")
+    with (run_dir / "review.csv").open("a") as file:  # a spreadsheet user also accepted r3d into circle
+        file.write("2,circle,r3d,,,,,,,,,accept\n")
+    answer = client.post("/api/apply", json={"version": client.post("/api/reload").json()["version"]})
+    assert answer.status_code == 400
+    assert answer.json()["error"].endswith("line 7: 'r3d' is accepted as a variant of both 'red' and 'circle'; "
+                                           "reject one of them")
+    assert not (run_dir / "aliases.txt").exists()
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+
+def start_review(run_dir, *flags):
+    return subprocess.Popen([sys.executable, str(ROOT / "review.py"), "--paths.run_dir", str(run_dir),
+                             "--review.open", "false", *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_review_command_prints_its_url_serves_and_stops_cleanly_on_ctrl_c(run_dir):
+    import httpx
+
+    server = start_review(run_dir)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("review: http://127.0.0.1:"), line + server.stderr.read()
+        url = line.split()[1]
+        assert httpx.get(url).status_code == 200
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert server.returncode == 0, err
+    assert "review: stopped; every decision made is in review.csv" in out
+
+
+def test_review_command_warns_when_serving_beyond_this_machine(run_dir):
+    server = start_review(run_dir, "--review.host", "0.0.0.0")
+    try:
+        assert server.stdout.readline().startswith("review: http://127.0.0.1:")
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert "warning: serving on 0.0.0.0, not only this machine" in err
+
+
+def test_review_before_cluster_tags_is_one_line(tmp_path):
+    server = start_review(tmp_path)
+    out, err = server.communicate(timeout=60)
+    assert server.returncode == 1
+    assert err.strip().splitlines() == [f"review.py: error: {tmp_path / 'review.csv'} is missing: run cluster_tags.py "
+                                        "first (with the same --paths.run_dir)."]

@@ -1,0 +1,119 @@
+"""The review page end to end: review.py serving a small run folder, driven in headless Chromium by Playwright.
+
+Uses the system's Chromium (Debian's `chromium`; .ci/run installs it), or the one TAGGER_CHROMIUM names.
+"""
+
+import os
+import shutil
+import signal
+
+import pytest
+
+from review_run import HOSTILE, make_review_run, review_cells
+from test_review_app import start_review
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("TAGGER_CHROMIUM") or next(
+    (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs it)")
+
+
+@pytest.fixture
+def served(tmp_path):
+    run_dir = make_review_run(tmp_path / "run")
+    server = start_review(run_dir)
+    line = server.stdout.readline()
+    assert line.startswith("review: http://"), line + server.stderr.read()
+    yield run_dir, line.split()[1]
+    server.send_signal(signal.SIGINT)
+    server.communicate(timeout=30)
+
+
+@pytest.fixture
+def page():
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.dialogs = []
+        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+        yield page
+        browser.close()
+
+
+def pair(page, row: int):
+    return page.locator(f'.pair[data-row="{row}"]')
+
+
+def expect(locator):
+    return playwright_api.expect(locator)
+
+
+def test_deciding_with_clicks_and_keys_survives_a_reload_and_apply_writes_aliases(served, page, tmp_path):
+    run_dir, url = served
+    page.goto(url)
+    expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+
+    pair(page, 0).locator("button.accept").click()  # red <- r3d, by click
+    expect(pair(page, 0)).to_have_class("member pair accept current")
+    page.keyboard.press("j")
+    page.keyboard.press("a")  # red <- rot, by key; moves on to circle <- circles
+    expect(pair(page, 1)).to_have_class("member pair accept")
+    page.keyboard.press("r")  # circle <- circles rejected; moves on to the hostile pair
+    expect(pair(page, 2)).to_have_class("member pair reject")
+    page.keyboard.press("a")
+    expect(pair(page, 3)).to_have_class("member pair accept")
+    expect(pair(page, 4)).to_have_class("member pair undecided current")
+    page.keyboard.press("u")  # that last acceptance undone, and the cursor back on its pair
+    expect(pair(page, 3)).to_have_class("member pair undecided current")
+    expect(page.locator("#progress")).to_have_text("3 of 4 decided")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "accept", "reject", "", ""]
+
+    page.reload()
+    expect(page.locator("#progress")).to_have_text("3 of 4 decided")
+    for row, state in [(0, "accept"), (1, "accept"), (2, "reject"), (3, "undecided"), (4, "undecided")]:
+        expect(pair(page, row)).to_have_class(f"member pair {state}" + (" current" if row == 0 else ""))
+
+    page.screenshot(path=str(tmp_path / "review_page.png"), full_page=True)
+    page.locator("#apply").click()
+    expect(page.locator("#aliases li")).to_have_text(["r3d → red", "rot → red"])
+    assert (run_dir / "aliases.txt").read_text() == "alias r3d -> red\nalias rot -> red\n"
+
+
+def test_a_hostile_tag_shows_as_text_and_runs_nothing(served, page):
+    _, url = served
+    page.goto(url)
+    expect(pair(page, 3).locator(".tag")).to_have_text(HOSTILE)
+    expect(pair(page, 3).locator(".thumbs img")).to_have_count(1)  # its thumbnail has loaded by now
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.dialogs == []
+
+
+def test_a_review_csv_saved_elsewhere_is_not_overwritten_and_the_page_offers_to_reload(served, page):
+    run_dir, url = served
+    page.goto(url)
+    expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+    text = (run_dir / "review.csv").read_text()
+    (run_dir / "review.csv").write_text(text.replace("0.6100,,0.1000,0.0000,1,1,spelling only: check,\n",
+                                                     "0.6100,,0.1000,0.0000,1,1,spelling only: check,reject\n"))
+    pair(page, 0).locator("button.accept").click()
+    expect(page.locator("#banner-text")).to_contain_text("changed on disk since it was read")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "reject", ""]
+    page.locator("#banner-reload").click()
+    expect(page.locator("#banner")).to_be_hidden()
+    expect(page.locator("#progress")).to_have_text("1 of 4 decided")
+    pair(page, 0).locator("button.accept").click()
+    expect(page.locator("#progress")).to_have_text("2 of 4 decided")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "reject", ""]
+
+
+def test_search_and_flag_filter_and_the_near_miss_section(served, page):
+    _, url = served
+    page.goto(url)
+    expect(page.locator("#near-groups .group .canonical-name")).to_have_text(["square"])
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["red", "circle", "hostile"])
+    page.locator("#search").fill("circ")
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["circle"])
+    page.locator("#search").fill("")
+    page.locator("#flag-filter").select_option("spelling only: check")
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["hostile"])
