@@ -9,11 +9,13 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from PIL import Image
+import warnings
+
+from PIL import Image, ImageOps
 
 from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.images import load_image
+from tagger.images import to_rgb
 from tagger.variants.samples import pair_sample
 
 SIZES = {"thumb": 128, "large": 768}
@@ -59,7 +61,7 @@ class Gallery:
                            for index, both in pair_sample(images, other_images, self.per_tag, self.embeddings)]}
 
     def image_bytes(self, image_id: str, size: str) -> bytes:
-        """The image as a JPEG of the named size (thumb or large), padded square like the model sees it."""
+        """The image as a JPEG at most the named size (thumb or large) on its longer side, upright."""
         if size not in SIZES:
             raise UnknownImage(f"size must be one of {', '.join(SIZES)}")
         path = self.paths.get(image_id)
@@ -71,13 +73,24 @@ class Gallery:
                 self._encoded.move_to_end(key)
                 return self._encoded[key]
         try:
-            pixels = load_image(path, SIZES[size])
+            picture = small_picture(path, SIZES[size])
         except Exception as error:  # moved, deleted or broken since prepare.py: say so, keep serving the rest
             raise UnknownImage(f"image {image_id!r} cannot be read: {type(error).__name__}") from None
         buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG", quality=85)
+        picture.save(buffer, "JPEG", quality=85)
         with self._lock:
             self._encoded[key] = buffer.getvalue()
             while len(self._encoded) > CACHE_ITEMS:
                 self._encoded.popitem(last=False)
         return buffer.getvalue()
+
+
+def small_picture(path: str, side: int) -> Image.Image:
+    """The image upright, in RGB, its longer side at most side pixels (aspect kept: a person judges it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.draft("RGB", (side, side))
+            picture = to_rgb(ImageOps.exif_transpose(image))
+    picture.thumbnail((side, side))
+    return picture

@@ -11,6 +11,7 @@ from tagger.variants.grouping import (
     DBSCANVariants,
     tag_mean_embeddings,
 )
+from tagger.variants.legend import LEGACY_NAMES, format_evidence
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 
@@ -38,7 +39,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     write_groups(run_dir, groups)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions)
-    write_synonyms_page(run_dir, groups, manifest, options.method)
+    write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings)
     runfolder.write_settings(run_dir, "cluster", settings)
     print_groups(groups)
     print(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
@@ -60,7 +61,9 @@ def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVari
     return TextAwareVariants(options.min_score, options.neighbours, text_vectors)
 
 
-EVIDENCE_FIELDS = ("score", "similarity", "context", "spelling", "overlap")
+# synonyms.csv's columns: the first five in their old order ("similarity": the visual evidence's old name, the
+# canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend).
+EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual")
 
 
 def member_rows(group) -> list[dict]:
@@ -71,9 +74,10 @@ def member_rows(group) -> list[dict]:
         measured = index > 0  # the canonical's evidence against itself says nothing
         values = {
             "score": group.scores[index] if group.scores and measured else None,
-            "similarity": group.similarities[index],
+            "visual": group.similarities[index] if measured else None,
             **{name: None if evidence is None or not measured else float(getattr(evidence, name)[index])
                for name in ("context", "spelling", "overlap")},
+            LEGACY_NAMES["visual"]: group.similarities[index],
         }
         rows.append({"tag": tag, "count": group.counts[index],
                      **{name: None if value is None or value != value else round(value, 6)
@@ -108,7 +112,7 @@ def print_groups(groups) -> None:
     if not groups:
         print("no variant groups found")
     for group in groups:
-        members = ", ".join(f"{tag} ({count}, {similarity:.2f})"
-                            for tag, count, similarity in zip(group.members[1:], group.counts[1:],
-                                                              group.similarities[1:]))
-        print(f"{group.canonical} ({group.counts[0]}) <- {members}")
+        rows = member_rows(group)
+        members = "; ".join(f"{row['tag']} ({row['count']} images, {format_evidence(row, ('score', 'visual'))})"
+                            for row in rows[1:])
+        print(f"{group.canonical} ({group.counts[0]} images) <- {members}")

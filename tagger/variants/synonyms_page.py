@@ -1,4 +1,9 @@
-"""synonyms.html: one self-contained page to review the proposed variant groups at a glance."""
+"""synonyms.html: one self-contained page of the proposed variant groups, the exportable report.
+
+It shows what review.py's page shows, with the same evidence names and legend (tagger.variants.legend) and
+the same thumbnails, sampled over the range of each tag's images (tagger.variants.samples), images carrying
+both tags of a pair marked; deciding happens in review.py or in review.csv.
+"""
 
 import base64
 import html
@@ -9,6 +14,8 @@ from PIL import Image
 
 from tagger import runfolder
 from tagger.images import load_image
+from tagger.variants.legend import BOTH_LEGEND, EVIDENCE_LEGEND, EVIDENCE_NAMES, IMAGES_LEGEND
+from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
 
@@ -17,8 +24,13 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 .group{border:1px solid #ccc;border-radius:6px;padding:0.8em 1em;margin:1em 0}
 .group h2{margin:0 0 0.4em 0;font-size:1.1em}
 table{border-collapse:collapse}td,th{padding:0.25em 0.6em;text-align:left;vertical-align:middle}
-th{font-weight:600;border-bottom:1px solid #ddd}.canonical{font-weight:700}
-img{margin-right:3px;border-radius:3px}.note{color:#666;font-size:0.9em}
+th{font-weight:600;border-bottom:1px solid #ddd}th[title]{cursor:help}.canonical{font-weight:700}
+.thumb{display:inline-block;position:relative;margin-right:4px;border:2px solid transparent;border-radius:4px}
+.thumb.both{border-color:#e08a00}.thumb img{display:block;border-radius:2px}
+.thumb.both::after{content:"both";position:absolute;left:2px;bottom:2px;font-size:10px;padding:0 3px;
+border-radius:3px;background:#e08a00;color:#fff}
+.note{color:#666;font-size:0.9em}dl{display:grid;grid-template-columns:max-content 1fr;gap:0.1em 1em}
+dt{font-weight:600}dd{margin:0}
 """
 
 
@@ -33,40 +45,72 @@ def thumbnail(path: str) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def images_of_tags(manifest: runfolder.Manifest, tags: set[str], per_tag: int) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {tag: [] for tag in tags}
-    for path, image_tags in zip(manifest.paths, manifest.tags):
+def images_of_tags(manifest: runfolder.Manifest, tags: set[str]) -> dict[str, list[int]]:
+    """Manifest indices of the images carrying each of tags."""
+    found: dict[str, list[int]] = {tag: [] for tag in tags}
+    for index, image_tags in enumerate(manifest.tags):
         for tag in image_tags:
-            if tag in found and len(found[tag]) < per_tag:
-                found[tag].append(path)
+            if tag in found:
+                found[tag].append(index)
     return found
 
 
-def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 3) -> None:
+def legend_html() -> str:
+    escape = html.escape
+    lines = [(name, text) for name, text in EVIDENCE_LEGEND.items()]
+    lines += [tuple(line.split(": ", 1)) for line in (IMAGES_LEGEND, BOTH_LEGEND)]
+    return "<dl>" + "".join(f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>" for name, text in lines) + "</dl>"
+
+
+def evidence_cells(group, index: int) -> list[str]:
+    """The member's evidence against the canonical, in EVIDENCE_NAMES order ('' where not measured)."""
+    if index == 0:
+        return [""] * len(EVIDENCE_NAMES)
+    values = {"score": group.scores[index] if group.scores else None, "visual": group.similarities[index]}
+    for name in ("context", "spelling", "overlap"):
+        values[name] = None if group.evidence is None else float(getattr(group.evidence, name)[index])
+    return ["" if values[name] is None or values[name] != values[name] else f"{values[name]:.2f}"
+            for name in EVIDENCE_NAMES]
+
+
+def pictures_html(manifest, sample) -> str:
+    escape = html.escape
+    parts = []
+    for index, both in sample:
+        uri = thumbnail(manifest.paths[index])
+        if uri is None:
+            continue
+        label = escape(manifest.image_ids[index] + (" (carries both tags)" if both else ""), quote=True)
+        parts.append(f"<span class='thumb{' both' if both else ''}'><img src='{uri}' width='{THUMBNAIL_SIZE}' "
+                     f"height='{THUMBNAIL_SIZE}' alt='{label}' title='{label}'></span>")
+    return "".join(parts)
+
+
+def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 6,
+                        embeddings=None) -> None:
+    """Write synonyms.html: the groups most confident first, evidence with its legend, sampled thumbnails."""
     escape = html.escape
     members = {tag for group in groups for tag in group.members}
-    examples = images_of_tags(manifest, members, per_tag)
+    tag_images = images_of_tags(manifest, members)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Tag variants</title>"
              f"<style>{STYLE}</style></head><body>",
              f"<h1>Proposed tag variants ({len(groups)} groups, method {escape(method)})</h1>",
-             f"<p class='note'>Most confident first. Decide in {escape(runfolder.REVIEW)} (decision: accept or reject), "
-             f"then run apply_review.py to write {escape(runfolder.ALIASES)}.</p>"]
+             f"<p class='note'>Most confident first. Decide with review.py (the same groups among their images), "
+             f"or in {escape(runfolder.REVIEW)} (decision: accept or reject), then run apply_review.py to write "
+             f"{escape(runfolder.ALIASES)}.</p>", legend_html()]
+    header = "".join(f"<th title='{escape(text, quote=True)}'>{escape(name)}</th>" for name, text in EVIDENCE_LEGEND.items())
     for number, group in enumerate(groups, start=1):
         parts.append(f"<div class='group'><h2>{number}. {escape(group.canonical)}</h2><table>"
-                     "<tr><th>tag</th><th>images</th><th>score</th><th>visual</th><th>context</th>"
-                     "<th>spelling</th><th>overlap</th><th>examples</th></tr>")
+                     f"<tr><th>tag</th><th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
+                     "<th>examples</th></tr>")
+        canonical_images = tag_images.get(group.canonical, [])
+        variant_images = set().union(*(tag_images.get(tag, []) for tag in group.members[1:]))
         for index, tag in enumerate(group.members):
-            cells = [f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag),
-                     str(group.counts[index]),
-                     "" if index == 0 or not group.scores else f"{group.scores[index]:.2f}",
-                     "" if index == 0 else f"{group.similarities[index]:.2f}"]
-            for name in ("context", "spelling", "overlap"):
-                value = None if index == 0 or group.evidence is None else float(getattr(group.evidence, name)[index])
-                cells.append("" if value is None or value != value else f"{value:.2f}")
-            pictures = "".join(f"<img src='{uri}' width='{THUMBNAIL_SIZE}' height='{THUMBNAIL_SIZE}' "
-                               f"alt='{escape(path, quote=True)}' title='{escape(path, quote=True)}'>"
-                               for path in examples.get(tag, []) if (uri := thumbnail(path)))
-            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + f"<td>{pictures}</td></tr>")
+            others = variant_images if index == 0 else canonical_images
+            sample = pair_sample(tag_images.get(tag, []), others, per_tag, embeddings)
+            name = f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag)
+            cells = [name, str(group.counts[index]), *evidence_cells(group, index), pictures_html(manifest, sample)]
+            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         parts.append("</table></div>")
     if not groups:
         parts.append("<p>No variant groups were found.</p>")

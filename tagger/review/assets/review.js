@@ -142,6 +142,10 @@ function renderFlags(flags) {
   select.value = view.flag;
 }
 
+function imagesText(count) {
+  return count === null || count === undefined ? "" : `${count} ${count === 1 ? "image" : "images"}`;
+}
+
 function formatNumber(value) {
   return value === null || value === undefined ? "–" : value.toFixed(2);
 }
@@ -161,7 +165,7 @@ function card(group, position) {
   const label = element("div", "who");
   label.append(element("span", "tag", group.canonical), element("span", "badge", "canonical"));
   const count = group.rows[0]?.canonical_count;
-  label.append(element("span", "count", count === null || count === undefined ? "" : `${count} images`));
+  label.append(element("span", "count", imagesText(count)));
   canonicalRow.append(label, thumbStrip(group, group.canonical));
   node.append(canonicalRow);
   for (const row of group.rows) node.append(pairRow(group, row));
@@ -174,7 +178,7 @@ function canonicalChooser(group) {
   const input = element("input");
   input.name = "canonical";
   input.setAttribute("list", `members-${group.key}`);
-  input.placeholder = "canonical: a member or a new spelling";
+  input.placeholder = "pick or type a canonical";
   input.setAttribute("aria-label", `canonical tag of group ${group.canonical}`);
   const options = element("datalist");
   options.id = `members-${group.key}`;
@@ -195,7 +199,7 @@ function pairRow(group, row) {
   node.tabIndex = -1;
   const who = element("div", "who");
   who.append(element("span", "tag", row.variant));
-  who.append(element("span", "count", row.variant_count === null ? "" : `${row.variant_count} images`));
+  who.append(element("span", "count", imagesText(row.variant_count)));
   if (row.flag) who.append(element("span", "flag", row.flag));
   const evidence = element("div", "evidence");
   for (const name of view.evidence) {

@@ -1,0 +1,72 @@
+"""One name per piece of evidence, and the same number under it, in the terminal, synonyms.json/.csv,
+review.csv and synonyms.html; thumbnails sampled over a tag's images, not its first files."""
+
+import csv
+import html
+import json
+
+import numpy as np
+
+from tagger import runfolder
+from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES
+from tagger.variants.review import read_review, write_review
+from tagger.variants.samples import pair_sample, sample_images
+from tagger.variants.step import print_groups, write_groups
+from tagger.variants.synonyms_page import write_synonyms_page
+from test_variants import fit_combined
+
+
+def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, capsys):
+    model, *_ = fit_combined()
+    groups = model.groups_
+    write_groups(tmp_path, groups)
+    write_review(tmp_path, groups, {})
+    print_groups(groups)
+    terminal = capsys.readouterr().out
+    group = next(group for group in groups if "dogs" in group.members)
+    dogs = group.members.index("dogs")
+
+    member = next(m for g in json.loads((tmp_path / "synonyms.json").read_text())["groups"]
+                  for m in g["members"] if m["tag"] == "dogs")
+    review_row = next(row for row in read_review(tmp_path / "review.csv") if row["variant"] == "dogs")
+    with (tmp_path / "synonyms.csv").open() as file:
+        csv_row = next(row for row in csv.DictReader(file) if row["tag"] == "dogs")
+    for name in EVIDENCE_NAMES:
+        value = {"score": group.scores[dogs], "visual": group.similarities[dogs]}.get(name)
+        value = float(getattr(group.evidence, name)[dogs]) if value is None else value
+        assert round(member[name], 4) == float(review_row[name]) == round(float(csv_row[name]), 4) == round(value, 4)
+    assert member["similarity"] == member["visual"] and csv_row["similarity"] == csv_row["visual"]  # the old key
+    assert (f"dogs ({group.counts[dogs]} images, score {group.scores[dogs]:.2f}, "
+            f"visual {group.similarities[dogs]:.2f})") in terminal
+
+
+def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):
+    from PIL import Image
+
+    model, *_ = fit_combined()
+    group = model.groups_[0]
+    canonical, variant = group.members[:2]
+    paths, tags = [], []
+    for index, image_tags in enumerate([[canonical], [canonical, variant], [variant]]):
+        paths.append(str(tmp_path / f"{index}.png"))
+        Image.new("RGB", (8, 8), (index * 80, 0, 0)).save(paths[-1])
+        tags.append(image_tags)
+    manifest = runfolder.Manifest(["a", "both", "c"], paths, tags, ["train"] * 3)
+    write_synonyms_page(tmp_path, [group], manifest, "combined")
+    page = (tmp_path / "synonyms.html").read_text()
+    for name, text in EVIDENCE_LEGEND.items():
+        assert f"<dt>{name}</dt><dd>{html.escape(text)}</dd>" in page
+    assert page.count("class='thumb both'") == 2  # the shared image, under each tag of the pair
+    assert page.count("alt='both (carries both tags)'") == 2
+
+
+def test_thumbnails_are_spread_over_a_tags_images_not_its_first_files():
+    images = list(range(100, 200))
+    assert sample_images(images, 5) == [100, 125, 150, 174, 199]  # no embeddings: evenly over the manifest
+    embeddings = np.zeros((200, 2), np.float32)
+    embeddings[:, 0] = 1.0
+    embeddings[[150, 151], :] = [[0.0, 1.0], [-1.0, 0.0]]  # two unusual pictures among alike ones
+    chosen = sample_images(images, 3, embeddings)
+    assert set(chosen[1:]) == {150, 151}  # after the typical image, the ones least like it
+    assert embeddings[chosen[0]].tolist() == [1.0, 0.0]
+    assert pair_sample(images, {160}, 3) == [(160, True), (100, False), (150, False)]  # a shared one is always shown
