@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tagger.errors import TaggerError
 from tagger.variants.legend import EVIDENCE_NAMES
-from tagger.variants.review import ACCEPT, REJECT, read_review_table, save_review_table
+from tagger.variants.review import ACCEPT, REJECT, read_review_table, review_line, save_review_table
 
 NEAR_MISS = "near miss"  # cluster_tags flags pairs just below the cut-off so; they get their own section
 NEW_CANONICAL = "new canonical typed in review"  # the row that renames a group's canonical to a typed spelling
@@ -42,6 +42,12 @@ def is_near_miss(row: dict) -> bool:
     return row.get("flag", "").strip().casefold().startswith(NEAR_MISS)
 
 
+def edit(rows: dict, row_id: int) -> dict:
+    """rows[row_id] replaced by a copy, to change: rows are copied on write, so the undo history keeps the old ones."""
+    rows[row_id] = dict(rows[row_id])
+    return rows[row_id]
+
+
 def decision_word(row: dict) -> str:
     """accept, reject or '' whatever spelling a spreadsheet user typed (an unknown word counts as undecided)."""
     value = row.get("decision", "").strip().casefold()
@@ -65,49 +71,63 @@ class ReviewSession:
             self.header, self.version = table.header, table.fingerprint
             self.rows = {row_id: row for row_id, row in enumerate(table.rows)}
             self.order = list(self.rows)
+            self._grouped = None
             self.history: list[tuple[dict, list, set]] = []
+            self.views: dict[int, tuple[dict, dict]] = {}  # row id -> (row, what the page gets of it)
+            self.lines: dict[int, tuple[dict, str]] = {}  # row id -> (row, its CSV line): only changed rows re-encoded
 
     def group_key(self, row_id: int, rows: dict | None = None) -> str:
         row = (self.rows if rows is None else rows)[row_id]
         return row.get("group", "").strip() or f"row {row_id}"
 
     def groups(self, rows=None, order=None) -> dict[str, list[int]]:
-        """Group key -> its row ids, in file order."""
-        rows = self.rows if rows is None else rows
-        order = self.order if order is None else order
+        """Group key -> its row ids, in file order (of the session's rows, kept until they change)."""
+        if rows is None and order is None:
+            if self._grouped is None:
+                self._grouped = self.groups(self.rows, self.order)
+            return self._grouped
         grouped: dict[str, list[int]] = {}
         for row_id in order:
             grouped.setdefault(self.group_key(row_id, rows), []).append(row_id)
         return grouped
 
     def row_view(self, row_id: int) -> dict:
+        """The row as the page gets it; made once per row version (rows are copied on write, see edit)."""
         row = self.rows[row_id]
-        return {
+        cached = self.views.get(row_id)
+        if cached is not None and cached[0] is row:
+            return cached[1]
+        view = {
             "id": row_id, "canonical": row.get("canonical", ""), "variant": row.get("variant", ""),
-            "decision": decision_word(row), "flag": row.get("flag", ""),
+            "decision": decision_word(row), "flag": row.get("flag", ""), "near_miss": is_near_miss(row),
             "canonical_count": number(row.get("canonical_count", "")),
             "variant_count": number(row.get("variant_count", "")),
             "evidence": {name: number(row.get(name, "")) for name in EVIDENCE_NAMES},
+            "confidence": number(row.get("confidence", "")),
         }
+        self.views[row_id] = (row, view)
+        return view
 
     def group_view(self, key: str, row_ids: list[int]) -> dict:
         rows = [self.row_view(row_id) for row_id in row_ids]
-        confidences = [number(self.rows[row["id"]].get("confidence", "")) or row["evidence"]["score"]
-                       for row in rows if not row["flag"].startswith(NEW_CANONICAL)]
+        confidences = [row["confidence"] if row["confidence"] is not None else row["evidence"]["score"]
+                       for row in rows if row["flag"] != NEW_CANONICAL]
         confidences = [value for value in confidences if value is not None]
         return {
             "key": key, "canonical": rows[0]["canonical"],
             "confidence": min(confidences) if confidences else None,
-            "near_miss": all(is_near_miss(self.rows[row["id"]]) for row in rows),
+            "near_miss": all(row["near_miss"] for row in rows),
             "rows": rows,
         }
 
     def counts(self) -> dict:
-        proposals = [row for row in self.rows.values() if not is_near_miss(row)]
-        near_misses = [row for row in self.rows.values() if is_near_miss(row)]
-        return {"decided": sum(bool(decision_word(row)) for row in proposals), "total": len(proposals),
-                "near_miss_decided": sum(bool(decision_word(row)) for row in near_misses),
-                "near_miss_total": len(near_misses)}
+        """n of m decided, for the proposals and for the near misses apart."""
+        views = [self.row_view(row_id) for row_id in self.order]
+        near = [view for view in views if view["near_miss"]]
+        decided = sum(bool(view["decision"]) for view in views)
+        near_decided = sum(bool(view["decision"]) for view in near)
+        return {"decided": decided - near_decided, "total": len(views) - len(near),
+                "near_miss_decided": near_decided, "near_miss_total": len(near)}
 
     def state(self) -> dict:
         """Everything the page shows: groups most confident first (file order among equals), counts, flags."""
@@ -135,14 +155,14 @@ class ReviewSession:
             raise TaggerError(f"decision must be accept, reject or empty, got {decision!r}")
 
         def change(rows, order):
-            rows[self._known(row_id, rows)]["decision"] = decision
+            edit(rows, self._known(row_id, rows))["decision"] = decision
         return self._change(version, change)
 
     def split(self, version: str, row_id: int) -> dict:
         """Take a member out of its group: its pair with the canonical is rejected and moves to a group of its own."""
         def change(rows, order):
-            row = rows[self._known(row_id, rows)]
             numbers = [number(row.get("group", "")) for row in rows.values()]
+            row = edit(rows, self._known(row_id, rows))
             old_group = row.get("group", "").strip() or "?"
             row["group"] = str(int(max((n for n in numbers if n is not None), default=0)) + 1)
             row["decision"] = "reject"
@@ -170,7 +190,7 @@ class ReviewSession:
                 order.remove(row_id)
             ids = [row_id for row_id in ids if row_id not in renamed]
             for row_id in ids:
-                rows[row_id]["canonical"], rows[row_id]["canonical_count"] = base, base_count
+                edit(rows, row_id).update(canonical=base, canonical_count=base_count)
             if canonical == base:
                 return
             swapped = next((row_id for row_id in ids if rows[row_id].get("variant") == canonical), None)
@@ -207,12 +227,10 @@ class ReviewSession:
 
     def _change(self, version: str, change) -> dict:
         with self.lock:
-            rows = {row_id: dict(row) for row_id, row in self.rows.items()}
-            order = list(self.order)
+            rows, order = dict(self.rows), list(self.order)  # the rows themselves are copied on write (edit)
             change(rows, order)
-            touched = {self.group_key(row_id, rows) for row_id in order if rows[row_id] != self.rows.get(row_id)}
-            touched |= {self.group_key(row_id) for row_id in self.order if row_id not in rows
-                        or rows[row_id] != self.rows[row_id]}
+            touched = {self.group_key(row_id, rows) for row_id in order if rows[row_id] is not self.rows.get(row_id)}
+            touched |= {self.group_key(row_id) for row_id in self.order if rows.get(row_id) is not self.rows[row_id]}
             previous = (self.rows, self.order)
             self._save(version, rows, order)
             self.history = (self.history + [(*previous, touched)])[-UNDO_DEPTH:]
@@ -221,8 +239,14 @@ class ReviewSession:
     def _save(self, version: str, rows: dict, order: list) -> None:
         if version != self.version:
             raise StalePage()
-        self.version = save_review_table(self.path, self.header, [rows[row_id] for row_id in order], self.version)
-        self.rows, self.order = rows, order
+        lines = {row_id: self._line(row_id, rows[row_id]) for row_id in order}
+        self.version = save_review_table(self.path, self.header, [rows[row_id] for row_id in order], self.version,
+                                         [lines[row_id][1] for row_id in order])
+        self.rows, self.order, self.lines, self._grouped = rows, order, lines, None
+
+    def _line(self, row_id: int, row: dict) -> tuple[dict, str]:
+        cached = self.lines.get(row_id)
+        return cached if cached is not None and cached[0] is row else (row, review_line(self.header, row))
 
     def _answer(self, touched: set) -> dict:
         """The new version, the counts, and the touched groups as they are now (absent ones were emptied)."""

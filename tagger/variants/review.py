@@ -63,15 +63,23 @@ def read_review_table(path: Path) -> ReviewTable:
     return ReviewTable([name for name in header if name], rows, fingerprint)
 
 
-def save_review_table(path: Path, header: list[str], rows: list[dict], read_fingerprint: str) -> str:
+def review_line(header: list[str], row: dict) -> str:
+    """One row of review.csv as its CSV line (spreadsheet-safe cells, in header's columns)."""
+    return csv_text([spreadsheet_safe(str(row.get(name, "") or "")) for name in header], [])
+
+
+def save_review_table(path: Path, header: list[str], rows: list[dict], read_fingerprint: str,
+                      lines: list[str] | None = None) -> str:
     """Write rows under header (today's columns, kept as read), atomically; returns the new fingerprint.
 
     Refuses with ReviewChangedOnDisk when the file is no longer the one read (fingerprint read_fingerprint),
-    so a decision made elsewhere is never overwritten.
+    so a decision made elsewhere is never overwritten. lines: the rows already encoded by review_line.
     """
     if review_fingerprint(path) != read_fingerprint:
         raise ReviewChangedOnDisk(path)
-    text = csv_text(header, ([spreadsheet_safe(str(row.get(name, "") or "")) for name in header] for row in rows))
+    if lines is None:
+        lines = [review_line(header, row) for row in rows]
+    text = csv_text(header, []) + "".join(lines)
     write_text(path, text)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

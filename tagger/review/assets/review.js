@@ -4,7 +4,7 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="review-token"]').content;
-const BATCH = 25; // group cards added at a time, as the reader scrolls
+const BATCH = 12; // group cards added at a time, as the reader scrolls
 
 const view = {
   version: "", groups: [], legend: {}, evidence: [], counts: {},
