@@ -80,6 +80,17 @@ def test_deciding_with_clicks_and_keys_survives_a_reload_and_apply_writes_aliase
     assert (run_dir / "aliases.txt").read_text() == "alias r3d -> red\nalias rot -> red\n"
 
 
+def test_keys_pressed_faster_than_the_server_answers_each_count(served, page):
+    run_dir, url = served
+    page.goto(url)
+    expect(pair(page, 0)).to_have_class("member pair undecided current")
+    for key in "arar":  # no waiting between keys: each change must wait for the version the one before made
+        page.keyboard.press(key)
+    expect(page.locator("#progress")).to_have_text("4 of 4 decided")
+    expect(page.locator("#banner")).to_be_hidden()
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "reject", "accept", "reject", ""]
+
+
 def test_a_hostile_tag_shows_as_text_and_runs_nothing(served, page):
     _, url = served
     page.goto(url)

@@ -12,6 +12,7 @@ const view = {
   current: null, // id of the pair the keys act on
   samples: new Map(), // group key -> {signature, data}
   undoRows: [], // the pair each change of this page was about, so undo can take the cursor back to it
+  queue: Promise.resolve(), // changes are sent one after another, each with the version the last one returned
 };
 
 const $ = (id) => document.getElementById(id);
@@ -39,11 +40,16 @@ async function call(method, path, body) {
   return answer;
 }
 
-async function change(path, body) {
-  const answer = await call("POST", path, {version: view.version, ...body});
-  hideBanner();
-  applyAnswer(answer);
-  return answer;
+function change(path, body) {
+  // Keys can be faster than the server: a change waits for the one before, so it names the version that one made.
+  const sent = view.queue.then(async () => {
+    const answer = await call("POST", path, {version: view.version, ...body});
+    hideBanner();
+    applyAnswer(answer);
+    return answer;
+  });
+  view.queue = sent.catch(() => {});
+  return sent;
 }
 
 function applyAnswer(answer) {
@@ -326,11 +332,11 @@ function move(step) {
   if (pairs.length) setCurrent(pairs[index]);
 }
 
-async function decideCurrent(decision) {
+function decideCurrent(decision) {
   const row = findRow(view.current);
   if (!row) return;
-  await decide(row, decision);
   move(1);
+  decide(row, decision);
 }
 
 async function splitCurrent() {
@@ -347,6 +353,7 @@ function undo() {
 
 async function apply() {
   let answer;
+  await view.queue; // the decisions already made go in first
   try { answer = await call("POST", "/api/apply", {version: view.version}); } catch (error) { return; }
   hideBanner();
   $("apply-summary").textContent = `${answer.aliases.length} accepted merges written to ${answer.path}. ` +
