@@ -12,10 +12,12 @@ import pytest
 from review_run import HOSTILE, make_review_run, review_cells
 from test_review_app import start_review
 
-playwright_api = pytest.importorskip("playwright.sync_api")
+playwright_api = pytest.importorskip("playwright.sync_api")  # in the test extra
 
 CHROMIUM = os.environ.get("TAGGER_CHROMIUM") or next(
     (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
+if CHROMIUM is None and os.environ.get("TAGGER_REQUIRE_BROWSER"):
+    raise RuntimeError("TAGGER_REQUIRE_BROWSER is set but no Chromium was found (apt-get install chromium)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs it)")
 
 

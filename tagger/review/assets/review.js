@@ -356,7 +356,7 @@ async function apply() {
   await view.queue; // the decisions already made go in first
   try { answer = await call("POST", "/api/apply", {version: view.version}); } catch (error) { return; }
   hideBanner();
-  $("apply-summary").textContent = `${answer.aliases.length} accepted merges written to ${answer.path}. ` +
+  $("apply-summary").textContent = `${answer.aliases.length} accepted ${answer.aliases.length === 1 ? "merge" : "merges"} written to ${answer.path}. ` +
     "Next: prepare.py with --data.aliases pointing at it, then train again.";
   const list = $("aliases");
   list.replaceChildren(...answer.aliases.map(([variant, canonical]) => element("li", "", `${variant} → ${canonical}`)));
