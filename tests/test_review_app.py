@@ -50,6 +50,13 @@ def test_state_lists_groups_most_confident_first_with_near_misses_apart(client):
     assert red_rot["evidence"] == {"score": 0.82, "visual": 0.9, "context": None, "spelling": 0.3333, "overlap": 0.0}
 
 
+def test_the_first_screen_can_be_asked_for_before_the_whole_list(client):
+    first = client.get("/api/state", params={"first": 1}).json()
+    assert [group["canonical"] for group in first["groups"]] == ["red", "square"]  # one of each section
+    assert (first["complete"], first["total"], first["near_miss_total"]) == (False, 4, 1)
+    assert client.get("/api/state").json()["complete"] is True
+
+
 def test_each_decision_is_in_review_csv_at_once_in_the_same_columns(client, run_dir):
     header_before = (run_dir / "review.csv").read_text().splitlines()[0]
     answer = decide(client, RED_R3D, "accept").json()

@@ -115,8 +115,8 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     api = [Depends(require_token)]
 
     @app.get("/api/state", dependencies=api)
-    def state():
-        return JSONResponse({**session.state(), "legend": legend, "run_dir": str(run_dir)})
+    def state(first: int | None = None):
+        return JSONResponse({**session.state(first), "legend": legend, "run_dir": str(run_dir)})
 
     @app.get("/api/samples", dependencies=api)
     async def samples(group: str):
@@ -140,9 +140,9 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
         return JSONResponse(session.undo(change.version))
 
     @app.post("/api/reload", dependencies=api)
-    def reload():
+    def reload(first: int | None = None):
         session.reload()
-        return state()
+        return state(first)
 
     @app.post("/api/apply", dependencies=api)
     def apply(change: Versioned):

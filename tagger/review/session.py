@@ -129,14 +129,21 @@ class ReviewSession:
         return {"decided": decided - near_decided, "total": len(views) - len(near),
                 "near_miss_decided": near_decided, "near_miss_total": len(near)}
 
-    def state(self) -> dict:
-        """Everything the page shows: groups most confident first (file order among equals), counts, flags."""
+    def state(self, first: int | None = None) -> dict:
+        """Everything the page shows: groups most confident first (file order among equals), counts, flags.
+
+        first: only the first groups of each section (proposals, near misses), so a page can show its first
+        screen before the whole list (5,000 pairs: over a megabyte) has arrived; complete is False then.
+        """
         with self.lock:
             views = [self.group_view(key, ids) for key, ids in self.groups().items()]
             views.sort(key=lambda view: -view["confidence"] if view["confidence"] is not None else 1.0)
+            if first is not None:
+                views = ([view for view in views if not view["near_miss"]][:first] +
+                         [view for view in views if view["near_miss"]][:first])
             flags = sorted({row.get("flag", "") for row in self.rows.values()} - {""})
             return {"version": self.version, "evidence": list(EVIDENCE_NAMES), "flags": flags,
-                    "groups": views, **self.counts()}
+                    "groups": views, "complete": first is None, **self.counts()}
 
     def tags_of_group(self, key: str) -> tuple[str, list[str]]:
         """A group's canonical and its variants (rows decided either way included)."""

@@ -73,8 +73,19 @@ function applyAnswer(answer) {
   renderCounts();
 }
 
-async function loadState(path = "/api/state", method = "GET") {
-  const state = await call(method, path);
+async function loadState(reload = false) {
+  // The first screen's groups first, then the whole list (over a megabyte for 5,000 pairs) behind it.
+  const first = await call(reload ? "POST" : "GET", `${reload ? "/api/reload" : "/api/state"}?first=${BATCH}`);
+  showState(first);
+  const whole = await call("GET", "/api/state");
+  if (whole.version !== view.version || view.search || view.flag !== "*") { showState(whole); return; }
+  view.groups = whole.groups; // the same groups in the same order, and more: the cards shown stay
+  const visible = view.groups.filter(matches);
+  view.lists.proposed = visible.filter((group) => !group.near_miss);
+  view.lists.near = visible.filter((group) => group.near_miss);
+}
+
+function showState(state) {
   Object.assign(view, {version: state.version, groups: state.groups, legend: state.legend, evidence: state.evidence,
     counts: state});
   view.samples.clear();
@@ -255,11 +266,25 @@ function replaceCard(group) {
 
 // --- thumbnails ----------------------------------------------------------------------------------------
 
+// At most a few sample requests at a time, in the order the cards were drawn: the first card's thumbnails
+// then start loading before the last card's samples are even asked for.
+const waiting = [];
+let running = 0;
+function limited(task) {
+  return new Promise((resolve, reject) => {
+    waiting.push(() => task().then(resolve, reject).finally(() => { running -= 1; next(); }));
+    next();
+  });
+}
+function next() {
+  while (running < 2 && waiting.length) { running += 1; waiting.shift()(); }
+}
+
 async function loadSamples(group, node) {
   const signature = JSON.stringify([group.canonical, ...group.rows.map((row) => row.variant)]);
   let cached = view.samples.get(group.key);
   if (!cached || cached.signature !== signature) {
-    cached = {signature, data: call("GET", `/api/samples?${new URLSearchParams({group: group.key})}`)};
+    cached = {signature, data: limited(() => call("GET", `/api/samples?${new URLSearchParams({group: group.key})}`))};
     view.samples.set(group.key, cached);
   }
   let data;
@@ -401,8 +426,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("search").addEventListener("input", (event) => { view.search = event.target.value; renderLists(); });
   $("flag-filter").addEventListener("change", (event) => { view.flag = event.target.value; renderLists(); });
   $("undo").addEventListener("click", undo);
-  $("reload").addEventListener("click", () => loadState("/api/reload", "POST").then(hideBanner).catch(() => {}));
-  $("banner-reload").addEventListener("click", () => loadState("/api/reload", "POST").then(hideBanner).catch(() => {}));
+  $("reload").addEventListener("click", () => loadState(true).then(hideBanner).catch(() => {}));
+  $("banner-reload").addEventListener("click", () => loadState(true).then(hideBanner).catch(() => {}));
   $("banner-close").addEventListener("click", hideBanner);
   $("apply").addEventListener("click", apply);
   $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
