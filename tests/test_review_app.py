@@ -225,6 +225,28 @@ def test_review_command_prints_its_url_serves_and_stops_cleanly_on_ctrl_c(run_di
     assert "review: stopped; every decision made is in review.csv" in out
 
 
+def test_a_killed_server_keeps_every_decision_it_answered(run_dir):
+    import re
+
+    import httpx
+
+    server = start_review(run_dir)
+    try:
+        url = server.stdout.readline().split()[1]
+        token = re.search(r'name="review-token" content="([^"]+)"', httpx.get(url).text).group(1)
+        with httpx.Client(base_url=url, headers={TOKEN_HEADER: token}) as client:
+            current = client.get("/api/state").json()["version"]
+            for row, decision in [(RED_R3D, "accept"), (RED_ROT, "reject"), (NEAR_MISS_ROW, "accept")]:
+                current = client.post("/api/decide", json={"version": current, "row": row,
+                                                           "decision": decision}).json()["version"]
+        server.kill()  # SIGKILL: no shutdown, nothing flushed on the way out
+        server.wait(timeout=30)
+    finally:
+        server.kill()
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "reject", "", "", "accept"]
+    assert sorted(path.name for path in run_dir.iterdir()) == ["images", "manifest.csv", "review.csv", "vocabulary.csv"]
+
+
 def test_review_command_warns_when_serving_beyond_this_machine(run_dir):
     server = start_review(run_dir, "--review.host", "0.0.0.0")
     try:

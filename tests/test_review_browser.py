@@ -120,6 +120,31 @@ def test_a_review_csv_saved_elsewhere_is_not_overwritten_and_the_page_offers_to_
     assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "reject", ""]
 
 
+def test_a_split_member_gets_a_card_of_its_own_and_undo_takes_it_back(served, page):
+    run_dir, url = served
+    page.goto(url)
+    pair(page, 1).locator("button.split").click()  # rot out of red's group
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["red", "red", "circle", "hostile"])
+    expect(page.locator("#groups .group .position")).to_have_text(["1.", "2.", "3.", "4."])
+    expect(pair(page, 1)).to_have_class("member pair reject current")
+    assert review_cells(run_dir)[1] == ("5", "red", "rot", "reject")
+    page.keyboard.press("u")
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["red", "circle", "hostile"])
+    expect(pair(page, 1)).to_have_class("member pair undecided current")
+    assert review_cells(run_dir)[1] == ("1", "red", "rot", "")
+
+
+def test_choosing_the_canonical_on_the_page(served, page):
+    run_dir, url = served
+    page.goto(url)
+    chooser = page.locator('[data-group="1"] .chooser input')
+    chooser.fill("r3d")
+    chooser.press("Enter")
+    expect(page.locator('[data-group="1"] .canonical-name')).to_have_text("r3d")
+    expect(page.locator('[data-group="1"] .pair .tag')).to_have_text(["red", "rot"])
+    assert review_cells(run_dir)[:2] == [("1", "r3d", "red", ""), ("1", "r3d", "rot", "")]
+
+
 def test_search_and_flag_filter_and_the_near_miss_section(served, page):
     _, url = served
     page.goto(url)

@@ -34,6 +34,10 @@ SECURITY_HEADERS = {
 }
 
 
+class TokenRefused(Exception):
+    """An /api request without this session's token."""
+
+
 class Decision(BaseModel):
     version: str
     row: int
@@ -157,6 +161,3 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
 
     return app
 
-
-class TokenRefused(Exception):
-    """A state request without this session's token."""

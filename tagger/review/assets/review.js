@@ -63,11 +63,19 @@ function applyAnswer(answer) {
       insertAt = byKey.get(group.key) + 1;
     }
   }
-  for (const group of answer.groups) { // a split makes a group: shown right after the one it came from
-    if (!byKey.has(group.key)) view.groups.splice(insertAt ?? view.groups.length, 0, group);
+  const added = answer.groups.filter((group) => !byKey.has(group.key));
+  for (const group of added) { // a split makes a group: shown right after the one it came from
+    const source = view.groups[(insertAt ?? view.groups.length) - 1];
+    view.groups.splice(insertAt ?? view.groups.length, 0, group);
+    addCardAfter(source, group);
   }
   const removed = new Set(answer.removed);
   view.groups = view.groups.filter((group) => !removed.has(group.key));
+  for (const list of ["proposed", "near"]) {
+    const before = view.lists[list].length;
+    view.lists[list] = view.lists[list].filter((group) => !removed.has(group.key));
+    view.shown[list] -= before - view.lists[list].length;
+  }
   for (const group of answer.groups) replaceCard(group);
   for (const key of removed) document.querySelector(`[data-group="${CSS.escape(key)}"]`)?.remove();
   renderCounts();
@@ -254,6 +262,17 @@ function thumbStrip(group, tag) {
   strip.dataset.tag = tag;
   strip.append(element("span", "loading", "images…"));
   return strip;
+}
+
+function addCardAfter(source, group) {
+  const list = group.near_miss ? "near" : "proposed";
+  const node = source && document.querySelector(`[data-group="${CSS.escape(source.key)}"]`);
+  const index = view.lists[list].findIndex((shown) => shown.key === source?.key);
+  if (!node || index < 0) return; // its card is drawn when the list is (filter, search, scrolling)
+  view.lists[list].splice(index + 1, 0, group);
+  view.shown[list] += 1;
+  node.after(card(group, index + 2));
+  node.parentElement.querySelectorAll(".group .position").forEach((label, at) => { label.textContent = `${at + 1}.`; });
 }
 
 function replaceCard(group) {
