@@ -25,7 +25,7 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 .group h2{margin:0 0 0.4em 0;font-size:1.1em}
 table{border-collapse:collapse}td,th{padding:0.25em 0.6em;text-align:left;vertical-align:middle}
 th{font-weight:600;border-bottom:1px solid #ddd}th[title]{cursor:help}.canonical{font-weight:700}
-.thumb{display:inline-block;position:relative;margin-right:4px;border:2px solid transparent;border-radius:4px}
+.thumbs{white-space:nowrap}.thumb{display:inline-block;position:relative;margin-right:4px;border:2px solid transparent;border-radius:4px;vertical-align:middle}
 .thumb.both{border-color:#e08a00}.thumb img{display:block;border-radius:2px}
 .thumb.both::after{content:"both";position:absolute;left:2px;bottom:2px;font-size:10px;padding:0 3px;
 border-radius:3px;background:#e08a00;color:#fff}
@@ -109,8 +109,9 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
             others = variant_images if index == 0 else canonical_images
             sample = pair_sample(tag_images.get(tag, []), others, per_tag, embeddings)
             name = f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag)
-            cells = [name, str(group.counts[index]), *evidence_cells(group, index), pictures_html(manifest, sample)]
-            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+            cells = [name, str(group.counts[index]), *evidence_cells(group, index)]
+            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) +
+                         f"<td class='thumbs'>{pictures_html(manifest, sample)}</td></tr>")
         parts.append("</table></div>")
     if not groups:
         parts.append("<p>No variant groups were found.</p>")
