@@ -308,6 +308,8 @@ class SimilarSettings(BaseModel):
 
 
 class ReviewSettings(BaseModel):
+    """review.py: where the review page is served, and what it shows."""
+
     host: str = Field(
         "127.0.0.1", description="Address review.py serves on. Loopback by default; any other address lets others on "
         "the network see the images and decide, and is served with a warning.",

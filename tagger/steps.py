@@ -60,6 +60,8 @@ STEPS: dict[str, Step] = {step.name: step for step in [
          "Propose groups of tag variants with their evidence, for review (synonyms.html, review.csv)."),
     Step("apply_review", "tagger.variants.review:apply_review", (), folder_lock,
          "Turn the accepted rows of review.csv into aliases.txt for prepare.py; remember rejections."),
+    Step("review", "tagger.review.command:review", ("review",), no_lock,
+         "Decide the proposed merges among their images: a local web page over review.csv (Ctrl-C stops)."),
     Step("tag", "tagger.use.tag:tag", ("tag",), no_lock,
          "Tag image files and folders with the trained model: .txt sidecars and/or a scores file.",
          positional="tag.inputs"),

@@ -8,7 +8,7 @@ import sys
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import ROOT
+from conftest import ROOT, run_tagger
 from review_run import HOSTILE, make_review_run, review_cells
 from tagger.settings import ReviewSettings, Settings
 from tagger.review.server import TOKEN_HEADER, create_app
@@ -256,6 +256,14 @@ def test_review_command_warns_when_serving_beyond_this_machine(run_dir):
     finally:
         server.kill()
     assert "warning: serving on 0.0.0.0, not only this machine" in err
+
+
+def test_tagger_review_is_the_same_step_with_only_its_settings():
+    listed = run_tagger("review", "--help")
+    assert listed.returncode == 0
+    assert all(flag in listed.stdout for flag in ("--review.host", "--review.port", "--review.open",
+                                                  "--review.thumbnails", "--paths.run_dir"))
+    assert "--train." not in listed.stdout and "--cluster." not in listed.stdout
 
 
 def test_review_before_cluster_tags_is_one_line(tmp_path):

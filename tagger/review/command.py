@@ -8,6 +8,7 @@ import webbrowser
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.result import StepResult
 from tagger.review.server import create_app
 
 
@@ -42,8 +43,11 @@ def page_url(host: str, port: int) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown and not shown.startswith("[") else f"http://{shown}:{port}/"
 
 
-def review(settings) -> None:
-    """The documented command (review.py): serve the review page for the run folder, until Ctrl-C."""
+def review(settings) -> StepResult:
+    """The documented command (review.py): serve the review page for the run folder, until Ctrl-C.
+
+    Only reads the run folder while it serves (the step takes no lock); its Apply button takes the run
+    folder's lock for as long as it writes aliases.txt."""
     import uvicorn
 
     options = settings.review
@@ -63,3 +67,4 @@ def review(settings) -> None:
     except KeyboardInterrupt:  # newer uvicorn re-raises the Ctrl-C it handled
         pass
     print("review: stopped; every decision made is in review.csv", flush=True)
+    return StepResult([settings.paths.run_dir / runfolder.REVIEW])

@@ -155,7 +155,7 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
         if review_fingerprint(session.path) != session.version:  # apply reads the file: it must be what was shown
             raise ReviewChangedOnDisk(session.path)
         with run_lock(run_dir):  # apply_review.py's own lock: never beside another step
-            aliases = apply_review(settings)  # a conflict or cycle stops it before anything is written
+            aliases = apply_review(settings).product  # a conflict or cycle stops it before anything is written
         return JSONResponse({"aliases": [[variant, target] for variant, target in sorted(aliases.items())],
                              "path": str(run_dir / runfolder.ALIASES)})
 
