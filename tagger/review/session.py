@@ -74,7 +74,7 @@ class ReviewSession:
             self._grouped = None
             self.history: list[tuple[dict, list, set]] = []
             self.views: dict[int, tuple[dict, dict]] = {}  # row id -> (row, what the page gets of it)
-            self.lines: dict[int, tuple[dict, str]] = {}  # row id -> (row, its CSV line): only changed rows re-encoded
+            self.lines = {row_id: review_line(self.header, row) for row_id, row in self.rows.items()}  # CSV lines
 
     def group_key(self, row_id: int, rows: dict | None = None) -> str:
         row = (self.rows if rows is None else rows)[row_id]
@@ -221,7 +221,7 @@ class ReviewSession:
             if not self.history:
                 raise TaggerError("nothing to undo")
             rows, order, touched = self.history[-1]
-            self._save(version, rows, order)
+            touched = touched | self._save(version, rows, order)
             self.history.pop()
             return self._answer(touched)
 
@@ -236,24 +236,32 @@ class ReviewSession:
         with self.lock:
             rows, order = dict(self.rows), list(self.order)  # the rows themselves are copied on write (edit)
             change(rows, order)
-            touched = {self.group_key(row_id, rows) for row_id in order if rows[row_id] is not self.rows.get(row_id)}
-            touched |= {self.group_key(row_id) for row_id in self.order if rows.get(row_id) is not self.rows[row_id]}
             previous = (self.rows, self.order)
-            self._save(version, rows, order)
+            touched = self._save(version, rows, order)
             self.history = (self.history + [(*previous, touched)])[-UNDO_DEPTH:]
             return self._answer(touched)
 
-    def _save(self, version: str, rows: dict, order: list) -> None:
+    def _save(self, version: str, rows: dict, order: list) -> set:
+        """Write rows in order as review.csv and hold them; returns the keys of the groups they changed."""
         if version != self.version:
             raise StalePage()
-        lines = {row_id: self._line(row_id, rows[row_id]) for row_id in order}
+        changed = [row_id for row_id in order if rows[row_id] is not self.rows.get(row_id)]
+        removed = [row_id for row_id in self.order if row_id not in rows]
+        touched = {self.group_key(row_id, rows) for row_id in changed}
+        touched |= {self.group_key(row_id) for row_id in [*changed, *removed] if row_id in self.rows}
+        lines = dict(self.lines)  # only changed rows are encoded again: a decision costs one line, not 5,000
+        for row_id in removed:
+            del lines[row_id]
+        for row_id in changed:
+            lines[row_id] = review_line(self.header, rows[row_id])
         self.version = save_review_table(self.path, self.header, [rows[row_id] for row_id in order], self.version,
-                                         [lines[row_id][1] for row_id in order])
-        self.rows, self.order, self.lines, self._grouped = rows, order, lines, None
-
-    def _line(self, row_id: int, row: dict) -> tuple[dict, str]:
-        cached = self.lines.get(row_id)
-        return cached if cached is not None and cached[0] is row else (row, review_line(self.header, row))
+                                         [lines[row_id] for row_id in order])
+        regrouped = removed or order != self.order or any(
+            self.group_key(row_id, rows) != self.group_key(row_id) for row_id in changed if row_id in self.rows)
+        self.rows, self.order, self.lines = rows, order, lines
+        if regrouped:
+            self._grouped = None
+        return touched
 
     def _answer(self, touched: set) -> dict:
         """The new version, the counts, and the touched groups as they are now (absent ones were emptied)."""
