@@ -85,12 +85,27 @@ async function loadState(reload = false) {
   // The first screen's groups first, then the whole list (over a megabyte for 5,000 pairs) behind it.
   const first = await call(reload ? "POST" : "GET", `${reload ? "/api/reload" : "/api/state"}?first=${BATCH}`);
   showState(first);
+  await firstCardShown(1500); // the whole list would compete with the first screen's thumbnails for the server
   const whole = await call("GET", "/api/state");
   if (whole.version !== view.version || view.search || view.flag !== "*") { showState(whole); return; }
   view.groups = whole.groups; // the same groups in the same order, and more: the cards shown stay
   const visible = view.groups.filter(matches);
   view.lists.proposed = visible.filter((group) => !group.near_miss);
   view.lists.near = visible.filter((group) => group.near_miss);
+}
+
+function firstCardShown(patience) {
+  const waited = new Promise((resolve) => setTimeout(resolve, patience));
+  const loaded = (async () => {
+    const group = view.lists.proposed[0] || view.lists.near[0];
+    if (!group) return;
+    await view.samples.get(group.key)?.data.catch(() => {});
+    await new Promise((resolve) => requestAnimationFrame(resolve)); // the strips are filled
+    const pictures = [...document.querySelector(".group")?.querySelectorAll(".thumbs img") ?? []];
+    await Promise.all(pictures.map((picture) => picture.complete ? null
+      : new Promise((resolve) => { picture.addEventListener("load", resolve); picture.addEventListener("error", resolve); })));
+  })();
+  return Promise.race([waited, loaded]);
 }
 
 function showState(state) {
@@ -318,7 +333,10 @@ function fillStrip(strip, sample, isCanonical) {
     const frame = element("button", image.both ? "thumb both" : "thumb");
     frame.type = "button";
     const picture = element("img");
-    picture.loading = "lazy";
+    // The first cards' thumbnails are the first screen: asked for before the ones further down.
+    const early = strip.closest(".group") === document.querySelector(".group");
+    picture.loading = early ? "eager" : "lazy";
+    picture.fetchPriority = early ? "high" : "low";
     picture.width = 96;
     picture.height = 96;
     picture.alt = image.id;
