@@ -11,6 +11,7 @@ from tagger.variants.grouping import (
     DBSCANVariants,
     tag_mean_embeddings,
 )
+from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 
@@ -33,8 +34,11 @@ def cluster_tags(settings: Settings) -> StepResult:
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         if head_kernel is not None:  # a second view: the tags as the trained model sees them
             tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
-        groups = CombinedVariants(options.min_score, options.neighbours).fit(
-            tag_vectors, vocabulary, counts, tag_images, rejected).groups_
+        variants = CombinedVariants(options.min_score, options.neighbours,
+                                    SeparabilityProbe(options.probe_images, seed=0) if options.probe else None,
+                                    options.max_probes).fit(
+            tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None)
+        groups, near_misses = variants.groups_, variants.near_misses_
     write_groups(run_dir, groups)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions)
