@@ -119,7 +119,7 @@ class PairEvidence:
             # One concept: the images could tell these tags from the rest (power) but not from each other.
             power = ramp(np.nan_to_num(self.probe.reference_z), 3, 6)
             same = np.where(probed, power * (1 - ramp(z, 1, 3)), 0)
-        images_agree = np.maximum(strength, same * ramp(meaning, 0.1, 0.4))
+        images_agree = np.maximum(strength, same * ramp(meaning, 0.0, 0.2))  # the means must agree a little
         spelling_case = spelled * (0.6 + 0.3 * images_agree)  # spelling alone: 0.6, proposed but flagged
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled)) ** 2
@@ -301,15 +301,20 @@ class CombinedVariants:
         """Pairs just under min_score, and spelling-near pairs the images tell apart: listed, not merged."""
         together = {frozenset(group.members) for group in self.groups_}
         flags = self.evidence_.flags(self.min_score)
+        position = {tag: index for index, tag in enumerate(vocabulary)}
         missed = []
         for index in np.argsort(-self.scores_, kind="stable"):
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
-            if not flags[index].startswith(NEAR_MISS) or self.scores_[index] <= 0.0 \
+            if not flags[index].startswith(NEAR_MISS) or frozenset((first, second)) in self.rejected_ \
                     or any({first, second} <= members for members in together):
                 continue
-            canonical, variant = sorted((first, second), key=lambda t: (-counts[vocabulary.index(t)], t))
+            canonical, variant = sorted((first, second), key=lambda t: (-counts[position[t]], t))
+            evidence = self.evidence_
             missed.append({"canonical": canonical, "variant": variant, "score": float(self.scores_[index]),
-                           "flag": flags[index], "index": int(index)})
+                           "visual": float(evidence.visual[index]), "context": float(evidence.context[index]),
+                           "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
+                           "canonical_count": int(counts[position[canonical]]),
+                           "variant_count": int(counts[position[variant]]), "flag": flags[index]})
             if len(missed) == self.near_misses:
                 break
         return missed

@@ -29,6 +29,7 @@ def cluster_tags(settings: Settings) -> StepResult:
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
             tag_vectors, vocabulary, counts, rejected).groups_
+        near_misses = []
     else:
         head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], len(vocabulary)) if options.use_head else None
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
@@ -39,9 +40,9 @@ def cluster_tags(settings: Settings) -> StepResult:
                                     options.max_probes).fit(
             tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None)
         groups, near_misses = variants.groups_, variants.near_misses_
-    write_groups(run_dir, groups)
+    write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
-    write_review(run_dir, groups, decisions)
+    write_review(run_dir, groups, decisions, near_misses)
     write_synonyms_page(run_dir, groups, manifest, options.method)
     runfolder.write_settings(run_dir, "cluster", settings)
     print_groups(groups)
@@ -53,7 +54,7 @@ def cluster_tags(settings: Settings) -> StepResult:
                                                    runfolder.REVIEW, runfolder.REJECTED)], groups)
 
 
-EVIDENCE_FIELDS = ("score", "similarity", "context", "spelling", "overlap")
+EVIDENCE_FIELDS = ("score", "similarity", "context", "spelling", "overlap", "flag")
 
 
 def member_rows(group) -> list[dict]:
@@ -70,7 +71,8 @@ def member_rows(group) -> list[dict]:
         }
         rows.append({"tag": tag, "count": group.counts[index],
                      **{name: None if value is None or value != value else round(value, 6)
-                        for name, value in values.items()}})
+                        for name, value in values.items()},
+                     "flag": (group.flags[index] if group.flags else "") or None})
     return rows
 
 
@@ -86,10 +88,13 @@ def trained_head_kernel(run_dir, width: int, tag_count: int) -> np.ndarray | Non
     return kernel
 
 
-def write_groups(run_dir, groups) -> None:
+def write_groups(run_dir, groups, near_misses=()) -> None:
+    """synonyms.json (groups, then near misses: pairs just under the cut-off, not merged) and synonyms.csv."""
     runfolder.write_json(run_dir / runfolder.SYNONYMS_JSON, {"groups": [
         {"canonical": group.canonical, "members": member_rows(group)} for group in groups
-    ]})
+    ], "near_misses": [{name: None if isinstance(value, float) and value != value else
+                        round(value, 6) if isinstance(value, float) else value for name, value in miss.items()}
+                       for miss in near_misses]})
     runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *EVIDENCE_FIELDS], [
         [spreadsheet_safe(group.canonical), spreadsheet_safe(row["tag"]), row["count"],
          *("" if row[name] is None else row[name] for name in EVIDENCE_FIELDS)]
@@ -101,7 +106,8 @@ def print_groups(groups) -> None:
     if not groups:
         print("no variant groups found")
     for group in groups:
-        members = ", ".join(f"{tag} ({count}, {similarity:.2f})"
-                            for tag, count, similarity in zip(group.members[1:], group.counts[1:],
-                                                              group.similarities[1:]))
+        flags = group.flags or [""] * len(group.members)
+        members = ", ".join(f"{tag} ({count}, {similarity:.2f})" + (f" [{flag}]" if flag else "")
+                            for tag, count, similarity, flag in zip(group.members[1:], group.counts[1:],
+                                                                    group.similarities[1:], flags[1:]))
         print(f"{group.canonical} ({group.counts[0]}) <- {members}")
