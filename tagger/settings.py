@@ -252,6 +252,14 @@ class ClusterSettings(BaseModel):
         True, description="combined: visual evidence also from the trained head (cosine of mean tag logits), averaged "
         "with the embeddings' cosine.",
     )
+    probe: bool = Field(
+        True, description="combined: ask a held-out classifier whether the images of two candidate tags can be told "
+        "apart (different concepts) or not (one concept), against the chance level measured on this collection.",
+    )
+    probe_images: int = Field(96, ge=6, le=10000, description="combined: images sampled per tag for the separability probe.")
+    max_probes: int = Field(
+        5000, ge=0, description="combined: at most this many candidate pairs probed, most promising first (bounds the cost)."
+    )
     text_evidence: bool = Field(
         False, description="combined: also compare tag names with the text tower of the run's SigLIP / SigLIP2 / "
         "CLIP preset; counts only where the images agree too (never merges on text alone).",

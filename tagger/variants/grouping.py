@@ -41,6 +41,7 @@ class VariantGroup:
     similarities: list[float]  # cosine similarity of each member's mean embedding to the canonical's
     scores: list[float] | None = None  # combined score of each member with the canonical (combined method)
     evidence: "PairEvidence | None" = None  # evidence of each member against the canonical
+    flags: list[str] | None = None  # per member: why to look twice (e.g. "spelling only: check"); "" if nothing
 
 
 class DBSCANVariants:
@@ -78,6 +79,16 @@ class DBSCANVariants:
         return self
 
 
+def ramp(values, low: float, high: float) -> np.ndarray:
+    """0 below low, 1 above high, linear between."""
+    return np.clip((np.asarray(values, np.float64) - low) / (high - low), 0.0, 1.0)
+
+
+SPELLING_ONLY = "spelling only: check"
+NEAR_MISS = "near miss"
+IMAGES_DIFFER = "near miss: images tell them apart"
+
+
 @dataclass
 class PairEvidence:
     """Evidence for candidate pairs (parallel arrays); see CombinedVariants for how it is weighed."""
@@ -88,23 +99,55 @@ class PairEvidence:
     context: np.ndarray  # cosine of co-occurrence profiles; NaN when a tag has no co-occurring tags
     spelling: np.ndarray  # 1 - normalized edit distance of spelling keys
     overlap: np.ndarray  # share of the rarer tag's images carrying both
+    probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
 
-    def scores(self) -> np.ndarray:
-        """The documented rule (README, "How variants are scored").
-
-        meaning  = visual * (0.5 + 0.5 * context), or visual alone where context is undefined
-        strength = ramp(meaning, 0.5 -> 0.9); spelled = ramp(spelling, 0.6 -> 0.95) * ramp(meaning, 0 -> 0.2)
-                   (spelling alone never merges: the images must not disagree)
-        support  = 1 - (1 - strength) * (1 - spelled)          (either route can carry a pair)
-        score    = support * (1 - overlap * (1 - spelled))^2   (tags that share images are
-                   different tags, unless their spellings say they are one)
-        """
+    def parts(self) -> dict[str, np.ndarray]:
+        """The documented rule (README, "How variants are scored"), term by term."""
         visual = np.clip(self.visual, 0, 1)
         meaning = np.where(np.isnan(self.context), visual, visual * (0.5 + 0.5 * np.nan_to_num(self.context)))
-        strength = np.clip((meaning - 0.5) / 0.4, 0, 1)
-        spelled = np.clip((self.spelling - 0.6) / 0.35, 0, 1) * np.clip(meaning / 0.2, 0, 1)
-        support = 1 - (1 - strength) * (1 - spelled)
-        return support * (1 - self.overlap * (1 - spelled)) ** 2
+        strength = ramp(meaning, 0.5, 0.9)
+        spelled = ramp(self.spelling, 0.6, 0.95)
+        distinct = np.zeros(len(self.first))
+        same = np.zeros(len(self.first))
+        if self.probe is not None:
+            probed = ~np.isnan(self.probe.auc)
+            z = np.nan_to_num(self.probe.z)
+            # Different concepts: the probe tells them apart beyond chance (z), and by a fair share of
+            # what tells these tags from unrelated images (separation), so a variant used a little
+            # more on some images than others is not taken for a different concept.
+            distinct = np.where(probed, ramp(z, 2, 4) * ramp(np.nan_to_num(self.probe.separation), 0.2, 0.4), 0)
+            # One concept: the images could tell these tags from the rest (power) but not from each other.
+            power = ramp(np.nan_to_num(self.probe.reference_z), 3, 6)
+            same = np.where(probed, power * (1 - ramp(z, 1, 3)), 0)
+        images_agree = np.maximum(strength, same * ramp(meaning, 0.0, 0.2))  # the means must agree a little
+        spelling_case = spelled * (0.6 + 0.3 * images_agree)  # spelling alone: 0.6, proposed but flagged
+        support = 1 - (1 - images_agree) * (1 - spelling_case)
+        score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled)) ** 2
+        return {"meaning": meaning, "strength": strength, "spelled": spelled, "distinct": distinct, "same": same,
+                "images_agree": images_agree, "score": score}
+
+    def scores(self) -> np.ndarray:
+        """The confidence that each pair is one tag (see parts and the README)."""
+        return self.parts()["score"]
+
+    def flags(self, min_score: float) -> list[str]:
+        """Why a person should look twice: a merge carried by spelling alone, or a pair just missed."""
+        parts = self.parts()
+        flags = []
+        for score, spelled, agree, distinct in zip(parts["score"], parts["spelled"], parts["images_agree"],
+                                                   parts["distinct"]):
+            if score >= min_score:
+                flags.append(SPELLING_ONLY if spelled > 0 and agree < 0.5 else "")
+            elif spelled >= 0.5 and distinct >= 0.5:
+                flags.append(IMAGES_DIFFER)
+            elif score >= NEAR_MISS_SHARE * min_score:
+                flags.append(NEAR_MISS)
+            else:
+                flags.append("")
+        return flags
+
+
+NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
 
 
 def visual_spaces(tag_vectors) -> list[np.ndarray]:
@@ -112,13 +155,13 @@ def visual_spaces(tag_vectors) -> list[np.ndarray]:
     return list(tag_vectors) if isinstance(tag_vectors, (list, tuple)) else [tag_vectors]
 
 
-def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairEvidence:
+def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None) -> PairEvidence:
     from tagger.variants.evidence import pair_spelling
 
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     context = cooccurrence.context_similarity(first, second)
     has_context = cooccurrence.has_context(first) & cooccurrence.has_context(second)
-    return PairEvidence(
+    evidence = PairEvidence(
         first=first, second=second,
         # Several views (embeddings, the trained head's logits): the mean of their cosines.
         visual=np.mean([np.einsum("ij,ij->i", space[first], space[second]) for space in visual_spaces(tag_vectors)],
@@ -127,28 +170,43 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence) -> PairE
         spelling=pair_spelling(vocabulary, first, second),
         overlap=cooccurrence.overlap(first, second),
     )
+    if probe is not None:
+        evidence.probe = probe(evidence)
+    return evidence
 
 
 class CombinedVariants:
-    """Variant groups from visual, co-occurrence and spelling evidence over nearest-neighbour candidates.
+    """Variant groups from visual, co-occurrence, spelling and separability evidence over nearest-neighbour candidates.
 
     Pairs scoring at least min_score are joined, best first; two groups join only when every pair
     across them scores at least half of min_score, so one loose pair cannot chain unrelated tags.
+    probe: the separability probe asked about pairs the images could decide (default: SeparabilityProbe()
+    when fit receives image embeddings); max_probes: at most this many pairs probed, most promising first.
     """
 
-    def __init__(self, min_score: float = 0.5, neighbours: int = 10):
+    def __init__(self, min_score: float = 0.5, neighbours: int = 10, probe=None, max_probes: int = 5000,
+                 near_misses: int = 50):
         self.min_score = min_score
         self.neighbours = neighbours
+        self.probe = probe
+        self.max_probes = max_probes
+        self.near_misses = near_misses
 
-    def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset()) -> "CombinedVariants":
+    def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset(),
+            image_embeddings=None) -> "CombinedVariants":
         """tag_vectors: one array of L2-normalized tag vectors, or a list of views of them (the first is searched
         for neighbours; visual evidence is the mean cosine over the views).
-        rejected_pairs: frozensets of two tags a person rejected; they never end up in one group."""
+        rejected_pairs: frozensets of two tags a person rejected; they never end up in one group.
+        image_embeddings: per-image embeddings (rows of tag_images' columns) for the separability probe."""
         from tagger.variants.evidence import CooccurrenceStats, candidate_pairs
+        from tagger.variants.separability import SeparabilityProbe
 
         if any(len(space) != len(vocabulary) for space in visual_spaces(tag_vectors)) or len(counts) != len(vocabulary):
             raise ValueError(f"need one vector and one count per tag; received {len(visual_spaces(tag_vectors)[0])} "
                              f"vectors, {len(vocabulary)} tags, {len(counts)} counts")
+        if image_embeddings is not None and len(image_embeddings) != tag_images.shape[1]:
+            raise ValueError(f"need one embedding per image; received {len(image_embeddings)} embeddings for "
+                             f"{tag_images.shape[1]} images")
         self.timings_ = {}
         clock = time.perf_counter()
         self.cooccurrence_ = CooccurrenceStats.from_tag_images(tag_images)
@@ -156,13 +214,48 @@ class CombinedVariants:
         pairs = (candidate_pairs(visual_spaces(tag_vectors)[0], vocabulary, self.neighbours) if len(vocabulary) > 1
                  else np.zeros((0, 2), int))
         self.timings_["candidate pairs"], clock = time.perf_counter() - clock, time.perf_counter()
-        self.evidence_ = pair_evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary, self.cooccurrence_)
+        self.probe_ = None
+        self._probed, self.probes_asked_ = {}, 0
+        if image_embeddings is not None and len(vocabulary) > 1:
+            self.probe_ = (self.probe or SeparabilityProbe()).fit(image_embeddings, tag_images)
+        self.timings_["probe null"], clock = time.perf_counter() - clock, time.perf_counter()
+        self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.scores_ = self._scores(self.evidence_, vocabulary)
         self.timings_["evidence"], clock = time.perf_counter() - clock, time.perf_counter()
         self.groups_ = self._group(tag_vectors, vocabulary, counts)
+        self.near_misses_ = self._near_misses(vocabulary, counts)
         self.timings_["grouping"] = time.perf_counter() - clock
         return self
+
+    def _evidence(self, first, second, tag_vectors, vocabulary) -> PairEvidence:
+        return pair_evidence(first, second, tag_vectors, vocabulary, self.cooccurrence_,
+                             probe=self._probe_pairs if self.probe_ is not None else None)
+
+    def _probe_pairs(self, evidence: PairEvidence) -> "ProbeResult":
+        """Probe results for the pairs the images could decide; NaN (not probed) for the rest.
+
+        Worth asking: a spelling link, or meaning enough for the images to carry the pair, and not
+        so much shared use that the overlap alone rules it out. Each pair is probed once per fit."""
+        from tagger.variants.separability import ProbeResult
+
+        parts = evidence.parts()
+        worth = ((parts["spelled"] > 0) | (parts["meaning"] >= 0.2)) & \
+            ((1 - evidence.overlap * (1 - parts["spelled"])) ** 2 >= 0.25)
+        keys = [(int(min(a, b)), int(max(a, b))) for a, b in zip(evidence.first, evidence.second)]
+        ask = [i for i in np.flatnonzero(worth) if keys[i] not in self._probed]
+        # The most promising first, so the cap (bounded cost) leaves out the least likely pairs.
+        ask.sort(key=lambda i: (-max(parts["spelled"][i], parts["meaning"][i]), keys[i]))
+        ask = ask[:max(0, self.max_probes - self.probes_asked_)]
+        if ask:
+            result = self.probe_.probe(np.array([keys[i][0] for i in ask]), np.array([keys[i][1] for i in ask]))
+            for row, i in enumerate(ask):
+                self._probed[keys[i]] = tuple(float(getattr(result, name)[row])
+                                              for name in ("auc", "null_mean", "null_std", "reference"))
+            self.probes_asked_ += len(ask)
+        columns = np.array([self._probed.get(key, (np.nan,) * 4) if worth[i] else (np.nan,) * 4
+                            for i, key in enumerate(keys)], np.float64).reshape(-1, 4)
+        return ProbeResult(auc=columns[:, 0], null_mean=columns[:, 1], null_std=columns[:, 2], reference=columns[:, 3])
 
     def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:
         scores = evidence.scores()
@@ -180,8 +273,8 @@ class CombinedVariants:
             if group_of[a] is group_of[b]:
                 continue
             left, right = sorted(group_of[a]), sorted(group_of[b])
-            cross = self._scores(pair_evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
-                                               vocabulary, self.cooccurrence_), vocabulary)
+            cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
+                                                vocabulary), vocabulary)
             if cross.min() >= self.min_score / 2:
                 merged = group_of[a] | group_of[b]
                 for member in merged:
@@ -193,12 +286,35 @@ class CombinedVariants:
             seen.add(id(members))
             ordered = sorted(members, key=lambda i: (-counts[i], vocabulary[i]))
             canonical = ordered[0]
-            evidence = pair_evidence(np.full(len(ordered), canonical), np.array(ordered), tag_vectors, vocabulary,
-                                     self.cooccurrence_)
+            evidence = self._evidence(np.full(len(ordered), canonical), np.array(ordered), tag_vectors, vocabulary)
+            scores = self._scores(evidence, vocabulary)
             groups.append(VariantGroup(
                 canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],
                 counts=[int(counts[i]) for i in ordered], similarities=evidence.visual.tolist(),
-                scores=self._scores(evidence, vocabulary).tolist(), evidence=evidence,
+                scores=scores.tolist(), evidence=evidence,
+                flags=[""] + evidence.flags(self.min_score)[1:],
             ))
         groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
         return groups
+
+    def _near_misses(self, vocabulary, counts) -> list[dict]:
+        """Pairs just under min_score, and spelling-near pairs the images tell apart: listed, not merged."""
+        together = {frozenset(group.members) for group in self.groups_}
+        flags = self.evidence_.flags(self.min_score)
+        position = {tag: index for index, tag in enumerate(vocabulary)}
+        missed = []
+        for index in np.argsort(-self.scores_, kind="stable"):
+            first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
+            if not flags[index].startswith(NEAR_MISS) or frozenset((first, second)) in self.rejected_ \
+                    or any({first, second} <= members for members in together):
+                continue
+            canonical, variant = sorted((first, second), key=lambda t: (-counts[position[t]], t))
+            evidence = self.evidence_
+            missed.append({"canonical": canonical, "variant": variant, "score": float(self.scores_[index]),
+                           "visual": float(evidence.visual[index]), "context": float(evidence.context[index]),
+                           "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
+                           "canonical_count": int(counts[position[canonical]]),
+                           "variant_count": int(counts[position[variant]]), "flag": flags[index]})
+            if len(missed) == self.near_misses:
+                break
+        return missed

@@ -125,8 +125,10 @@ def write_rejected(run_dir: Path, rejected: set[frozenset]) -> None:
                         [(spreadsheet_safe(a), spreadsheet_safe(b)) for a, b in rows])
 
 
-def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str]) -> None:
-    """One row per proposed merge, earlier decisions kept; a tag also accepted elsewhere is flagged."""
+def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], near_misses=()) -> None:
+    """One row per proposed merge, earlier decisions kept; a tag also accepted elsewhere is flagged, and so is
+    a merge carried by spelling alone. Then one row per near miss (no group number; flagged), so recall can be
+    reviewed too: accepting one merges it like any other row."""
     accepted_targets: dict[str, set[str]] = {}
     for (variant, canonical), decision in decisions.items():
         if decision == "accept":
@@ -136,7 +138,9 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str]) -
         for index in range(1, len(group.members)):
             variant, canonical = group.members[index], group.canonical
             others = accepted_targets.get(variant, set()) - {canonical}
-            flag = f"also accepted as a variant of {', '.join(sorted(others))}" if others else ""
+            flags = [group.flags[index]] if getattr(group, "flags", None) and group.flags[index] else []
+            flags += [f"also accepted as a variant of {', '.join(sorted(others))}"] if others else []
+            flag = "; ".join(flags)
             evidence = group.evidence
             rows.append([
                 number, canonical, variant, f"{group.scores[index]:.4f}" if group.scores else "",
@@ -144,6 +148,11 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str]) -
                 *(_evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap")),
                 group.counts[0], group.counts[index], flag, decisions.get((variant, canonical), ""),
             ])
+    for miss in near_misses:
+        rows.append(["", miss["canonical"], miss["variant"], f"{miss['score']:.4f}", f"{miss['visual']:.4f}",
+                     *("" if miss[name] != miss[name] else f"{miss[name]:.4f}" for name in ("context", "spelling", "overlap")),
+                     miss["canonical_count"], miss["variant_count"], miss["flag"],
+                     decisions.get((miss["variant"], miss["canonical"]), "")])
     runfolder.write_csv(run_dir / runfolder.REVIEW, REVIEW_COLUMNS,
                         [[spreadsheet_safe(str(cell)) for cell in row] for row in rows])
 

@@ -12,6 +12,7 @@ from tagger.variants.grouping import (
     tag_mean_embeddings,
 )
 from tagger.variants.legend import LEGACY_NAMES, format_evidence
+from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 
@@ -29,16 +30,18 @@ def cluster_tags(settings: Settings) -> StepResult:
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
             tag_vectors, vocabulary, counts, rejected).groups_
+        near_misses = []
     else:
         head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], len(vocabulary)) if options.use_head else None
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         if head_kernel is not None:  # a second view: the tags as the trained model sees them
             tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
-        groups = combined_variants(settings, vocabulary).fit(tag_vectors, vocabulary, counts, tag_images,
-                                                             rejected).groups_
-    write_groups(run_dir, groups)
+        variants = combined_variants(settings, vocabulary).fit(
+            tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None)
+        groups, near_misses = variants.groups_, variants.near_misses_
+    write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
-    write_review(run_dir, groups, decisions)
+    write_review(run_dir, groups, decisions, near_misses)
     write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings)
     runfolder.write_settings(run_dir, "cluster", settings)
     print_groups(groups)
@@ -51,19 +54,22 @@ def cluster_tags(settings: Settings) -> StepResult:
 
 
 def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVariants:
-    """The combined method, with the tag names' text evidence when cluster.text_evidence asks for it."""
+    """The combined method with the separability probe, and the tag names' text evidence when asked for."""
     options = settings.cluster
+    probe = SeparabilityProbe(options.probe_images, seed=0) if options.probe else None
     if not options.text_evidence:
-        return CombinedVariants(options.min_score, options.neighbours)
+        return CombinedVariants(options.min_score, options.neighbours, probe, options.max_probes)
     from tagger.variants.text_evidence import TextAwareVariants, tag_text_vectors
 
     text_vectors = tag_text_vectors(runfolder.trained_model_settings(settings.paths.run_dir), vocabulary)
-    return TextAwareVariants(options.min_score, options.neighbours, text_vectors)
+    return TextAwareVariants(options.min_score, options.neighbours, probe, options.max_probes,
+                             text_vectors=text_vectors)
 
 
 # synonyms.csv's columns: the first five in their old order ("similarity": the visual evidence's old name, the
-# canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend).
-EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual")
+# canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend), and
+# the flag that asks a person to look twice.
+EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual", "flag")
 
 
 def member_rows(group) -> list[dict]:
@@ -81,7 +87,8 @@ def member_rows(group) -> list[dict]:
         }
         rows.append({"tag": tag, "count": group.counts[index],
                      **{name: None if value is None or value != value else round(value, 6)
-                        for name, value in values.items()}})
+                        for name, value in values.items()},
+                     "flag": (group.flags[index] if group.flags else "") or None})
     return rows
 
 
@@ -97,10 +104,13 @@ def trained_head_kernel(run_dir, width: int, tag_count: int) -> np.ndarray | Non
     return kernel
 
 
-def write_groups(run_dir, groups) -> None:
+def write_groups(run_dir, groups, near_misses=()) -> None:
+    """synonyms.json (groups, then near misses: pairs just under the cut-off, not merged) and synonyms.csv."""
     runfolder.write_json(run_dir / runfolder.SYNONYMS_JSON, {"groups": [
         {"canonical": group.canonical, "members": member_rows(group)} for group in groups
-    ]})
+    ], "near_misses": [{name: None if isinstance(value, float) and value != value else
+                        round(value, 6) if isinstance(value, float) else value for name, value in miss.items()}
+                       for miss in near_misses]})
     runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *EVIDENCE_FIELDS], [
         [spreadsheet_safe(group.canonical), spreadsheet_safe(row["tag"]), row["count"],
          *("" if row[name] is None else row[name] for name in EVIDENCE_FIELDS)]
@@ -114,5 +124,5 @@ def print_groups(groups) -> None:
     for group in groups:
         rows = member_rows(group)
         members = "; ".join(f"{row['tag']} ({row['count']} images, {format_evidence(row, ('score', 'visual'))})"
-                            for row in rows[1:])
+                            + (f" [{row['flag']}]" if row["flag"] else "") for row in rows[1:])
         print(f"{group.canonical} ({group.counts[0]} images) <- {members}")

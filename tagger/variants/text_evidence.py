@@ -51,19 +51,21 @@ def pair_text_similarity(text_vectors: np.ndarray, first: np.ndarray, second: np
 
 
 def with_text_route(scores: np.ndarray, evidence: PairEvidence, text: np.ndarray) -> np.ndarray:
-    """Scores with a further route: named = ramp(text) x ramp(visual) x (1 - overlap)^2, combined as the
-    other routes are (score' = 1 - (1 - score)(1 - named)). Zero visual agreement gives zero from text."""
+    """Scores with a further route: named = ramp(text) x ramp(visual) x (1 - overlap)^2 x (1 - distinct),
+    combined as the other routes are (score' = 1 - (1 - score)(1 - named)). Zero visual agreement gives zero
+    from text, and a pair the separability probe tells apart gets nothing from its names either."""
     named = (np.clip((text - TEXT_RAMP[0]) / (TEXT_RAMP[1] - TEXT_RAMP[0]), 0, 1)
              * np.clip((evidence.visual - TEXT_NEEDS_VISUAL[0]) / (TEXT_NEEDS_VISUAL[1] - TEXT_NEEDS_VISUAL[0]), 0, 1)
-             * (1 - evidence.overlap) ** 2)
+             * (1 - evidence.overlap) ** 2 * (1 - evidence.parts()["distinct"]))
     return 1 - (1 - scores) * (1 - named)
 
 
 class TextAwareVariants(CombinedVariants):
     """CombinedVariants whose pair scores also weigh the tags' names through a text tower."""
 
-    def __init__(self, min_score: float = 0.5, neighbours: int = 10, text_vectors: np.ndarray | None = None):
-        super().__init__(min_score, neighbours)
+    def __init__(self, min_score: float = 0.5, neighbours: int = 10, probe=None, max_probes: int = 5000,
+                 text_vectors: np.ndarray | None = None):
+        super().__init__(min_score, neighbours, probe, max_probes)
         self.text_vectors = text_vectors
 
     def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:

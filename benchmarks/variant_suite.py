@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""Benchmark suite for variant discovery: sets that each break one assumption, combined vs DBSCAN.
+
+Every set reuses cached image embeddings (coco128 with the real MobileNetV2 weights, built once
+through prepare.py -> train.py -> embed.py into the work folder; and the demo's run folders), changes
+only the tags, and runs the variant step's library code (CombinedVariants with the separability
+probe, and DBSCANVariants) on them, as cluster_tags.py does without a trained head. Scored as
+benchmarks/variant_discovery.py scores: pairwise precision, recall and F1 over the kept vocabulary;
+calibration: among proposed pairs at confidence >= 0.9 (and in bins), the share that are true.
+
+    python benchmarks/variant_suite.py [--work-dir /tmp/variant_suite] [--seeds 0,1,2] \
+        [--demo-runs runs/demo,...] [--sets coco,correlated,...]
+
+Sets (each on coco128 at every seed unless noted):
+  coco         variants of every kind injected at random (benchmarks/variant_discovery.py's injection)
+  lookalike    only translations and synonyms (no spelling link) beside coco's own look-alike classes
+               (cup/bowl, car/truck, ...): every merge must come from meaning and nothing else
+  correlated   variant use correlated with content: a variant is used three times as often on one
+               half of its concept's images (split along their first principal component)
+  broader      broader tags travelling with narrower ones (animal, vehicle, furniture, ...) added
+  weak         images that say nothing (embeddings replaced by noise): spelling variants only
+  translations translations and synonyms only, used at random
+  nearspell    the most look-alike distinct classes renamed to near spellings of each other
+               (one letter, or a plural with a different meaning) beside injected true variants
+  demo         the demo's run folders, as made by data/run_demo.sh (planted variants)
+"""
+
+import argparse
+import csv
+import json
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+from variant_discovery import (  # noqa: E402
+    DEFAULT_TRAIN_FLAGS, SYNONYMS, TRANSLATIONS, inject_variants, machine, normalize, plan_variants, score, true_pairs,
+)
+
+from tagger import runfolder  # noqa: E402
+from tagger.runfolder import Manifest  # noqa: E402
+from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
+
+COCO = Path("/work/shared/data/coco128/tags.csv")
+ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "demo")
+BROADER = {"animal": {"dog", "cat", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "bird"},
+           "vehicle": {"car", "truck", "bus", "motorcycle", "bicycle", "airplane", "train", "boat"},
+           "furniture": {"chair", "couch", "bed", "dining table", "bench"},
+           "tableware": {"cup", "bowl", "fork", "knife", "spoon", "wine glass", "bottle"}}
+CONFIDENCE_BINS = (0.0, 0.5, 0.7, 0.9, 1.01)
+
+
+# ---------------------------------------------------------------- cached embeddings
+
+def coco_base(work_dir: Path, train_flags: str) -> tuple[list[list[str]], np.ndarray]:
+    """coco128's clean tags per image and their embeddings (prepare/train/embed run once, cached)."""
+    run_dir = work_dir / "coco_base"
+    if not (run_dir / "embeddings.npy").exists():
+        steps = [("prepare.py", ["--data.source", str(COCO), "--data.min_tag_occurrences", "1"]),
+                 ("train.py", train_flags.split()), ("embed.py", [])]
+        for script, flags in steps:
+            print(f"coco base: {script} ...", flush=True)
+            result = subprocess.run([sys.executable, str(REPO / script), "--paths.run_dir", str(run_dir), *flags],
+                                    capture_output=True, text=True, cwd=work_dir)
+            if result.returncode:
+                sys.exit(f"{script} failed:\n{result.stderr[-2000:]}")
+    manifest = runfolder.read_manifest(run_dir)
+    return manifest.tags, np.asarray(runfolder.read_embeddings(run_dir, manifest), np.float32)
+
+
+# ---------------------------------------------------------------- the sets
+
+def plan_of_kinds(counts: Counter, kinds: tuple, concepts: int, min_count: int, rng: random.Random) -> dict:
+    import variant_discovery
+
+    saved = variant_discovery.INJECTED_KINDS
+    variant_discovery.INJECTED_KINDS = kinds
+    try:
+        return plan_variants(counts, concepts, min_count, rng)
+    finally:
+        variant_discovery.INJECTED_KINDS = saved
+
+
+def correlated_injection(tags, embeddings, plan, min_count, rng):
+    """Each concept's images split along their first principal component; its variants are used three
+    times as often on one half as on the other (the half alternates between variants)."""
+    rows = [list(t) for t in tags]
+    for concept, spellings in plan.items():
+        names = [s for s, _ in spellings]
+        carriers = [i for i, t in enumerate(rows) if concept in t]
+        points = embeddings[carriers] - embeddings[carriers].mean(axis=0)
+        direction = np.linalg.svd(points, full_matrices=False)[2][0]
+        upper = {carriers[i] for i in np.flatnonzero(points @ direction > np.median(points @ direction))}
+        order = list(carriers)
+        rng.shuffle(order)
+        for index, image in enumerate(order):
+            if index < min_count * len(names):
+                chosen = names[index % len(names)]
+            else:
+                weights = [2.0] + [3.0 if (image in upper) == (k % 2 == 1) else 1.0 for k in range(1, len(names))]
+                chosen = rng.choices(names, weights)[0]
+            rows[image][rows[image].index(concept)] = chosen
+    return rows
+
+
+def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
+    """The `count` most look-alike distinct class pairs (closest centered mean embeddings, few shared
+    images), each giving the rarer class a near spelling of the other: one inner letter changed, or
+    the plural (`leg up` / `legs up`)."""
+    counts = Counter(t for row in tags for t in set(row))
+    vocabulary = sorted(t for t, c in counts.items() if c >= 2 * min_count)
+    matrix = Manifest([], [], tags, []).tag_image_matrix(vocabulary)
+    vectors = tag_mean_embeddings(matrix, embeddings, center=True)
+    similarity = vectors @ vectors.T
+    binary = (matrix > 0).astype(np.float32)
+    shared = (binary @ binary.T).toarray()
+    renames, used = {}, set()
+    for flat in np.argsort(-similarity, axis=None):
+        a, b = divmod(int(flat), len(vocabulary))
+        if a >= b or a in used or b in used:
+            continue
+        if shared[a, b] > 0.2 * min(counts[vocabulary[a]], counts[vocabulary[b]]):
+            continue  # travel together: not look-alikes but company
+        keep, rename = sorted((vocabulary[a], vocabulary[b]), key=lambda t: -counts[t])
+        letters = "bcdfghklmnprstvw"
+        inner = len(keep) // 2
+        replacement = next(c for c in letters if c != keep[inner])
+        near = keep + "s" if len(renames) % 2 else keep[:inner] + replacement + keep[inner + 1:]
+        if normalize(near) in counts:
+            continue
+        renames[rename] = near
+        used |= {a, b}
+        if len(renames) == count:
+            break
+    return renames
+
+
+def make_set(name: str, seed: int, tags, embeddings, min_count: int):
+    """(rows of tags, embeddings, {concept: [spellings]}) for one set at one seed."""
+    rng = random.Random(seed)
+    counts = Counter(t for row in tags for t in set(row))
+    concepts = 12
+    if name == "coco":
+        plan = plan_variants(counts, concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
+    elif name in ("lookalike", "translations"):
+        kinds = ("translation", "synonym")
+        plan = plan_of_kinds(counts, kinds, concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
+        if name == "translations":  # only the injected concepts' neighbourhood matters: same rows
+            pass
+    elif name == "correlated":
+        plan = plan_variants(counts, concepts, min_count, rng)
+        rows = correlated_injection(tags, embeddings, plan, min_count, rng)
+    elif name == "broader":
+        plan = plan_variants(counts, concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
+        originals = [set(t) for t in tags]
+        rows = [r + [broad for broad, narrow in BROADER.items() if narrow & original]
+                for r, original in zip(rows, originals)]
+    elif name == "weak":
+        plan = plan_of_kinds(counts, ("misspelling", "leetspeak", "plural"), concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
+        embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
+    elif name == "nearspell":
+        renames = nearspell_renames(tags, embeddings, 4, min_count)
+        renamed = [[renames.get(t, t) for t in row] for row in tags]
+        counts = Counter(t for row in renamed for t in set(row))
+        protected = set(renames.values()) | {k for k in counts if any(normalize(k) == normalize(v) for v in renames)}
+        plan = plan_variants(Counter({t: c for t, c in counts.items() if t not in protected}), 8, min_count, rng)
+        plan = {c: [(s, k) for s, k in spellings] for c, spellings in plan.items()}
+        rows = [r for _, r in inject_variants(list(enumerate(renamed)), plan, min_count, 0.05, rng)]
+    else:
+        raise ValueError(name)
+    return rows, embeddings, plan
+
+
+# ---------------------------------------------------------------- running and scoring
+
+def logistic_head(matrix, embeddings) -> np.ndarray:
+    """A stand-in for train.py's stage-1 head (which trains like logistic regression on unit-scaled
+    features): one scikit-learn logistic regression per tag; its kernel, embeddings x tags."""
+    from sklearn.linear_model import LogisticRegression
+
+    features = embeddings / np.linalg.norm(embeddings, axis=1).mean()
+    labels = (matrix > 0).toarray()
+    return np.stack([LogisticRegression(C=1.0, solver="liblinear").fit(features, row).coef_[0] for row in labels], axis=1)
+
+
+def discover(rows, embeddings, min_count: int, head_kernel=None):
+    """The variant step on these tags: vocabulary as prepare.py keeps it, then both methods (the
+    combined one with a head view, as cluster_tags.py with train.py's head.npz)."""
+    rows = [[normalize(t) for t in row] for row in rows]
+    rows = [list(dict.fromkeys(row)) for row in rows]
+    counts = Counter(t for row in rows for t in row)
+    vocabulary = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+    matrix = Manifest([], [], rows, []).tag_image_matrix(vocabulary)
+    vectors = tag_mean_embeddings(matrix, embeddings, center=True)
+    if head_kernel is None:
+        head_kernel = logistic_head(matrix, embeddings)
+    views = vectors if head_kernel is None else [vectors, tag_mean_embeddings(matrix, embeddings, True, head_kernel)]
+    tag_counts = [counts[t] for t in vocabulary]
+    start = time.perf_counter()
+    combined = CombinedVariants().fit(views, vocabulary, tag_counts, matrix, image_embeddings=embeddings)
+    seconds = time.perf_counter() - start
+    dbscan = DBSCANVariants().fit(vectors, vocabulary, tag_counts)
+    return set(vocabulary), combined, dbscan, seconds
+
+
+def as_groups(groups) -> list[dict]:
+    return [{"members": [{"tag": t} for t in group.members]} for group in groups]
+
+
+def proposed_confidences(groups) -> dict:
+    """pair -> confidence: a pair inside a group gets the lower of its two members' confidences."""
+    confidences = {}
+    for group in groups:
+        for i, first in enumerate(group.members):
+            for j in range(i + 1, len(group.members)):
+                values = [group.scores[k] for k in (i, j) if k > 0]
+                confidences[frozenset((first, group.members[j]))] = min(values)
+    return confidences
+
+
+def calibration(confidences: dict, truth: dict) -> dict:
+    bins = {}
+    for low, high in zip(CONFIDENCE_BINS, CONFIDENCE_BINS[1:]):
+        inside = [pair for pair, c in confidences.items() if low <= c < high]
+        bins[f"{low:.1f}-{min(high, 1):.1f}"] = (sum(p in truth for p in inside), len(inside))
+    high = [p for p, c in confidences.items() if c >= 0.9]
+    return {"bins": bins, "true_share_at_0.9": sum(p in truth for p in high) / len(high) if high else None,
+            "pairs_at_0.9": len(high)}
+
+
+def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=None) -> dict:
+    truth_spellings = {c: [{"spelling": s, "kind": k} for s, k in spellings] for c, spellings in plan.items()}
+    vocabulary, combined, dbscan, seconds = discover(rows, embeddings, min_count, head_kernel)
+    pairs, _ = true_pairs(truth_spellings, vocabulary)
+    result = {"set": label, "true_pairs": len(pairs), "seconds": round(seconds, 1),
+              "combined": score(as_groups(combined.groups_), pairs), "dbscan": score(as_groups(dbscan.groups_), pairs),
+              "calibration": calibration(proposed_confidences(combined.groups_), pairs),
+              "flagged_spelling_only": sum("spelling only" in f for g in combined.groups_ for f in g.flags[1:]),
+              "near_misses": len(combined.near_misses_)}
+    return result
+
+
+def demo_set(run_dir: Path, min_count: int):
+    manifest = runfolder.read_manifest(run_dir)
+    embeddings = np.asarray(runfolder.read_embeddings(run_dir, manifest), np.float32)
+    planted = json.loads((Path(manifest.paths[0]).parent.parent / "planted_variants.json").read_text())
+    plan = {c: [(s, "original" if i == 0 else "planted") for i, s in enumerate(ss)] for c, ss in planted.items()}
+    vocabulary, _ = runfolder.read_vocabulary_counts(run_dir)
+    kernel = runfolder.read_head_kernel(run_dir)
+    kernel = kernel if kernel is not None and kernel.shape == (embeddings.shape[1], len(vocabulary)) else None
+    return manifest.tags, embeddings, plan, kernel
+
+
+def cell(value) -> str:
+    return "–" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def print_table(results: list[dict]) -> None:
+    print("\n| set | true pairs | combined P | R | F1 | dbscan P | R | F1 | true share at conf ≥ 0.9 (pairs) "
+          "| calibration bins true/proposed (0-0.5, 0.5-0.7, 0.7-0.9, 0.9-1) | spelling-only flagged | near misses |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        c, d, cal = r["combined"], r["dbscan"], r["calibration"]
+        bins = ", ".join(f"{t}/{n}" for t, n in cal["bins"].values())
+        print(f"| {r['set']} | {r['true_pairs']} | {cell(c['precision'])} | {cell(c['recall'])} | {cell(c['f1'])} "
+              f"| {cell(d['precision'])} | {cell(d['recall'])} | {cell(d['f1'])} "
+              f"| {cell(cal['true_share_at_0.9'])} ({cal['pairs_at_0.9']}) | {bins} | {r['flagged_spelling_only']} "
+              f"| {r['near_misses']} |")
+    proposed = [pair for r in results for pair in r["combined"]["wrong_merges"]]
+    print(f"\ncombined wrong merges: {len(proposed)}")
+    for r in results:
+        if r["combined"]["wrong_merges"] or r["combined"]["missed"]:
+            print(f"  {r['set']}: wrong {[' / '.join(p) for p in r['combined']['wrong_merges']]}; "
+                  f"missed {[' / '.join(p[:2]) for p in r['combined']['missed']]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/variant_suite"))
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--sets", default=",".join(ALL_SETS))
+    parser.add_argument("--min-count", type=int, default=8, help="images each spelling keeps (prepare's threshold)")
+    parser.add_argument("--demo-runs", default="", help="comma-separated run folders made by data/run_demo.sh")
+    parser.add_argument("--train-flags", default=DEFAULT_TRAIN_FLAGS)
+    parser.add_argument("--out", type=Path)
+    arguments = parser.parse_args()
+    arguments.work_dir.mkdir(parents=True, exist_ok=True)
+    seeds = [int(s) for s in arguments.seeds.split(",") if s]
+    sets = arguments.sets.split(",")
+    results, start = [], time.perf_counter()
+    coco_sets = [s for s in sets if s != "demo"]
+    if coco_sets:
+        tags, embeddings = coco_base(arguments.work_dir, arguments.train_flags)
+        for name in coco_sets:
+            for seed in seeds:
+                rows, set_embeddings, plan = make_set(name, seed, tags, embeddings, arguments.min_count)
+                results.append(evaluate(f"{name} s{seed}", rows, set_embeddings, plan, arguments.min_count))
+                print(f"{results[-1]['set']}: combined F1 {cell(results[-1]['combined']['f1'])} "
+                      f"({results[-1]['seconds']} s)", flush=True)
+    if "demo" in sets:
+        for run in filter(None, arguments.demo_runs.split(",")):
+            tags, embeddings, plan, kernel = demo_set(Path(run), 10)
+            results.append(evaluate(f"demo {Path(run).parent.name}", tags, embeddings, plan, 10, kernel))
+    print_table(results)
+    m = machine()
+    print(f"\nmachine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['platform']}; "
+          f"total {time.perf_counter() - start:.0f} s")
+    out = arguments.out or arguments.work_dir / "suite_results.json"
+    out.write_text(json.dumps({"results": results, "machine": m}, indent=2, default=str) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

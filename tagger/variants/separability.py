@@ -1,0 +1,173 @@
+"""Separability probe: can a small classifier tell tag A's images from tag B's?
+
+A spelling used at random over one concept's images is inseparable from the concept's other
+spellings (held-out AUC at chance); a different concept is separable even when its mean embedding
+sits close to the other's. What "at chance" means depends on the sample sizes, the features and
+the classifier, so it is measured on the collection itself: frequent tags split at random into two
+pseudo-spellings of the same sizes give the null distribution of the probe's AUC.
+
+Deterministic: images are sampled with generators seeded by the tags' indices, the projection is a
+full (not randomized) SVD, and the probe is scikit-learn's LogisticRegression (liblinear: single-threaded,
+seeded, float64), and AUCs are rounded to 4 decimals before any decision reads them.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+# Sizes (images per side) at which the null is measured; a pair's null is read at its own size.
+NULL_SIZES = (6, 12, 24, 48, 96, 192)
+MIN_IMAGES = 6  # fewer images on a side than this: the probe cannot say anything, it is not asked
+
+
+@dataclass
+class ProbeResult:
+    """Held-out AUC of A-vs-B and what chance and a plainly different concept would give at the same sizes."""
+
+    auc: np.ndarray  # cross-validated AUC, images of A only against images of B only; NaN: not probed
+    null_mean: np.ndarray  # mean AUC of random splits of one tag at the same sizes
+    null_std: np.ndarray  # its spread
+    reference: np.ndarray  # the lower of the two tags' AUCs against images without the tag (can the images see them?)
+
+    @property
+    def z(self) -> np.ndarray:
+        """How many null spreads the pair's AUC sits above chance."""
+        return (self.auc - self.null_mean) / np.maximum(self.null_std, 1e-3)
+
+    @property
+    def reference_z(self) -> np.ndarray:
+        """How many null spreads the tags stand out from the rest of the collection: the probe's power."""
+        return (self.reference - self.null_mean) / np.maximum(self.null_std, 1e-3)
+
+    @property
+    def separation(self) -> np.ndarray:
+        """Share of the way from chance to "as different as unrelated images": 0 same, 1 distinct."""
+        span = np.maximum(self.reference - self.null_mean, 1e-3)
+        return np.clip((self.auc - self.null_mean) / span, 0.0, 1.0)
+
+
+class SeparabilityProbe:
+    """Cross-validated logistic-regression probe on a PCA projection of the image embeddings.
+
+    per_side: images sampled per tag (bounds the cost of one probe); dimensions: PCA components the
+    probe sees (few, so a few dozen images cannot be fitted by chance); folds: cross-validation folds.
+    """
+
+    def __init__(self, per_side: int = 96, dimensions: int = 24, folds: int = 4, seed: int = 0,
+                 null_tags: int = 8, null_repeats: int = 4):
+        if per_side < MIN_IMAGES:
+            raise ValueError(f"per_side must be at least {MIN_IMAGES}; received per_side={per_side}")
+        self.per_side = per_side
+        self.dimensions = dimensions
+        self.folds = folds
+        self.seed = seed
+        self.null_tags = null_tags
+        self.null_repeats = null_repeats
+
+    def fit(self, embeddings: np.ndarray, tag_images: sparse.csr_matrix) -> "SeparabilityProbe":
+        """Fits the projection on a sample of images and measures the null on the most used tags."""
+        self.tag_images_ = (tag_images > 0).tocsr()
+        image_count = self.tag_images_.shape[1]
+        random = np.random.default_rng(self.seed)
+        sample = np.sort(random.permutation(image_count)[:4096])
+        dimensions = max(1, min(self.dimensions, len(sample) - 1, embeddings.shape[1]))
+        self.projection_ = PCA(dimensions, svd_solver="full").fit(np.asarray(embeddings[sample], np.float64))
+        self.embeddings_ = embeddings
+        self._null_sizes, self._null_mean, self._null_scale = self._measure_null()
+        return self
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        projected = self.projection_.transform(np.asarray(self.embeddings_[np.sort(images)], np.float64))
+        return projected / np.maximum(np.sqrt(self.projection_.explained_variance_), 1e-12)  # whitened
+
+    def images_of(self, tag: int) -> np.ndarray:
+        row = self.tag_images_[tag]
+        return row.indices[row.data > 0]
+
+    def sample(self, images: np.ndarray, key: tuple, size: int | None = None) -> np.ndarray:
+        """At most size (default per_side) of the images, the same ones for the same key on every run."""
+        size = size or self.per_side
+        if len(images) <= size:
+            return np.sort(images)
+        random = np.random.default_rng([self.seed, *key])
+        return np.sort(random.choice(np.sort(images), size, replace=False))
+
+    def auc(self, first_images: np.ndarray, second_images: np.ndarray) -> float:
+        """Held-out AUC of telling the two sets of images apart (out-of-fold decision values, pooled)."""
+        features = np.concatenate([self.features(first_images), self.features(second_images)])
+        labels = np.r_[np.zeros(len(first_images)), np.ones(len(second_images))]
+        folds = min(self.folds, len(first_images), len(second_images))
+        decision = np.empty(len(labels))
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=self.seed)
+        for train, test in splitter.split(features, labels):
+            model = LogisticRegression(C=1.0, solver="liblinear", random_state=self.seed).fit(features[train], labels[train])
+            decision[test] = model.decision_function(features[test])
+        # Rounded so that a last-bit difference between CPU kernels cannot move a decision.
+        return round(float(roc_auc_score(labels, decision)), 4)
+
+    def _measure_null(self):
+        """AUC of random halves of the most used tags at each size in NULL_SIZES that they allow.
+
+        The mean is kept per size (cross-validation biases small samples below 0.5); the spread is
+        pooled over all sizes as k / sqrt(size), the AUC's own law, so that a few dozen values give a
+        stable estimate rather than one that moves with each size's handful of splits."""
+        counts = np.diff(self.tag_images_.indptr)
+        frequent = np.argsort(-counts, kind="stable")[:self.null_tags]
+        sizes, means, scaled_squares = [], [], []
+        for size in NULL_SIZES:
+            if size > self.per_side:
+                break
+            values = []
+            for tag in frequent:
+                images = self.images_of(tag)
+                if len(images) < 2 * size:
+                    continue
+                for repeat in range(self.null_repeats):
+                    random = np.random.default_rng([self.seed, 7, int(tag), size, repeat])
+                    chosen = random.permutation(np.sort(images))[:2 * size]
+                    values.append(self.auc(np.sort(chosen[:size]), np.sort(chosen[size:])))
+            if len(values) >= 2:
+                sizes.append(size)
+                means.append(float(np.mean(values)))
+                scaled_squares += [(value - means[-1]) ** 2 * size for value in values]
+        if not sizes:  # a collection too small to measure chance on: the textbook null of AUC
+            return np.array([MIN_IMAGES], float), np.array([0.5]), float(np.sqrt(1 / 6))
+        return np.array(sizes, float), np.array(means), float(np.sqrt(np.mean(scaled_squares)))
+
+    def null_at(self, size: float) -> tuple[float, float]:
+        """Null mean (interpolated in log size) and spread (k / sqrt(size)) at an effective per-side size."""
+        mean = float(np.interp(np.log(size), np.log(self._null_sizes), self._null_mean))
+        return mean, self._null_scale / float(np.sqrt(size))
+
+    def tag_reference(self, tag: int) -> float:
+        """AUC of the tag's images against images without it (cached per tag)."""
+        cache = self.__dict__.setdefault("references_", {})
+        if tag not in cache:
+            images = self.images_of(tag)
+            others = np.setdiff1d(np.arange(self.tag_images_.shape[1]), images)
+            cache[tag] = (self.auc(self.sample(images, (3, tag)), self.sample(others, (4, tag)))
+                          if min(len(images), len(others)) >= MIN_IMAGES else np.nan)
+        return cache[tag]
+
+    def probe(self, first: np.ndarray, second: np.ndarray) -> ProbeResult:
+        """Probes each pair (tag indices): A-only vs B-only images, and each tag against the rest."""
+        count = len(first)
+        auc, null_mean, null_std, reference = (np.full(count, np.nan) for _ in range(4))
+        for index, (a, b) in enumerate(zip(np.asarray(first).tolist(), np.asarray(second).tolist())):
+            images_a, images_b = self.images_of(a), self.images_of(b)
+            only_a, only_b = np.setdiff1d(images_a, images_b), np.setdiff1d(images_b, images_a)
+            if min(len(only_a), len(only_b)) < MIN_IMAGES:
+                continue
+            low, high = min(a, b), max(a, b)  # the same samples whichever way round the pair is asked
+            sample_a = self.sample(only_a, (1, low, high, a))
+            sample_b = self.sample(only_b, (1, low, high, b))
+            auc[index] = self.auc(sample_a, sample_b) if a < b else self.auc(sample_b, sample_a)
+            effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
+            null_mean[index], null_std[index] = self.null_at(effective)
+            reference[index] = min(self.tag_reference(a), self.tag_reference(b))
+        return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference)

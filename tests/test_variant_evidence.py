@@ -1,0 +1,119 @@
+"""The separability probe and the rule it feeds: look-alike concepts stay apart, variants the images
+cannot see are proposed flagged, near-spelled distinct tags are listed as near misses."""
+
+import numpy as np
+import pytest
+
+from tagger.runfolder import Manifest
+from tagger.variants.grouping import IMAGES_DIFFER, SPELLING_ONLY, CombinedVariants, tag_mean_embeddings
+from tagger.variants.review import read_review, write_review
+from tagger.variants.separability import SeparabilityProbe
+
+DIMENSIONS = 32
+
+
+def collection(spellings: dict, centres: dict, images: int = 900, seed: int = 0, noise: float = 0.6):
+    """Each image shows one concept (plus a background 'indoor'/'outdoor' tag that is its company);
+    the concept is tagged with one of its spellings chosen at random."""
+    random = np.random.default_rng(seed)
+    concepts = list(spellings)
+    embeddings, image_tags = [], []
+    for _ in range(images):
+        concept = concepts[random.integers(len(concepts))]
+        place = "indoor" if random.random() < 0.5 else "outdoor"
+        embeddings.append(centres[concept] + random.normal(scale=noise, size=DIMENSIONS))
+        image_tags.append([spellings[concept][random.integers(len(spellings[concept]))], place])
+    return np.array(embeddings, np.float32), image_tags
+
+
+def look_alike_centres(names, seed=1, apart=0.9):
+    """Unit-length centres; each second name sits close to the one before it (a look-alike)."""
+    random = np.random.default_rng(seed)
+    centres = {}
+    for index, name in enumerate(names):
+        if index % 2 and name.endswith("*"):
+            base = centres[names[index - 1]]
+            centres[name] = base + apart * random.normal(size=DIMENSIONS) / np.sqrt(DIMENSIONS)
+        else:
+            centres[name] = 3 * random.normal(size=DIMENSIONS) / np.sqrt(DIMENSIONS)
+    return {name.rstrip("*"): centre for name, centre in centres.items()}
+
+
+def fit(embeddings, image_tags, probe=True):
+    counts = {}
+    for tags in image_tags:
+        for tag in tags:
+            counts[tag] = counts.get(tag, 0) + 1
+    vocabulary = sorted(counts, key=lambda tag: (-counts[tag], tag))
+    matrix = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+    vectors = tag_mean_embeddings(matrix, embeddings, center=True)
+    return CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], matrix,
+                                  image_embeddings=embeddings if probe else None)
+
+
+def groups_of(model):
+    return sorted(sorted(group.members) for group in model.groups_)
+
+
+def test_probe_finds_a_random_split_inseparable_and_a_look_alike_separable_the_same_way_every_time():
+    centres = look_alike_centres(["coat", "jacket*", "car"])
+    embeddings, image_tags = collection({"coat": ["coat", "mantel"], "jacket": ["jacket"], "car": ["car"]}, centres)
+    vocabulary = ["coat", "mantel", "jacket", "car", "indoor", "outdoor"]
+    matrix = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+    results = [SeparabilityProbe().fit(embeddings, matrix).probe(np.array([0, 0]), np.array([1, 2])) for _ in range(2)]
+    # A random split stays within chance's spread (separation means nothing without it, which is why the rule
+    # multiplies the two); the look-alike is far beyond it and a large share of the way to unrelated images.
+    same_z, different_z = results[0].z
+    assert same_z < 3
+    assert different_z > 4 and results[0].separation[1] > 0.5
+    np.testing.assert_array_equal(results[0].auc, results[1].auc)  # deterministic
+
+
+def test_look_alike_concepts_in_the_same_company_stay_apart_while_a_translation_is_merged():
+    centres = look_alike_centres(["coat", "jacket*", "car", "tree"])
+    spellings = {"coat": ["coat", "mantel"], "jacket": ["jacket"], "car": ["car"], "tree": ["tree"]}
+    embeddings, image_tags = collection(spellings, centres)
+    without_probe = fit(embeddings, image_tags, probe=False)
+    assert ["coat", "jacket", "mantel"] in groups_of(without_probe)  # what the probe is there to prevent
+    assert groups_of(fit(embeddings, image_tags)) == [["coat", "mantel"]]
+
+
+def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidence():
+    random = np.random.default_rng(2)
+    image_tags = [[["ring", "rings", "square"][random.integers(3)]] for _ in range(300)]
+    noise = random.normal(size=(300, DIMENSIONS)).astype(np.float32)  # images that say nothing
+    model = fit(noise, image_tags)
+    (group,) = model.groups_
+    assert sorted(group.members) == ["ring", "rings"]
+    assert group.flags[1] == SPELLING_ONLY
+    assert 0.5 <= group.scores[1] < 0.9
+
+
+def test_a_plural_the_images_see_as_one_is_merged_confidently_even_when_the_means_barely_agree():
+    centres = look_alike_centres(["ring", "square", "triangle"])
+    spellings = {"ring": ["ring", "rings"], "square": ["square"], "triangle": ["triangle"]}
+    embeddings, image_tags = collection(spellings, centres, noise=2.0)  # noisy images: means agree only a little
+    model = fit(embeddings, image_tags)
+    (group,) = model.groups_
+    assert sorted(group.members) == ["ring", "rings"] and group.flags[1] == ""
+    assert group.scores[1] >= 0.9
+
+
+def test_near_spelled_look_alike_concepts_are_a_near_miss_not_a_merge(tmp_path):
+    centres = look_alike_centres(["shirt lift", "skirt lift*", "car", "tree"], apart=1.2)
+    spellings = {"shirt lift": ["shirt lift"], "skirt lift": ["skirt lift"], "car": ["car", "cars"], "tree": ["tree"]}
+    embeddings, image_tags = collection(spellings, centres)
+    model = fit(embeddings, image_tags)
+    assert groups_of(model) == [["car", "cars"]]
+    (miss,) = [m for m in model.near_misses_ if {m["canonical"], m["variant"]} == {"shirt lift", "skirt lift"}]
+    assert miss["flag"] == IMAGES_DIFFER and miss["score"] < 0.5
+    write_review(tmp_path, model.groups_, {}, model.near_misses_)
+    rows = read_review(tmp_path / "review.csv")
+    assert (rows[0]["group"], {rows[0]["canonical"], rows[0]["variant"]}, rows[0]["flag"]) == ("1", {"car", "cars"}, "")
+    assert ("", IMAGES_DIFFER) in [(row["group"], row["flag"]) for row in rows if row["variant"] in
+                                   ("shirt lift", "skirt lift")]
+
+
+def test_probe_refuses_a_sample_too_small_to_say_anything():
+    with pytest.raises(ValueError, match="per_side must be at least 6; received per_side=2"):
+        SeparabilityProbe(per_side=2)
