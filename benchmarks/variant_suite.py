@@ -26,7 +26,6 @@ Sets (each on coco128 at every seed unless noted):
 """
 
 import argparse
-import csv
 import json
 import random
 import subprocess
@@ -41,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from variant_discovery import (  # noqa: E402
-    DEFAULT_TRAIN_FLAGS, SYNONYMS, TRANSLATIONS, inject_variants, machine, normalize, plan_variants, score, true_pairs,
+    DEFAULT_TRAIN_FLAGS, inject_variants, machine, normalize, plan_variants, score, true_pairs,
 )
 
 from tagger import runfolder  # noqa: E402
