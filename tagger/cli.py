@@ -5,6 +5,7 @@ tagger.errors.TaggerError; this is the one place that prints it.
 """
 
 import difflib
+import logging
 import os
 import sys
 from contextlib import nullcontext
@@ -12,14 +13,19 @@ from contextlib import nullcontext
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
+from tagger import progress
 from tagger.errors import TaggerError
 from tagger.files import DISK_FULL, remove_leftovers
+from tagger.logs import NORMAL, QUIET, VERBOSE, step_logging
 from tagger.runfolder import LOCK
 from tagger.runlock import run_lock
 from tagger.settings import RENAMED_FLAGS, Settings
 from tagger.steps import STEPS, Step
 
+log = logging.getLogger("tagger")
 HELP_FLAGS = ("-h", "--help")
+# How much the console shows; not settings: they change no output, so they are not recorded with the run.
+VERBOSITY_FLAGS = {"--quiet": QUIET, "-q": QUIET, "--verbose": VERBOSE, "-v": VERBOSE}
 
 
 class UsageError(TaggerError):
@@ -31,6 +37,10 @@ def main(step_name: str, argv: list[str] | None = None, prog: str | None = None)
     step = STEPS[step_name]
     prog = prog or step.script
     args = sys.argv[1:] if argv is None else list(argv)
+    verbosity = NORMAL
+    for flag in [arg for arg in args if arg in VERBOSITY_FLAGS]:
+        verbosity = VERBOSITY_FLAGS[flag]
+        args.remove(flag)
     try:
         settings = parse_settings(step, args, prog)
     except UsageError as error:
@@ -44,10 +54,20 @@ def main(step_name: str, argv: list[str] | None = None, prog: str | None = None)
         return 2
     if settings is None:  # --help was printed
         return 0
-    return run_step(step, settings, prog)
+    return run_step(step, settings, prog, verbosity)
 
 
-def run_step(step: Step, settings: Settings, prog: str) -> int:
+def run_step(step: Step, settings: Settings, prog: str, verbosity: str = NORMAL) -> int:
+    """Runs the step under its lock and its logging (tagger.logs); user errors become one line on stderr."""
+    run_dir = settings.paths.run_dir
+    # A step other than prepare needs an existing run folder and says so: no empty one is made for its log.
+    log_dir = run_dir if step.name == "prepare" or run_dir.is_dir() else None
+    progress.QUIET = verbosity == QUIET
+    with step_logging(step.name, log_dir, verbosity):
+        return run_locked_step(step, settings, prog)
+
+
+def run_locked_step(step: Step, settings: Settings, prog: str) -> int:
     lock = step.lock(settings)
     try:
         with run_lock(settings.paths.run_dir, lock) if lock else nullcontext():
@@ -55,18 +75,18 @@ def run_step(step: Step, settings: Settings, prog: str) -> int:
                 remove_leftovers(settings.paths.run_dir)
             step.load()(settings)
     except TaggerError as error:
-        print(f"{prog}: error: {error}", file=sys.stderr)
+        log.error(f"{prog}: error: {error}")
         return 1
     except OSError as error:
         if error.errno not in DISK_FULL:
             raise
         # Every output is written under a temporary name and renamed when complete (tagger.files).
         where = error.filename or settings.paths.run_dir
-        print(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "
-              "free space and re-run; earlier outputs are intact", file=sys.stderr)
+        log.error(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "
+                  "free space and re-run; earlier outputs are intact")
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; outputs already finished are kept.", file=sys.stderr)
+        log.error(f"{prog}: interrupted; outputs already finished are kept.")
         return 130
     return 0
 
@@ -75,7 +95,8 @@ def console(argv: list[str] | None = None) -> int:
     """The `tagger` command: `tagger <step> [arguments]`, one subcommand per step of the table."""
     args = sys.argv[1:] if argv is None else list(argv)
     if not args or args[0] in HELP_FLAGS:
-        print("usage: tagger <step> [--section.setting value ...]   (tagger <step> --help lists its settings)\n")
+        print("usage: tagger <step> [--quiet | --verbose] [--section.setting value ...]   "
+              "(tagger <step> --help lists its settings)\n")
         print("steps:")
         for step in STEPS.values():
             print(f"  {step.name:<13} {step.summary}")
@@ -125,10 +146,26 @@ def flag_names(model: type[BaseModel], prefix: str = "") -> list[str]:
     return names
 
 
+BOOLEAN_WORDS = {"true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n"}
+
+
+def boolean_flag_names(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """The flags of yes/no settings, which may be given bare (--tag.print) to mean true."""
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            names |= boolean_flag_names(annotation, f"{prefix}{name}.")
+        elif annotation in (bool, bool | None):
+            names.add(f"{prefix}{name}")
+    return names
+
+
 def normalized_args(step: Step, args: list[str]) -> list[str]:
     """args with renamed flags given their new names and bare arguments turned into the step's positional flag;
     an unknown flag is refused in one line, with the closest known flag."""
     known = flag_names(Settings)
+    switches = boolean_flag_names(Settings)
     own = {name for name in known if name.split(".")[0] in ("paths", *step.sections)}
     flags, bare, position = [], [], 0
     while position < len(args):
@@ -147,6 +184,9 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
             raise UsageError(unknown_flag_message(step, name, own, known))
         if has_value:
             flags.append(f"--{name}={value}")
+            position += 1
+        elif name in switches and (position + 1 == len(args) or args[position + 1].lower() not in BOOLEAN_WORDS):
+            flags.append(f"--{name}=true")  # a bare boolean flag (--tag.print) turns it on, as in argparse
             position += 1
         else:
             flags += [f"--{name}", *args[position + 1:position + 2]]

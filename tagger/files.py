@@ -1,7 +1,8 @@
 """Writing files so that an interrupted write never leaves a half-written file under its final name.
 
 Everything the project writes (run-folder files, exports, tag.py's sidecars) goes through here: under a
-temporary name beside the target (`.<name>.<random>.partial<suffix>`), renamed onto it when complete.
+temporary name beside the target (`.<name>.<random>.partial<suffix>`), renamed onto it when complete, with the
+permissions the umask gives a new file (0644 under umask 022), not the temporary's 0600.
 """
 
 import csv
@@ -27,6 +28,8 @@ def atomic_path(target: Path, suffix: str = ""):
     os.close(handle)
     temporary = Path(temporary)
     try:
+        # mkstemp made it 0600; the output is as readable as any file the user makes (the block may change it).
+        temporary.chmod(0o666 & ~umask())
         yield temporary
         os.replace(temporary, target)
     except OSError as error:
@@ -44,6 +47,7 @@ def atomic_folder(target: Path):
     temporary = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=PARTIAL, dir=target.parent))
     try:
         yield temporary
+        temporary.chmod(0o777 & ~umask())  # mkdtemp made it 0700
         if target.exists():
             # Folders cannot be swapped in one rename: move the old one aside first, delete it last.
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
@@ -54,6 +58,19 @@ def atomic_folder(target: Path):
             os.replace(temporary, target)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+def umask() -> int:
+    """The process's umask, read without changing it (os.umask can only be read by setting it)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def leftovers(folder: Path, name: str = "") -> list[Path]:

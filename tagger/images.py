@@ -5,13 +5,15 @@ TensorFlow does not: EXIF rotation, CMYK JPEGs, 16-bit PNGs, palette and transpa
 Its decoders release the GIL, so tf.data still decodes in parallel.
 """
 
+import logging
 import os
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+log = logging.getLogger(__name__)
 
 # A tiny file that decodes to hundreds of megapixels is refused, not decoded.
 MAX_IMAGE_PIXELS = 200_000_000
@@ -26,14 +28,16 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def image_files_under(folder: Path) -> list[Path]:
-    """Every file named like an image anywhere under folder, in sorted path order.
+def image_files_under(folder: Path, recursive: bool = True) -> list[Path]:
+    """Every file named like an image anywhere under folder (only in folder itself unless recursive), sorted.
 
     os.walk does not enter symlinked folders (followlinks=False), so a link loop cannot trap the walk.
     """
     found = []
     for parent, subfolders, files in os.walk(folder):
         subfolders.sort()
+        if not recursive:
+            subfolders.clear()
         found += [Path(parent) / name for name in files if is_image_name(Path(name)) and (Path(parent) / name).is_file()]
     return sorted(found)
 
@@ -95,7 +99,7 @@ def _load_or_blank(path: bytes, size: int) -> np.ndarray:
     try:
         return load_image(path.decode(), size)
     except Exception as error:  # a file changed after prepare.py checked it: keep the run going
-        print(f"warning: {path.decode()}: {error}; using a blank image", file=sys.stderr)
+        log.warning(f"{path.decode()}: {error}; using a blank image")
         return np.full((size, size, 3), 255, np.uint8)
 
 

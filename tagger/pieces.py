@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,8 @@ from tagger.errors import TaggerError
 from tagger.files import atomic_path, remove_leftovers
 from tagger.images import image_dataset
 from tagger.progress import progress_bar
+
+log = logging.getLogger(__name__)
 
 
 class Pieces:
@@ -48,7 +51,7 @@ class Pieces:
         wanted = sum(len(self.rows(index)) for index in indices)
         done = wanted - sum(len(self.rows(index)) for index in todo)
         if done:
-            print(f"resuming: {done} of {wanted} images already done in {self.folder}")
+            log.info(f"resuming: {done} of {wanted} images already done in {self.folder}")
         progress = progress_bar(wanted)
         progress.update(done)
         for index in todo:

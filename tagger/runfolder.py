@@ -21,6 +21,8 @@ MANIFEST = "manifest.csv"
 VOCABULARY = "vocabulary.csv"
 SKIPPED = "skipped.csv"
 MODEL = "model.keras"
+SELECTED_TAGS = "selected_tags.csv"  # the WD14 taggers' vocabulary file, beside the model, for tools that read them
+LOGS = "logs"  # each step's log (logs/<step>.log) and train.py's TensorBoard event files
 HEAD = "head.npz"
 THRESHOLDS = "thresholds.json"
 METRICS = "metrics.json"
@@ -140,6 +142,13 @@ def read_manifest(run_dir: Path) -> Manifest:
 
 def write_vocabulary(run_dir: Path, counts: list[tuple[str, int]]) -> None:
     write_csv(run_dir / VOCABULARY, ["tag", "count"], counts)
+
+
+def write_selected_tags(run_dir: Path, vocabulary: list[str], counts: list[int]) -> None:
+    """selected_tags.csv as the WD14 taggers ship it: tag_id (the model's output column), name, category
+    (0, Danbooru's 'general': our tags have no categories), count (training images from vocabulary.csv)."""
+    write_csv(run_dir / SELECTED_TAGS, ["tag_id", "name", "category", "count"],
+              [(index, name, 0, count) for index, (name, count) in enumerate(zip(vocabulary, counts, strict=True))])
 
 
 def read_vocabulary_counts(run_dir: Path) -> tuple[list[str], list[int]]:

@@ -19,6 +19,10 @@ Engine = Literal["keras", "function", "onnx", "openvino"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
 
+# data.tag_separator's names for separators awkward to type on a command line.
+SEPARATOR_NAMES = {"comma": ",", "space": " ", "tab": "\t", "semicolon": ";", "pipe": "|"}
+
+
 class PathSettings(BaseModel):
     """Where a dataset's outputs live: every step reads and writes one run folder."""
 
@@ -36,6 +40,12 @@ class DataSettings(BaseModel):
     images_root: Path | None = Field(
         None, description="Folder that relative image paths start from (default: the tags file's folder)."
     )
+    tag_separator: str = Field(
+        ",", description="Between the tags of one cell, line or .txt: ',' (default), or 'space' for Danbooru-style "
+        "strings (long_hair blue_eyes; underscores are then folded by data.fold_separators), or any one character.",
+    )
+    image_column: str = Field("image", description="CSV/TSV column holding the image path (e.g. file).")
+    tags_column: str = Field("tags", description="CSV/TSV column holding the tags (e.g. labels).")
     aliases: Path | None = Field(None, description="Aliases file: lines 'alias <variant> -> <canonical>'.")
     min_tag_occurrences: int = Field(10, ge=1, description="Drop tags used on fewer images than this.")
     trim: bool = Field(True, description="Strip spaces around tags and collapse inner runs of spaces.")
@@ -58,6 +68,21 @@ class DataSettings(BaseModel):
     max_tag_length: int = Field(
         200, ge=1, description="Drop tags longer than this many characters (recorded in skipped.csv)."
     )
+
+    @field_validator("tag_separator")
+    @classmethod
+    def separator_is_one_character(cls, separator: str) -> str:
+        separator = SEPARATOR_NAMES.get(separator.lower(), separator)
+        if len(separator) != 1 or separator in "\r\n":
+            raise ValueError(f"must be one character or one of {', '.join(SEPARATOR_NAMES)}")
+        return separator
+
+    @field_validator("image_column", "tags_column")
+    @classmethod
+    def column_is_named(cls, column: str) -> str:
+        if not column.strip():
+            raise ValueError("must name a column")
+        return column.strip().lower()
 
 
 class ModelSettings(BaseModel):
@@ -157,6 +182,10 @@ class ThresholdSettings(BaseModel):
         "best_f1", description="The rule used for thresholds.json's tags (all three are saved under modes)."
     )
     target_precision: float = Field(0.9, gt=0.0, lt=1.0, description="Precision aimed at by mode target_precision.")
+    min_positives: int = Field(
+        5, ge=1, le=100_000, description="A tag on fewer validation images than this gets the global threshold "
+        "(best F1 over all tags pooled) instead of one chosen from so few images; flagged in report.html.",
+    )
 
 
 class TrainSettings(BaseModel):
@@ -273,22 +302,47 @@ class ClusterSettings(BaseModel):
 
 
 class TagSettings(BaseModel):
-    """tag.py: which images to tag and how their tags are written."""
+    """tag.py: which images to tag and how their tags are written (caption files like other taggers write)."""
 
     inputs: list[Path] = Field(
         default_factory=list,
-        description="Image files and folders (searched recursively) to tag: repeat the flag "
-        "(--tag.inputs a.jpg --tag.inputs photos) or separate with commas (--tag.inputs a.jpg,photos).",
+        description="Image files, folders and globs ('photos/*.jpg') to tag; also taken as bare arguments "
+        "(tag.py photos/ a.jpg). As a flag: repeat it (--tag.inputs a.jpg --tag.inputs photos) or separate with "
+        "commas (--tag.inputs a.jpg,photos).",
     )
-    mode: Literal["overwrite", "append", "skip"] = Field(
-        "overwrite",
-        description="An existing .txt: overwrite it; append (its tags first, then new ones not already in it); "
-        "or skip (leave it as it is).",
+    recursive: bool = Field(False, description="Also tag the images in subfolders of a folder named (as kohya's "
+                            "--recursive); off: only the folder's own images.")
+    mode: Literal["backup", "overwrite", "append", "skip"] = Field(
+        "backup",
+        description="An existing caption file: backup (its text is kept as <name>.txt.bak, then it is replaced; "
+        "never a caption lost); overwrite (replaced, old text gone); append (its tags first, then the model's "
+        "new ones); skip (left as it is, and its image not even run unless tag.output wants scores).",
     )
-    exclude: list[str] = Field(default_factory=list, description="Tags never written (repeat the flag, or separate with commas).")
+    caption_extension: str = Field(".txt", description="Extension of the caption file written beside each image.")
+    caption_separator: str = Field(", ", description="Between the tags of a caption (', ' as kohya and WD14 "
+                                   "taggers write; ' ' for Danbooru-style captions with tag.underscores).")
+    underscores: bool = Field(False, description="Write tags Danbooru-style, underscores between words "
+                              "(long_hair); off: as the vocabulary has them (prepare.py folds _ into spaces).")
+    exclude: list[str] = Field(default_factory=list, description="Undesired tags, never written (repeat the flag, "
+                               "or separate with commas); matched as prepare.py normalizes tags.")
+    always_first: list[str] = Field(
+        default_factory=list, description="Tags put at the start of a caption, in this order, when the image "
+        "has them (as kohya's --always_first_tags); e.g. a trigger word or 'solo'.",
+    )
+    replace: list[str] = Field(
+        default_factory=list, description="Tag replacements 'old=new' (repeat the flag, or separate with commas): "
+        "the model's tag old is written as new.",
+    )
+    apply_aliases: bool = Field(
+        True, description="Write the run folder's aliases.txt canonical tag instead of a merged variant "
+        "(apply_review.py writes it), so a merge you accepted never reaches a caption.",
+    )
     max_tags: int | None = Field(None, ge=1, description="Write at most this many tags per image, most confident first.")
-    write_sidecars: bool = Field(True, description="Write a .txt of comma-separated tags beside each image.")
-    output: Path | None = Field(None, description="Also write every image's tags and scores to this .json or .csv file.")
+    write_sidecars: bool = Field(True, description="Write a caption file beside each image.")
+    output: Path | None = Field(None, description="Also write every image's tags and scores to this .json file "
+                                "or .csv file (long form: image,tag,score,error; one row per tag).")
+    print: bool | None = Field(None, description="Print each image's tags with their scores; default: when "
+                               "tagging at most 10 images.")
     batch_size: int = Field(32, ge=1, le=4096, description="Images per forward pass.")
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="One threshold for every tag, instead of the per-tag thresholds.json."
@@ -300,6 +354,29 @@ class TagSettings(BaseModel):
         if output is not None and output.suffix.lower() not in (".json", ".csv"):
             raise ValueError(f"must end in .json or .csv, not {output.suffix or 'nothing'!r}")
         return output
+
+    @field_validator("caption_extension")
+    @classmethod
+    def extension_is_a_suffix(cls, extension: str) -> str:
+        if not extension.startswith(".") or len(extension) < 2 or "/" in extension or "\\" in extension:
+            raise ValueError("must be a file extension starting with '.', like .txt or .caption")
+        return extension
+
+    @field_validator("caption_separator")
+    @classmethod
+    def separator_is_not_blank_only_newlines(cls, separator: str) -> str:
+        if not separator or "\n" in separator or "\r" in separator:
+            raise ValueError("must be one line of at least one character, like ', ' or ' '")
+        return separator
+
+    @field_validator("replace")
+    @classmethod
+    def replacements_are_pairs(cls, pairs: list[str]) -> list[str]:
+        for pair in pairs:
+            old, equals, new = pair.partition("=")
+            if not equals or not old.strip() or not new.strip() or "=" in new:
+                raise ValueError(f"each replacement is 'old=new', got {pair!r}")
+        return pairs
 
 
 class SimilarSettings(BaseModel):

@@ -33,9 +33,9 @@ class TagNormalizer:
         return tag
 
 
-def split_tags(text: str) -> list[str]:
-    """A comma-separated tag list as typed by users."""
-    return [part for part in text.split(",")]
+def split_tags(text: str, separator: str = ",") -> list[str]:
+    """A tag list as typed by users: comma-separated, or (separator ' ') split on any run of white space."""
+    return text.split() if separator.isspace() else text.split(separator)
 
 
 def read_aliases(path: Path, normalize: TagNormalizer) -> dict[str, str]:

@@ -83,7 +83,7 @@ def test_first_step_finishes_normally_after_a_refused_second(blocked_prepare, tm
     assert (step.returncode, err) == (0, "")
     assert "images: 2 read, 2 kept" in out
     assert sorted(path.name for path in run_dir.iterdir()) == [
-        "manifest.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]  # no lock, no staging left
+        "logs", "manifest.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]  # no lock, no staging left
 
 
 def test_a_step_killed_while_holding_the_lock_leaves_no_stale_lock(blocked_prepare, tmp_path):
@@ -154,7 +154,7 @@ def test_full_disk_leaves_the_previous_outputs_intact(small_disk, tmp_path, caps
     argv = ["--paths.run_dir", str(run_dir), "--data.min_tag_occurrences", "1"]
     assert main("prepare", argv=argv + ["--data.source", str(small)]) == 0
     capsys.readouterr()
-    before = {path.name: path.read_bytes() for path in run_dir.iterdir()}
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
     assert sorted(before) == ["manifest.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]
 
     code = main("prepare", argv=argv + ["--data.source", str(large), "--data.check_images", "false"])
@@ -165,4 +165,4 @@ def test_full_disk_leaves_the_previous_outputs_intact(small_disk, tmp_path, caps
         "free space and re-run; earlier outputs are intact\n"
     )
     # Every file of the earlier run, byte for byte, and nothing else: no temporary or staging file, no lock.
-    assert {path.name: path.read_bytes() for path in run_dir.iterdir()} == before
+    assert {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()} == before

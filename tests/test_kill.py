@@ -47,7 +47,8 @@ def final_files(folder: Path) -> dict[str, str]:
     the lock, atomic_path's temporaries, prepare.py's .prepare.partial staging folder."""
     return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
             for path in sorted(folder.rglob("*"))
-            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)}
+            if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
+            and "logs" not in path.relative_to(folder).parts}  # each run's own log: times and resume lines differ
 
 
 def leftovers(folder: Path) -> list[str]:

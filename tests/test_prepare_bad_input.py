@@ -401,7 +401,8 @@ def test_missing_columns_lists_the_columns_found(tmp_path, capsys):
 
     assert code == 1
     assert err == (
-        f"prepare.py: error: {source}: needs columns image,tags; missing image, tags; found ['file', 'labels']\n"
+        f"prepare.py: error: {source}: needs columns image,tags; missing image, tags; found ['file', 'labels']; "
+        "name yours with data.image_column and data.tags_column\n"
     )
 
 

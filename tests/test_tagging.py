@@ -17,13 +17,22 @@ TRAIN_FLAGS = ["--model.backbone", "efficientnetv2-b0", "--model.weights", "none
 SIZE = 32
 
 
+STEP_OUTPUTS = {}  # script -> its CompletedProcess in the run_dir fixture, for the tests of what a step prints
+
+
 @pytest.fixture(scope="module")
 def run_dir(tiny_dataset, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("tag_run")
     prepare_flags = ["--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]
-    for script, flags in [("prepare.py", prepare_flags), ("train.py", TRAIN_FLAGS), ("embed.py", [])]:
-        result = run_script(script, "--paths.run_dir", run_dir, *flags)
-        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    umask = os.umask(0o022)  # the steps' files must follow it (test_file_modes_follow_the_umask checks 0644)
+    try:
+        for script, flags in [("prepare.py", prepare_flags), ("train.py", TRAIN_FLAGS), ("embed.py", [])]:
+            result = run_script(script, "--paths.run_dir", run_dir, *flags)
+            assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+            STEP_OUTPUTS[script] = result
+    finally:
+        os.umask(umask)
+    STEP_OUTPUTS["thresholds.json"] = json.loads((run_dir / "thresholds.json").read_text())  # before the fixture's
     return run_dir
 
 
@@ -91,7 +100,7 @@ def test_sidecars_hold_exactly_the_tags_at_or_above_their_thresholds_most_confid
     images = copy_images(tiny_dataset, tmp_path / "photos", 10)
     # Batches of 4 over 10 images: a partial last batch, and positions must line up across batches.
     result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", tmp_path / "photos",
-                        "--tag.batch_size", "4")
+                        "--tag.batch_size", "4", "--tag.recursive")
     assert result.returncode == 0, result.stderr
     assert "tagging 10 images" in result.stdout and ".txt files: 10 written" in result.stdout
     written = []
@@ -123,7 +132,7 @@ def test_skip_mode_leaves_existing_sidecars_untouched(run_dir, thresholds, tiny_
     kept.write_text("hand, written\n", encoding="utf-8")
     os.utime(kept, ns=(1_000_000_000, 1_000_000_000))
     # The folder as a bare argument of the `tagger tag` subcommand, as other taggers take it.
-    result = run_tagger("tag", tmp_path, "--paths.run_dir", run_dir, "--tag.mode", "skip")
+    result = run_tagger("tag", tmp_path, "--paths.run_dir", run_dir, "--tag.mode", "skip", "--tag.recursive")
     assert result.returncode == 0, result.stderr
     assert "tagging 2 images" in result.stdout and ".txt files: 1 kept (skip mode), 2 written" in result.stdout
     assert kept.read_text(encoding="utf-8") == "hand, written\n" and kept.stat().st_mtime_ns == 1_000_000_000
@@ -136,7 +145,7 @@ def test_exclude_and_max_tags(run_dir, model, vocabulary, thresholds, tiny_datas
     excluded = vocabulary[0].title().replace(" ", "_")
     result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", tmp_path, "--tag.threshold", "0",
                         "--tag.exclude", f"{excluded},{vocabulary[3]}", "--tag.exclude", "no such tag",
-                        "--tag.max_tags", "4")
+                        "--tag.max_tags", "4", "--tag.recursive")
     assert result.returncode == 0, result.stderr
     assert "warning: tag.exclude: not tags of this model, ignored: no such tag" in result.stderr
     for image, scores in zip(images, probabilities(model, images)):
@@ -150,7 +159,8 @@ def test_unreadable_images_are_skipped_and_reported_and_the_json_has_every_image
     (photos / "garbage.png").write_bytes(b"not a picture at all")
     (photos / "truncated.png").write_bytes(images[0].read_bytes()[:200])
     scores_file = tmp_path / "scores.json"
-    result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", photos, "--tag.output", scores_file)
+    result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", photos, "--tag.output", scores_file,
+                        "--tag.recursive")
     assert result.returncode == 0, result.stderr
     assert "2 files could not be read:" in result.stderr
     assert f"  {photos / 'garbage.png'}: not an image PIL can read" in result.stderr
@@ -166,15 +176,21 @@ def test_unreadable_images_are_skipped_and_reported_and_the_json_has_every_image
         assert sidecar(image) == ", ".join(listed) + "\n"
 
 
-def test_csv_output_without_sidecars(run_dir, thresholds, tiny_dataset, tmp_path):
+def test_csv_output_without_sidecars_is_long_form(run_dir, model, vocabulary, thresholds, tiny_dataset, tmp_path):
+    # The scores CSV is one row per (image, tag), as data tools take it (it was one row per image, tags and scores
+    # joined in two cells, before issue 14).
     images = copy_images(tiny_dataset, tmp_path / "photos", 3)
     result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", f"{images[0]},{tmp_path / 'photos'}",
-                        "--tag.output", tmp_path / "scores.csv", "--tag.write_sidecars", "false")
+                        "--tag.output", tmp_path / "scores.csv", "--tag.write_sidecars", "false", "--tag.recursive")
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "scores.csv", dtype=str, keep_default_na=False)
-    assert list(table.columns) == ["image", "tags", "scores", "error"]
-    assert table["image"].tolist() == [str(images[0]), str(images[1]), str(images[2])]  # named twice, tagged once
-    assert [len(row.split(", ")) for row in table["scores"]] == [len(row.split(", ")) for row in table["tags"]]
+    assert list(table.columns) == ["image", "tag", "score", "error"]
+    assert list(dict.fromkeys(table["image"])) == [str(images[0]), str(images[1]), str(images[2])]  # tagged once
+    for image, scores in zip(images, probabilities(model, images)):
+        rows = table[table["image"] == str(image)]
+        assert rows["tag"].tolist() == ranked_tags(scores, vocabulary, lambda i: scores[i] >= thresholds[i])
+        np.testing.assert_allclose(rows["score"].astype(float), [scores[vocabulary.index(t)] for t in rows["tag"]],
+                                   atol=1e-6)
     assert not list((tmp_path / "photos").rglob("*.txt"))
 
 
@@ -186,7 +202,7 @@ def test_tags_are_written_only_into_the_images_own_folder(run_dir, thresholds, t
     images[0].with_suffix(".txt").symlink_to(elsewhere / "precious.txt")
     shutil.copyfile(images[1], images[1].with_suffix(".jpg"))  # a.png and a.jpg would share a.txt
     (photos / "sub" / "loop").symlink_to(photos)  # a folder link loop: not followed, so the walk ends
-    result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", photos, timeout=300)
+    result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", photos, "--tag.recursive", timeout=300)
     assert result.returncode == 0, result.stderr
     assert (elsewhere / "precious.txt").read_text() == "keep me\n" and images[0].with_suffix(".txt").is_symlink()
     assert f"  {images[0].with_suffix('.txt')}: is a symbolic link: not followed, not replaced" in result.stderr
@@ -305,3 +321,157 @@ def test_onnx_export_gives_the_same_predictions_at_any_batch_size(run_dir, expor
     assert not isinstance(session.get_inputs()[0].shape[0], int)
     for batch in (pixels[:1], pixels):
         np.testing.assert_allclose(session.run(None, {name: batch})[0], expected[:len(batch)], rtol=0, atol=1e-5)
+
+
+# --- issue 14: tag.py as the taggers people use, the formats they exchange, logs, TensorBoard, report ----------
+
+
+def test_a_quoted_glob_and_a_bare_folder_are_inputs_and_folders_are_not_searched_recursively_by_default(
+        run_dir, model, vocabulary, thresholds, tiny_dataset, tmp_path):
+    images = copy_images(tiny_dataset, tmp_path, 4)  # the last one in sub/
+    # The glob arrives unexpanded, as from a quoted argument; the folder as a bare argument, as kohya takes it.
+    result = run_script("tag.py", str(tmp_path / "*.png"), "--paths.run_dir", run_dir)
+    assert result.returncode == 0, result.stderr
+    assert "tagging 3 images" in result.stdout and not images[3].with_suffix(".txt").exists()
+    # A handful of images: each one's tags are printed with their scores, most confident first.
+    for image, scores in zip(images[:3], probabilities(model, images[:3])):
+        expected = ranked_tags(scores, vocabulary, lambda i: scores[i] >= thresholds[i])
+        assert f"{image}: " + ", ".join(f"{t} {scores[vocabulary.index(t)]:.2f}" for t in expected) in result.stdout
+    result = run_script("tag.py", tmp_path / "sub", "--paths.run_dir", run_dir, "--tag.print", "false")
+    assert result.returncode == 0, result.stderr
+    assert images[3].with_suffix(".txt").is_file() and f"{images[3]}: " not in result.stdout
+
+
+def test_a_hand_written_caption_survives_the_default_mode(run_dir, thresholds, tiny_dataset, tmp_path):
+    images = copy_images(tiny_dataset, tmp_path, 2)
+    caption = images[0].with_suffix(".txt")
+    caption.write_text("my_tag, Keep Me\n", encoding="utf-8")
+    result = run_script("tag.py", tmp_path, "--paths.run_dir", run_dir)
+    assert result.returncode == 0, result.stderr
+    assert ".txt files: 1 backed up and replaced, 1 written (earlier captions kept as *.txt.bak)" in result.stdout
+    assert (tmp_path / f"{caption.name}.bak").read_text(encoding="utf-8") == "my_tag, Keep Me\n"
+    assert caption.read_text(encoding="utf-8") != "my_tag, Keep Me\n"
+    # Re-run: the same tags leave the caption as it is, and no second backup is made; --quiet prints no line.
+    again = run_script("tag.py", tmp_path, "--paths.run_dir", run_dir, "--quiet")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "" and sorted(path.name for path in tmp_path.glob("*.bak*")) == [f"{caption.name}.bak"]
+    # A hand edit after that is backed up beside the first backup, never over it.
+    caption.write_text("edited by hand\n", encoding="utf-8")
+    assert run_script("tag.py", tmp_path, "--paths.run_dir", run_dir).returncode == 0
+    assert (tmp_path / f"{caption.name}.bak.2").read_text(encoding="utf-8") == "edited by hand\n"
+    assert (tmp_path / f"{caption.name}.bak").read_text(encoding="utf-8") == "my_tag, Keep Me\n"
+
+
+def test_aliases_replacements_always_first_and_caption_format(run_dir, model, vocabulary, thresholds, tiny_dataset,
+                                                             tmp_path):
+    run_copy = tmp_path / "run"
+    shutil.copytree(run_dir, run_copy)
+    variant, canonical = vocabulary[1], vocabulary[0]
+    (run_copy / "aliases.txt").write_text(f"alias {variant} -> {canonical}\n", encoding="utf-8")
+    images = copy_images(tiny_dataset, tmp_path / "photos", 2)
+    result = run_script("tag.py", tmp_path / "photos", "--paths.run_dir", run_copy, "--tag.threshold", "0",
+                        "--tag.replace", f"{vocabulary[2]}=my replacement", "--tag.always_first", vocabulary[5],
+                        "--tag.caption_extension", ".caption", "--tag.caption_separator", " ", "--tag.underscores")
+    assert result.returncode == 0, result.stderr
+    for image, scores in zip(images, probabilities(model, images)):
+        written = {}  # every tag (threshold 0), the variant merged into its canonical with the higher score
+        for i in np.argsort(-scores, kind="stable"):
+            name = {variant: canonical, vocabulary[2]: "my replacement"}.get(vocabulary[i], vocabulary[i])
+            written[name] = max(written.get(name, 0.0), scores[i])
+        ranked = sorted(written, key=lambda name: -written[name])
+        ranked = [vocabulary[5]] + [name for name in ranked if name != vocabulary[5]]
+        caption = image.with_suffix(".caption").read_text(encoding="utf-8")
+        assert caption == " ".join(name.replace(" ", "_") for name in ranked) + "\n"
+        assert variant.replace(" ", "_") not in caption.split()
+    assert not list((tmp_path / "photos").glob("*.txt"))
+
+
+def test_file_modes_follow_the_umask(run_dir, thresholds, tiny_dataset, tmp_path):
+    images = copy_images(tiny_dataset, tmp_path, 2)
+    images[0].with_suffix(".txt").write_text("hand written\n", encoding="utf-8")
+    umask = os.umask(0o022)
+    try:
+        result = run_script("tag.py", tmp_path, "--paths.run_dir", run_dir, "--tag.output", tmp_path / "scores.csv")
+    finally:
+        os.umask(umask)
+    assert result.returncode == 0, result.stderr
+    written = [tmp_path / "scores.csv", images[0].with_suffix(".txt"), tmp_path / f"{images[0].stem}.txt.bak",
+               images[1].with_suffix(".txt")]
+    # The run folder's files were written by the fixture's steps under umask 022 too (temporaries are 0600).
+    written += [run_dir / name for name in ("model.keras", "report.html", "selected_tags.csv", "manifest.csv",
+                                            "embeddings.npy", "metrics.json", "logs/train.log")]
+    assert {str(path): oct(path.stat().st_mode & 0o777) for path in written} == {str(path): "0o644" for path in written}
+
+
+def test_selected_tags_csv_lists_the_vocabulary_in_output_order_for_a_plain_csv_reader(run_dir):
+    import csv
+
+    with (run_dir / "selected_tags.csv").open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    vocabulary = pd.read_csv(run_dir / "vocabulary.csv", keep_default_na=False)
+    assert [list(row) for row in rows[:1]] == [["tag_id", "name", "category", "count"]]
+    assert rows == [{"tag_id": str(i), "name": tag, "category": "0", "count": str(count)}
+                    for i, (tag, count) in enumerate(zip(vocabulary["tag"], vocabulary["count"]))]
+
+
+def test_a_normal_run_shows_no_tensorflow_start_up_lines_and_logs_to_the_run_folder(run_dir):
+    for script in ("train.py", "embed.py"):
+        output = STEP_OUTPUTS[script].stdout + STEP_OUTPUTS[script].stderr
+        noise = [line for line in output.splitlines() if line.startswith(("E0000", "W0000", "I0000", "WARNING: All log"))]
+        assert noise == [], script
+        log = (run_dir / "logs" / f"{script.removesuffix('.py')}.log").read_text(encoding="utf-8")
+        assert " INFO    tagger." in log
+    assert "validation: mAP" in (run_dir / "logs" / "train.log").read_text(encoding="utf-8")
+
+
+def test_tensorboard_event_files_hold_each_stage_and_the_validation_pr_curves(run_dir):
+    import tensorflow as tf
+
+    def tags_in(folder):
+        found = {}
+        for events in sorted(folder.glob("events.out.tfevents.*")):
+            for event in tf.compat.v1.train.summary_iterator(str(events)):
+                for value in event.summary.value:
+                    found.setdefault(value.tag, []).append(event.step)
+        return found
+
+    head = tags_in(run_dir / "logs" / "train" / "head")
+    assert {name: steps for name, steps in head.items()} == {"loss": [1], "validation_mAP": [1], "learning_rate": [1]}
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    curves = tags_in(run_dir / "logs" / "train" / "validation")
+    assert set(curves) == {"all tags pooled/pr_curves"} | {f"tag/{t['tag']}/pr_curves" for t in metrics["weakest_tags"]}
+
+
+def test_report_charts_have_numbered_axes_and_one_epoch_stages_show_a_point(run_dir):
+    import re
+    import xml.etree.ElementTree as ElementTree
+
+    report = (run_dir / "report.html").read_text(encoding="utf-8")
+    charts = [ElementTree.fromstring(svg) for svg in re.findall(r"<svg.*?</svg>", report, flags=re.S)]
+    assert len(charts) >= 3  # loss, validation mAP, pooled precision-recall (+ the weakest tags' curves)
+
+    def tick_labels(chart, axis):
+        groups = [group for group in chart.iter("{http://www.w3.org/2000/svg}g")
+                  if re.fullmatch(rf"{axis}tick_\d+", group.get("id", ""))]
+        return ["".join(group.itertext()).strip() for group in groups]
+
+    for chart in charts:
+        for axis in ("x", "y"):
+            numbers = [label for label in tick_labels(chart, axis) if re.fullmatch(r"[-−]?\d+(\.\d+)?", label)]
+            assert len(numbers) >= 2, (axis, tick_labels(chart, axis))
+    # The head ran one epoch: its loss is one marker (a one-point line alone would draw nothing).
+    loss_chart = charts[0]
+    assert "training loss" in "".join(loss_chart.itertext())
+    assert list(loss_chart.iter("{http://www.w3.org/2000/svg}use"))
+    for meaning in ("CP</dt>", "OF1</dt>", "mAP</dt>"):
+        assert meaning in report
+
+
+def test_thresholds_from_too_few_validation_images_are_the_global_one_and_flagged(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    thresholds = STEP_OUTPUTS["thresholds.json"]  # as train.py wrote it (the thresholds fixture replaces it)
+    few = {tag for tag, entry in metrics["per_tag"].items() if entry["validation_images"] < 5}
+    assert few and set(thresholds["global_for"]) == few
+    assert all(thresholds["tags"][tag] == thresholds["default"] for tag in few)
+    assert {tag for tag, entry in metrics["per_tag"].items() if entry["threshold_from"] == "global"} == few
+    assert all(entry["AP"] < 0.5 for entry in metrics["weakest_tags"])

@@ -5,6 +5,7 @@ each embed a contiguous slice into the same run folder and a merge joins them in
 """
 
 import hashlib
+import logging
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from tagger.pieces import Pieces
 from tagger.result import StepResult
 from tagger.runfolder import cached_features, feature_cache_key
 from tagger.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def embed(settings: Settings) -> StepResult:
@@ -31,11 +34,11 @@ def embed(settings: Settings) -> StepResult:
     model_settings = runfolder.trained_model_settings(run_dir)
     cache = reusable_feature_cache(run_dir, manifest, model_settings)
     if cache is not None and sharded:
-        print(f"backbone was not fine-tuned: {runfolder.FEATURE_CACHE} already holds every embedding; "
+        log.info(f"backbone was not fine-tuned: {runfolder.FEATURE_CACHE} already holds every embedding; "
               "nothing for a shard to do (run embed.py without shards)")
         return StepResult()
     if cache is not None:
-        print(f"backbone was not fine-tuned: reusing {runfolder.FEATURE_CACHE} ({len(cache)} images)")
+        log.info(f"backbone was not fine-tuned: reusing {runfolder.FEATURE_CACHE} ({len(cache)} images)")
         with runfolder.atomic_path(target, ".npy") as temporary:
             shutil.copyfile(run_dir / runfolder.FEATURE_CACHE, temporary)
     else:
@@ -50,7 +53,7 @@ def embed(settings: Settings) -> StepResult:
     runfolder.write_image_ids(run_dir, manifest.image_ids)
     # Record the model settings actually used: those of the trained model, not today's defaults.
     runfolder.write_settings(run_dir, "embed", settings.model_copy(update={"model": model_settings}))
-    print(f"wrote {target} and {run_dir / runfolder.IMAGE_IDS}")
+    log.info(f"wrote {target} and {run_dir / runfolder.IMAGE_IDS}")
     return StepResult([target, run_dir / runfolder.IMAGE_IDS])
 
 
@@ -74,13 +77,13 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, m
     model_path = run_dir / runfolder.MODEL
     where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
     share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
-    print(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
+    log.info(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
     embedder = embedding_model(load_tagger(model_path))
     predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
     pieces.compute(predict, manifest.paths, model_settings.image_size, options.batch_size, shard)
     if sharded:
         left = len(pieces.missing())
-        print(f"shard {options.shard_index + 1} of {options.num_shards} done; "
+        log.info(f"shard {options.shard_index + 1} of {options.num_shards} done; "
               + (f"{left} pieces still missing from other shards; " if left else "all shards are done; ")
               + f"join them with: embed.py --paths.run_dir {run_dir} --embed.merge_only true "
               "(with the same embed settings)")

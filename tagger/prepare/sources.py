@@ -3,13 +3,15 @@
 import csv
 import io
 import json
-import sys
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
 from tagger.images import image_files_under
 from tagger.tagtext import split_tags
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -25,17 +27,29 @@ class SourceProblem:
     reason: str
 
 
-def read_source(source: Path) -> tuple[list[SourceRecord], list[SourceProblem], Path]:
+@dataclass(frozen=True)
+class SourceFormat:
+    """How the tags file is laid out: data.tag_separator, data.image_column, data.tags_column."""
+
+    tag_separator: str = ","
+    image_column: str = "image"
+    tags_column: str = "tags"
+
+    def split(self, text: str) -> list[str]:
+        return split_tags(text, self.tag_separator)
+
+
+def read_source(source: Path, layout: SourceFormat = SourceFormat()) -> tuple[list[SourceRecord], list[SourceProblem], Path]:
     """Records, problems met while reading, and the default images root."""
     if not source.exists():
         raise TaggerError(f"data.source: {source} does not exist")
     if source.is_dir():
-        return (*read_sidecar_folder(source), source)
+        return (*read_sidecar_folder(source, layout), source)
     suffix = source.suffix.lower()
     if suffix in (".csv", ".tsv", ".txt"):
-        return (*read_table(source, "\t" if suffix == ".tsv" else ","), source.parent)
+        return (*read_table(source, "\t" if suffix == ".tsv" else ",", layout), source.parent)
     if suffix in (".jsonl", ".ndjson"):
-        return (*read_jsonl(source), source.parent)
+        return (*read_jsonl(source, layout), source.parent)
     raise TaggerError(f"data.source: {source} is neither a folder nor a .csv, .tsv or .jsonl file")
 
 
@@ -54,12 +68,12 @@ def read_text(path: Path) -> str:
             text, encoding = data.decode("cp1252"), "Windows-1252"
         except UnicodeDecodeError:  # bytes cp1252 leaves undefined: Latin-1 gives every byte a character
             text, encoding = data.decode("latin-1"), "Latin-1"
-        print(f"warning: {path} is not UTF-8 (line {line} has byte 0x{data[error.start]:02x}); read it as "
-              f"{encoding}: check its accented tags, or save it as UTF-8", file=sys.stderr)
+        log.warning(f"{path} is not UTF-8 (line {line} has byte 0x{data[error.start]:02x}); read it as "
+              f"{encoding}: check its accented tags, or save it as UTF-8")
         return text
 
 
-def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[SourceProblem]]:
+def read_table(path: Path, separator: str, layout: SourceFormat) -> tuple[list[SourceRecord], list[SourceProblem]]:
     # The csv module, not pandas: given a row with more fields than the header, which is what an
     # unquoted tags cell like `a.png,cat,dog` makes, pandas silently takes the first column as an
     # index (shifting every column) or drops the row; here that row is reported instead.
@@ -68,13 +82,15 @@ def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[Sou
         with io.StringIO(read_text(path), newline="") as file:
             reader = csv.reader(file, delimiter=separator)
             header = next((row for row in reader if any(field.strip() for field in row)), None)
+            wanted = (layout.image_column, layout.tags_column)
             if header is None:
-                raise TaggerError(f"{path} is empty: it needs a header line naming the columns image and tags")
+                raise TaggerError(f"{path} is empty: it needs a header line naming the columns {' and '.join(wanted)}")
             columns = [column.strip().lower() for column in header]
-            missing = [column for column in ("image", "tags") if column not in columns]
+            missing = [column for column in wanted if column not in columns]
             if missing:
-                raise TaggerError(f"{path}: needs columns image,tags; missing {', '.join(missing)}; found {columns}")
-            image_at, tags_at = columns.index("image"), columns.index("tags")
+                raise TaggerError(f"{path}: needs columns {','.join(wanted)}; missing {', '.join(missing)}; found "
+                                  f"{columns}; name yours with data.image_column and data.tags_column")
+            image_at, tags_at = columns.index(layout.image_column), columns.index(layout.tags_column)
             for row in reader:
                 origin = f"{path.name} line {reader.line_num}"
                 if not any(field.strip() for field in row):
@@ -89,13 +105,13 @@ def read_table(path: Path, separator: str) -> tuple[list[SourceRecord], list[Sou
                 if not image:
                     problems.append(SourceProblem(origin, "empty image path"))
                     continue
-                records.append(SourceRecord(image, split_tags(row[tags_at]), origin))
+                records.append(SourceRecord(image, layout.split(row[tags_at]), origin))
     except csv.Error as error:
         raise TaggerError(f"{path}: cannot read it as a table: {error}") from None
     return records, problems
 
 
-def read_jsonl(path: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
+def read_jsonl(path: Path, layout: SourceFormat) -> tuple[list[SourceRecord], list[SourceProblem]]:
     records, problems = [], []
     with io.StringIO(read_text(path), newline=None) as lines:
         for line_number, line in enumerate(lines, start=1):
@@ -112,17 +128,19 @@ def read_jsonl(path: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
                 continue
             tags = entry.get("tags", [])
             if isinstance(tags, str):
-                tags = split_tags(tags)
+                tags = layout.split(tags)
             if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
                 problems.append(SourceProblem(origin, "'tags' must be a list of strings"))
                 continue
-            # A comma is the tag separator everywhere else, so a tag holding one is two tags.
-            raw_tags = [part for tag in tags for part in split_tags(tag)]
+            # The separator splits tags everywhere else, so a tag holding a comma is two tags (a space only
+            # separates within a string: a list item 'blue eyes' is one tag).
+            raw_tags = [part for tag in tags for part in
+                        (split_tags(tag) if layout.tag_separator.isspace() else layout.split(tag))]
             records.append(SourceRecord(entry["image"].strip(), raw_tags, origin))
     return records, problems
 
 
-def read_sidecar_folder(folder: Path) -> tuple[list[SourceRecord], list[SourceProblem]]:
+def read_sidecar_folder(folder: Path, layout: SourceFormat) -> tuple[list[SourceRecord], list[SourceProblem]]:
     records, problems = [], []
     for image in image_files_under(folder):
         relative = image.relative_to(folder).as_posix()
@@ -131,5 +149,6 @@ def read_sidecar_folder(folder: Path) -> tuple[list[SourceRecord], list[SourcePr
             problems.append(SourceProblem(relative, "no .txt tag file beside it"))
             continue
         text = read_text(sidecar).replace("\r", "\n")
-        records.append(SourceRecord(relative, split_tags(text.replace("\n", ",")), sidecar.name))
+        records.append(SourceRecord(relative, [tag for line in text.split("\n") for tag in layout.split(line)],
+                                    sidecar.name))
     return records, problems

@@ -1,6 +1,7 @@
 """prepare.py: images and tags in, a checked manifest and tag vocabulary out."""
 
 import hashlib
+import logging
 import os
 import shutil
 from collections import Counter
@@ -10,11 +11,14 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_problem
-from tagger.prepare.sources import SourceProblem, read_source
+from tagger.prepare.sources import SourceFormat, SourceProblem, read_source
+from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.runfolder import TRAIN, VALIDATION
 from tagger.settings import Settings
 from tagger.tagtext import TagNormalizer, read_aliases
+
+log = logging.getLogger(__name__)
 
 # data.max_broken_fraction applies only from this many broken images on: 2 of 5 is noise, not a broken set.
 MIN_BROKEN_TO_STOP = 5
@@ -53,7 +57,9 @@ def prepare(settings: Settings) -> StepResult:
         raise TaggerError("data.source is not set: give --data.source <tags.csv | tags.jsonl | image folder>")
     normalize = TagNormalizer(data.trim, data.casefold, data.fold_separators)
     aliases = read_aliases(data.aliases, normalize) if data.aliases else {}
-    records, problems, default_root = read_source(data.source)
+    records, problems, default_root = read_source(
+        data.source, SourceFormat(data.tag_separator, data.image_column, data.tags_column))
+    warn_if_separator_looks_wrong(records, data.source, data.tag_separator)
     images_root = data.images_root or default_root
     if not records:
         raise TaggerError(f"no images listed in {data.source}" + (f" ({problems[0].reason})" if problems else ""))
@@ -174,9 +180,33 @@ def resolve(image: str, images_root: Path) -> Path:
 
 def check_images(paths: dict[str, Path]) -> dict[str, str]:
     """image -> reason, for every image that cannot be decoded. Decoding runs on all cores."""
+    progress = progress_bar(len(paths), description="checking images")
+    reasons = []
     with ThreadPoolExecutor() as pool:
-        reasons = pool.map(image_problem, paths.values())
+        for reason in pool.map(image_problem, paths.values()):
+            reasons.append(reason)
+            progress.update(len(reasons))
+    progress.close()
     return {image: reason for image, reason in zip(paths, reasons) if reason is not None}
+
+
+# "Nearly every row": at least this share of the rows with tags, and at least this many rows.
+ONE_TAG_ROWS_SHARE, ONE_TAG_ROWS_MIN = 0.9, 5
+
+
+def warn_if_separator_looks_wrong(records, source: Path, separator: str) -> None:
+    """Danbooru-style strings (long_hair blue_eyes) read with the comma separator make one long tag per image,
+    and most then fall below data.min_tag_occurrences: say so before they are dropped quietly."""
+    if separator != ",":
+        return
+    tagged = [record.raw_tags for record in records if any(tag.strip() for tag in record.raw_tags)]
+    single = [tags for tags in tagged if len([tag for tag in tags if tag.strip()]) == 1
+              and " " in next(tag for tag in tags if tag.strip()).strip()]
+    if len(single) >= ONE_TAG_ROWS_MIN and len(single) >= ONE_TAG_ROWS_SHARE * len(tagged):
+        example = next(tag for tag in single[0] if tag.strip()).strip()
+        log.warning(f"{source}: {len(single)} of {len(tagged)} images have one tag with spaces in it "
+                    f"(like {example[:60]!r}): if tags are separated by spaces (Danbooru style), give "
+                    "--data.tag_separator space")
 
 
 def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Manifest, settings: Settings) -> None:
@@ -209,10 +239,10 @@ def write_skipped(run_dir: Path, problems: list[SourceProblem]) -> None:
 
 def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir) -> None:
     validation = manifest.splits.count(VALIDATION)
-    print(f"images: {read_count} read, {len(manifest.image_ids)} kept "
+    log.info(f"images: {read_count} read, {len(manifest.image_ids)} kept "
           f"({len(manifest.image_ids) - validation} train, {validation} validation)")
     if problems:
-        print(f"skipped or merged: {len(problems)} entries, reasons in {run_dir / runfolder.SKIPPED}")
-    print(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
-    print("most frequent: " + ", ".join(f"{tag} ({count})" for tag, count in kept_counts[:10]))
-    print(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")
+        log.info(f"skipped or merged: {len(problems)} entries, reasons in {run_dir / runfolder.SKIPPED}")
+    log.info(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
+    log.info("most frequent: " + ", ".join(f"{tag} ({count})" for tag, count in kept_counts[:10]))
+    log.info(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")

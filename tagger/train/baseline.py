@@ -3,11 +3,14 @@
 The report shows it beside the trained head; a head well below it means stage 1 needs other settings.
 """
 
+import logging
 import time
 
 import numpy as np
 
 from tagger.train.metrics import mean_average_precision
+
+log = logging.getLogger(__name__)
 
 # Rows x tags above which the yardstick is skipped under 'auto': its time grows with both.
 AUTO_LIMIT = 5_000_000
@@ -19,7 +22,7 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
     size = len(train_rows) * labels.shape[1]
     if setting == "off" or (setting == "auto" and size > AUTO_LIMIT):
         if setting == "auto":
-            print(f"logistic-regression yardstick skipped: {len(train_rows)} images x {labels.shape[1]} tags is over "
+            log.info(f"logistic-regression yardstick skipped: {len(train_rows)} images x {labels.shape[1]} tags is over "
                   f"{AUTO_LIMIT:,} (--train.baseline on runs it anyway)")
         return None
     from sklearn.linear_model import LogisticRegression
@@ -34,6 +37,6 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
         scores[:, tag] = model.predict_proba(features[validation_rows])[:, 1]
     result = {"mAP": mean_average_precision(labels[validation_rows], scores),
               "seconds": round(time.perf_counter() - start, 2), "tags_fitted": int(len(fitted))}
-    print(f"logistic-regression yardstick on the same features: validation mAP {result['mAP']:.4f} "
+    log.info(f"logistic-regression yardstick on the same features: validation mAP {result['mAP']:.4f} "
           f"({result['seconds']:.1f} s)")
     return result

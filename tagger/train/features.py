@@ -1,10 +1,14 @@
 """Stage 1's input: the frozen backbone's pooled features of every image, computed once and cached on disk."""
 
+import logging
+
 import numpy as np
 
 from tagger import runfolder
 from tagger.pieces import Pieces
 from tagger.train.augment import epoch_order
+
+log = logging.getLogger(__name__)
 
 
 def stage1_features(tagger, manifest: runfolder.Manifest, settings, precision: str) -> np.ndarray:
@@ -17,7 +21,7 @@ def stage1_features(tagger, manifest: runfolder.Manifest, settings, precision: s
            "engine": settings.embed.engine}
     features = runfolder.cached_features(run_dir, key)
     if features is None:
-        print(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py)")
+        log.info(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py)")
         (run_dir / runfolder.FEATURE_CACHE_KEY).unlink(missing_ok=True)
         # In pieces, so a run killed while caching (hours, on a large set) resumes instead of starting over.
         pieces = Pieces(run_dir / runfolder.FEATURE_PIECES, key, len(manifest.paths), settings.embed.chunk_size)
@@ -29,7 +33,7 @@ def stage1_features(tagger, manifest: runfolder.Manifest, settings, precision: s
         runfolder.write_json(run_dir / runfolder.FEATURE_CACHE_KEY, key)
         features = runfolder.cached_features(run_dir, key)
     else:
-        print(f"using cached backbone features from {run_dir / runfolder.FEATURE_CACHE}")
+        log.info(f"using cached backbone features from {run_dir / runfolder.FEATURE_CACHE}")
     return np.asarray(features)
 
 

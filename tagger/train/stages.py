@@ -1,9 +1,20 @@
-"""One training stage: epochs with a checkpoint after each, best-mAP weights kept, early stopping, exact resume."""
+"""One training stage: epochs with a checkpoint after each, best-mAP weights kept, early stopping, exact resume.
+
+The loop calls fit one epoch at a time rather than one fit per stage with Keras callbacks: the exact resume
+(tests/test_resume.py: weights within 1e-6 of an uninterrupted run) reseeds dropout from (seed, stage, epoch)
+before each epoch and restores the optimizer between epochs, which callbacks cannot do before an epoch's first
+step. TensorBoard's scalars are written from here instead (tagger.train.tensorboard).
+"""
+
+import logging
 
 import numpy as np
 
 from tagger.progress import keras_verbosity
 from tagger.train.checkpoints import StageCheckpoint, StageState
+from tagger.train.tensorboard import EpochLog, current_learning_rate
+
+log = logging.getLogger(__name__)
 
 
 def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
@@ -34,8 +45,9 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     state = checkpoint.load()
     if state is not None and state.epochs_done > 0:
         checkpoint.restore(model, optimizer)
-        print(f"  resuming after epoch {state.epochs_done} (best validation mAP {state.best_map:.4f})")
+        log.info(f"  resuming after epoch {state.epochs_done} (best validation mAP {state.best_map:.4f})")
     state = state or StageState()
+    board = EpochLog(checkpoint.folder.parent, checkpoint.stage)
     while not state.finished and state.epochs_done < epochs:
         epoch = state.epochs_done
         # Dropout and any other randomness of this epoch depend only on (seed, stage, epoch).
@@ -49,16 +61,18 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
         state.history.append({"epoch": epoch + 1, "loss": float(result.history["loss"][-1]), "validation_mAP": score})
         state.best_map, state.best_epoch = (score, epoch + 1) if improved else (state.best_map, state.best_epoch)
         state.stale_epochs = 0 if improved else state.stale_epochs + 1
-        print(f"  epoch {epoch + 1}/{epochs}: loss {state.history[-1]['loss']:.4f}, validation mAP {score:.4f}"
+        board.write(epoch + 1, state.history[-1]["loss"], score, current_learning_rate(optimizer))
+        log.info(f"  epoch {epoch + 1}/{epochs}: loss {state.history[-1]['loss']:.4f}, validation mAP {score:.4f}"
               + (" (best)" if improved else ""))
         if state.stale_epochs >= options.patience:
-            print(f"  no better validation mAP for {options.patience} epochs: stopping this stage")
+            log.info(f"  no better validation mAP for {options.patience} epochs: stopping this stage")
             state.finished = True
         checkpoint.save(model, optimizer, state, improved)
+    board.close()
     state.finished = True
     checkpoint.save(model, optimizer, state, improved=False)
     checkpoint.restore_best(model)
-    print(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
+    log.info(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
     return state.history
 
 

@@ -4,6 +4,7 @@ Every stage trains epoch by epoch with a checkpoint after each, keeps the weight
 validation mAP, stops early when mAP stops improving, and resumes after a kill where it stopped.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,8 @@ from tagger.train.stages import (
     unfreeze_last_layers,
 )
 
+log = logging.getLogger(__name__)
+
 
 def train(settings: Settings) -> StepResult:
     """Trains the tagger on the run folder's manifest; writes model.keras, thresholds, metrics and the report."""
@@ -42,7 +45,7 @@ def train(settings: Settings) -> StepResult:
     run_dir = settings.paths.run_dir
     data = TrainingData.read(run_dir)
     hardware = configure_hardware(settings.train.hardware)
-    print(hardware.describe())
+    log.info(hardware.describe())
     with hardware.strategy.scope():
         keras.utils.set_random_seed(settings.train.seed)
         tagger = build_tagger(settings.model, len(data.vocabulary))
@@ -59,9 +62,9 @@ def train(settings: Settings) -> StepResult:
                                               settings.train.thresholds, stage1)
     outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware)
     overall = metrics["at_tag_thresholds"]
-    print(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
+    log.info(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
-    print(f"wrote {run_dir / runfolder.MODEL}, {runfolder.THRESHOLDS}, {runfolder.METRICS}, {runfolder.REPORT}")
+    log.info(f"wrote {run_dir / runfolder.MODEL}, {runfolder.THRESHOLDS}, {runfolder.METRICS}, {runfolder.REPORT}")
     return StepResult(outputs, metrics)
 
 
@@ -81,7 +84,7 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
     def validation_map():
         return mean_average_precision(data.labels[validation_rows], head.predict(features[validation_rows], verbose=0))
 
-    print(f"stage 1: head on cached features, up to {head_options.epochs} epochs")
+    log.info(f"stage 1: head on cached features, up to {head_options.epochs} epochs")
     # SGD's loss is summed over tags (a mean would shrink every step as the vocabulary grows).
     learning_rate = head_options.learning_rate * (len(data.vocabulary) if head_options.optimizer == "sgd" else 1)
     history = {"head": run_stage(StageCheckpoint(settings.paths.run_dir, "head", fingerprint), head, hardware,
@@ -128,7 +131,7 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         with hardware.strategy.scope():
             unfrozen = unfreeze_last_layers(backbone_of(tagger), layer_count, keep_batchnorm_frozen=pretrained)
         unit = "transformer blocks" if transformer_blocks(backbone_of(tagger)) is not None else "layers"
-        print(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone {unit}, up to {epochs} epochs")
+        log.info(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone {unit}, up to {epochs} epochs")
         history[name] = run_stage(StageCheckpoint(settings.paths.run_dir, name, fingerprint), tagger, hardware,
                                   learning_rate, -(-len(rows) // batch), epochs, options, image_epoch,
                                   validation_map, stage_number=stage_number,
@@ -153,6 +156,7 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
 
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
         tagger.save(temporary)
+    runfolder.write_selected_tags(run_dir, *runfolder.read_vocabulary_counts(run_dir))
     # The tag layer alone, as numpy: cluster_tags.py compares tags as the model sees them without TensorFlow.
     runfolder.write_head(run_dir, *tagger.get_layer(TAGS_LAYER).get_weights())
     runfolder.write_json(run_dir / runfolder.THRESHOLDS, thresholds)
@@ -166,5 +170,5 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
         "vocabulary_size": len(thresholds["tags"]),
     })
     runfolder.write_settings(run_dir, "train", settings)
-    return [run_dir / name for name in (runfolder.MODEL, runfolder.HEAD, runfolder.THRESHOLDS, runfolder.METRICS,
+    return [run_dir / name for name in (runfolder.MODEL, runfolder.SELECTED_TAGS, runfolder.HEAD, runfolder.THRESHOLDS, runfolder.METRICS,
                                         runfolder.REPORT, runfolder.TRAINING_RECORD)]

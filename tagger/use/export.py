@@ -4,6 +4,7 @@ Both take what model.keras takes: float32 0-255 RGB pixels, batch x image_size x
 batch size; both give one probability per vocabulary tag, in vocabulary.csv order.
 """
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from tagger.model.convert import (
 )
 from tagger.result import StepResult
 from tagger.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CHECK_IMAGES = 4
 MAX_DIFFERENCE = 1e-4
@@ -36,7 +39,7 @@ def export(settings: Settings) -> StepResult:
     onnx_model = run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL
     export_saved_model(tagger, saved_model, pixels, expected)
     if not onnx_tools_installed():
-        print("ONNX export skipped: tf2onnx and onnxruntime are not installed "
+        log.info("ONNX export skipped: tf2onnx and onnxruntime are not installed "
               "(pip install tf2onnx onnxruntime, or pip install -e '.[export]')")
         return StepResult([saved_model])
     export_onnx(saved_model, onnx_model, pixels, expected)
@@ -64,7 +67,7 @@ def export_saved_model(tagger, target: Path, pixels: np.ndarray, expected: np.nd
         reloaded = tf.saved_model.load(str(temporary))  # held: its functions need its variables alive
         served = reloaded.serve(tf.constant(pixels)).numpy()
         check("SavedModel", served, expected)
-    print(f"wrote {target}")
+    log.info(f"wrote {target}")
 
 
 def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: np.ndarray) -> None:
@@ -83,13 +86,13 @@ def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: n
         batches = [pixels[:1], pixels[1:]] if len(pixels) > 1 else [pixels]
         served = np.concatenate([session.run(None, {name: batch})[0] for batch in batches])
         check("ONNX", served, expected)
-    print(f"wrote {target}")
+    log.info(f"wrote {target}")
 
 
 def check(name: str, served: np.ndarray, expected: np.ndarray) -> None:
     difference = float(np.max(np.abs(served - expected)))
     verdict = "same predictions" if difference <= MAX_DIFFERENCE else "DIFFERENT predictions"
-    print(f"{name}: largest difference from model.keras on {len(expected)} images: {difference:.2e} "
+    log.info(f"{name}: largest difference from model.keras on {len(expected)} images: {difference:.2e} "
           f"(allowed {MAX_DIFFERENCE:.0e}): {verdict}")
     if difference > MAX_DIFFERENCE:
         raise TaggerError(f"the {name} export does not reproduce model.keras; it was not written")

@@ -7,6 +7,7 @@ in the run folder beside the embeddings it was made from, and answers in millise
 """
 
 import importlib.util
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from tagger.images import image_problem, load_image
 from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
 from tagger.result import StepResult
 from tagger.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def similar(settings: Settings) -> StepResult:
@@ -35,12 +38,12 @@ def similar(settings: Settings) -> StepResult:
         ranked = nearest(query, embeddings, options.k)
     results = [{"rank": rank, "image_id": image_ids[row], "path": manifest.paths[row], "similarity": similarity}
                for rank, (row, similarity) in enumerate(ranked, start=1)]
-    print(f"{len(results)} images most similar to {options.query}:")
+    log.info(f"{len(results)} images most similar to {options.query}:")
     for result in results:
-        print(f"{result['rank']:>4}  {result['similarity']:.4f}  {result['image_id']}  {result['path']}")
+        log.info(f"{result['rank']:>4}  {result['similarity']:.4f}  {result['image_id']}  {result['path']}")
     if options.output is not None:
         runfolder.write_json(options.output, {"query": options.query, "results": results})
-        print(f"wrote {options.output}")
+        log.info(f"wrote {options.output}")
     return StepResult([options.output] if options.output else [], results)
 
 
@@ -111,7 +114,7 @@ def similarity_index(embeddings: np.ndarray, run_dir: Path):
     index_path, key_path = run_dir / runfolder.SIMILAR_INDEX, run_dir / runfolder.SIMILAR_INDEX_KEY
     if index_path.exists() and key_path.exists() and runfolder.read_json(key_path, "similar.py") == key:
         return faiss.read_index(str(index_path))
-    print(f"building the similarity index of {len(embeddings)} images once ({index_path.name})")
+    log.info(f"building the similarity index of {len(embeddings)} images once ({index_path.name})")
     index = faiss.IndexHNSWFlat(embeddings.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
     for start in range(0, len(embeddings), DATABASE_CHUNK):
         index.add(unit_rows(embeddings[start:start + DATABASE_CHUNK]))

@@ -1,8 +1,9 @@
-"""tag.py: the trained tagger over image files and folders; tags as .txt sidecars and/or one JSON/CSV file."""
+"""tag.py: the trained tagger over image files, folders and globs; captions beside the images and/or one scores file."""
 
 import errno
+import glob
+import logging
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,41 +20,44 @@ from tagger.images import (
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
-from tagger.tagtext import TagNormalizer
+from tagger.tagtext import TagNormalizer, read_aliases
 
-SIDECAR_SUFFIX = ".txt"
+log = logging.getLogger(__name__)
+
 EXTENSIONS = ", ".join(sorted(IMAGE_EXTENSIONS))  # for messages
 
 
 def tag(settings: Settings) -> StepResult:
-    """Tags the images and folders of tag.inputs: a .txt beside each and/or one scores file (tag.output)."""
+    """Tags the images, folders and globs of tag.inputs: a caption beside each and/or one scores file."""
     options, run_dir = settings.tag, settings.paths.run_dir
     if not options.inputs:
         raise TaggerError("tag.inputs: name the images or folders to tag, e.g. --tag.inputs photos "
                           "(repeat the flag or separate with commas for more)")
     if not options.write_sidecars and options.output is None:
         raise TaggerError("nothing to write: tag.write_sidecars is false and no tag.output file is given")
-    images, report = find_images(options.inputs)
+    images, report = find_images(options.inputs, options.recursive)
     if not images:
+        hint = "" if options.recursive else " (subfolders are searched with --tag.recursive)"
         raise TaggerError(f"tag.inputs: no images ({EXTENSIONS}) in "
-                          f"{', '.join(map(str, options.inputs))}")
+                          f"{', '.join(map(str, options.inputs))}{hint}")
     normalize = tag_normalizer(run_dir)
     sidecars = plan_sidecars(images, options, report) if options.write_sidecars else {}
-    # In skip mode an image whose .txt exists needs the model only when the scores file wants it.
+    # In skip mode an image whose caption exists needs the model only when the scores file wants it.
     todo = [index for index in range(len(images)) if options.output is not None or index in sidecars]
     if todo:
         tag_images(run_dir, options, images, todo, sidecars, normalize, report)
-    report.print_summary(options.output)
+    report.print_summary(options)
     return StepResult([*sidecars.values(), *([options.output] if options.output else [])], report)
 
 
 def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: list[int], sidecars: dict[int, Path],
                normalize: TagNormalizer, report: "TagReport") -> None:
-    """Runs the model over images[todo], writing each .txt as its batch comes, and the scores file at the end."""
+    """Runs the model over images[todo], writing each caption as its batch comes, and the scores file at the end."""
     tagger, vocabulary, image_size = load_trained_tagger(run_dir)
     thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)
-    excluded = excluded_columns(options.exclude, vocabulary, normalize)
-    print(f"tagging {len(todo)} images with {run_dir / runfolder.MODEL}")
+    naming = CaptionNaming.of(run_dir, options, vocabulary, normalize)
+    shown = options.print if options.print is not None else len(todo) <= PRINT_UP_TO
+    log.info(f"tagging {len(todo)} images with {run_dir / runfolder.MODEL}")
     scores: dict[int, list[tuple[str, float]]] = {}
     paths = [str(images[index]) for index in todo]
     for position, probabilities in image_probabilities(tagger, paths, image_size, options.batch_size):
@@ -61,12 +65,15 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
         if probabilities is None:
             report.unreadable.append((str(images[index]), image_problem(images[index]) or "does not decode"))
             continue
-        chosen = chosen_tags(probabilities, thresholds, vocabulary, excluded, options.max_tags)
+        chosen = naming.tags(chosen_tags(probabilities, thresholds, vocabulary, naming.excluded, None))
+        chosen = chosen[:options.max_tags]
+        if shown:
+            log.info(f"{images[index]}: " + (", ".join(f"{name} {score:.2f}" for name, score in chosen) or "(no tag)"))
         if options.output is not None:
             scores[index] = chosen
         if index in sidecars:
             try:
-                report.count(write_sidecar(sidecars[index], [name for name, _ in chosen], options.mode, normalize))
+                report.count(write_sidecar(sidecars[index], naming.caption(chosen), options, normalize))
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise  # every later file would fail too: stop with one message
@@ -75,42 +82,103 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
         write_scores(options.output, images, scores, report.unreadable)
 
 
+PRINT_UP_TO = 10  # tag.print's default: each image's tags are printed when tagging at most this many
+
+
+@dataclass
+class CaptionNaming:
+    """How the model's tags become a caption: undesired tags out, aliases and replacements, order, spelling."""
+
+    excluded: set[int]  # vocabulary columns never written
+    renamed: dict[str, str]  # vocabulary tag -> the tag written (aliases.txt, then tag.replace)
+    always_first: list[str]
+    separator: str
+    underscores: bool
+
+    @classmethod
+    def of(cls, run_dir: Path, options: TagSettings, vocabulary: list[str], normalize: TagNormalizer):
+        renamed = run_aliases(run_dir, normalize) if options.apply_aliases else {}
+        replacements = {normalize(old): new.strip() for old, _, new in (pair.partition("=") for pair in options.replace)}
+        renamed = {name: replacements.get(renamed.get(name, name), renamed.get(name, name)) for name in vocabulary}
+        excluded = excluded_columns(options.exclude, vocabulary, normalize, set(renamed.values()))
+        return cls(excluded, {k: v for k, v in renamed.items() if k != v}, [normalize(t) for t in options.always_first],
+                   options.caption_separator, options.underscores)
+
+    def tags(self, chosen: list[tuple[str, float]]) -> list[tuple[str, float]]:
+        """(tag as written, score), most confident first; a tag reached twice (a variant and its canonical)
+        once, with its higher score; the always-first tags the image has lead, in their order."""
+        merged: dict[str, float] = {}
+        for name, score in chosen:
+            name = self.renamed.get(name, name)
+            merged[name] = max(score, merged.get(name, 0.0))
+        ranked = sorted(merged.items(), key=lambda item: -item[1])
+        first = [item for wanted in self.always_first for item in ranked if item[0] == wanted]
+        return first + [item for item in ranked if item not in first]
+
+    def caption(self, chosen: list[tuple[str, float]]) -> list[str]:
+        return [name.replace(" ", "_") if self.underscores else name for name, _ in chosen]
+
+
+def run_aliases(run_dir: Path, normalize: TagNormalizer) -> dict[str, str]:
+    """variant -> canonical from the run folder's aliases.txt (apply_review.py), {} when there is none."""
+    path = run_dir / runfolder.ALIASES
+    if not path.is_file():
+        return {}
+    aliases = read_aliases(path, normalize)
+    log.debug(f"applying {len(aliases)} aliases of {path}")
+    return aliases
+
+
 @dataclass
 class TagReport:
     """What happened to each file, for the summary; nothing here stops the run."""
 
-    passed_over: list[tuple[str, str]] = field(default_factory=list)  # not image files, or .txt we may not write
+    passed_over: list[tuple[str, str]] = field(default_factory=list)  # not image files, or captions we may not write
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
-    def print_summary(self, output: Path | None) -> None:
+    def print_summary(self, options: TagSettings) -> None:
         done = ", ".join(f"{count} {outcome}" for outcome, count in self.outcomes.items()) or "none written"
-        print(f".txt files: {done}")
+        if self.outcomes.get("backed up and replaced"):
+            done += f" (earlier captions kept as *{options.caption_extension}{BACKUP_SUFFIX})"
+        log.info(f"{options.caption_extension} files: {done}")
         for title, problems in [("could not be read", self.unreadable), ("passed over", self.passed_over)]:
             if problems:
-                print(f"{len(problems)} {'file' if len(problems) == 1 else 'files'} {title}:", file=sys.stderr)
-                for path, reason in problems:
-                    print(f"  {path}: {reason}", file=sys.stderr)
-        if output is not None:
-            print(f"wrote {output}")
+                log.warning(f"{len(problems)} {'file' if len(problems) == 1 else 'files'} {title}:\n"
+                            + "\n".join(f"  {path}: {reason}" for path, reason in problems))
+        if options.output is not None:
+            log.info(f"wrote {options.output}")
 
 
-def find_images(inputs: list[Path]) -> tuple[list[Path], TagReport]:
-    """Image files named, or found anywhere under named folders, in a stable order, each once."""
+GLOB_CHARACTERS = set("*?[")
+
+
+def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path], TagReport]:
+    """Image files named, matched by a glob, or found in named folders (and their subfolders when recursive),
+    in a stable order, each once."""
     report, found = TagReport(), []
     for given in inputs:
-        if given.is_dir():
-            found.extend(image_files_under(given))
-        elif given.is_file():
-            if given.suffix.lower() in IMAGE_EXTENSIONS:
-                found.append(given)
-            else:
-                report.passed_over.append((str(given), f"not named like an image ({EXTENSIONS})"))
+        if not given.exists() and GLOB_CHARACTERS & set(str(given)):
+            # A quoted glob (or one from the environment or a .env file) reaches us unexpanded.
+            matches = sorted(glob.glob(str(given), recursive=True))
+            if not matches:
+                raise TaggerError(f"tag.inputs: {given} matches no file")
+            paths = [Path(match) for match in matches]
         else:
-            raise TaggerError(f"tag.inputs: {given} does not exist")
+            paths = [given]
+        for path in paths:
+            if path.is_dir():
+                found.extend(image_files_under(path, recursive))
+            elif path.is_file():
+                if path.suffix.lower() in IMAGE_EXTENSIONS:
+                    found.append(path)
+                elif path == given:  # a glob may match caption files beside the images: not worth a line
+                    report.passed_over.append((str(path), f"not named like an image ({EXTENSIONS})"))
+            else:
+                raise TaggerError(f"tag.inputs: {path} does not exist")
     unique: dict[str, Path] = {}
     for image in found:  # an image named directly and inside a named folder is tagged once
         unique.setdefault(os.path.abspath(image), image)
@@ -149,12 +217,16 @@ def tag_normalizer(run_dir: Path) -> TagNormalizer:
     return TagNormalizer(**{rule: data[rule] for rule in ("trim", "casefold", "fold_separators") if rule in data})
 
 
-def excluded_columns(exclude: list[str], vocabulary: list[str], normalize: TagNormalizer) -> set[int]:
-    column = {name: index for index, name in enumerate(vocabulary)}
-    unknown = [name for name in exclude if normalize(name) not in column]
+def excluded_columns(exclude: list[str], vocabulary: list[str], normalize: TagNormalizer,
+                     written: set[str] = frozenset()) -> set[int]:
+    """Vocabulary columns of the undesired tags; written: what each column is written as (aliases, replacements),
+    so excluding a canonical tag or a replacement also excludes the tags written as it."""
+    unwanted = {normalize(name) for name in exclude}
+    unknown = [name for name in exclude if normalize(name) not in vocabulary and normalize(name) not in written
+               and name not in written]
     if unknown:
-        print(f"warning: tag.exclude: not tags of this model, ignored: {', '.join(unknown)}", file=sys.stderr)
-    return {column[normalize(name)] for name in exclude if normalize(name) in column}
+        log.warning(f"tag.exclude: not tags of this model, ignored: {', '.join(unknown)}")
+    return {index for index, name in enumerate(vocabulary) if name in unwanted}
 
 
 def image_probabilities(tagger, paths: list[str], image_size: int, batch_size: int):
@@ -180,20 +252,21 @@ def chosen_tags(probabilities: np.ndarray, thresholds: np.ndarray, vocabulary: l
 
 
 def plan_sidecars(images: list[Path], options: TagSettings, report: TagReport) -> dict[int, Path]:
-    """Image index -> the .txt to write; a .txt that must not be written is reported instead."""
+    """Image index -> the caption file to write; one that must not be written is reported instead."""
+    extension = options.caption_extension
     sharing: dict[str, list[int]] = {}
     for index, image in enumerate(images):
-        sharing.setdefault(os.path.abspath(image.with_suffix(SIDECAR_SUFFIX)), []).append(index)
+        sharing.setdefault(os.path.abspath(image.with_suffix(extension)), []).append(index)
     planned = {}
     for index, image in enumerate(images):
-        sidecar, refusal = sidecar_path(image)
-        owners = sharing[os.path.abspath(image.with_suffix(SIDECAR_SUFFIX))]
+        sidecar, refusal = sidecar_path(image, extension)
+        owners = sharing[os.path.abspath(image.with_suffix(extension))]
         if len(owners) > 1:  # a.jpg and a.png share a.txt: neither gets it, or one would carry the other's tags
             if index == owners[0]:
-                report.passed_over.append((str(image.with_suffix(SIDECAR_SUFFIX)), "shared by " + " and ".join(
+                report.passed_over.append((str(image.with_suffix(extension)), "shared by " + " and ".join(
                     images[owner].name for owner in owners) + ": not written"))
         elif refusal is not None:
-            report.passed_over.append((str(image.with_suffix(SIDECAR_SUFFIX)), refusal))
+            report.passed_over.append((str(image.with_suffix(extension)), refusal))
         elif options.mode == "skip" and sidecar.exists():
             report.count("kept (skip mode)")
         else:
@@ -201,9 +274,9 @@ def plan_sidecars(images: list[Path], options: TagSettings, report: TagReport) -
     return planned
 
 
-def sidecar_path(image: Path) -> tuple[Path | None, str | None]:
-    """The .txt beside image, or why it may not be written: tags never land outside the image's folder."""
-    sidecar = image.with_suffix(SIDECAR_SUFFIX)
+def sidecar_path(image: Path, extension: str = ".txt") -> tuple[Path | None, str | None]:
+    """The caption file beside image, or why it may not be written: tags never land outside the image's folder."""
+    sidecar = image.with_suffix(extension)
     if sidecar.is_symlink():
         return None, "is a symbolic link: not followed, not replaced"
     if sidecar.resolve().parent != image.parent.resolve():
@@ -213,39 +286,63 @@ def sidecar_path(image: Path) -> tuple[Path | None, str | None]:
     return sidecar, None
 
 
-def write_sidecar(sidecar: Path, new_tags: list[str], mode: str, normalize: TagNormalizer) -> str:
-    """Writes the image's tags; returns what happened, for the summary."""
-    existing = []
-    if mode == "append" and sidecar.exists():
+BACKUP_SUFFIX = ".bak"
+
+
+def write_sidecar(sidecar: Path, new_tags: list[str], options: TagSettings, normalize: TagNormalizer) -> str:
+    """Writes the image's caption; returns what happened, for the summary: written (a new file), backed up and
+    replaced, overwritten, appended, unchanged, or left alone (not UTF-8).
+
+    An existing caption is never lost unless tag.mode is overwrite: backup keeps its text under a free
+    <name>.txt.bak name first; append keeps its tags.
+    """
+    separator = options.caption_separator
+    existing, old = [], None
+    if sidecar.exists():
         try:
-            text = sidecar.read_bytes().decode("utf-8-sig")
+            old = sidecar.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
-            return "left alone (not UTF-8)"
-        existing = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+            if options.mode != "overwrite":
+                return "left alone (not UTF-8)"
+    if options.mode == "append" and old is not None:
+        split_on = separator.strip() or None  # ' ' separates on any run of spaces
+        existing = [part.strip() for line in old.splitlines() for part in line.split(split_on) if part.strip()]
     merged, seen = [], set()
     for name in existing + new_tags:  # existing tags first, in their order; a tag already there is not repeated
         if normalize(name) not in seen:
             seen.add(normalize(name))
             merged.append(name)
-    text = runfolder.TAG_SEPARATOR.join(merged) + "\n"
-    if sidecar.exists() and sidecar.read_bytes() == text.encode("utf-8"):
+    text = separator.join(merged) + "\n"
+    if not sidecar.exists():
+        replace_file(sidecar, text)
+        return "written"
+    if sidecar.read_bytes() == text.encode("utf-8"):
         return "unchanged"
+    if options.mode == "backup":
+        replace_file(free_backup_name(sidecar), sidecar.read_bytes())
     replace_file(sidecar, text)
-    return "written"
+    return {"backup": "backed up and replaced", "overwrite": "overwritten", "append": "appended"}[options.mode]
 
 
-def replace_file(target: Path, text: str) -> None:
-    """Atomic like the run folder's files, keeping an existing file's permissions (temporaries are 0600)."""
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o666 & ~_umask()
+def free_backup_name(sidecar: Path) -> Path:
+    """photo.txt.bak, or photo.txt.bak.2, .3, ... when earlier backups exist: a backup never replaces one."""
+    candidate, number = sidecar.with_name(sidecar.name + BACKUP_SUFFIX), 1
+    while candidate.exists() or candidate.is_symlink():
+        number += 1
+        candidate = sidecar.with_name(f"{sidecar.name}{BACKUP_SUFFIX}.{number}")
+    return candidate
+
+
+def replace_file(target: Path, content: str | bytes) -> None:
+    """Atomic like the run folder's files, keeping an existing file's permissions (a new one's follow the umask)."""
+    mode = target.stat().st_mode & 0o777 if target.exists() else None
     with runfolder.atomic_path(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
-        temporary.chmod(mode)
-
-
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
+        if isinstance(content, bytes):
+            temporary.write_bytes(content)
+        else:
+            temporary.write_text(content, encoding="utf-8")
+        if mode is not None:
+            temporary.chmod(mode)
 
 
 def write_scores(target: Path, images: list[Path], scores: dict[int, list[tuple[str, float]]],
@@ -257,7 +354,9 @@ def write_scores(target: Path, images: list[Path], scores: dict[int, list[tuple[
             "unreadable": dict(unreadable),
         })
     else:
-        rows = [(str(images[i]), runfolder.TAG_SEPARATOR.join(name for name, _ in tags),
-                 runfolder.TAG_SEPARATOR.join(f"{p:.6f}" for _, p in tags), "") for i, tags in scores.items()]
-        runfolder.write_csv(target, ["image", "tags", "scores", "error"],
+        # Long form, one row per (image, tag), as data tools take it; an image without a tag keeps one empty row.
+        rows = []
+        for i, tags in scores.items():
+            rows += [(str(images[i]), name, f"{p:.6f}", "") for name, p in tags] or [(str(images[i]), "", "", "")]
+        runfolder.write_csv(target, ["image", "tag", "score", "error"],
                             rows + [(path, "", "", reason) for path, reason in unreadable])
