@@ -2,11 +2,15 @@
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
 from sklearn.cluster import DBSCAN
 from sklearn.preprocessing import normalize
+
+if TYPE_CHECKING:  # imported by fit itself, only when the probe is used
+    from tagger.variants.separability import ProbeResult
 
 
 def tag_mean_embeddings(tag_images: sparse.csr_matrix, embeddings: np.ndarray, center: bool,
