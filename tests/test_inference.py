@@ -134,10 +134,10 @@ def test_onnx_runs_float32_only(tagger_model):
 
 
 def test_missing_runtimes_say_how_to_install_them(tagger_model, monkeypatch):
-    import tagger.use.export
+    import tagger.model.convert
     from tagger.model.inference import batch_function
 
-    monkeypatch.setattr(tagger.use.export, "onnx_tools_installed", lambda: False)
+    monkeypatch.setattr(tagger.model.convert, "onnx_tools_installed", lambda: False)
     with pytest.raises(TaggerError) as error:
         batch_function(tagger_model, "onnx", "float32")
     assert str(error.value) == "engine onnx needs tf2onnx and onnxruntime: pip install -e '.[export]'"

@@ -122,13 +122,14 @@ def compiled_batch_function(model, image_size: int, jit_compile: bool = False) -
 
 
 def onnx_batch_function(model, image_size: int) -> BatchFunction:
-    import onnxruntime
-
     from tagger.model.convert import to_onnx
+
+    graph = to_onnx(model)  # first: it says how to install the tools when they are missing
+    import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = available_cores()
-    session = onnxruntime.InferenceSession(to_onnx(model), options, providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     shape = session.get_inputs()[0].shape
     if shape[1:3] != [image_size, image_size]:
         raise TaggerError(f"the ONNX model takes {shape[1]} x {shape[2]} pixels, not {image_size} x {image_size}")
