@@ -15,6 +15,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from tagger.spreadsheet import from_spreadsheet_safe, spreadsheet_safe
+
 PARTIAL = ".partial"
 LEFTOVER_PATTERN = f".*{PARTIAL}*"  # what a killed writer leaves: see remove_leftovers
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -90,18 +92,39 @@ def write_text(target: Path, text: str) -> None:
         temporary.write_text(text, encoding="utf-8")
 
 
+def write_bytes(target: Path, data: bytes) -> None:
+    with atomic_path(target) as temporary:
+        temporary.write_bytes(data)
+
+
 def write_json(target: Path, value) -> None:
     write_text(target, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def csv_text(header: list[str], rows) -> str:
-    """The CSV text write_csv writes: a header line, then the rows, \\n line ends."""
+    """The project's one CSV writer, as text: a header line, then the rows, \\n line ends. Text cells a
+    spreadsheet would run as formulas are neutralized (tagger.spreadsheet); numbers are written as they are.
+    read_csv (or from_spreadsheet_safe on each cell) gives the text back exactly."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
+    # csv quotes only cells holding the line terminator, "\n": a bare carriage return inside a cell would
+    # split its row on reading, so rows holding one are written with every cell quoted.
+    quote_all = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    for row in [header, *rows]:
+        cells = [spreadsheet_safe(cell) if isinstance(cell, str) else cell for cell in row]
+        (quote_all if any(isinstance(cell, str) and "\r" in cell for cell in cells) else writer).writerow(cells)
     return buffer.getvalue()
 
 
 def write_csv(target: Path, header: list[str], rows) -> None:
-    write_text(target, csv_text(header, rows))
+    """Writes csv_text(header, rows) byte for byte (no newline translation)."""
+    write_bytes(target, csv_text(header, rows).encode("utf-8"))
+
+
+def read_csv(path: Path):
+    """A CSV written by write_csv, as a pandas table of strings, with the neutralizing undone."""
+    import pandas as pd
+
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table.columns = [from_spreadsheet_safe(name) for name in table.columns]
+    return table.map(from_spreadsheet_safe) if len(table) else table

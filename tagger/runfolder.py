@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
 from tagger.errors import MissingStepOutput, TaggerError
-from tagger.files import atomic_folder, atomic_path, write_csv, write_json, write_text  # noqa: F401 (re-exported)
+from tagger.files import atomic_folder, atomic_path, read_csv, write_csv, write_json, write_text  # noqa: F401 (re-exported)
 
 MANIFEST = "manifest.csv"
 VOCABULARY = "vocabulary.csv"
@@ -131,7 +130,7 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> None:
 
 
 def read_manifest(run_dir: Path) -> Manifest:
-    table = pd.read_csv(require(run_dir / MANIFEST), dtype=str, keep_default_na=False)
+    table = read_csv(require(run_dir / MANIFEST))
     return Manifest(
         image_ids=table["image_id"].tolist(),
         paths=table["path"].tolist(),
@@ -153,7 +152,7 @@ def write_selected_tags(run_dir: Path, vocabulary: list[str], counts: list[int])
 
 def read_vocabulary_counts(run_dir: Path) -> tuple[list[str], list[int]]:
     """The kept tags in the model's output order, and how many images carry each."""
-    table = pd.read_csv(require(run_dir / VOCABULARY), dtype={"tag": str}, keep_default_na=False)
+    table = read_csv(require(run_dir / VOCABULARY))
     if table.empty:
         raise TaggerError(f"{run_dir / VOCABULARY} holds no tags: run prepare.py again")
     return table["tag"].tolist(), [int(count) for count in table["count"]]

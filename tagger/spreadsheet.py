@@ -1,4 +1,9 @@
-"""CSV cells a spreadsheet would run as formulas, neutralized and restored."""
+"""CSV cells a spreadsheet would run as formulas, neutralized and restored.
+
+A cell starting with =, +, -, @, a tab or a carriage return gets a leading quote, which spreadsheets show
+as text; a cell that already starts with a quote gets another, so from_spreadsheet_safe is its exact
+inverse. Every other cell is left byte for byte as it is.
+"""
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ESCAPE = "'"

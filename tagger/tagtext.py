@@ -1,16 +1,17 @@
 """Tag text: normalization and the aliases file."""
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.textfiles import read_user_text
 
 SEPARATOR_BETWEEN_WORDS = re.compile(r"(?<=\w)[_\-]+(?=\w)")
 SPACES = re.compile(r"\s+")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-ALIAS_LINE = re.compile(r"^alias\s+(?P<variant>.+?)\s+->\s+(?P<canonical>.+?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,75 @@ def split_tags(text: str, separator: str = ",") -> list[str]:
     return text.split() if separator.isspace() else text.split(separator)
 
 
+ALIAS_KEYWORD = "alias"
+ARROW = "->"
+ALIASES_HEADER = ("# accepted merges of every review round: alias <variant> -> <canonical>; prepare.py reads them "
+                  "with --data.aliases.\n# Delete a line to undo that merge. A tag that holds ' -> ', quotes or "
+                  "surrounding spaces is written as a JSON string.\n")
+
+
+def alias_tag_text(tag: str) -> str:
+    """A tag as written in an aliases file: as it is, or as a JSON string where plain text would read back
+    differently (it holds '->', starts with a quote or '#', has spaces at its ends or a control character)."""
+    plain = (tag and ARROW not in tag and not tag.startswith(('"', "#")) and tag == tag.strip()
+             and not CONTROL_CHARACTERS.search(tag))
+    return tag if plain else json.dumps(tag, ensure_ascii=False)
+
+
+def alias_line(variant: str, canonical: str) -> str:
+    return f"{ALIAS_KEYWORD} {alias_tag_text(variant)} {ARROW} {alias_tag_text(canonical)}\n"
+
+
+def write_aliases_text(aliases: dict[str, str]) -> str:
+    """An aliases file holding exactly these merges: parse_aliases gives them back unchanged."""
+    return ALIASES_HEADER + "".join(alias_line(variant, canonical) for variant, canonical in sorted(aliases.items()))
+
+
+def parse_aliases(text: str, path: Path) -> list[tuple[int, str, str]]:
+    """(line number, variant, canonical) of every alias line, as written (quoted tags decoded).
+
+    Raises TaggerError naming the line when one is malformed.
+    """
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parsed = _parse_alias_line(line.strip())
+        if parsed is None:
+            raise TaggerError(f"{path} line {number}: expected 'alias <variant> -> <canonical>' (a tag holding "
+                              f"' -> ' in double quotes, as JSON), got {line.strip()!r}")
+        entries.append((number, *parsed))
+    return entries
+
+
+def _parse_alias_line(line: str) -> tuple[str, str] | None:
+    keyword, _, rest = line.partition(" ")
+    if keyword != ALIAS_KEYWORD:
+        return None
+    variant, rest = _alias_tag(rest.lstrip(), until_arrow=True)
+    if variant is None or not rest.startswith(ARROW):
+        return None
+    canonical, rest = _alias_tag(rest[len(ARROW):].lstrip(), until_arrow=False)
+    return (variant, canonical) if canonical is not None and not rest.strip() else None
+
+
+def _alias_tag(text: str, until_arrow: bool) -> tuple[str | None, str]:
+    """The tag at the start of text and what follows it: a JSON string, or plain text up to ' -> '."""
+    if text.startswith('"'):
+        try:
+            tag, end = json.JSONDecoder().raw_decode(text)
+        except json.JSONDecodeError:
+            return None, text
+        return (tag, text[end:].lstrip()) if isinstance(tag, str) else (None, text)
+    if not until_arrow:
+        return (text.strip() or None), ""
+    match = PLAIN_VARIANT.match(text)
+    return (match["tag"], text[match.end():]) if match else (None, text)
+
+
+PLAIN_VARIANT = re.compile(r"(?P<tag>.+?)\s+(?=->)")
+
+
 def read_aliases(path: Path, normalize: TagNormalizer) -> dict[str, str]:
     """variant -> canonical, chains resolved (a -> b, b -> c gives a -> c).
 
@@ -46,16 +116,10 @@ def read_aliases(path: Path, normalize: TagNormalizer) -> dict[str, str]:
     if not path.is_file():
         raise TaggerError(f"data.aliases: {path} is not a file")
     direct: dict[str, str] = {}
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        match = ALIAS_LINE.match(line.strip())
-        if match is None:
-            raise TaggerError(f"{path} line {number}: expected 'alias <variant> -> <canonical>', got {line.strip()!r}")
-        variant, canonical = normalize(match["variant"]), normalize(match["canonical"])
+    for number, raw_variant, raw_canonical in parse_aliases(read_user_text(path), path):
+        variant, canonical = normalize(raw_variant), normalize(raw_canonical)
         if not variant or not canonical:
-            raise TaggerError(f"{path} line {number}: empty tag in {line.strip()!r}")
+            raise TaggerError(f"{path} line {number}: empty tag in {alias_line(raw_variant, raw_canonical).strip()!r}")
         if variant == canonical:
             continue
         if direct.get(variant, canonical) != canonical:
@@ -82,3 +146,13 @@ def resolve_chains(direct: dict[str, str], where: str, remedy: str) -> dict[str,
             chain.append(following)
         resolved[variant] = chain[-1]
     return resolved
+
+
+def visible(text: str) -> str:
+    """text for a person to read (terminal, HTML): characters that are invisible or reorder what follows
+    (bidirectional overrides, zero-width and other format characters, controls, line separators) shown as
+    <U+XXXX>, so two tags that look alike on screen do not. Data files keep the tags byte for byte."""
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() or character == " " else f"<U+{ord(character):04X}>"
+                   for character in text)

@@ -10,6 +10,7 @@ from pathlib import Path
 from tagger.errors import TaggerError
 from tagger.images import image_files_under
 from tagger.tagtext import split_tags
+from tagger.textfiles import read_user_text as read_text
 
 log = logging.getLogger(__name__)
 
@@ -51,26 +52,6 @@ def read_source(source: Path, layout: SourceFormat = SourceFormat()) -> tuple[li
     if suffix in (".jsonl", ".ndjson"):
         return (*read_jsonl(source, layout), source.parent)
     raise TaggerError(f"data.source: {source} is neither a folder nor a .csv, .tsv or .jsonl file")
-
-
-def read_text(path: Path) -> str:
-    """The file's text: UTF-8, with or without a BOM; otherwise Windows-1252, with a warning naming the file.
-
-    Not errors="replace": a replacement character turns 'café' into a new, silently wrong tag. A file that
-    is not UTF-8 almost always comes from a Windows spreadsheet, whose encoding is Windows-1252.
-    """
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        try:
-            text, encoding = data.decode("cp1252"), "Windows-1252"
-        except UnicodeDecodeError:  # bytes cp1252 leaves undefined: Latin-1 gives every byte a character
-            text, encoding = data.decode("latin-1"), "Latin-1"
-        log.warning(f"{path} is not UTF-8 (line {line} has byte 0x{data[error.start]:02x}); read it as "
-              f"{encoding}: check its accented tags, or save it as UTF-8")
-        return text
 
 
 def read_table(path: Path, separator: str, layout: SourceFormat) -> tuple[list[SourceRecord], list[SourceProblem]]:
@@ -148,7 +129,11 @@ def read_sidecar_folder(folder: Path, layout: SourceFormat) -> tuple[list[Source
         if not sidecar.is_file():
             problems.append(SourceProblem(relative, "no .txt tag file beside it"))
             continue
-        text = read_text(sidecar).replace("\r", "\n")
+        try:
+            text = read_text(sidecar).replace("\r", "\n")
+        except TaggerError as error:  # one sidecar saved as UTF-16 leaves out its image, not the whole set
+            problems.append(SourceProblem(relative, str(error)))
+            continue
         records.append(SourceRecord(relative, [tag for line in text.split("\n") for tag in layout.split(line)],
                                     sidecar.name))
     return records, problems

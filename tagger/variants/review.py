@@ -1,7 +1,13 @@
-"""Proposals and decisions: review.csv for a person to fill, rejections remembered, accepted rows to aliases."""
+"""Proposals and decisions: review.csv for a person to fill, rejections remembered, accepted rows to aliases.
+
+Nothing a person decided is dropped without a word: a review.csv cut short is refused, an accepted row is
+either applied or refused with its line number, decisions (and canonical cells a person edited) are carried
+into the next review.csv, and aliases.txt keeps the merges of every earlier round.
+"""
 
 import csv
 import hashlib
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,24 +15,55 @@ from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.files import csv_text, write_text
 from tagger.result import StepResult
-from tagger.spreadsheet import from_spreadsheet_safe, spreadsheet_safe
-from tagger.tagtext import resolve_chains
+from tagger.spreadsheet import from_spreadsheet_safe
+from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
+from tagger.textfiles import read_user_text
 
 REVIEW_COLUMNS = ["group", "canonical", "variant", "score", "visual", "context", "spelling", "overlap",
                   "canonical_count", "variant_count", "flag", "decision"]
 ACCEPT = {"accept", "accepted", "yes", "y", "1", "true", "x"}
 REJECT = {"reject", "rejected", "no", "n", "0", "false"}
+KEPT_FLAG = "kept from the earlier review.csv: not proposed this run"
+UNDO_HINT = f"to undo an earlier merge, delete its line from {runfolder.ALIASES}"
+
+
+# --- reading review.csv -----------------------------------------------------------------------------------
+
+def read_review_lines(path: Path) -> list[tuple[int, dict]]:
+    """(line number, row) of every row of review.csv, the spreadsheet-safe escaping undone.
+
+    A file cut short (ending mid-row or inside a quoted cell) or a row with another number of cells than
+    the header is refused, naming the line: applying the rows before the cut would drop the rest silently.
+    """
+    text = read_user_text(path)
+    if text and not text.endswith(("\n", "\r")):
+        raise TaggerError(f"{path} ends in the middle of line {text.count(chr(10)) + 1} (no line break after it): "
+                          "it looks cut short; restore it, or add a line break at its end if it is complete")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, line = [], 1
+    try:
+        header = next(reader, None)
+        missing = {"canonical", "variant", "decision"} - set(header or REVIEW_COLUMNS)
+        if missing:
+            raise TaggerError(f"{path}: columns {', '.join(sorted(missing))} are missing; it must keep the header "
+                              f"cluster_tags.py wrote")
+        line = reader.line_num + 1
+        for cells in reader:
+            if cells and len(cells) != len(header):
+                raise TaggerError(f"{path} line {line}: {len(cells)} cells where the header has {len(header)}: "
+                                  "the file looks cut short or damaged; restore it from the spreadsheet")
+            if cells:
+                rows.append((line, {name: from_spreadsheet_safe(cell) for name, cell in zip(header, cells) if name}))
+            line = reader.line_num + 1
+    except csv.Error as error:
+        raise TaggerError(f"{path} line {line}: {error} (a quoted cell is never closed): it looks cut short; "
+                          "restore it from the spreadsheet") from None
+    return rows
 
 
 def read_review(path: Path) -> list[dict]:
     """review.csv rows with the spreadsheet-safe escaping undone."""
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        rows = list(csv.DictReader(file))
-    missing = {"canonical", "variant", "decision"} - set(rows[0] if rows else REVIEW_COLUMNS)
-    if missing:
-        raise TaggerError(f"{path}: columns {', '.join(sorted(missing))} are missing; it must keep the header "
-                          f"cluster_tags.py wrote")
-    return [{key: from_spreadsheet_safe(value or "") for key, value in row.items() if key} for row in rows]
+    return [row for _, row in read_review_lines(path)]
 
 
 class ReviewChangedOnDisk(TaggerError):
@@ -65,7 +102,7 @@ def read_review_table(path: Path) -> ReviewTable:
 
 def review_line(header: list[str], row: dict) -> str:
     """One row of review.csv as its CSV line (spreadsheet-safe cells, in header's columns)."""
-    return csv_text([spreadsheet_safe(str(row.get(name, "") or "")) for name in header], [])
+    return csv_text([str(row.get(name, "") or "") for name in header], [])  # csv_text neutralizes formulas
 
 
 def save_review_table(path: Path, header: list[str], rows: list[dict], read_fingerprint: str,
@@ -101,7 +138,7 @@ def previous_decisions(run_dir: Path) -> tuple[dict[tuple[str, str], str], set[f
     rejected = set(read_rejected(run_dir))
     review = run_dir / runfolder.REVIEW
     if review.exists():
-        for line, row in enumerate(read_review(review), start=2):
+        for line, row in read_review_lines(review):
             decision = decision_of(row, review, line)
             if decision:
                 decisions[(row["variant"], row["canonical"])] = decision
@@ -110,33 +147,42 @@ def previous_decisions(run_dir: Path) -> tuple[dict[tuple[str, str], str], set[f
     return decisions, rejected
 
 
+# --- rejected.csv -----------------------------------------------------------------------------------------
+
 def read_rejected(run_dir: Path) -> list[frozenset]:
     path = run_dir / runfolder.REJECTED
     if not path.exists():
         return []
-    with path.open(encoding="utf-8", newline="") as file:
-        return [frozenset((from_spreadsheet_safe(row["tag"]), from_spreadsheet_safe(row["other_tag"])))
-                for row in csv.DictReader(file)]
+    table = runfolder.read_csv(path)
+    return [frozenset((tag, other)) for tag, other in zip(table["tag"], table["other_tag"])]
 
 
 def write_rejected(run_dir: Path, rejected: set[frozenset]) -> None:
     rows = sorted(tuple(sorted(pair)) for pair in rejected if len(pair) == 2)
-    runfolder.write_csv(run_dir / runfolder.REJECTED, ["tag", "other_tag"],
-                        [(spreadsheet_safe(a), spreadsheet_safe(b)) for a, b in rows])
+    runfolder.write_csv(run_dir / runfolder.REJECTED, ["tag", "other_tag"], rows)
 
+
+# --- writing review.csv -----------------------------------------------------------------------------------
 
 def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], near_misses=()) -> None:
     """One row per proposed merge, earlier decisions kept; a tag also accepted elsewhere is flagged, and so is
     a merge carried by spelling alone. Then one row per near miss (no group number; flagged), so recall can be
-    reviewed too: accepting one merges it like any other row."""
+    reviewed too: accepting one merges it like any other row.
+
+    A proposal whose variant a person accepted under a canonical they typed keeps their canonical; accepted
+    rows not proposed again (and not yet in aliases.txt) are kept at the end, so no decision is lost.
+    """
     accepted_targets: dict[str, set[str]] = {}
     for (variant, canonical), decision in decisions.items():
         if decision == "accept":
             accepted_targets.setdefault(variant, set()).add(canonical)
+    written: set[tuple[str, str]] = set()
     rows = []
     for number, group in enumerate(groups, start=1):
         for index in range(1, len(group.members)):
             variant, canonical = group.members[index], group.canonical
+            canonical = edited_canonical(variant, canonical, decisions, accepted_targets)
+            written.add((variant, canonical))
             others = accepted_targets.get(variant, set()) - {canonical}
             flags = [group.flags[index]] if getattr(group, "flags", None) and group.flags[index] else []
             flags += [f"also accepted as a variant of {', '.join(sorted(others))}"] if others else []
@@ -149,12 +195,30 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
                 group.counts[0], group.counts[index], flag, decisions.get((variant, canonical), ""),
             ])
     for miss in near_misses:
+        written.add((miss["variant"], miss["canonical"]))
         rows.append(["", miss["canonical"], miss["variant"], f"{miss['score']:.4f}", f"{miss['visual']:.4f}",
                      *("" if miss[name] != miss[name] else f"{miss[name]:.4f}" for name in ("context", "spelling", "overlap")),
                      miss["canonical_count"], miss["variant_count"], miss["flag"],
                      decisions.get((miss["variant"], miss["canonical"]), "")])
-    runfolder.write_csv(run_dir / runfolder.REVIEW, REVIEW_COLUMNS,
-                        [[spreadsheet_safe(str(cell)) for cell in row] for row in rows])
+    rows += kept_accepted_rows(run_dir, decisions, written)
+    runfolder.write_csv(run_dir / runfolder.REVIEW, REVIEW_COLUMNS, [[str(cell) for cell in row] for row in rows])
+
+
+def edited_canonical(variant: str, canonical: str, decisions: dict, accepted_targets: dict[str, set[str]]) -> str:
+    """The canonical a person chose for this variant, when they accepted it under another spelling than
+    the one proposed (and never decided the proposal itself); else the proposed one."""
+    if (variant, canonical) in decisions:
+        return canonical
+    chosen = sorted(accepted_targets.get(variant, set()))
+    return chosen[0] if len(chosen) == 1 else canonical
+
+
+def kept_accepted_rows(run_dir: Path, decisions: dict, written: set[tuple[str, str]]) -> list[list]:
+    """Accepted rows of the earlier review.csv that this run did not propose and aliases.txt does not hold yet."""
+    merged = dict(earlier_aliases(run_dir))
+    return [["", canonical, variant, "", "", "", "", "", "", "", KEPT_FLAG, "accept"]
+            for (variant, canonical), decision in sorted(decisions.items())
+            if decision == "accept" and (variant, canonical) not in written and merged.get(variant) != canonical]
 
 
 def _evidence_cell(evidence, name: str, index: int) -> str:
@@ -164,32 +228,84 @@ def _evidence_cell(evidence, name: str, index: int) -> str:
     return "" if value != value else f"{value:.4f}"  # NaN: no evidence of this kind
 
 
-def accepted_aliases(run_dir: Path) -> dict[str, str]:
-    """variant -> canonical for the accepted rows of review.csv, chains resolved, conflicts refused."""
+# --- accepted rows -> aliases.txt -------------------------------------------------------------------------
+
+def earlier_aliases(run_dir: Path) -> dict[str, str]:
+    """The merges of earlier rounds: variant -> canonical as aliases.txt holds them ({} before the first)."""
+    path = run_dir / runfolder.ALIASES
+    if not path.exists():
+        return {}
+    return {variant: canonical for _, variant, canonical in parse_aliases(read_user_text(path), path)}
+
+
+def accepted_rows(run_dir: Path, earlier: dict[str, str]) -> dict[str, str]:
+    """variant -> canonical of every accepted row of review.csv, each checked; refusals name their lines.
+
+    Refused: an empty variant or canonical, a tag merged into itself, a variant that is neither a tag of
+    vocabulary.csv nor already merged into that canonical, a variant accepted into two canonicals, and a
+    change of an earlier round's merge (which only deleting its line in aliases.txt may undo).
+    """
     review = runfolder.require(run_dir / runfolder.REVIEW, "cluster_tags.py")
-    targets: dict[str, str] = {}
-    for line, row in enumerate(read_review(review), start=2):
+    vocabulary = set(runfolder.read_vocabulary(run_dir))
+    targets: dict[str, tuple[str, int]] = {}
+    problems = []
+    for line, row in read_review_lines(review):
         if decision_of(row, review, line) != "accept":
             continue
         variant, canonical = row["variant"].strip(), row["canonical"].strip()
-        if not variant or not canonical or variant == canonical:
-            continue
-        if targets.get(variant, canonical) != canonical:
-            raise TaggerError(f"{review} line {line}: {variant!r} is accepted as a variant of both "
-                              f"{targets[variant]!r} and {canonical!r}; reject one of them")
-        targets[variant] = canonical
-    return resolve_chains(targets, f"{review}: accepted merges", "reject one of them")
+        problem = accepted_row_problem(variant, canonical, vocabulary, earlier)
+        if problem is None and targets.get(variant, (canonical,))[0] != canonical:
+            earlier_line = targets[variant][1]
+            problem = (f"{variant!r} is also accepted as a variant of {targets[variant][0]!r} (line {earlier_line}); "
+                       "reject one of them")
+        if problem:
+            problems.append(f"line {line}: {problem}")
+        else:
+            targets.setdefault(variant, (canonical, line))
+    if problems:
+        raise TaggerError(f"{review}: {len(problems)} accepted {'row' if len(problems) == 1 else 'rows'} cannot be "
+                          f"applied, nothing was written: " + "; ".join(problems))
+    return {variant: canonical for variant, (canonical, _) in targets.items()}
+
+
+def accepted_row_problem(variant: str, canonical: str, vocabulary: set[str], earlier: dict[str, str]) -> str | None:
+    if not variant:
+        return "accepted, but its variant cell is empty: restore it, or clear the decision"
+    if not canonical:
+        return (f"accepted, but its canonical cell is empty: fill in the tag to merge {variant!r} into, "
+                "or clear the decision")
+    if variant == canonical:
+        return f"merges {variant!r} into itself: name another canonical, or clear the decision"
+    if variant in earlier and earlier[variant] != canonical:
+        return (f"{variant!r} was merged into {earlier[variant]!r} in an earlier round; {UNDO_HINT} "
+                "first, then apply again")
+    if variant not in vocabulary and earlier.get(variant) != canonical:
+        return (f"{variant!r} is not a tag of {runfolder.VOCABULARY} (prepare.py ran on other data since "
+                "cluster_tags.py): run cluster_tags.py again, or clear the decision")
+    return None
+
+
+def accepted_aliases(run_dir: Path) -> dict[str, str]:
+    """variant -> canonical: the merges of earlier rounds (aliases.txt) and the accepted rows of review.csv,
+    chains resolved; conflicts and cycles refused."""
+    earlier = earlier_aliases(run_dir)
+    merges = {**earlier, **accepted_rows(run_dir, earlier)}
+    return resolve_chains(merges, f"{run_dir / runfolder.REVIEW}: accepted merges (with {runfolder.ALIASES})",
+                          f"reject one of them ({UNDO_HINT})")
 
 
 def apply_review(settings) -> StepResult:
-    """The documented command (apply_review.py): accepted rows of review.csv become aliases.txt."""
+    """The documented command (apply_review.py): accepted rows of review.csv join the merges of earlier rounds
+    in aliases.txt; rejected pairs are remembered."""
     run_dir = settings.paths.run_dir
+    earlier = earlier_aliases(run_dir)
     aliases = accepted_aliases(run_dir)
     _, rejected = previous_decisions(run_dir)
     write_rejected(run_dir, rejected)
-    runfolder.write_text(run_dir / runfolder.ALIASES,
-                         "".join(f"alias {variant} -> {canonical}\n" for variant, canonical in sorted(aliases.items())))
-    print(f"{len(aliases)} accepted merges written to {run_dir / runfolder.ALIASES}; "
-          f"{len(rejected)} rejected pairs remembered in {runfolder.REJECTED}")
+    runfolder.write_text(run_dir / runfolder.ALIASES, write_aliases_text(aliases))
+    new = sum(1 for variant, canonical in aliases.items() if earlier.get(variant) != canonical)
+    print(f"{len(aliases)} accepted merges in {run_dir / runfolder.ALIASES} ({new} new, "
+          f"{len(aliases) - new} from earlier rounds); {len(rejected)} rejected pairs remembered in "
+          f"{runfolder.REJECTED}")
     print(f"next: python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / runfolder.ALIASES} ...")
     return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], aliases)

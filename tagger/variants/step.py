@@ -5,7 +5,6 @@ import numpy as np
 from tagger import runfolder
 from tagger.result import StepResult
 from tagger.settings import Settings
-from tagger.spreadsheet import spreadsheet_safe
 from tagger.variants.grouping import (
     CombinedVariants,
     DBSCANVariants,
@@ -112,7 +111,7 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
                         round(value, 6) if isinstance(value, float) else value for name, value in miss.items()}
                        for miss in near_misses]})
     runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *EVIDENCE_FIELDS], [
-        [spreadsheet_safe(group.canonical), spreadsheet_safe(row["tag"]), row["count"],
+        [group.canonical, row["tag"], row["count"],
          *("" if row[name] is None else row[name] for name in EVIDENCE_FIELDS)]
         for group in groups for row in member_rows(group)
     ])

@@ -1,0 +1,223 @@
+"""The review loop keeps every decision a person made: across rounds, across re-runs, and in odd files.
+
+Run folders are real (prepare.py and cluster_tags.py run in-process through tagger.cli.main, as the scripts
+call it); the embeddings are planted, so the groups cluster_tags.py proposes are known without TensorFlow.
+"""
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+from tagger import runfolder
+from tagger.cli import main
+from tagger.errors import TaggerError
+from tagger.tagtext import TagNormalizer, parse_aliases, read_aliases, write_aliases_text
+from tagger.variants.review import REVIEW_COLUMNS
+
+CONCEPTS = ["dog", "cat", "car", "tree", "sky"]
+SPELLINGS = {"dog": ["dog", "dogs", "d0g"], "car": ["car", "auto"]}
+
+
+def planted_collection(seed=0):
+    """600 images of two concepts each; 'dog' is spelled dog/dogs/d0g and 'car' car/auto."""
+    random = np.random.default_rng(seed)
+    centres = {name: random.normal(size=64) for name in CONCEPTS}
+    embeddings, image_tags = [], []
+    for _ in range(600):
+        concepts = random.choice(CONCEPTS, size=2, replace=False)
+        embeddings.append(sum(centres[c] for c in concepts) + random.normal(scale=0.8, size=64))
+        image_tags.append([str(random.choice(SPELLINGS.get(c, [c]))) for c in concepts])
+    return np.array(embeddings, np.float32), image_tags
+
+
+@pytest.fixture
+def collection(tmp_path):
+    """tags.csv of the planted collection, and each image's planted embedding."""
+    embeddings, image_tags = planted_collection()
+    lines = ["image,tags"] + [f'img{index}.png,"{", ".join(tags)}"' for index, tags in enumerate(image_tags)]
+    (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return tmp_path, {f"img{index}.png": row for index, row in enumerate(embeddings)}
+
+
+def prepare_and_cluster(root, embedding_of, *flags):
+    """prepare.py then cluster_tags.py on run/, with the planted embeddings in manifest order."""
+    run_dir = root / "run"
+    assert main("prepare", ["--paths.run_dir", str(run_dir), "--data.source", str(root / "tags.csv"),
+                            "--data.check_images", "false", "--data.min_tag_occurrences", "3", *flags]) == 0
+    manifest = runfolder.read_manifest(run_dir)
+    np.save(run_dir / runfolder.EMBEDDINGS, np.stack([embedding_of[i] for i in manifest.image_ids]))
+    runfolder.write_image_ids(run_dir, manifest.image_ids)
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def review_rows(run_dir) -> list[dict]:
+    with (run_dir / "review.csv").open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def decide(run_dir, decisions: dict[str, str], canonicals: dict[str, str] | None = None) -> None:
+    """Fills the decision (and canonical) cells of review.csv by variant, as a person does in a spreadsheet."""
+    rows = review_rows(run_dir)
+    for row in rows:
+        row["decision"] = decisions.get(row["variant"], row["decision"])
+        row["canonical"] = (canonicals or {}).get(row["variant"], row["canonical"])
+    write_review_file(run_dir / "review.csv", rows)
+
+
+def write_review_file(path, rows, header=REVIEW_COLUMNS) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+def proposed(run_dir) -> set[tuple[str, str]]:
+    return {(row["variant"], row["canonical"]) for row in review_rows(run_dir)}
+
+
+def test_accepted_merges_accumulate_across_review_rounds(collection, capsys):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    assert {("dogs", "d0g"), ("dog", "d0g")} <= proposed(run_dir)
+
+    decide(run_dir, {"dogs": "accept"})  # round 1: one merge
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    run_dir_aliases = str(run_dir / "aliases.txt")
+    prepare_and_cluster(root, embedding_of, "--data.aliases", run_dir_aliases)
+    assert "dogs" not in runfolder.read_vocabulary(run_dir)
+    assert ("dog", "d0g") in proposed(run_dir) and not any(variant == "dogs" for variant, _ in proposed(run_dir))
+
+    decide(run_dir, {"dog": "accept"})  # round 2: another merge; the first must stay
+    capsys.readouterr()
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert "2 accepted merges" in capsys.readouterr().out
+    entries = parse_aliases((run_dir / "aliases.txt").read_text(encoding="utf-8"), run_dir / "aliases.txt")
+    assert [(variant, canonical) for _, variant, canonical in entries] == [("dog", "d0g"), ("dogs", "d0g")]
+    prepare_and_cluster(root, embedding_of, "--data.aliases", run_dir_aliases)
+    assert {"dog", "dogs"}.isdisjoint(runfolder.read_vocabulary(run_dir))
+    assert "d0g" in runfolder.read_vocabulary(run_dir)
+
+    # Undoing a merge is done on purpose, in aliases.txt; an accepted row cannot silently change it.
+    rows = review_rows(run_dir)
+    rows.append({**rows[0], "canonical": "cat", "variant": "dogs", "decision": "accept"})
+    write_review_file(run_dir / "review.csv", rows)
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 1
+    assert (f"line {len(rows) + 1}: 'dogs' was merged into 'd0g' in an earlier round; to undo an earlier merge, "
+            "delete its line from aliases.txt first" in capsys.readouterr().err)
+
+
+def test_a_canonical_a_person_edited_survives_a_re_run_of_cluster_tags(collection):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    decide(run_dir, {"dog": "accept", "dogs": "accept", "car": "reject"}, canonicals={"dog": "doggo", "dogs": "doggo"})
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    by_variant = {row["variant"]: (row["canonical"], row["decision"]) for row in review_rows(run_dir)}
+    assert by_variant["dog"] == ("doggo", "accept") and by_variant["dogs"] == ("doggo", "accept")
+    assert "car" not in by_variant  # rejected: remembered in rejected.csv, never proposed again
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert read_aliases(run_dir / "aliases.txt", TagNormalizer()) == {"dog": "doggo", "dogs": "doggo"}
+
+
+def test_accepted_rows_not_proposed_again_are_kept_until_applied(collection):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    rows = review_rows(run_dir)
+    rows.append({**{name: "" for name in REVIEW_COLUMNS}, "canonical": "tree", "variant": "sky", "decision": "yes"})
+    write_review_file(run_dir / "review.csv", rows)
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    kept = [row for row in review_rows(run_dir) if row["variant"] == "sky"]
+    assert [(row["canonical"], row["decision"], row["flag"]) for row in kept] == [
+        ("tree", "accept", "kept from the earlier review.csv: not proposed this run")]
+
+
+@pytest.mark.parametrize("cut, message", [
+    (lambda text: text[:text.rindex(",accept")] + ",acc",  # ends mid-row
+     "ends in the middle of line {last} (no line break after it): it looks cut short"),
+    (lambda text: text[:text.rindex("\n", 0, len(text) - 1)] + '\n1,"dog,\n',  # inside a quoted cell
+     "line {last}: unexpected end of data (a quoted cell is never closed): it looks cut short"),
+    (lambda text: text[:text.rindex(",dog,") + 5] + "\n",  # a cut that happens to end at a line break
+     "line {last}: 4 cells where the header has 12"),
+])
+def test_a_truncated_review_csv_is_refused_and_nothing_is_written(collection, capsys, cut, message):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    decide(run_dir, {row["variant"]: "accept" for row in review_rows(run_dir)})
+    review = run_dir / "review.csv"
+    review.write_text(cut(review.read_text(encoding="utf-8")), encoding="utf-8")
+    last = review.read_text(encoding="utf-8").count("\n") + (0 if review.read_text().endswith("\n") else 1)
+    capsys.readouterr()
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 1
+    assert message.format(last=last) in capsys.readouterr().err
+    assert not (run_dir / "aliases.txt").exists()
+    before = review.read_bytes()
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 1  # nor is the person's file replaced
+    assert review.read_bytes() == before
+
+
+def test_every_accepted_row_is_applied_or_refused_with_its_line(collection, capsys):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    rows = [{**{name: "" for name in REVIEW_COLUMNS}, "canonical": canonical, "variant": variant, "decision": decision}
+            for canonical, variant, decision in [("d0g", "dogs", "accept"), ("", "dog", "accept"),
+                                                 ("car", "autos", "accept"), ("cat", "cat", "accept"),
+                                                 ("car", "", "accept"), ("sky", "tree", "")]]
+    write_review_file(run_dir / "review.csv", rows)
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"apply_review.py: error: {run_dir / 'review.csv'}: 4 accepted rows cannot be applied, nothing was written: "
+        "line 3: accepted, but its canonical cell is empty: fill in the tag to merge 'dog' into, or clear the "
+        "decision; line 4: 'autos' is not a tag of vocabulary.csv (prepare.py ran on other data since "
+        "cluster_tags.py): run cluster_tags.py again, or clear the decision; line 5: merges 'cat' into itself: "
+        "name another canonical, or clear the decision; line 6: accepted, but its variant cell is empty: "
+        "restore it, or clear the decision")
+    assert not (run_dir / "aliases.txt").exists()
+
+
+def test_a_windows_1252_review_csv_is_read_with_a_warning(collection, capsys):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    rows = [{**{name: "" for name in REVIEW_COLUMNS}, "canonical": "caf\u00e9", "variant": "dogs", "decision": "accept"}]
+    write_review_file(run_dir / "review.csv", rows)
+    (run_dir / "review.csv").write_bytes((run_dir / "review.csv").read_text(encoding="utf-8").encode("cp1252"))
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert "review.csv is not UTF-8 (line 2 has byte 0xe9); read it as Windows-1252" in capsys.readouterr().err
+    assert read_aliases(run_dir / "aliases.txt", TagNormalizer()) == {"dogs": "caf\u00e9"}
+
+
+HOSTILE_TAGS = ["left -> right", "left", '"quoted"', "# not a comment", "alias a -> b", "->", "a->b",
+                "x\u202ey", "zero\u200bwidth", "caf\u00e9", "=cmd()", "'quote"]
+
+
+def test_the_aliases_file_holds_any_tag_and_reads_back_exactly(collection):
+    root, _ = collection
+    accepted = {HOSTILE_TAGS[i]: HOSTILE_TAGS[(i + 1) % len(HOSTILE_TAGS)] for i in range(0, len(HOSTILE_TAGS), 2)}
+    path = root / "aliases.txt"
+    path.write_text(write_aliases_text(accepted), encoding="utf-8")
+    entries = parse_aliases(path.read_text(encoding="utf-8"), path)
+    assert {variant: canonical for _, variant, canonical in entries} == accepted
+    assert read_aliases(path, TagNormalizer(trim=False, casefold=False, fold_separators=False)) == accepted
+    assert 'alias "left -> right" -> left\n' in path.read_text(encoding="utf-8")
+
+
+def test_accepting_a_tag_holding_an_arrow_renames_only_that_tag(collection):
+    """The issue's case: accepting 'left -> rightt' -> 'left -> right' must not rename 'left'."""
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    rows = [{**{name: "" for name in REVIEW_COLUMNS}, "canonical": "left -> right", "variant": "left -> rightt",
+             "decision": "accept"}]
+    vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
+    runfolder.write_vocabulary(run_dir, [*zip(vocabulary, counts), ("left -> rightt", 3)])
+    write_review_file(run_dir / "review.csv", rows)
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert read_aliases(run_dir / "aliases.txt", TagNormalizer()) == {"left -> rightt": "left -> right"}
+
+
+def test_a_malformed_aliases_line_is_refused_with_its_number(tmp_path):
+    path = tmp_path / "aliases.txt"
+    path.write_text('# comment\nalias a -> b\nalias "unterminated -> c\n', encoding="utf-8")
+    with pytest.raises(TaggerError, match="aliases.txt line 3: expected 'alias <variant> -> <canonical>'"):
+        read_aliases(path, TagNormalizer())
