@@ -7,6 +7,8 @@ need pickle to load.
 
 import hashlib
 import json
+import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +16,14 @@ import numpy as np
 from scipy import sparse
 
 from tagger.errors import MissingStepOutput, TaggerError
-from tagger.files import atomic_folder, atomic_path, read_csv, write_csv, write_json, write_text  # noqa: F401 (re-exported)
+from tagger.files import (  # noqa: F401 (re-exported)
+    atomic_folder,
+    atomic_path,
+    read_csv,
+    write_csv,
+    write_json,
+    write_text,
+)
 
 MANIFEST = "manifest.csv"
 VOCABULARY = "vocabulary.csv"
@@ -22,6 +31,8 @@ SKIPPED = "skipped.csv"
 MODEL = "model.keras"
 SELECTED_TAGS = "selected_tags.csv"  # the WD14 taggers' vocabulary file, beside the model, for tools that read them
 LOGS = "logs"  # each step's log (logs/<step>.log) and train.py's TensorBoard event files
+MODEL_TAGS = "tagger_tags.json"  # inside model.keras (a zip Keras ignores extra members of): its tag list
+MAX_MODEL_TAGS_BYTES = 256 * 2**20
 HEAD = "head.npz"
 THRESHOLDS = "thresholds.json"
 METRICS = "metrics.json"
@@ -66,7 +77,23 @@ def require(path: Path, step: str | None = None) -> Path:
 
 def read_json(path: Path, step: str | None = None):
     require(path, step)
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise TaggerError(f"{path} is not valid JSON ({error}): run "
+                          f"{step or WRITTEN_BY.get(path.name, 'the step that wrote it')} again") from None
+
+
+def load_array(path: Path, step: str | None = None, mmap: bool = False):
+    """np.load without pickle; a damaged file (cut short, holding Python objects, not .npy at all) is one
+    TaggerError naming it and the step that writes it, never a traceback."""
+    require(path, step)
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
+        raise TaggerError(f"{path} cannot be read ({str(error).splitlines()[0] if str(error) else type(error).__name__}): "
+                          f"it is damaged or was not written by this project; run "
+                          f"{step or WRITTEN_BY.get(path.name, 'the step that wrote it')} again") from None
 
 
 # --- settings.<step>.json -------------------------------------------------------------------------------
@@ -177,8 +204,8 @@ def write_image_ids(run_dir: Path, image_ids: list[str]) -> None:
 
 def read_embeddings(run_dir: Path, manifest: Manifest) -> np.ndarray:
     """embeddings.npy (memory-mapped), checked to hold one row per manifest image, in manifest order."""
-    embeddings = np.load(require(run_dir / EMBEDDINGS), mmap_mode="r", allow_pickle=False)
-    image_ids = np.load(require(run_dir / IMAGE_IDS), allow_pickle=False).tolist()
+    embeddings = load_array(run_dir / EMBEDDINGS, mmap=True)
+    image_ids = load_array(run_dir / IMAGE_IDS).tolist()
     if image_ids != manifest.image_ids or len(embeddings) != len(image_ids):
         raise TaggerError(f"{EMBEDDINGS} does not match {MANIFEST} (prepare.py ran again since): run embed.py again")
     return embeddings
@@ -201,18 +228,85 @@ def feature_cache_key(model_settings, manifest: Manifest) -> dict:
 def cached_features(run_dir: Path, key: dict) -> np.ndarray | None:
     """The stage-1 feature cache when it was made with this key, else None."""
     cache, cache_key = run_dir / FEATURE_CACHE, run_dir / FEATURE_CACHE_KEY
-    if cache.exists() and cache_key.exists() and json.loads(cache_key.read_text()) == key:
-        return np.load(cache, mmap_mode="r", allow_pickle=False)
+    if cache.exists() and cache_key.exists():
+        try:
+            if json.loads(cache_key.read_text(encoding="utf-8")) == key:
+                return np.load(cache, mmap_mode="r", allow_pickle=False)
+        except (ValueError, EOFError, OSError):  # a damaged cache is only lost time: it is computed again
+            print(f"note: {cache} is damaged; computing it again")
     return None
 
 
 # --- head.npz: the tag layer as numpy, for cluster_tags.py ---------------------------------------------------
 
-def write_head(run_dir: Path, kernel: np.ndarray, bias: np.ndarray) -> None:
+def write_head(run_dir: Path, kernel: np.ndarray, bias: np.ndarray, tags: list[str]) -> None:
+    """The tag layer and the tags of its columns, so a reader can tell whether it fits vocabulary.csv."""
     with atomic_path(run_dir / HEAD, ".npz") as temporary:
-        np.savez(temporary, kernel=kernel, bias=bias)
+        np.savez(temporary, kernel=kernel, bias=bias, tags=image_ids_array(tags))
 
 
 def read_head_kernel(run_dir: Path) -> np.ndarray | None:
+    """The tag layer's kernel, columns in vocabulary.csv order; None without head.npz, or when its tags are
+    not vocabulary.csv's (prepare.py ran since train.py): a column must never be read as another tag's."""
     path = run_dir / HEAD
-    return np.load(path, allow_pickle=False)["kernel"] if path.exists() else None
+    if not path.exists():
+        return None
+    head = load_array(path, "train.py")
+    try:
+        kernel = head["kernel"]
+        tags = head["tags"].tolist() if "tags" in head.files else None
+    except (KeyError, ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
+        raise TaggerError(f"{path} cannot be read ({error}): run train.py again") from None
+    if tags is not None and tags != read_vocabulary(run_dir):
+        print(f"note: {HEAD} was trained on other tags than {VOCABULARY} lists (prepare.py ran since train.py); "
+              "comparing tags by embeddings alone")
+        return None
+    return kernel
+
+
+# --- model.keras's own tag list, and thresholds.json ----------------------------------------------------------
+
+def add_model_tags(model_file: Path, tags: list[str]) -> None:
+    """Puts the model's tags, in output order, inside its .keras file: the model carries its own tag list."""
+    with zipfile.ZipFile(model_file, "a") as archive:
+        archive.writestr(MODEL_TAGS, json.dumps(tags, ensure_ascii=False))
+
+
+def read_model_tags(model_file: Path) -> list[str] | None:
+    """The tags model.keras predicts, in output order; None for a model saved before it carried them."""
+    try:
+        with zipfile.ZipFile(model_file) as archive:
+            if MODEL_TAGS not in archive.namelist():
+                return None
+            if archive.getinfo(MODEL_TAGS).file_size > MAX_MODEL_TAGS_BYTES:
+                raise ValueError(f"{MODEL_TAGS} is {archive.getinfo(MODEL_TAGS).file_size} bytes")
+            tags = json.loads(archive.read(MODEL_TAGS).decode("utf-8"))
+    except (zipfile.BadZipFile, OSError, ValueError, UnicodeDecodeError) as error:
+        raise TaggerError(f"cannot read {model_file} ({error}): it is damaged or did not come from train.py") from None
+    if not isinstance(tags, list) or not tags or not all(isinstance(tag, str) for tag in tags):
+        raise TaggerError(f"{model_file}: its tag list ({MODEL_TAGS}) is not a list of tags: "
+                          "it did not come from train.py")
+    return tags
+
+
+def read_thresholds(run_dir: Path, tags: list[str]) -> np.ndarray:
+    """One threshold per tag, in the order of tags, from thresholds.json; every one checked: a missing,
+    non-numeric, NaN or out-of-range threshold is an error naming the tag (it would give every image that
+    tag, or never)."""
+    path = run_dir / THRESHOLDS
+    record = read_json(path, "train.py")
+    per_tag = record.get("tags") if isinstance(record, dict) else None
+    if not isinstance(per_tag, dict):
+        raise TaggerError(f"{path}: expected {{\"tags\": {{tag: threshold, ...}}}}, got {type(record).__name__} "
+                          f"{str(record)[:60]!r}: run train.py again")
+    values = []
+    for tag in tags:
+        if tag not in per_tag:
+            raise TaggerError(f"{path}: no threshold for tag {tag!r}: run train.py again, or give --tag.threshold")
+        value = per_tag[tag]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                or not 0 <= value <= 1:
+            raise TaggerError(f"{path}: the threshold of tag {tag!r} is {value!r}; it must be a number from 0 to 1: "
+                              "run train.py again, or give --tag.threshold")
+        values.append(float(value))
+    return np.array(values, np.float64)

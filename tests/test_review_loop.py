@@ -13,7 +13,12 @@ import pytest
 from tagger import runfolder
 from tagger.cli import main
 from tagger.errors import TaggerError
-from tagger.tagtext import TagNormalizer, parse_aliases, read_aliases, write_aliases_text
+from tagger.tagtext import (
+    TagNormalizer,
+    parse_aliases,
+    read_aliases,
+    write_aliases_text,
+)
 from tagger.variants.review import REVIEW_COLUMNS
 
 CONCEPTS = ["dog", "cat", "car", "tree", "sky"]

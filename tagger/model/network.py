@@ -1,5 +1,6 @@
 """The tagger model: pixels -> backbone -> pooled embedding -> dropout -> sigmoid over tags."""
 
+import zipfile
 from pathlib import Path
 
 import keras
@@ -73,12 +74,15 @@ def load_tagger(path: Path) -> keras.Model:
         keras_hub_module()
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, IndexError, zipfile.BadZipFile) as error:
+        # A crafted or damaged file fails deep inside Keras with any of these; the user needs one line.
         if "Lambda" in str(error) or "safe_mode" in str(error):
             # Keras's own advice here (turn safe mode off) is the one thing not to do with a file of unknown origin.
             raise TaggerError(f"cannot load {path}: it holds Python code (a Lambda layer), which is never run; "
                               "train.py's models hold none, so this file did not come from train.py") from None
-        raise TaggerError(f"cannot load {path}: {error}") from None
+        first_line = (str(error).strip().splitlines() or [""])[0][:200]
+        raise TaggerError(f"cannot load {path}: it is damaged or did not come from train.py "
+                          f"({type(error).__name__}: {first_line})") from None
 
 
 def uses_keras_hub(path: Path) -> bool:

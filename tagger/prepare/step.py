@@ -16,7 +16,7 @@ from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.runfolder import TRAIN, VALIDATION
 from tagger.settings import Settings
-from tagger.tagtext import TagNormalizer, read_aliases
+from tagger.tagtext import TagNormalizer, read_aliases, visible
 
 log = logging.getLogger(__name__)
 
@@ -244,5 +244,5 @@ def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_
     if problems:
         log.info(f"skipped or merged: {len(problems)} entries, reasons in {run_dir / runfolder.SKIPPED}")
     log.info(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
-    log.info("most frequent: " + ", ".join(f"{tag} ({count})" for tag, count in kept_counts[:10]))
+    log.info("most frequent: " + ", ".join(f"{visible(tag)} ({count})" for tag, count in kept_counts[:10]))
     log.info(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")

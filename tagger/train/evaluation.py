@@ -7,6 +7,7 @@ import numpy as np
 from sklearn.metrics import precision_recall_curve
 
 from tagger import runfolder
+from tagger.tagtext import visible
 from tagger.train.charts import epoch_chart, pr_chart
 from tagger.train.metrics import (
     THRESHOLD_RULES,
@@ -105,7 +106,8 @@ def _nanmean(values) -> float | None:
 
 def write_training_report(run_dir: Path, metrics: dict, labels: np.ndarray, scores: np.ndarray,
                           thresholds: np.ndarray, vocabulary: list[str], weakest: list[int]) -> None:
-    escape = html.escape
+    def escape(text):  # tags shown as a person can tell them apart: invisible characters made visible
+        return html.escape(visible(str(text)))
     losses, maps, epoch_offset = {}, {}, 0
     for stage, entries in metrics["history"].items():
         losses[stage] = [(epoch_offset + e["epoch"], e["loss"]) for e in entries]

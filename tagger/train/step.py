@@ -154,11 +154,13 @@ def predict_validation(tagger, features: np.ndarray, data: TrainingData, setting
 def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware) -> list[Path]:
     from tagger.model.network import TAGS_LAYER
 
+    vocabulary = list(thresholds["tags"])  # the tags in output order
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
         tagger.save(temporary)
+        runfolder.add_model_tags(temporary, vocabulary)
     runfolder.write_selected_tags(run_dir, *runfolder.read_vocabulary_counts(run_dir))
     # The tag layer alone, as numpy: cluster_tags.py compares tags as the model sees them without TensorFlow.
-    runfolder.write_head(run_dir, *tagger.get_layer(TAGS_LAYER).get_weights())
+    runfolder.write_head(run_dir, *tagger.get_layer(TAGS_LAYER).get_weights(), vocabulary)
     runfolder.write_json(run_dir / runfolder.THRESHOLDS, thresholds)
     runfolder.write_json(run_dir / runfolder.METRICS, metrics)
     runfolder.write_json(run_dir / runfolder.TRAINING_RECORD, {

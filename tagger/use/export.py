@@ -1,9 +1,11 @@
 """export.py: the trained tagger as a TF SavedModel and as ONNX, each checked against model.keras.
 
 Both take what model.keras takes: float32 0-255 RGB pixels, batch x image_size x image_size x 3, any
-batch size; both give one probability per vocabulary tag, in vocabulary.csv order.
+batch size; both give one probability per tag of the model, in the order of the tag list each carries
+(saved_model/assets/tagger_tags.json; the ONNX model's metadata entry tagger_tags.json).
 """
 
+import json
 import logging
 from pathlib import Path
 
@@ -30,19 +32,22 @@ MAX_DIFFERENCE = 1e-4
 def export(settings: Settings) -> StepResult:
     """Writes export/saved_model and (with the export extra) export/model.onnx, each checked on real images."""
     from tagger.model.network import load_tagger, model_image_size
+    from tagger.use.tag import model_tags
 
     run_dir = settings.paths.run_dir
-    tagger = load_tagger(runfolder.require(run_dir / runfolder.MODEL, "train.py"))
+    model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
+    tags = model_tags(run_dir)
+    tagger = load_tagger(model_path)
     pixels = check_pixels(run_dir, model_image_size(tagger, run_dir))
     expected = np.asarray(tagger(pixels, training=False))
     saved_model = run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL
     onnx_model = run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL
-    export_saved_model(tagger, saved_model, pixels, expected)
+    export_saved_model(tagger, saved_model, pixels, expected, tags)
     if not onnx_tools_installed():
         log.info("ONNX export skipped: tf2onnx and onnxruntime are not installed "
               "(pip install tf2onnx onnxruntime, or pip install -e '.[export]')")
         return StepResult([saved_model])
-    export_onnx(saved_model, onnx_model, pixels, expected)
+    export_onnx(saved_model, onnx_model, pixels, expected, tags)
     return StepResult([saved_model, onnx_model])
 
 
@@ -59,24 +64,31 @@ def check_pixels(run_dir: Path, image_size: int) -> np.ndarray:
     return np.stack(usable).astype(np.float32)
 
 
-def export_saved_model(tagger, target: Path, pixels: np.ndarray, expected: np.ndarray) -> None:
+def export_saved_model(tagger, target: Path, pixels: np.ndarray, expected: np.ndarray, tags: list[str]) -> None:
+    """The SavedModel carries its tags, in output order, as assets/tagger_tags.json."""
     import tensorflow as tf
 
     with atomic_folder(target) as temporary:
         write_saved_model(tagger, temporary)
+        (temporary / "assets").mkdir(exist_ok=True)
+        (temporary / "assets" / runfolder.MODEL_TAGS).write_text(json.dumps(tags, ensure_ascii=False), encoding="utf-8")
         reloaded = tf.saved_model.load(str(temporary))  # held: its functions need its variables alive
         served = reloaded.serve(tf.constant(pixels)).numpy()
         check("SavedModel", served, expected)
     log.info(f"wrote {target}")
 
 
-def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: np.ndarray) -> None:
+def export_onnx(saved_model: Path, target: Path, pixels: np.ndarray, expected: np.ndarray, tags: list[str]) -> None:
     """Converts the checked SavedModel, not the Keras model: tf2onnx's conversion of a live Keras model
     leaves constants captured by layers (EfficientNetV2's input normalization) as unfed graph inputs."""
+    import onnx
     import onnxruntime
 
     with runfolder.atomic_path(target, ".onnx") as temporary:
         saved_model_to_onnx(saved_model, temporary)
+        converted = onnx.load(str(temporary))  # the tags, in output order, as the model's metadata
+        converted.metadata_props.add(key=runfolder.MODEL_TAGS, value=json.dumps(tags, ensure_ascii=False))
+        onnx.save(converted, str(temporary))
         session = onnxruntime.InferenceSession(str(temporary), providers=["CPUExecutionProvider"])
         batch = session.get_inputs()[0].shape[0]
         if isinstance(batch, int):

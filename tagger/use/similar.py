@@ -19,6 +19,7 @@ from tagger.images import image_problem, load_image
 from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
 from tagger.result import StepResult
 from tagger.settings import Settings
+from tagger.tagtext import visible
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def similar(settings: Settings) -> StepResult:
                for rank, (row, similarity) in enumerate(ranked, start=1)]
     log.info(f"{len(results)} images most similar to {options.query}:")
     for result in results:
-        log.info(f"{result['rank']:>4}  {result['similarity']:.4f}  {result['image_id']}  {result['path']}")
+        log.info(f"{result['rank']:>4}  {result['similarity']:.4f}  {visible(result['image_id'])}  {visible(result['path'])}")
     if options.output is not None:
         runfolder.write_json(options.output, {"query": options.query, "results": results})
         log.info(f"wrote {options.output}")

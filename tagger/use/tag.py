@@ -20,7 +20,7 @@ from tagger.images import (
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
-from tagger.tagtext import TagNormalizer, read_aliases
+from tagger.tagtext import TagNormalizer, read_aliases, visible
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,9 @@ def tag(settings: Settings) -> StepResult:
 def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: list[int], sidecars: dict[int, Path],
                normalize: TagNormalizer, report: "TagReport") -> None:
     """Runs the model over images[todo], writing each caption as its batch comes, and the scores file at the end."""
-    tagger, vocabulary, image_size = load_trained_tagger(run_dir)
-    thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)
+    vocabulary = model_tags(run_dir)
+    thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)  # checked before the model loads
+    tagger, _, image_size = load_trained_tagger(run_dir)
     naming = CaptionNaming.of(run_dir, options, vocabulary, normalize)
     shown = options.print if options.print is not None else len(todo) <= PRINT_UP_TO
     log.info(f"tagging {len(todo)} images with {run_dir / runfolder.MODEL}")
@@ -148,7 +149,7 @@ class TagReport:
         for title, problems in [("could not be read", self.unreadable), ("passed over", self.passed_over)]:
             if problems:
                 log.warning(f"{len(problems)} {'file' if len(problems) == 1 else 'files'} {title}:\n"
-                            + "\n".join(f"  {path}: {reason}" for path, reason in problems))
+                            + "\n".join(f"  {visible(path)}: {visible(reason)}" for path, reason in problems))
         if options.output is not None:
             log.info(f"wrote {options.output}")
 
@@ -186,29 +187,43 @@ def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path]
 
 
 def load_trained_tagger(run_dir: Path):
-    """The run's model, its vocabulary (the model's output order) and its input side in pixels."""
+    """The run's model, its tags (in its output order) and its input side in pixels."""
     from tagger.model.network import load_tagger, model_image_size
 
     model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
-    vocabulary = runfolder.read_vocabulary(run_dir)
+    tags = model_tags(run_dir)
     tagger = load_tagger(model_path)
-    if tagger.output_shape[-1] != len(vocabulary):
-        raise TaggerError(f"{model_path} predicts {tagger.output_shape[-1]} tags but {runfolder.VOCABULARY} lists "
-                          f"{len(vocabulary)}: prepare.py ran after train.py; run train.py again")
-    return tagger, vocabulary, model_image_size(tagger, run_dir)
+    if tagger.output_shape[-1] != len(tags):
+        raise TaggerError(f"{model_path} predicts {tagger.output_shape[-1]} tags but its tag list holds "
+                          f"{len(tags)}: run train.py again")
+    return tagger, tags, model_image_size(tagger, run_dir)
 
 
-def tag_thresholds(run_dir: Path, vocabulary: list[str], override: float | None) -> np.ndarray:
-    """One threshold per vocabulary tag: thresholds.json's (its default for a tag it lacks), or the override."""
-    if override is not None:
-        return np.full(len(vocabulary), override, np.float64)
+def model_tags(run_dir: Path) -> list[str]:
+    """The tags model.keras predicts, in its output order: its own list (vocabulary.csv may have changed
+    since), or for an older model vocabulary.csv, checked."""
+    model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
+    return runfolder.read_model_tags(model_path) or tags_of_an_older_model(run_dir)
+
+
+def tags_of_an_older_model(run_dir: Path) -> list[str]:
+    """A model.keras saved before models carried their tags: vocabulary.csv, checked against thresholds.json,
+    which train.py wrote with the model, in its output order (a re-run of prepare.py changes only the first)."""
+    vocabulary = runfolder.read_vocabulary(run_dir)
     record = runfolder.read_json(run_dir / runfolder.THRESHOLDS, "train.py")
-    per_tag, default = record.get("tags", {}), record.get("default", 0.5)
-    try:
-        return np.array([float(per_tag.get(name, default)) for name in vocabulary], np.float64)
-    except (TypeError, ValueError):
-        raise TaggerError(f"{run_dir / runfolder.THRESHOLDS}: expected {{\"default\": t, \"tags\": {{tag: t}}}} "
-                          "with numbers: run train.py again") from None
+    trained = list(record.get("tags", {})) if isinstance(record, dict) and isinstance(record.get("tags"), dict) else None
+    if trained != vocabulary:
+        raise TaggerError(f"{run_dir / runfolder.VOCABULARY} no longer lists the tags {run_dir / runfolder.MODEL} was "
+                          f"trained on, in its order (prepare.py ran after train.py; this model predates models "
+                          "that carry their own tag list): run train.py again")
+    return vocabulary
+
+
+def tag_thresholds(run_dir: Path, tags: list[str], override: float | None) -> np.ndarray:
+    """One threshold per tag of the model: thresholds.json's, each checked, or the override."""
+    if override is not None:
+        return np.full(len(tags), override, np.float64)
+    return runfolder.read_thresholds(run_dir, tags)
 
 
 def tag_normalizer(run_dir: Path) -> TagNormalizer:

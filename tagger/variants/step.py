@@ -5,6 +5,7 @@ import numpy as np
 from tagger import runfolder
 from tagger.result import StepResult
 from tagger.settings import Settings
+from tagger.tagtext import visible
 from tagger.variants.grouping import (
     CombinedVariants,
     DBSCANVariants,
@@ -122,6 +123,6 @@ def print_groups(groups) -> None:
         print("no variant groups found")
     for group in groups:
         rows = member_rows(group)
-        members = "; ".join(f"{row['tag']} ({row['count']} images, {format_evidence(row, ('score', 'visual'))})"
+        members = "; ".join(f"{visible(row['tag'])} ({row['count']} images, {format_evidence(row, ('score', 'visual'))})"
                             + (f" [{row['flag']}]" if row["flag"] else "") for row in rows[1:])
-        print(f"{group.canonical} ({group.counts[0]} images) <- {members}")
+        print(f"{visible(group.canonical)} ({group.counts[0]} images) <- {members}")

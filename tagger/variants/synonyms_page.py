@@ -14,6 +14,7 @@ from PIL import Image
 
 from tagger import runfolder
 from tagger.images import load_image
+from tagger.tagtext import visible
 from tagger.variants.legend import BOTH_LEGEND, EVIDENCE_LEGEND, EVIDENCE_NAMES, IMAGES_LEGEND
 from tagger.variants.samples import pair_sample
 
@@ -74,7 +75,8 @@ def evidence_cells(group, index: int) -> list[str]:
 
 
 def pictures_html(manifest, sample) -> str:
-    escape = html.escape
+    def escape(text, quote=True):
+        return html.escape(visible(text), quote=quote)
     parts = []
     for index, both in sample:
         uri = thumbnail(manifest.paths[index])
@@ -89,7 +91,8 @@ def pictures_html(manifest, sample) -> str:
 def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 6,
                         embeddings=None) -> None:
     """Write synonyms.html: the groups most confident first, evidence with its legend, sampled thumbnails."""
-    escape = html.escape
+    def escape(text, quote=True):  # invisible and reordering characters shown as <U+XXXX>: data files keep them
+        return html.escape(visible(text), quote=quote)
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Tag variants</title>"
