@@ -22,11 +22,24 @@ LEFTOVER_PATTERN = f".*{PARTIAL}*"  # what a killed writer leaves: see remove_le
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+RANDOM_PART = 8  # what mkstemp adds
+
+
+def temporary_prefix(name: str, suffix: str = "") -> str:
+    """'.<name>.', with name cut (at a character boundary) so the temporary name fits in NAME_MAX bytes:
+    a 250-byte file name must not make its temporary name too long to create."""
+    room = NAME_MAX - RANDOM_PART - len(f"..{PARTIAL}{suffix}".encode())
+    cut = name.encode()[:room].decode(errors="ignore")
+    return f".{cut}."
+
+
 @contextmanager
 def atomic_path(target: Path, suffix: str = ""):
     """Yields a temporary path beside target; renamed onto target only if the block succeeds."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f"{PARTIAL}{suffix}", dir=target.parent)
+    handle, temporary = tempfile.mkstemp(prefix=temporary_prefix(target.name, suffix), suffix=f"{PARTIAL}{suffix}",
+                                         dir=target.parent)
     os.close(handle)
     temporary = Path(temporary)
     try:
@@ -77,8 +90,14 @@ def umask() -> int:
 
 def leftovers(folder: Path, name: str = "") -> list[Path]:
     """Temporary files a killed writer left in folder (of the file `name` only, when given)."""
-    pattern = f".{name}.*{PARTIAL}*" if name else LEFTOVER_PATTERN
-    return [path for path in folder.glob(pattern) if path.is_file()]
+    return [path for path in folder.glob(LEFTOVER_PATTERN) if path.is_file() and (not name or _left_by(path, name))]
+
+
+def _left_by(leftover: Path, name: str) -> bool:
+    """leftover is a temporary of the file `name`: its prefix is '.<name>.', or a cut of it (temporary_prefix)."""
+    prefix = leftover.name[:max(leftover.name.rfind(PARTIAL) - RANDOM_PART, 0)]
+    cut = prefix[1:-1]
+    return prefix.endswith(".") and (cut == name or (name.startswith(cut) and len(prefix.encode()) > NAME_MAX // 2))
 
 
 def remove_leftovers(folder: Path, name: str = "") -> None:

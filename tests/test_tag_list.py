@@ -35,6 +35,8 @@ def tag_scores(run_dir, images, output):
 def test_model_keras_carries_its_tags_and_loads_in_safe_mode(run_copy):
     import keras
 
+    import tagger.model.layers  # noqa: F401 (registers the project's one custom layer, as the README says)
+
     assert runfolder.read_model_tags(run_copy / "model.keras") == runfolder.read_vocabulary(run_copy)
     model = keras.saving.load_model(run_copy / "model.keras", safe_mode=True, compile=False)
     assert model.output_shape[-1] == len(runfolder.read_vocabulary(run_copy))
@@ -156,3 +158,14 @@ def test_a_crafted_model_keras_is_one_line(run_copy, tiny_dataset, tmp_path, cra
     assert "Traceback" not in result.stderr
     assert last_line(result.stderr).startswith(f"tag.py: error: cannot load {run_dir / 'model.keras'}: it is damaged "
                                                "or did not come from train.py (")
+
+
+def test_a_sidecar_for_a_250_byte_file_name_is_written(run_copy, tiny_dataset, tmp_path):
+    long_name = "x" * 246 + ".png"  # its .txt is 250 bytes: the temporary name must be shortened, not fail
+    shutil.copy(next((tiny_dataset / "images").glob("*.png")), tmp_path / long_name)
+    result = run_script("tag.py", "--paths.run_dir", run_copy, "--tag.inputs", tmp_path / long_name,
+                        "--tag.threshold", "0")
+    assert result.returncode == 0, result.stderr
+    sidecar = tmp_path / ("x" * 246 + ".txt")
+    assert set(sidecar.read_text(encoding="utf-8").strip().split(", ")) == set(runfolder.read_vocabulary(run_copy))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [long_name, sidecar.name]

@@ -74,6 +74,7 @@ def prepare(settings: Settings) -> StepResult:
     paths = {image: resolve(image, images_root) for image in tags_by_image}
     unreadable = check_images(paths) if data.check_images else {}
     drop_images(tags_by_image, problems, unreadable)
+    merge_same_files(tags_by_image, paths, problems)
     stop_unless_usable(tags_by_image, problems, read_count, len(refused) + len(unreadable), data, images_root, run_dir)
 
     kept_counts = frequent_tags(tags_by_image, data.min_tag_occurrences, problems, run_dir)
@@ -101,6 +102,45 @@ def tags_of_images(records, normalize: TagNormalizer, aliases: dict[str, str], m
         else:
             tags_by_image[image] = tags
     return tags_by_image
+
+
+def merge_same_files(tags_by_image: dict[str, list[str]], paths: dict[str, Path], problems) -> None:
+    """One image per file: the same file listed under two paths (a link, a hard link, an absolute and a
+    relative path, a byte-for-byte copy) would sit in training and validation at once. The first listed is
+    kept with the tags of both; the others are recorded in skipped.csv."""
+    first_of = {}
+    for image, identity in file_identities({image: paths[image] for image in tags_by_image}).items():
+        kept = first_of.setdefault(identity, image)
+        if kept != image:
+            tags_by_image[kept] = unique_in_order(tags_by_image[kept] + tags_by_image.pop(image))
+            del paths[image]
+            problems.append(SourceProblem(image, f"same file as {kept}: tags merged"))
+
+
+def file_identities(paths: dict[str, Path]) -> dict[str, tuple]:
+    """image -> what makes its file the same as another's: the file itself (device, inode), or, between
+    different files of one size, equal content. Files that cannot be read are left out (check_images says why)."""
+    file_of = {}
+    for image, path in paths.items():
+        try:
+            stat = os.stat(path)
+        except OSError:
+            continue
+        file_of[image] = (stat.st_dev, stat.st_ino, stat.st_size)
+    by_size: dict[int, dict[tuple, str]] = {}
+    for image, file in file_of.items():
+        by_size.setdefault(file[2], {}).setdefault(file, image)
+    same_content = {}  # file -> the first file with the same bytes
+    for files in by_size.values():
+        if len(files) > 1:  # only files that could be copies of each other are read
+            first_with: dict[str, tuple] = {}
+            for file, image in files.items():
+                try:
+                    digest = hashlib.sha256(paths[image].read_bytes()).hexdigest()
+                except OSError:
+                    continue
+                same_content[file] = first_with.setdefault(digest, file)
+    return {image: same_content.get(file, file) for image, file in file_of.items()}
 
 
 def drop_images(tags_by_image: dict[str, list[str]], problems: list[SourceProblem], reasons: dict[str, str]) -> None:
