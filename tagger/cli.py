@@ -9,11 +9,13 @@ import logging
 import os
 import sys
 from contextlib import nullcontext
+from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 from tagger import progress
+from tagger.environment import environment_problems, renamed_in_env_file
 from tagger.errors import TaggerError
 from tagger.files import DISK_FULL, remove_leftovers
 from tagger.logs import NORMAL, QUIET, VERBOSE, step_logging
@@ -114,6 +116,7 @@ def console(argv: list[str] | None = None) -> int:
 
 def parse_settings(step: Step, args: list[str], prog: str) -> Settings | None:
     """The step's settings from defaults, .env, TAGGER_ variables and args; None when --help was asked for."""
+    check_environment()
     rename_old_environment()
     args = normalized_args(step, args)
     model = step_settings_model(step, prog)
@@ -207,8 +210,22 @@ def unknown_flag_message(step: Step, name: str, own: set[str], known: list[str])
     return where + (f"; did you mean --{close[0]}?" if close else f"; {step.script} --help lists its settings")
 
 
+def env_file() -> Path:
+    return Path(Settings.model_config.get("env_file") or ".env")
+
+
+def check_environment() -> None:
+    """Unknown TAGGER_ names and unreadable .env lines are mistakes to report, never silently defaults."""
+    problems = environment_problems(flag_names(Settings), RENAMED_FLAGS, env_file())
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
 def rename_old_environment() -> None:
-    """TAGGER_ variables of train settings renamed when the train section was split by concern keep working."""
+    """TAGGER_ variables of train settings renamed when the train section was split by concern keep working
+    (in the environment or in .env)."""
+    for new_key, value in renamed_in_env_file(RENAMED_FLAGS, env_file()).items():
+        os.environ.setdefault(new_key, value)
     for old, new in RENAMED_FLAGS.items():
         old_key, new_key = (f"TAGGER_{name.upper().replace('.', '__')}" for name in (old, new))
         if old_key in os.environ and new_key not in os.environ:
