@@ -26,13 +26,18 @@ def cluster_tags(settings: Settings) -> StepResult:
 
     decisions, rejected = previous_decisions(run_dir)
     tag_images = manifest.tag_image_matrix(vocabulary)
-    if options.method == "dbscan":
+    tag_count, kept = len(vocabulary), distinguishable_tags(tag_images)
+    vocabulary, counts, tag_images = [vocabulary[i] for i in kept], [counts[i] for i in kept], tag_images[kept]
+    if len(vocabulary) < 2:  # one tag (or tags that always travel together) has no variants to find
+        groups, near_misses = [], []
+    elif options.method == "dbscan":
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
             tag_vectors, vocabulary, counts, rejected).groups_
         near_misses = []
     else:
-        head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], len(vocabulary)) if options.use_head else None
+        head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], tag_count) if options.use_head else None
+        head_kernel = None if head_kernel is None else head_kernel[:, kept]  # its columns follow vocabulary.csv
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         if head_kernel is not None:  # a second view: the tags as the trained model sees them
             tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
@@ -51,6 +56,18 @@ def cluster_tags(settings: Settings) -> StepResult:
           f"then run apply_review.py --paths.run_dir {run_dir}")
     return StepResult([run_dir / name for name in (runfolder.SYNONYMS_JSON, runfolder.SYNONYMS_CSV, runfolder.SYNONYMS_HTML,
                                                    runfolder.REVIEW, runfolder.REJECTED)], groups)
+
+
+def distinguishable_tags(tag_images) -> np.ndarray:
+    """Indices of the tags to compare: of tags carried by exactly the same images, only the first (the most
+    used). Tags that only ever appear together carry no evidence of being variants, and 5,000 tags on one
+    image would otherwise cost 5,000 squared pairs."""
+    rows = tag_images.tocsr()
+    rows.sort_indices()
+    first_with: dict[bytes, int] = {}
+    for tag in range(rows.shape[0]):
+        first_with.setdefault(rows.indices[rows.indptr[tag]:rows.indptr[tag + 1]].tobytes(), tag)
+    return np.array(sorted(first_with.values()), np.int64)
 
 
 def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVariants:
