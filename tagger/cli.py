@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
-from tagger import progress
+from tagger import interrupt, progress
 from tagger.environment import environment_problems, renamed_in_env_file
 from tagger.errors import TaggerError
 from tagger.files import DISK_FULL, remove_leftovers
@@ -28,6 +28,7 @@ log = logging.getLogger("tagger")
 HELP_FLAGS = ("-h", "--help")
 # How much the console shows; not settings: they change no output, so they are not recorded with the run.
 VERBOSITY_FLAGS = {"--quiet": QUIET, "-q": QUIET, "--verbose": VERBOSE, "-v": VERBOSE}
+INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C
 
 
 class UsageError(TaggerError):
@@ -56,7 +57,19 @@ def main(step_name: str, argv: list[str] | None = None, prog: str | None = None)
         return 2
     if settings is None:  # --help was printed
         return 0
-    return run_step(step, settings, prog, verbosity)
+    code = run_step(step, settings, prog, verbosity)
+    if argv is None:  # run as a script
+        leave_at_once_if_interrupted(code)
+    return code
+
+
+def leave_at_once_if_interrupted(code: int) -> None:
+    """After Ctrl-C, a script leaves without interpreter teardown: tearing down while TensorFlow's threads are
+    still mid-work can abort (free(): invalid next size). Every finished output is already in place."""
+    if code == INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(INTERRUPTED)
 
 
 def run_step(step: Step, settings: Settings, prog: str, verbosity: str = NORMAL) -> int:
@@ -71,6 +84,7 @@ def run_step(step: Step, settings: Settings, prog: str, verbosity: str = NORMAL)
 
 def run_locked_step(step: Step, settings: Settings, prog: str) -> int:
     lock = step.lock(settings)
+    previous_handler = interrupt.install()
     try:
         with run_lock(settings.paths.run_dir, lock) if lock else nullcontext():
             if lock == LOCK:  # a shard's lock does not keep the folder's other writers out
@@ -88,9 +102,17 @@ def run_locked_step(step: Step, settings: Settings, prog: str) -> int:
                   "free space and re-run; earlier outputs are intact")
         return 1
     except KeyboardInterrupt:
-        log.error(f"{prog}: interrupted; outputs already finished are kept.")
-        return 130
+        return report_interrupt(prog)
+    finally:
+        interrupt.restore(previous_handler)
+    if interrupt.interrupted():  # Ctrl-C swallowed where no check came after it: still an interrupted run
+        return report_interrupt(prog)
     return 0
+
+
+def report_interrupt(prog: str) -> int:
+    log.error(f"{prog}: interrupted; outputs already finished are kept.")
+    return INTERRUPTED
 
 
 def console(argv: list[str] | None = None) -> int:
@@ -109,7 +131,10 @@ def console(argv: list[str] | None = None) -> int:
         hint = f"; did you mean {close[0]}?" if close else f"; steps: {', '.join(STEPS)}"
         print(f"tagger: unknown step {args[0]!r}{hint}", file=sys.stderr)
         return 2
-    return main(args[0], args[1:], prog=f"tagger {args[0]}")
+    code = main(args[0], args[1:], prog=f"tagger {args[0]}")
+    if argv is None:
+        leave_at_once_if_interrupted(code)
+    return code
 
 
 # --- settings ---------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ def test_model_keras_carries_its_tags_and_loads_in_safe_mode(run_copy):
 
 def test_tag_py_names_the_right_tags_after_vocabulary_csv_changes(run_copy, tiny_dataset, tmp_path):
     images = tiny_dataset / "images"
+    run_copy = shutil.copytree(run_copy, tmp_path / "run")
     before = tag_scores(run_copy, images, tmp_path / "before.json")
     vocabulary, counts = runfolder.read_vocabulary_counts(run_copy)
     rows = list(zip(vocabulary, counts))
@@ -98,8 +99,10 @@ def test_bad_thresholds_are_errors_naming_the_tag(run_copy, tiny_dataset, tmp_pa
     (run_dir / "thresholds.json").write_text(json.dumps(thresholds), encoding="utf-8")  # json writes NaN as NaN
     assert main("tag", ["--paths.run_dir", str(run_dir), "--tag.inputs", str(tiny_dataset / "images"),
                         "--tag.write_sidecars", "false", "--tag.output", str(tmp_path / "s.json")]) == 1
+    remedy = "" if message.endswith("again") or message.endswith("threshold") else \
+        ": run train.py again, or give --tag.threshold"
     assert capsys.readouterr().err == (f"tag.py: error: {run_dir / 'thresholds.json'}: "
-                                       f"{message.format(tag=vocabulary[2])}\n")
+                                       f"{message.format(tag=vocabulary[2])}{remedy}\n")
     assert not (tmp_path / "s.json").exists()
 
 
@@ -110,7 +113,7 @@ def test_thresholds_json_that_is_not_json_is_one_line(run_copy, tiny_dataset, tm
     assert main("tag", ["--paths.run_dir", str(run_dir), "--tag.inputs", str(tiny_dataset / "images"),
                         "--tag.write_sidecars", "false", "--tag.output", str(tmp_path / "s.json")]) == 1
     assert capsys.readouterr().err == (f"tag.py: error: {run_dir / 'thresholds.json'} is not valid JSON (Expecting "
-                                       "property name enclosed in double quotes: line 1 column 10 (char 9)): run "
+                                       "property name enclosed in double quotes: line 1 column 11 (char 10)): run "
                                        "train.py again\n")
 
 

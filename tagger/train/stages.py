@@ -10,6 +10,7 @@ import logging
 
 import numpy as np
 
+from tagger.interrupt import stop_if_interrupted
 from tagger.progress import keras_verbosity
 from tagger.train.checkpoints import StageCheckpoint, StageState
 from tagger.train.tensorboard import EpochLog, current_learning_rate
@@ -54,8 +55,12 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
         epoch_seed = options.seed * 10_007 + stage_number * 1_009 + epoch
         keras.utils.set_random_seed(epoch_seed)
         reseed_layers(model, epoch_seed)
-        result = model.fit(epoch_data(epoch), epochs=1, shuffle=False, verbose=keras_verbosity())
+        stop_if_interrupted()
+        result = model.fit(epoch_data(epoch), epochs=1, shuffle=False, verbose=keras_verbosity(),
+                           callbacks=[StopOnInterrupt()])
+        stop_if_interrupted()
         score = validation_map()
+        stop_if_interrupted()
         improved = score > state.best_map
         state.epochs_done += 1
         state.history.append({"epoch": epoch + 1, "loss": float(result.history["loss"][-1]), "validation_mAP": score})
@@ -74,6 +79,17 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     checkpoint.restore_best(model)
     log.info(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
     return state.history
+
+
+def StopOnInterrupt():
+    """A Keras callback that ends training at the next batch once Ctrl-C was pressed (see tagger.interrupt)."""
+    import keras
+
+    class StopOnInterruptCallback(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            stop_if_interrupted()
+
+    return StopOnInterruptCallback()
 
 
 def reseed_layers(model, seed: int) -> None:

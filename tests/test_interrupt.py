@@ -1,0 +1,56 @@
+"""Ctrl-C always stops a step with the same message and exit code, and keeps what was finished."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import PIPELINE_TRAIN_FLAGS, ROOT, last_line
+
+MESSAGE = "train.py: interrupted; outputs already finished are kept."
+
+
+def interrupt_train(run_dir, after_line: str, delay: float) -> tuple[int, str]:
+    """Runs train.py, presses Ctrl-C `delay` seconds after it prints a line starting with after_line."""
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "train.py"), "--paths.run_dir", str(run_dir),
+                                *PIPELINE_TRAIN_FLAGS, "--train.head.epochs", "50"], cwd=ROOT, env=environment,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if line.startswith(after_line):
+            time.sleep(delay)
+            process.send_signal(signal.SIGINT)
+            break
+    else:
+        raise AssertionError(f"train.py never printed {after_line!r}: {process.stderr.read()}")
+    _, error = process.communicate(timeout=300)
+    return process.returncode, error
+
+
+@pytest.fixture
+def trained_copy(pipeline_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(pipeline_run[0], run_dir)
+    return run_dir
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.05, 0.1])
+def test_ctrl_c_at_the_start_of_stage_1_stops_training(trained_copy, delay):
+    model_before = (trained_copy / "model.keras").read_bytes()
+    code, error = interrupt_train(trained_copy, "stage 1:", delay)
+    assert (code, last_line(error)) == (130, MESSAGE), error
+    assert "Traceback" not in error
+    assert (trained_copy / "model.keras").read_bytes() == model_before  # the finished model stays
+
+
+def test_ctrl_c_during_feature_caching_stops_and_keeps_finished_pieces(trained_copy):
+    (trained_copy / "features.npy").unlink()
+    code, error = interrupt_train(trained_copy, "computing backbone features", 0.5)
+    assert (code, last_line(error)) == (130, MESSAGE), error
+    assert "Traceback" not in error
+    assert not (trained_copy / "features.npy").exists()
+    assert all(piece.suffix == ".npy" and not piece.name.startswith(".")
+               for piece in (trained_copy / "feature_pieces").rglob("*") if piece.is_file())
