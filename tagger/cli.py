@@ -95,7 +95,10 @@ def run_locked_step(step: Step, settings: Settings, prog: str) -> int:
         return 1
     except OSError as error:
         if error.errno not in DISK_FULL:
-            raise
+            where = f" {error.filename}" if error.filename else ""
+            print(f"{prog}: error: cannot write{where}: {error.strerror or error}; earlier outputs are intact",
+                  file=sys.stderr)
+            return 1
         # Every output is written under a temporary name and renamed when complete (tagger.files).
         where = error.filename or settings.paths.run_dir
         log.error(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "

@@ -38,3 +38,20 @@ def test_the_same_file_under_several_paths_is_kept_once_and_recorded(tiny_datase
         ("tags.csv line 18", f"duplicate entry for {originals[4].name}: tags merged"),  # ./name is the same id
     ])
     assert manifest.tags[manifest.image_ids.index(originals[0].name)] == ["common", "tag0", "extra"]
+
+
+def test_an_output_that_cannot_be_replaced_leaves_every_old_output_in_place(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "run"
+    flags = ["--paths.run_dir", run_dir, "--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]
+    assert run_script("prepare.py", *flags).returncode == 0
+    before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
+    (run_dir / "skipped.csv").unlink()
+    (run_dir / "skipped.csv").mkdir()  # in the way: a rename onto it fails, as onto a protected file
+    (run_dir / "skipped.csv" / "keep").write_text("x")
+    result = run_script("prepare.py", *flags, "--data.min_tag_occurrences", "2")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1].startswith("prepare.py: error: cannot write ")
+    assert result.stderr.splitlines()[-1].endswith(": Is a directory; earlier outputs are intact")
+    after = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
+    assert after == {name: data for name, data in before.items() if name != "skipped.csv"}
+    assert sorted(path.name for path in run_dir.iterdir()) == sorted(before)  # no staging folder left

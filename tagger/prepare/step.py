@@ -254,7 +254,9 @@ def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Mani
     so a full disk or a crash midway never pairs a new manifest with the old vocabulary.
 
     The moves are several renames, so the old manifest goes first and the new one comes last: a crash between
-    them leaves no manifest.csv, and the next step asks for prepare.py instead of reading a mixed set."""
+    them leaves no manifest.csv, and the next step asks for prepare.py instead of reading a mixed set. A move
+    that fails (a folder or a protected file in the way) puts every old file back: they stay until the new
+    ones are all in place."""
     staging = run_dir / runfolder.PREPARE_STAGING
     shutil.rmtree(staging, ignore_errors=True)  # left by a killed run; the run lock keeps other steps out
     try:
@@ -262,15 +264,48 @@ def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Mani
         runfolder.write_vocabulary(staging, kept_counts)
         runfolder.write_manifest(staging, manifest)
         runfolder.write_settings(staging, "prepare", settings)
-        (run_dir / runfolder.MANIFEST).unlink(missing_ok=True)
-        for written in sorted(staging.iterdir(), key=lambda path: (path.name == runfolder.MANIFEST, path.name)):
-            os.replace(written, run_dir / written.name)
+        new_files = sorted(staging.iterdir(), key=lambda path: (path.name == runfolder.MANIFEST, path.name))
+        previous = keep_previous_outputs(run_dir, staging, [path.name for path in new_files])
+        try:
+            (run_dir / runfolder.MANIFEST).unlink(missing_ok=True)
+            for written in new_files:
+                os.replace(written, run_dir / written.name)
+        except OSError:
+            put_back_previous_outputs(run_dir, previous, [path.name for path in new_files])
+            raise
     except OSError as error:
         if error.filename and Path(error.filename).parent == staging:
             error.filename = str(run_dir / Path(error.filename).name)  # the output, not its staging copy
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def keep_previous_outputs(run_dir: Path, staging: Path, names: list[str]) -> Path:
+    """A hard link (or a copy, where links are not supported) of each old output, to put back on failure.
+    Links, not renames: the old files stay where they are while the new ones move in."""
+    previous = staging / ".previous"
+    previous.mkdir()
+    for name in names:
+        old = run_dir / name
+        if old.is_file():
+            try:
+                os.link(old, previous / name)
+            except OSError:
+                shutil.copy2(old, previous / name)
+    return previous
+
+
+def put_back_previous_outputs(run_dir: Path, previous: Path, names: list[str]) -> None:
+    """After a failed move: every old output back in place, and no new output without its old counterpart."""
+    for name in names:
+        try:
+            if (previous / name).exists():
+                os.replace(previous / name, run_dir / name)
+            elif (run_dir / name).is_file():
+                (run_dir / name).unlink()
+        except OSError:
+            pass  # what stands in the way of this file also kept the new one out: the old one is still there
 
 
 def write_skipped(run_dir: Path, problems: list[SourceProblem]) -> None:
