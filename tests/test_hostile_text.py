@@ -41,7 +41,7 @@ def test_prepare_outputs_are_spreadsheet_safe_and_read_back_exactly(hostile_sour
                             "--data.check_images", "false", "--data.min_tag_occurrences", "1",
                             "--data.casefold", "false"]) == 0
     out = capsys.readouterr().out
-    assert f"ab<U+202E>cd (6)" in out and "zero<U+200B>width (6)" in out and RLO not in out and ZWSP not in out
+    assert "ab<U+202E>cd (6)" in out and "zero<U+200B>width (6)" in out and RLO not in out and ZWSP not in out
     expected_tags = ["'quoted", "+1", "-2", "=hyperlink(\"http://x\")", "@sum(a1)", f"ab{RLO}cd", "plain",
                      f"zero{ZWSP}width"]
     assert (run_dir / "vocabulary.csv").read_text(encoding="utf-8") == (

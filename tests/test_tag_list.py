@@ -99,7 +99,7 @@ def test_bad_thresholds_are_errors_naming_the_tag(run_copy, tiny_dataset, tmp_pa
     (run_dir / "thresholds.json").write_text(json.dumps(thresholds), encoding="utf-8")  # json writes NaN as NaN
     assert main("tag", ["--paths.run_dir", str(run_dir), "--tag.inputs", str(tiny_dataset / "images"),
                         "--tag.write_sidecars", "false", "--tag.output", str(tmp_path / "s.json")]) == 1
-    remedy = "" if message.endswith("again") or message.endswith("threshold") else \
+    remedy = "" if message.endswith(("again", "threshold")) else \
         ": run train.py again, or give --tag.threshold"
     assert capsys.readouterr().err == (f"tag.py: error: {run_dir / 'thresholds.json'}: "
                                        f"{message.format(tag=vocabulary[2])}{remedy}\n")
@@ -172,3 +172,15 @@ def test_a_sidecar_for_a_250_byte_file_name_is_written(run_copy, tiny_dataset, t
     sidecar = tmp_path / ("x" * 246 + ".txt")
     assert set(sidecar.read_text(encoding="utf-8").strip().split(", ")) == set(runfolder.read_vocabulary(run_copy))
     assert sorted(path.name for path in tmp_path.iterdir()) == [long_name, sidecar.name]
+
+
+def test_the_exports_carry_the_tag_list(run_copy, tmp_path):
+    run_dir = shutil.copytree(run_copy, tmp_path / "run")
+    result = run_script("export.py", "--paths.run_dir", run_dir)
+    assert result.returncode == 0, result.stderr
+    vocabulary = runfolder.read_vocabulary(run_dir)
+    assets = run_dir / "export" / "saved_model" / "assets" / "tagger_tags.json"
+    assert json.loads(assets.read_text(encoding="utf-8")) == vocabulary
+    onnx = pytest.importorskip("onnx")
+    metadata = {entry.key: entry.value for entry in onnx.load(str(run_dir / "export" / "model.onnx")).metadata_props}
+    assert json.loads(metadata["tagger_tags.json"]) == vocabulary
