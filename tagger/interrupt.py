@@ -32,6 +32,12 @@ def interrupted() -> bool:
     return _interrupted
 
 
+def clear() -> None:
+    """For a step whose normal end is Ctrl-C (review.py's server): its interrupt is not a failure."""
+    global _interrupted
+    _interrupted = False
+
+
 def stop_if_interrupted() -> None:
     """Raises KeyboardInterrupt when Ctrl-C was pressed, even if its first KeyboardInterrupt was swallowed."""
     if _interrupted:

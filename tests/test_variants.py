@@ -97,7 +97,7 @@ def test_accepted_rows_become_aliases_with_chains_resolved(tmp_path):
 
 def test_conflicting_and_cyclic_decisions_are_refused(tmp_path):
     write_review_rows(tmp_path / "review.csv", [(1, "b", "a", "accept"), (2, "c", "a", "accept")])
-    with pytest.raises(TaggerError, match="line 3: 'a' is also accepted as a variant of 'b' \\(line 2\\); reject one of them"):
+    with pytest.raises(TaggerError, match="line 3: 'a' is accepted as a variant of both 'b' \\(line 2\\) and 'c'; reject one of them"):
         accepted_aliases(tmp_path)
     write_review_rows(tmp_path / "review.csv", [(1, "b", "a", "accept"), (2, "a", "b", "accept")])
     with pytest.raises(TaggerError, match="cycle: a -> b -> a"):

@@ -6,7 +6,7 @@ import socket
 import sys
 import webbrowser
 
-from tagger import runfolder
+from tagger import interrupt, runfolder
 from tagger.errors import TaggerError
 from tagger.result import StepResult
 from tagger.review.server import create_app
@@ -66,5 +66,6 @@ def review(settings) -> StepResult:
         server.run(sockets=[listener])
     except KeyboardInterrupt:  # newer uvicorn re-raises the Ctrl-C it handled
         pass
+    interrupt.clear()  # Ctrl-C is how this step ends (uvicorn handled it): exit 0, not 130
     print("review: stopped; every decision made is in review.csv", flush=True)
     return StepResult([settings.paths.run_dir / runfolder.REVIEW])

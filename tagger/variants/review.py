@@ -256,8 +256,8 @@ def accepted_rows(run_dir: Path, earlier: dict[str, str]) -> dict[str, str]:
         problem = accepted_row_problem(variant, canonical, vocabulary, earlier)
         if problem is None and targets.get(variant, (canonical,))[0] != canonical:
             earlier_line = targets[variant][1]
-            problem = (f"{variant!r} is also accepted as a variant of {targets[variant][0]!r} (line {earlier_line}); "
-                       "reject one of them")
+            problem = (f"{variant!r} is accepted as a variant of both {targets[variant][0]!r} (line {earlier_line}) "
+                       f"and {canonical!r}; reject one of them")
         if problem:
             problems.append(f"line {line}: {problem}")
         else:
