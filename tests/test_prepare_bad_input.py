@@ -385,7 +385,8 @@ def test_malformed_alias_line_is_an_error_naming_the_line(tmp_path, capsys):
 
     assert code == 1
     assert err == (
-        f"prepare.py: error: {aliases} line 3: expected 'alias <variant> -> <canonical>', got 'cat = feline'\n"
+        f"prepare.py: error: {aliases} line 3: expected 'alias <variant> -> <canonical>' (a tag holding ' -> ' "
+        "in double quotes, as JSON), got 'cat = feline'\n"
     )
     assert not (run_dir / "manifest.csv").exists()
 
@@ -639,12 +640,12 @@ def test_broken_fraction_above_one_exits_2(tmp_path, capsys):
 
 
 def make_tree_with_outside_paths(tmp_path: Path) -> tuple[Path, Path]:
-    """images/ (the root) with ok.png and a symlink to a picture outside it; the tags file lists both,
+    """images/ (the root) with ok.png and a symlink to another picture outside it; the tags file lists both,
     three relative paths that climb out, and one absolute path."""
     root = tmp_path / "images"
     make_image(root / "ok.png")
     outside = make_image(tmp_path / "outside.png")
-    (root / "link.png").symlink_to(outside)
+    (root / "link.png").symlink_to(make_image(tmp_path / "linked.png"))  # not outside.png: that would be one file
     source = write_text(root / "tags.csv", (
         "image,tags\nok.png,cat\n../outside.png,cat\nsub/../../outside.png,cat\n../../etc/passwd,cat\n"
         f"{outside},cat\nlink.png,cat\n"
@@ -678,8 +679,9 @@ def test_allow_outside_root_accepts_them(tmp_path, capsys):
     assert (code, err) == (0, "")
     assert dict(skipped(run_dir))["../../etc/passwd"] == "file not found"  # looked up, under tmp_path/../etc
     outside = tmp_path / "outside.png"
+    assert dict(skipped(run_dir))[str(outside)] == "same file as ../outside.png: tags merged"  # one file, two paths
     check_manifest(run_dir, [("ok.png", root / "ok.png", "cat"), ("../outside.png", root / "../outside.png", "cat"),
-                             (str(outside), outside, "cat"), ("link.png", root / "link.png", "cat")])
+                             ("link.png", root / "link.png", "cat")])
 
 
 # --- image edge cases ----------------------------------------------------------------------------

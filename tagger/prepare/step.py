@@ -105,9 +105,9 @@ def tags_of_images(records, normalize: TagNormalizer, aliases: dict[str, str], m
 
 
 def merge_same_files(tags_by_image: dict[str, list[str]], paths: dict[str, Path], problems) -> None:
-    """One image per file: the same file listed under two paths (a link, a hard link, an absolute and a
-    relative path, a byte-for-byte copy) would sit in training and validation at once. The first listed is
-    kept with the tags of both; the others are recorded in skipped.csv."""
+    """One image per file: the same file listed under two paths (a symbolic link, a hard link, an absolute and
+    a relative path) would sit in training and validation at once. The first listed is kept with the tags of
+    both; the others are recorded in skipped.csv."""
     first_of = {}
     for image, identity in file_identities({image: paths[image] for image in tags_by_image}).items():
         kept = first_of.setdefault(identity, image)
@@ -117,30 +117,18 @@ def merge_same_files(tags_by_image: dict[str, list[str]], paths: dict[str, Path]
             problems.append(SourceProblem(image, f"same file as {kept}: tags merged"))
 
 
-def file_identities(paths: dict[str, Path]) -> dict[str, tuple]:
-    """image -> what makes its file the same as another's: the file itself (device, inode), or, between
-    different files of one size, equal content. Files that cannot be read are left out (check_images says why)."""
-    file_of = {}
+def file_identities(paths: dict[str, Path]) -> dict[str, tuple[int, int]]:
+    """image -> (device, inode) of its file, links followed. Files that cannot be read are left out
+    (check_images says why). Byte-for-byte copies are different files and stay apart: a collection may hold
+    the same picture twice on purpose, and test sets are often made of identical images."""
+    identities = {}
     for image, path in paths.items():
         try:
             stat = os.stat(path)
         except OSError:
             continue
-        file_of[image] = (stat.st_dev, stat.st_ino, stat.st_size)
-    by_size: dict[int, dict[tuple, str]] = {}
-    for image, file in file_of.items():
-        by_size.setdefault(file[2], {}).setdefault(file, image)
-    same_content = {}  # file -> the first file with the same bytes
-    for files in by_size.values():
-        if len(files) > 1:  # only files that could be copies of each other are read
-            first_with: dict[str, tuple] = {}
-            for file, image in files.items():
-                try:
-                    digest = hashlib.sha256(paths[image].read_bytes()).hexdigest()
-                except OSError:
-                    continue
-                same_content[file] = first_with.setdefault(digest, file)
-    return {image: same_content.get(file, file) for image, file in file_of.items()}
+        identities[image] = (stat.st_dev, stat.st_ino)
+    return identities
 
 
 def drop_images(tags_by_image: dict[str, list[str]], problems: list[SourceProblem], reasons: dict[str, str]) -> None:
