@@ -6,10 +6,12 @@ tests behave the same on a machine with a network. Native code that opens socket
 our dependencies does on these paths) would not be seen.
 """
 
+import json
 import shutil
 import zipfile
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import child_hooks, last_line, network_events, run_script
 
@@ -80,7 +82,9 @@ def test_no_file_of_a_run_is_a_pickle(pipeline_run):
                 archive[name]
     with zipfile.ZipFile(run_dir / "model.keras") as model:
         members = {name: model.read(name) for name in model.namelist()}
-    assert sorted(members) == ["config.json", "metadata.json", "model.weights.h5"]
+    assert sorted(members) == ["config.json", "metadata.json", "model.weights.h5", "tagger_tags.json"]
+    assert json.loads(members["tagger_tags.json"]) == pd.read_csv(run_dir / "vocabulary.csv", dtype=str,
+                                                                  keep_default_na=False)["tag"].tolist()
     assert [name for name, data in members.items() if data[:2] in PICKLE_PROTOCOL_MARKS] == []
     assert '"class_name": "Lambda"' not in members["config.json"].decode()
 
@@ -101,6 +105,7 @@ def run_with_code_in_its_model(tmp_path):
     keras.Model(pixels, tags).save(run_dir / "model.keras")
     marker.unlink(missing_ok=True)  # saving traced the layer
     (run_dir / "vocabulary.csv").write_text("tag,count\ncat,3\ndog,3\n")
+    (run_dir / "thresholds.json").write_text('{"default": 0.5, "tags": {"cat": 0.5, "dog": 0.5}}')  # swapped into a run
     return run_dir, marker
 
 
