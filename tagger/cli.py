@@ -83,8 +83,28 @@ def run_step(step: Step, settings: Settings, prog: str, verbosity: str = NORMAL)
 
 
 def run_locked_step(step: Step, settings: Settings, prog: str) -> int:
-    lock = step.lock(settings)
+    """The step with Ctrl-C handled (tagger.interrupt): however it surfaces, it ends the step with exit 130."""
     previous_handler = interrupt.install()
+    try:
+        code = run_guarded_step(step, settings, prog)
+    except KeyboardInterrupt:
+        return report_interrupt(prog)
+    except Exception:
+        # Ctrl-C inside C code (TensorFlow importing or tracing) surfaces as another exception (a SystemError
+        # "returned a result with an exception set"): after an interrupt, any failure is the interrupt.
+        if interrupt.interrupted():
+            return report_interrupt(prog)
+        raise
+    finally:
+        interrupt.restore(previous_handler)
+    if interrupt.interrupted():  # Ctrl-C swallowed where no check came after it: still an interrupted run
+        return report_interrupt(prog)
+    return code
+
+
+def run_guarded_step(step: Step, settings: Settings, prog: str) -> int:
+    """The step under its lock; user errors (TaggerError, OSError) become one line and exit code 1."""
+    lock = step.lock(settings)
     try:
         with run_lock(settings.paths.run_dir, lock) if lock else nullcontext():
             if lock == LOCK:  # a shard's lock does not keep the folder's other writers out
@@ -94,22 +114,17 @@ def run_locked_step(step: Step, settings: Settings, prog: str) -> int:
         log.error(f"{prog}: error: {error}")
         return 1
     except OSError as error:
+        if interrupt.interrupted():
+            raise KeyboardInterrupt from error
         if error.errno not in DISK_FULL:
             where = f" {error.filename}" if error.filename else ""
-            print(f"{prog}: error: cannot write{where}: {error.strerror or error}; earlier outputs are intact",
-                  file=sys.stderr)
+            log.error(f"{prog}: error: cannot write{where}: {error.strerror or error}; earlier outputs are intact")
             return 1
         # Every output is written under a temporary name and renamed when complete (tagger.files).
         where = error.filename or settings.paths.run_dir
         log.error(f"{prog}: error: {os.strerror(error.errno).lower()} while writing {where}: "
                   "free space and re-run; earlier outputs are intact")
         return 1
-    except KeyboardInterrupt:
-        return report_interrupt(prog)
-    finally:
-        interrupt.restore(previous_handler)
-    if interrupt.interrupted():  # Ctrl-C swallowed where no check came after it: still an interrupted run
-        return report_interrupt(prog)
     return 0
 
 
