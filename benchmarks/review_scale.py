@@ -106,7 +106,7 @@ def first_screen_http(client: httpx.Client) -> float:
 
 def first_screen_browser(url: str) -> tuple[float, float] | None:
     """Seconds from navigation until the first group is on screen, and until its thumbnails have loaded."""
-    chromium = os.environ.get("TAGGER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -1,6 +1,6 @@
 """The review page end to end: review.py serving a small run folder, driven in headless Chromium by Playwright.
 
-Uses the system's Chromium (Debian's `chromium`; .ci/run installs it), or the one TAGGER_CHROMIUM names.
+Uses the system's Chromium (Debian's `chromium`; .ci/run installs it), or the one CHROMIUM_PATH names.
 """
 
 import os
@@ -14,10 +14,10 @@ from test_review_app import start_review
 
 playwright_api = pytest.importorskip("playwright.sync_api")  # in the test extra
 
-CHROMIUM = os.environ.get("TAGGER_CHROMIUM") or next(
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or next(
     (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
-if CHROMIUM is None and os.environ.get("TAGGER_REQUIRE_BROWSER"):
-    raise RuntimeError("TAGGER_REQUIRE_BROWSER is set but no Chromium was found (apt-get install chromium)")
+if CHROMIUM is None and os.environ.get("REQUIRE_BROWSER_TEST"):
+    raise RuntimeError("REQUIRE_BROWSER_TEST is set but no Chromium was found (apt-get install chromium)")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs it)")
 
 
