@@ -120,24 +120,25 @@ def write_json(target: Path, value) -> None:
     write_text(target, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def csv_text(header: list[str], rows) -> str:
+def csv_text(header: list[str], rows, neutralize: bool = True) -> str:
     """The project's one CSV writer, as text: a header line, then the rows, \\n line ends. Text cells a
     spreadsheet would run as formulas are neutralized (tagger.spreadsheet); numbers are written as they are.
-    read_csv (or from_spreadsheet_safe on each cell) gives the text back exactly."""
+    read_csv (or from_spreadsheet_safe on each cell) gives the text back exactly. neutralize=False only for a
+    file in another tool's format, read by that tool and never back by this project (selected_tags.csv)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     # csv quotes only cells holding the line terminator, "\n": a bare carriage return inside a cell would
     # split its row on reading, so rows holding one are written with every cell quoted.
     quote_all = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     for row in [header, *rows]:
-        cells = [spreadsheet_safe(cell) if isinstance(cell, str) else cell for cell in row]
+        cells = [spreadsheet_safe(cell) if neutralize and isinstance(cell, str) else cell for cell in row]
         (quote_all if any(isinstance(cell, str) and "\r" in cell for cell in cells) else writer).writerow(cells)
     return buffer.getvalue()
 
 
-def write_csv(target: Path, header: list[str], rows) -> None:
+def write_csv(target: Path, header: list[str], rows, neutralize: bool = True) -> None:
     """Writes csv_text(header, rows) byte for byte (no newline translation)."""
-    write_bytes(target, csv_text(header, rows).encode("utf-8"))
+    write_bytes(target, csv_text(header, rows, neutralize).encode("utf-8"))
 
 
 def read_csv(path: Path):

@@ -172,9 +172,11 @@ def write_vocabulary(run_dir: Path, counts: list[tuple[str, int]]) -> None:
 
 def write_selected_tags(run_dir: Path, vocabulary: list[str], counts: list[int]) -> None:
     """selected_tags.csv as the WD14 taggers ship it: tag_id (the model's output column), name, category
-    (0, Danbooru's 'general': our tags have no categories), count (training images from vocabulary.csv)."""
+    (0, Danbooru's 'general': our tags have no categories), count (training images from vocabulary.csv).
+    Names as they are, not neutralized: tools that read WD14 models would take `'-_-` for a tag of its own."""
     write_csv(run_dir / SELECTED_TAGS, ["tag_id", "name", "category", "count"],
-              [(index, name, 0, count) for index, (name, count) in enumerate(zip(vocabulary, counts, strict=True))])
+              [(index, name, 0, count) for index, (name, count) in enumerate(zip(vocabulary, counts, strict=True))],
+              neutralize=False)
 
 
 def read_vocabulary_counts(run_dir: Path) -> tuple[list[str], list[int]]:
