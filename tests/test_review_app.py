@@ -245,7 +245,9 @@ def test_a_killed_server_keeps_every_decision_it_answered(run_dir):
     finally:
         server.kill()
     assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "reject", "", "", "accept"]
-    assert sorted(path.name for path in run_dir.iterdir()) == ["images", "manifest.csv", "review.csv", "vocabulary.csv"]
+    # No temporary left beside review.csv (logs/ holds the step's log file).
+    assert sorted(path.name for path in run_dir.iterdir()) == ["images", "logs", "manifest.csv", "review.csv",
+                                                               "vocabulary.csv"]
 
 
 def test_review_command_warns_when_serving_beyond_this_machine(run_dir):
