@@ -33,12 +33,19 @@ def test_demo_groups_planted_variants_and_nothing_else(demo_run):
         ("red", "r3d"), ("red", "rot"), ("ring", "rings"), ("square", "sqaure")]
 
 
-def test_demo_baseline_dbscan_finds_the_same_groups(demo_run, tmp_path):
-    """The baseline method at its defaults (eps 0.3, min_samples 2) on the same embeddings."""
+def test_demo_baseline_dbscan_groups_only_planted_variants(demo_run, tmp_path):
+    """The baseline method at its defaults (eps 0.3, min_samples 2) on the same embeddings.
+
+    DBSCAN sees the mean embeddings alone, so it finds the variants the images show plainly (red, square) and
+    misses or finds ring/rings depending on how well a from-scratch model separates the shapes on this machine
+    (that marginal signal is why the combined method proposes it on spelling, flagged, whatever the images say).
+    What it must never do is join tags of different planted groups."""
     run = shutil.copytree(demo_run, tmp_path / "run")
     result = run_script("cluster_tags.py", "--paths.run_dir", run, "--cluster.method", "dbscan")
     assert result.returncode == 0, result.stderr
-    assert groups_found(run) == PLANTED_GROUPS
+    found = groups_found(run)
+    assert ["r3d", "red", "rot"] in found and ["sqaure", "square"] in found
+    assert all(any(set(group) <= set(planted) for planted in PLANTED_GROUPS) for group in found)
 
 
 def test_decisions_survive_a_rerun_and_rejected_pairs_are_not_proposed_again(demo_run, tmp_path):
@@ -55,4 +62,6 @@ def test_decisions_survive_a_rerun_and_rejected_pairs_are_not_proposed_again(dem
     assert (run / "rejected.csv").read_text() == "tag,other_tag\nred,rot\n"
     applied = run_script("apply_review.py", "--paths.run_dir", run)
     assert applied.returncode == 0, applied.stderr
-    assert (run / "aliases.txt").read_text() == ("alias r3d -> red\nalias rings -> ring\nalias sqaure -> square\n")
+    aliases = (run / "aliases.txt").read_text().splitlines()
+    assert all(line.startswith("# ") for line in aliases[:2])  # the file says how to undo a merge
+    assert aliases[2:] == ["alias r3d -> red", "alias rings -> ring", "alias sqaure -> square"]
