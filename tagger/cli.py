@@ -8,7 +8,7 @@ import difflib
 import logging
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError, create_model
@@ -160,14 +160,14 @@ def console(argv: list[str] | None = None) -> int:
 def parse_settings(step: Step, args: list[str], prog: str) -> Settings | None:
     """The step's settings from defaults, .env, TAGGER_ variables and args; None when --help was asked for."""
     check_environment()
-    rename_old_environment()
     args = normalized_args(step, args)
     model = step_settings_model(step, prog)
     if any(arg in HELP_FLAGS for arg in args):
         CliApp.run(model, cli_args=["--help"])  # prints the usage and exits through argparse
-    parsed = CliApp.run(model, cli_args=args)
-    # Sections the step does not read come from the environment and .env alone.
-    return Settings(**parsed.model_dump())
+    with old_environment_renamed():
+        parsed = CliApp.run(model, cli_args=args)
+        # Sections the step does not read come from the environment and .env alone.
+        return Settings(**parsed.model_dump())
 
 
 def step_settings_model(step: Step, prog: str) -> type[BaseSettings]:
@@ -264,15 +264,23 @@ def check_environment() -> None:
         raise UsageError("; ".join(problems))
 
 
-def rename_old_environment() -> None:
+@contextmanager
+def old_environment_renamed():
     """TAGGER_ variables of train settings renamed when the train section was split by concern keep working
-    (in the environment or in .env)."""
-    for new_key, value in renamed_in_env_file(RENAMED_FLAGS, env_file()).items():
-        os.environ.setdefault(new_key, value)
-    for old, new in RENAMED_FLAGS.items():
-        old_key, new_key = (f"TAGGER_{name.upper().replace('.', '__')}" for name in (old, new))
-        if old_key in os.environ and new_key not in os.environ:
-            os.environ[new_key] = os.environ.pop(old_key)
+    (in the environment or in .env): under their new names while the settings are read, and as they were
+    afterwards, so a step run in-process leaves the caller's environment as it found it."""
+    saved = dict(os.environ)
+    try:
+        for new_key, value in renamed_in_env_file(RENAMED_FLAGS, env_file()).items():
+            os.environ.setdefault(new_key, value)
+        for old, new in RENAMED_FLAGS.items():
+            old_key, new_key = (f"TAGGER_{name.upper().replace('.', '__')}" for name in (old, new))
+            if old_key in os.environ and new_key not in os.environ:
+                os.environ[new_key] = os.environ.pop(old_key)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def describe_validation_error(error: ValidationError) -> str:

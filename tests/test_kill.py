@@ -227,6 +227,8 @@ def review_runs(tmp_path_factory):
         run_dir.mkdir()
         (run_dir / "review.csv").write_text("group,canonical,variant,decision\n1,red,r3d,accept\n1,red,rot,yes\n"
                                             "2,circle,circles,reject\n")
+        # apply_review.py checks accepted variants against the vocabulary they were proposed from.
+        (run_dir / "vocabulary.csv").write_text("tag,count\nred,9\ncircle,8\nr3d,7\nrot,6\ncircles,5\n")
 
     return start_and_straight(tmp_path_factory, "review", "apply_review.py", set_up)
 
@@ -234,8 +236,9 @@ def review_runs(tmp_path_factory):
 def test_apply_review_renames_are_the_expected_commit_points(review_runs):
     _, straight, renames, after = review_runs
     assert renames == APPLY_REVIEW_RENAMES
-    assert sorted(after) == ["run/aliases.txt", "run/rejected.csv", "run/review.csv"]
-    assert (straight / "run" / "aliases.txt").read_text() == "alias r3d -> red\nalias rot -> red\n"
+    assert sorted(after) == ["run/aliases.txt", "run/rejected.csv", "run/review.csv", "run/vocabulary.csv"]
+    aliases = (straight / "run" / "aliases.txt").read_text().splitlines()
+    assert [line for line in aliases if not line.startswith("#")] == ["alias r3d -> red", "alias rot -> red"]
     assert (straight / "run" / "rejected.csv").read_text() == "tag,other_tag\ncircle,circles\n"
 
 
