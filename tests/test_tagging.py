@@ -54,7 +54,7 @@ def thresholds(run_dir, model, vocabulary, tiny_dataset):
 
     train.py's thresholds are validation scores themselves, so an image can sit exactly on one, where the
     last bits of a batch-size-dependent sum decide the tag; here every image is clear of every threshold.
-    The last tag is left out of "tags", so it takes the default.
+    Every tag has its own (a tag missing from thresholds.json is an error, tests/test_tag_list.py).
     """
     scores = probabilities(model, sorted((tiny_dataset / "images").iterdir()))
     per_tag = {}
@@ -63,9 +63,8 @@ def thresholds(run_dir, model, vocabulary, tiny_dataset):
         widest = int(np.argmax(np.diff(middle)))
         assert middle[widest + 1] - middle[widest] > 1e-6, "test data: no clear gap for a threshold"
         per_tag[name] = float((middle[widest] + middle[widest + 1]) / 2)
-    default = per_tag.pop(vocabulary[-1])
-    (run_dir / "thresholds.json").write_text(json.dumps({"default": default, "tags": per_tag}))
-    return np.array([per_tag.get(name, default) for name in vocabulary])
+    (run_dir / "thresholds.json").write_text(json.dumps({"default": per_tag[vocabulary[-1]], "tags": per_tag}))
+    return np.array([per_tag[name] for name in vocabulary])
 
 
 def probabilities(model, images) -> np.ndarray:
