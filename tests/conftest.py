@@ -33,6 +33,30 @@ def last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+LEGACY_FIXTURE = ROOT / "tests" / "fixtures" / "run_v0_1"
+
+
+def legacy_model_keras(target) -> None:
+    """model.keras as tagger 0.1 wrote it: its config.json and metadata.json as saved then (they hold the old
+    module names), with weights made anew from that config (9 MB of random weights stay out of git)."""
+    import zipfile
+
+    import keras
+
+    import tagger.model.layers  # noqa: F401  (registers PixelScaling, which the old config names)
+
+    config = (LEGACY_FIXTURE / "model_keras" / "config.json").read_text()
+    model = keras.saving.deserialize_keras_object(json.loads(config))
+    keras.utils.set_random_seed(0)
+    weights = target.parent / "model.weights.h5"
+    model.save_weights(weights)
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("metadata.json", (LEGACY_FIXTURE / "model_keras" / "metadata.json").read_text())
+        archive.writestr("config.json", config)
+        archive.write(weights, "model.weights.h5")
+    weights.unlink()
+
+
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """60 real PNGs (32 px) with tags decided by their content, from the demo generator."""

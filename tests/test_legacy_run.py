@@ -13,31 +13,10 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, legacy_model_keras, run_script
 
 FIXTURE = ROOT / "tests" / "fixtures" / "run_v0_1"
 WRITTEN_UNDER = "/tmp/fxsrc/images"  # where the fixture's images were when the run folder was made
-
-
-def legacy_model_keras(target) -> None:
-    """model.keras as tagger 0.1 wrote it: its config.json and metadata.json as saved then (they hold the old
-    module names), with weights made anew from that config (9 MB of random weights stay out of git)."""
-    import zipfile
-
-    import keras
-
-    import tagger.model.layers  # noqa: F401  (registers PixelScaling, which the old config names)
-
-    config = (FIXTURE / "model_keras" / "config.json").read_text()
-    model = keras.saving.deserialize_keras_object(json.loads(config))
-    keras.utils.set_random_seed(0)
-    weights = target.parent / "model.weights.h5"
-    model.save_weights(weights)
-    with zipfile.ZipFile(target, "w") as archive:
-        archive.writestr("metadata.json", (FIXTURE / "model_keras" / "metadata.json").read_text())
-        archive.writestr("config.json", config)
-        archive.write(weights, "model.weights.h5")
-    weights.unlink()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import shutil
 import zipfile
 
 import pytest
-from conftest import ROOT, last_line, run_script
+from conftest import ROOT, last_line, legacy_model_keras, run_script
 
 from tagger import runfolder
 from tagger.cli import main
@@ -60,6 +60,7 @@ def test_tag_py_names_the_right_tags_after_vocabulary_csv_changes(run_copy, tiny
 def test_an_old_model_without_its_tag_list_is_checked_against_vocabulary_csv(tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(FIXTURE / "run", run_dir)
+    legacy_model_keras(run_dir / "model.keras")
     with zipfile.ZipFile(run_dir / "model.keras") as archive:
         assert runfolder.MODEL_TAGS not in archive.namelist()  # the fixture predates the embedded list
     vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
