@@ -8,6 +8,11 @@ the sum of its tags' vectors plus noise) are written to a memory-mapped .npy fir
 embeddings.npy is read; the probe only touches the images it samples.
 
     python benchmarks/variant_scale.py [--tags 50000] [--images 1000000] [--dims 1280] [--no-probe]
+        [--compare-logistic]
+
+--compare-logistic also runs the probe as it was before (cross-validated liblinear logistic
+regression, each tag's reference drawn from a set difference over all images) on the same data
+in the same process, and prints the ratio.
 """
 
 import argparse
@@ -21,6 +26,35 @@ import numpy as np
 from scipy import sparse
 
 from tagger.variants.grouping import CombinedVariants
+from tagger.variants.separability import MIN_IMAGES, SeparabilityProbe
+
+
+class LogisticProbe(SeparabilityProbe):
+    """The probe before it became a discriminant in numpy: liblinear per fold, references by set difference."""
+
+    def auc(self, first_images, second_images) -> float:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import StratifiedKFold
+
+        features = np.concatenate([self.features(first_images), self.features(second_images)])
+        labels = np.r_[np.zeros(len(first_images)), np.ones(len(second_images))]
+        decision = np.empty(len(labels))
+        splitter = StratifiedKFold(min(self.folds, len(first_images), len(second_images)), shuffle=True,
+                                   random_state=self.seed)
+        for train, test in splitter.split(features, labels):
+            model = LogisticRegression(C=1.0, solver="liblinear", random_state=self.seed)
+            decision[test] = model.fit(features[train], labels[train]).decision_function(features[test])
+        return round(float(roc_auc_score(labels, decision)), 4)
+
+    def tag_reference(self, tag: int) -> float:
+        cache = self.__dict__.setdefault("references_", {})
+        if tag not in cache:
+            images = self.images_of(tag)
+            others = np.setdiff1d(np.arange(self.tag_images_.shape[1]), images)
+            cache[tag] = (self.auc(self.sample(images, (3, tag)), self.sample(others, (4, tag)))
+                          if min(len(images), len(others)) >= MIN_IMAGES else np.nan)
+        return cache[tag]
 
 
 def synthetic_tag_images(tags: int, images: int, per_image: int, random) -> sparse.csr_matrix:
@@ -64,6 +98,7 @@ def main() -> None:
     parser.add_argument("--per-image", type=int, default=10)
     parser.add_argument("--dims", type=int, default=1280)
     parser.add_argument("--no-probe", action="store_true", help="leave the separability probe off")
+    parser.add_argument("--compare-logistic", action="store_true", help="also run the probe as it was before")
     arguments = parser.parse_args()
     random = np.random.default_rng(0)
 
@@ -89,16 +124,25 @@ def main() -> None:
         embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
         print(f"wrote synthetic embeddings.npy ({embeddings.nbytes / 1e9:.1f} GB, memory-mapped) in "
               f"{time.perf_counter() - clock:.0f} s (not counted)")
-    start = time.perf_counter()
-    model = CombinedVariants().fit(vectors, vocabulary, counts, tag_images, image_embeddings=embeddings)
-    total = time.perf_counter() - start
-    for name, seconds in model.timings_.items():
-        print(f"{name:<20} {seconds:7.1f} s")
-    print(f"candidate pairs: {len(model.scores_):,}; co-occurring tag pairs: {model.cooccurrence_.together.nnz // 2:,}; "
-          f"groups proposed: {len(model.groups_):,}; pairs probed: {model.probes_asked_:,}")
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(f"fit: {total:.1f} s of the 120 s target ({total / 120:.0%}); peak memory {peak_gb:.2f} GB of 4 GB")
-
+    probes = [("discriminant probe (today)", SeparabilityProbe())]
+    if arguments.compare_logistic and embeddings is not None:
+        probes.append(("logistic probe (before)", LogisticProbe()))
+    totals = []
+    for label, probe in probes:
+        start = time.perf_counter()
+        model = CombinedVariants(probe=probe).fit(vectors, vocabulary, counts, tag_images, image_embeddings=embeddings)
+        totals.append(time.perf_counter() - start)
+        print(f"-- {label if embeddings is not None else 'no probe'}")
+        for name, seconds in model.timings_.items():
+            print(f"{name:<20} {seconds:7.1f} s")
+        print(f"candidate pairs: {len(model.scores_):,}; co-occurring tag pairs: "
+              f"{model.cooccurrence_.together.nnz // 2:,}; groups proposed: {len(model.groups_):,}; "
+              f"pairs probed: {model.probes_asked_:,}")
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        print(f"fit: {totals[-1]:.1f} s of the 120 s target ({totals[-1] / 120:.0%}); peak memory so far "
+              f"{peak_gb:.2f} GB of 4 GB")
+    if len(totals) == 2:
+        print(f"before / today: {totals[1] / totals[0]:.1f}x the time")
 
 if __name__ == "__main__":
     main()

@@ -13,8 +13,9 @@ calibration: among proposed pairs at confidence >= 0.9 (and in bins), the share 
 
 Sets (each on coco128 at every seed unless noted):
   coco         variants of every kind injected at random (benchmarks/variant_discovery.py's injection)
-  lookalike    only translations and synonyms (no spelling link) beside coco's own look-alike classes
-               (cup/bowl, car/truck, ...): every merge must come from meaning and nothing else
+  lookalike    translations and synonyms (no spelling link) of classes that have a distinct look-alike
+               class (the closest class means that rarely share an image): every merge must come
+               from meaning, right beside a pair that looks as alike and is not one
   correlated   variant use correlated with content: a variant is used three times as often on one
                half of its concept's images (split along their first principal component)
   broader      broader tags travelling with narrower ones (animal, vehicle, furniture, ...) added
@@ -109,10 +110,9 @@ def correlated_injection(tags, embeddings, plan, min_count, rng):
     return rows
 
 
-def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
-    """The `count` most look-alike distinct class pairs (closest centered mean embeddings, few shared
-    images), each giving the rarer class a near spelling of the other: one inner letter changed, or
-    the plural (`leg up` / `legs up`)."""
+def lookalike_pairs(tags, embeddings, min_count: int):
+    """Distinct class pairs, most look-alike first: closest centered mean embeddings, few shared images
+    (pairs that travel together are company, not look-alikes); each class in one pair at most."""
     counts = Counter(t for row in tags for t in set(row))
     vocabulary = sorted(t for t, c in counts.items() if c >= 2 * min_count)
     matrix = Manifest([], [], tags, []).tag_image_matrix(vocabulary)
@@ -120,14 +120,24 @@ def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
     similarity = vectors @ vectors.T
     binary = (matrix > 0).astype(np.float32)
     shared = (binary @ binary.T).toarray()
-    renames, used = {}, set()
+    used = set()
     for flat in np.argsort(-similarity, axis=None):
         a, b = divmod(int(flat), len(vocabulary))
         if a >= b or a in used or b in used:
             continue
         if shared[a, b] > 0.2 * min(counts[vocabulary[a]], counts[vocabulary[b]]):
-            continue  # travel together: not look-alikes but company
-        keep, rename = sorted((vocabulary[a], vocabulary[b]), key=lambda t: -counts[t])
+            continue
+        used |= {a, b}
+        yield vocabulary[a], vocabulary[b]
+
+
+def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
+    """The `count` most look-alike distinct class pairs, each giving the rarer class a near spelling of
+    the other: one inner letter changed, or the plural (`leg up` / `legs up`)."""
+    counts = Counter(t for row in tags for t in set(row))
+    renames = {}
+    for first, second in lookalike_pairs(tags, embeddings, min_count):
+        keep, rename = sorted((first, second), key=lambda t: -counts[t])
         letters = "bcdfghklmnprstvw"
         inner = len(keep) // 2
         replacement = next(c for c in letters if c != keep[inner])
@@ -135,7 +145,6 @@ def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
         if normalize(near) in counts:
             continue
         renames[rename] = near
-        used |= {a, b}
         if len(renames) == count:
             break
     return renames
@@ -149,12 +158,20 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     if name == "coco":
         plan = plan_variants(counts, concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
-    elif name in ("lookalike", "translations"):
-        kinds = ("translation", "synonym")
-        plan = plan_of_kinds(counts, kinds, concepts, min_count, rng)
+    elif name == "translations":
+        plan = plan_of_kinds(counts, ("translation", "synonym"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
-        if name == "translations":  # only the injected concepts' neighbourhood matters: same rows
-            pass
+    elif name == "lookalike":
+        # Translations and synonyms of classes that have a distinct look-alike class: a merge of the
+        # true pair must come from meaning alone, right beside a pair that looks as alike and is not one.
+        import variant_discovery
+
+        pairs = list(lookalike_pairs(tags, embeddings, min_count))[:12]
+        translatable = {c for pair in pairs for c in pair
+                        if c in variant_discovery.TRANSLATIONS or c in variant_discovery.SYNONYMS}
+        plan = plan_of_kinds(Counter({c: n for c, n in counts.items() if c in translatable}),
+                             ("translation", "synonym"), concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
     elif name == "correlated":
         plan = plan_variants(counts, concepts, min_count, rng)
         rows = correlated_injection(tags, embeddings, plan, min_count, rng)

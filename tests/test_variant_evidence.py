@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from tagger.runfolder import Manifest
-from tagger.variants.grouping import IMAGES_DIFFER, SPELLING_ONLY, CombinedVariants, tag_mean_embeddings
+from tagger.variants.grouping import IMAGES_DIFFER, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings
 from tagger.variants.review import read_review, write_review
-from tagger.variants.separability import SeparabilityProbe
+from tagger.variants.separability import ProbeResult, SeparabilityProbe
 
 DIMENSIONS = 32
 
@@ -89,10 +89,11 @@ def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidenc
     assert 0.5 <= group.scores[1] < 0.9
 
 
-def test_a_plural_the_images_see_as_one_is_merged_confidently_even_when_the_means_barely_agree():
+def test_a_plural_the_images_see_as_one_is_merged_confidently():
     centres = look_alike_centres(["ring", "square", "triangle"])
     spellings = {"ring": ["ring", "rings"], "square": ["square"], "triangle": ["triangle"]}
-    embeddings, image_tags = collection(spellings, centres, noise=2.0)  # noisy images: means agree only a little
+    # Noisy images, yet the probe can tell ring from the rest (its power), and not ring from rings.
+    embeddings, image_tags = collection(spellings, centres, noise=1.6)
     model = fit(embeddings, image_tags)
     (group,) = model.groups_
     assert sorted(group.members) == ["ring", "rings"] and group.flags[1] == ""
@@ -117,3 +118,24 @@ def test_near_spelled_look_alike_concepts_are_a_near_miss_not_a_merge(tmp_path):
 def test_probe_refuses_a_sample_too_small_to_say_anything():
     with pytest.raises(ValueError, match="per_side must be at least 6; received per_side=2"):
         SeparabilityProbe(per_side=2)
+
+
+def test_close_means_without_a_probe_that_can_confirm_them_merge_nothing():
+    """The meaning route alone: two tags of no spelling link whose means sit close (door / cabinet in the
+    same rooms). Where the probe was asked, the pair is one only as far as the probe finds it so."""
+    def scores(reference_z, z):
+        null_std = 0.05
+        probe = ProbeResult(auc=np.array([0.5 + z * null_std]), null_mean=np.array([0.5]),
+                            null_std=np.array([null_std]), reference=np.array([0.5 + reference_z * null_std]))
+        evidence = PairEvidence(first=np.array([0]), second=np.array([1]), visual=np.array([0.9]),
+                                context=np.array([0.95]), spelling=np.array([0.0]), overlap=np.array([0.0]),
+                                probe=probe)
+        return float(evidence.scores()[0])
+
+    unprobed = PairEvidence(first=np.array([0]), second=np.array([1]), visual=np.array([0.9]), context=np.array([0.95]),
+                            spelling=np.array([0.0]), overlap=np.array([0.0]))
+    assert float(unprobed.scores()[0]) == pytest.approx(0.94375)  # no probe: the means decide, as before
+    assert scores(reference_z=1.5, z=0.0) == 0.0  # the images cannot tell either tag from the rest: no merge
+    assert scores(reference_z=8.0, z=0.0) == pytest.approx(1.0)  # they could, and cannot tell the two apart
+    assert scores(reference_z=8.0, z=5.0) == 0.0  # they tell the two apart: two concepts
+    assert scores(reference_z=4.5, z=0.0) == pytest.approx(0.5)  # half the power: half the confidence
