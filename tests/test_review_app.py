@@ -227,10 +227,13 @@ def test_review_command_prints_its_url_serves_and_stops_cleanly_on_ctrl_c(run_di
 
 
 def test_review_command_under_quiet_prints_only_its_address(run_dir):
+    import httpx
+
     server = start_review(run_dir, "--quiet")
     try:
         line = server.stdout.readline()  # the address is what review.py is run for: kept under --quiet
         assert line.startswith("review: http://127.0.0.1:"), line + server.stderr.read()
+        assert httpx.get(line.split()[1]).status_code == 200  # serving: Ctrl-C now ends it as a user would
         server.send_signal(signal.SIGINT)
         out, err = server.communicate(timeout=30)
     finally:
