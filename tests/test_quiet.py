@@ -2,10 +2,11 @@
 
 import json
 import re
+import shutil
 
 import numpy as np
 import pytest
-from conftest import PIPELINE_TRAIN_FLAGS, ROOT, run_script
+from conftest import PIPELINE_TRAIN_FLAGS, ROOT, child_hooks, run_script
 
 QUIET_RUNS = {}  # script -> its CompletedProcess under --quiet, in pipeline order
 
@@ -66,6 +67,17 @@ def test_tag_prints_the_tag_lists_asked_for_under_quiet_and_nothing_else(quiet_r
     # Shown by default for a handful of images, the lists are news of the run: --quiet leaves them out.
     default = run_script("tag.py", *flags, "--quiet")
     assert default.returncode == 0 and default.stdout == "", default.stdout + default.stderr
+
+
+def test_export_without_the_onnx_tools_warns_under_quiet(quiet_run, tmp_path):
+    run_copy = tmp_path / "run"
+    shutil.copytree(quiet_run, run_copy, ignore=shutil.ignore_patterns("export"))
+    result = run_script("export.py", "--paths.run_dir", run_copy, "--quiet", env=child_hooks(missing_packages="tf2onnx"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == ("warning: ONNX export skipped: tf2onnx and onnxruntime are not installed "
+                             "(pip install tf2onnx onnxruntime, or pip install -e '.[export]')\n")
+    assert (run_copy / "export" / "saved_model").is_dir() and not (run_copy / "export" / "model.onnx").exists()
 
 
 def test_no_module_of_the_package_prints_past_logging():
