@@ -18,6 +18,11 @@ from tagger import runfolder
 
 QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# What the person asked the command for (similar.py's ranked list, tag.py's tag lists under --tag.print, the review
+# page's address), as opposed to news of the work: on stdout at every level, --quiet included. Between INFO and
+# WARNING, so a logger at the default level still passes it, and it never reaches stderr.
+RESULT = 25
+logging.addLevelName(RESULT, "RESULT")
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -57,7 +62,8 @@ def step_logging(step: str, run_dir: Path | None, verbosity: str = NORMAL):
     """Console and file logging for one step; yields the log file's path (None when it cannot be written).
 
     The console gets INFO and up (WARNING and up with --quiet, DEBUG with --verbose): information on stdout,
-    warnings and errors on stderr. The file gets everything, DEBUG included, and the C++ libraries' lines.
+    warnings and errors on stderr; RESULT records (what the person asked for) reach stdout at every level.
+    The file gets everything, DEBUG included, and the C++ libraries' lines.
     """
     logger = logging.getLogger("tagger")
     logger.setLevel(logging.DEBUG)
@@ -96,7 +102,7 @@ def step_logging(step: str, run_dir: Path | None, verbosity: str = NORMAL):
         sys.stderr = os.fdopen(os.dup(stderr_copy), "w", buffering=1, encoding=original_stderr.encoding,
                                errors="backslashreplace")
     out = logging.StreamHandler(sys.stdout)
-    out.setLevel(level)
+    out.setLevel(min(level, RESULT))
     out.addFilter(BelowWarning())
     err = logging.StreamHandler(sys.stderr)
     err.setLevel(max(level, logging.WARNING))

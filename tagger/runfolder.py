@@ -7,6 +7,7 @@ need pickle to load.
 
 import hashlib
 import json
+import logging
 import math
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from tagger.files import (  # noqa: F401 (re-exported)
     write_json,
     write_text,
 )
+
+log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
 VOCABULARY = "vocabulary.csv"
@@ -235,7 +238,7 @@ def cached_features(run_dir: Path, key: dict) -> np.ndarray | None:
             if json.loads(cache_key.read_text(encoding="utf-8")) == key:
                 return np.load(cache, mmap_mode="r", allow_pickle=False)
         except (ValueError, EOFError, OSError):  # a damaged cache is only lost time: it is computed again
-            print(f"note: {cache} is damaged; computing it again")
+            log.warning(f"{cache} is damaged; computing it again")
     return None
 
 
@@ -260,8 +263,8 @@ def read_head_kernel(run_dir: Path) -> np.ndarray | None:
     except (KeyError, ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
         raise TaggerError(f"{path} cannot be read ({error}): run train.py again") from None
     if tags is not None and tags != read_vocabulary(run_dir):
-        print(f"note: {HEAD} was trained on other tags than {VOCABULARY} lists (prepare.py ran since train.py); "
-              "comparing tags by embeddings alone")
+        log.warning(f"{HEAD} was trained on other tags than {VOCABULARY} lists (prepare.py ran since train.py); "
+                    "comparing tags by embeddings alone")
         return None
     return kernel
 

@@ -19,6 +19,24 @@ Engine = Literal["keras", "function", "onnx", "openvino"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
 
+def engine_field():
+    """The engine setting of every section that runs the network (embed, tag): one text, one default."""
+    return Field(
+        "function",
+        description="keras: model(...) per batch; function: the same, compiled once as a tf.function (same "
+        "outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: OpenVINO (extra "
+        "'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
+    )
+
+
+def precision_field(measured: str):
+    """The precision setting beside engine_field; measured: what benchmarks/precision_fidelity.py found it costs."""
+    return Field(
+        "float32", description=f"Inference arithmetic. mixed_bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
+        f"{measured} (benchmarks/precision_fidelity.py); mixed_float16: GPUs.",
+    )
+
+
 # data.tag_separator's names for separators awkward to type on a command line.
 SEPARATOR_NAMES = {"comma": ",", "space": " ", "tab": "\t", "semicolon": ";", "pipe": "|"}
 
@@ -244,16 +262,8 @@ class EmbedSettings(BaseModel):
     merge_only: bool = Field(
         False, description="Only join the shards' pieces into embeddings.npy; stop with a list if any is missing."
     )
-    engine: Engine = Field(
-        "function",
-        description="keras: model(...) per batch; function: the same, compiled once as a tf.function (same "
-        "outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: OpenVINO (extra "
-        "'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
-    )
-    precision: Precision = Field(
-        "float32", description="Inference arithmetic. mixed_bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
-        "embeddings within cosine 0.99 of float32 (benchmarks/precision_fidelity.py); mixed_float16: GPUs.",
-    )
+    engine: Engine = engine_field()
+    precision: Precision = precision_field("embeddings within cosine 0.99 of float32")
 
     @model_validator(mode="after")
     def shard_in_range(self):
@@ -344,6 +354,8 @@ class TagSettings(BaseModel):
     print: bool | None = Field(None, description="Print each image's tags with their scores; default: when "
                                "tagging at most 10 images.")
     batch_size: int = Field(32, ge=1, le=4096, description="Images per forward pass.")
+    engine: Engine = engine_field()
+    precision: Precision = precision_field("99.6% of tag decisions unchanged on coco128")
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="One threshold for every tag, instead of the per-tag thresholds.json."
     )

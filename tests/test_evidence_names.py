@@ -8,10 +8,11 @@ import json
 import numpy as np
 
 from tagger import runfolder
+from tagger.logs import step_logging
 from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES
 from tagger.variants.review import read_review, write_review
 from tagger.variants.samples import pair_sample, sample_images
-from tagger.variants.step import print_groups, write_groups
+from tagger.variants.step import log_groups, write_groups
 from tagger.variants.synonyms_page import write_synonyms_page
 from test_variants import fit_combined
 
@@ -21,7 +22,8 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
     groups = model.groups_
     write_groups(tmp_path, groups)
     write_review(tmp_path, groups, {})
-    print_groups(groups)
+    with step_logging("cluster_tags", None):  # the console as cluster_tags.py sets it up
+        log_groups(groups)
     terminal = capsys.readouterr().out
     group = next(group for group in groups if "dogs" in group.members)
     dogs = group.members.index("dogs")

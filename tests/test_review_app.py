@@ -226,6 +226,22 @@ def test_review_command_prints_its_url_serves_and_stops_cleanly_on_ctrl_c(run_di
     assert "review: stopped; every decision made is in review.csv" in out
 
 
+def test_review_command_under_quiet_prints_only_its_address(run_dir):
+    import httpx
+
+    server = start_review(run_dir, "--quiet")
+    try:
+        line = server.stdout.readline()  # the address is what review.py is run for: kept under --quiet
+        assert line.startswith("review: http://127.0.0.1:"), line + server.stderr.read()
+        assert httpx.get(line.split()[1]).status_code == 200  # serving: Ctrl-C now ends it as a user would
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert server.returncode == 0, err
+    assert out == "" and err == ""  # no "review: stopped" line
+
+
 def test_a_killed_server_keeps_every_decision_it_answered(run_dir):
     import re
 

@@ -126,8 +126,8 @@ def test_cluster_tags_leaves_out_a_head_trained_on_other_tags(run_copy, tmp_path
     rows[0], rows[1] = rows[1], rows[0]
     runfolder.write_vocabulary(run_dir, rows)
     assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
-    assert ("note: head.npz was trained on other tags than vocabulary.csv lists (prepare.py ran since train.py); "
-            "comparing tags by embeddings alone") in capsys.readouterr().out
+    assert ("warning: head.npz was trained on other tags than vocabulary.csv lists (prepare.py ran since train.py); "
+            "comparing tags by embeddings alone") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_tagger, last_line, run_script
+from conftest import child_hooks, last_line, run_script, run_tagger
 
 # Not MobileNetV2 as in test_pipeline: with random weights its pooled features collapse to ~1e-12, so every
 # image gets the same probabilities and a tag written beside the wrong image could not be told apart.
@@ -320,6 +320,55 @@ def test_onnx_export_gives_the_same_predictions_at_any_batch_size(run_dir, expor
     assert not isinstance(session.get_inputs()[0].shape[0], int)
     for batch in (pixels[:1], pixels):
         np.testing.assert_allclose(session.run(None, {name: batch})[0], expected[:len(batch)], rtol=0, atol=1e-5)
+
+
+# --- tag.py's engines: embed.py's, through the same code (tagger.model.inference) -----------------------------
+
+
+@pytest.mark.parametrize("engine", ["keras", "onnx"])
+def test_another_engine_gives_the_default_engines_tags_and_scores(run_dir, model, vocabulary, thresholds, tiny_dataset,
+                                                                  tmp_path, engine):
+    if engine == "onnx":
+        pytest.importorskip("onnxruntime")
+        pytest.importorskip("tf2onnx")
+    images = copy_images(tiny_dataset, tmp_path / "photos", 6, start=30)
+    listed = {}
+    for name in ("function", engine):  # function: the default
+        flags = [] if name == "function" else ["--tag.engine", name]
+        result = run_script("tag.py", tmp_path / "photos", "--tag.recursive", "--paths.run_dir", run_dir,
+                            "--tag.write_sidecars", "false", "--tag.output", tmp_path / f"{name}.json", *flags)
+        assert result.returncode == 0, result.stderr
+        listed[name] = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))["images"]
+    assert sorted(listed[engine]) == sorted(listed["function"]) == sorted(map(str, images))
+    for image, scores in zip(images, probabilities(model, images)):
+        tags = listed[engine][str(image)]
+        # Same tags in the same order; scores within 1e-4 of the default's and of model.keras (ONNX Runtime sums
+        # in another order: differences of about 1e-7 here, 1e-4 is export.py's bar).
+        assert list(tags) == list(listed["function"][str(image)])
+        assert list(tags) == ranked_tags(scores, vocabulary, lambda i: scores[i] >= thresholds[i])
+        for tag, score in tags.items():
+            assert abs(score - listed["function"][str(image)][tag]) <= 1e-4
+            assert abs(score - scores[vocabulary.index(tag)]) <= 1e-4
+    assert sum(len(tags) for tags in listed[engine].values()) > 0  # tags to compare, not six empty lists
+
+
+@pytest.mark.parametrize("flags, missing, message", [
+    (["--tag.engine", "openvino"], "openvino", "tag.py: error: engine openvino needs OpenVINO: pip install -e '.[openvino]'"),
+    (["--tag.engine", "onnx"], "tf2onnx", "tag.py: error: engine onnx needs tf2onnx and onnxruntime: "
+                                          "pip install -e '.[export]'"),
+    (["--tag.engine", "onnx", "--tag.precision", "mixed_bfloat16"], "", "tag.py: error: engine onnx runs float32 only "
+     "(ONNX Runtime has no mixed_bfloat16 convolutions on CPUs): use precision float32, or engine function or openvino "
+     "for mixed_bfloat16"),
+    (["--tag.engine", "tensorrt"], "", "tag.py: setting tag.engine: Input should be 'keras', 'function', 'onnx' or "
+                                       "'openvino' (received 'tensorrt')"),
+])
+def test_an_engine_that_cannot_run_stops_tag_with_embeds_message(run_dir, thresholds, tiny_dataset, tmp_path, flags,
+                                                                 missing, message):
+    image = copy_images(tiny_dataset, tmp_path, 1)[0]
+    result = run_script("tag.py", image, "--paths.run_dir", run_dir, *flags, env=child_hooks(missing_packages=missing))
+    assert result.returncode == (2 if "setting" in message else 1)
+    assert last_line(result.stderr) == message
+    assert not image.with_suffix(".txt").exists()
 
 
 # --- issue 14: tag.py as the taggers people use, the formats they exchange, logs, TensorBoard, report ----------

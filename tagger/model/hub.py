@@ -11,12 +11,15 @@ TokenPooling layer after it. Both are registered tagger layers; the tower is a r
 so model.keras loads in safe mode wherever keras-hub is installed.
 """
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tagger.errors import TaggerError
+
+log = logging.getLogger(__name__)
 
 PRETRAINED = ("imagenet", "pretrained")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -107,7 +110,7 @@ def preset_pixel_scaling(spec, preset: str | None) -> tuple[tuple, tuple]:
     try:
         converter = keras_hub.layers.ImageConverter.from_preset(preset)
     except Exception:  # a preset saved without its converter: the family's published normalization
-        print(f"note: {preset} has no image converter; using {spec.family}'s published pixel normalization")
+        log.info(f"note: {preset} has no image converter; using {spec.family}'s published pixel normalization")
         return family.pixel_scale, family.pixel_offset
     return _per_channel(converter.scale, 1.0), _per_channel(converter.offset, 0.0)
 

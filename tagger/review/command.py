@@ -2,14 +2,17 @@
 
 import errno
 import ipaddress
+import logging
 import socket
-import sys
 import webbrowser
 
 from tagger import interrupt, runfolder
 from tagger.errors import TaggerError
+from tagger.logs import RESULT
 from tagger.result import StepResult
 from tagger.review.server import create_app
+
+log = logging.getLogger(__name__)
 
 
 def is_loopback(host: str) -> bool:
@@ -55,10 +58,11 @@ def review(settings) -> StepResult:
     listener = bound_socket(options.host, options.port)
     url = page_url(options.host, listener.getsockname()[1])
     if not is_loopback(options.host):
-        print(f"warning: serving on {options.host}, not only this machine: anyone who can reach it can see the "
-              "images; decisions still need the page's session token", file=sys.stderr)
-    print(f"review: {url}  (decisions go to {settings.paths.run_dir / runfolder.REVIEW} at once; Ctrl-C stops)",
-          flush=True)
+        log.warning(f"serving on {options.host}, not only this machine: anyone who can reach it can see the "
+                    "images; decisions still need the page's session token")
+    # The address is what the person ran the command for: shown under --quiet too.
+    log.log(RESULT, f"review: {url}  (decisions go to {settings.paths.run_dir / runfolder.REVIEW} at once; "
+            "Ctrl-C stops)")
     if options.open:
         webbrowser.open(url)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=2))
@@ -67,5 +71,5 @@ def review(settings) -> StepResult:
     except KeyboardInterrupt:  # newer uvicorn re-raises the Ctrl-C it handled
         pass
     interrupt.clear()  # Ctrl-C is how this step ends (uvicorn handled it): exit 0, not 130
-    print("review: stopped; every decision made is in review.csv", flush=True)
+    log.info("review: stopped; every decision made is in review.csv")
     return StepResult([settings.paths.run_dir / runfolder.REVIEW])

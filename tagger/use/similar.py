@@ -16,6 +16,7 @@ import numpy as np
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import image_problem, load_image
+from tagger.logs import RESULT
 from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
 from tagger.result import StepResult
 from tagger.settings import Settings
@@ -40,8 +41,8 @@ def similar(settings: Settings) -> StepResult:
     results = [{"rank": rank, "image_id": image_ids[row], "path": manifest.paths[row], "similarity": similarity}
                for rank, (row, similarity) in enumerate(ranked, start=1)]
     log.info(f"{len(results)} images most similar to {options.query}:")
-    for result in results:
-        log.info(f"{result['rank']:>4}  {result['similarity']:.4f}  {visible(result['image_id'])}  {visible(result['path'])}")
+    for result in results:  # the answer asked for: printed under --quiet too, one row per image
+        log.log(RESULT, f"{result['rank']:>4}  {result['similarity']:.4f}  {visible(result['image_id'])}  {visible(result['path'])}")
     if options.output is not None:
         runfolder.write_json(options.output, {"query": options.query, "results": results})
         log.info(f"wrote {options.output}")

@@ -17,6 +17,7 @@ from tagger.images import (
     image_files_under,
     image_problem,
 )
+from tagger.logs import RESULT
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
@@ -55,13 +56,21 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
     """Runs the model over images[todo], writing each caption as its batch comes, and the scores file at the end."""
     vocabulary = model_tags(run_dir)
     thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)  # checked before the model loads
+    from tagger.model.inference import batch_function
+
     tagger, _, image_size = load_trained_tagger(run_dir)
+    # embed.py's engines, run the same way: an engine that is not installed stops here, saying how to install it.
+    predict = batch_function(tagger, options.engine, options.precision, image_size)
     naming = CaptionNaming.of(run_dir, options, vocabulary, normalize)
+    # Asked for (--tag.print), the tag lists are the command's answer and print under --quiet too; shown by
+    # default for a handful of images, they are news of the run like the rest.
     shown = options.print if options.print is not None else len(todo) <= PRINT_UP_TO
+    shown_level = RESULT if options.print else logging.INFO
     log.info(f"tagging {len(todo)} images with {run_dir / runfolder.MODEL}")
+    log.debug(f"engine {options.engine}, precision {options.precision}")
     scores: dict[int, list[tuple[str, float]]] = {}
     paths = [str(images[index]) for index in todo]
-    for position, probabilities in image_probabilities(tagger, paths, image_size, options.batch_size):
+    for position, probabilities in image_probabilities(predict, paths, image_size, options.batch_size):
         index = todo[position]
         if probabilities is None:
             report.unreadable.append((str(images[index]), image_problem(images[index]) or "does not decode"))
@@ -69,7 +78,7 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
         chosen = naming.tags(chosen_tags(probabilities, thresholds, vocabulary, naming.excluded, None))
         chosen = chosen[:options.max_tags]
         if shown:
-            log.info(f"{images[index]}: " + (", ".join(f"{name} {score:.2f}" for name, score in chosen) or "(no tag)"))
+            log.log(shown_level, f"{images[index]}: " + (", ".join(f"{name} {score:.2f}" for name, score in chosen) or "(no tag)"))
         if options.output is not None:
             scores[index] = chosen
         if index in sidecars:
@@ -244,14 +253,16 @@ def excluded_columns(exclude: list[str], vocabulary: list[str], normalize: TagNo
     return {index for index, name in enumerate(vocabulary) if name in unwanted}
 
 
-def image_probabilities(tagger, paths: list[str], image_size: int, batch_size: int):
-    """(position, probabilities) for every path in order; probabilities is None where the image did not decode."""
+def image_probabilities(predict, paths: list[str], image_size: int, batch_size: int):
+    """(position, probabilities) for every path in order; probabilities is None where the image did not decode.
+
+    predict: pixels -> probabilities, a tagger.model.inference batch function."""
 
     progress = progress_bar(len(paths))
     position = 0
     for pixels, decoded in image_dataset(paths, image_size, batch_size, flag_failures=True):
         decoded = np.asarray(decoded)
-        probabilities = np.asarray(tagger(pixels, training=False), np.float32) if decoded.any() else None
+        probabilities = predict(pixels) if decoded.any() else None
         for row, ok in enumerate(decoded):
             yield position, probabilities[row] if ok else None
             position += 1

@@ -8,6 +8,7 @@ into the next review.csv, and aliases.txt keeps the merges of every earlier roun
 import csv
 import hashlib
 import io
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
 from tagger.textfiles import read_user_text
+
+log = logging.getLogger(__name__)
 
 REVIEW_COLUMNS = ["group", "canonical", "variant", "score", "visual", "context", "spelling", "overlap",
                   "canonical_count", "variant_count", "flag", "decision"]
@@ -304,8 +307,8 @@ def apply_review(settings) -> StepResult:
     write_rejected(run_dir, rejected)
     runfolder.write_text(run_dir / runfolder.ALIASES, write_aliases_text(aliases))
     new = sum(1 for variant, canonical in aliases.items() if earlier.get(variant) != canonical)
-    print(f"{len(aliases)} accepted merges in {run_dir / runfolder.ALIASES} ({new} new, "
-          f"{len(aliases) - new} from earlier rounds); {len(rejected)} rejected pairs remembered in "
-          f"{runfolder.REJECTED}")
-    print(f"next: python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / runfolder.ALIASES} ...")
+    log.info(f"{len(aliases)} accepted merges in {run_dir / runfolder.ALIASES} ({new} new, "
+             f"{len(aliases) - new} from earlier rounds); {len(rejected)} rejected pairs remembered in "
+             f"{runfolder.REJECTED}")
+    log.info(f"next: python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / runfolder.ALIASES} ...")
     return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], aliases)

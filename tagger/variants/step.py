@@ -1,5 +1,7 @@
 """cluster_tags.py: variant groups from image embeddings, written for review and as aliases."""
 
+import logging
+
 import numpy as np
 
 from tagger import runfolder
@@ -15,6 +17,8 @@ from tagger.variants.legend import LEGACY_NAMES, format_evidence
 from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
+
+log = logging.getLogger(__name__)
 
 
 def cluster_tags(settings: Settings) -> StepResult:
@@ -49,11 +53,11 @@ def cluster_tags(settings: Settings) -> StepResult:
     write_review(run_dir, groups, decisions, near_misses)
     write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings)
     runfolder.write_settings(run_dir, "cluster", settings)
-    print_groups(groups)
-    print(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
-          f"and {runfolder.REVIEW}")
-    print(f"next: fill the decision column of {run_dir / runfolder.REVIEW} (accept or reject), "
-          f"then run apply_review.py --paths.run_dir {run_dir}")
+    log_groups(groups)
+    log.info(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
+             f"and {runfolder.REVIEW}")
+    log.info(f"next: fill the decision column of {run_dir / runfolder.REVIEW} (accept or reject), "
+             f"then run apply_review.py --paths.run_dir {run_dir}")
     return StepResult([run_dir / name for name in (runfolder.SYNONYMS_JSON, runfolder.SYNONYMS_CSV, runfolder.SYNONYMS_HTML,
                                                    runfolder.REVIEW, runfolder.REJECTED)], groups)
 
@@ -115,8 +119,8 @@ def trained_head_kernel(run_dir, width: int, tag_count: int) -> np.ndarray | Non
     if kernel is None:
         return None
     if kernel.shape != (width, tag_count):
-        print(f"note: {runfolder.HEAD} does not fit the current vocabulary (train.py again?); "
-              "comparing tags by embeddings alone")
+        log.warning(f"{runfolder.HEAD} does not fit the current vocabulary (train.py again?); "
+                    "comparing tags by embeddings alone")
         return None
     return kernel
 
@@ -135,11 +139,12 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
     ])
 
 
-def print_groups(groups) -> None:
+def log_groups(groups) -> None:
+    """One line per group (news of the run: the groups themselves are in synonyms.json, .csv and .html)."""
     if not groups:
-        print("no variant groups found")
+        log.info("no variant groups found")
     for group in groups:
         rows = member_rows(group)
         members = "; ".join(f"{visible(row['tag'])} ({row['count']} images, {format_evidence(row, ('score', 'visual'))})"
                             + (f" [{row['flag']}]" if row["flag"] else "") for row in rows[1:])
-        print(f"{visible(group.canonical)} ({group.counts[0]} images) <- {members}")
+        log.info(f"{visible(group.canonical)} ({group.counts[0]} images) <- {members}")

@@ -10,6 +10,8 @@ TEST_KILL_AT=before:N or after:N   SIGKILL this process just before, or just aft
 TEST_RENAME_LOG=path               append the destination of every completed rename, one per line.
 TEST_NETWORK_LOG=path              append every network audit event as a JSON line, then refuse the operation
                                    as an unreachable network would, so the test is offline on any machine.
+TEST_MISSING_PACKAGES=a,b          the packages a and b look uninstalled, as on a machine without them: importing
+                                   them fails and importlib.util.find_spec gives None (a None in sys.modules).
 """
 
 import json
@@ -20,6 +22,10 @@ import sys
 _kill_at = os.environ.get("TEST_KILL_AT")
 _rename_log = os.environ.get("TEST_RENAME_LOG")
 _network_log = os.environ.get("TEST_NETWORK_LOG")
+_missing_packages = os.environ.get("TEST_MISSING_PACKAGES")
+
+for _package in filter(None, (_missing_packages or "").split(",")):
+    sys.modules[_package] = None  # how Python marks a module that must not be imported
 
 
 def _append(path: str, line: str) -> None:

@@ -1,0 +1,90 @@
+"""--quiet through every real script: stdout keeps only the answers a command was asked for (README, Logs)."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from conftest import PIPELINE_TRAIN_FLAGS, ROOT, child_hooks, run_script
+
+QUIET_RUNS = {}  # script -> its CompletedProcess under --quiet, in pipeline order
+
+
+@pytest.fixture(scope="module")
+def quiet_run(tiny_dataset, tmp_path_factory):
+    """The whole pipeline, each step with --quiet, into one run folder."""
+    run_dir = tmp_path_factory.mktemp("quiet") / "run"
+    for script, flags in [("prepare.py", ["--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]),
+                          ("train.py", PIPELINE_TRAIN_FLAGS), ("embed.py", []), ("cluster_tags.py", []),
+                          ("apply_review.py", []), ("export.py", [])]:
+        result = run_script(script, "--paths.run_dir", run_dir, "--quiet", *flags)
+        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+        QUIET_RUNS[script] = result
+    return run_dir
+
+
+@pytest.mark.parametrize("script", ["prepare.py", "train.py", "embed.py", "cluster_tags.py", "apply_review.py",
+                                    "export.py"])
+def test_steps_whose_products_are_files_print_nothing_under_quiet_and_still_log_everything(quiet_run, script):
+    result = QUIET_RUNS[script]
+    assert result.stdout == ""
+    # Only warnings reach the console; this tiny run has none to give.
+    assert [line for line in result.stderr.splitlines() if line.strip()] == []
+    step = script.removesuffix(".py")
+    log = (quiet_run / "logs" / f"{step}.log").read_text(encoding="utf-8")
+    assert re.search(r" INFO    tagger\.\S+: (wrote|\d+ accepted merges|SavedModel: largest difference)", log), log
+
+
+def test_cluster_tags_logs_its_groups_and_next_step_to_the_file_not_the_console(quiet_run):
+    log = (quiet_run / "logs" / "cluster_tags.log").read_text(encoding="utf-8")
+    assert f"wrote {quiet_run / 'synonyms.html'}, synonyms.json, synonyms.csv and review.csv" in log
+    assert f"next: fill the decision column of {quiet_run / 'review.csv'}" in log
+    assert "no variant groups found" in log or " <- " in log  # the groups, one line each
+
+
+def test_similar_prints_only_its_ranked_rows_under_quiet(quiet_run):
+    query = str(np.load(quiet_run / "image_ids.npy")[0])
+    flags = ["--paths.run_dir", quiet_run, "--similar.query", query, "--similar.k", "3"]
+    normal, quiet = run_script("similar.py", *flags), run_script("similar.py", *flags, "--quiet")
+    assert normal.returncode == quiet.returncode == 0, normal.stderr + quiet.stderr
+    heading, *rows = normal.stdout.splitlines()
+    assert heading == f"3 images most similar to {query}:" and len(rows) == 3
+    assert rows[0].split()[:3] == ["1", "1.0000", query]
+    assert quiet.stdout.splitlines() == rows and quiet.stderr == ""
+
+
+def test_tag_prints_the_tag_lists_asked_for_under_quiet_and_nothing_else(quiet_run, tiny_dataset, tmp_path):
+    images = sorted((tiny_dataset / "images").iterdir())[:3]
+    scores_file = tmp_path / "scores.json"
+    flags = ["--paths.run_dir", quiet_run, "--tag.write_sidecars", "false", "--tag.output", scores_file, *images]
+    asked = run_script("tag.py", *flags, "--quiet", "--tag.print")
+    assert asked.returncode == 0, asked.stderr
+    scores = json.loads(scores_file.read_text(encoding="utf-8"))["images"]
+    assert asked.stdout.splitlines() == [
+        f"{image}: " + (", ".join(f"{tag} {score:.2f}" for tag, score in scores[str(image)].items()) or "(no tag)")
+        for image in images]
+    # Shown by default for a handful of images, the lists are news of the run: --quiet leaves them out.
+    default = run_script("tag.py", *flags, "--quiet")
+    assert default.returncode == 0 and default.stdout == "", default.stdout + default.stderr
+
+
+def test_export_without_the_onnx_tools_warns_under_quiet(quiet_run, tmp_path):
+    run_copy = tmp_path / "run"
+    shutil.copytree(quiet_run, run_copy, ignore=shutil.ignore_patterns("export"))
+    result = run_script("export.py", "--paths.run_dir", run_copy, "--quiet", env=child_hooks(missing_packages="tf2onnx"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == ("warning: ONNX export skipped: tf2onnx and onnxruntime are not installed "
+                             "(pip install tf2onnx onnxruntime, or pip install -e '.[export]')\n")
+    assert (run_copy / "export" / "saved_model").is_dir() and not (run_copy / "export" / "model.onnx").exists()
+
+
+def test_no_module_of_the_package_prints_past_logging():
+    # print() bypasses --quiet and the log file; the command line's usage errors and the settings-table tool
+    # print before (or instead of) a step's logging.
+    allowed = {"tagger/cli.py", "tagger/settings_table.py"}
+    printing = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "tagger").rglob("*.py")
+                      if re.search(r"(?<![\w.])print\(", path.read_text(encoding="utf-8"))
+                      and str(path.relative_to(ROOT)) not in allowed)
+    assert printing == []
