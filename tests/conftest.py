@@ -98,6 +98,12 @@ def pipeline_run(tiny_dataset, tmp_path_factory):
     for script, flags in [("prepare.py", ["--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]),
                           ("train.py", PIPELINE_TRAIN_FLAGS), ("embed.py", []), ("cluster_tags.py", [])]:
         logs[script] = run_dir.parent / f"network.{script}.jsonl"
-        result = run_script(script, "--paths.run_dir", run_dir, *flags, env=child_hooks(network_log=logs[script]))
+        # --quiet: the steps' logs still hold every line, and tests/test_quiet.py reads what reached the console.
+        result = run_script(script, "--paths.run_dir", run_dir, "--quiet", *flags,
+                            env=child_hooks(network_log=logs[script]))
         assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+        PIPELINE_CONSOLE[script] = result
     return run_dir, logs
+
+
+PIPELINE_CONSOLE = {}  # script -> the CompletedProcess of pipeline_run's step (run with --quiet)
