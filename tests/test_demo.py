@@ -15,7 +15,7 @@ PLANTED_GROUPS = [["r3d", "red", "rot"], ["ring", "rings"], ["sqaure", "square"]
 def demo_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
     result = subprocess.run(["bash", str(ROOT / "data" / "run_demo.sh"), sys.executable, str(work / "run"),
-                             str(work / "data")], capture_output=True, text=True, timeout=900)
+                             str(work / "data")], capture_output=True, text=True, timeout=1800)
     assert result.returncode == 0, result.stdout + result.stderr
     return work / "run"
 
