@@ -12,30 +12,13 @@ import numpy as np
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 
+from tagger.neighbours import nearest_rows
 from tagger.variants.spelling import spelling_key, spelling_similarity
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
 SEARCH_DIMENSIONS = 256
 GATHERED_ENTRIES = 8_000_000  # co-occurrence row entries gathered at once for context similarity (~200 MB)
-CHUNK = 512  # rows of similarities at a time: 512 x 50,000 float32 is 100 MB
-
-
-def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
-    """For L2-normalized rows: the k most cosine-similar other rows, in chunks (memory: CHUNK x n)."""
-    count = len(vectors)
-    k = min(k, count - 1)
-    if k <= 0:
-        return np.zeros((count, 0), np.int64)
-    vectors = np.ascontiguousarray(vectors, np.float32)
-    indices = np.empty((count, k), np.int64)
-    for start in range(0, count, CHUNK):
-        similarities = vectors[start:start + CHUNK] @ vectors.T
-        rows = np.arange(similarities.shape[0])
-        similarities[rows, rows + start] = -np.inf
-        top = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
-        indices[start:start + CHUNK] = top
-    return indices
 
 
 def reduced_for_search(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -67,7 +50,8 @@ def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) ->
 
 def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: int) -> np.ndarray:
     """Unordered pairs (i < j) that are near in the visual space or in spelling."""
-    visual = nearest_neighbours(reduced_for_search(tag_vectors), neighbours)
+    search = reduced_for_search(tag_vectors)
+    visual = nearest_rows(search, search, neighbours, skip_same_row=True)[0]
     left = np.repeat(np.arange(len(visual)), visual.shape[1])
     pairs = np.concatenate([np.stack([left, visual.ravel()], axis=1), spelling_candidate_pairs(vocabulary)])
     pairs = np.sort(pairs, axis=1)
