@@ -50,6 +50,7 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
         log.info(f"  resuming after epoch {state.epochs_done} (best validation mAP {state.best_map:.4f})")
     elif state is not None and state.best_epoch == 0:
         checkpoint.restore_start(model)  # killed in epoch 1: the start as saved, whatever made it
+        log.info(f"  resuming from the saved start (validation mAP {state.best_map:.4f})")
     elif start_map is not None:
         state = StageState(best_map=start_map, best_epoch=0)
         optimizer.build(model.trainable_variables)  # saved whole, as after an epoch
