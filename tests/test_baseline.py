@@ -17,8 +17,8 @@ def features_and_labels(rows: int = 600, tags: int = 4):
 def test_the_solution_is_scikit_learns_logistic_regression_for_every_tag():
     features, labels = features_and_labels()
     kernel, bias, fitted, iterations, gradient = baseline.fit_logistic_regression(features, labels, iterations=5000,
-                                                                                  tolerance=1e-9)
-    assert fitted == [0, 1, 2, 3] and gradient < 1e-9 and iterations < 5000
+                                                                                  tolerance=1e-6)
+    assert fitted == [0, 1, 2, 3] and gradient < 1e-6 and iterations < 5000
     features = features.astype(np.float64)
     for tag in fitted:
         reference = LogisticRegression(C=1.0, tol=1e-12, max_iter=100_000).fit(features, labels[:, tag])
@@ -27,10 +27,10 @@ def test_the_solution_is_scikit_learns_logistic_regression_for_every_tag():
             logits = features @ weights + intercept
             return np.logaddexp(0, logits).sum() - (labels[:, tag] * logits).sum() + 0.5 * weights @ weights
 
-        # The same minimum: ours is no higher than scikit-learn's, and at the same place.
-        assert objective(kernel[:, tag], bias[tag]) <= objective(reference.coef_[0], reference.intercept_[0]) + 1e-9
+        # The same minimum (within 1e-8 of it: the iterations run in float32), at the same place.
+        assert objective(kernel[:, tag], bias[tag]) <= objective(reference.coef_[0], reference.intercept_[0]) * (1 + 1e-8)
         np.testing.assert_allclose(kernel[:, tag], reference.coef_[0], atol=1e-3)
-        np.testing.assert_allclose(bias[tag], reference.intercept_[0], atol=1e-3)
+        np.testing.assert_allclose(bias[tag], reference.intercept_[0], rtol=1e-3)
 
 
 def test_a_tag_without_positives_keeps_zero_weights_and_its_log_odds():
@@ -55,6 +55,13 @@ def test_the_record_says_how_the_yardstick_was_computed():
     scores = features[600:] @ yardstick.kernel + yardstick.bias
     from tagger.train.metrics import mean_average_precision
     assert abs(mean_average_precision(labels[600:], scores) - record["mAP"]) < 1e-6
+
+
+def test_a_large_problem_gets_fewer_iterations_never_under_the_minimum():
+    assert baseline.iteration_cap(600, 16, 4) == baseline.ITERATIONS
+    assert baseline.iteration_cap(6000, 1280, 27) == baseline.ITERATIONS
+    assert baseline.iteration_cap(150_000, 1280, 33) == baseline.MIN_ITERATIONS
+    assert baseline.iteration_cap(50_000, 1280, 20) == 78  # 2e11 // (2 x 50,000 x 1,280 x 20)
 
 
 def test_auto_skips_a_problem_over_the_limit_and_off_skips_any():

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 # Rows x tags above which the yardstick is skipped under 'auto': its time grows with both.
 AUTO_LIMIT = 5_000_000
 ITERATIONS = 300
+# Fewer iterations on a large problem, so the solve stays within a few of the head's epochs (each iteration costs
+# two products of rows x features x tags multiply-adds, an epoch three): at most WORK_LIMIT multiply-adds.
+MIN_ITERATIONS, WORK_LIMIT = 30, 2e11
 INVERSE_REGULARIZATION = 1.0  # scikit-learn's C
 
 
@@ -44,11 +47,12 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
         return None
     start = time.perf_counter()
     rows = np.asarray(train_rows)
-    kernel, bias, fitted, iterations, gradient = fit_logistic_regression(features[rows], labels[rows])
+    cap = iteration_cap(len(rows), features.shape[1], labels.shape[1])
+    kernel, bias, fitted, iterations, gradient = fit_logistic_regression(features[rows], labels[rows], iterations=cap)
     scores = np.asarray(features[validation_rows], np.float64) @ kernel + bias
     method = (f"L2 logistic regression, C={INVERSE_REGULARIZATION:g} (scikit-learn's LogisticRegression objective), "
               f"all {len(rows)} training images, {len(fitted)} of {labels.shape[1]} tags at once; accelerated "
-              f"gradient on whitened features, {iterations} iterations (at most {ITERATIONS}), largest gradient norm "
+              f"gradient on whitened features, {iterations} iterations (at most {cap}), largest gradient norm "
               f"{gradient:.1e}; the head starts from this solution (train.head.warm_start)")
     record = {"mAP": mean_average_precision(labels[validation_rows], scores),
               "seconds": round(time.perf_counter() - start, 2), "tags_fitted": len(fitted), "method": method,
@@ -56,6 +60,11 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
     log.info(f"logistic-regression yardstick on the same features: validation mAP {record['mAP']:.4f} "
              f"({record['seconds']:.1f} s; {method})")
     return Yardstick(record, kernel.astype(np.float32), bias.astype(np.float32), fitted)
+
+
+def iteration_cap(rows: int, width: int, tags: int) -> int:
+    """ITERATIONS, or fewer (not under MIN_ITERATIONS) where they would cost more than WORK_LIMIT multiply-adds."""
+    return int(min(ITERATIONS, max(MIN_ITERATIONS, WORK_LIMIT // (2 * max(rows * width * tags, 1)))))
 
 
 def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_regularization=INVERSE_REGULARIZATION,
@@ -87,17 +96,24 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_re
     mean = features.mean(axis=0)
     centred = features - mean
     spread, directions = np.linalg.eigh(centred.T @ centred / rows)
-    curvature = np.clip(spread, 0.0, None) / 4 + penalty
+    # Directions the training features do not spread along (all but rows - 1 of them when there are fewer rows
+    # than features) carry no gradient: their weights stay at 0, so they are left out of the products.
+    kept = spread > spread.max() * 1e-10
+    spread, directions = spread[kept], directions[:, kept]
+    curvature = spread / 4 + penalty
     precondition = directions / np.sqrt(curvature)
-    whitened = centred @ precondition
-    penalty_along = (penalty / curvature)[:, None]
+    # The iterations in float32: half the memory traffic of float64, and far more precise than the tolerance.
+    whitened = (centred @ precondition).astype(np.float32)
+    penalty_along = (penalty / curvature)[:, None].astype(np.float32)
+    targets = targets.astype(np.float32)
 
-    weights, intercepts = np.zeros((width, len(fitted))), bias[fitted].copy()
+    weights = np.zeros((len(spread), len(fitted)), np.float32)
+    intercepts = bias[fitted].astype(np.float32)
     previous_weights, previous_intercepts = weights, intercepts
-    momentum_count = np.ones(len(fitted))  # Nesterov's t, per tag
+    momentum_count = np.ones(len(fitted), np.float32)  # Nesterov's t, per tag
     run, gradient_norm = 0, np.inf
     for run in range(1, iterations + 1):
-        next_count = (1 + np.sqrt(1 + 4 * momentum_count**2)) / 2
+        next_count = ((1 + np.sqrt(1 + 4 * momentum_count**2)) / 2).astype(np.float32)
         factor = (momentum_count - 1) / next_count
         ahead_weights = weights + factor * (weights - previous_weights)
         ahead_intercepts = intercepts + factor * (intercepts - previous_intercepts)
@@ -108,13 +124,13 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_re
         gradient_norm = float(np.sqrt(((gradient_weights**2).sum(axis=0) + gradient_intercepts**2).max()))
         previous_weights, previous_intercepts = weights, intercepts
         weights = ahead_weights - gradient_weights
-        intercepts = ahead_intercepts - 4 * gradient_intercepts
+        intercepts = ahead_intercepts - np.float32(4) * gradient_intercepts
         uphill = ((gradient_weights * (weights - previous_weights)).sum(axis=0)
                   + gradient_intercepts * (intercepts - previous_intercepts)) > 0
-        momentum_count = np.where(uphill, 1.0, next_count)
+        momentum_count = np.where(uphill, np.float32(1.0), next_count)
         if gradient_norm < tolerance:
             break
-    raw_weights = precondition @ weights
+    raw_weights = precondition @ weights.astype(np.float64)
     kernel[:, fitted] = raw_weights
     bias[fitted] = intercepts - mean @ raw_weights
     return kernel, bias, fitted, run, gradient_norm

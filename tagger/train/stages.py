@@ -53,7 +53,8 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
         log.info(f"  resuming from the saved start (validation mAP {state.best_map:.4f})")
     elif start_map is not None:
         state = StageState(best_map=start_map, best_epoch=0)
-        optimizer.build(model.trainable_variables)  # saved whole, as after an epoch
+        with hardware.strategy.scope():
+            optimizer.build(model.trainable_variables)  # saved whole, as after an epoch
         checkpoint.save(model, optimizer, state, improved=True)
     state = state or StageState()
     board = EpochLog(checkpoint.folder.parent, checkpoint.stage)
