@@ -1,21 +1,25 @@
 """The logistic-regression yardstick solves scikit-learn's problem, for all tags at once, and says how."""
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 import tagger.train.baseline as baseline
 
 
-def features_and_labels(rows: int = 600, tags: int = 4):
+def features_and_labels(rows: int = 600, tags: int = 4, width: int = 16):
     random = np.random.default_rng(0)
     labels = (random.random((rows, tags)) < np.linspace(0.4, 0.1, tags)).astype(np.float32)
     # Features of very unequal spread (and an offset), as a backbone's are.
-    features = (labels @ random.normal(size=(tags, 16)) + random.normal(size=(rows, 16))) * np.geomspace(0.05, 20, 16)
+    features = ((labels @ random.normal(size=(tags, width)) + random.normal(size=(rows, width)))
+                * np.geomspace(0.05, 20, width))
     return (features + 3.0).astype(np.float32), labels
 
 
-def test_the_solution_is_scikit_learns_logistic_regression_for_every_tag():
-    features, labels = features_and_labels()
+# More images than features (the covariance's eigenvectors), and fewer (the rows' SVD).
+@pytest.mark.parametrize("rows, width", [(600, 16), (40, 64)])
+def test_the_solution_is_scikit_learns_logistic_regression_for_every_tag(rows, width):
+    features, labels = features_and_labels(rows, width=width)
     kernel, bias, fitted, iterations, gradient = baseline.fit_logistic_regression(features, labels, iterations=5000,
                                                                                   tolerance=1e-6)
     assert fitted == [0, 1, 2, 3] and gradient < 1e-6 and iterations < 5000
@@ -27,8 +31,8 @@ def test_the_solution_is_scikit_learns_logistic_regression_for_every_tag():
             logits = features @ weights + intercept
             return np.logaddexp(0, logits).sum() - (labels[:, tag] * logits).sum() + 0.5 * weights @ weights
 
-        # The same minimum (within 1e-8 of it: the iterations run in float32), at the same place.
-        assert objective(kernel[:, tag], bias[tag]) <= objective(reference.coef_[0], reference.intercept_[0]) * (1 + 1e-8)
+        # The same minimum (within a millionth of it: the iterations run in float32), at the same place.
+        assert objective(kernel[:, tag], bias[tag]) <= objective(reference.coef_[0], reference.intercept_[0]) * (1 + 1e-6)
         np.testing.assert_allclose(kernel[:, tag], reference.coef_[0], atol=1e-3)
         np.testing.assert_allclose(bias[tag], reference.intercept_[0], rtol=1e-3)
 

@@ -78,10 +78,11 @@ def test_stage1_starts_from_the_yardstick_and_ends_no_worse_than_it(trained_run)
     yardstick = stage1["logistic_regression"]
     assert stage1["head_start"]["from"] == "the logistic-regression yardstick's solution"
     assert stage1["head_start"]["tags"] == yardstick["tags_fitted"]
-    # The start is the yardstick's solution, scored through the head (float32) instead of numpy (float64).
-    assert stage1["head_start"]["validation_mAP"] == pytest.approx(yardstick["mAP"], abs=1e-5)
+    # The start is the yardstick's solution, and the yardstick is scored as the head's epochs are.
+    assert stage1["head_start"]["validation_mAP"] == yardstick["mAP"]
     scores = [stage1["head_start"]["validation_mAP"], *(entry["validation_mAP"] for entry in history)]
-    assert stage1["head_mAP"] == max(scores) and stage1["head_best_epoch"] == scores.index(max(scores))
+    assert stage1["head_mAP"] == max(scores) >= yardstick["mAP"]
+    assert stage1["head_best_epoch"] == scores.index(max(scores))
     assert stage1["head_seconds"] > 0 and yardstick["seconds"] > 0
     report = html.unescape((trained_run / "report.html").read_text())
     assert f"{yardstick['method']}; {yardstick['seconds']:.1f} s" in report

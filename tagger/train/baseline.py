@@ -95,7 +95,11 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_re
     penalty = 1.0 / (inverse_regularization * rows)
     mean = features.mean(axis=0)
     centred = features - mean
-    spread, directions = np.linalg.eigh(centred.T @ centred / rows)
+    if rows < width:  # fewer images than features: the SVD of the rows costs rows^2 x width, not width^3
+        _, singular, right = np.linalg.svd(centred, full_matrices=False)
+        spread, directions = singular**2 / rows, right.T
+    else:
+        spread, directions = np.linalg.eigh(centred.T @ centred / rows)
     # Directions the training features do not spread along (all but rows - 1 of them when there are fewer rows
     # than features) carry no gradient: their weights stay at 0, so they are left out of the products.
     kept = spread > spread.max() * 1e-10

@@ -92,6 +92,9 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
     if yardstick is not None and head_options.warm_start and yardstick.fitted:
         start_from_solution(tagger, yardstick, feature_scale)
         start_map = validation_map()
+        # The yardstick's mAP as the head's epochs are scored (float32, through the head): the same solution, but
+        # ties among near-equal scores (features of a random backbone) can fall another way in float64.
+        yardstick.record["mAP"] = start_map
         start = {"from": "the logistic-regression yardstick's solution",
                  "tags": len(yardstick.fitted), "validation_mAP": start_map}
         log.info(f"stage 1 starts from the yardstick's solution ({len(yardstick.fitted)} tags): "
