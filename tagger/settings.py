@@ -146,8 +146,13 @@ class HeadSettings(BaseModel):
         "over tags, so one value suits every backbone and vocabulary; adam: as usual (e.g. 0.001).",
     )
     baseline: Literal["auto", "on", "off"] = Field(
-        "auto", description="Fit scikit-learn's logistic regression on the same cached features as a yardstick, "
-        "shown in report.html; auto: when training images x tags is at most 5 million.",
+        "auto", description="Solve the logistic regression (scikit-learn's C=1 objective, all tags at once) on the "
+        "same cached features: the yardstick in report.html and the head's start; auto: when training images x "
+        "tags is at most 5 million.",
+    )
+    warm_start: bool = Field(
+        True, description="Start the head from the yardstick's solution (when it runs); kept as epoch 0 when no "
+        "epoch beats it, so the head ends no worse than the yardstick.",
     )
 
 

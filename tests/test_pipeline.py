@@ -70,6 +70,24 @@ def test_thresholds_and_metrics_cover_the_vocabulary(trained_run):
     assert vocabulary["count"].tolist() == sorted(vocabulary["count"], reverse=True)
 
 
+def test_stage1_starts_from_the_yardstick_and_ends_no_worse_than_it(trained_run):
+    import html
+
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    stage1, history = metrics["stage1"], metrics["history"]["head"]
+    yardstick = stage1["logistic_regression"]
+    assert stage1["head_start"]["from"] == "the logistic-regression yardstick's solution"
+    assert stage1["head_start"]["tags"] == yardstick["tags_fitted"]
+    # The start is the yardstick's solution, and the yardstick is scored as the head's epochs are.
+    assert stage1["head_start"]["validation_mAP"] == yardstick["mAP"]
+    scores = [stage1["head_start"]["validation_mAP"], *(entry["validation_mAP"] for entry in history)]
+    assert stage1["head_mAP"] == max(scores) >= yardstick["mAP"]
+    assert stage1["head_best_epoch"] == scores.index(max(scores))
+    assert stage1["head_seconds"] > 0 and yardstick["seconds"] > 0
+    report = html.unescape((trained_run / "report.html").read_text())
+    assert f"{yardstick['method']}; {yardstick['seconds']:.1f} s" in report
+
+
 def test_settings_of_each_step_are_recorded(trained_run):
     recorded = json.loads((trained_run / "settings.train.json").read_text())
     assert recorded["model"] == {"backbone": "mobilenetv2", "image_size": 32, "weights": "none", "dropout": 0.3}

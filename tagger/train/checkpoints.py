@@ -50,6 +50,10 @@ class StageCheckpoint:
         for index, variable in enumerate(optimizer.variables):
             variable.assign(values[f"v{index}"])
 
+    def restore_start(self, model) -> None:
+        """The weights a stage started from (epoch 0), saved before its first epoch; no optimizer state yet."""
+        model.load_weights(self.path("weights.h5"))
+
     def restore_best(self, model) -> None:
         model.load_weights(self.path("best.weights.h5"))
 

@@ -149,8 +149,14 @@ def write_training_report(run_dir: Path, metrics: dict, labels: np.ndarray, scor
     if stage1:
         summary.append(("stage-1 head mAP (best epoch, cached features)", number(stage1["head_mAP"])))
         yardstick = stage1["logistic_regression"]
-        summary.append(("logistic regression on the same features (scikit-learn, C=1)",
-                        number(yardstick["mAP"]) if yardstick else "not run (train.baseline)"))
+        summary.append(("logistic regression on the same features (C=1)",
+                        number(yardstick["mAP"]) if yardstick else "not run (train.head.baseline)"))
+        if yardstick:
+            summary.append(("how the logistic regression was computed",
+                            f"{yardstick['method']}; {yardstick['seconds']:.1f} s"))
+        if stage1.get("head_start"):
+            summary.append(("stage-1 head kept", "its start, the logistic regression's solution (no epoch beat it)"
+                            if stage1["head_best_epoch"] == 0 else f"epoch {stage1['head_best_epoch']}"))
     decisions = [(name.replace("_", " "), *(number(metrics[name][key]) for key in ("CP", "CR", "CF1", "OP", "OR", "OF1")))
                  for name in ("at_tag_thresholds", "at_global_threshold", "at_0.5")]
     global_tags = [tag for tag, entry in metrics["per_tag"].items() if entry["threshold_from"] == "global"]

@@ -20,11 +20,12 @@ log = logging.getLogger(__name__)
 
 def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
               epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=(),
-              optimizer_name: str = "adam", backbone_scale: float = 1.0) -> list:
+              optimizer_name: str = "adam", backbone_scale: float = 1.0, start_map: float | None = None) -> list:
     """Trains one stage epoch by epoch; returns its history. The best-mAP weights are left in the model.
 
     options: the train section (schedule, loss, patience, seed); backbone_scale: the learning-rate factor of
-    scaled_variables (the backbone's) under Adam.
+    scaled_variables (the backbone's) under Adam. start_map: the validation mAP of the weights the model starts
+    with, which then count as epoch 0: kept when no epoch beats them (checkpointed, so a resume keeps them too).
     """
     import keras
 
@@ -47,6 +48,14 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     if state is not None and state.epochs_done > 0:
         checkpoint.restore(model, optimizer)
         log.info(f"  resuming after epoch {state.epochs_done} (best validation mAP {state.best_map:.4f})")
+    elif state is not None and state.best_epoch == 0:
+        checkpoint.restore_start(model)  # killed in epoch 1: the start as saved, whatever made it
+        log.info(f"  resuming from the saved start (validation mAP {state.best_map:.4f})")
+    elif start_map is not None:
+        state = StageState(best_map=start_map, best_epoch=0)
+        with hardware.strategy.scope():
+            optimizer.build(model.trainable_variables)  # saved whole, as after an epoch
+        checkpoint.save(model, optimizer, state, improved=True)
     state = state or StageState()
     board = EpochLog(checkpoint.folder.parent, checkpoint.stage)
     while not state.finished and state.epochs_done < epochs:
@@ -77,7 +86,8 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     state.finished = True
     checkpoint.save(model, optimizer, state, improved=False)
     checkpoint.restore_best(model)
-    log.info(f"  kept epoch {state.best_epoch}: validation mAP {state.best_map:.4f}")
+    kept = "the starting weights (no epoch beat them)" if state.best_epoch == 0 else f"epoch {state.best_epoch}"
+    log.info(f"  kept {kept}: validation mAP {state.best_map:.4f}")
     return state.history
 
 

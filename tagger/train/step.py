@@ -5,6 +5,7 @@ validation mAP, stops early when mAP stops improving, and resumes after a kill w
 """
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,18 +85,51 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
     def validation_map():
         return mean_average_precision(data.labels[validation_rows], head.predict(features[validation_rows], verbose=0))
 
+    # The yardstick first: its solution is the head's start, so the head ends no worse than it.
+    yardstick = logistic_regression_baseline(features, data.labels, rows, validation_rows, head_options.baseline,
+                                             options.seed)
+    start_map, start = None, None
+    if yardstick is not None and head_options.warm_start and yardstick.fitted:
+        start_from_solution(tagger, yardstick, feature_scale)
+        start_map = validation_map()
+        # The yardstick's mAP as the head's epochs are scored (float32, through the head): the same solution, but
+        # ties among near-equal scores (features of a random backbone) can fall another way in float64.
+        yardstick.record["mAP"] = start_map
+        start = {"from": "the logistic-regression yardstick's solution",
+                 "tags": len(yardstick.fitted), "validation_mAP": start_map}
+        log.info(f"stage 1 starts from the yardstick's solution ({len(yardstick.fitted)} tags): "
+                 f"validation mAP {start_map:.4f}")
     log.info(f"stage 1: head on cached features, up to {head_options.epochs} epochs")
+    began = time.perf_counter()
     # SGD's loss is summed over tags (a mean would shrink every step as the vocabulary grows).
     learning_rate = head_options.learning_rate * (len(data.vocabulary) if head_options.optimizer == "sgd" else 1)
     history = {"head": run_stage(StageCheckpoint(settings.paths.run_dir, "head", fingerprint), head, hardware,
                                  learning_rate, -(-len(rows) // batch), head_options.epochs, options,
                                  cached_feature_epochs(features, data.labels, rows, batch, options.seed),
-                                 validation_map, stage_number=1, optimizer_name=head_options.optimizer)}
+                                 validation_map, stage_number=1, optimizer_name=head_options.optimizer,
+                                 start_map=start_map)}
     fold_feature_scale(tagger, feature_scale)
-    stage1 = {"head_mAP": max(entry["validation_mAP"] for entry in history["head"]),
-              "logistic_regression": logistic_regression_baseline(features, data.labels, rows, validation_rows,
-                                                                  head_options.baseline, options.seed)}
+    best_epoch, head_map = 0, start_map if start_map is not None else -1.0
+    for entry in history["head"]:  # the first best, as run_stage keeps it
+        if entry["validation_mAP"] > head_map:
+            best_epoch, head_map = entry["epoch"], entry["validation_mAP"]
+    stage1 = {"head_mAP": head_map, "head_best_epoch": best_epoch, "head_start": start,
+              "head_seconds": round(time.perf_counter() - began, 2),
+              "logistic_regression": yardstick.record if yardstick is not None else None}
     return history, stage1
+
+
+def start_from_solution(tagger, yardstick, feature_scale: float) -> None:
+    """The tag layer starts at the yardstick's weights for the tags it fitted (the others keep their start:
+    zero weights, the bias at the tag's log-odds). The head sees features x feature_scale, hence the division."""
+    from tagger.model.network import TAGS_LAYER
+
+    layer = tagger.get_layer(TAGS_LAYER)
+    kernel, bias = np.array(layer.kernel), np.array(layer.bias)
+    kernel[:, yardstick.fitted] = yardstick.kernel[:, yardstick.fitted] / feature_scale
+    bias[yardstick.fitted] = yardstick.bias[yardstick.fitted]
+    layer.kernel.assign(kernel.astype(np.float32))
+    layer.bias.assign(bias.astype(np.float32))
 
 
 def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerprint: dict, history: dict) -> bool:
