@@ -6,6 +6,7 @@ never from an all-pairs matrix, so the step scales to tens of thousands of tags.
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
 
 import numpy as np
@@ -93,31 +94,29 @@ class CooccurrenceStats:
         """Dot products of the pairs' co-occurrence rows, a block of pairs at a time: two gathered blocks of
         rows multiplied elementwise in C (a loop over tags in Python took 4x as long). A block holds at
         most GATHERED_ENTRIES row entries (plus one pair), so a tag in thousands of pairs bounds memory too."""
-        dot = np.empty(len(first))
+        dot = np.zeros(len(first))
         row_sizes = np.diff(self.together.indptr)
         gathered = np.cumsum(row_sizes[first] + row_sizes[second])
-        bounds = np.unique(np.r_[0, np.searchsorted(gathered, np.arange(GATHERED_ENTRIES, gathered[-1] if len(gathered)
-                                                                              else 0, GATHERED_ENTRIES)), len(first)])
+        bounds = [0, *np.searchsorted(gathered, np.arange(GATHERED_ENTRIES, gathered[-1], GATHERED_ENTRIES)),
+                  len(first)] if len(first) else [0]
         for start, end in zip(bounds[:-1], bounds[1:]):
-            end = max(end, start + 1)
             # Sequential loops in scipy's C++ (elementwise product, then a row sum): the same order on every CPU.
             products = self.together[first[start:end]].multiply(self.together[second[start:end]])
             dot[start:end] = np.asarray(products.sum(axis=1), np.float64).ravel()
         return dot
 
-    def _squared_norms(self) -> np.ndarray:
+    @cached_property
+    def squared_norms(self) -> np.ndarray:
         """Each co-occurrence row's squared length, computed once (grouping asks for context again and again)."""
-        if "squared_norms_" not in self.__dict__:
-            squared_norms = np.zeros(self.together.shape[0])
-            rows_with_entries = np.diff(self.together.indptr) > 0
-            squared_norms[rows_with_entries] = np.add.reduceat(
-                np.square(self.together.data, dtype=np.float64), self.together.indptr[:-1][rows_with_entries])
-            self.__dict__["squared_norms_"] = squared_norms
-        return self.__dict__["squared_norms_"]
+        squared_norms = np.zeros(self.together.shape[0])
+        rows_with_entries = np.diff(self.together.indptr) > 0
+        squared_norms[rows_with_entries] = np.add.reduceat(
+            np.square(self.together.data, dtype=np.float64), self.together.indptr[:-1][rows_with_entries])
+        return squared_norms
 
     def context_similarity(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Cosine of the two tags' context profiles, leaving out the two tags themselves."""
-        squared_norms = self._squared_norms()
+        squared_norms = self.squared_norms
         both = np.asarray(self.together[first, second], np.float64).ravel()
         dot = self._context_dots(first, second)
         # Each profile loses its entry for the other tag of the pair (the diagonal is already zero).

@@ -113,7 +113,6 @@ class PairEvidence:
         spelled = ramp(self.spelling, 0.6, 0.95)
         distinct = np.zeros(len(self.first))
         same = np.zeros(len(self.first))
-        probed = np.zeros(len(self.first), bool)
         if self.probe is not None:
             probed = ~np.isnan(self.probe.auc)
             z = np.nan_to_num(self.probe.z)
@@ -125,9 +124,10 @@ class PairEvidence:
             power = ramp(np.nan_to_num(self.probe.reference_z), 3, 6)
             same = np.where(probed, power * (1 - ramp(z, 1, 3)), 0)
         # Close means cannot tell one concept from two that share their scenes (door / cabinet in the same
-        # rooms, coat / shirt on the same people): where the probe was asked, the meaning route counts
-        # only as far as the probe finds the tags one (same), and the means must agree a little.
-        images_agree = np.where(probed, same * ramp(meaning, 0.0, 0.2), strength)
+        # rooms, coat / shirt on the same people): with the probe on, the meaning route counts only as far
+        # as the probe finds the tags one (same), and the means must agree a little. A pair it could not
+        # ask (too few images of its own, past max_probes) is unconfirmed, not judged by its means.
+        images_agree = strength if self.probe is None else same * ramp(meaning, 0.0, 0.2)
         spelling_case = spelled * (0.6 + 0.3 * images_agree)  # spelling alone: 0.6, proposed but flagged
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled)) ** 2

@@ -12,9 +12,9 @@ means. Few images a side cannot estimate a covariance of their own, so the colle
 thousands of images) stands in for it; and the fit is two means, so thousands of pairs cost
 milliseconds each, in plain numpy.
 
-Deterministic: images are sampled with generators seeded by the tags' indices, the projection is a
-full (not randomized) SVD, folds are assigned by seeded permutations, sums are float64, and AUCs are
-rounded to 4 decimals before any decision reads them.
+Deterministic: images are sampled with generators seeded by the tags' indices, the projection comes
+from a symmetric eigensolver (not a randomized SVD), folds are assigned by seeded permutations, sums
+are float64, and AUCs are rounded to 4 decimals before any decision reads them.
 """
 
 from dataclasses import dataclass
