@@ -115,6 +115,25 @@ def test_accepted_merges_accumulate_across_review_rounds(collection, capsys):
             "delete its line from aliases.txt first" in capsys.readouterr().err)
 
 
+def test_a_chain_of_accepted_merges_applies_again_and_survives_a_re_run(collection):
+    """Accepting sky -> tree and tree -> car writes sky -> car (chains resolved); the row sky -> tree is the same
+    decision, so applying again, or after cluster_tags.py ran again, neither refuses it nor changes aliases.txt."""
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    rows = review_rows(run_dir)
+    blank = {name: "" for name in REVIEW_COLUMNS}
+    rows += [{**blank, "canonical": "tree", "variant": "sky", "decision": "accept"},
+             {**blank, "canonical": "car", "variant": "tree", "decision": "accept"}]
+    write_review_file(run_dir / "review.csv", rows)
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    written = (run_dir / "aliases.txt").read_text(encoding="utf-8")
+    assert read_aliases(run_dir / "aliases.txt", TagNormalizer()) == {"sky": "car", "tree": "car"}
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0  # the same review.csv again
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert (run_dir / "aliases.txt").read_text(encoding="utf-8") == written
+
+
 def test_a_canonical_a_person_edited_survives_a_re_run_of_cluster_tags(collection):
     root, embedding_of = collection
     run_dir = prepare_and_cluster(root, embedding_of)

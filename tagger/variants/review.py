@@ -216,12 +216,19 @@ def edited_canonical(variant: str, canonical: str, decisions: dict, accepted_tar
     return chosen[0] if len(chosen) == 1 else canonical
 
 
+def already_merged(variant: str, canonical: str, merges: dict[str, str]) -> bool:
+    """merges (chains resolved, as aliases.txt holds them) already send variant where canonical leads: an
+    accepted a -> b whose b was itself merged into c is written as a -> c, and is the same decision."""
+    return variant in merges and merges[variant] in (canonical, merges.get(canonical, canonical))
+
+
 def kept_accepted_rows(run_dir: Path, decisions: dict, written: set[tuple[str, str]]) -> list[list]:
     """Accepted rows of the earlier review.csv that this run did not propose and aliases.txt does not hold yet."""
     merged = dict(earlier_aliases(run_dir))
     return [["", canonical, variant, "", "", "", "", "", "", "", KEPT_FLAG, "accept"]
             for (variant, canonical), decision in sorted(decisions.items())
-            if decision == "accept" and (variant, canonical) not in written and merged.get(variant) != canonical]
+            if decision == "accept" and (variant, canonical) not in written
+            and not already_merged(variant, canonical, merged)]
 
 
 def _evidence_cell(evidence, name: str, index: int) -> str:
@@ -279,10 +286,10 @@ def accepted_row_problem(variant: str, canonical: str, vocabulary: set[str], ear
                 "or clear the decision")
     if variant == canonical:
         return f"merges {variant!r} into itself: name another canonical, or clear the decision"
-    if variant in earlier and earlier[variant] != canonical:
+    if variant in earlier and not already_merged(variant, canonical, earlier):
         return (f"{variant!r} was merged into {earlier[variant]!r} in an earlier round; {UNDO_HINT} "
                 "first, then apply again")
-    if variant not in vocabulary and earlier.get(variant) != canonical:
+    if variant not in vocabulary and not already_merged(variant, canonical, earlier):
         return (f"{variant!r} is not a tag of {runfolder.VOCABULARY} (prepare.py ran on other data since "
                 "cluster_tags.py): run cluster_tags.py again, or clear the decision")
     return None
