@@ -16,7 +16,11 @@ def read_user_text(path: Path) -> str:
     is not UTF-8 almost always comes from a Windows spreadsheet, whose encoding is Windows-1252. UTF-16
     (Notepad's "Unicode") is refused: read as either, it would be nonsense.
     """
-    data = path.read_bytes()
+    return decode_user_text(path.read_bytes(), path)
+
+
+def decode_user_text(data: bytes, path: Path) -> str:
+    """read_user_text on bytes already read (path names the file in messages)."""
     if data.startswith(UTF16_MARKS):
         raise TaggerError(f"{path} is saved as UTF-16: save it as UTF-8")
     try:

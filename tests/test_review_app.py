@@ -94,6 +94,15 @@ def test_review_csv_changed_on_disk_is_not_overwritten_and_reload_shows_it(clien
     assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", "accept"]
 
 
+def test_a_review_csv_saved_as_windows_1252_is_served_as_apply_review_reads_it(client, run_dir):
+    review = run_dir / "review.csv"
+    text = review.read_text(encoding="utf-8").replace("rot", "r\u00f6t")
+    review.write_bytes(text.encode("cp1252"))  # as a Windows spreadsheet saves it
+    reloaded = client.post("/api/reload")
+    assert reloaded.status_code == 200, reloaded.text
+    assert "r\u00f6t" in reloaded.text and '"rot"' not in reloaded.text
+
+
 def test_a_page_showing_an_older_version_is_refused(client, run_dir):
     old_version = version(client)
     decide(client, RED_R3D, "accept", at=old_version)  # another tab

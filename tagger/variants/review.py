@@ -18,7 +18,7 @@ from tagger.files import csv_text, write_text
 from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
-from tagger.textfiles import read_user_text
+from tagger.textfiles import decode_user_text, read_user_text
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,11 @@ def read_review_lines(path: Path) -> list[tuple[int, dict]]:
     A file cut short (ending mid-row or inside a quoted cell) or a row with another number of cells than
     the header is refused, naming the line: applying the rows before the cut would drop the rest silently.
     """
-    text = read_user_text(path)
+    return parse_review(read_user_text(path), path)[1]
+
+
+def parse_review(text: str, path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+    """review.csv's header and (line number, row) pairs from its text (see read_review_lines)."""
     if text and not text.endswith(("\n", "\r")):
         raise TaggerError(f"{path} ends in the middle of line {text.count(chr(10)) + 1} (no line break after it): "
                           "it looks cut short; restore it, or add a line break at its end if it is complete")
@@ -61,7 +65,7 @@ def read_review_lines(path: Path) -> list[tuple[int, dict]]:
     except csv.Error as error:
         raise TaggerError(f"{path} line {line}: {error} (a quoted cell is never closed): it looks cut short; "
                           "restore it from the spreadsheet") from None
-    return rows
+    return header or [], rows
 
 
 def read_review(path: Path) -> list[dict]:
@@ -93,14 +97,10 @@ def review_fingerprint(path: Path) -> str:
 
 def read_review_table(path: Path) -> ReviewTable:
     """review.csv with its header and fingerprint taken from the same bytes."""
-    data = runfolder.require(path, "cluster_tags.py").read_bytes()
-    with path.open(encoding="utf-8-sig", newline="") as file:
-        header = next(csv.reader(file), [])
-    rows = read_review(path)
-    fingerprint = hashlib.sha256(data).hexdigest()
-    if review_fingerprint(path) != fingerprint:  # written between the two reads: read again
-        return read_review_table(path)
-    return ReviewTable([name for name in header if name], rows, fingerprint)
+    data = runfolder.require(path, "cluster_tags.py").read_bytes()  # one read: rows and fingerprint agree
+    header, lines = parse_review(decode_user_text(data, path), path)
+    return ReviewTable([name for name in header if name], [row for _, row in lines],
+                       hashlib.sha256(data).hexdigest())
 
 
 def review_line(header: list[str], row: dict) -> str:
