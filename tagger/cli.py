@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError, create_model
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 from tagger import interrupt, progress
-from tagger.environment import environment_problems, renamed_in_env_file
+from tagger.environment import environment_problems, renamed_in_env_file, variable_name
 from tagger.errors import TaggerError
 from tagger.files import DISK_FULL, remove_leftovers
 from tagger.logs import NORMAL, QUIET, VERBOSE, step_logging
@@ -271,12 +271,14 @@ def old_environment_renamed():
     afterwards, so a step run in-process leaves the caller's environment as it found it."""
     saved = dict(os.environ)
     try:
-        for new_key, value in renamed_in_env_file(RENAMED_FLAGS, env_file()).items():
-            os.environ.setdefault(new_key, value)
+        # The environment first, then .env only where the environment says nothing: its precedence, as
+        # pydantic-settings gives it for the new names.
         for old, new in RENAMED_FLAGS.items():
-            old_key, new_key = (f"TAGGER_{name.upper().replace('.', '__')}" for name in (old, new))
+            old_key, new_key = variable_name(old), variable_name(new)
             if old_key in os.environ and new_key not in os.environ:
                 os.environ[new_key] = os.environ.pop(old_key)
+        for new_key, value in renamed_in_env_file(RENAMED_FLAGS, env_file()).items():
+            os.environ.setdefault(new_key, value)
         yield
     finally:
         os.environ.clear()

@@ -20,7 +20,8 @@ QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # What the person asked the command for (similar.py's ranked list, tag.py's tag lists under --tag.print, the review
 # page's address), as opposed to news of the work: on stdout at every level, --quiet included. Between INFO and
-# WARNING, so a logger at the default level still passes it, and it never reaches stderr.
+# WARNING: step_logging's console handler for stdout passes it at every level, and the stderr handler, which
+# takes WARNING and above, never sees it.
 RESULT = 25
 logging.addLevelName(RESULT, "RESULT")
 

@@ -50,3 +50,15 @@ def test_known_section_old_and_new_names_pass(folder, capsys, monkeypatch):
     (folder / ".env").write_text('TAGGER_DATA={"min_tag_occurrences": 2}\nTAGGER_TRAIN__SEED=3\n')
     code, error = prepare(capsys)
     assert (code, error) == (1, "prepare.py: error: data.source: missing.csv does not exist\n")
+
+
+def test_an_old_name_in_the_environment_wins_over_the_same_setting_in_env(folder, monkeypatch):
+    """As pydantic-settings ranks the new names: the environment over .env."""
+    from tagger.cli import parse_settings
+    from tagger.steps import STEPS
+
+    monkeypatch.setenv("TAGGER_TRAIN__HEAD_EPOCHS", "5")
+    (folder / ".env").write_text("TAGGER_TRAIN__HEAD_EPOCHS=3\n")
+    settings = parse_settings(STEPS["train"], ["--paths.run_dir", "run"], "train.py")
+    assert settings.train.head.epochs == 5
+    assert os.environ["TAGGER_TRAIN__HEAD_EPOCHS"] == "5" and "TAGGER_TRAIN__HEAD__EPOCHS" not in os.environ

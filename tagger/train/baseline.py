@@ -37,7 +37,7 @@ class Yardstick:
 
 
 def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train_rows, validation_rows,
-                                 setting: str, seed: int = 0) -> Yardstick | None:
+                                 setting: str) -> Yardstick | None:
     """The logistic regression's solution and its record (validation mAP over every tag), or None when skipped."""
     size = len(train_rows) * labels.shape[1]
     if setting == "off" or (setting == "auto" and size > AUTO_LIMIT):

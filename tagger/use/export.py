@@ -31,14 +31,11 @@ MAX_DIFFERENCE = 1e-4
 
 def export(settings: Settings) -> StepResult:
     """Writes export/saved_model and (with the export extra) export/model.onnx, each checked on real images."""
-    from tagger.model.network import load_tagger, model_image_size
-    from tagger.use.tag import model_tags
+    from tagger.use.tag import load_trained_tagger
 
     run_dir = settings.paths.run_dir
-    model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
-    tags = model_tags(run_dir)
-    tagger = load_tagger(model_path)
-    pixels = check_pixels(run_dir, model_image_size(tagger, run_dir))
+    tagger, tags, image_size = load_trained_tagger(run_dir)  # its tag list checked against its outputs
+    pixels = check_pixels(run_dir, image_size)
     expected = np.asarray(tagger(pixels, training=False))
     saved_model = run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL
     onnx_model = run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL

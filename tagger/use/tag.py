@@ -58,7 +58,7 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
     thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)  # checked before the model loads
     from tagger.model.inference import batch_function
 
-    tagger, _, image_size = load_trained_tagger(run_dir)
+    tagger, _, image_size = load_trained_tagger(run_dir, vocabulary)
     # embed.py's engines, run the same way: an engine that is not installed stops here, saying how to install it.
     predict = batch_function(tagger, options.engine, options.precision, image_size)
     naming = CaptionNaming.of(run_dir, options, vocabulary, normalize)
@@ -195,12 +195,14 @@ def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path]
     return list(unique.values()), report
 
 
-def load_trained_tagger(run_dir: Path):
-    """The run's model, its tags (in its output order) and its input side in pixels."""
+def load_trained_tagger(run_dir: Path, tags: list[str] | None = None):
+    """The run's model, its tags (in its output order) and its input side in pixels.
+
+    tags: the model's tag list when the caller has already read it (model_tags); checked all the same."""
     from tagger.model.network import load_tagger, model_image_size
 
     model_path = runfolder.require(run_dir / runfolder.MODEL, "train.py")
-    tags = model_tags(run_dir)
+    tags = tags if tags is not None else model_tags(run_dir)
     tagger = load_tagger(model_path)
     if tagger.output_shape[-1] != len(tags):
         raise TaggerError(f"{model_path} predicts {tagger.output_shape[-1]} tags but its tag list holds "
