@@ -257,9 +257,12 @@ def read_head_kernel(run_dir: Path) -> np.ndarray | None:
     if not path.exists():
         return None
     head = load_array(path, "train.py")
+    if not isinstance(head, np.lib.npyio.NpzFile):  # a plain .npy under head.npz's name
+        raise TaggerError(f"{path} is not an .npz archive: run train.py again")
     try:
-        kernel = head["kernel"]
-        tags = head["tags"].tolist() if "tags" in head.files else None
+        with head:
+            kernel = head["kernel"]
+            tags = head["tags"].tolist() if "tags" in head.files else None
     except (KeyError, ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
         raise TaggerError(f"{path} cannot be read ({error}): run train.py again") from None
     if tags is not None and tags != read_vocabulary(run_dir):

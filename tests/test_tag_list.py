@@ -145,6 +145,18 @@ def test_a_damaged_npy_is_one_line_naming_the_file(run_copy, tmp_path, capsys, d
     assert message in error and error.endswith("run embed.py again\n") and error.count("\n") == 1
 
 
+def test_a_plain_npy_saved_as_head_npz_is_one_line(run_copy, tmp_path, capsys):
+    import numpy as np
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(run_copy, run_dir)
+    np.save(tmp_path / "kernel.npy", np.zeros((3, 3), np.float32))
+    (tmp_path / "kernel.npy").replace(run_dir / "head.npz")
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 1
+    assert capsys.readouterr().err == (f"cluster_tags.py: error: {run_dir / 'head.npz'} is not an .npz archive: "
+                                       "run train.py again\n")
+
+
 @pytest.mark.parametrize("crafted", [
     {"config.json": "[]", "metadata.json": "{}"},  # a list where Keras expects an object
     {"config.json": '{"class_name": "Functional", "config": {"layers": 5}}', "metadata.json": "{}"},

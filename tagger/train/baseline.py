@@ -81,9 +81,10 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_re
 
     iterations = ITERATIONS if iterations is None else iterations
 
-    features = np.asarray(features, np.float64)
+    # One float64 copy, centred in place: at 400,000 images x 1,280 features each copy is 4 GB.
+    centred = np.array(features, np.float64)
     labels = np.asarray(labels, np.float64)
-    rows, width = features.shape
+    rows, width = centred.shape
     positives = labels.sum(axis=0)
     fitted = [int(tag) for tag in np.flatnonzero((positives > 0) & (positives < rows))]
     frequency = np.clip(labels.mean(axis=0) if rows else np.zeros(labels.shape[1]), 1e-4, 1 - 1e-4)
@@ -93,8 +94,8 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_re
     targets = labels[:, fitted]
     # Divided by C x rows: the same minimum, a scale that does not depend on the set's size.
     penalty = 1.0 / (inverse_regularization * rows)
-    mean = features.mean(axis=0)
-    centred = features - mean
+    mean = centred.mean(axis=0)
+    centred -= mean
     if rows < width:  # fewer images than features: the SVD of the rows costs rows^2 x width, not width^3
         _, singular, right = np.linalg.svd(centred, full_matrices=False)
         spread, directions = singular**2 / rows, right.T
