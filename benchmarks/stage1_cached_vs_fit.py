@@ -69,7 +69,7 @@ def main() -> None:
     cached_epochs = cached_feature_epochs(features, labels, np.arange(len(paths)), arguments.batch_size, seed=0)
 
     def feature_epoch():
-        return cached_epochs(0)
+        return cached_epochs(0).prefetch(tf.data.AUTOTUNE)  # as train.py's stage prefetches it
 
     cached = timed_epochs(head_model(tagger), feature_epoch)
     through_backbone = timed_epochs(tagger, image_epoch)

@@ -26,6 +26,16 @@ def prepared(tiny_dataset, tmp_path_factory):
     return run_dir
 
 
+@pytest.fixture(scope="module")
+def straight(prepared, tmp_path_factory):
+    """One uninterrupted training, the yardstick of every kill case (only read by them)."""
+    run_dir = tmp_path_factory.mktemp("straight") / "run"
+    shutil.copytree(prepared, run_dir)
+    result = run_script("train.py", "--paths.run_dir", run_dir, *TRAIN_FLAGS)
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
 def model_weights(run_dir):
     from tagger.model.network import load_tagger
 
@@ -49,12 +59,9 @@ def train_killed_at(run_dir, stage: str, epochs_done: int) -> None:
 
 # ("head", 0): killed in the first epoch, after the head's start (the yardstick's solution) was checkpointed.
 @pytest.mark.parametrize("stage, epochs_done", [("head", 0), ("head", 1), ("finetune", 2)])
-def test_killed_training_resumes_to_the_same_weights(prepared, tmp_path, stage, epochs_done):
-    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    shutil.copytree(prepared, straight)
+def test_killed_training_resumes_to_the_same_weights(prepared, straight, tmp_path, stage, epochs_done):
+    interrupted = tmp_path / "interrupted"
     shutil.copytree(prepared, interrupted)
-    assert run_script("train.py", "--paths.run_dir", straight, *TRAIN_FLAGS).returncode == 0
-
     train_killed_at(interrupted, stage, epochs_done)
     assert not (interrupted / "model.keras").exists()  # nothing half-written looks finished
     resumed = run_script("train.py", "--paths.run_dir", interrupted, *TRAIN_FLAGS)
@@ -66,3 +73,18 @@ def test_killed_training_resumes_to_the_same_weights(prepared, tmp_path, stage, 
     straight_metrics = json.loads((straight / "metrics.json").read_text())
     resumed_metrics = json.loads((interrupted / "metrics.json").read_text())
     assert resumed_metrics["history"] == straight_metrics["history"]
+
+
+def test_a_stage_from_any_epoch_trains_on_exactly_each_epochs_own_batches():
+    """One fit over a stage gets, for every epoch from the first not yet done, the rows epoch_order gives it."""
+    from tagger.train.augment import epoch_order
+    from tagger.train.features import cached_feature_epochs
+    from tagger.train.stages import stage_data
+
+    rows = np.arange(3, 13)
+    features = np.arange(20, dtype=np.float32)[:, None] * np.ones((1, 2), np.float32)
+    labels = np.zeros((20, 1), np.float32)
+    batches = stage_data(cached_feature_epochs(features, labels, rows, 4, seed=7), 2, 5, steps_per_epoch=3)
+    seen = np.concatenate([feature_batch[:, 0] for feature_batch, _ in batches.as_numpy_iterator()])
+    expected = np.concatenate([rows[epoch_order(len(rows), 7, epoch)] for epoch in (2, 3, 4)])
+    np.testing.assert_array_equal(seen, expected)

@@ -54,15 +54,25 @@ def epoch_order(count: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(count)
 
 
-def training_images(paths: list[str], labels: np.ndarray, size: int, batch_size: int, seed: int, epoch: int, options):
-    """One epoch of shuffled, augmented (pixels, labels) batches from image files."""
+def epoch_order_tensor(count: int, seed: int, epoch):
+    """epoch_order for an epoch that may be a tensor: a stage's dataset maps its range of epochs to batches."""
+    import tensorflow as tf
+
+    order = tf.numpy_function(lambda epoch: epoch_order(count, seed, int(epoch)), [epoch], tf.int64, stateful=False)
+    order.set_shape((count,))
+    return order
+
+
+def training_images(paths: list[str], labels: np.ndarray, size: int, batch_size: int, seed: int, epoch, options):
+    """One epoch (an int or a scalar tensor) of shuffled, augmented (pixels, labels) batches from image files."""
     import tensorflow as tf
 
     from tagger.images import image_dataset
 
-    order = epoch_order(len(paths), seed, epoch)
-    pixels = image_dataset([paths[i] for i in order], size, batch_size).unbatch()
-    extras = tf.data.Dataset.from_tensor_slices((labels[order].astype(np.float32), np.arange(len(order))))
+    order = epoch_order_tensor(len(paths), seed, epoch)
+    pixels = image_dataset(tf.gather(tf.constant(paths, tf.string), order), size, batch_size).unbatch()
+    extras = tf.data.Dataset.from_tensor_slices((tf.gather(tf.constant(labels, tf.float32), order),
+                                                 tf.range(len(paths), dtype=tf.int64)))
     if options.any():
         def augmented(image, extra):
             label, position = extra
@@ -73,5 +83,4 @@ def training_images(paths: list[str], labels: np.ndarray, size: int, batch_size:
             return tf.cast(image, tf.float32), extra[0]
     dataset = tf.data.Dataset.zip((pixels, extras)).map(augmented, num_parallel_calls=tf.data.AUTOTUNE,
                                                           deterministic=True)
-    batches = -(-len(paths) // batch_size)  # known length: Keras then shows progress and no "ran out" warning
-    return dataset.batch(batch_size).apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
+    return dataset.batch(batch_size)

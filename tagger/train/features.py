@@ -6,7 +6,7 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.pieces import Pieces
-from tagger.train.augment import epoch_order
+from tagger.train.augment import epoch_order_tensor
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +51,16 @@ def head_batch_size(setting: int, rows: int) -> int:
 
 
 def cached_feature_epochs(features: np.ndarray, labels: np.ndarray, rows, batch_size: int, seed: int):
-    """A function epoch -> shuffled batches of cached features; the arrays go to TensorFlow once, then each
-    batch is a gather, so an epoch over 150,000 rows copies nothing it does not train on."""
+    """A function epoch (an int or a scalar tensor) -> shuffled batches of cached features; the arrays go to
+    TensorFlow once, then each batch is a gather, so an epoch over 150,000 rows copies nothing it does not train on."""
     import tensorflow as tf
 
-    feature_tensor, label_tensor = tf.constant(features), tf.constant(labels)
-    rows = np.asarray(rows)
+    feature_tensor, label_tensor, row_tensor = tf.constant(features), tf.constant(labels), tf.constant(np.asarray(rows))
 
     def epoch_data(epoch):
-        order = rows[epoch_order(len(rows), seed, epoch)]
+        order = tf.gather(row_tensor, epoch_order_tensor(len(rows), seed, epoch))
         batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
         return batches.map(lambda index: (tf.gather(feature_tensor, index), tf.gather(label_tensor, index)),
-                           num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+                           num_parallel_calls=tf.data.AUTOTUNE)
 
     return epoch_data

@@ -1,19 +1,21 @@
-"""One training stage: epochs with a checkpoint after each, best-mAP weights kept, early stopping, exact resume.
+"""One training stage: one Keras fit with a checkpoint after each epoch, best-mAP weights kept, early stopping,
+exact resume.
 
-The loop calls fit one epoch at a time rather than one fit per stage with Keras callbacks: the exact resume
-(tests/test_resume.py: weights within 1e-6 of an uninterrupted run) reseeds dropout from (seed, stage, epoch)
-before each epoch and restores the optimizer between epochs, which callbacks cannot do before an epoch's first
-step. TensorBoard's scalars are written from here instead (tagger.train.tensorboard).
+The fit runs from the first epoch not yet done (initial_epoch) over a dataset that maps the stage's range of
+epochs to each epoch's own batches (stage_data); with steps_per_epoch Keras keeps one iterator across epochs, so
+every epoch trains on exactly the batches epoch_data(epoch) gives, straight through or resumed. Its callbacks
+(tagger.train.callbacks) reseed dropout from (seed, stage, epoch) before each epoch's first step, score
+validation mAP, record the epoch, write TensorBoard, stop on patience and checkpoint; with the optimizer
+restored before the fit, a resumed run ends with the weights of an uninterrupted one (tests/test_resume.py).
 """
 
 import logging
 
 import numpy as np
 
-from tagger.interrupt import stop_if_interrupted
 from tagger.progress import keras_verbosity
 from tagger.train.checkpoints import StageCheckpoint, StageState
-from tagger.train.tensorboard import EpochLog, current_learning_rate
+from tagger.train.tensorboard import EpochLog
 
 log = logging.getLogger(__name__)
 
@@ -21,14 +23,16 @@ log = logging.getLogger(__name__)
 def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
               epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=(),
               optimizer_name: str = "adam", backbone_scale: float = 1.0, start_map: float | None = None) -> list:
-    """Trains one stage epoch by epoch; returns its history. The best-mAP weights are left in the model.
+    """Trains one stage; returns its history. The best-mAP weights are left in the model.
 
-    options: the train section (schedule, loss, patience, seed); backbone_scale: the learning-rate factor of
-    scaled_variables (the backbone's) under Adam. start_map: the validation mAP of the weights the model starts
-    with, which then count as epoch 0: kept when no epoch beats them (checkpointed, so a resume keeps them too).
+    epoch_data: epoch (a scalar tensor) -> that epoch's steps_per_epoch batches, unprefetched. options: the train
+    section (schedule, loss, patience, seed); backbone_scale: the learning-rate factor of scaled_variables (the
+    backbone's) under Adam. start_map: the validation mAP of the weights the model starts with, which then count
+    as epoch 0: kept when no epoch beats them (checkpointed, so a resume keeps them too).
     """
     import keras
 
+    from tagger.train import callbacks
     from tagger.train.losses import make_loss
     from tagger.train.optim import ScaledAdam, warmup_cosine
 
@@ -58,30 +62,21 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
         checkpoint.save(model, optimizer, state, improved=True)
     state = state or StageState()
     board = EpochLog(checkpoint.folder.parent, checkpoint.stage)
-    while not state.finished and state.epochs_done < epochs:
-        epoch = state.epochs_done
-        # Dropout and any other randomness of this epoch depend only on (seed, stage, epoch).
-        epoch_seed = options.seed * 10_007 + stage_number * 1_009 + epoch
-        keras.utils.set_random_seed(epoch_seed)
-        reseed_layers(model, epoch_seed)
-        stop_if_interrupted()
-        result = model.fit(epoch_data(epoch), epochs=1, shuffle=False, verbose=keras_verbosity(),
-                           callbacks=[StopOnInterrupt()])
-        stop_if_interrupted()
-        score = validation_map()
-        stop_if_interrupted()
-        improved = score > state.best_map
-        state.epochs_done += 1
-        state.history.append({"epoch": epoch + 1, "loss": float(result.history["loss"][-1]), "validation_mAP": score})
-        state.best_map, state.best_epoch = (score, epoch + 1) if improved else (state.best_map, state.best_epoch)
-        state.stale_epochs = 0 if improved else state.stale_epochs + 1
-        board.write(epoch + 1, state.history[-1]["loss"], score, current_learning_rate(optimizer))
-        log.info(f"  epoch {epoch + 1}/{epochs}: loss {state.history[-1]['loss']:.4f}, validation mAP {score:.4f}"
-              + (" (best)" if improved else ""))
-        if state.stale_epochs >= options.patience:
-            log.info(f"  no better validation mAP for {options.patience} epochs: stopping this stage")
-            state.finished = True
-        checkpoint.save(model, optimizer, state, improved)
+    if not state.finished and state.epochs_done < epochs:
+        verbosity = keras_verbosity()
+        batches = stage_data(epoch_data, state.epochs_done, epochs, steps_per_epoch)
+        model.fit(batches, initial_epoch=state.epochs_done, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                  shuffle=False, verbose=verbosity, callbacks=[
+                      # first, as in an epoch-at-a-time fit: the bar's line comes before the epoch's log line
+                      *([keras.callbacks.ProgbarLogger()] if verbosity else []),
+                      callbacks.StopOnInterrupt(),
+                      callbacks.EpochSeeds(lambda epoch: options.seed * 10_007 + stage_number * 1_009 + epoch),
+                      callbacks.ValidationMap(validation_map),
+                      callbacks.RecordEpoch(state, epochs),
+                      callbacks.EpochScalars(board, optimizer),
+                      callbacks.StopWithoutProgress(state, options.patience),
+                      callbacks.SaveCheckpoint(checkpoint, optimizer, state),
+                  ])
     board.close()
     state.finished = True
     checkpoint.save(model, optimizer, state, improved=False)
@@ -91,25 +86,15 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     return state.history
 
 
-def StopOnInterrupt():
-    """A Keras callback that ends training at the next batch once Ctrl-C was pressed (see tagger.interrupt)."""
-    import keras
+def stage_data(epoch_data, first_epoch: int, epochs: int, steps_per_epoch: int):
+    """The batches of epochs first_epoch..epochs-1 one after another, each epoch's built as the stage reaches it."""
+    import tensorflow as tf
 
-    class StopOnInterruptCallback(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            stop_if_interrupted()
+    def checked_epoch(epoch):
+        # An epoch of another length would shift every later epoch's batches: it fails instead.
+        return epoch_data(epoch).apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
 
-    return StopOnInterruptCallback()
-
-
-def reseed_layers(model, seed: int) -> None:
-    """Resets the random state of dropout-like layers, which set_random_seed does not reach once built.
-
-    Without this a resumed run would draw different dropout masks than the uninterrupted one.
-    """
-    for variable in model.non_trainable_variables:
-        if variable.path.endswith("seed_generator_state"):
-            variable.assign(np.array([seed, 0], dtype=variable.dtype))
+    return tf.data.Dataset.range(first_epoch, epochs).flat_map(checked_epoch).prefetch(tf.data.AUTOTUNE)
 
 
 def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = False) -> None:

@@ -1,6 +1,6 @@
 """train.py: stage 1 (head on cached frozen features), then optional stage 2 (last layers) and stage 3 (all).
 
-Every stage trains epoch by epoch with a checkpoint after each, keeps the weights of its best
+Every stage is one fit with a checkpoint after each epoch, keeps the weights of its best
 validation mAP, stops early when mAP stops improving, and resumes after a kill where it stopped.
 """
 

@@ -2,8 +2,9 @@
 
 Each stage is a TensorBoard run (logs/train/head, logs/train/finetune, logs/train/full) with loss, validation mAP
 and learning rate per epoch; logs/train/validation holds the final model's validation precision-recall curves
-(all tags pooled, and the weakest tags one by one). Written from the epoch loop of tagger.train.stages, so a
-resumed run carries on the same curves (TensorBoard shows the latest value of an epoch written twice).
+(all tags pooled, and the weakest tags one by one). Written at each epoch's end by a callback of the stage's fit
+(tagger.train.callbacks.EpochScalars), so a resumed run carries on the same curves (TensorBoard shows the latest
+value of an epoch written twice).
 """
 
 from pathlib import Path
