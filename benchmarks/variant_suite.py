@@ -23,6 +23,9 @@ Sets (each on coco128 at every seed unless noted):
   translations translations and synonyms only, used at random
   nearspell    the most look-alike distinct classes renamed to near spellings of each other
                (one letter, or a plural with a different meaning) beside injected true variants
+  shared       variants of every kind, half the images carrying two spellings (two annotators' tags
+               merged): breaks "one person tags an image with one spelling", which the overlap term and
+               the probe's images-of-one-tag-only samples lean on
   demo         the demo's run folders, as made by data/run_demo.sh (planted variants)
 """
 
@@ -49,7 +52,7 @@ from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
-ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "demo")
+ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "shared", "demo")
 BROADER = {"animal": {"dog", "cat", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "bird"},
            "vehicle": {"car", "truck", "bus", "motorcycle", "bicycle", "airplane", "train", "boat"},
            "furniture": {"chair", "couch", "bed", "dining table", "bench"},
@@ -158,6 +161,9 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     if name == "coco":
         plan = plan_variants(counts, concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
+    elif name == "shared":
+        plan = plan_variants(counts, concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.5, rng)]
     elif name == "translations":
         plan = plan_of_kinds(counts, ("translation", "synonym"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]

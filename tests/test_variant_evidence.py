@@ -115,6 +115,24 @@ def test_near_spelled_look_alike_concepts_are_a_near_miss_not_a_merge(tmp_path):
                                    ("shirt lift", "skirt lift")]
 
 
+def test_near_spelled_look_alikes_too_few_for_the_held_out_probe_are_told_apart_by_the_gap_between_means():
+    """About 15 images a concept: the cross-validated AUC of cup / cups stays under 2 spreads of chance (the
+    old rule then merged them by spelling alone, flagged), while the gap between their mean images is
+    beyond every label shuffle's and a fair share of their gap to unrelated images."""
+    centres = look_alike_centres(["cup", "cups*", "car", "tree"], apart=1.6)
+    spellings = {"cup": ["cup"], "cups": ["cups"], "car": ["car", "cars"], "tree": ["tree"]}
+    embeddings, image_tags = collection(spellings, centres, images=60)
+    model = fit(embeddings, image_tags)
+    assert groups_of(model) == [["car", "cars"]]
+    evidence = model.evidence_
+    vocabulary = sorted({tag for tags in image_tags for tag in tags}, key=lambda t: (-sum(t in r for r in image_tags), t))
+    (pair,) = [i for i, (a, b) in enumerate(zip(evidence.first, evidence.second))
+               if {vocabulary[a], vocabulary[b]} == {"cup", "cups"}]
+    assert evidence.probe.z[pair] < 2  # what the held-out AUC can say at this size: nothing
+    assert evidence.probe.gap_z[pair] > 3 and evidence.probe.gap_power[pair] > 4
+    assert evidence.scores()[pair] < 0.5
+
+
 def test_probe_refuses_a_sample_too_small_to_say_anything():
     with pytest.raises(ValueError, match="per_side must be at least 6; received per_side=2"):
         SeparabilityProbe(per_side=2)
@@ -126,7 +144,9 @@ def test_close_means_without_a_probe_that_can_confirm_them_merge_nothing():
     def scores(reference_z, z):
         null_std = 0.05
         probe = ProbeResult(auc=np.array([0.5 + z * null_std]), null_mean=np.array([0.5]),
-                            null_std=np.array([null_std]), reference=np.array([0.5 + reference_z * null_std]))
+                            null_std=np.array([null_std]), reference=np.array([0.5 + reference_z * null_std]),
+                            gap=np.array([1.0 + z]), gap_null_mean=np.array([1.0]), gap_null_std=np.array([1.0]),
+                            gap_reference=np.array([reference_z]))
         evidence = PairEvidence(first=np.array([0]), second=np.array([1]), visual=np.array([0.9]),
                                 context=np.array([0.95]), spelling=np.array([0.0]), overlap=np.array([0.0]),
                                 probe=probe)

@@ -116,10 +116,14 @@ class PairEvidence:
         if self.probe is not None:
             probed = ~np.isnan(self.probe.auc)
             z = np.nan_to_num(self.probe.z)
-            # Different concepts: the probe tells them apart beyond chance (z), and by a fair share of
-            # what tells these tags from unrelated images (separation), so a variant used a little
-            # more on some images than others is not taken for a different concept.
-            distinct = np.where(probed, ramp(z, 2, 4) * ramp(np.nan_to_num(self.probe.separation), 0.2, 0.4), 0)
+            # Different concepts: the gap between the two tags' mean images is beyond what shuffled labels
+            # give (gap z), and a fair share of the gap that sets these tags apart from unrelated images
+            # (separation: a variant used a little more on some images than others is not a different
+            # concept), which must itself be beyond chance (power: images that cannot see the tags cannot
+            # say they are two).
+            gap_z, gap_power = np.nan_to_num(self.probe.gap_z), np.nan_to_num(self.probe.gap_power)
+            distinct = np.where(probed, ramp(gap_z, 2, 4) * ramp(np.nan_to_num(self.probe.gap_separation), 0.2, 0.4)
+                                * ramp(gap_power, 2, 4), 0)
             # One concept: the images could tell these tags from the rest (power) but not from each other.
             power = ramp(np.nan_to_num(self.probe.reference_z), 3, 6)
             same = np.where(probed, power * (1 - ramp(z, 1, 3)), 0)
@@ -155,6 +159,7 @@ class PairEvidence:
         return flags
 
 
+PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_mean", "gap_null_std", "gap_reference")
 NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
 
 
@@ -259,11 +264,12 @@ class CombinedVariants:
             result = self.probe_.probe(np.array([keys[i][0] for i in ask]), np.array([keys[i][1] for i in ask]))
             for row, i in enumerate(ask):
                 self._probed[keys[i]] = tuple(float(getattr(result, name)[row])
-                                              for name in ("auc", "null_mean", "null_std", "reference"))
+                                              for name in PROBE_COLUMNS)
             self.probes_asked_ += len(ask)
-        columns = np.array([self._probed.get(key, (np.nan,) * 4) if worth[i] else (np.nan,) * 4
-                            for i, key in enumerate(keys)], np.float64).reshape(-1, 4)
-        return ProbeResult(auc=columns[:, 0], null_mean=columns[:, 1], null_std=columns[:, 2], reference=columns[:, 3])
+        width = len(PROBE_COLUMNS)
+        columns = np.array([self._probed.get(key, (np.nan,) * width) if worth[i] else (np.nan,) * width
+                            for i, key in enumerate(keys)], np.float64).reshape(-1, width)
+        return ProbeResult(**{name: columns[:, index] for index, name in enumerate(PROBE_COLUMNS)})
 
     def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:
         scores = evidence.scores()

@@ -12,6 +12,11 @@ means. Few images a side cannot estimate a covariance of their own, so the colle
 thousands of images) stands in for it; and the fit is two means, so thousands of pairs cost
 milliseconds each, in plain numpy.
 
+The held-out AUC spends images on folds; at 10-20 images a side it cannot tell a distinct look-alike
+from a variant. The gap between the two sets' mean images, tested against shuffles of the same images'
+labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
+are two concepts"; the AUC still decides "these are one" (a stricter, held-out test of sameness).
+
 Deterministic: images are sampled with generators seeded by the tags' indices, the projection comes
 from a symmetric eigensolver (not a randomized SVD), folds are assigned by seeded permutations, sums
 are float64, and AUCs are rounded to 4 decimals before any decision reads them.
@@ -27,6 +32,8 @@ from threadpoolctl import threadpool_limits
 # Sizes (images per side) at which the null is measured; a pair's null is read at its own size.
 NULL_SIZES = (6, 12, 24, 48, 96, 192)
 MIN_IMAGES = 6  # fewer images on a side than this: the probe cannot say anything, it is not asked
+GAP_DIMENSIONS = 128  # principal components the gap between means is measured in
+GAP_SHUFFLES = 64  # label shuffles that give each gap its own null
 
 
 @dataclass
@@ -37,6 +44,12 @@ class ProbeResult:
     null_mean: np.ndarray  # mean AUC of random splits of one tag at the same sizes
     null_std: np.ndarray  # its spread
     reference: np.ndarray  # the lower of the two tags' AUCs against images without the tag (can the images see them?)
+    # The distance between the two tags' mean images (squared, in the top principal components) against its
+    # own null: the same images with their labels shuffled (NaN where not probed).
+    gap: np.ndarray | None = None  # observed
+    gap_null_mean: np.ndarray | None = None  # mean over the label shuffles
+    gap_null_std: np.ndarray | None = None  # spread over the label shuffles
+    gap_reference: np.ndarray | None = None  # the lower of the two tags' gaps to images without them, less chance
 
     @property
     def z(self) -> np.ndarray:
@@ -53,6 +66,23 @@ class ProbeResult:
         """Share of the way from chance to "as different as unrelated images": 0 same, 1 distinct."""
         span = np.maximum(self.reference - self.null_mean, 1e-3)
         return np.clip((self.auc - self.null_mean) / span, 0.0, 1.0)
+
+    @property
+    def gap_z(self) -> np.ndarray:
+        """How many shuffle spreads the gap between the means sits above what shuffled labels give."""
+        return (self.gap - self.gap_null_mean) / np.maximum(self.gap_null_std, 1e-12)
+
+    @property
+    def gap_power(self) -> np.ndarray:
+        """How many shuffle spreads the tags' own gap to unrelated images reaches: can the images see them?"""
+        return self.gap_reference / np.maximum(self.gap_null_std, 1e-12)
+
+    @property
+    def gap_separation(self) -> np.ndarray:
+        """The distance between the means beyond chance as a share of the distance that sets the tags apart
+        from unrelated images (square roots of the squared gaps: a share of distance, as the AUC's is)."""
+        excess = np.maximum(self.gap - self.gap_null_mean, 0.0)
+        return np.clip(np.sqrt(excess / np.maximum(self.gap_reference, 1e-12)), 0.0, 1.0)
 
 
 def whitening(rows: np.ndarray, dimensions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,7 +144,10 @@ class SeparabilityProbe:
         random = np.random.default_rng(self.seed)
         sample = np.sort(random.permutation(image_count)[:4096])
         dimensions = max(1, min(self.dimensions, len(sample) - 1, embeddings.shape[1]))
-        self.mean_, self.components_, self.scale_ = whitening(np.asarray(embeddings[sample], np.float64), dimensions)
+        gap_dimensions = max(dimensions, min(GAP_DIMENSIONS, len(sample) - 1, embeddings.shape[1]))
+        self.mean_, components, scale = whitening(np.asarray(embeddings[sample], np.float64), gap_dimensions)
+        self.components_, self.scale_ = components[:, :dimensions], scale[:dimensions]
+        self.gap_components_ = components  # not whitened: the gap weighs directions as the embeddings do
         self.embeddings_ = embeddings
         self._null_sizes, self._null_mean, self._null_scale = self._measure_null()
         return self
@@ -199,6 +232,34 @@ class SeparabilityProbe:
                           if min(len(images), len(others)) >= MIN_IMAGES else np.nan)
         return cache[tag]
 
+    def gap(self, first_images: np.ndarray, second_images: np.ndarray, key: tuple) -> tuple[float, float, float]:
+        """Squared distance between the two sets' mean images, and its mean and spread over label shuffles.
+
+        No held-out folds: a two-sample test on all the images, with the exact null of exchangeable labels
+        (a spelling used at random), so it has the power the cross-validated AUC loses to its folds.
+        From the images' Gram matrix, a shuffle costs one product of n x n."""
+        rows = np.concatenate([self.embeddings_[np.sort(first_images)], self.embeddings_[np.sort(second_images)]])
+        features = (np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_
+        gram = features @ features.T
+        count, first_count = len(features), len(first_images)
+        weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
+        shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
+        null = np.einsum("ij,ij->i", shuffled @ gram, shuffled)
+        return float(weights @ gram @ weights), float(null.mean()), float(null.std())
+
+    def tag_gap_reference(self, tag: int) -> float:
+        """The tag's gap to images without it, less chance (cached per tag; the samples of tag_reference)."""
+        cache = self.__dict__.setdefault("gap_references_", {})
+        if tag not in cache:
+            images = self.images_of(tag)
+            others = self.images_without(images, (4, tag))
+            if min(len(images), len(others)) >= MIN_IMAGES:
+                observed, null_mean, _ = self.gap(self.sample(images, (3, tag)), others, (3, tag))
+                cache[tag] = observed - null_mean
+            else:
+                cache[tag] = np.nan
+        return cache[tag]
+
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
         """per_side images not in images (sorted), the same ones for the same key on every run."""
         total = self.tag_images_.shape[1]
@@ -218,6 +279,7 @@ class SeparabilityProbe:
         """Probes each pair (tag indices): A-only vs B-only images, and each tag against the rest."""
         count = len(first)
         auc, null_mean, null_std, reference = (np.full(count, np.nan) for _ in range(4))
+        gap, gap_null_mean, gap_null_std, gap_reference = (np.full(count, np.nan) for _ in range(4))
         for index, (a, b) in enumerate(zip(np.asarray(first).tolist(), np.asarray(second).tolist())):
             images_a, images_b = self.images_of(a), self.images_of(b)
             only_a, only_b = np.setdiff1d(images_a, images_b), np.setdiff1d(images_b, images_a)
@@ -230,4 +292,8 @@ class SeparabilityProbe:
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
             reference[index] = min(self.tag_reference(a), self.tag_reference(b))
-        return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference)
+            first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
+            gap[index], gap_null_mean[index], gap_null_std[index] = self.gap(first_sample, second_sample, (2, low, high))
+            gap_reference[index] = min(self.tag_gap_reference(a), self.tag_gap_reference(b))
+        return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
+                           gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference)
