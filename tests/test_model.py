@@ -88,7 +88,13 @@ def test_cosine_tag_layer_saves_loads_in_safe_mode_and_runs_on_every_engine(tmp_
 
     from tagger.model.inference import batch_function
     from tagger.model.layers import CosineTags
-    from tagger.model.network import TAGS_LAYER, build_tagger, embedding_model, load_tagger, tag_layer_weights
+    from tagger.model.network import (
+        TAGS_LAYER,
+        build_tagger,
+        embedding_model,
+        load_tagger,
+        tag_layer_weights,
+    )
 
     keras.utils.set_random_seed(4)
     tagger = build_tagger(ModelSettings(backbone="mobilenetv2", image_size=32, weights="none", tag_layer="cosine"), 5)
