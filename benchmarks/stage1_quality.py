@@ -3,11 +3,12 @@
 (scikit-learn's C=1 objective) on the very same features and split (train.py solves the latter too,
 as the yardstick in report.html and the head's start), for the default SGD head and for the Adam head it
 replaced. benchmarks/stage1_vs_yardstick.py compares the head from zero with the head from that start.
+With --cosine, each head also with the cosine tag layer (model.tag_layer cosine), side by side.
 
 Defaults: ../shared/data/coco128 with MobileNetV2 and the ImageNet weights in ../shared/weights.
 
     python benchmarks/stage1_quality.py [--tags ../shared/data/coco128/tags.csv]
-        [--weights ../shared/weights/mobilenetv2_imagenet_notop.weights.h5] [--image-size 224]
+        [--weights ../shared/weights/mobilenetv2_imagenet_notop.weights.h5] [--image-size 224] [--cosine]
 """
 
 import argparse
@@ -32,7 +33,9 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=3)
     parser.add_argument("--head-epochs", type=int, default=30)
     parser.add_argument("--validation-fraction", type=float, default=0.3)
+    parser.add_argument("--cosine", action="store_true", help="each head with the cosine tag layer too")
     arguments = parser.parse_args()
+    tag_layers = ["dense", "cosine"] if arguments.cosine else ["dense"]
 
     from tagger import runfolder
     from tagger.cli import main as run_step
@@ -43,7 +46,9 @@ def main() -> None:
         assert run_step("prepare", [*run, "--data.source", str(arguments.tags),
                                                     "--data.min_tag_occurrences", str(arguments.min_count),
                                                     "--data.validation_fraction", str(arguments.validation_fraction)]) == 0
-        for name, flags in HEADS.items():
+        for (name, flags), tag_layer in [(head, layer) for head in HEADS.items() for layer in tag_layers]:
+            name, flags = (f"{name}, {tag_layer} tag layer", [*flags, "--model.tag_layer", tag_layer]) \
+                if arguments.cosine else (name, flags)
             shutil.rmtree(Path(work) / "checkpoints", ignore_errors=True)  # keep the feature cache, not the head
             start = time.perf_counter()
             assert run_step("train", [*run, "--model.backbone", "mobilenetv2", "--model.weights",

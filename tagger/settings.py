@@ -119,6 +119,11 @@ class ModelSettings(BaseModel):
         "file. keras-hub backbones: 'imagenet' or 'pretrained' (the preset's weights, downloaded once), 'none', or "
         "a local preset folder.")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="Dropout before the tag layer.")
+    tag_layer: Literal["dense", "cosine"] = Field(
+        "dense", description="dense: sigmoid of a linear layer (logistic regression on the features); cosine: "
+        "sigmoid of a learned scale x the cosine of features and tag weights, both L2-normalized (ArcFace-style, "
+        "no margin). Use cosine with train.head.optimizer adam (sgd's default rate diverges); it measured below "
+        "dense on coco128 (benchmarks/stage1_quality.py --cosine).")
 
     @field_validator("backbone")
     @classmethod

@@ -165,23 +165,70 @@ def test_pretrained_preset_without_network_is_one_line(prepared_run, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_siglip_run_through_the_pipeline(prepared_run, presets, tmp_path):
-    """train.py (stage 1) -> embed.py -> cluster_tags.py with the tag names' text evidence, offline. Stage 2 by
-    transformer blocks, export, engines and safe-mode loading are tested per family above."""
+@pytest.mark.parametrize("family", ["siglip", "clip"])
+def test_text_tower_run_through_the_pipeline(family, prepared_run, presets, tmp_path):
+    """train.py (stage 1) -> embed.py -> cluster_tags.py with the tag names' text evidence, offline; the text
+    cosine of every proposed pair is in synonyms.json/.csv, review.csv and synonyms.html, and is the cosine of
+    the preset's text embeddings. Stage 2 by transformer blocks, export, engines and safe-mode loading are
+    tested per family above."""
+    import csv
+    import html
+    import json
+
+    from tagger import runfolder
+    from tagger.variants.legend import TEXT_LEGEND
+    from tagger.variants.review import read_review
+    from tagger.variants.step import distinguishable_tags
+    from tagger.variants.text_evidence import tag_text_vectors
+
     run_dir = tmp_path / "run"
     shutil.copytree(prepared_run, run_dir)
     network = child_hooks(network_log=tmp_path / "network.jsonl")
     steps = [
-        ("train.py", ["--model.backbone", "siglip2-base", "--model.weights", presets["siglip"], "--model.image_size",
-                      "32", "--train.head.epochs", "1"]),
+        ("train.py", ["--model.backbone", FAMILY_ROWS[family], "--model.weights", presets[family],
+                      "--model.image_size", "32", "--train.head.epochs", "1"]),
         ("embed.py", []),
         ("cluster_tags.py", ["--cluster.text_evidence", "true"]),
     ]
-    outputs = {}
     for script, flags in steps:
         result = run_script(script, "--paths.run_dir", run_dir, *flags, env=network)
         assert result.returncode == 0, f"{script}:\n{result.stdout}\n{result.stderr}"
-        outputs[script] = result.stdout
     embeddings = np.load(run_dir / "embeddings.npy")
     assert embeddings.shape == (len((run_dir / "manifest.csv").read_text().splitlines()) - 1, TINY["hidden_dim"])
-    assert (run_dir / "synonyms.json").exists()
+
+    # The cosine computed directly: the text tower over the tags cluster_tags.py compares.
+    vocabulary = runfolder.read_vocabulary(run_dir)
+    vocabulary = [vocabulary[i] for i in distinguishable_tags(
+        runfolder.read_manifest(run_dir).tag_image_matrix(vocabulary))]
+    vectors = tag_text_vectors(ModelSettings(backbone=FAMILY_ROWS[family], weights=str(presets[family])), vocabulary)
+    position = {tag: index for index, tag in enumerate(vocabulary)}
+
+    def cosine(first, second):
+        return float(vectors[position[first]] @ vectors[position[second]])
+
+    synonyms = json.loads((run_dir / "synonyms.json").read_text())
+    members = [(group["canonical"], member) for group in synonyms["groups"] for member in group["members"][1:]]
+    assert members  # the demo's planted spellings (rings, sqaure) are proposed
+    for canonical, member in members:
+        assert member["text"] == pytest.approx(cosine(canonical, member["tag"]), abs=1e-6)
+    for miss in synonyms["near_misses"]:
+        assert miss["text"] == pytest.approx(cosine(miss["canonical"], miss["variant"]), abs=1e-6)
+    with (run_dir / "synonyms.csv").open() as file:
+        for row in csv.DictReader(file):
+            if row["tag"] != row["canonical"]:
+                assert float(row["text"]) == pytest.approx(cosine(row["canonical"], row["tag"]), abs=1e-6)
+
+    header = (run_dir / "review.csv").read_text().splitlines()[0]
+    assert ",overlap,text,canonical_count," in header
+    proposed = [row for row in read_review(run_dir / "review.csv") if row["group"]]
+    assert len(proposed) == len(members)
+    for row in read_review(run_dir / "review.csv"):
+        assert float(row["text"]) == pytest.approx(cosine(row["canonical"], row["variant"]), abs=5.1e-5)
+
+    page = (run_dir / "synonyms.html").read_text()
+    assert f"<dt>text</dt><dd>{html.escape(TEXT_LEGEND['text'])}</dd>" in page
+    canonical, member = members[0]
+    assert f"<td>{member['tag']}</td><td>{member['count']}</td>" in page
+    row = page.split(f"<td>{member['tag']}</td><td>{member['count']}</td>", 1)[1].split("</tr>", 1)[0]
+    cells = [cell.split("</td>")[0] for cell in row.split("<td>")[1:]]
+    assert cells[5] == f"{cosine(canonical, member['tag']):.2f}"  # score, visual, context, spelling, overlap, text

@@ -79,3 +79,44 @@ def test_pixel_scaling_matches_keras_own_preprocessing():
     np.testing.assert_allclose(PixelScaling("tf")(pixels),
                                keras.applications.mobilenet_v2.preprocess_input(pixels.copy()), atol=1e-6)
     assert get_backbone_spec("efficientnetv2-s").preprocessing == "builtin"
+
+
+def test_cosine_tag_layer_saves_loads_in_safe_mode_and_runs_on_every_engine(tmp_path):
+    """model.tag_layer cosine: sigmoid(scale x cos + bias), as computed here by hand; model.keras round trip in
+    safe mode, and the same scores from the function, ONNX and OpenVINO engines."""
+    import keras
+
+    from tagger.model.inference import batch_function
+    from tagger.model.layers import CosineTags
+    from tagger.model.network import (
+        TAGS_LAYER,
+        build_tagger,
+        embedding_model,
+        load_tagger,
+        tag_layer_weights,
+    )
+
+    keras.utils.set_random_seed(4)
+    tagger = build_tagger(ModelSettings(backbone="mobilenetv2", image_size=32, weights="none", tag_layer="cosine"), 5)
+    layer = tagger.get_layer(TAGS_LAYER)
+    assert isinstance(layer, CosineTags)
+    layer.log_scale.assign(np.log(7.0))
+    layer.bias.assign(np.linspace(-2, 1, 5).astype(np.float32))
+    pixels = np.random.default_rng(2).integers(0, 256, (3, 32, 32, 3)).astype(np.float32)
+    scores = tagger.predict(pixels, verbose=0)
+
+    features = embedding_model(tagger).predict(pixels, verbose=0).astype(np.float64)
+    kernel = np.asarray(layer.kernel, np.float64)
+    cosine = (features / np.linalg.norm(features, axis=1, keepdims=True)) @ (kernel / np.linalg.norm(kernel, axis=0))
+    np.testing.assert_allclose(scores, 1 / (1 + np.exp(-(7.0 * cosine + np.linspace(-2, 1, 5)))), atol=1e-5)
+    # head.npz's kernel: a Dense kernel for unit-length features (cluster_tags.py compares tags through it).
+    dense_kernel, bias = tag_layer_weights(tagger)
+    np.testing.assert_allclose(features / np.linalg.norm(features, axis=1, keepdims=True) @ dense_kernel + bias,
+                               7.0 * cosine + np.linspace(-2, 1, 5), atol=1e-4)
+
+    tagger.save(tmp_path / "model.keras")
+    loaded = load_tagger(tmp_path / "model.keras")
+    assert loaded.get_layer(TAGS_LAYER).get_config()["units"] == 5
+    np.testing.assert_allclose(loaded.predict(pixels, verbose=0), scores, atol=1e-6)
+    for engine in ("function", "onnx", "openvino"):
+        np.testing.assert_allclose(batch_function(loaded, engine)(pixels), scores, atol=1e-4, err_msg=engine)

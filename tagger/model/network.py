@@ -4,11 +4,12 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.model.backbones import build_backbone, get_backbone_spec
-from tagger.model.layers import PixelScaling
+from tagger.model.layers import CosineTags, PixelScaling
 from tagger.settings import ModelSettings
 
 EMBEDDING_LAYER = "embedding"
@@ -33,8 +34,11 @@ def build_tagger(model_settings: ModelSettings, tag_count: int) -> keras.Model:
     dropped = keras.layers.Dropout(model_settings.dropout, name=DROPOUT_LAYER)(embedding)
     # The head is kept in float32 so probabilities stay exact under mixed precision. Zero initial
     # weights: with few images per tag, random ones leave noise in directions no image ever corrects.
-    probabilities = keras.layers.Dense(tag_count, activation="sigmoid", dtype="float32", kernel_initializer="zeros",
-                                       name=TAGS_LAYER)(dropped)
+    if model_settings.tag_layer == "cosine":
+        probabilities = CosineTags(tag_count, name=TAGS_LAYER)(dropped)
+    else:
+        probabilities = keras.layers.Dense(tag_count, activation="sigmoid", dtype="float32",
+                                           kernel_initializer="zeros", name=TAGS_LAYER)(dropped)
     return keras.Model(pixels, probabilities, name="tagger")
 
 
@@ -57,9 +61,17 @@ def head_model(tagger: keras.Model, feature_scale: float = 1.0) -> keras.Model:
 
 
 def fold_feature_scale(tagger: keras.Model, feature_scale: float) -> None:
-    """Kernel for scaled features -> kernel for the raw features the tagger feeds it: W x s = (s W) x."""
+    """Kernel for scaled features -> kernel for the raw features the tagger feeds it: W x s = (s W) x.
+    (The cosine tag layer is blind to both scales: for it this changes nothing.)"""
     kernel = tagger.get_layer(TAGS_LAYER).kernel
     kernel.assign(kernel * feature_scale)
+
+
+def tag_layer_weights(tagger: keras.Model) -> tuple:
+    """The tag layer as a Dense layer's kernel and bias; the cosine layer's kernel for unit-length features."""
+    layer = tagger.get_layer(TAGS_LAYER)
+    kernel = layer.logit_kernel() if isinstance(layer, CosineTags) else np.asarray(layer.kernel)
+    return kernel, np.asarray(layer.bias)
 
 
 def backbone_of(tagger: keras.Model) -> keras.Model:

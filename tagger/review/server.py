@@ -20,7 +20,7 @@ from tagger.errors import TaggerError
 from tagger.review.gallery import Gallery, UnknownImage
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
-from tagger.variants.legend import BOTH_LEGEND, EVIDENCE_LEGEND, IMAGES_LEGEND
+from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, evidence_legend
 from tagger.variants.review import ReviewChangedOnDisk, apply_review, review_fingerprint
 
 TOKEN_HEADER = "X-Review-Token"
@@ -81,7 +81,8 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.review.host))
     page = asset_text("index.html").replace("{{token}}", html.escape(token, quote=True)).replace(
         "{{run_dir}}", html.escape(str(run_dir)))
-    legend = {"evidence": EVIDENCE_LEGEND, "images": IMAGES_LEGEND, "both": BOTH_LEGEND}
+    legends = {text: {"evidence": evidence_legend(text), "images": IMAGES_LEGEND, "both": BOTH_LEGEND}
+               for text in (False, True)}  # with the tag names' text cosine where review.csv has it
 
     async def require_token(x_review_token: str = Header("", alias=TOKEN_HEADER)) -> None:
         if not secrets.compare_digest(x_review_token.encode(), token.encode()):
@@ -120,7 +121,8 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
 
     @app.get("/api/state", dependencies=api)
     def state(first: int | None = None):
-        return JSONResponse({**session.state(first), "legend": legend, "run_dir": str(run_dir)})
+        state = session.state(first)
+        return JSONResponse({**state, "legend": legends["text" in state["evidence"]], "run_dir": str(run_dir)})
 
     @app.get("/api/samples", dependencies=api)
     async def samples(group: str):

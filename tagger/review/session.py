@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from tagger.errors import TaggerError
-from tagger.variants.legend import EVIDENCE_NAMES
+from tagger.variants.legend import EVIDENCE_NAMES, TEXT_LEGEND
 from tagger.variants.review import ACCEPT, REJECT, read_review_table, review_line, save_review_table
 
 NEAR_MISS = "near miss"  # cluster_tags flags pairs just below the cut-off so; they get their own section
@@ -91,6 +91,11 @@ class ReviewSession:
             grouped.setdefault(self.group_key(row_id, rows), []).append(row_id)
         return grouped
 
+    @property
+    def evidence_names(self) -> tuple[str, ...]:
+        """The evidence shown: the tag names' text cosine too where review.csv has it (cluster.text_evidence)."""
+        return EVIDENCE_NAMES + tuple(name for name in TEXT_LEGEND if name in self.header)
+
     def row_view(self, row_id: int) -> dict:
         """The row as the page gets it; made once per row version (rows are copied on write, see edit)."""
         row = self.rows[row_id]
@@ -102,7 +107,7 @@ class ReviewSession:
             "decision": decision_word(row), "flag": row.get("flag", ""), "near_miss": is_near_miss(row),
             "canonical_count": number(row.get("canonical_count", "")),
             "variant_count": number(row.get("variant_count", "")),
-            "evidence": {name: number(row.get(name, "")) for name in EVIDENCE_NAMES},
+            "evidence": {name: number(row.get(name, "")) for name in self.evidence_names},
             "confidence": number(row.get("confidence", "")),
         }
         self.views[row_id] = (row, view)
@@ -142,7 +147,7 @@ class ReviewSession:
                 views = ([view for view in views if not view["near_miss"]][:first] +
                          [view for view in views if view["near_miss"]][:first])
             flags = sorted({row.get("flag", "") for row in self.rows.values()} - {""})
-            return {"version": self.version, "evidence": list(EVIDENCE_NAMES), "flags": flags,
+            return {"version": self.version, "evidence": list(self.evidence_names), "flags": flags,
                     "groups": views, "complete": first is None, **self.counts()}
 
     def tags_of_group(self, key: str) -> tuple[str, list[str]]:

@@ -99,12 +99,17 @@ def stage_data(epoch_data, first_epoch: int, epochs: int, steps_per_epoch: int):
 
 def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = False) -> None:
     """Each tag's bias starts at the log-odds of its training frequency: the first steps then learn what sets
-    a tag's images apart instead of how rare the tag is. zero_kernel: the weights restart at zero too."""
+    a tag's images apart instead of how rare the tag is. zero_kernel: the weights restart at zero too (the
+    cosine tag layer's at random: a zero column has no direction)."""
+    import keras
+
+    from tagger.model.layers import CosineTags
     from tagger.model.network import TAGS_LAYER
 
     if zero_kernel:
-        kernel = tagger.get_layer(TAGS_LAYER).kernel
-        kernel.assign(np.zeros(kernel.shape, np.float32))
+        layer = tagger.get_layer(TAGS_LAYER)
+        restart = keras.initializers.GlorotUniform() if isinstance(layer, CosineTags) else keras.initializers.Zeros()
+        layer.kernel.assign(restart(layer.kernel.shape, "float32"))
     frequency = np.clip(labels.mean(axis=0), 1e-4, 1 - 1e-4)
     tagger.get_layer(TAGS_LAYER).bias.assign(np.log(frequency / (1 - frequency)).astype(np.float32))
 

@@ -120,13 +120,16 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
 
 def start_from_solution(tagger, yardstick, feature_scale: float) -> None:
     """The tag layer starts at the yardstick's weights for the tags it fitted (the others keep their start:
-    zero weights, the bias at the tag's log-odds). The head sees features x feature_scale, hence the division."""
+    zero weights, the bias at the tag's log-odds). The head sees features x feature_scale, hence the division.
+    The cosine tag layer takes the solution's directions only: its bias goes with the cosine, not x . w."""
+    from tagger.model.layers import CosineTags
     from tagger.model.network import TAGS_LAYER
 
     layer = tagger.get_layer(TAGS_LAYER)
     kernel, bias = np.array(layer.kernel), np.array(layer.bias)
     kernel[:, yardstick.fitted] = yardstick.kernel[:, yardstick.fitted] / feature_scale
-    bias[yardstick.fitted] = yardstick.bias[yardstick.fitted]
+    if not isinstance(layer, CosineTags):
+        bias[yardstick.fitted] = yardstick.bias[yardstick.fitted]
     layer.kernel.assign(kernel.astype(np.float32))
     layer.bias.assign(bias.astype(np.float32))
 
@@ -185,7 +188,7 @@ def predict_validation(tagger, features: np.ndarray, data: TrainingData, setting
 
 
 def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware) -> list[Path]:
-    from tagger.model.network import TAGS_LAYER
+    from tagger.model.network import tag_layer_weights
 
     vocabulary = list(thresholds["tags"])  # the tags in output order
     with runfolder.atomic_path(run_dir / runfolder.MODEL, ".keras") as temporary:
@@ -193,7 +196,7 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
         runfolder.add_model_tags(temporary, vocabulary)
     runfolder.write_selected_tags(run_dir, *runfolder.read_vocabulary_counts(run_dir))
     # The tag layer alone, as numpy: cluster_tags.py compares tags as the model sees them without TensorFlow.
-    runfolder.write_head(run_dir, *tagger.get_layer(TAGS_LAYER).get_weights(), vocabulary)
+    runfolder.write_head(run_dir, *tag_layer_weights(tagger), vocabulary)
     runfolder.write_json(run_dir / runfolder.THRESHOLDS, thresholds)
     runfolder.write_json(run_dir / runfolder.METRICS, metrics)
     runfolder.write_json(run_dir / runfolder.TRAINING_RECORD, {

@@ -104,6 +104,7 @@ class PairEvidence:
     spelling: np.ndarray  # 1 - normalized edit distance of spelling keys
     overlap: np.ndarray  # share of the rarer tag's images carrying both
     probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
+    text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
 
     def parts(self) -> dict[str, np.ndarray]:
         """The documented rule (README, "How variants are scored"), term by term."""
@@ -327,6 +328,7 @@ class CombinedVariants:
             missed.append({"canonical": canonical, "variant": variant, "score": float(self.scores_[index]),
                            "visual": float(evidence.visual[index]), "context": float(evidence.context[index]),
                            "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
+                           **({} if evidence.text is None else {"text": float(evidence.text[index])}),
                            "canonical_count": int(counts[position[canonical]]),
                            "variant_count": int(counts[position[variant]]), "flag": flags[index]})
             if len(missed) == self.near_misses:

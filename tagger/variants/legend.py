@@ -13,11 +13,25 @@ EVIDENCE_LEGEND = {
     "overlap": "share of the rarer tag's images carrying both tags (a person rarely types two spellings of one tag)",
 }
 EVIDENCE_NAMES = tuple(EVIDENCE_LEGEND)
+# Shown only by runs with cluster.text_evidence (after overlap), so every other run's files keep their columns.
+TEXT_LEGEND = {"text": "how alike the tag names are to the text tower of the run's SigLIP / SigLIP2 / CLIP preset "
+                       "(cosine of their centered text embeddings, -1 to 1; counts only where the images agree)"}
 IMAGES_LEGEND = "images: how many images carry the tag"
 BOTH_LEGEND = "both: the image carries both tags of the pair"
 
 # synonyms.json and synonyms.csv called the visual evidence "similarity" before; they keep that key too.
 LEGACY_NAMES = {"visual": "similarity"}
+
+
+def evidence_legend(text: bool) -> dict[str, str]:
+    """EVIDENCE_LEGEND, and the tag names' text cosine after it when the run measured it."""
+    return {**EVIDENCE_LEGEND, **TEXT_LEGEND} if text else EVIDENCE_LEGEND
+
+
+def measures_text(groups, near_misses=()) -> bool:
+    """Whether these proposals carry the tag names' text cosine (cluster.text_evidence): its column is shown then."""
+    return any(group.evidence is not None and group.evidence.text is not None for group in groups) or \
+        any("text" in miss for miss in near_misses)
 
 
 def format_evidence(values: dict, names=EVIDENCE_NAMES, digits: int = 2) -> str:

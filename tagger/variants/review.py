@@ -19,6 +19,7 @@ from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
 from tagger.textfiles import decode_user_text, read_user_text
+from tagger.variants.legend import measures_text
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
 
     A proposal whose variant a person accepted under a canonical they typed keeps their canonical; accepted
     rows not proposed again (and not yet in aliases.txt) are kept at the end, so no decision is lost.
+    With the tag names' text cosine measured (cluster.text_evidence), a text column follows overlap.
     """
     accepted_targets: dict[str, set[str]] = {}
     for (variant, canonical), decision in decisions.items():
@@ -189,22 +191,33 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
             others = accepted_targets.get(variant, set()) - {canonical}
             flags = [group.flags[index]] if getattr(group, "flags", None) and group.flags[index] else []
             flags += [f"also accepted as a variant of {', '.join(sorted(others))}"] if others else []
-            flag = "; ".join(flags)
             evidence = group.evidence
-            rows.append([
-                number, canonical, variant, f"{group.scores[index]:.4f}" if group.scores else "",
-                f"{group.similarities[index]:.4f}",
-                *(_evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap")),
-                group.counts[0], group.counts[index], flag, decisions.get((variant, canonical), ""),
-            ])
+            rows.append({
+                "group": number, "canonical": canonical, "variant": variant,
+                "score": f"{group.scores[index]:.4f}" if group.scores else "",
+                "visual": f"{group.similarities[index]:.4f}",
+                **{name: _evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap", "text")},
+                "canonical_count": group.counts[0], "variant_count": group.counts[index], "flag": "; ".join(flags),
+                "decision": decisions.get((variant, canonical), ""),
+            })
     for miss in near_misses:
         written.add((miss["variant"], miss["canonical"]))
-        rows.append(["", miss["canonical"], miss["variant"], f"{miss['score']:.4f}", f"{miss['visual']:.4f}",
-                     *("" if miss[name] != miss[name] else f"{miss[name]:.4f}" for name in ("context", "spelling", "overlap")),
-                     miss["canonical_count"], miss["variant_count"], miss["flag"],
-                     decisions.get((miss["variant"], miss["canonical"]), "")])
+        rows.append({**{name: miss[name] for name in ("canonical", "variant", "canonical_count", "variant_count", "flag")},
+                     **{name: "" if miss.get(name) is None or miss[name] != miss[name] else f"{miss[name]:.4f}"
+                        for name in ("score", "visual", "context", "spelling", "overlap", "text")},
+                     "decision": decisions.get((miss["variant"], miss["canonical"]), "")})
     rows += kept_accepted_rows(run_dir, decisions, written)
-    runfolder.write_csv(run_dir / runfolder.REVIEW, REVIEW_COLUMNS, [[str(cell) for cell in row] for row in rows])
+    columns = review_columns(measures_text(groups, near_misses))
+    runfolder.write_csv(run_dir / runfolder.REVIEW, columns, [[str(row.get(name, "")) for name in columns] for row in rows])
+
+
+def review_columns(text: bool) -> list[str]:
+    """REVIEW_COLUMNS, with the tag names' text cosine after overlap when the run measured it. Readers go by
+    the header's names, so a review.csv with or without it reads alike."""
+    if not text:
+        return REVIEW_COLUMNS
+    after = REVIEW_COLUMNS.index("overlap") + 1
+    return [*REVIEW_COLUMNS[:after], "text", *REVIEW_COLUMNS[after:]]
 
 
 def edited_canonical(variant: str, canonical: str, decisions: dict, accepted_targets: dict[str, set[str]]) -> str:
@@ -222,17 +235,17 @@ def already_merged(variant: str, canonical: str, merges: dict[str, str]) -> bool
     return variant in merges and merges[variant] in (canonical, merges.get(canonical, canonical))
 
 
-def kept_accepted_rows(run_dir: Path, decisions: dict, written: set[tuple[str, str]]) -> list[list]:
+def kept_accepted_rows(run_dir: Path, decisions: dict, written: set[tuple[str, str]]) -> list[dict]:
     """Accepted rows of the earlier review.csv that this run did not propose and aliases.txt does not hold yet."""
     merged = dict(earlier_aliases(run_dir))
-    return [["", canonical, variant, "", "", "", "", "", "", "", KEPT_FLAG, "accept"]
+    return [{"canonical": canonical, "variant": variant, "flag": KEPT_FLAG, "decision": "accept"}
             for (variant, canonical), decision in sorted(decisions.items())
             if decision == "accept" and (variant, canonical) not in written
             and not already_merged(variant, canonical, merged)]
 
 
 def _evidence_cell(evidence, name: str, index: int) -> str:
-    if evidence is None:
+    if evidence is None or getattr(evidence, name) is None:  # text: only with cluster.text_evidence
         return ""
     value = float(getattr(evidence, name)[index])
     return "" if value != value else f"{value:.4f}"  # NaN: no evidence of this kind

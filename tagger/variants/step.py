@@ -13,7 +13,7 @@ from tagger.variants.grouping import (
     DBSCANVariants,
     tag_mean_embeddings,
 )
-from tagger.variants.legend import LEGACY_NAMES, format_evidence
+from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text
 from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
@@ -89,21 +89,24 @@ def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVari
 
 # synonyms.csv's columns: the first five in their old order ("similarity": the visual evidence's old name, the
 # canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend), and
-# the flag that asks a person to look twice.
+# the flag that asks a person to look twice. With cluster.text_evidence, the tag names' text cosine before the flag.
 EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual", "flag")
+TEXT_EVIDENCE_FIELDS = (*EVIDENCE_FIELDS[:-1], "text", EVIDENCE_FIELDS[-1])
 
 
 def member_rows(group) -> list[dict]:
-    """Each member with its count and its evidence against the canonical (None where not measured)."""
+    """Each member with its count and its evidence against the canonical (None where not measured); the tag
+    names' text cosine only where the run measured it (cluster.text_evidence)."""
     rows = []
+    evidence = group.evidence
+    names = ("context", "spelling", "overlap", "text") if measures_text([group]) else ("context", "spelling", "overlap")
     for index, tag in enumerate(group.members):
-        evidence = group.evidence
         measured = index > 0  # the canonical's evidence against itself says nothing
         values = {
             "score": group.scores[index] if group.scores and measured else None,
             "visual": group.similarities[index] if measured else None,
             **{name: None if evidence is None or not measured else float(getattr(evidence, name)[index])
-               for name in ("context", "spelling", "overlap")},
+               for name in names},
             LEGACY_NAMES["visual"]: group.similarities[index],
         }
         rows.append({"tag": tag, "count": group.counts[index],
@@ -132,9 +135,9 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
     ], "near_misses": [{name: None if isinstance(value, float) and value != value else
                         round(value, 6) if isinstance(value, float) else value for name, value in miss.items()}
                        for miss in near_misses]})
-    runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *EVIDENCE_FIELDS], [
-        [group.canonical, row["tag"], row["count"],
-         *("" if row[name] is None else row[name] for name in EVIDENCE_FIELDS)]
+    fields = TEXT_EVIDENCE_FIELDS if measures_text(groups) else EVIDENCE_FIELDS
+    runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *fields], [
+        [group.canonical, row["tag"], row["count"], *("" if row.get(name) is None else row[name] for name in fields)]
         for group in groups for row in member_rows(group)
     ])
 

@@ -15,7 +15,7 @@ from PIL import Image
 from tagger import runfolder
 from tagger.images import load_image
 from tagger.tagtext import visible
-from tagger.variants.legend import BOTH_LEGEND, EVIDENCE_LEGEND, EVIDENCE_NAMES, IMAGES_LEGEND
+from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, evidence_legend, measures_text
 from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
@@ -56,22 +56,23 @@ def images_of_tags(manifest: runfolder.Manifest, tags: set[str]) -> dict[str, li
     return found
 
 
-def legend_html() -> str:
+def legend_html(legend: dict[str, str]) -> str:
     escape = html.escape
-    lines = [(name, text) for name, text in EVIDENCE_LEGEND.items()]
+    lines = list(legend.items())
     lines += [tuple(line.split(": ", 1)) for line in (IMAGES_LEGEND, BOTH_LEGEND)]
     return "<dl>" + "".join(f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>" for name, text in lines) + "</dl>"
 
 
-def evidence_cells(group, index: int) -> list[str]:
-    """The member's evidence against the canonical, in EVIDENCE_NAMES order ('' where not measured)."""
+def evidence_cells(group, index: int, names) -> list[str]:
+    """The member's evidence against the canonical, in the order of names ('' where not measured)."""
     if index == 0:
-        return [""] * len(EVIDENCE_NAMES)
+        return [""] * len(names)
     values = {"score": group.scores[index] if group.scores else None, "visual": group.similarities[index]}
-    for name in ("context", "spelling", "overlap"):
-        values[name] = None if group.evidence is None else float(getattr(group.evidence, name)[index])
+    for name in names[2:]:
+        measured = group.evidence is not None and getattr(group.evidence, name) is not None
+        values[name] = float(getattr(group.evidence, name)[index]) if measured else None
     return ["" if values[name] is None or values[name] != values[name] else f"{values[name]:.2f}"
-            for name in EVIDENCE_NAMES]
+            for name in names]
 
 
 def pictures_html(manifest, sample) -> str:
@@ -93,6 +94,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     """Write synonyms.html: the groups most confident first, evidence with its legend, sampled thumbnails."""
     def escape(text, quote=True):  # invisible and reordering characters shown as <U+XXXX>: data files keep them
         return html.escape(visible(text), quote=quote)
+    legend = evidence_legend(measures_text(groups))  # the text column only with cluster.text_evidence
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Tag variants</title>"
@@ -100,8 +102,8 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
              f"<h1>Proposed tag variants ({len(groups)} groups, method {escape(method)})</h1>",
              f"<p class='note'>Most confident first. Decide with review.py (the same groups among their images), "
              f"or in {escape(runfolder.REVIEW)} (decision: accept or reject), then run apply_review.py to write "
-             f"{escape(runfolder.ALIASES)}.</p>", legend_html()]
-    header = "".join(f"<th title='{escape(text, quote=True)}'>{escape(name)}</th>" for name, text in EVIDENCE_LEGEND.items())
+             f"{escape(runfolder.ALIASES)}.</p>", legend_html(legend)]
+    header = "".join(f"<th title='{escape(text, quote=True)}'>{escape(name)}</th>" for name, text in legend.items())
     for number, group in enumerate(groups, start=1):
         parts.append(f"<div class='group'><h2>{number}. {escape(group.canonical)}</h2><table>"
                      f"<tr><th>tag</th><th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
@@ -112,7 +114,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
             others = variant_images if index == 0 else canonical_images
             sample = pair_sample(tag_images.get(tag, []), others, per_tag, embeddings)
             name = f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag)
-            cells = [name, str(group.counts[index]), *evidence_cells(group, index)]
+            cells = [name, str(group.counts[index]), *evidence_cells(group, index, tuple(legend))]
             parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) +
                          f"<td class='thumbs'>{pictures_html(manifest, sample)}</td></tr>")
         parts.append("</table></div>")

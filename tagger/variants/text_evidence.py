@@ -68,10 +68,14 @@ class TextAwareVariants(CombinedVariants):
         super().__init__(min_score, neighbours, probe, max_probes)
         self.text_vectors = text_vectors
 
+    def _evidence(self, first, second, tag_vectors, vocabulary) -> PairEvidence:
+        evidence = super()._evidence(first, second, tag_vectors, vocabulary)
+        evidence.text = pair_text_similarity(self.text_vectors, evidence.first, evidence.second)
+        return evidence
+
     def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:
         scores = super()._scores(evidence, vocabulary)
-        text = pair_text_similarity(self.text_vectors, evidence.first, evidence.second)
-        raised = with_text_route(scores, evidence, text)
+        raised = with_text_route(scores, evidence, evidence.text)
         rejected = np.array([frozenset((vocabulary[a], vocabulary[b])) in self.rejected_
                              for a, b in zip(evidence.first, evidence.second)], bool)
         return np.where(rejected, 0.0, raised)
