@@ -108,7 +108,8 @@ def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = Fal
 
     if zero_kernel:
         layer = tagger.get_layer(TAGS_LAYER)
-        restart = keras.initializers.GlorotUniform() if isinstance(layer, CosineTags) else keras.initializers.Zeros()
+        restart = (keras.initializers.GlorotUniform(seed=0) if isinstance(layer, CosineTags)
+                   else keras.initializers.Zeros())
         layer.kernel.assign(restart(layer.kernel.shape, "float32"))
     frequency = np.clip(labels.mean(axis=0), 1e-4, 1 - 1e-4)
     tagger.get_layer(TAGS_LAYER).bias.assign(np.log(frequency / (1 - frequency)).astype(np.float32))
