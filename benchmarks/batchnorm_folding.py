@@ -160,7 +160,9 @@ def grappler_counts(model, size: int) -> dict[str, dict]:
     """Op counts of the forward graph after grappler's default passes: with variables, and frozen."""
     import tensorflow as tf
     from tensorflow.core.protobuf import config_pb2, meta_graph_pb2
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
     from tensorflow.python.grappler import tf_optimizer
     from tensorflow.python.training import saver
 
