@@ -12,6 +12,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "data"))
 
 
+# The files that take longest, slowest first. With one worker per core and a file per worker (pytest-xdist,
+# --dist loadfile without reordering, as pyproject.toml sets it), the demo's training then runs beside the
+# rest of the suite instead of alone at its end.
+SLOWEST_FILES = ("test_demo.py", "test_tagging.py", "test_resume.py", "test_embed_resume.py", "test_hardware.py",
+                 "test_quiet.py", "test_inference.py", "test_kill.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: place for place, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def run_script(script: str, *flags, cwd: Path = ROOT, env: dict | None = None, timeout: int = 600):
     """Runs one of the pipeline's scripts as a user would; returns the CompletedProcess."""
     environment = {**os.environ, **(env or {})}
