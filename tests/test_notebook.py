@@ -79,7 +79,8 @@ def test_environment_shrinks_the_run_and_the_t4_values_fill_the_rest(executed):
     notebook, run_dir = executed
     assert "model.backbone = mobilenetv2" in outputs_by_cell(notebook)["settings"]
     recorded = json.loads((run_dir / "settings.train.json").read_text())
-    assert recorded["model"] == {"backbone": "mobilenetv2", "image_size": 32, "weights": "none", "dropout": 0.3}
+    assert recorded["model"] == {"backbone": "mobilenetv2", "image_size": 32, "weights": "none", "dropout": 0.3,
+                                 "tag_layer": "dense"}
     assert recorded["train"]["finetune"]["unfreeze_layers"] == 2 and recorded["data"]["min_tag_occurrences"] == 3
     assert json.loads((run_dir / "settings.embed.json").read_text())["embed"]["batch_size"] == 64  # T4 value
 

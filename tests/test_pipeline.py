@@ -90,7 +90,8 @@ def test_stage1_starts_from_the_yardstick_and_ends_no_worse_than_it(trained_run)
 
 def test_settings_of_each_step_are_recorded(trained_run):
     recorded = json.loads((trained_run / "settings.train.json").read_text())
-    assert recorded["model"] == {"backbone": "mobilenetv2", "image_size": 32, "weights": "none", "dropout": 0.3}
+    assert recorded["model"] == {"backbone": "mobilenetv2", "image_size": 32, "weights": "none", "dropout": 0.3,
+                                 "tag_layer": "dense"}
     assert recorded["train"]["head"]["epochs"] == 2  # given as the old flag --train.head_epochs
 
 
