@@ -67,6 +67,13 @@ def iteration_cap(rows: int, width: int, tags: int) -> int:
     return int(min(ITERATIONS, max(MIN_ITERATIONS, WORK_LIMIT // (2 * max(rows * width * tags, 1)))))
 
 
+def tag_log_odds(labels: np.ndarray) -> np.ndarray:
+    """Each tag's log-odds of its frequency in labels (clipped away from 0 and 1): the bias of a tag layer
+    whose weights are zero, as both the solver and the head start."""
+    frequency = np.clip(labels.mean(axis=0) if len(labels) else np.zeros(labels.shape[1]), 1e-4, 1 - 1e-4)
+    return np.log(frequency / (1 - frequency))
+
+
 def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_regularization=INVERSE_REGULARIZATION,
                             iterations: int | None = None, tolerance: float = 1e-4):
     """(kernel, bias, fitted tags, iterations run, the largest tag's final gradient norm) minimizing, for each tag,
@@ -87,8 +94,7 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, inverse_re
     rows, width = centred.shape
     positives = labels.sum(axis=0)
     fitted = [int(tag) for tag in np.flatnonzero((positives > 0) & (positives < rows))]
-    frequency = np.clip(labels.mean(axis=0) if rows else np.zeros(labels.shape[1]), 1e-4, 1 - 1e-4)
-    kernel, bias = np.zeros((width, labels.shape[1])), np.log(frequency / (1 - frequency))
+    kernel, bias = np.zeros((width, labels.shape[1])), tag_log_odds(labels)
     if not fitted:
         return kernel, bias, fitted, 0, 0.0
     targets = labels[:, fitted]

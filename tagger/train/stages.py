@@ -105,14 +105,14 @@ def start_at_tag_frequencies(tagger, labels: np.ndarray, zero_kernel: bool = Fal
 
     from tagger.model.layers import CosineTags
     from tagger.model.network import TAGS_LAYER
+    from tagger.train.baseline import tag_log_odds
 
     if zero_kernel:
         layer = tagger.get_layer(TAGS_LAYER)
         restart = (keras.initializers.GlorotUniform(seed=0) if isinstance(layer, CosineTags)
                    else keras.initializers.Zeros())
         layer.kernel.assign(restart(layer.kernel.shape, "float32"))
-    frequency = np.clip(labels.mean(axis=0), 1e-4, 1 - 1e-4)
-    tagger.get_layer(TAGS_LAYER).bias.assign(np.log(frequency / (1 - frequency)).astype(np.float32))
+    tagger.get_layer(TAGS_LAYER).bias.assign(tag_log_odds(labels).astype(np.float32))
 
 
 def unfreeze_last_layers(backbone, count: int, keep_batchnorm_frozen: bool) -> int:

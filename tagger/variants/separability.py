@@ -219,8 +219,9 @@ class SeparabilityProbe:
         mean = float(np.interp(np.log(size), np.log(self._null_sizes), self._null_mean))
         return mean, self._null_scale / float(np.sqrt(size))
 
-    def tag_reference(self, tag: int) -> float:
-        """AUC of the tag's images against images without it (cached per tag).
+    def tag_reference(self, tag: int) -> tuple[float, float]:
+        """The tag's images against images without it: (AUC, gap less chance), cached per tag, both from the
+        same samples.
 
         The images without it are drawn at random from the whole collection and those carrying the
         tag put back, so the cost does not grow with the collection (no set difference over it)."""
@@ -228,8 +229,12 @@ class SeparabilityProbe:
         if tag not in cache:
             images = self.images_of(tag)
             others = self.images_without(images, (4, tag))
-            cache[tag] = (self.auc(self.sample(images, (3, tag)), others)
-                          if min(len(images), len(others)) >= MIN_IMAGES else np.nan)
+            if min(len(images), len(others)) >= MIN_IMAGES:
+                sample = self.sample(images, (3, tag))
+                observed, null_mean, _ = self.gap(sample, others, (3, tag))
+                cache[tag] = (self.auc(sample, others), observed - null_mean)
+            else:
+                cache[tag] = (np.nan, np.nan)
         return cache[tag]
 
     def gap(self, first_images: np.ndarray, second_images: np.ndarray, key: tuple) -> tuple[float, float, float]:
@@ -246,19 +251,6 @@ class SeparabilityProbe:
         shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
         null = np.einsum("ij,ij->i", shuffled @ gram, shuffled)
         return float(weights @ gram @ weights), float(null.mean()), float(null.std())
-
-    def tag_gap_reference(self, tag: int) -> float:
-        """The tag's gap to images without it, less chance (cached per tag; the samples of tag_reference)."""
-        cache = self.__dict__.setdefault("gap_references_", {})
-        if tag not in cache:
-            images = self.images_of(tag)
-            others = self.images_without(images, (4, tag))
-            if min(len(images), len(others)) >= MIN_IMAGES:
-                observed, null_mean, _ = self.gap(self.sample(images, (3, tag)), others, (3, tag))
-                cache[tag] = observed - null_mean
-            else:
-                cache[tag] = np.nan
-        return cache[tag]
 
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
         """per_side images not in images (sorted), the same ones for the same key on every run."""
@@ -288,12 +280,12 @@ class SeparabilityProbe:
             low, high = min(a, b), max(a, b)  # the same samples whichever way round the pair is asked
             sample_a = self.sample(only_a, (1, low, high, a))
             sample_b = self.sample(only_b, (1, low, high, b))
-            auc[index] = self.auc(sample_a, sample_b) if a < b else self.auc(sample_b, sample_a)
+            first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
+            auc[index] = self.auc(first_sample, second_sample)
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
-            reference[index] = min(self.tag_reference(a), self.tag_reference(b))
-            first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
             gap[index], gap_null_mean[index], gap_null_std[index] = self.gap(first_sample, second_sample, (2, low, high))
-            gap_reference[index] = min(self.tag_gap_reference(a), self.tag_gap_reference(b))
+            (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
+            reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference)
