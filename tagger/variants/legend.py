@@ -28,6 +28,12 @@ def evidence_legend(text: bool) -> dict[str, str]:
     return {**EVIDENCE_LEGEND, **TEXT_LEGEND} if text else EVIDENCE_LEGEND
 
 
+def with_text_column(columns, after: str) -> list[str]:
+    """columns with the tag names' text cosine ("text") right after the column named after."""
+    place = list(columns).index(after) + 1
+    return [*columns[:place], "text", *columns[place:]]
+
+
 def measures_text(groups, near_misses=()) -> bool:
     """Whether these proposals carry the tag names' text cosine (cluster.text_evidence): its column is shown then."""
     return any(group.evidence is not None and group.evidence.text is not None for group in groups) or \

@@ -19,7 +19,7 @@ from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
 from tagger.textfiles import decode_user_text, read_user_text
-from tagger.variants.legend import measures_text
+from tagger.variants.legend import measures_text, with_text_column
 
 log = logging.getLogger(__name__)
 
@@ -214,10 +214,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
 def review_columns(text: bool) -> list[str]:
     """REVIEW_COLUMNS, with the tag names' text cosine after overlap when the run measured it. Readers go by
     the header's names, so a review.csv with or without it reads alike."""
-    if not text:
-        return REVIEW_COLUMNS
-    after = REVIEW_COLUMNS.index("overlap") + 1
-    return [*REVIEW_COLUMNS[:after], "text", *REVIEW_COLUMNS[after:]]
+    return with_text_column(REVIEW_COLUMNS, after="overlap") if text else REVIEW_COLUMNS
 
 
 def edited_canonical(variant: str, canonical: str, decisions: dict, accepted_targets: dict[str, set[str]]) -> str:

@@ -13,7 +13,7 @@ from tagger.variants.grouping import (
     DBSCANVariants,
     tag_mean_embeddings,
 )
-from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text
+from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text, with_text_column
 from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
@@ -91,7 +91,6 @@ def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVari
 # canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend), and
 # the flag that asks a person to look twice. With cluster.text_evidence, the tag names' text cosine before the flag.
 EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual", "flag")
-TEXT_EVIDENCE_FIELDS = (*EVIDENCE_FIELDS[:-1], "text", EVIDENCE_FIELDS[-1])
 
 
 def member_rows(group) -> list[dict]:
@@ -135,7 +134,7 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
     ], "near_misses": [{name: None if isinstance(value, float) and value != value else
                         round(value, 6) if isinstance(value, float) else value for name, value in miss.items()}
                        for miss in near_misses]})
-    fields = TEXT_EVIDENCE_FIELDS if measures_text(groups) else EVIDENCE_FIELDS
+    fields = with_text_column(EVIDENCE_FIELDS, after="visual") if measures_text(groups) else EVIDENCE_FIELDS
     runfolder.write_csv(run_dir / runfolder.SYNONYMS_CSV, ["canonical", "tag", "count", *fields], [
         [group.canonical, row["tag"], row["count"], *("" if row.get(name) is None else row[name] for name in fields)]
         for group in groups for row in member_rows(group)
