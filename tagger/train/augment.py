@@ -63,24 +63,31 @@ def epoch_order_tensor(count: int, seed: int, epoch):
     return order
 
 
-def training_images(paths: list[str], labels: np.ndarray, size: int, batch_size: int, seed: int, epoch, options):
-    """One epoch (an int or a scalar tensor) of shuffled, augmented (pixels, labels) batches from image files."""
+def training_image_epochs(paths: list[str], labels: np.ndarray, size: int, batch_size: int, seed: int, options):
+    """A function epoch (an int or a scalar tensor) -> that epoch's shuffled, augmented (pixels, labels) batches
+    from image files. The paths and labels go to TensorFlow once, here: made inside a stage's dataset function
+    they would be constants of its graph, which cannot exceed 2 GB (150,000 images x 5,000 tags of labels)."""
     import tensorflow as tf
 
     from tagger.images import image_dataset
 
-    order = epoch_order_tensor(len(paths), seed, epoch)
-    pixels = image_dataset(tf.gather(tf.constant(paths, tf.string), order), size, batch_size).unbatch()
-    extras = tf.data.Dataset.from_tensor_slices((tf.gather(tf.constant(labels, tf.float32), order),
-                                                 tf.range(len(paths), dtype=tf.int64)))
-    if options.any():
-        def augmented(image, extra):
-            label, position = extra
-            return augment(image, tf.stack([tf.cast(seed * 100_003 + epoch, tf.int64), tf.cast(position, tf.int64)]),
-                           size, options), label
-    else:
-        def augmented(image, extra):
-            return tf.cast(image, tf.float32), extra[0]
-    dataset = tf.data.Dataset.zip((pixels, extras)).map(augmented, num_parallel_calls=tf.data.AUTOTUNE,
-                                                          deterministic=True)
-    return dataset.batch(batch_size)
+    path_tensor, label_tensor = tf.constant(paths, tf.string), tf.constant(labels, tf.float32)
+    positions = tf.range(len(paths), dtype=tf.int64)
+
+    def epoch_batches(epoch):
+        order = epoch_order_tensor(len(paths), seed, epoch)
+        pixels = image_dataset(tf.gather(path_tensor, order), size, batch_size).unbatch()
+        extras = tf.data.Dataset.from_tensor_slices((tf.gather(label_tensor, order), positions))
+        if options.any():
+            def augmented(image, extra):
+                label, position = extra
+                return augment(image, tf.stack([tf.cast(seed * 100_003 + epoch, tf.int64), tf.cast(position, tf.int64)]),
+                               size, options), label
+        else:
+            def augmented(image, extra):
+                return tf.cast(image, tf.float32), extra[0]
+        dataset = tf.data.Dataset.zip((pixels, extras)).map(augmented, num_parallel_calls=tf.data.AUTOTUNE,
+                                                              deterministic=True)
+        return dataset.batch(batch_size)
+
+    return epoch_batches

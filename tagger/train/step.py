@@ -14,7 +14,7 @@ from tagger import runfolder
 from tagger.images import image_dataset
 from tagger.result import StepResult
 from tagger.settings import Settings
-from tagger.train.augment import training_images
+from tagger.train.augment import training_image_epochs
 from tagger.train.baseline import logistic_regression_baseline
 from tagger.train.checkpoints import StageCheckpoint
 from tagger.train.data import TrainingData
@@ -150,8 +150,7 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         start_at_tag_frequencies(tagger, data.labels[rows], zero_kernel=True)
     batch = global_batch_size(stages.batch_size, hardware.replicas, len(rows))
 
-    def image_epoch(epoch):
-        return training_images(data.paths(rows), data.labels[rows], size, batch, options.seed, epoch, options.augment)
+    image_epoch = training_image_epochs(data.paths(rows), data.labels[rows], size, batch, options.seed, options.augment)
 
     def validation_map():
         scores = tagger.predict(image_dataset(data.paths(data.validation_rows), size, stages.batch_size), verbose=0)
