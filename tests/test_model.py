@@ -1,5 +1,7 @@
 """Backbones, the tagger model, and save/load, with real Keras."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -118,5 +120,7 @@ def test_cosine_tag_layer_saves_loads_in_safe_mode_and_runs_on_every_engine(tmp_
     loaded = load_tagger(tmp_path / "model.keras")
     assert loaded.get_layer(TAGS_LAYER).get_config()["units"] == 5
     np.testing.assert_allclose(loaded.predict(pixels, verbose=0), scores, atol=1e-6)
-    for engine in ("function", "onnx", "openvino"):
+    # OpenVINO is an optional extra (CI installs test and export only): checked where it is installed.
+    engines = ["function", "onnx"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    for engine in engines:
         np.testing.assert_allclose(batch_function(loaded, engine)(pixels), scores, atol=1e-4, err_msg=engine)
