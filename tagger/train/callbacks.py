@@ -25,7 +25,7 @@ class EpochSeeds(keras.callbacks.Callback):
 
     keras.utils.set_random_seed runs once, at the stage's start, with a seed of the stage: it calls
     tf.random.set_seed, which clears TensorFlow's kernel caches, and called between epochs of one fit it made
-    every later step about 2.5 times slower (920 against 360 ms a step, MobileNetV2 at 64 px on 2 cores). The
+    every later step about 2.5 times slower (benchmarks/epoch_seeds.py: 1022 against 406 ms a step). The
     steps draw nothing from TensorFlow's global seed: dropout draws from its layer's seed state, reset below,
     and augmentation from seeds of its own (tagger.train.augment)."""
 
