@@ -9,7 +9,11 @@ benchmarks/variant_discovery.py scores: pairwise precision, recall and F1 over t
 calibration: among proposed pairs at confidence >= 0.9 (and in bins), the share that are true.
 
     python benchmarks/variant_suite.py [--work-dir /tmp/variant_suite] [--seeds 0,1,2] \
-        [--demo-runs runs/demo,...] [--sets coco,correlated,...]
+        [--demo-runs runs/demo,...] [--sets coco,correlated,...] [--calibrate]
+
+--calibrate fits the confidence table of tagger/variants/calibration.py on every pair the runs show (each
+group member against its canonical, and the near misses), prints it, and checks it held out: fitted on the
+other folds (each coco seed with every set made at it; the demo runs), applied to the one left out.
 
 Sets (each on coco128 at every seed unless noted):
   coco         variants of every kind injected at random (benchmarks/variant_discovery.py's injection)
@@ -269,8 +273,20 @@ def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=Non
               "combined": score(as_groups(combined.groups_), pairs), "dbscan": score(as_groups(dbscan.groups_), pairs),
               "calibration": calibration(proposed_confidences(combined.groups_), pairs),
               "flagged_spelling_only": sum("spelling only" in f for g in combined.groups_ for f in g.flags[1:]),
-              "near_misses": len(combined.near_misses_)}
+              "near_misses": len(combined.near_misses_),
+              "pairs": scored_pairs(combined, pairs)}
     return result
+
+
+def scored_pairs(combined, truth: dict) -> list[dict]:
+    """Every pair cluster_tags.py would show (each group member against its canonical, and the near misses):
+    its raw score, its flag and whether it is a true pair; what the confidence calibration is fitted on."""
+    shown = [{"pair": [group.canonical, member], "score": group.scores[i], "flag": group.flags[i],
+              "proposed": True, "true": frozenset((group.canonical, member)) in truth}
+             for group in combined.groups_ for i, member in enumerate(group.members) if i > 0]
+    shown += [{"pair": [m["canonical"], m["variant"]], "score": m["score"], "flag": m["flag"], "proposed": False,
+               "true": frozenset((m["canonical"], m["variant"])) in truth} for m in combined.near_misses_]
+    return shown
 
 
 def demo_set(run_dir: Path, min_count: int):
@@ -316,7 +332,14 @@ def main() -> None:
     parser.add_argument("--demo-runs", default="", help="comma-separated run folders made by data/run_demo.sh")
     parser.add_argument("--train-flags", default=DEFAULT_TRAIN_FLAGS)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="fit tagger/variants/calibration.py's table on every pair shown, print it, and report "
+                             "the calibration on held-out seeds (fitted on the other seeds)")
+    parser.add_argument("--from-results", type=Path, help="with --calibrate: the pairs of an earlier run's JSON")
     arguments = parser.parse_args()
+    if arguments.calibrate and arguments.from_results:
+        calibrate(json.loads(arguments.from_results.read_text())["results"])
+        return
     arguments.work_dir.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in arguments.seeds.split(",") if s]
     sets = arguments.sets.split(",")
@@ -341,6 +364,64 @@ def main() -> None:
     out = arguments.out or arguments.work_dir / "suite_results.json"
     out.write_text(json.dumps({"results": results, "machine": m}, indent=2, default=str) + "\n")
     print(f"wrote {out}")
+    if arguments.calibrate:
+        calibrate(results)
+
+
+# ---------------------------------------------------------------- confidence calibration
+
+def pair_records(results: list[dict]) -> list[dict]:
+    from tagger.variants.calibration import pair_kind
+
+    return [{**pair, "fold": fold_of(r["set"]), "set": r["set"], "kind": pair_kind(pair["proposed"], pair["flag"])}
+            for r in results for pair in r["pairs"]]
+
+
+def fold_of(label: str) -> str:
+    """Held-out folds: each coco seed (every set made at it), and the demo runs together."""
+    return "demo" if label.startswith("demo") else label.rsplit(" ", 1)[1]
+
+
+def calibrate(results: list[dict]) -> None:
+    """Fits the confidence table on every pair shown, prints it, and checks it on held-out folds."""
+    from tagger.variants.calibration import KINDS, confidence, fit_calibration
+
+    records = pair_records(results)
+
+    def fit(chosen):
+        return fit_calibration([r["score"] for r in chosen], [r["true"] for r in chosen], [r["kind"] for r in chosen],
+                               [r["set"].split(" ")[0] for r in chosen])
+
+    print("\n## Confidence calibration\n")
+    for kind in KINDS:
+        inside = [r for r in records if r["kind"] == kind]
+        by_set = Counter((r["set"].split(" ")[0], r["true"]) for r in inside)
+        sets = sorted({name for name, _ in by_set})
+        print(f"{kind}: {sum(r['true'] for r in inside)} true of {len(inside)} pairs ("
+              + ", ".join(f"{name} {by_set[(name, True)]}/{by_set[(name, True)] + by_set[(name, False)]}"
+                          for name in sets) + ")")
+    print("\nheld out (fitted on the other folds): true / pairs by confidence")
+    bins = (0.0, 0.5, 0.7, 0.9, 1.01)
+    totals = Counter()
+    for fold in sorted({r["fold"] for r in records}):
+        table = fit([r for r in records if r["fold"] != fold])
+        held = [(confidence(r["score"], r["kind"], table), r["true"], r["proposed"]) for r in records if r["fold"] == fold]
+        cells = []
+        for low, high in zip(bins, bins[1:]):
+            inside = [t for c, t, _ in held if low <= c < high]
+            totals[(low, "true")] += sum(inside)
+            totals[(low, "all")] += len(inside)
+            cells.append(f"{low:.1f}-{min(high, 1):.1f}: {sum(inside)}/{len(inside)}")
+        print(f"  {fold}: " + ", ".join(cells))
+    print("  all folds: " + ", ".join(f"{low:.1f}-{min(high, 1):.1f}: {totals[(low, 'true')]}/{totals[(low, 'all')]}"
+                                      for low, high in zip(bins, bins[1:])))
+    table = fit(records)
+    print("\nCALIBRATION (paste into tagger/variants/calibration.py), fitted on every fold:")
+    print("CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {")
+    for kind, blocks in table.items():
+        name = {"images": "IMAGES", "spelling only": "SPELLING_ONLY", "near miss": "NEAR_MISS"}[kind]
+        print(f"    {name}: {blocks!r},")
+    print("}")
 
 
 if __name__ == "__main__":

@@ -34,12 +34,13 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
     with (tmp_path / "synonyms.csv").open() as file:
         csv_row = next(row for row in csv.DictReader(file) if row["tag"] == "dogs")
     for name in EVIDENCE_NAMES:
-        value = {"score": group.scores[dogs], "visual": group.similarities[dogs]}.get(name)
+        value = {"score": group.scores[dogs], "visual": group.similarities[dogs],
+                 "confidence": group.confidences[dogs]}.get(name)
         value = float(getattr(group.evidence, name)[dogs]) if value is None else value
         assert round(member[name], 4) == float(review_row[name]) == round(float(csv_row[name]), 4) == round(value, 4)
     assert member["similarity"] == member["visual"] and csv_row["similarity"] == csv_row["visual"]  # the old key
-    assert (f"dogs ({group.counts[dogs]} images, score {group.scores[dogs]:.2f}, "
-            f"visual {group.similarities[dogs]:.2f})") in terminal
+    assert (f"dogs ({group.counts[dogs]} images, confidence {group.confidences[dogs]:.2f}, "
+            f"score {group.scores[dogs]:.2f}, visual {group.similarities[dogs]:.2f})") in terminal
 
 
 def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):

@@ -9,6 +9,9 @@ from scipy import sparse
 from sklearn.cluster import DBSCAN
 from sklearn.preprocessing import normalize
 
+from tagger.variants.calibration import NEAR_MISS as NEAR_MISS_KIND
+from tagger.variants.calibration import confidence, pair_kind
+
 if TYPE_CHECKING:  # imported by fit itself, only when the probe is used
     from tagger.variants.separability import ProbeResult
 
@@ -46,6 +49,7 @@ class VariantGroup:
     scores: list[float] | None = None  # combined score of each member with the canonical (combined method)
     evidence: "PairEvidence | None" = None  # evidence of each member against the canonical
     flags: list[str] | None = None  # per member: why to look twice (e.g. "spelling only: check"); "" if nothing
+    confidences: list[float] | None = None  # per member: the score calibrated (tagger.variants.calibration)
 
 
 class DBSCANVariants:
@@ -303,11 +307,13 @@ class CombinedVariants:
             canonical = ordered[0]
             evidence = self._evidence(np.full(len(ordered), canonical), np.array(ordered), tag_vectors, vocabulary)
             scores = self._scores(evidence, vocabulary)
+            flags = [""] + evidence.flags(self.min_score)[1:]
             groups.append(VariantGroup(
                 canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],
                 counts=[int(counts[i]) for i in ordered], similarities=evidence.visual.tolist(),
-                scores=scores.tolist(), evidence=evidence,
-                flags=[""] + evidence.flags(self.min_score)[1:],
+                scores=scores.tolist(), evidence=evidence, flags=flags,
+                confidences=[1.0] + [confidence(score, pair_kind(True, flag))
+                                     for score, flag in zip(scores[1:], flags[1:])],
             ))
         groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
         return groups
@@ -330,7 +336,8 @@ class CombinedVariants:
                            "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
                            **({} if evidence.text is None else {"text": float(evidence.text[index])}),
                            "canonical_count": int(counts[position[canonical]]),
-                           "variant_count": int(counts[position[variant]]), "flag": flags[index]})
+                           "variant_count": int(counts[position[variant]]), "flag": flags[index],
+                           "confidence": confidence(float(self.scores_[index]), NEAR_MISS_KIND)})
             if len(missed) == self.near_misses:
                 break
         return missed

@@ -23,7 +23,7 @@ from tagger.variants.legend import measures_text, with_text_column
 
 log = logging.getLogger(__name__)
 
-REVIEW_COLUMNS = ["group", "canonical", "variant", "score", "visual", "context", "spelling", "overlap",
+REVIEW_COLUMNS = ["group", "canonical", "variant", "confidence", "score", "visual", "context", "spelling", "overlap",
                   "canonical_count", "variant_count", "flag", "decision"]
 ACCEPT = {"accept", "accepted", "yes", "y", "1", "true", "x"}
 REJECT = {"reject", "rejected", "no", "n", "0", "false"}
@@ -195,6 +195,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
             rows.append({
                 "group": number, "canonical": canonical, "variant": variant,
                 "score": f"{group.scores[index]:.4f}" if group.scores else "",
+                "confidence": f"{group.confidences[index]:.4f}" if getattr(group, "confidences", None) else "",
                 "visual": f"{group.similarities[index]:.4f}",
                 **{name: _evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap", "text")},
                 "canonical_count": group.counts[0], "variant_count": group.counts[index], "flag": "; ".join(flags),
@@ -204,7 +205,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
         written.add((miss["variant"], miss["canonical"]))
         rows.append({**{name: miss[name] for name in ("canonical", "variant", "canonical_count", "variant_count", "flag")},
                      **{name: "" if miss.get(name) is None or miss[name] != miss[name] else f"{miss[name]:.4f}"
-                        for name in ("score", "visual", "context", "spelling", "overlap", "text")},
+                        for name in ("confidence", "score", "visual", "context", "spelling", "overlap", "text")},
                      "decision": decisions.get((miss["variant"], miss["canonical"]), "")})
     rows += kept_accepted_rows(run_dir, decisions, written)
     columns = review_columns(measures_text(groups, near_misses))

@@ -90,7 +90,8 @@ def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVari
 # synonyms.csv's columns: the first five in their old order ("similarity": the visual evidence's old name, the
 # canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend), and
 # the flag that asks a person to look twice. With cluster.text_evidence, the tag names' text cosine before the flag.
-EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual", "flag")
+# The calibrated confidence came later still: before the flag.
+EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual", "confidence", "flag")
 
 
 def member_rows(group) -> list[dict]:
@@ -103,6 +104,7 @@ def member_rows(group) -> list[dict]:
         measured = index > 0  # the canonical's evidence against itself says nothing
         values = {
             "score": group.scores[index] if group.scores and measured else None,
+            "confidence": group.confidences[index] if group.confidences and measured else None,
             "visual": group.similarities[index] if measured else None,
             **{name: None if evidence is None or not measured else float(getattr(evidence, name)[index])
                for name in names},
@@ -147,6 +149,6 @@ def log_groups(groups) -> None:
         log.info("no variant groups found")
     for group in groups:
         rows = member_rows(group)
-        members = "; ".join(f"{visible(row['tag'])} ({row['count']} images, {format_evidence(row, ('score', 'visual'))})"
+        members = "; ".join(f"{visible(row['tag'])} ({row['count']} images, {format_evidence(row, ('confidence', 'score', 'visual'))})"
                             + (f" [{row['flag']}]" if row["flag"] else "") for row in rows[1:])
         log.info(f"{visible(group.canonical)} ({group.counts[0]} images) <- {members}")

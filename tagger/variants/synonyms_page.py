@@ -67,8 +67,11 @@ def evidence_cells(group, index: int, names) -> list[str]:
     """The member's evidence against the canonical, in the order of names ('' where not measured)."""
     if index == 0:
         return [""] * len(names)
-    values = {"score": group.scores[index] if group.scores else None, "visual": group.similarities[index]}
-    for name in names[2:]:
+    values = {"score": group.scores[index] if group.scores else None, "visual": group.similarities[index],
+              "confidence": group.confidences[index] if getattr(group, "confidences", None) else None}
+    for name in names:
+        if name in values:
+            continue
         measured = group.evidence is not None and getattr(group.evidence, name) is not None
         values[name] = float(getattr(group.evidence, name)[index]) if measured else None
     return ["" if values[name] is None or values[name] != values[name] else f"{values[name]:.2f}"

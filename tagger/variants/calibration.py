@@ -1,0 +1,94 @@
+"""The confidence shown with each pair: how often pairs like it were true where the truth was known.
+
+The score (PairEvidence.parts) ranks pairs and decides the merges, but it is not a probability: on the
+benchmark suite 97% of the pairs proposed at 0.5-0.7 were true. The confidence is the share of true pairs among
+the suite's pairs of the same kind with about the same score:
+
+- kinds: "images" (proposed, the images agree), "spelling only" (proposed on its spelling, flagged) and
+  "near miss" (listed under the cut-off, not merged), because one score means different things in each;
+- per kind, blocks of score are fitted by isotonic regression (a higher score is never less sure);
+- each kind is fitted on the suite's set where its share of true pairs is lowest (seeds pooled): each set
+  breaks one assumption (look-alike classes with near spellings, variants the images cannot see, ...), and the
+  confidence must hold on each, not on their average;
+- on that set, blocks of score are fitted by isotonic regression (a higher score is never less sure), each
+  block at least 10 pairs, its share smoothed as (true + 1) / (pairs + 2), so a few pairs never claim
+  certainty, and no block above the blocks over it.
+
+CALIBRATION is made by `python benchmarks/variant_suite.py --calibrate` (fitted on every set and seed of the
+suite; the same command also reports the calibration on held-out seeds) and pasted here.
+"""
+
+import numpy as np
+
+IMAGES, SPELLING_ONLY, NEAR_MISS = "images", "spelling only", "near miss"
+KINDS = (IMAGES, SPELLING_ONLY, NEAR_MISS)
+MIN_BLOCK_PAIRS = 10
+
+# kind -> ((lowest score of the block, confidence), ...), blocks by increasing score. Made by
+# `benchmarks/variant_suite.py --seeds 0,1,2 --demo-runs <4 demo runs> --calibrate` (coco128 through the shared
+# MobileNetV2 ImageNet weights): images fitted on the demo (4 of 4 true), spelling only on nearspell (17 of 21),
+# near misses on nearspell (4 of 9). Held out (fitted without each seed), 150 of the 154 pairs given 0.7-0.9
+# were true, 14 of 16 at 0.5-0.7 and 12 of 15 under 0.5.
+CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
+    IMAGES: ((0.0, 0.833),),
+    SPELLING_ONLY: ((0.0, 0.783),),
+    NEAR_MISS: ((0.0, 0.455),),
+}
+
+
+def pair_kind(proposed: bool, flag: str) -> str:
+    """The calibration kind of a shown pair: proposed by its images or by spelling alone, or a near miss."""
+    if not proposed:
+        return NEAR_MISS
+    return SPELLING_ONLY if flag.startswith("spelling only") else IMAGES
+
+
+def confidence(score: float, kind: str, table=None) -> float:
+    """The calibrated share of true pairs among pairs of this kind at this score."""
+    blocks = (table or CALIBRATION)[kind]
+    value = blocks[0][1]
+    for low, share in blocks:
+        if score >= low:
+            value = share
+    return value
+
+
+def fit_calibration(scores, truths, kinds, sets=None) -> dict[str, tuple[tuple[float, float], ...]]:
+    """The table CALIBRATION holds, fitted on pairs whose truth is known (see the module's docstring).
+
+    sets: the set each pair comes from; each kind is then fitted on the set where its share of true pairs is
+    lowest."""
+    from sklearn.isotonic import IsotonicRegression
+
+    scores, truths, kinds = np.asarray(scores, np.float64), np.asarray(truths, np.float64), np.asarray(kinds)
+    sets = np.asarray(sets if sets is not None else [""] * len(scores))
+    table = {}
+    for kind in KINDS:
+        inside = np.flatnonzero(kinds == kind)
+        if not len(inside):
+            table[kind] = ((0.0, 0.5),)
+            continue
+        worst = min(np.unique(sets[inside]), key=lambda name: (smoothed_share(truths[inside][sets[inside] == name]), name))
+        inside = inside[sets[inside] == worst]
+        inside = inside[np.argsort(scores[inside], kind="stable")]
+        fitted = IsotonicRegression(increasing=True, y_min=0.0, y_max=1.0).fit_transform(scores[inside], truths[inside])
+        # A block: a run of pairs with one fitted value, of at least MIN_BLOCK_PAIRS (a smaller one joins the
+        # block below it, the first the one above): a share of one or two pairs says nothing.
+        starts = [0] + [i for i in range(1, len(fitted)) if fitted[i] != fitted[i - 1]]
+        starts = [start for start, stop in zip(starts, starts[1:] + [len(fitted)]) if stop - start >= MIN_BLOCK_PAIRS]
+        starts = [0] + starts[1:] if starts else [0]
+        lows = [0.0] + [round(float(scores[inside[start]]), 4) for start in starts[1:]]
+        shares = [smoothed_share(truths[inside[start:stop]]) for start, stop in zip(starts, starts[1:] + [len(fitted)])]
+        # Smoothing can put a small block above a larger one over it: each takes the least of itself and those above.
+        shares = np.minimum.accumulate(np.array(shares)[::-1])[::-1]
+        blocks = []
+        for low, share in zip(lows, shares):
+            if not blocks or round(float(share), 3) != blocks[-1][1]:
+                blocks.append((low, round(float(share), 3)))
+        table[kind] = tuple(blocks)
+    return table
+
+
+def smoothed_share(truths) -> float:
+    """(true + 1) / (pairs + 2): a few pairs, all true, do not make certainty."""
+    return (float(np.sum(truths)) + 1) / (len(truths) + 2)

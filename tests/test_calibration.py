@@ -1,0 +1,41 @@
+"""The confidence beside each pair is a measured share of true pairs, per kind of pair, on the set where that
+kind fares worst."""
+
+from tagger.variants.calibration import (
+    CALIBRATION, IMAGES, KINDS, NEAR_MISS, SPELLING_ONLY, confidence, fit_calibration, pair_kind,
+)
+
+
+def test_blocks_of_score_get_their_smoothed_share_and_a_higher_score_is_never_less_sure():
+    # 12 pairs under 0.7, the only 3 true ones lowest (isotonic pools them all: 3 of 12), then 12 of 12.
+    scores = [0.5 + 0.01 * i for i in range(12)] + [0.7 + 0.01 * i for i in range(12)]
+    truths = [1, 1, 1] + [0] * 9 + [1] * 12
+    table = fit_calibration(scores, truths, [IMAGES] * 24)
+    assert table[IMAGES] == ((0.0, round(4 / 14, 3)), (0.7, round(13 / 14, 3)))
+    assert table[NEAR_MISS] == ((0.0, 0.5),)  # no pairs of that kind: no claim either way
+    assert confidence(0.2, IMAGES, table) == confidence(0.69, IMAGES, table) == round(4 / 14, 3)
+    assert confidence(0.7, IMAGES, table) == confidence(0.99, IMAGES, table) == round(13 / 14, 3)
+
+
+def test_each_kind_is_fitted_on_the_set_where_it_fares_worst():
+    scores = [0.6] * 20
+    truths = [1] * 10 + [1] * 8 + [0] * 2
+    table = fit_calibration(scores, truths, [SPELLING_ONLY] * 20, ["easy"] * 10 + ["nearspell"] * 10)
+    assert table[SPELLING_ONLY] == ((0.0, round(9 / 12, 3)),)  # nearspell's 8 of 10, not the average 18 of 20
+
+
+def test_a_block_of_few_pairs_joins_the_block_below_it():
+    # 9 of 12 at 0.6 and one true pair at 0.7: alone it would be a block of its own, above.
+    table = fit_calibration([0.6] * 12 + [0.7], [1] * 9 + [0] * 3 + [1], [IMAGES] * 13)
+    assert table[IMAGES] == ((0.0, round(11 / 15, 3)),)
+
+
+def test_the_shipped_table_is_monotone_and_each_kind_is_looked_up():
+    for kind in KINDS:
+        blocks = CALIBRATION[kind]
+        assert blocks[0][0] == 0.0
+        assert [low for low, _ in blocks] == sorted(low for low, _ in blocks)
+        assert [share for _, share in blocks] == sorted(share for _, share in blocks)
+    assert pair_kind(True, "") == IMAGES
+    assert pair_kind(True, "spelling only: check") == SPELLING_ONLY
+    assert pair_kind(False, "near miss") == pair_kind(False, "near miss: images tell them apart") == NEAR_MISS
