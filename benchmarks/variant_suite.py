@@ -245,12 +245,13 @@ def as_groups(groups) -> list[dict]:
 
 
 def proposed_confidences(groups) -> dict:
-    """pair -> confidence: a pair inside a group gets the lower of its two members' confidences."""
+    """pair -> calibrated confidence (tagger.variants.calibration): a pair inside a group gets the lower of its
+    two members' confidences."""
     confidences = {}
     for group in groups:
         for i, first in enumerate(group.members):
             for j in range(i + 1, len(group.members)):
-                values = [group.scores[k] for k in (i, j) if k > 0]
+                values = [group.confidences[k] for k in (i, j) if k > 0]
                 confidences[frozenset((first, group.members[j]))] = min(values)
     return confidences
 
