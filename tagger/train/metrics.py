@@ -63,12 +63,31 @@ THRESHOLD_RULES = {
 
 def choose_thresholds(labels: np.ndarray, scores: np.ndarray, mode: str = "best_f1",
                       target: float = 0.9) -> tuple[np.ndarray, float]:
-    """Per-tag thresholds by the rule `mode`, and one global threshold (best overall F1) for tags unseen in validation."""
+    """Per-tag thresholds by the rule `mode`, and one global threshold (best overall F1) for tags unseen in validation.
+
+    Each is moved from the validation score the rule picked to the midpoint below it (between_scores), so the
+    validation decisions stay the rule's and no validation score sits on a threshold.
+    """
     global_threshold = best_f1_threshold(labels.ravel(), scores.ravel())
-    global_threshold = DEFAULT_THRESHOLD if global_threshold is None else global_threshold
+    global_threshold = (DEFAULT_THRESHOLD if global_threshold is None
+                        else between_scores(scores.ravel(), global_threshold))
     rule = THRESHOLD_RULES[mode]
     per_tag = [rule(labels[:, tag], scores[:, tag], target) for tag in range(labels.shape[1])]
-    return np.array([global_threshold if t is None else t for t in per_tag], np.float64), global_threshold
+    return np.array([global_threshold if t is None else between_scores(scores[:, tag], t)
+                     for tag, t in enumerate(per_tag)], np.float64), global_threshold
+
+
+def between_scores(scores: np.ndarray, threshold: float) -> float:
+    """The midpoint between threshold (a score the rule picked) and the highest score below it (0 if none).
+
+    A threshold equal to a validation score flips that image's decision on any round-off: another float32
+    engine (oneDNN's kernel order, OpenVINO, ONNX Runtime) differs from model.keras by ~1e-6. Halfway to the
+    next score, every validation decision keeps a margin of half the gap to its neighbour.
+    """
+    scores = np.asarray(scores, np.float64)
+    below = scores[scores < threshold]
+    lower = float(below.max()) if len(below) else 0.0
+    return (lower + float(threshold)) / 2
 
 
 def classification_metrics(labels: np.ndarray, predicted: np.ndarray) -> dict:
