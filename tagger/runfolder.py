@@ -207,6 +207,15 @@ def cached_features(run_dir: Path, key: dict) -> np.ndarray | None:
     return None
 
 
+# --- training.json -----------------------------------------------------------------------------------------
+
+def read_fidelity(run_dir: Path) -> dict | None:
+    """training.json's record of the model's reduced-precision check ({precision: {passed, min_cosine, ...}});
+    None for a model trained before the check existed, or when train.py has not run."""
+    path = run_dir / TRAINING_RECORD
+    return json.loads(path.read_text(encoding="utf-8")).get("fidelity") if path.exists() else None
+
+
 # --- head.npz: the tag layer as numpy, for cluster_tags.py ---------------------------------------------------
 
 def write_head(run_dir: Path, kernel: np.ndarray, bias: np.ndarray) -> None:

@@ -173,6 +173,10 @@ class HardwareSettings(BaseModel):
     )
     cpu_devices: int = Field(0, ge=0, le=64, description="Split the CPU into N logical devices (0: leave as is; for tests).")
     deterministic: bool = Field(True, description="TensorFlow op determinism: a resumed run equals an uninterrupted one.")
+    fidelity_images: int = Field(
+        256, ge=0, le=1_000_000, description="Check the trained model at reduced precision (bfloat16 on CPUs, float16 "
+        "on GPUs) against float32 on up to this many validation images, recorded in training.json: "
+        "--embed.precision auto uses reduced precision only for a model that passed (0: no check, float32).")
 
 
 class ThresholdSettings(BaseModel):
@@ -244,15 +248,21 @@ class EmbedSettings(BaseModel):
     merge_only: bool = Field(
         False, description="Only join the shards' pieces into embeddings.npy; stop with a list if any is missing."
     )
-    engine: Engine = Field(
-        "function",
-        description="keras: model(...) per batch; function: the same, compiled once as a tf.function (same "
-        "outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: OpenVINO (extra "
-        "'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
+    engine: Literal[("auto", *get_args(Engine))] = Field(
+        "auto",
+        description="auto: openvino on a CPU where it is installed, else function (and function on a GPU); the "
+        "choice and its reason are printed. keras: model(...) per batch; function: the same, compiled once as a "
+        "tf.function (same outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: "
+        "OpenVINO (extra 'openvino'), fastest on CPUs. Used by embed.py, the stage-1 cache and tag.py.",
     )
-    precision: Precision = Field(
-        "float32", description="Inference arithmetic. mixed_bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
-        "embeddings within cosine 0.99 of float32 (benchmarks/precision_fidelity.py); mixed_float16: GPUs.",
+    precision: Literal[("auto", *get_args(Precision))] = Field(
+        "auto", description="Inference arithmetic. auto: mixed_bfloat16 on CPUs with bfloat16 units (AVX512-BF16, "
+        "AMX) and mixed_float16 on GPUs, for a model that passed train.py's check at it (embedding cosine >= 0.99 "
+        "and >= 99% same decisions on validation images, in training.json), else float32; the reason is printed.",
+    )
+    threads: int = Field(
+        0, ge=0, le=1024, description="CPU threads for the network (TensorFlow, OpenVINO, ONNX Runtime); 0: every "
+        "core this process may use (its CPU affinity, e.g. a container's or Slurm's share).",
     )
 
     @model_validator(mode="after")

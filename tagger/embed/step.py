@@ -42,11 +42,14 @@ def embed(settings: Settings) -> StepResult:
         with runfolder.atomic_path(target, ".npy") as temporary:
             shutil.copyfile(run_dir / runfolder.FEATURE_CACHE, temporary)
     else:
-        pieces = embedding_pieces(run_dir, settings, manifest, model_settings)
+        from tagger.model.choice import inference_for_run
+
+        choice = inference_for_run(run_dir, options)
+        pieces = embedding_pieces(run_dir, settings, manifest, model_settings, choice)
         if options.merge_only:
             refuse_incomplete(pieces, options.num_shards)
         else:
-            compute_shard(pieces, run_dir, settings, manifest, model_settings)
+            compute_shard(pieces, run_dir, settings, manifest, model_settings, choice)
         if sharded:
             return StepResult([pieces.folder])
         pieces.join(target)
@@ -66,7 +69,7 @@ def reusable_feature_cache(run_dir: Path, manifest, model_settings):
     return cached_features(run_dir, record["feature_cache_key"])
 
 
-def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, model_settings) -> None:
+def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, model_settings, choice) -> None:
     """Runs the model over this process's shard (all pieces when not sharded), skipping finished pieces."""
     from tagger.model.inference import batch_function
     from tagger.model.network import embedding_model, load_tagger
@@ -79,7 +82,7 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, m
     share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
     log.info(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
     embedder = embedding_model(load_tagger(model_path))
-    predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
+    predict = batch_function(embedder, choice.engine, choice.precision, model_settings.image_size)
     pieces.compute(predict, manifest.paths, model_settings.image_size, options.batch_size, shard)
     if sharded:
         left = len(pieces.missing())
@@ -89,13 +92,15 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, m
               "(with the same embed settings)")
 
 
-def embedding_pieces(run_dir: Path, settings: Settings, manifest, model_settings) -> Pieces:
-    """The pieces this model, these images and these settings make; other settings' pieces are never mixed in."""
+def embedding_pieces(run_dir: Path, settings: Settings, manifest, model_settings, choice) -> Pieces:
+    """The pieces this model, these images and these settings make; other settings' pieces are never mixed in.
+    choice: the engine and precision actually run (auto resolved), so a shard on another machine whose auto
+    resolves otherwise makes pieces of its own instead of mixing in."""
     options = settings.embed
     key = {"model": file_digest(runfolder.require(run_dir / runfolder.MODEL)),
            "images": feature_cache_key(model_settings, manifest)["images"],
            "image_size": model_settings.image_size, "batch_size": options.batch_size,
-           "chunk_size": options.chunk_size, "engine": options.engine, "precision": options.precision}
+           "chunk_size": options.chunk_size, "engine": choice.engine, "precision": choice.precision}
     return Pieces(run_dir / runfolder.EMBEDDING_PIECES, key, len(manifest.paths), options.chunk_size)
 
 
