@@ -99,7 +99,7 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
     fold_feature_scale(tagger, feature_scale)
     stage1 = {"head_mAP": max(entry["validation_mAP"] for entry in history["head"]),
               "logistic_regression": logistic_regression_baseline(features, data.labels, rows, validation_rows,
-                                                                  head_options.baseline)}
+                                                                  head_options.baseline, options.seed)}
     return history, stage1
 
 
