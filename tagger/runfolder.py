@@ -33,6 +33,8 @@ FEATURE_CACHE_KEY = "features.json"
 FEATURE_PIECES = "feature_pieces"  # features.npy while it is being computed
 EMBEDDING_PIECES = "embedding_pieces"  # embeddings.npy while it is being computed (and its shards)
 EMBEDDINGS = "embeddings.npy"
+EMBEDDING_ROWS = "embeddings.rows.csv"  # each row's image key (path, size, mtime, sha256): reused when unchanged
+EMBEDDING_MAKER = "embeddings.maker.json"  # what computed the rows: model, image size, engine, precision
 IMAGE_IDS = "image_ids.npy"
 SIMILAR_INDEX = "similar_index.faiss"  # similar.py's HNSW index (FAISS format, not pickle)
 SIMILAR_INDEX_KEY = "similar_index.json"
@@ -183,6 +185,30 @@ def read_embeddings(run_dir: Path, manifest: Manifest) -> np.ndarray:
     if image_ids != manifest.image_ids or len(embeddings) != len(image_ids):
         raise TaggerError(f"{EMBEDDINGS} does not match {MANIFEST} (prepare.py ran again since): run embed.py again")
     return embeddings
+
+
+def write_embedding_rows(run_dir: Path, keys, maker: dict) -> None:
+    """Beside embeddings.npy: which image content each row was computed from, and by what (tagger.imagekeys)."""
+    write_csv(run_dir / EMBEDDING_ROWS, ["path", "size", "mtime_ns", "sha256"],
+              zip(keys.paths, keys.sizes, keys.mtimes, keys.digests))
+    write_json(run_dir / EMBEDDING_MAKER, maker)
+
+
+def read_embedding_rows(run_dir: Path, maker: dict):
+    """(embeddings.npy memory-mapped, its ImageKeys) when made by `maker` and whole; else None (e.g. an older run
+    folder, which has no rows file: everything is computed once)."""
+    from tagger.imagekeys import ImageKeys
+
+    paths = [run_dir / name for name in (EMBEDDINGS, EMBEDDING_ROWS, EMBEDDING_MAKER)]
+    if not all(path.exists() for path in paths) or json.loads(paths[2].read_text(encoding="utf-8")) != maker:
+        return None
+    table = pd.read_csv(paths[1], dtype={"path": str, "sha256": str}, keep_default_na=False)
+    embeddings = np.load(paths[0], mmap_mode="r", allow_pickle=False)
+    if len(table) != len(embeddings):
+        return None
+    keys = ImageKeys(table["path"].tolist(), [int(v) for v in table["size"]], [int(v) for v in table["mtime_ns"]],
+                     table["sha256"].tolist())
+    return embeddings, keys
 
 
 # --- features.npy: train.py's stage-1 cache, which embed.py reuses ----------------------------------------
