@@ -48,6 +48,7 @@ CHECKPOINTS = "checkpoints"  # train.py's per-epoch checkpoints, one set per sta
 EXPORT = "export"  # export.py's folder
 SAVED_MODEL = "saved_model"  # under EXPORT
 ONNX_MODEL = "model.onnx"  # under EXPORT
+OPENVINO_MODEL = "openvino"  # under EXPORT: model.xml and model.bin
 LOCK = ".lock"  # tagger.runlock: one step at a time
 PREPARE_STAGING = ".prepare.partial"  # prepare.py's files, complete, before they are moved in together
 
