@@ -35,9 +35,12 @@ MEASURE = ("import resource, subprocess, sys, time; start = time.perf_counter();
 def measured(command: list[str], cores: str | None = None) -> tuple[float, float, str]:
     """(seconds, peak GB, stdout) of one whole process; a fresh parent measures only it."""
     prefix = ["taskset", "-c", cores] if cores else []
-    result = subprocess.run([*prefix, sys.executable, "-c", MEASURE, *command], cwd=ROOT, capture_output=True,
+    result = subprocess.run([*prefix, sys.executable, "-c", MEASURE, sys.executable, *command], cwd=ROOT, capture_output=True,
                             text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    line = [line for line in result.stdout.splitlines() if line.startswith("MEASURED")][-1].split()
+    measured_lines = [line for line in result.stdout.splitlines() if line.startswith("MEASURED")]
+    if not measured_lines:
+        raise SystemExit(f"could not run {command}:\n{result.stderr[-3000:]}")
+    line = measured_lines[-1].split()
     if int(line[1]) != 0:
         raise SystemExit(f"{' '.join(map(str, command))} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return float(line[2]), int(line[3]) / 2**20, result.stdout
