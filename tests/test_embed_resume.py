@@ -131,15 +131,23 @@ def test_a_living_collection_computes_only_new_and_changed_images(finetuned_run,
     assert np.array_equal(after[:50], before)  # reused rows: the same bytes
     assert np.load(run_dir / "image_ids.npy").tolist() == manifest["image_id"].tolist()
 
-    # A file replaced under the same name (another image's bytes): recomputed, and equal to that image's row.
-    with open(paths[0], "rb") as source:
-        replacement = source.read()
-    with open(paths[7], "wb") as target:
-        target.write(replacement)
+    # A file replaced under the same name by a picture never seen: computed again, alone.
+    from PIL import Image
+
+    Image.open(paths[0]).transpose(Image.FLIP_TOP_BOTTOM).save(paths[7], format=Image.open(paths[7]).format)
     replaced = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
     assert replaced.returncode == 0, replaced.stderr
     assert "embedding 1 images with" in replaced.stdout and "(59 unchanged images reused" in replaced.stdout
     final = np.load(run_dir / "embeddings.npy")
-    np.testing.assert_allclose(final[7], final[0], rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(final[7], after[7])
     assert np.array_equal(np.delete(final, 7, axis=0), np.delete(after, 7, axis=0))
+    # Content is the key: a file holding bytes already embedded (image 0's) reuses that row, computing nothing.
+    with open(paths[0], "rb") as source:
+        replacement = source.read()
+    with open(paths[9], "wb") as target:
+        target.write(replacement)
+    copied = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert copied.returncode == 0, copied.stderr
+    assert "embedding 0 images with" in copied.stdout
+    assert np.array_equal(np.load(run_dir / "embeddings.npy")[9], final[0])
     assert not (run_dir / "embedding_pieces").exists()
