@@ -139,7 +139,7 @@ def main() -> None:
     naive_tag = seconds
     print(f"  {'naive tag loop (PIL, predict, float32)':<42} {seconds:7.1f} s  peak {peak:.2f} GB")
     seconds, peak, _ = measured([str(ROOT / "tag.py"), "--paths.run_dir", str(run_dir), "--tag.inputs",
-                                 str(arguments.data / "images"), "--tag.write_sidecars", "false",
+                                 str(arguments.data / "images"), "--tag.recursive", "true", "--tag.write_sidecars", "false",
                                  "--tag.output", str(work / "scores.json")])
     print(f"  {'tag.py, no flags':<42} {seconds:7.1f} s  {naive_tag / seconds:5.2f}x naive  peak {peak:.2f} GB")
 
