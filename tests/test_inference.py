@@ -148,3 +148,17 @@ def test_missing_runtimes_say_how_to_install_them(tagger_model, monkeypatch):
     with pytest.raises(TaggerError) as error:
         batch_function(tagger_model, "openvino", "float32")
     assert str(error.value) == "engine openvino needs OpenVINO: pip install -e '.[openvino]'"
+
+
+@pytest.mark.parametrize("engine", available_engines())
+def test_float32_engines_make_the_keras_decisions_at_thresholds_between_scores(tagger_model, pixels, engine):
+    """Thresholds chosen on model.keras's scores (tagger.train.metrics) sit halfway between neighbouring scores,
+    so another float32 engine's round-off flips none of those decisions."""
+    from tagger.model.inference import batch_function
+    from tagger.train.metrics import choose_thresholds
+
+    expected = batch_function(tagger_model, "keras", "float32")(pixels)
+    labels = (expected >= np.median(expected, axis=0)).astype(float)  # every tag has positives and negatives
+    thresholds, _ = choose_thresholds(labels, expected)
+    outputs = batch_function(tagger_model, engine, "float32", SIZE)(pixels)
+    assert np.array_equal(outputs >= thresholds, expected >= thresholds), engine

@@ -65,10 +65,12 @@ def batch_function(model, engine: str = "function", precision: str = "float32",
 
 
 def with_precision(model, precision: str):
-    """model itself for float32; else a copy whose layers compute in precision, holding model's weights."""
+    """model itself when it computes in precision already (float32, usually); else a copy whose layers compute
+    in precision, holding model's weights (a model built under mixed_float16 on a GPU gets a float32 copy)."""
     import keras
 
-    if precision == "float32":
+    if all(layer.dtype_policy.name == precision for layer in _layers(model)
+           if layer.name not in FLOAT32_LAYERS and hasattr(layer, "dtype_policy")):
         return model
     config = keras.saving.serialize_keras_object(model)
     _set_compute_policy(config, precision)
@@ -79,6 +81,13 @@ def with_precision(model, precision: str):
                           f"the model {len(weights)}: cannot run it at {precision}")
     copy.set_weights(weights)
     return copy
+
+
+def _layers(model):
+    """Every layer of model, nested models' layers included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _layers(layer)
 
 
 def _set_compute_policy(config, policy: str) -> None:
@@ -128,7 +137,7 @@ def onnx_batch_function(model, image_size: int) -> BatchFunction:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = available_cores()
+    options.intra_op_num_threads = inference_threads()
     session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     shape = session.get_inputs()[0].shape
     if shape[1:3] != [image_size, image_size]:
@@ -157,7 +166,7 @@ def openvino_batch_function(model, image_size: int, precision: str, converted=No
     compiled = openvino.Core().compile_model(converted, "CPU", {
         "INFERENCE_PRECISION_HINT": "f32" if precision == "float32" else "bf16",
         "PERFORMANCE_HINT": "THROUGHPUT",
-        "INFERENCE_NUM_THREADS": available_cores(),
+        "INFERENCE_NUM_THREADS": inference_threads(),
     })
     requests = [compiled.create_infer_request()
                 for _ in range(max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))]
@@ -173,6 +182,30 @@ def openvino_batch_function(model, image_size: int, precision: str, converted=No
         return np.concatenate(outputs)
 
     return run
+
+
+_THREADS: list[int] = []  # set once by use_threads
+
+
+def use_threads(threads: int) -> int:
+    """Every engine's CPU threads from now on (0: available_cores()); returns the count. Call before TensorFlow
+    runs anything: its thread pools are made once per process (a later call keeps TensorFlow's, not the others')."""
+    import tensorflow as tf
+
+    count = threads or available_cores()
+    try:
+        # TensorFlow's default is every core of the machine, not the share this process may use: in a
+        # container or a Slurm job of 8 cores on a 64-core host it would run 64 threads on 8 cores.
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:  # already initialized by an earlier step in this process
+        pass
+    _THREADS[:] = [count]
+    return count
+
+
+def inference_threads() -> int:
+    return _THREADS[0] if _THREADS else available_cores()
 
 
 def available_cores() -> int:
