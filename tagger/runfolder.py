@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ SYNONYMS_HTML = "synonyms.html"
 REVIEW = "review.csv"
 REJECTED = "rejected.csv"
 ALIASES = "aliases.txt"
+ENGINE_CACHE = "engine_cache"  # the trained model converted for an engine (OpenVINO IR), reused while it is unchanged
 CHECKPOINTS = "checkpoints"  # train.py's per-epoch checkpoints, one set per stage
 EXPORT = "export"  # export.py's folder
 SAVED_MODEL = "saved_model"  # under EXPORT
@@ -234,7 +236,7 @@ def read_embedding_rows(run_dir: Path, maker: dict):
     paths = [run_dir / name for name in (EMBEDDINGS, EMBEDDING_ROWS, EMBEDDING_MAKER)]
     if not all(path.exists() for path in paths) or json.loads(paths[2].read_text(encoding="utf-8")) != maker:
         return None
-    table = pd.read_csv(paths[1], dtype={"path": str, "sha256": str}, keep_default_na=False)
+    table = read_csv(paths[1])  # strings, the spreadsheet-safe escaping of odd paths undone
     embeddings = np.load(paths[0], mmap_mode="r", allow_pickle=False)
     if len(table) != len(embeddings):
         return None
@@ -354,3 +356,16 @@ def read_thresholds(run_dir: Path, tags: list[str]) -> np.ndarray:
                               "run train.py again, or give --tag.threshold")
         values.append(float(value))
     return np.array(values, np.float64)
+
+
+def engine_cache(run_dir: Path, model_file: Path, part: str) -> Path:
+    """Where the OpenVINO IR of this model file's part ("tagger" or "embedding") is kept: keyed by the file's
+    content, so a retrained model is converted again; older conversions of the part are removed."""
+    from tagger.imagekeys import file_digest
+
+    folder = run_dir / ENGINE_CACHE / f"openvino-{part}-{file_digest(str(model_file))[:16]}"
+    if folder.parent.exists():
+        for old in folder.parent.glob(f"openvino-{part}-*"):
+            if old != folder and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+    return folder

@@ -39,10 +39,16 @@ def reference(finetuned_run):
 
 
 def copy_run(source, target):
+    """The run's files, and its engine cache where OpenVINO made one (the kill points count renames: the
+    cache's first conversion would be one more)."""
+    import shutil
+
     target.mkdir()
     for path in source.iterdir():
         if path.is_file():
             (target / path.name).write_bytes(path.read_bytes())
+    if (source / "engine_cache").is_dir():
+        shutil.copytree(source / "engine_cache", target / "engine_cache")
     return target
 
 

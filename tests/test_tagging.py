@@ -359,8 +359,8 @@ def test_another_engine_gives_the_default_engines_tags_and_scores(run_dir, model
     (["--tag.engine", "onnx", "--tag.precision", "mixed_bfloat16"], "", "tag.py: error: engine onnx runs float32 only "
      "(ONNX Runtime has no mixed_bfloat16 convolutions on CPUs): use precision float32, or engine function or openvino "
      "for mixed_bfloat16"),
-    (["--tag.engine", "tensorrt"], "", "tag.py: setting tag.engine: Input should be 'keras', 'function', 'onnx' or "
-                                       "'openvino' (received 'tensorrt')"),
+    (["--tag.engine", "tensorrt"], "", "tag.py: setting tag.engine: Input should be 'auto', 'keras', 'function', "
+                                       "'onnx' or 'openvino' (received 'tensorrt')"),
 ])
 def test_an_engine_that_cannot_run_stops_tag_with_embeds_message(run_dir, thresholds, tiny_dataset, tmp_path, flags,
                                                                  missing, message):

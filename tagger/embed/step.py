@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.imagekeys import UNREADABLE, image_keys
+from tagger.imagekeys import UNREADABLE, file_digest, image_keys
 from tagger.pieces import Pieces
 from tagger.result import StepResult
 from tagger.runfolder import cached_features, feature_cache_key
@@ -100,7 +100,9 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, paths: list
     unchanged = f" ({reused} unchanged images reused from {runfolder.EMBEDDINGS})" if reused else ""
     log.info(f"{where}embedding {share}{len(paths)} images with {model_path}{unchanged}")
     embedder = embedding_model(load_tagger(model_path))
-    predict = batch_function(embedder, choice.engine, choice.precision, model_settings.image_size)
+    cache = runfolder.engine_cache(run_dir, model_path, "embedding") if choice.engine == "openvino" else None
+    predict = batch_function(embedder, choice.engine, choice.precision, model_settings.image_size,
+                             openvino_cache=cache)
     pieces.compute(predict, paths, model_settings.image_size, options.batch_size, shard)
     if sharded:
         left = len(pieces.missing())
@@ -112,7 +114,7 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, paths: list
 
 def embedding_maker(run_dir: Path, model_settings, choice) -> dict:
     """What an embedding row depends on besides its image: rows made otherwise are never reused."""
-    return {"model": file_digest(runfolder.require(run_dir / runfolder.MODEL)),
+    return {"model": file_digest(str(runfolder.require(run_dir / runfolder.MODEL))),
             "image_size": model_settings.image_size, "engine": choice.engine, "precision": choice.precision}
 
 
@@ -167,11 +169,3 @@ def refuse_incomplete(pieces: Pieces, num_shards: int) -> None:
             "precision differ): run the shards and the merge with the same ones" if others else "")
     raise TaggerError(f"cannot merge: {len(missing)} of {pieces.total} pieces are missing, from shard(s) "
                       f"{', '.join(shards)} of {num_shards} (--embed.shard_index); run those, then merge again{hint}")
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

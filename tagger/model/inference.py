@@ -18,6 +18,7 @@ checks mixed_bfloat16 against float32.
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import get_args
 
 import numpy as np
@@ -36,11 +37,13 @@ BatchFunction = Callable[[np.ndarray], np.ndarray]
 
 
 def batch_function(model, engine: str = "function", precision: str = "float32",
-                   image_size: int | None = None, jit_compile: bool = False) -> BatchFunction:
+                   image_size: int | None = None, jit_compile: bool = False,
+                   openvino_cache: Path | None = None) -> BatchFunction:
     """A function pixels -> float32 outputs of model, run by engine at precision.
 
     image_size: the side of the input images; default the model's input shape. jit_compile applies to
     the function engine only (XLA; on this project's CPUs it is slower, see benchmarks/embed_throughput.py).
+    openvino_cache: where engine openvino keeps the converted model (runfolder.engine_cache), or None.
     """
     if engine not in ENGINES:
         raise TaggerError(f"unknown inference engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -57,7 +60,7 @@ def batch_function(model, engine: str = "function", precision: str = "float32",
     if engine == "onnx":
         return onnx_batch_function(model, size)
     if engine == "openvino":
-        return openvino_batch_function(model, size, precision)
+        return openvino_batch_function(model, size, precision, cache=openvino_cache)
     model = with_precision(model, precision)
     if engine == "keras":
         return keras_batch_function(model)
@@ -150,11 +153,13 @@ def onnx_batch_function(model, image_size: int) -> BatchFunction:
     return run
 
 
-def openvino_batch_function(model, image_size: int, precision: str, converted=None) -> BatchFunction:
-    """converted: what to_openvino(model) gave, when the caller compiles one model at several precisions."""
+def openvino_batch_function(model, image_size: int, precision: str, converted=None,
+                            cache: Path | None = None) -> BatchFunction:
+    """converted: what to_openvino(model) gave, when the caller compiles one model at several precisions;
+    cache: to_openvino's cache folder."""
     from tagger.model.convert import to_openvino
 
-    converted = converted if converted is not None else to_openvino(model)
+    converted = converted if converted is not None else to_openvino(model, cache)
     import openvino
 
     shape = converted.inputs[0].get_partial_shape()

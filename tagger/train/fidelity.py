@@ -5,12 +5,15 @@ On up to `images` validation images it compares the pooled embeddings at the mac
 chosen thresholds. The result goes into training.json; tagger.model.choice reads it.
 """
 
+import logging
 import time
 
 import numpy as np
 
 from tagger.images import image_dataset
 from tagger.model.choice import Machine, passes
+
+log = logging.getLogger(__name__)
 
 
 def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, image_size: int, batch_size: int,
@@ -41,7 +44,7 @@ def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, im
     record = {"passed": passes(min_cosine, same), "min_cosine": round(min_cosine, 6),
               "same_decisions": round(same, 6), "images": len(paths), "engine": "function",
               "seconds": round(time.perf_counter() - start, 2)}
-    print(f"{precision} check on {len(paths)} validation images: embedding cosine min {min_cosine:.4f}, same "
+    log.info(f"{precision} check on {len(paths)} validation images: embedding cosine min {min_cosine:.4f}, same "
           f"decisions {same:.2%}: {'passed' if record['passed'] else 'failed'} (bar: cosine >= 0.99, >= 99% same "
           f"decisions; {record['seconds']:.1f} s); --embed.precision auto "
           + (f"uses it where the hardware has it" if record["passed"] else "stays float32 for this model"))
