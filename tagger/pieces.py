@@ -69,12 +69,18 @@ class Pieces:
             done += len(rows)
             progress.update(done)
 
-    def join(self, target: Path) -> None:
-        """All pieces, in order, as one .npy at target (written whole, then renamed); then the pieces go."""
+    def require_complete(self) -> None:
         missing = self.missing()
         if missing:
             raise TaggerError(f"{len(missing)} of {self.total} pieces are missing in {self.folder} "
                               f"(first: {self.path(missing[0]).name})")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def join(self, target: Path) -> None:
+        """All pieces, in order, as one .npy at target (written whole, then renamed); then the pieces go."""
+        self.require_complete()
         first = np.load(self.path(0), mmap_mode="r", allow_pickle=False)
         width = first.shape[1] if self.count else 0
         with atomic_path(target, ".npy") as temporary:
@@ -84,4 +90,4 @@ class Pieces:
                 output[rows.start:rows.stop] = np.load(self.path(index), mmap_mode="r", allow_pickle=False)
             output.flush()
             del output
-        shutil.rmtree(self.root, ignore_errors=True)
+        self.remove()

@@ -9,6 +9,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,8 @@ FEATURE_CACHE_KEY = "features.json"
 FEATURE_PIECES = "feature_pieces"  # features.npy while it is being computed
 EMBEDDING_PIECES = "embedding_pieces"  # embeddings.npy while it is being computed (and its shards)
 EMBEDDINGS = "embeddings.npy"
+EMBEDDING_ROWS = "embeddings.rows.csv"  # each row's image key (path, size, mtime, sha256): reused when unchanged
+EMBEDDING_MAKER = "embeddings.maker.json"  # what computed the rows: model, image size, engine, precision
 IMAGE_IDS = "image_ids.npy"
 SIMILAR_INDEX = "similar_index.faiss"  # similar.py's HNSW index (FAISS format, not pickle)
 SIMILAR_INDEX_KEY = "similar_index.json"
@@ -55,10 +58,12 @@ SYNONYMS_HTML = "synonyms.html"
 REVIEW = "review.csv"
 REJECTED = "rejected.csv"
 ALIASES = "aliases.txt"
+ENGINE_CACHE = "engine_cache"  # the trained model converted for an engine (OpenVINO IR), reused while it is unchanged
 CHECKPOINTS = "checkpoints"  # train.py's per-epoch checkpoints, one set per stage
 EXPORT = "export"  # export.py's folder
 SAVED_MODEL = "saved_model"  # under EXPORT
 ONNX_MODEL = "model.onnx"  # under EXPORT
+OPENVINO_MODEL = "openvino"  # under EXPORT: model.xml and model.bin
 LOCK = ".lock"  # tagger.runlock: one step at a time
 PREPARE_STAGING = ".prepare.partial"  # prepare.py's files, complete, before they are moved in together
 
@@ -216,6 +221,30 @@ def read_embeddings(run_dir: Path, manifest: Manifest) -> np.ndarray:
     return embeddings
 
 
+def write_embedding_rows(run_dir: Path, keys, maker: dict) -> None:
+    """Beside embeddings.npy: which image content each row was computed from, and by what (tagger.imagekeys)."""
+    write_csv(run_dir / EMBEDDING_ROWS, ["path", "size", "mtime_ns", "sha256"],
+              zip(keys.paths, keys.sizes, keys.mtimes, keys.digests))
+    write_json(run_dir / EMBEDDING_MAKER, maker)
+
+
+def read_embedding_rows(run_dir: Path, maker: dict):
+    """(embeddings.npy memory-mapped, its ImageKeys) when made by `maker` and whole; else None (e.g. an older run
+    folder, which has no rows file: everything is computed once)."""
+    from tagger.imagekeys import ImageKeys
+
+    paths = [run_dir / name for name in (EMBEDDINGS, EMBEDDING_ROWS, EMBEDDING_MAKER)]
+    if not all(path.exists() for path in paths) or json.loads(paths[2].read_text(encoding="utf-8")) != maker:
+        return None
+    table = read_csv(paths[1])  # strings, the spreadsheet-safe escaping of odd paths undone
+    embeddings = np.load(paths[0], mmap_mode="r", allow_pickle=False)
+    if len(table) != len(embeddings):
+        return None
+    keys = ImageKeys(table["path"].tolist(), [int(v) for v in table["size"]], [int(v) for v in table["mtime_ns"]],
+                     table["sha256"].tolist())
+    return embeddings, keys
+
+
 # --- features.npy: train.py's stage-1 cache, which embed.py reuses ----------------------------------------
 
 def feature_cache_key(model_settings, manifest: Manifest) -> dict:
@@ -240,6 +269,15 @@ def cached_features(run_dir: Path, key: dict) -> np.ndarray | None:
         except (ValueError, EOFError, OSError):  # a damaged cache is only lost time: it is computed again
             log.warning(f"{cache} is damaged; computing it again")
     return None
+
+
+# --- training.json -----------------------------------------------------------------------------------------
+
+def read_fidelity(run_dir: Path) -> dict | None:
+    """training.json's record of the model's reduced-precision check ({precision: {passed, min_cosine, ...}});
+    None for a model trained before the check existed, or when train.py has not run."""
+    path = run_dir / TRAINING_RECORD
+    return json.loads(path.read_text(encoding="utf-8")).get("fidelity") if path.exists() else None
 
 
 # --- head.npz: the tag layer as numpy, for cluster_tags.py ---------------------------------------------------
@@ -318,3 +356,16 @@ def read_thresholds(run_dir: Path, tags: list[str]) -> np.ndarray:
                               "run train.py again, or give --tag.threshold")
         values.append(float(value))
     return np.array(values, np.float64)
+
+
+def engine_cache(run_dir: Path, model_file: Path, part: str) -> Path:
+    """Where the OpenVINO IR of this model file's part ("tagger" or "embedding") is kept: keyed by the file's
+    content, so a retrained model is converted again; older conversions of the part are removed."""
+    from tagger.imagekeys import file_digest
+
+    folder = run_dir / ENGINE_CACHE / f"openvino-{part}-{file_digest(str(model_file))[:16]}"
+    if folder.parent.exists():
+        for old in folder.parent.glob(f"openvino-{part}-*"):
+            if old != folder and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+    return folder

@@ -19,21 +19,37 @@ Engine = Literal["keras", "function", "onnx", "openvino"]
 Precision = Literal["float32", "mixed_bfloat16", "mixed_float16"]
 
 
+# What a user may ask for: an engine or precision by name, or auto (tagger.model.choice picks per machine and model).
+EngineChoice = Literal[("auto", *get_args(Engine))]
+PrecisionChoice = Literal[("auto", *get_args(Precision))]
+
+
 def engine_field():
     """The engine setting of every section that runs the network (embed, tag): one text, one default."""
     return Field(
-        "function",
-        description="keras: model(...) per batch; function: the same, compiled once as a tf.function (same "
-        "outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: OpenVINO (extra "
-        "'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
+        "auto",
+        description="auto: openvino on a CPU where it is installed, else function (and function on a GPU); the "
+        "choice and its reason are printed. keras: model(...) per batch; function: the same, compiled once as a "
+        "tf.function (same outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: "
+        "OpenVINO (extra 'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
     )
 
 
 def precision_field(measured: str):
     """The precision setting beside engine_field; measured: what benchmarks/precision_fidelity.py found it costs."""
     return Field(
-        "float32", description=f"Inference arithmetic. mixed_bfloat16: faster on CPUs with AVX512-BF16 or AMX, "
-        f"{measured} (benchmarks/precision_fidelity.py); mixed_float16: GPUs.",
+        "auto", description="Inference arithmetic. auto: mixed_bfloat16 on CPUs with bfloat16 units (AVX512-BF16, "
+        "AMX) and mixed_float16 on GPUs, for a model that passed train.py's check at it (embedding cosine >= 0.99 "
+        f"and >= 99% same decisions on validation images, in training.json), else float32; the reason is printed. "
+        f"mixed_bfloat16 measured: {measured} (benchmarks/precision_fidelity.py).",
+    )
+
+
+def threads_field():
+    """CPU threads for the network, beside engine_field."""
+    return Field(
+        0, ge=0, le=1024, description="CPU threads for the network (TensorFlow, OpenVINO, ONNX Runtime); 0: every "
+        "core this process may use (its CPU affinity, e.g. a container's or Slurm's share).",
     )
 
 
@@ -207,6 +223,10 @@ class HardwareSettings(BaseModel):
     )
     cpu_devices: int = Field(0, ge=0, le=64, description="Split the CPU into N logical devices (0: leave as is; for tests).")
     deterministic: bool = Field(True, description="TensorFlow op determinism: a resumed run equals an uninterrupted one.")
+    fidelity_images: int = Field(
+        256, ge=0, le=1_000_000, description="Check the trained model at reduced precision (bfloat16 on CPUs, float16 "
+        "on GPUs) against float32 on up to this many validation images, recorded in training.json: "
+        "--embed.precision auto uses reduced precision only for a model that passed (0: no check, float32).")
 
 
 class ThresholdSettings(BaseModel):
@@ -278,8 +298,9 @@ class EmbedSettings(BaseModel):
     merge_only: bool = Field(
         False, description="Only join the shards' pieces into embeddings.npy; stop with a list if any is missing."
     )
-    engine: Engine = engine_field()
-    precision: Precision = precision_field("embeddings within cosine 0.99 of float32")
+    engine: EngineChoice = engine_field()
+    precision: PrecisionChoice = precision_field("embeddings within cosine 0.99 of float32")
+    threads: int = threads_field()
 
     @model_validator(mode="after")
     def shard_in_range(self):
@@ -370,8 +391,9 @@ class TagSettings(BaseModel):
     print: bool | None = Field(None, description="Print each image's tags with their scores; default: when "
                                "tagging at most 10 images.")
     batch_size: int = Field(32, ge=1, le=4096, description="Images per forward pass.")
-    engine: Engine = engine_field()
-    precision: Precision = precision_field("99.6% of tag decisions unchanged on coco128")
+    engine: EngineChoice = engine_field()
+    precision: PrecisionChoice = precision_field("99.6% of tag decisions unchanged on coco128")
+    threads: int = threads_field()
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="One threshold for every tag, instead of the per-tag thresholds.json."
     )

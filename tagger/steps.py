@@ -62,7 +62,7 @@ STEPS: dict[str, Step] = {step.name: step for step in [
          "Turn the accepted rows of review.csv into aliases.txt for prepare.py; remember rejections."),
     Step("review", "tagger.review.command:review", ("review",), no_lock,
          "Decide the proposed merges among their images: a local web page over review.csv (Ctrl-C stops)."),
-    Step("tag", "tagger.use.tag:tag", ("tag",), no_lock,
+    Step("tag", "tagger.use.tag:tag", ("tag", "embed"), no_lock,
          "Tag image files and folders with the trained model: .txt sidecars and/or a scores file.",
          positional="tag.inputs"),
     Step("similar", "tagger.use.similar:similar", ("similar",), no_lock,

@@ -39,10 +39,16 @@ def reference(finetuned_run):
 
 
 def copy_run(source, target):
+    """The run's files, and its engine cache where OpenVINO made one (the kill points count renames: the
+    cache's first conversion would be one more)."""
+    import shutil
+
     target.mkdir()
     for path in source.iterdir():
         if path.is_file():
             (target / path.name).write_bytes(path.read_bytes())
+    if (source / "engine_cache").is_dir():
+        shutil.copytree(source / "engine_cache", target / "engine_cache")
     return target
 
 
@@ -97,3 +103,57 @@ def test_pieces_made_with_other_settings_are_never_mixed_in(finetuned_run, refer
     whole = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
     assert whole.returncode == 0 and "resuming" not in whole.stdout
     assert {name: digest(run_dir / name) for name in reference} == reference
+
+
+def test_a_living_collection_computes_only_new_and_changed_images(finetuned_run, reference, tmp_path):
+    """Rows are keyed by each image's content: added images are the only ones computed, a replaced file is
+    computed again, a touched but unchanged one is not, and every reused row keeps its bytes."""
+    import os
+
+    import numpy as np
+    import pandas as pd
+
+    run_dir = copy_run(finetuned_run, tmp_path / "run")
+    manifest = pd.read_csv(run_dir / "manifest.csv", dtype=str, keep_default_na=False)
+    images = tmp_path / "images"  # copies: this test changes files, and the dataset is shared by other tests
+    images.mkdir()
+    copies = [images / f"{index:03d}{os.path.splitext(path)[1]}" for index, path in enumerate(manifest["path"])]
+    for path, copy in zip(manifest["path"], copies):
+        copy.write_bytes(open(path, "rb").read())
+    manifest["path"] = [str(copy) for copy in copies]
+    manifest.iloc[:50].to_csv(run_dir / "manifest.csv", index=False)  # the collection before 10 images were added
+    first = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert first.returncode == 0, first.stderr
+    assert "embedding 50 images with" in first.stdout
+    before = np.load(run_dir / "embeddings.npy")
+
+    manifest.to_csv(run_dir / "manifest.csv", index=False)  # 10 images added
+    paths = manifest["path"].tolist()
+    os.utime(paths[3], ns=(10**18, 10**18))  # touched, same bytes: its digest is checked, its row reused
+    added = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert added.returncode == 0, added.stderr
+    assert "embedding 10 images with" in added.stdout and "(50 unchanged images reused from embeddings.npy)" in added.stdout
+    after = np.load(run_dir / "embeddings.npy")
+    assert np.array_equal(after[:50], before)  # reused rows: the same bytes
+    assert np.load(run_dir / "image_ids.npy").tolist() == manifest["image_id"].tolist()
+
+    # A file replaced under the same name by a picture never seen: computed again, alone.
+    from PIL import Image
+
+    Image.open(paths[0]).transpose(Image.FLIP_TOP_BOTTOM).save(paths[7], format=Image.open(paths[7]).format)
+    replaced = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert replaced.returncode == 0, replaced.stderr
+    assert "embedding 1 images with" in replaced.stdout and "(59 unchanged images reused" in replaced.stdout
+    final = np.load(run_dir / "embeddings.npy")
+    assert not np.array_equal(final[7], after[7])
+    assert np.array_equal(np.delete(final, 7, axis=0), np.delete(after, 7, axis=0))
+    # Content is the key: a file holding bytes already embedded (image 0's) reuses that row, computing nothing.
+    with open(paths[0], "rb") as source:
+        replacement = source.read()
+    with open(paths[9], "wb") as target:
+        target.write(replacement)
+    copied = run_script("embed.py", "--paths.run_dir", run_dir, *PIECES)
+    assert copied.returncode == 0, copied.stderr
+    assert "embedding 0 images with" in copied.stdout
+    assert np.array_equal(np.load(run_dir / "embeddings.npy")[9], final[0])
+    assert not (run_dir / "embedding_pieces").exists()

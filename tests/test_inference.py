@@ -148,3 +148,37 @@ def test_missing_runtimes_say_how_to_install_them(tagger_model, monkeypatch):
     with pytest.raises(TaggerError) as error:
         batch_function(tagger_model, "openvino", "float32")
     assert str(error.value) == "engine openvino needs OpenVINO: pip install -e '.[openvino]'"
+
+
+@pytest.mark.parametrize("engine", available_engines())
+def test_float32_engines_make_the_keras_decisions_at_thresholds_between_scores(tagger_model, pixels, engine):
+    """Thresholds chosen on model.keras's scores (tagger.train.metrics) sit halfway between neighbouring scores,
+    so another float32 engine's round-off flips none of those decisions."""
+    from tagger.model.inference import batch_function
+    from tagger.train.metrics import choose_thresholds
+
+    expected = batch_function(tagger_model, "keras", "float32")(pixels)
+    labels = (expected >= np.median(expected, axis=0)).astype(float)  # every tag has positives and negatives
+    thresholds, _ = choose_thresholds(labels, expected)
+    outputs = batch_function(tagger_model, engine, "float32", SIZE)(pixels)
+    assert np.array_equal(outputs >= thresholds, expected >= thresholds), engine
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="OpenVINO is an optional extra")
+def test_the_openvino_conversion_is_kept_and_read_back_instead_of_converting_again(tagger_model, pixels, tmp_path):
+    from tagger import runfolder
+    from tagger.model.convert import to_openvino
+    from tagger.model.inference import batch_function
+
+    model_file = tmp_path / "model.keras"
+    model_file.write_bytes(b"first model")
+    cache = runfolder.engine_cache(tmp_path, model_file, "tagger")
+    first = batch_function(tagger_model, "openvino", "float32", SIZE, openvino_cache=cache)(pixels)
+    assert sorted(path.name for path in cache.iterdir()) == ["model.bin", "model.xml"]
+    reread = to_openvino(None, cache)  # no model to convert: it can only come from the cache
+    assert [output.get_partial_shape() for output in reread.outputs] == [
+        output.get_partial_shape() for output in to_openvino(tagger_model).outputs]
+    again = batch_function(tagger_model, "openvino", "float32", SIZE, openvino_cache=cache)(pixels)
+    assert np.array_equal(first, again)
+    model_file.write_bytes(b"retrained model")  # another model file: another folder, the old one removed
+    assert runfolder.engine_cache(tmp_path, model_file, "tagger") != cache and not cache.exists()

@@ -359,8 +359,8 @@ def test_another_engine_gives_the_default_engines_tags_and_scores(run_dir, model
     (["--tag.engine", "onnx", "--tag.precision", "mixed_bfloat16"], "", "tag.py: error: engine onnx runs float32 only "
      "(ONNX Runtime has no mixed_bfloat16 convolutions on CPUs): use precision float32, or engine function or openvino "
      "for mixed_bfloat16"),
-    (["--tag.engine", "tensorrt"], "", "tag.py: setting tag.engine: Input should be 'keras', 'function', 'onnx' or "
-                                       "'openvino' (received 'tensorrt')"),
+    (["--tag.engine", "tensorrt"], "", "tag.py: setting tag.engine: Input should be 'auto', 'keras', 'function', "
+                                       "'onnx' or 'openvino' (received 'tensorrt')"),
 ])
 def test_an_engine_that_cannot_run_stops_tag_with_embeds_message(run_dir, thresholds, tiny_dataset, tmp_path, flags,
                                                                  missing, message):
@@ -523,3 +523,22 @@ def test_thresholds_from_too_few_validation_images_are_the_global_one_and_flagge
     assert all(thresholds["tags"][tag] == thresholds["default"] for tag in few)
     assert {tag for tag, entry in metrics["per_tag"].items() if entry["threshold_from"] == "global"} == few
     assert all(entry["AP"] < 0.5 for entry in metrics["weakest_tags"])
+def test_openvino_export_gives_the_same_predictions_at_any_batch_size(run_dir, exported, check_images):
+    openvino = pytest.importorskip("openvino")
+    assert "OpenVINO: largest difference from model.keras on 4 images: " in exported.stdout
+    pixels, expected = check_images
+    compiled = openvino.Core().compile_model(str(run_dir / "export" / "openvino" / "model.xml"), "CPU",
+                                             {"INFERENCE_PRECISION_HINT": "f32"})
+    for batch in (pixels[:1], pixels):
+        np.testing.assert_allclose(np.asarray(compiled(batch)[0]), expected[:len(batch)], rtol=0, atol=1e-5)
+
+
+def test_onnx_export_is_refused_before_it_would_run_out_of_memory(tmp_path):
+    from tagger.use.export import onnx_memory_refusal
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n")
+    assert onnx_memory_refusal(20_000_000, meminfo) is None  # mobilenetv2-sized: 3.4 GB of 19 GB
+    refusal = onnx_memory_refusal(118_000_000, meminfo)  # efficientnetv2-l: 19.8 GB of 19.1 GB
+    assert refusal.startswith("ONNX export skipped: converting 118 million parameters takes about 19.8 GB of memory "
+                              "and 19.1 GB is available; the SavedModel")

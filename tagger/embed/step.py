@@ -5,12 +5,14 @@ each embed a contiguous slice into the same run folder and a merge joins them in
 """
 
 import hashlib
+import json
 import logging
 import shutil
 from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.imagekeys import UNREADABLE, file_digest, image_keys
 from tagger.pieces import Pieces
 from tagger.result import StepResult
 from tagger.runfolder import cached_features, feature_cache_key
@@ -39,17 +41,33 @@ def embed(settings: Settings) -> StepResult:
         return StepResult()
     if cache is not None:
         log.info(f"backbone was not fine-tuned: reusing {runfolder.FEATURE_CACHE} ({len(cache)} images)")
+        (run_dir / runfolder.EMBEDDING_MAKER).unlink(missing_ok=True)  # its rows file no longer describes the output
         with runfolder.atomic_path(target, ".npy") as temporary:
             shutil.copyfile(run_dir / runfolder.FEATURE_CACHE, temporary)
     else:
-        pieces = embedding_pieces(run_dir, settings, manifest, model_settings)
+        from tagger.model.choice import inference_for_run
+
+        choice = inference_for_run(run_dir, options)
+        maker = embedding_maker(run_dir, model_settings, choice)
+        # The previous embeddings.npy changes only here, after every shard is done: all shards see the same
+        # previous rows, so they agree on which images are new and on the pieces those make.
+        previous = runfolder.read_embedding_rows(run_dir, maker)
+        keys = image_keys(manifest.paths, previous[1] if previous else None)
+        reused = previous_rows(previous[1] if previous else None, keys)
+        new_images = [index for index, row in enumerate(reused) if row < 0]
+        pieces = embedding_pieces(run_dir, settings, keys, new_images, maker)
         if options.merge_only:
             refuse_incomplete(pieces, options.num_shards)
         else:
-            compute_shard(pieces, run_dir, settings, manifest, model_settings)
+            compute_shard(pieces, run_dir, settings, [manifest.paths[i] for i in new_images], model_settings, choice,
+                          len(manifest.paths) - len(new_images))
         if sharded:
             return StepResult([pieces.folder])
-        pieces.join(target)
+        pieces.require_complete()
+        (run_dir / runfolder.EMBEDDING_MAKER).unlink(missing_ok=True)  # no reuse of a half-replaced output
+        assemble(target, previous[0] if previous else None, reused, pieces, new_images)
+        pieces.remove()
+        runfolder.write_embedding_rows(run_dir, keys, maker)
     runfolder.write_image_ids(run_dir, manifest.image_ids)
     # Record the model settings actually used: those of the trained model, not today's defaults.
     runfolder.write_settings(run_dir, "embed", settings.model_copy(update={"model": model_settings}))
@@ -66,8 +84,10 @@ def reusable_feature_cache(run_dir: Path, manifest, model_settings):
     return cached_features(run_dir, record["feature_cache_key"])
 
 
-def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, model_settings) -> None:
-    """Runs the model over this process's shard (all pieces when not sharded), skipping finished pieces."""
+def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, paths: list[str], model_settings, choice,
+                  reused: int) -> None:
+    """Runs the model over this process's shard of the new images' pieces (all when not sharded), skipping
+    finished pieces. paths: the images without reusable rows; reused: how many have them."""
     from tagger.model.inference import batch_function
     from tagger.model.network import embedding_model, load_tagger
 
@@ -77,10 +97,13 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, m
     model_path = run_dir / runfolder.MODEL
     where = f"shard {options.shard_index + 1} of {options.num_shards}: " if sharded else ""
     share = f"{sum(len(pieces.rows(i)) for i in shard)} of " if sharded else ""
-    log.info(f"{where}embedding {share}{len(manifest.paths)} images with {model_path}")
+    unchanged = f" ({reused} unchanged images reused from {runfolder.EMBEDDINGS})" if reused else ""
+    log.info(f"{where}embedding {share}{len(paths)} images with {model_path}{unchanged}")
     embedder = embedding_model(load_tagger(model_path))
-    predict = batch_function(embedder, options.engine, options.precision, model_settings.image_size)
-    pieces.compute(predict, manifest.paths, model_settings.image_size, options.batch_size, shard)
+    cache = runfolder.engine_cache(run_dir, model_path, "embedding") if choice.engine == "openvino" else None
+    predict = batch_function(embedder, choice.engine, choice.precision, model_settings.image_size,
+                             openvino_cache=cache)
+    pieces.compute(predict, paths, model_settings.image_size, options.batch_size, shard)
     if sharded:
         left = len(pieces.missing())
         log.info(f"shard {options.shard_index + 1} of {options.num_shards} done; "
@@ -89,14 +112,51 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, manifest, m
               "(with the same embed settings)")
 
 
-def embedding_pieces(run_dir: Path, settings: Settings, manifest, model_settings) -> Pieces:
-    """The pieces this model, these images and these settings make; other settings' pieces are never mixed in."""
+def embedding_maker(run_dir: Path, model_settings, choice) -> dict:
+    """What an embedding row depends on besides its image: rows made otherwise are never reused."""
+    return {"model": file_digest(str(runfolder.require(run_dir / runfolder.MODEL))),
+            "image_size": model_settings.image_size, "engine": choice.engine, "precision": choice.precision}
+
+
+def previous_rows(previous_keys, keys) -> list[int]:
+    """For each image, the row of the previous embeddings.npy computed from the same content; -1 if none."""
+    if previous_keys is None:
+        return [-1] * len(keys.digests)
+    row_of = {digest: row for row, digest in enumerate(previous_keys.digests) if digest != UNREADABLE}
+    return [row_of.get(digest, -1) if digest != UNREADABLE else -1 for digest in keys.digests]
+
+
+def embedding_pieces(run_dir: Path, settings: Settings, keys, new_images: list[int], maker: dict) -> Pieces:
+    """The pieces the new images make with this model and these settings; other settings' pieces are never mixed
+    in. maker holds the engine and precision actually run (auto resolved), so a shard on another machine whose
+    auto resolves otherwise makes pieces of its own."""
     options = settings.embed
-    key = {"model": file_digest(runfolder.require(run_dir / runfolder.MODEL)),
-           "images": feature_cache_key(model_settings, manifest)["images"],
-           "image_size": model_settings.image_size, "batch_size": options.batch_size,
-           "chunk_size": options.chunk_size, "engine": options.engine, "precision": options.precision}
-    return Pieces(run_dir / runfolder.EMBEDDING_PIECES, key, len(manifest.paths), options.chunk_size)
+    images = hashlib.sha256(json.dumps([[keys.paths[i], keys.digests[i]] for i in new_images]).encode()).hexdigest()
+    key = {**maker, "images": images, "batch_size": options.batch_size, "chunk_size": options.chunk_size}
+    return Pieces(run_dir / runfolder.EMBEDDING_PIECES, key, len(new_images), options.chunk_size)
+
+
+def assemble(target: Path, previous, reused: list[int], pieces: Pieces, new_images: list[int]) -> None:
+    """embeddings.npy in manifest order: reused rows copied from the previous file, new rows from the pieces;
+    written whole, then renamed, a block at a time so memory stays flat."""
+    import numpy as np
+
+    reused = np.asarray(reused, np.int64)
+    width = previous.shape[1] if previous is not None else 0
+    if new_images:
+        width = np.load(pieces.path(0), mmap_mode="r", allow_pickle=False).shape[1]
+    with runfolder.atomic_path(target, ".npy") as temporary:
+        output = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.float32, shape=(len(reused), width))
+        kept = np.flatnonzero(reused >= 0)
+        for start in range(0, len(kept), 4096):
+            block = kept[start:start + 4096]
+            output[block] = previous[reused[block]]
+        for index in range(pieces.total):
+            rows = pieces.rows(index)
+            if len(rows):
+                output[np.asarray(new_images[rows.start:rows.stop])] = np.load(pieces.path(index), allow_pickle=False)
+        output.flush()
+        del output
 
 
 def refuse_incomplete(pieces: Pieces, num_shards: int) -> None:
@@ -109,11 +169,3 @@ def refuse_incomplete(pieces: Pieces, num_shards: int) -> None:
             "precision differ): run the shards and the merge with the same ones" if others else "")
     raise TaggerError(f"cannot merge: {len(missing)} of {pieces.total} pieces are missing, from shard(s) "
                       f"{', '.join(shards)} of {num_shards} (--embed.shard_index); run those, then merge again{hint}")
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()

@@ -68,14 +68,26 @@ def to_onnx(model) -> bytes:
         return (saved_model.parent / "model.onnx").read_bytes()
 
 
-def to_openvino(model):
-    """The model as an openvino.Model, read from the SavedModel write_saved_model writes (weights in memory)."""
+def to_openvino(model, cache: Path | None = None):
+    """The model as an openvino.Model, read from the SavedModel write_saved_model writes (weights in memory).
+
+    cache: a folder keeping the converted model (model.xml, model.bin): read from there when it is complete,
+    else converted and written there whole. Writing the SavedModel and converting it take about 30 s even for
+    MobileNetV2 on 2 cores: paid once per trained model, not on every embed.py and tag.py."""
     if importlib.util.find_spec("openvino") is None:
         raise TaggerError("engine openvino needs OpenVINO: pip install -e '.[openvino]'")
     import openvino
 
+    if cache is not None and (cache / "model.xml").is_file() and (cache / "model.bin").is_file():
+        return openvino.Core().read_model(str(cache / "model.xml"))
     with temporary_saved_model(model) as saved_model:
-        return openvino.convert_model(str(saved_model))
+        converted = openvino.convert_model(str(saved_model))
+    if cache is not None:
+        from tagger.files import atomic_folder
+
+        with atomic_folder(cache) as temporary:
+            openvino.save_model(converted, str(temporary / "model.xml"), compress_to_fp16=False)
+    return converted
 
 
 @contextmanager

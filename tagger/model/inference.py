@@ -18,6 +18,7 @@ checks mixed_bfloat16 against float32.
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import get_args
 
 import numpy as np
@@ -36,11 +37,13 @@ BatchFunction = Callable[[np.ndarray], np.ndarray]
 
 
 def batch_function(model, engine: str = "function", precision: str = "float32",
-                   image_size: int | None = None, jit_compile: bool = False) -> BatchFunction:
+                   image_size: int | None = None, jit_compile: bool = False,
+                   openvino_cache: Path | None = None) -> BatchFunction:
     """A function pixels -> float32 outputs of model, run by engine at precision.
 
     image_size: the side of the input images; default the model's input shape. jit_compile applies to
     the function engine only (XLA; on this project's CPUs it is slower, see benchmarks/embed_throughput.py).
+    openvino_cache: where engine openvino keeps the converted model (runfolder.engine_cache), or None.
     """
     if engine not in ENGINES:
         raise TaggerError(f"unknown inference engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -57,7 +60,7 @@ def batch_function(model, engine: str = "function", precision: str = "float32",
     if engine == "onnx":
         return onnx_batch_function(model, size)
     if engine == "openvino":
-        return openvino_batch_function(model, size, precision)
+        return openvino_batch_function(model, size, precision, cache=openvino_cache)
     model = with_precision(model, precision)
     if engine == "keras":
         return keras_batch_function(model)
@@ -65,10 +68,12 @@ def batch_function(model, engine: str = "function", precision: str = "float32",
 
 
 def with_precision(model, precision: str):
-    """model itself for float32; else a copy whose layers compute in precision, holding model's weights."""
+    """model itself when it computes in precision already (float32, usually); else a copy whose layers compute
+    in precision, holding model's weights (a model built under mixed_float16 on a GPU gets a float32 copy)."""
     import keras
 
-    if precision == "float32":
+    if all(layer.dtype_policy.name == precision for layer in _layers(model)
+           if layer.name not in FLOAT32_LAYERS and hasattr(layer, "dtype_policy")):
         return model
     config = keras.saving.serialize_keras_object(model)
     _set_compute_policy(config, precision)
@@ -79,6 +84,13 @@ def with_precision(model, precision: str):
                           f"the model {len(weights)}: cannot run it at {precision}")
     copy.set_weights(weights)
     return copy
+
+
+def _layers(model):
+    """Every layer of model, nested models' layers included."""
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _layers(layer)
 
 
 def _set_compute_policy(config, policy: str) -> None:
@@ -128,7 +140,7 @@ def onnx_batch_function(model, image_size: int) -> BatchFunction:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = available_cores()
+    options.intra_op_num_threads = inference_threads()
     session = onnxruntime.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
     shape = session.get_inputs()[0].shape
     if shape[1:3] != [image_size, image_size]:
@@ -141,11 +153,13 @@ def onnx_batch_function(model, image_size: int) -> BatchFunction:
     return run
 
 
-def openvino_batch_function(model, image_size: int, precision: str, converted=None) -> BatchFunction:
-    """converted: what to_openvino(model) gave, when the caller compiles one model at several precisions."""
+def openvino_batch_function(model, image_size: int, precision: str, converted=None,
+                            cache: Path | None = None) -> BatchFunction:
+    """converted: what to_openvino(model) gave, when the caller compiles one model at several precisions;
+    cache: to_openvino's cache folder."""
     from tagger.model.convert import to_openvino
 
-    converted = converted if converted is not None else to_openvino(model)
+    converted = converted if converted is not None else to_openvino(model, cache)
     import openvino
 
     shape = converted.inputs[0].get_partial_shape()
@@ -157,7 +171,7 @@ def openvino_batch_function(model, image_size: int, precision: str, converted=No
     compiled = openvino.Core().compile_model(converted, "CPU", {
         "INFERENCE_PRECISION_HINT": "f32" if precision == "float32" else "bf16",
         "PERFORMANCE_HINT": "THROUGHPUT",
-        "INFERENCE_NUM_THREADS": available_cores(),
+        "INFERENCE_NUM_THREADS": inference_threads(),
     })
     requests = [compiled.create_infer_request()
                 for _ in range(max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))))]
@@ -173,6 +187,30 @@ def openvino_batch_function(model, image_size: int, precision: str, converted=No
         return np.concatenate(outputs)
 
     return run
+
+
+_THREADS: list[int] = []  # set once by use_threads
+
+
+def use_threads(threads: int) -> int:
+    """Every engine's CPU threads from now on (0: available_cores()); returns the count. Call before TensorFlow
+    runs anything: its thread pools are made once per process (a later call keeps TensorFlow's, not the others')."""
+    import tensorflow as tf
+
+    count = threads or available_cores()
+    try:
+        # TensorFlow's default is every core of the machine, not the share this process may use: in a
+        # container or a Slurm job of 8 cores on a 64-core host it would run 64 threads on 8 cores.
+        tf.config.threading.set_intra_op_parallelism_threads(count)
+        tf.config.threading.set_inter_op_parallelism_threads(count)
+    except RuntimeError:  # already initialized by an earlier step in this process
+        pass
+    _THREADS[:] = [count]
+    return count
+
+
+def inference_threads() -> int:
+    return _THREADS[0] if _THREADS else available_cores()
 
 
 def available_cores() -> int:

@@ -13,20 +13,23 @@ log = logging.getLogger(__name__)
 
 def stage1_features(tagger, manifest: runfolder.Manifest, settings, precision: str) -> np.ndarray:
     """Pooled frozen-backbone features of every manifest image (features.npy, reused by embed.py)."""
+    from tagger.model.choice import choose_inference
     from tagger.model.inference import batch_function
     from tagger.model.network import embedding_model
 
     run_dir = settings.paths.run_dir
-    key = {**runfolder.feature_cache_key(settings.model, manifest), "precision": precision,
-           "engine": settings.embed.engine}
+    # Computed at the training precision: reduced inference precision waits for the trained model's check.
+    choice = choose_inference(settings.embed.engine, precision, None)
+    key = {**runfolder.feature_cache_key(settings.model, manifest), "precision": precision, "engine": choice.engine}
     features = runfolder.cached_features(run_dir, key)
     if features is None:
-        log.info(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py)")
+        log.info(f"computing backbone features of {len(manifest.paths)} images once (cached for stage 1 and embed.py); "
+                 f"engine {choice.engine} ({choice.engine_reason}), precision {precision} (the training precision)")
         (run_dir / runfolder.FEATURE_CACHE_KEY).unlink(missing_ok=True)
         # In pieces, so a run killed while caching (hours, on a large set) resumes instead of starting over.
         pieces = Pieces(run_dir / runfolder.FEATURE_PIECES, key, len(manifest.paths), settings.embed.chunk_size)
         # At the training precision (the model is built under it), by embed.py's engine.
-        predict = batch_function(embedding_model(tagger), settings.embed.engine, "float32", settings.model.image_size)
+        predict = batch_function(embedding_model(tagger), choice.engine, "float32", settings.model.image_size)
         pieces.compute(predict, manifest.paths, settings.model.image_size, settings.embed.batch_size,
                        range(pieces.total))
         pieces.join(run_dir / runfolder.FEATURE_CACHE)

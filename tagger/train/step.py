@@ -24,6 +24,7 @@ from tagger.train.features import (
     stage1_features,
     unit_length_scale,
 )
+from tagger.train.fidelity import reduced_precision_check
 from tagger.train.hardware import configure_hardware
 from tagger.train.metrics import mean_average_precision
 from tagger.train.stages import (
@@ -43,8 +44,11 @@ def train(settings: Settings) -> StepResult:
     from tagger.model.network import build_tagger
     from tagger.train.evaluation import evaluate_and_report
 
+    from tagger.model.inference import use_threads
+
     run_dir = settings.paths.run_dir
     data = TrainingData.read(run_dir)
+    use_threads(settings.embed.threads)
     hardware = configure_hardware(settings.train.hardware)
     log.info(hardware.describe())
     with hardware.strategy.scope():
@@ -61,7 +65,8 @@ def train(settings: Settings) -> StepResult:
     metrics, thresholds = evaluate_and_report(run_dir, data.vocabulary, data.labels[data.train_rows],
                                               data.labels[data.validation_rows], validation_scores, history,
                                               settings.train.thresholds, stage1)
-    outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware)
+    fidelity = check_fidelity(tagger, features, data, settings, thresholds, finetuned, hardware)
+    outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity)
     overall = metrics["at_tag_thresholds"]
     log.info(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
@@ -192,7 +197,22 @@ def predict_validation(tagger, features: np.ndarray, data: TrainingData, setting
     return head_model(tagger).predict(features[data.validation_rows], verbose=0)
 
 
-def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware) -> list[Path]:
+def check_fidelity(tagger, features: np.ndarray, data: TrainingData, settings: Settings, thresholds: dict,
+                   finetuned: bool, hardware) -> dict | None:
+    """The trained model at reduced precision against float32 on validation images (tagger.train.fidelity)."""
+    count = settings.train.hardware.fidelity_images
+    if count == 0:
+        log.info("reduced-precision check skipped (--train.hardware.fidelity_images 0): inference stays float32")
+        return None
+    rows = data.validation_rows[:count]
+    # The stage-1 cache holds these images' float32 embeddings unless the backbone changed since.
+    cached = None if finetuned or hardware.precision != "float32" else np.asarray(features[rows])
+    per_tag = np.array([thresholds["tags"][name] for name in data.vocabulary], np.float64)
+    return reduced_precision_check(tagger, data.paths(rows), per_tag, settings.model.image_size,
+                                   settings.embed.batch_size, cached)
+
+
+def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity) -> list[Path]:
     from tagger.model.network import tag_layer_weights
 
     vocabulary = list(thresholds["tags"])  # the tags in output order
@@ -211,6 +231,8 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
         "gpus": hardware.gpus,
         "feature_cache_key": runfolder.read_json(run_dir / runfolder.FEATURE_CACHE_KEY, "train.py"),
         "vocabulary_size": len(thresholds["tags"]),
+        # --embed.precision auto reads it (tagger.model.choice); absent: never checked, float32.
+        "fidelity": fidelity or {},
     })
     runfolder.write_settings(run_dir, "train", settings)
     return [run_dir / name for name in (runfolder.MODEL, runfolder.SELECTED_TAGS, runfolder.HEAD, runfolder.THRESHOLDS, runfolder.METRICS,

@@ -53,21 +53,28 @@ def tag(settings: Settings) -> StepResult:
 
 def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: list[int], sidecars: dict[int, Path],
                normalize: TagNormalizer, report: "TagReport") -> None:
-    """Runs the model over images[todo], writing each caption as its batch comes, and the scores file at the end."""
+    """Runs the model over images[todo], writing each caption as its batch comes, and the scores file at the end.
+
+    The engine, precision and threads are tag.engine, tag.precision and tag.threads (auto by default)."""
     vocabulary = model_tags(run_dir)
     thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)  # checked before the model loads
+    from tagger.model.choice import inference_for_run
     from tagger.model.inference import batch_function
 
     tagger, _, image_size = load_trained_tagger(run_dir, vocabulary)
-    # embed.py's engines, run the same way: an engine that is not installed stops here, saying how to install it.
-    predict = batch_function(tagger, options.engine, options.precision, image_size)
+    choice = inference_for_run(run_dir, options)
+    # Compiled once, run per batch: calling the Keras model eagerly kept every batch's intermediate tensors
+    # alive in TensorFlow's allocator (23 GB for efficientnetv2-l at 384 px on 16 images). An engine that is
+    # not installed stops here, saying how to install it.
+    cache = (runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, "tagger") if choice.engine == "openvino"
+             else None)
+    predict = batch_function(tagger, choice.engine, choice.precision, image_size, openvino_cache=cache)
     naming = CaptionNaming.of(run_dir, options, vocabulary, normalize)
     # Asked for (--tag.print), the tag lists are the command's answer and print under --quiet too; shown by
     # default for a handful of images, they are news of the run like the rest.
     shown = options.print if options.print is not None else len(todo) <= PRINT_UP_TO
     shown_level = RESULT if options.print else logging.INFO
     log.info(f"tagging {len(todo)} images with {run_dir / runfolder.MODEL}")
-    log.debug(f"engine {options.engine}, precision {options.precision}")
     scores: dict[int, list[tuple[str, float]]] = {}
     paths = [str(images[index]) for index in todo]
     for position, probabilities in image_probabilities(predict, paths, image_size, options.batch_size):

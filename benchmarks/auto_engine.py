@@ -1,0 +1,158 @@
+"""embed.py and tag.py with no engine or precision flags against the naive loop, whole processes, one run.
+
+On coco128's JPEGs with the real MobileNetV2 ImageNet weights (efficientnetv2-l with --backbone where the machine
+has the time): prepares and trains a run (one fine-tuned layer, so embed.py runs the network instead of copying the
+stage-1 cache), prints train.py's reduced-precision check and its cost, then times as separate processes, start-up
+included, with each one's peak resident memory:
+
+  naive embed   PIL decode + resize in a Python loop, model.predict per batch of 32, float32
+  embed.py      no flags (auto engine and precision), --embed.precision float32, --embed.engine function
+  +1% images    embed.py again after 1% of the images were added to the manifest, relative to the first run
+  naive tag     the same naive loop over the tagger
+  tag.py        no flags
+  1 vs 2 cores  embed.py under taskset, the scaling
+
+    python benchmarks/auto_engine.py --data ../shared/data/coco128 --weights ../shared/weights/mobilenetv2_imagenet_notop.weights.h5
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASURE = ("import resource, subprocess, sys, time; start = time.perf_counter(); result = subprocess.run(sys.argv[1:], "
+           "capture_output=True, text=True); seconds = time.perf_counter() - start; sys.stdout.write(result.stdout); "
+           "sys.stderr.write(result.stderr); print('MEASURED', result.returncode, seconds, "
+           "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def measured(command: list[str], cores: str | None = None) -> tuple[float, float, str]:
+    """(seconds, peak GB, stdout) of one whole process; a fresh parent measures only it."""
+    prefix = ["taskset", "-c", cores] if cores else []
+    result = subprocess.run([*prefix, sys.executable, "-c", MEASURE, sys.executable, *command], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    measured_lines = [line for line in result.stdout.splitlines() if line.startswith("MEASURED")]
+    if not measured_lines:
+        raise SystemExit(f"could not run {command}:\n{result.stderr[-3000:]}")
+    line = measured_lines[-1].split()
+    if int(line[1]) != 0:
+        raise SystemExit(f"{' '.join(map(str, command))} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return float(line[2]), int(line[3]) / 2**20, result.stdout
+
+
+def naive(run_dir: Path, what: str, paths: list[str], size: int) -> None:
+    """The loop a user writes first: PIL per image, model.predict per batch, float32."""
+    import numpy as np
+    from PIL import Image
+
+    from tagger.model.network import embedding_model, load_tagger
+
+    model = load_tagger(run_dir / "model.keras")
+    model = embedding_model(model) if what == "embed" else model
+    outputs = []
+    for start in range(0, len(paths), 32):
+        pixels = np.stack([np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.BILINEAR))
+                           for path in paths[start:start + 32]]).astype(np.float32)
+        outputs.append(model.predict(pixels, verbose=0))
+    print(np.concatenate(outputs).shape)
+
+
+def clear_embeddings(run_dir: Path) -> None:
+    for name in ("embeddings.npy", "embeddings.rows.csv", "embeddings.maker.json", "image_ids.npy"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/coco128")
+    parser.add_argument("--weights", default=str(ROOT.parent / "shared/weights/mobilenetv2_imagenet_notop.weights.h5"))
+    parser.add_argument("--backbone", default="mobilenetv2")
+    parser.add_argument("--image-size", type=int, default=384)
+    parser.add_argument("--naive", choices=["embed", "tag"], help=argparse.SUPPRESS)
+    parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.naive:
+        import pandas as pd
+
+        paths = pd.read_csv(arguments.run_dir / "manifest.csv", dtype=str)["path"].tolist()
+        naive(arguments.run_dir, arguments.naive, paths, arguments.image_size)
+        return
+
+    from tagger.model.choice import Machine
+    from tagger.model.inference import available_cores
+
+    machine = Machine.this_one()
+    print(f"machine: {platform.processor() or platform.machine()}, {available_cores()} cores available, load "
+          f"{os.getloadavg()[0]:.1f}; bfloat16 units: {machine.bfloat16_units}; OpenVINO installed: {machine.openvino}; "
+          f"GPUs: {machine.gpus}")
+    work = Path(tempfile.mkdtemp(prefix="auto-engine-"))
+    run_dir = work / "run"
+    script = [str(ROOT / "benchmarks" / "auto_engine.py")]
+    model = ["--model.backbone", arguments.backbone, "--model.weights", arguments.weights,
+             "--model.image_size", str(arguments.image_size)]
+    measured([str(ROOT / "prepare.py"), "--paths.run_dir", str(run_dir), "--data.source", str(arguments.data / "tags.csv"),
+              "--data.min_tag_occurrences", "3"])
+    seconds, peak, output = measured([str(ROOT / "train.py"), "--paths.run_dir", str(run_dir), *model,
+                                      "--train.head.epochs", "5", "--train.finetune.unfreeze_layers", "1",
+                                      "--train.finetune.epochs", "1"])
+    check = [line for line in output.splitlines() if "check on" in line]
+    print(f"train.py: {seconds:.1f} s, peak {peak:.2f} GB; {check[0] if check else 'no reduced-precision check'}")
+    images = len(Path(run_dir / "manifest.csv").read_text().splitlines()) - 1
+    print(f"{images} images at {arguments.image_size} px, {arguments.backbone}; whole processes, start-up included")
+
+    rows = []
+    seconds, peak, _ = measured([*script, "--naive", "embed", "--run-dir", str(run_dir), "--image-size",
+                                 str(arguments.image_size)])
+    rows.append(("naive embed loop (PIL, predict, float32)", seconds, peak))
+    naive_embed = seconds
+    for label, flags in [("embed.py, no flags", []), ("embed.py --embed.precision float32", ["--embed.precision", "float32"]),
+                         ("embed.py --embed.engine function", ["--embed.engine", "function"])]:
+        clear_embeddings(run_dir)
+        seconds, peak, output = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir), *flags])
+        choice = next(line for line in output.splitlines() if line.startswith("inference:"))
+        rows.append((label, seconds, peak))
+        if not flags:
+            print(f"embed.py no flags chose: {choice}")
+    for label, seconds, peak in rows:
+        print(f"  {label:<42} {seconds:7.1f} s  {images / seconds:6.1f} img/s  {naive_embed / seconds:5.2f}x naive  "
+              f"peak {peak:.2f} GB")
+
+    # A living collection: 1% more images (at least one).
+    manifest = (run_dir / "manifest.csv").read_text().splitlines(keepends=True)
+    added = max(1, images // 100)
+    clear_embeddings(run_dir)
+    (run_dir / "manifest.csv").write_text("".join(manifest[:len(manifest) - added]))
+    first, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
+    (run_dir / "manifest.csv").write_text("".join(manifest))
+    second, _, output = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
+    print(f"adding {added} images to {images - added}: first embed.py {first:.1f} s, second {second:.1f} s "
+          f"({second / first:.0%} of the first; start-up included, which dominates at this size)")
+
+    seconds, peak, _ = measured([*script, "--naive", "tag", "--run-dir", str(run_dir), "--image-size",
+                                 str(arguments.image_size)])
+    naive_tag = seconds
+    print(f"  {'naive tag loop (PIL, predict, float32)':<42} {seconds:7.1f} s  peak {peak:.2f} GB")
+    seconds, peak, _ = measured([str(ROOT / "tag.py"), "--paths.run_dir", str(run_dir), "--tag.inputs",
+                                 str(arguments.data / "images"), "--tag.recursive", "true", "--tag.write_sidecars", "false",
+                                 "--tag.output", str(work / "scores.json")])
+    print(f"  {'tag.py, no flags':<42} {seconds:7.1f} s  {naive_tag / seconds:5.2f}x naive  peak {peak:.2f} GB")
+
+    if available_cores() >= 2:
+        times = {}
+        for cores in ("0", "0,1"):
+            clear_embeddings(run_dir)
+            times[cores], peak, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)], cores=cores)
+            print(f"  embed.py on core(s) {cores:<4} {times[cores]:7.1f} s  peak {peak:.2f} GB")
+        print(f"  2 cores / 1 core: {times['0'] / times['0,1']:.2f}x faster (start-up included; a loaded machine "
+              "shares its cores with others)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

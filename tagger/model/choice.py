@@ -1,0 +1,129 @@
+"""Which engine and precision run the network when the settings say auto.
+
+The choice depends only on the machine (a GPU, OpenVINO installed, bfloat16 units in the CPU) and on the model's
+fidelity record in training.json, so it is the same on every run on one machine. Each step that runs the network
+prints one line saying what was chosen and why (InferenceChoice.describe).
+"""
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from tagger import runfolder
+
+log = logging.getLogger(__name__)
+
+# CPU flags of bfloat16 arithmetic units (Linux /proc/cpuinfo): without them bfloat16 is emulated, and slower.
+BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# The bar a reduced precision must pass on the validation images (tagger.train.fidelity) before auto uses it.
+MIN_COSINE = 0.99
+MIN_SAME_DECISIONS = 0.99
+
+
+@dataclass(frozen=True)
+class Machine:
+    """What the choice depends on; tests pass one of their own to cover machines they do not run on."""
+
+    gpus: int
+    bfloat16_units: bool
+    openvino: bool
+
+    @staticmethod
+    def this_one() -> "Machine":
+        return Machine(gpus=gpu_count(), bfloat16_units=cpu_has_bfloat16_units(), openvino=openvino_installed())
+
+    def reduced_precision(self) -> str | None:
+        """The faster precision this machine has units for, or None."""
+        if self.gpus:
+            return "mixed_float16"
+        return "mixed_bfloat16" if self.bfloat16_units else None
+
+
+@dataclass(frozen=True)
+class InferenceChoice:
+    engine: str
+    precision: str
+    engine_reason: str
+    precision_reason: str
+
+    def describe(self) -> str:
+        return (f"inference: engine {self.engine} ({self.engine_reason}), "
+                f"precision {self.precision} ({self.precision_reason})")
+
+
+def choose_inference(engine: str, precision: str, fidelity: dict | None, machine: Machine | None = None,
+                     reduced_allowed: str | None = None) -> InferenceChoice:
+    """The engine and precision to run, resolving 'auto' for this machine and this model.
+
+    fidelity: training.json's record of the model's reduced-precision check (None: never checked).
+    reduced_allowed: why reduced precision may not be used yet, e.g. for a model not yet trained (auto -> float32).
+    """
+    machine = machine or Machine.this_one()
+    engine, engine_reason = _engine(engine, machine)
+    if precision != "auto":
+        return InferenceChoice(engine, precision, engine_reason, "as set")
+    precision, precision_reason = _precision(engine, fidelity, machine, reduced_allowed)
+    return InferenceChoice(engine, precision, engine_reason, precision_reason)
+
+
+def _engine(engine: str, machine: Machine) -> tuple[str, str]:
+    if engine != "auto":
+        return engine, "as set"
+    if machine.gpus:
+        return "function", "a GPU: the compiled TensorFlow function"
+    if machine.openvino:
+        return "openvino", "the fastest on CPUs, installed"
+    return "function", "OpenVINO is not installed; pip install -e '.[openvino]' for the fastest CPU engine"
+
+
+def _precision(engine: str, fidelity: dict | None, machine: Machine, not_yet: str | None) -> tuple[str, str]:
+    reduced = machine.reduced_precision()
+    if reduced is None:
+        return "float32", "this CPU has no bfloat16 units"
+    if engine == "onnx" or (engine == "openvino" and reduced == "mixed_float16"):
+        return "float32", f"engine {engine} has no {reduced}"
+    if not_yet:
+        return "float32", not_yet
+    record = (fidelity or {}).get(reduced)
+    if record is None:
+        return "float32", (f"the model was never checked at {reduced} (train.py records the check in training.json; "
+                           "a run folder from before it has none)")
+    figures = (f"embedding cosine min {record['min_cosine']:.4f}, same decisions {record['same_decisions']:.2%} "
+               f"on {record['images']} validation images")
+    if not record["passed"]:
+        return "float32", f"the model failed its {reduced} check: {figures}"
+    return reduced, f"the model passed its check: {figures}"
+
+
+def inference_for_run(run_dir: Path, options) -> InferenceChoice:
+    """The engine and precision for a trained run's model (options: the embed section), its threads set; printed."""
+    from tagger.model.inference import use_threads
+
+    choice = choose_inference(options.engine, options.precision, runfolder.read_fidelity(run_dir))
+    threads = use_threads(options.threads)
+    log.info(f"{choice.describe()}; {threads} CPU threads")
+    return choice
+
+
+def passes(min_cosine: float, same_decisions: float) -> bool:
+    return min_cosine >= MIN_COSINE and same_decisions >= MIN_SAME_DECISIONS
+
+
+def cpu_has_bfloat16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:  # not Linux: no way to tell cheaply; float32 is the safe side
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def gpu_count() -> int:
+    import tensorflow as tf
+
+    return len(tf.config.list_physical_devices("GPU"))
+
+
+def openvino_installed() -> bool:
+    return importlib.util.find_spec("openvino") is not None
