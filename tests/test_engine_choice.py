@@ -60,3 +60,13 @@ def test_bfloat16_units_are_read_from_the_cpu_flags(tmp_path):
         cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
         assert cpu_has_bfloat16_units(cpuinfo) is expected
     assert cpu_has_bfloat16_units(tmp_path / "absent") is False
+
+
+def test_auto_keeps_the_function_engine_where_converting_for_openvino_would_cost_more_than_it_saves():
+    few = choose_inference("auto", "auto", None, CPU_OPENVINO, images=600)
+    assert (few.engine, few.engine_reason) == (
+        "function", "600 images: converting the model for OpenVINO would cost more than it saves below 2,000")
+    assert choose_inference("auto", "auto", None, CPU_OPENVINO, images=2000).engine == "openvino"
+    assert choose_inference("auto", "auto", None, CPU_OPENVINO, images=600, converted=True).engine == "openvino"
+    assert choose_inference("openvino", "auto", None, CPU_OPENVINO, images=1).engine == "openvino"  # as set
+    assert choose_inference("auto", "auto", None, GPU, images=10**6).engine == "function"

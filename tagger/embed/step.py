@@ -47,7 +47,8 @@ def embed(settings: Settings) -> StepResult:
     else:
         from tagger.model.choice import inference_for_run
 
-        choice = inference_for_run(run_dir, options)
+        # By the collection's size, not the new images': the engine is part of what made the rows (maker).
+        choice = inference_for_run(run_dir, options, len(manifest.paths))
         maker = embedding_maker(run_dir, model_settings, choice)
         # The previous embeddings.npy changes only here, after every shard is done: all shards see the same
         # previous rows, so they agree on which images are new and on the pieces those make.

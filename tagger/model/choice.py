@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 
 # CPU flags of bfloat16 arithmetic units (Linux /proc/cpuinfo): without them bfloat16 is emulated, and slower.
 BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+# Converting a model for OpenVINO (a SavedModel written, then converted) takes about 30 s on 2 cores; OpenVINO runs
+# 1.2-1.5x the compiled function on CPUs (benchmarks/embed_throughput.py). Below this many images the conversion
+# costs more than it saves, so auto keeps the function engine unless the run folder already holds the conversion.
+OPENVINO_MIN_IMAGES = 2000
 # The bar a reduced precision must pass on the validation images (tagger.train.fidelity) before auto uses it.
 MIN_COSINE = 0.99
 MIN_SAME_DECISIONS = 0.99
@@ -53,25 +57,30 @@ class InferenceChoice:
 
 
 def choose_inference(engine: str, precision: str, fidelity: dict | None, machine: Machine | None = None,
-                     reduced_allowed: str | None = None) -> InferenceChoice:
+                     reduced_allowed: str | None = None, images: int | None = None,
+                     converted: bool = False) -> InferenceChoice:
     """The engine and precision to run, resolving 'auto' for this machine and this model.
 
     fidelity: training.json's record of the model's reduced-precision check (None: never checked).
     reduced_allowed: why reduced precision may not be used yet, e.g. for a model not yet trained (auto -> float32).
+    images: how many images the step will run (None: not known); converted: the OpenVINO conversion is at hand.
     """
     machine = machine or Machine.this_one()
-    engine, engine_reason = _engine(engine, machine)
+    engine, engine_reason = _engine(engine, machine, images, converted)
     if precision != "auto":
         return InferenceChoice(engine, precision, engine_reason, "as set")
     precision, precision_reason = _precision(engine, fidelity, machine, reduced_allowed)
     return InferenceChoice(engine, precision, engine_reason, precision_reason)
 
 
-def _engine(engine: str, machine: Machine) -> tuple[str, str]:
+def _engine(engine: str, machine: Machine, images: int | None, converted: bool) -> tuple[str, str]:
     if engine != "auto":
         return engine, "as set"
     if machine.gpus:
         return "function", "a GPU: the compiled TensorFlow function"
+    if machine.openvino and images is not None and images < OPENVINO_MIN_IMAGES and not converted:
+        return "function", (f"{images} images: converting the model for OpenVINO would cost more than it saves "
+                            f"below {OPENVINO_MIN_IMAGES:,}")
     if machine.openvino:
         return "openvino", "the fastest on CPUs, installed"
     return "function", "OpenVINO is not installed; pip install -e '.[openvino]' for the fastest CPU engine"
@@ -96,11 +105,18 @@ def _precision(engine: str, fidelity: dict | None, machine: Machine, not_yet: st
     return reduced, f"the model passed its check: {figures}"
 
 
-def inference_for_run(run_dir: Path, options) -> InferenceChoice:
-    """The engine and precision for a trained run's model (options: the embed section), its threads set; printed."""
+def inference_for_run(run_dir: Path, options, images: int, part: str | None = None) -> InferenceChoice:
+    """The engine and precision for a trained run's model (options: the embed or tag section) over this many
+    images, its threads set; logged. part: which part of the model runs ("tagger"), when a conversion already
+    in the run folder may decide for OpenVINO; None where every process must choose alike whatever another one
+    has written meanwhile (embed.py's shards key their pieces by the engine)."""
     from tagger.model.inference import use_threads
 
-    choice = choose_inference(options.engine, options.precision, runfolder.read_fidelity(run_dir))
+    converted = False
+    if part and options.engine == "auto" and images < OPENVINO_MIN_IMAGES and openvino_installed():
+        converted = (runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, part) / "model.xml").is_file()
+    choice = choose_inference(options.engine, options.precision, runfolder.read_fidelity(run_dir), images=images,
+                              converted=converted)
     threads = use_threads(options.threads)
     log.info(f"{choice.describe()}; {threads} CPU threads")
     return choice

@@ -19,7 +19,7 @@ def stage1_features(tagger, manifest: runfolder.Manifest, settings, precision: s
 
     run_dir = settings.paths.run_dir
     # Computed at the training precision: reduced inference precision waits for the trained model's check.
-    choice = choose_inference(settings.embed.engine, precision, None)
+    choice = choose_inference(settings.embed.engine, precision, None, images=len(manifest.paths))
     key = {**runfolder.feature_cache_key(settings.model, manifest), "precision": precision, "engine": choice.engine}
     features = runfolder.cached_features(run_dir, key)
     if features is None:

@@ -62,7 +62,7 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
     from tagger.model.inference import batch_function
 
     tagger, _, image_size = load_trained_tagger(run_dir, vocabulary)
-    choice = inference_for_run(run_dir, options)
+    choice = inference_for_run(run_dir, options, len(todo), "tagger")
     # Compiled once, run per batch: calling the Keras model eagerly kept every batch's intermediate tensors
     # alive in TensorFlow's allocator (23 GB for efficientnetv2-l at 384 px on 16 images). An engine that is
     # not installed stops here, saying how to install it.
