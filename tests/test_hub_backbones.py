@@ -231,4 +231,4 @@ def test_text_tower_run_through_the_pipeline(family, prepared_run, presets, tmp_
     assert f"<td>{member['tag']}</td><td>{member['count']}</td>" in page
     row = page.split(f"<td>{member['tag']}</td><td>{member['count']}</td>", 1)[1].split("</tr>", 1)[0]
     cells = [cell.split("</td>")[0] for cell in row.split("<td>")[1:]]
-    assert cells[5] == f"{cosine(canonical, member['tag']):.2f}"  # score, visual, context, spelling, overlap, text
+    assert cells[6] == f"{cosine(canonical, member['tag']):.2f}"  # confidence, score, visual, context, spelling, overlap, text
