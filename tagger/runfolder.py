@@ -5,6 +5,7 @@ so no other module builds a run-folder path by hand. Files are written whole (ta
 need pickle to load.
 """
 
+import functools
 import hashlib
 import json
 import logging
@@ -358,12 +359,24 @@ def read_thresholds(run_dir: Path, tags: list[str]) -> np.ndarray:
     return np.array(values, np.float64)
 
 
+def model_digest(model_file: Path) -> str:
+    """SHA-256 of a model file, read once per process while its size and modification time stay the same:
+    embed.py keys its rows and the engine cache by it, and model.keras may be hundreds of megabytes."""
+    status = model_file.stat()
+    return _file_digest(str(model_file), status.st_size, status.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    from tagger.imagekeys import file_digest
+
+    return file_digest(path)
+
+
 def engine_cache(run_dir: Path, model_file: Path, part: str) -> Path:
     """Where the OpenVINO IR of this model file's part ("tagger" or "embedding") is kept: keyed by the file's
     content, so a retrained model is converted again; older conversions of the part are removed."""
-    from tagger.imagekeys import file_digest
-
-    folder = run_dir / ENGINE_CACHE / f"openvino-{part}-{file_digest(str(model_file))[:16]}"
+    folder = run_dir / ENGINE_CACHE / f"openvino-{part}-{model_digest(model_file)[:16]}"
     if folder.parent.exists():
         for old in folder.parent.glob(f"openvino-{part}-*"):
             if old != folder and old.is_dir():

@@ -28,8 +28,9 @@ def engine_field():
     """The engine setting of every section that runs the network (embed, tag): one text, one default."""
     return Field(
         "auto",
-        description="auto: openvino on a CPU where it is installed, else function (and function on a GPU); the "
-        "choice and its reason are printed. keras: model(...) per batch; function: the same, compiled once as a "
+        description="auto: openvino on a CPU where it is installed, else function (and function on a GPU); below "
+        "2,000 images function, unless the run folder holds the OpenVINO conversion already (converting costs "
+        "about 30 s); the choice and its reason are printed. keras: model(...) per batch; function: the same, compiled once as a "
         "tf.function (same outputs, about 2x faster on CPUs); onnx: ONNX Runtime (extra 'export'); openvino: "
         "OpenVINO (extra 'openvino'), fastest on CPUs. See benchmarks/embed_throughput.py.",
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.imagekeys import UNREADABLE, file_digest, image_keys
+from tagger.imagekeys import UNREADABLE, image_keys
 from tagger.pieces import Pieces
 from tagger.result import StepResult
 from tagger.runfolder import cached_features, feature_cache_key
@@ -115,7 +115,7 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, paths: list
 
 def embedding_maker(run_dir: Path, model_settings, choice) -> dict:
     """What an embedding row depends on besides its image: rows made otherwise are never reused."""
-    return {"model": file_digest(str(runfolder.require(run_dir / runfolder.MODEL))),
+    return {"model": runfolder.model_digest(runfolder.require(run_dir / runfolder.MODEL)),
             "image_size": model_settings.image_size, "engine": choice.engine, "precision": choice.precision}
 
 
