@@ -25,17 +25,25 @@ def nearest_rows(queries, database, k: int, skip_same_row: bool = False) -> tupl
     best_similarities = np.zeros((len(queries), k), np.float32)
     if k == 0:
         return best_rows, best_similarities
+    # A database of one chunk is normalized once, not once per chunk of queries.
+    single = unit_rows(database) if count <= DATABASE_CHUNK else None
     for query_start in range(0, len(queries), QUERY_CHUNK):
         query = unit_rows(queries[query_start:query_start + QUERY_CHUNK])
         rows = np.zeros((len(query), 0), np.int64)
         similarities = np.zeros((len(query), 0), np.float32)
         for start in range(0, count, DATABASE_CHUNK):
-            chunk_similarities = query @ unit_rows(database[start:start + DATABASE_CHUNK]).T
+            chunk = single if single is not None else unit_rows(database[start:start + DATABASE_CHUNK])
+            chunk_similarities = query @ chunk.T
             chunk_rows = np.broadcast_to(np.arange(start, start + chunk_similarities.shape[1]), chunk_similarities.shape)
             if skip_same_row:
                 own = np.arange(query_start, query_start + len(query))
                 inside = (own >= start) & (own < start + chunk_similarities.shape[1])
                 chunk_similarities[np.flatnonzero(inside), own[inside] - start] = -np.inf
+            if chunk_similarities.shape[1] > k:  # the chunk's best k first: no index array of the whole chunk
+                width = chunk_similarities.shape[1]
+                best = np.argpartition(chunk_similarities, width - k, axis=1)[:, width - k:]  # no negated copy
+                chunk_similarities = np.take_along_axis(chunk_similarities, best, 1)
+                chunk_rows = best + start
             rows = np.concatenate([rows, chunk_rows], axis=1)
             similarities = np.concatenate([similarities, chunk_similarities], axis=1)
             if similarities.shape[1] > k:  # keep the best k so far

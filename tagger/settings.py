@@ -199,6 +199,11 @@ class FinetuneSettings(BaseModel):
     full_epochs: int = Field(0, ge=0, le=1000, description="Stage 3 (optional): epochs with the whole backbone.")
     full_learning_rate: float = Field(1e-5, gt=0.0, le=1.0, description="Stage 3 peak learning rate of the head.")
     batch_size: int = Field(32, ge=1, le=4096, description="Images per step in stages 2 and 3 (per replica).")
+    memory_limit_gb: float = Field(
+        0.0, ge=0.0, description="Stages 2 and 3 on a CPU: memory a training step may use, in GB (0: 85% of the "
+        "memory available when train.py starts). Checked before stage 1 from the model's shapes: a batch that would "
+        "not fit is taken in smaller steps whose gradients add up to it; when one image would not fit, train.py "
+        "refuses to start.")
 
 
 class AugmentSettings(BaseModel):

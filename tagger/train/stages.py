@@ -22,13 +22,16 @@ log = logging.getLogger(__name__)
 
 def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
               epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=(),
-              optimizer_name: str = "adam", backbone_scale: float = 1.0, start_map: float | None = None) -> list:
+              optimizer_name: str = "adam", backbone_scale: float = 1.0, start_map: float | None = None,
+              accumulation: int = 1) -> list:
     """Trains one stage; returns its history. The best-mAP weights are left in the model.
 
     epoch_data: epoch (a scalar tensor) -> that epoch's steps_per_epoch batches, unprefetched. options: the train
     section (schedule, loss, patience, seed); backbone_scale: the learning-rate factor of scaled_variables (the
     backbone's) under Adam. start_map: the validation mAP of the weights the model starts with, which then count
-    as epoch 0: kept when no epoch beats them (checkpointed, so a resume keeps them too).
+    as epoch 0: kept when no epoch beats them (checkpointed, so a resume keeps them too). accumulation: steps
+    (of steps_per_epoch) whose averaged gradients make one update, where a whole batch would not fit in memory;
+    the schedule counts updates.
     """
     import keras
 
@@ -37,14 +40,16 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     from tagger.train.optim import ScaledAdam, warmup_cosine
 
     with hardware.strategy.scope():
-        schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
-                                 int(round(options.warmup_epochs * steps_per_epoch)))
+        updates_per_epoch = -(-steps_per_epoch // accumulation)
+        schedule = warmup_cosine(peak_learning_rate, updates_per_epoch * epochs,
+                                 int(round(options.warmup_epochs * updates_per_epoch)))
+        accumulated = {"gradient_accumulation_steps": accumulation} if accumulation > 1 else {}
         if optimizer_name == "sgd":
             optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9,
-                                             weight_decay=options.weight_decay or None)
+                                             weight_decay=options.weight_decay or None, **accumulated)
         else:
             optimizer = ScaledAdam(scale=backbone_scale, learning_rate=schedule,
-                                   weight_decay=options.weight_decay or None)
+                                   weight_decay=options.weight_decay or None, **accumulated)
             optimizer.scale_variables(scaled_variables)
         model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
                       jit_compile=hardware.jit_compile)

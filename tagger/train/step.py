@@ -54,19 +54,21 @@ def train(settings: Settings) -> StepResult:
     with hardware.strategy.scope():
         keras.utils.set_random_seed(settings.train.seed)
         tagger = build_tagger(settings.model, len(data.vocabulary))
+    # Before stage 1: a fine-tuning stage that cannot fit stops the run now, not hours into it.
+    step_plans = finetune_step_plans(tagger, data, settings, hardware)
     features = stage1_features(tagger, data.manifest, settings, hardware.precision)
     fingerprint = {"vocabulary": data.vocabulary,
                    "images": runfolder.feature_cache_key(settings.model, data.manifest)["images"],
                    "model": settings.model.model_dump(mode="json"), "train": settings.train.model_dump(mode="json")}
 
     history, stage1 = train_head(tagger, features, data, settings, hardware, fingerprint)
-    finetuned = finetune(tagger, data, settings, hardware, fingerprint, history)
+    finetuned = finetune(tagger, data, settings, hardware, fingerprint, history, step_plans)
     validation_scores = predict_validation(tagger, features, data, settings, finetuned)
     metrics, thresholds = evaluate_and_report(run_dir, data.vocabulary, data.labels[data.train_rows],
                                               data.labels[data.validation_rows], validation_scores, history,
                                               settings.train.thresholds, stage1)
     fidelity = check_fidelity(tagger, features, data, settings, thresholds, finetuned, hardware)
-    outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity)
+    outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity, step_plans)
     overall = metrics["at_tag_thresholds"]
     log.info(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
@@ -139,7 +141,37 @@ def start_from_solution(tagger, yardstick, feature_scale: float) -> None:
     layer.bias.assign(bias.astype(np.float32))
 
 
-def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerprint: dict, history: dict) -> bool:
+def finetune_stages(settings: Settings) -> list[tuple[int, str, int, int, float]]:
+    """(stage number, checkpoint name, layers to unfreeze, epochs, peak learning rate) of each stage that runs."""
+    stages = settings.train.finetune
+    whole_backbone = 10**9 if stages.full_epochs else 0
+    return [stage for stage in [
+        (2, "finetune", stages.unfreeze_layers, stages.epochs, stages.learning_rate),
+        (3, "full", whole_backbone, stages.full_epochs, stages.full_learning_rate),
+    ] if stage[2] > 0]
+
+
+def finetune_step_plans(tagger, data: TrainingData, settings: Settings, hardware) -> dict:
+    """Images per step of each fine-tuning stage, within memory (tagger.train.memory); logged when lowered."""
+    from tagger.train.memory import plan_finetune_memory
+
+    stages = finetune_stages(settings)
+    if not stages:
+        return {}
+    batch = global_batch_size(settings.train.finetune.batch_size, hardware.replicas, len(data.train_rows))
+    plans = plan_finetune_memory(tagger, [(number, layers) for number, _, layers, _, _ in stages], batch,
+                                 keep_batchnorm_frozen=settings.model.weights.lower() != "none",
+                                 limit_gb=settings.train.finetune.memory_limit_gb, on_gpu=hardware.gpus > 0)
+    for plan in plans.values():
+        if plan.accumulation > 1:
+            log.info(f"stage {plan.stage}: a batch of {batch} would not fit in {plan.limit_gb:.1f} GB; "
+                     f"{plan.accumulation} steps of {plan.images_per_step} images make each update "
+                     f"(about {plan.estimate_gb:.1f} GB)")
+    return plans
+
+
+def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerprint: dict, history: dict,
+             step_plans: dict | None = None) -> bool:
     """Stages 2 (the last backbone layers) and 3 (all of them) from images, when asked for; True if either ran."""
     from tagger.model.hub import transformer_blocks
     from tagger.model.network import backbone_of
@@ -161,13 +193,12 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         scores = tagger.predict(image_dataset(data.paths(data.validation_rows), size, stages.batch_size), verbose=0)
         return mean_average_precision(data.labels[data.validation_rows], scores)
 
-    whole_backbone = 10**9 if stages.full_epochs else 0
-    for stage_number, name, layer_count, epochs, learning_rate in [
-        (2, "finetune", stages.unfreeze_layers, stages.epochs, stages.learning_rate),
-        (3, "full", whole_backbone, stages.full_epochs, stages.full_learning_rate),
-    ]:
-        if layer_count == 0:
-            continue
+    for stage_number, name, layer_count, epochs, learning_rate in finetune_stages(settings):
+        plan = (step_plans or {}).get(stage_number)
+        step_images = plan.images_per_step if plan else batch
+        accumulation = plan.accumulation if plan else 1
+        epoch_batches = image_epoch if step_images == batch else training_image_epochs(
+            data.paths(rows), data.labels[rows], size, step_images, options.seed, options.augment)
         with hardware.strategy.scope():
             unfrozen = unfreeze_last_layers(backbone_of(tagger), layer_count, keep_batchnorm_frozen=pretrained)
         unit = "transformer blocks" if transformer_blocks(backbone_of(tagger)) is not None else "layers"
@@ -179,10 +210,11 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         start_map = validation_map() if checkpoint.load() is None else None
         if start_map is not None:
             log.info(f"  starting from validation mAP {start_map:.4f}")
-        history[name] = run_stage(checkpoint, tagger, hardware, learning_rate, -(-len(rows) // batch), epochs,
-                                  options, image_epoch, validation_map, stage_number=stage_number,
+        history[name] = run_stage(checkpoint, tagger, hardware, learning_rate, -(-len(rows) // step_images), epochs,
+                                  options, epoch_batches, validation_map, stage_number=stage_number,
                                   scaled_variables=backbone_of(tagger).trainable_variables,
-                                  backbone_scale=stages.backbone_learning_rate_scale, start_map=start_map)
+                                  backbone_scale=stages.backbone_learning_rate_scale, start_map=start_map,
+                                  accumulation=accumulation)
     return True
 
 
@@ -212,7 +244,8 @@ def check_fidelity(tagger, features: np.ndarray, data: TrainingData, settings: S
                                    settings.embed.batch_size, cached)
 
 
-def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity) -> list[Path]:
+def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity,
+                 step_plans: dict | None = None) -> list[Path]:
     from tagger.model.network import tag_layer_weights
 
     vocabulary = list(thresholds["tags"])  # the tags in output order
@@ -233,6 +266,8 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
         "vocabulary_size": len(thresholds["tags"]),
         # --embed.precision auto reads it (tagger.model.choice); absent: never checked, float32.
         "fidelity": fidelity or {},
+        # Images per step of stages 2 and 3 as planned within memory (tagger.train.memory).
+        "finetune_steps": [plan.record() for plan in (step_plans or {}).values()],
     })
     runfolder.write_settings(run_dir, "train", settings)
     return [run_dir / name for name in (runfolder.MODEL, runfolder.SELECTED_TAGS, runfolder.HEAD, runfolder.THRESHOLDS, runfolder.METRICS,

@@ -49,12 +49,28 @@ def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) ->
     return np.array(pairs, np.int64).reshape(-1, 2)
 
 
-def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: int) -> np.ndarray:
-    """Unordered pairs (i < j) that are near in the visual space or in spelling."""
+SEARCH_WIDTH = 3  # neighbours searched per neighbour kept: room to pass over tags the overlap rules out
+
+
+def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: int,
+                    cooccurrence: "CooccurrenceStats | None" = None) -> np.ndarray:
+    """Unordered pairs (i < j) that are near in the visual space or in spelling.
+
+    With cooccurrence, a tag's visual neighbours are the closest of SEARCH_WIDTH x neighbours by cosine x
+    (1 - overlap)^2, the overlap penalty of the score: in photos of whole scenes the nearest means are the
+    tags that share the images (sky, tree, building in the same street photos), which the overlap rules out
+    as one tag, and they would crowd out a spelling used by other people on other images of the scene."""
     search = reduced_for_search(tag_vectors)
-    visual = nearest_rows(search, search, neighbours, skip_same_row=True)[0]
-    left = np.repeat(np.arange(len(visual)), visual.shape[1])
-    pairs = np.concatenate([np.stack([left, visual.ravel()], axis=1), spelling_candidate_pairs(vocabulary)])
+    width = neighbours if cooccurrence is None else SEARCH_WIDTH * neighbours
+    visual, similarity = nearest_rows(search, search, width, skip_same_row=True)
+    left = np.repeat(np.arange(len(visual)), visual.shape[1]).reshape(visual.shape)
+    if cooccurrence is not None and visual.size:
+        penalty = (1 - cooccurrence.overlap(left.ravel(), visual.ravel())) ** 2
+        ranked = similarity.astype(np.float64) * penalty.reshape(visual.shape)
+        # Best first; equal values in the search's order (stable), so the choice is the same on every machine.
+        keep = np.argsort(-np.round(ranked, 6), axis=1, kind="stable")[:, :neighbours]
+        visual, left = np.take_along_axis(visual, keep, 1), np.take_along_axis(left, keep, 1)
+    pairs = np.concatenate([np.stack([left.ravel(), visual.ravel()], axis=1), spelling_candidate_pairs(vocabulary)])
     pairs = np.sort(pairs, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     return np.unique(pairs, axis=0)

@@ -229,7 +229,8 @@ class CombinedVariants:
         clock = time.perf_counter()
         self.cooccurrence_ = CooccurrenceStats.from_tag_images(tag_images)
         self.timings_["co-occurrence"], clock = time.perf_counter() - clock, time.perf_counter()
-        pairs = (candidate_pairs(visual_spaces(tag_vectors)[0], vocabulary, self.neighbours) if len(vocabulary) > 1
+        pairs = (candidate_pairs(visual_spaces(tag_vectors)[0], vocabulary, self.neighbours, self.cooccurrence_)
+                 if len(vocabulary) > 1
                  else np.zeros((0, 2), int))
         self.timings_["candidate pairs"], clock = time.perf_counter() - clock, time.perf_counter()
         self.probe_ = None
