@@ -46,7 +46,7 @@ def measure(backbone: str, size: int, layers: int, batch: int, steps: int) -> di
     began = time.perf_counter()
     tagger = build_tagger(ModelSettings(backbone=backbone, image_size=size, weights="none"), 80)
     unfrozen = unfreeze_last_layers(backbone_of(tagger), layers or 10**9, keep_batchnorm_frozen=True)
-    estimate = finetune_memory_estimate(tagger, batch)
+    estimate = finetune_memory_estimate(tagger)
     tagger.compile(optimizer=ScaledAdam(learning_rate=1e-4), loss=make_loss("bce", 0.0))
     random = np.random.default_rng(0)
     pixels = random.integers(0, 256, (batch * steps, size, size, 3)).astype(np.float32)

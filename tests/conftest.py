@@ -79,6 +79,16 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def tiny_prepared(tiny_dataset, tmp_path_factory) -> Path:
+    """tiny_dataset through prepare.py (min count 3); tests copy it before writing into it."""
+    run_dir = tmp_path_factory.mktemp("prepared")
+    result = run_script("prepare.py", "--paths.run_dir", run_dir, "--data.source", tiny_dataset / "tags.csv",
+                        "--data.min_tag_occurrences", "3")
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
 # --- hooks in the scripts' own processes (tests/child_hooks/sitecustomize.py) --------------------
 
 CHILD_HOOKS = ROOT / "tests" / "child_hooks"

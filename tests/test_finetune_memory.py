@@ -13,12 +13,8 @@ TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--
 
 
 @pytest.fixture(scope="module")
-def prepared(tiny_dataset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("prepared")
-    result = run_script("prepare.py", "--paths.run_dir", run_dir, "--data.source", tiny_dataset / "tags.csv",
-                        "--data.min_tag_occurrences", "3")
-    assert result.returncode == 0, result.stderr
-    return run_dir
+def prepared(tiny_prepared):
+    return tiny_prepared
 
 
 def estimate_at(run_dir, batches: list[int]) -> list[float]:
@@ -32,7 +28,7 @@ def estimate_at(run_dir, batches: list[int]) -> list[float]:
     vocabulary, _ = runfolder.read_vocabulary_counts(run_dir)
     tagger = build_tagger(ModelSettings(backbone="mobilenetv2", weights="none", image_size=32), len(vocabulary))
     unfreeze_last_layers(backbone_of(tagger), 4, keep_batchnorm_frozen=False)
-    estimate = finetune_memory_estimate(tagger, 16)
+    estimate = finetune_memory_estimate(tagger)
     return [estimate.at_batch(batch) / 2**30 for batch in batches]
 
 
@@ -46,9 +42,9 @@ def test_estimate_grows_with_the_batch_and_the_unfrozen_depth(prepared):
     vocabulary, _ = runfolder.read_vocabulary_counts(prepared)
     tagger = build_tagger(ModelSettings(backbone="mobilenetv2", weights="none", image_size=64), len(vocabulary))
     unfreeze_last_layers(backbone_of(tagger), 4, keep_batchnorm_frozen=True)
-    shallow = finetune_memory_estimate(tagger, 16)
+    shallow = finetune_memory_estimate(tagger)
     unfreeze_last_layers(backbone_of(tagger), 1000, keep_batchnorm_frozen=True)
-    deep = finetune_memory_estimate(tagger, 16)
+    deep = finetune_memory_estimate(tagger)
     assert shallow.at_batch(1) < shallow.at_batch(16) < deep.at_batch(16)
     assert shallow.trainable < deep.trainable and shallow.kept_per_image < deep.kept_per_image
     # The most images per step that fit, among the divisors of the batch.

@@ -18,12 +18,8 @@ TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--
 
 
 @pytest.fixture(scope="module")
-def prepared(tiny_dataset, tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("prepared")
-    result = run_script("prepare.py", "--paths.run_dir", run_dir, "--data.source", tiny_dataset / "tags.csv",
-                        "--data.min_tag_occurrences", "3")
-    assert result.returncode == 0, result.stderr
-    return run_dir
+def prepared(tiny_prepared):
+    return tiny_prepared
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,6 @@ class MemoryEstimate:
     trainable: float  # bytes of the trainable weights
     kept_per_image: float  # bytes of the layer outputs from the first trainable layer up, for one image
     largest_per_image: float  # bytes of the largest layer output, for one image
-    batch: int
 
     @property
     def fixed(self) -> float:
@@ -40,10 +39,6 @@ class MemoryEstimate:
         """Peak bytes at this many images per step."""
         return (self.fixed + KEPT_SHARE * self.kept_per_image * batch
                 + LARGEST_COPIES * self.largest_per_image * batch)
-
-    @property
-    def total(self) -> float:
-        return self.at_batch(self.batch)
 
     def parts(self) -> dict:
         return {"fixed": round(self.fixed / 2**30, 3), "kept_per_image": round(self.kept_per_image / 2**30, 4),
@@ -72,8 +67,8 @@ def layer_output_sizes(backbone) -> list[tuple[int, bool]] | None:
     return [(size, index >= first_trainable) for index, size in enumerate(sizes)]
 
 
-def finetune_memory_estimate(tagger, batch: int) -> MemoryEstimate | None:
-    """Peak bytes of a training step of the tagger as it is now (layers frozen or not) at this batch size."""
+def finetune_memory_estimate(tagger) -> MemoryEstimate | None:
+    """What a training step of the tagger as it is now (layers frozen or not) needs; at_batch gives its peak."""
     from tagger.model.network import backbone_of
 
     sizes = layer_output_sizes(backbone_of(tagger))
@@ -83,7 +78,7 @@ def finetune_memory_estimate(tagger, batch: int) -> MemoryEstimate | None:
     trainable = sum(int(np.prod(w.shape)) for w in tagger.trainable_weights) * BYTES
     return MemoryEstimate(weights=weights, trainable=trainable,
                           kept_per_image=sum(size for size, trains in sizes if trains) * BYTES,
-                          largest_per_image=max((size for size, _ in sizes), default=0) * BYTES, batch=batch)
+                          largest_per_image=max((size for size, _ in sizes), default=0) * BYTES)
 
 
 def available_memory(meminfo: Path = Path("/proc/meminfo")) -> float | None:
@@ -140,7 +135,7 @@ def plan_finetune_memory(tagger, stages: list[tuple[int, int]], batch: int, keep
         flags = [(layer, layer.trainable) for layer in backbone.layers]
         whole = backbone.trainable
         unfreeze_last_layers(backbone, layers, keep_batchnorm_frozen)
-        estimate = finetune_memory_estimate(tagger, batch)
+        estimate = finetune_memory_estimate(tagger)
         backbone.trainable = whole
         for layer, trainable in flags:
             layer.trainable = trainable

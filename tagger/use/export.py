@@ -69,10 +69,10 @@ ONNX_BYTES_PER_PARAMETER = 180
 
 def onnx_memory_refusal(parameters: int, meminfo: Path = Path("/proc/meminfo")) -> str | None:
     """Why the ONNX conversion is not started (it would swap or be killed), or None when memory suffices."""
-    try:
-        fields = dict(line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)
-        available = int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):  # not Linux: no cheap way to tell; try
+    from tagger.train.memory import available_memory
+
+    available = available_memory(meminfo)
+    if available is None:  # not Linux: no cheap way to tell; try
         return None
     needed = parameters * ONNX_BYTES_PER_PARAMETER
     if needed <= available:
