@@ -9,7 +9,7 @@ from conftest import run_script
 
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
                "--train.head.epochs", "1", "--train.finetune.unfreeze_layers", "4", "--train.finetune.epochs", "1",
-               "--train.finetune.batch_size", "16"]
+               "--train.finetune.batch_size", "16", "--train.finetune.learning_rate", "0.001"]
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,8 @@ def test_a_batch_that_does_not_fit_is_taken_in_accumulated_steps(prepared, tmp_p
     shutil.copytree(prepared, run_dir)
     at_4, at_8 = estimate_at(run_dir, [4, 8])
     limit = f"{(at_4 + at_8) / 2:.9f}"
-    result = run_script("train.py", "--paths.run_dir", run_dir, *TRAIN_FLAGS, "--train.finetune.memory_limit_gb", limit)
+    result = run_script("train.py", "--paths.run_dir", run_dir, *TRAIN_FLAGS, "--train.finetune.memory_limit_gb", limit,
+                        "--train.finetune.epochs", "2")
     assert result.returncode == 0, result.stderr
     assert "stage 2: a batch of 16 would not fit" in result.stdout + result.stderr
     assert "4 steps of 4 images make each update" in result.stdout + result.stderr
@@ -67,7 +68,17 @@ def test_a_batch_that_does_not_fit_is_taken_in_accumulated_steps(prepared, tmp_p
     assert record["finetune_steps"] == [{"stage": 2, "images_per_step": 4, "accumulated_steps": 4,
                                          "estimated_peak_gb": round(at_4, 2), "memory_limit_gb": round(float(limit), 2)}]
     history = json.loads((run_dir / "metrics.json").read_text())["history"]
-    assert [entry["epoch"] for entry in history["finetune"]] == [1]
+    assert [entry["epoch"] for entry in history["finetune"]] == [1, 2]
+    # The warm-up and cosine span the whole stage, counted in steps of 4 images (as Keras evaluates the schedule):
+    # halfway, the rate is where the schedule puts it, not already at zero as a schedule of updates would be.
+    from tagger.train.data import TrainingData
+    from tagger.train.optim import warmup_cosine
+
+    steps = -(-len(TrainingData.read(run_dir).train_rows) // 4)
+    halfway = float(warmup_cosine(0.001, 2 * steps, round(0.5 * steps))(steps))
+    assert halfway > 1e-4
+    assert history["finetune"][0]["learning_rate"] == pytest.approx(halfway, rel=1e-5)
+    assert history["finetune"][1]["learning_rate"] == pytest.approx(0.0, abs=1e-9)
 
 
 def test_training_that_cannot_fit_is_refused_before_stage_1(prepared, tmp_path):

@@ -75,7 +75,8 @@ class RecordEpoch(keras.callbacks.Callback):
         state, score = self.state, logs[VALIDATION_MAP]
         improved = score > state.best_map
         state.epochs_done = epoch + 1
-        state.history.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "validation_mAP": score})
+        state.history.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "validation_mAP": score,
+                              "learning_rate": current_learning_rate(self.model.optimizer)})
         if improved:
             state.best_map, state.best_epoch = score, epoch + 1
         state.stale_epochs = 0 if improved else state.stale_epochs + 1

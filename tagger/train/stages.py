@@ -30,8 +30,7 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     section (schedule, loss, patience, seed); backbone_scale: the learning-rate factor of scaled_variables (the
     backbone's) under Adam. start_map: the validation mAP of the weights the model starts with, which then count
     as epoch 0: kept when no epoch beats them (checkpointed, so a resume keeps them too). accumulation: steps
-    (of steps_per_epoch) whose averaged gradients make one update, where a whole batch would not fit in memory;
-    the schedule counts updates.
+    (of steps_per_epoch) whose averaged gradients make one update, where a whole batch would not fit in memory.
     """
     import keras
 
@@ -40,9 +39,10 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     from tagger.train.optim import ScaledAdam, warmup_cosine
 
     with hardware.strategy.scope():
-        updates_per_epoch = -(-steps_per_epoch // accumulation)
-        schedule = warmup_cosine(peak_learning_rate, updates_per_epoch * epochs,
-                                 int(round(options.warmup_epochs * updates_per_epoch)))
+        # Counted in steps, accumulated ones included: Keras (3.15) evaluates the schedule at every step's count,
+        # not at the count of updates its documentation names (tests/test_finetune_memory.py holds it to that).
+        schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
+                                 int(round(options.warmup_epochs * steps_per_epoch)))
         accumulated = {"gradient_accumulation_steps": accumulation} if accumulation > 1 else {}
         if optimizer_name == "sgd":
             optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9,

@@ -62,13 +62,15 @@ def train(settings: Settings) -> StepResult:
                    "model": settings.model.model_dump(mode="json"), "train": settings.train.model_dump(mode="json")}
 
     history, stage1 = train_head(tagger, features, data, settings, hardware, fingerprint)
-    finetuned = finetune(tagger, data, settings, hardware, fingerprint, history, step_plans)
+    range_tests: dict = {}
+    finetuned = finetune(tagger, data, settings, hardware, fingerprint, history, step_plans, range_tests)
     validation_scores = predict_validation(tagger, features, data, settings, finetuned)
     metrics, thresholds = evaluate_and_report(run_dir, data.vocabulary, data.labels[data.train_rows],
                                               data.labels[data.validation_rows], validation_scores, history,
                                               settings.train.thresholds, stage1)
     fidelity = check_fidelity(tagger, features, data, settings, thresholds, finetuned, hardware)
-    outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity, step_plans)
+    outputs = save_outputs(run_dir, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity, step_plans,
+                           range_tests)
     overall = metrics["at_tag_thresholds"]
     log.info(f"validation: mAP {metrics['mAP']:.4f}, micro F1 {overall['OF1']:.4f}, macro F1 {overall['CF1']:.4f} "
           f"({metrics['validation_images']} images, {metrics['tags_in_validation']} tags present)")
@@ -171,8 +173,9 @@ def finetune_step_plans(tagger, data: TrainingData, settings: Settings, hardware
 
 
 def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerprint: dict, history: dict,
-             step_plans: dict | None = None) -> bool:
-    """Stages 2 (the last backbone layers) and 3 (all of them) from images, when asked for; True if either ran."""
+             step_plans: dict | None = None, range_tests: dict | None = None) -> bool:
+    """Stages 2 (the last backbone layers) and 3 (all of them) from images, when asked for; True if either ran.
+    range_tests: filled with the learning-rate range test of a stage whose rate is auto, by stage number."""
     from tagger.model.hub import transformer_blocks
     from tagger.model.network import backbone_of
 
@@ -204,6 +207,12 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         unit = "transformer blocks" if transformer_blocks(backbone_of(tagger)) is not None else "layers"
         log.info(f"stage {stage_number}: fine-tuning the last {unfrozen} backbone {unit}, up to {epochs} epochs")
         checkpoint = StageCheckpoint(settings.paths.run_dir, name, fingerprint)
+        if learning_rate == "auto":
+            test = chosen_learning_rate(tagger, settings, hardware, name, fingerprint, epoch_batches, accumulation,
+                                        step_images)
+            learning_rate = test.chosen
+            if range_tests is not None:
+                range_tests[stage_number] = test.record()
         # The model as the stage gets it counts as its epoch 0: fine-tuning a backbone on a few hundred images
         # can lose what stage 1 had (coco128: 0.466 -> 0.405 at learning rate 1e-3), and then it is kept.
         # Measured once, when the stage begins (a resumed stage has it in its checkpoint).
@@ -216,6 +225,26 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
                                   backbone_scale=stages.backbone_learning_rate_scale, start_map=start_map,
                                   accumulation=accumulation)
     return True
+
+
+def chosen_learning_rate(tagger, settings: Settings, hardware, name: str, fingerprint: dict, epoch_batches,
+                         accumulation: int, step_images: int):
+    """The stage's peak learning rate from a range test (tagger.train.learning_rate_range), run once: a resumed
+    run reads the first run's result."""
+    from tagger.model.network import backbone_of
+    from tagger.train.learning_rate_range import RANGE_EPOCH, RangeTestRecord, range_test
+
+    saved = RangeTestRecord(settings.paths.run_dir, name, fingerprint)
+    test = saved.load()
+    if test is None:
+        stages = settings.train.finetune
+        batches = epoch_batches(RANGE_EPOCH).repeat()
+        test = range_test(tagger, batches, accumulation, step_images, hardware, settings.train,
+                          backbone_of(tagger).trainable_variables, stages.backbone_learning_rate_scale)
+        saved.save(test)
+    log.info(f"  learning rate {test.chosen:.2g}, from a range test of {len(test.losses)} updates of "
+             f"{test.images_per_update} images: the training loss was lowest at {test.lowest_at:.2g} ({test.seconds:.0f} s)")
+    return test
 
 
 def predict_validation(tagger, features: np.ndarray, data: TrainingData, settings: Settings,
@@ -245,7 +274,7 @@ def check_fidelity(tagger, features: np.ndarray, data: TrainingData, settings: S
 
 
 def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned, hardware, fidelity,
-                 step_plans: dict | None = None) -> list[Path]:
+                 step_plans: dict | None = None, range_tests: dict | None = None) -> list[Path]:
     from tagger.model.network import tag_layer_weights
 
     vocabulary = list(thresholds["tags"])  # the tags in output order
@@ -268,6 +297,8 @@ def save_outputs(run_dir: Path, settings, tagger, thresholds, metrics, finetuned
         "fidelity": fidelity or {},
         # Images per step of stages 2 and 3 as planned within memory (tagger.train.memory).
         "finetune_steps": [plan.record() for plan in (step_plans or {}).values()],
+        # --train.finetune.learning_rate auto: the range test behind each stage's rate (tagger.train.learning_rate_range).
+        "learning_rate_range_tests": [{"stage": stage, **test} for stage, test in (range_tests or {}).items()],
     })
     runfolder.write_settings(run_dir, "train", settings)
     return [run_dir / name for name in (runfolder.MODEL, runfolder.SELECTED_TAGS, runfolder.HEAD, runfolder.THRESHOLDS, runfolder.METRICS,
