@@ -120,10 +120,23 @@ def test_finetuned_model_is_re_embedded(tiny_dataset, tmp_path):
     trained = run_script("train.py", *run, *TRAIN_FLAGS, "--train.unfreeze_layers", "5", "--train.finetune_epochs", "1")
     assert trained.returncode == 0, trained.stderr
     assert "stage 2: fine-tuning the last 5 backbone layers" in trained.stdout
-    embedded = run_script("embed.py", *run)
+    # float32, as the stage-1 cache was computed: bfloat16 (auto on CPUs with its units) would differ by itself.
+    embedded = run_script("embed.py", *run, "--embed.precision", "float32")
     assert embedded.returncode == 0, embedded.stderr
     assert "embedding 60 images" in embedded.stdout
-    assert not np.allclose(np.load(tmp_path / "embeddings.npy"), np.load(tmp_path / "features.npy"))
+    assert json.loads((tmp_path / "training.json").read_text())["backbone_finetuned"] is True
+    # The rows are the trained model's: its embedding part run here on the same images. (Not "unlike the stage-1
+    # cache": stage 2 keeps stage 1's weights when no epoch beats them, which on 60 images of an untrained backbone
+    # hangs on round-off.) Relative to their scale: an untrained backbone's embeddings are about 1e-12.
+    from tagger import runfolder
+    from tagger.images import load_image
+    from tagger.model.network import embedding_model, load_tagger
+
+    paths = runfolder.read_manifest(tmp_path).paths
+    expected = embedding_model(load_tagger(tmp_path / "model.keras")).predict(
+        np.stack([load_image(path, 32) for path in paths]), verbose=0)
+    embeddings = np.load(tmp_path / "embeddings.npy")
+    assert np.abs(embeddings - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
 @pytest.mark.parametrize("script, step", [("train.py", "prepare.py"), ("embed.py", "prepare.py"),
