@@ -30,6 +30,10 @@ Sets (each on coco128 at every seed unless noted):
   shared       variants of every kind, half the images carrying two spellings (two annotators' tags
                merged): breaks "one person tags an image with one spelling", which the overlap term and
                the probe's images-of-one-tag-only samples lean on
+  scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
+               look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
+               square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
+               can speak: what the meaning route does where it has the evidence coco128's few images lack
   demo         the demo's run folders, as made by data/run_demo.sh (planted variants)
 """
 
@@ -56,7 +60,8 @@ from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
-ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "shared", "demo")
+ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "shared", "scenes", "demo")
+SCENES_TRAIN_FLAGS = DEFAULT_TRAIN_FLAGS.replace("--model.image_size 224", "--model.image_size 96")
 BROADER = {"animal": {"dog", "cat", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "bird"},
            "vehicle": {"car", "truck", "bus", "motorcycle", "bicycle", "airplane", "train", "boat"},
            "furniture": {"chair", "couch", "bed", "dining table", "bench"},
@@ -68,12 +73,28 @@ CONFIDENCE_BINS = (0.0, 0.5, 0.7, 0.9, 1.01)
 
 def coco_base(work_dir: Path, train_flags: str) -> tuple[list[list[str]], np.ndarray]:
     """coco128's clean tags per image and their embeddings (prepare/train/embed run once, cached)."""
-    run_dir = work_dir / "coco_base"
+    return embedded_base(work_dir / "coco_base", COCO, train_flags)
+
+
+def scenes_base(work_dir: Path, train_flags: str) -> tuple[list[list[str]], np.ndarray]:
+    """The look-alike scenes' concepts per image and their embeddings (made, then embedded once, cached)."""
+    from lookalike_scenes import make_scenes
+
+    source = work_dir / "scenes_data" / "tags.csv"
+    if not source.exists():
+        print("scenes base: making 3,000 images ...", flush=True)
+        make_scenes(source.parent, 3000, 96)
+    return embedded_base(work_dir / "scenes_base", source, train_flags)
+
+
+def embedded_base(run_dir: Path, source: Path, train_flags: str) -> tuple[list[list[str]], np.ndarray]:
+    work_dir = run_dir.parent
     if not (run_dir / "embeddings.npy").exists():
-        steps = [("prepare.py", ["--data.source", str(COCO), "--data.min_tag_occurrences", "1"]),
-                 ("train.py", train_flags.split()), ("embed.py", [])]
+        steps = [("prepare.py", ["--data.source", str(source), "--data.min_tag_occurrences", "1"]),
+                 ("train.py", train_flags.split()),
+                 ("embed.py", ["--embed.precision", "float32"])]  # the same rows on every CPU
         for script, flags in steps:
-            print(f"coco base: {script} ...", flush=True)
+            print(f"{run_dir.name}: {script} ...", flush=True)
             result = subprocess.run([sys.executable, str(REPO / script), "--paths.run_dir", str(run_dir), *flags],
                                     capture_output=True, text=True, cwd=work_dir)
             if result.returncode:
@@ -345,7 +366,7 @@ def main() -> None:
     seeds = [int(s) for s in arguments.seeds.split(",") if s]
     sets = arguments.sets.split(",")
     results, start = [], time.perf_counter()
-    coco_sets = [s for s in sets if s != "demo"]
+    coco_sets = [s for s in sets if s not in ("demo", "scenes")]
     if coco_sets:
         tags, embeddings = coco_base(arguments.work_dir, arguments.train_flags)
         for name in coco_sets:
@@ -354,6 +375,15 @@ def main() -> None:
                 results.append(evaluate(f"{name} s{seed}", rows, set_embeddings, plan, arguments.min_count))
                 print(f"{results[-1]['set']}: combined F1 {cell(results[-1]['combined']['f1'])} "
                       f"({results[-1]['seconds']} s)", flush=True)
+    if "scenes" in sets:
+        from lookalike_scenes import spelled, spelling_plan
+
+        tags, embeddings = scenes_base(arguments.work_dir, SCENES_TRAIN_FLAGS)
+        for seed in seeds:
+            results.append(evaluate(f"scenes s{seed}", spelled(tags, seed), embeddings, spelling_plan(),
+                                    arguments.min_count))
+            print(f"{results[-1]['set']}: combined F1 {cell(results[-1]['combined']['f1'])} "
+                  f"({results[-1]['seconds']} s)", flush=True)
     if "demo" in sets:
         for run in filter(None, arguments.demo_runs.split(",")):
             tags, embeddings, plan, kernel = demo_set(Path(run), 10)

@@ -192,7 +192,7 @@ class FinetuneSettings(BaseModel):
         "6,000 real photos where 1e-4 with scale 0.1 earned none; the stage keeps stage 1's weights when no "
         "epoch beats them (a few hundred images can lose more than they gain). auto: a learning-rate range test "
         "of 43 updates before stage 2 picks it (a tenth of the rate where the training loss was lowest; in "
-        "training.json).",
+        "training.json); on 5,400 synthetic scenes it chose 6.8e-05 and earned 4.4 points less than 1e-3.",
     )
     backbone_learning_rate_scale: float = Field(
         1.0, gt=0.0, le=1.0, description="Stages 2 and 3: backbone learning rate = head learning rate x this "
