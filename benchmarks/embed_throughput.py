@@ -178,11 +178,8 @@ def measure_backbone(backbone: str, arguments, paths: list[str],
     import keras
 
     from tagger.images import image_dataset, load_image
-    from tagger.model.inference import (
-        batch_function,
-        openvino_batch_function,
-        to_openvino,
-    )
+    from tagger.model.convert import to_openvino
+    from tagger.model.inference import batch_function, openvino_batch_function
     from tagger.model.network import build_tagger, embedding_model
     from tagger.settings import ModelSettings
 
