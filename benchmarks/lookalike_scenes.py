@@ -71,8 +71,9 @@ def make_scenes(out: Path, images: int, size: int, seed: int = 0) -> Path:
 
 
 def spelling_plan() -> dict:
-    """{concept: [(spelling, kind)]}: the variants as benchmarks/variant_discovery.py's plans hold them."""
-    return {concept: list(spellings) for concept, spellings in VARIANTS.items()}
+    """{concept: [(spelling, kind)]}, the concept's own spelling first, as benchmarks/variant_discovery.py's plans
+    hold them."""
+    return {concept: [(concept, "original"), *spellings] for concept, spellings in VARIANTS.items()}
 
 
 def spelled(tags: list[list[str]], seed: int) -> list[list[str]]:
