@@ -40,6 +40,7 @@ SETTINGS = {
     "bold": ["--train.finetune.unfreeze_layers", "100", "--train.finetune.learning_rate", "1e-3",
              "--train.finetune.backbone_learning_rate_scale", "1.0", "--train.finetune.epochs", "3"],
     "defaults": ["--train.finetune.unfreeze_layers", "100"],
+    "defaults30": ["--train.finetune.unfreeze_layers", "30"],  # issue 17's depth, today's rates
     "auto": ["--train.finetune.unfreeze_layers", "100", "--train.finetune.learning_rate", "auto",
              "--train.finetune.backbone_learning_rate_scale", "1.0", "--train.finetune.epochs", "3"],
 }
