@@ -132,7 +132,7 @@ def main() -> None:
     (run_dir / "manifest.csv").write_text("".join(manifest))
     second, _, output = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
     print(f"adding {added} images to {images - added}: first embed.py {first:.1f} s, second {second:.1f} s "
-          f"({second / first:.0%} of the first; start-up included, which dominates at this size)")
+          f"({second / first:.0%} of the first, start-up included)")
 
     seconds, peak, _ = measured([*script, "--naive", "tag", "--run-dir", str(run_dir), "--image-size",
                                  str(arguments.image_size)])
