@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 from tagger import runfolder
 from tagger.cli import main
@@ -141,3 +142,21 @@ def test_report_escapes_tags_and_paths(tmp_path):
     page = (tmp_path / "synonyms.html").read_text()
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_a_near_miss_never_repeats_a_rejected_decision_through_a_group():
+    # red and r3d have the same images' mean: one tag. rot sits near both (cosine 0.66: a near miss by its means).
+    # The person rejected red / rot: rot / r3d would take rot into red's group again, so it is not listed.
+    vocabulary = ["red", "r3d", "rot", "blue"]
+    vectors = np.array([[1, 0, 0], [1, 0, 0], [0.66, 0.75, 0], [0, 0.6, 0.8]], np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    tag_images = sparse.csr_matrix(np.kron(np.eye(4), np.ones(10)))  # each tag on 10 images of its own
+    counts = [10, 10, 10, 10]
+
+    def near_misses(rejected):
+        model = CombinedVariants().fit(vectors, vocabulary, counts, tag_images, rejected)
+        assert [group.members for group in model.groups_] == [["r3d", "red"]]
+        return sorted(sorted((miss["canonical"], miss["variant"])) for miss in model.near_misses_)
+
+    assert near_misses(frozenset()) == [["r3d", "rot"], ["red", "rot"]]
+    assert near_misses({frozenset(("red", "rot"))}) == []
