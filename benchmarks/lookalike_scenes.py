@@ -12,12 +12,10 @@ benchmarks/variant_suite.py embeds them once and spells the tags at each seed.
 """
 
 import argparse
-import csv
 import random
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw
+from make_scenes import write_scenes
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 170, 50), "blue": (40, 60, 220), "navy": (20, 30, 120),
            "yellow": (235, 210, 20), "orange": (240, 130, 20)}
@@ -30,44 +28,11 @@ VARIANTS = {"red": [("r3d", "leetspeak"), ("rot", "translation")], "green": [("g
 LOOKALIKES = (("navy", "blue"), ("orange", "yellow"), ("disc", "ring"), ("rectangle", "square"))
 
 
-def draw_shape(pen: ImageDraw.ImageDraw, shape: str, colour, cx: float, cy: float, radius: float) -> None:
-    if shape == "ring":
-        pen.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=colour, width=max(2, int(radius / 3)))
-    elif shape == "disc":
-        pen.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
-    elif shape == "square":
-        pen.rectangle((cx - radius, cy - radius, cx + radius, cy + radius), fill=colour)
-    elif shape == "rectangle":  # 3:2, lying
-        pen.rectangle((cx - radius, cy - radius * 2 / 3, cx + radius, cy + radius * 2 / 3), fill=colour)
-    else:
-        pen.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
-
-
 def make_scenes(out: Path, images: int, size: int, seed: int = 0) -> Path:
-    """Writes the images and tags.csv of their concepts (no variants); returns the CSV's path."""
-    generator = np.random.default_rng(seed)
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    rows = []
-    for index in range(images):
-        image = Image.new("RGB", (size, size), tuple(int(v) for v in generator.integers(110, 160, 3)))
-        pen = ImageDraw.Draw(image)
-        tags = []
-        for _ in range(int(generator.integers(1, 4))):
-            colour, shape = list(COLOURS)[generator.integers(len(COLOURS))], SHAPES[generator.integers(len(SHAPES))]
-            radius = generator.uniform(0.12, 0.2) * size
-            cx, cy = generator.uniform(radius, size - radius, size=2)
-            jitter = tuple(int(np.clip(c + generator.integers(-15, 16), 0, 255)) for c in COLOURS[colour])
-            draw_shape(pen, shape, jitter, cx, cy, radius)
-            tags += [colour, shape]
-        noise = generator.normal(0, 6, (size, size, 3))
-        name = f"images/{index:05d}.png"
-        Image.fromarray(np.clip(np.asarray(image, np.float64) + noise, 0, 255).astype(np.uint8)).save(out / name)
-        rows.append((name, ", ".join(dict.fromkeys(tags))))
-    with (out / "tags.csv").open("w", newline="", encoding="utf-8") as table:
-        writer = csv.writer(table)
-        writer.writerow(["image", "tags"])
-        writer.writerows(rows)
-    return out / "tags.csv"
+    """Writes the images and tags.csv of their concepts (no variants), a colour tag and a shape tag per shape;
+    returns the CSV's path."""
+    return write_scenes(out, images, size, seed, COLOURS, SHAPES, lambda colour, shape: [colour, shape],
+                        radii=(0.12, 0.2), jitter=15)
 
 
 def spelling_plan() -> dict:

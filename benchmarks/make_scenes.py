@@ -24,29 +24,39 @@ SHAPES = ("ring", "square", "triangle")
 
 def draw_shape(pen: ImageDraw.ImageDraw, shape: str, colour, cx: float, cy: float, radius: float) -> None:
     box = (cx - radius, cy - radius, cx + radius, cy + radius)
-    if shape == "ring":
+    if shape == "ring":  # hollow
         pen.ellipse(box, outline=colour, width=max(2, int(radius / 3)))
+    elif shape == "disc":
+        pen.ellipse(box, fill=colour)
     elif shape == "square":
         pen.rectangle(box, fill=colour)
+    elif shape == "rectangle":  # 3:2, lying
+        pen.rectangle((cx - radius, cy - radius * 2 / 3, cx + radius, cy + radius * 2 / 3), fill=colour)
     else:
         pen.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
 
 
-def make_scenes(out: Path, images: int, size: int, seed: int) -> None:
-    random = np.random.default_rng(seed)
+def write_scenes(out: Path, images: int, size: int, seed: int, colours: dict, shapes: tuple, tags_of,
+                 radii: tuple[float, float] = (0.10, 0.18), jitter: int = 0) -> Path:
+    """Pictures of one to three shapes in `colours` x `shapes` on grey with noise, each tagged with tags_of(colour,
+    shape) per shape (duplicates dropped), and tags.csv; returns the CSV's path. radii: a shape's radius as a share
+    of the side; jitter: each shape's colour moves up to this much per channel."""
+    generator = np.random.default_rng(seed)
     (out / "images").mkdir(parents=True, exist_ok=True)
     rows = []
     for index in range(images):
-        image = Image.new("RGB", (size, size), tuple(int(v) for v in random.integers(100, 160, 3)))
+        image = Image.new("RGB", (size, size), tuple(int(v) for v in generator.integers(100, 160, 3)))
         pen = ImageDraw.Draw(image)
         tags = []
-        for _ in range(int(random.integers(1, 4))):
-            colour, shape = list(COLOURS)[random.integers(len(COLOURS))], SHAPES[random.integers(len(SHAPES))]
-            radius = random.uniform(0.10, 0.18) * size
-            cx, cy = random.uniform(radius, size - radius, size=2)
-            draw_shape(pen, shape, COLOURS[colour], cx, cy, radius)
-            tags.append(f"{colour} {shape}")
-        noise = random.normal(0, 8, (size, size, 3))
+        for _ in range(int(generator.integers(1, 4))):
+            colour, shape = list(colours)[generator.integers(len(colours))], shapes[generator.integers(len(shapes))]
+            radius = generator.uniform(*radii) * size
+            cx, cy = generator.uniform(radius, size - radius, size=2)
+            fill = colours[colour] if not jitter else tuple(
+                int(np.clip(c + generator.integers(-jitter, jitter + 1), 0, 255)) for c in colours[colour])
+            draw_shape(pen, shape, fill, cx, cy, radius)
+            tags += tags_of(colour, shape)
+        noise = generator.normal(0, 8, (size, size, 3))
         pixels = np.clip(np.asarray(image, np.float64) + noise, 0, 255).astype(np.uint8)
         name = f"images/{index:05d}.png"
         Image.fromarray(pixels).save(out / name)
@@ -55,6 +65,11 @@ def make_scenes(out: Path, images: int, size: int, seed: int) -> None:
         writer = csv.writer(table)
         writer.writerow(["image", "tags"])
         writer.writerows(rows)
+    return out / "tags.csv"
+
+
+def make_scenes(out: Path, images: int, size: int, seed: int) -> None:
+    write_scenes(out, images, size, seed, COLOURS, SHAPES, lambda colour, shape: [f"{colour} {shape}"])
     print(f"wrote {images} images and {out / 'tags.csv'}")
 
 

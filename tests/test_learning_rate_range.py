@@ -30,7 +30,8 @@ def test_the_rate_is_a_tenth_of_where_the_smoothed_loss_was_lowest():
     assert choose(sweep, list(np.linspace(1.0, 0.1, UPDATES)))[1] == CHOSEN_RANGE[1]
 
 
-def test_the_range_test_leaves_every_weight_as_it_was():
+def range_test_on_noise(seed: int, images: int, batch: int, accumulation: int, unfrozen_layers: int = 0):
+    """(the tagger, its weights before, the test): a range test of a small untrained tagger on noise images."""
     import tensorflow as tf
 
     from tagger.model.network import backbone_of, build_tagger
@@ -40,15 +41,21 @@ def test_the_range_test_leaves_every_weight_as_it_was():
     from tagger.train.stages import unfreeze_last_layers
 
     tagger = build_tagger(ModelSettings(backbone="mobilenetv2", weights="none", image_size=32), 5)
-    unfreeze_last_layers(backbone_of(tagger), 4, keep_batchnorm_frozen=False)
+    if unfrozen_layers:
+        unfreeze_last_layers(backbone_of(tagger), unfrozen_layers, keep_batchnorm_frozen=False)
     before = [variable.numpy() for variable in tagger.variables]
-    generator = np.random.default_rng(0)
-    pixels = generator.uniform(0, 255, (32, 32, 32, 3)).astype(np.float32)
-    labels = (generator.uniform(size=(32, 5)) < 0.3).astype(np.float32)
-    batches = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(8).repeat()
+    generator = np.random.default_rng(seed)
+    pixels = generator.uniform(0, 255, (images, 32, 32, 3)).astype(np.float32)
+    labels = (generator.uniform(size=(images, 5)) < 0.3).astype(np.float32)
+    batches = tf.data.Dataset.from_tensor_slices((pixels, labels)).batch(batch).repeat()
     options = TrainSettings()
-    test = range_test(tagger, batches, 1, 8, configure_hardware(options.hardware), options,
+    test = range_test(tagger, batches, accumulation, batch, configure_hardware(options.hardware), options,
                       backbone_of(tagger).trainable_variables, 1.0)
+    return tagger, before, test
+
+
+def test_the_range_test_leaves_every_weight_as_it_was():
+    tagger, before, test = range_test_on_noise(seed=0, images=32, batch=8, accumulation=1, unfrozen_layers=4)
     assert all(np.array_equal(value, variable.numpy()) for value, variable in zip(before, tagger.variables))
     assert 2 <= len(test.losses) <= UPDATES and test.learning_rates == pytest.approx(list(rates()[:len(test.losses)]))
     assert test.chosen == pytest.approx(float(np.clip(FRACTION * test.lowest_at, *CHOSEN_RANGE)))
@@ -77,3 +84,15 @@ def test_train_py_runs_stage_2_at_the_chosen_rate_and_a_resume_reads_it(tiny_pre
     again = run_script("train.py", "--paths.run_dir", run_dir, *TRAIN_FLAGS)
     assert again.returncode == 0, again.stderr
     assert json.loads((run_dir / "training.json").read_text())["learning_rate_range_tests"] == tests
+
+
+def test_with_accumulated_steps_each_update_runs_at_its_recorded_rate():
+    tagger, _, test = range_test_on_noise(seed=1, images=16, batch=4, accumulation=2)
+    optimizer = tagger.optimizer
+    # Keras counts every step, accumulated ones included, and reads the schedule at that count (its `iterations`
+    # counts updates): update u is applied at step 2u - 1, and must run at the rate recorded for it.
+    updates = len(test.losses)
+    assert int(optimizer.iterations) == updates and test.images_per_update == 8
+    schedule = optimizer._learning_rate  # the schedule the optimizer evaluates (no public handle in Keras 3)
+    applied = [float(schedule(2 * update - 1)) for update in range(1, updates + 1)]
+    assert applied == pytest.approx(test.learning_rates, rel=1e-6)

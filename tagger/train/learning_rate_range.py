@@ -73,31 +73,24 @@ def range_test(model, batches, accumulation: int, images_per_step: int, hardware
     (pixels, labels) batches), from the model as it is; leaves the model's weights as they were."""
     import keras
 
-    from tagger.train.losses import make_loss
-    from tagger.train.optim import ScaledAdam
+    from tagger.train.stages import compile_for_training
 
     began = time.perf_counter()
     saved = [variable.numpy() for variable in model.variables]
     sweep = rates()
+    # One rate per update; Keras evaluates the schedule at every step's count, accumulated steps included.
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
-        [float(step) + 0.5 for step in range(1, len(sweep))], [float(rate) for rate in sweep])
-    accumulated = {"gradient_accumulation_steps": accumulation} if accumulation > 1 else {}
-    with hardware.strategy.scope():
-        optimizer = ScaledAdam(scale=backbone_scale, learning_rate=schedule,
-                               weight_decay=options.weight_decay or None, **accumulated)
-        optimizer.scale_variables(scaled_variables)
-        model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
-                      jit_compile=hardware.jit_compile)
-    raw, step_losses, lowest = [], [], math.inf
+        [float(update * accumulation) - 0.5 for update in range(1, len(sweep))], [float(rate) for rate in sweep])
+    compile_for_training(model, hardware, options, schedule, "adam", scaled_variables, backbone_scale, accumulation)
+    raw, step_losses = [], []
     for pixels, labels in batches.take(len(sweep) * accumulation):
         step_losses.append(float(np.asarray(model.train_on_batch(pixels, labels))))
         if len(step_losses) < accumulation:
             continue
         raw.append(float(np.mean(step_losses)))
         step_losses = []
-        smooth = smoothed_losses(raw)[-1]
-        lowest = min(lowest, smooth)
-        if not math.isfinite(smooth) or smooth > DIVERGED * lowest:
+        smooth = smoothed_losses(raw)
+        if not math.isfinite(smooth[-1]) or smooth[-1] > DIVERGED * min(smooth):
             break
     for variable, value in zip(model.variables, saved):
         variable.assign(value)

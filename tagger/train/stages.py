@@ -20,6 +20,30 @@ from tagger.train.tensorboard import EpochLog
 log = logging.getLogger(__name__)
 
 
+def compile_for_training(model, hardware, options, learning_rate, optimizer_name: str = "adam", scaled_variables=(),
+                         backbone_scale: float = 1.0, accumulation: int = 1):
+    """Compiles the model with a stage's optimizer at this learning rate (a number or a schedule) and its loss;
+    returns the optimizer. Adam scales scaled_variables' rate by backbone_scale; accumulation: steps whose averaged
+    gradients make one update."""
+    import keras
+
+    from tagger.train.losses import make_loss
+    from tagger.train.optim import ScaledAdam
+
+    with hardware.strategy.scope():
+        accumulated = {"gradient_accumulation_steps": accumulation} if accumulation > 1 else {}
+        if optimizer_name == "sgd":
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9,
+                                             weight_decay=options.weight_decay or None, **accumulated)
+        else:
+            optimizer = ScaledAdam(scale=backbone_scale, learning_rate=learning_rate,
+                                   weight_decay=options.weight_decay or None, **accumulated)
+            optimizer.scale_variables(scaled_variables)
+        model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
+                      jit_compile=hardware.jit_compile)
+    return optimizer
+
+
 def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: float, steps_per_epoch: int,
               epochs: int, options, epoch_data, validation_map, stage_number: int, scaled_variables=(),
               optimizer_name: str = "adam", backbone_scale: float = 1.0, start_map: float | None = None,
@@ -35,24 +59,14 @@ def run_stage(checkpoint: StageCheckpoint, model, hardware, peak_learning_rate: 
     import keras
 
     from tagger.train import callbacks
-    from tagger.train.losses import make_loss
-    from tagger.train.optim import ScaledAdam, warmup_cosine
+    from tagger.train.optim import warmup_cosine
 
-    with hardware.strategy.scope():
-        # Counted in steps, accumulated ones included: Keras (3.15) evaluates the schedule at every step's count,
-        # not at the count of updates its documentation names (tests/test_finetune_memory.py holds it to that).
-        schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
-                                 int(round(options.warmup_epochs * steps_per_epoch)))
-        accumulated = {"gradient_accumulation_steps": accumulation} if accumulation > 1 else {}
-        if optimizer_name == "sgd":
-            optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9,
-                                             weight_decay=options.weight_decay or None, **accumulated)
-        else:
-            optimizer = ScaledAdam(scale=backbone_scale, learning_rate=schedule,
-                                   weight_decay=options.weight_decay or None, **accumulated)
-            optimizer.scale_variables(scaled_variables)
-        model.compile(optimizer=optimizer, loss=make_loss(options.loss, options.label_smoothing),
-                      jit_compile=hardware.jit_compile)
+    # Counted in steps, accumulated ones included: Keras (3.15) evaluates the schedule at every step's count,
+    # not at the count of updates its documentation names (tests/test_finetune_memory.py holds it to that).
+    schedule = warmup_cosine(peak_learning_rate, steps_per_epoch * epochs,
+                             int(round(options.warmup_epochs * steps_per_epoch)))
+    optimizer = compile_for_training(model, hardware, options, schedule, optimizer_name, scaled_variables,
+                                     backbone_scale, accumulation)
     state = checkpoint.load()
     if state is not None and state.epochs_done > 0:
         checkpoint.restore(model, optimizer)

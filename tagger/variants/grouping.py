@@ -321,19 +321,17 @@ class CombinedVariants:
 
     def _near_misses(self, vocabulary, counts) -> list[dict]:
         """Pairs just under min_score, and spelling-near pairs the images tell apart: listed, not merged."""
-        together = {frozenset(group.members) for group in self.groups_}
-        group_of = {tag: members for members in together for tag in members}
+        group_of = {tag: set(group.members) for group in self.groups_ for tag in group.members}
         flags = self.evidence_.flags(self.min_score)
         position = {tag: index for index, tag in enumerate(vocabulary)}
         missed = []
         for index in np.argsort(-self.scores_, kind="stable"):
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
-            if not flags[index].startswith(NEAR_MISS) or any({first, second} <= members for members in together):
-                continue
-            # Taking the pair would join their groups: not if a person rejected a pair across them (red / rot
-            # rejected, r3d in red's group: rot / r3d is that decision again).
-            if any(frozenset((a, b)) in self.rejected_ for a in group_of.get(first, {first})
-                   for b in group_of.get(second, {second})):
+            left, right = group_of.get(first, {first}), group_of.get(second, {second})
+            # Taking the pair joins their groups: not listed when they are one already, or when a person rejected
+            # a pair across them (red / rot rejected, r3d in red's group: rot / r3d is that decision again).
+            if not flags[index].startswith(NEAR_MISS) or second in left \
+                    or any(frozenset((a, b)) in self.rejected_ for a in left for b in right):
                 continue
             canonical, variant = sorted((first, second), key=lambda t: (-counts[position[t]], t))
             evidence = self.evidence_
