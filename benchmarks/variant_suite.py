@@ -27,6 +27,10 @@ Sets (each on coco128 at every seed unless noted):
   translations translations and synonyms only, used at random
   nearspell    the most look-alike distinct classes renamed to near spellings of each other
                (one letter, or a plural with a different meaning) beside injected true variants
+  danbooru     the four most look-alike distinct class pairs renamed to distinct Danbooru tags of near spelling
+               (`shirt lift` / `skirt lift`, `black robe` / `black rose`, `white pants` / `white panties`, `legs up` /
+               `leg up`: long names one letter or a plural apart, where a normalized edit distance is high) beside
+               injected true variants
   shared       variants of every kind, half the images carrying two spellings (two annotators' tags
                merged): breaks "one person tags an image with one spelling", which the overlap term and
                the probe's images-of-one-tag-only samples lean on
@@ -60,7 +64,11 @@ from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
-ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "shared", "scenes", "demo")
+ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "shared", "scenes",
+            "demo")
+# Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
+DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
+                       ("legs up", "leg up"))
 SCENES_TRAIN_FLAGS = DEFAULT_TRAIN_FLAGS.replace("--model.image_size 224", "--model.image_size 96")
 BROADER = {"animal": {"dog", "cat", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "bird"},
            "vehicle": {"car", "truck", "bus", "motorcycle", "bicycle", "airplane", "train", "boat"},
@@ -216,8 +224,10 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = plan_of_kinds(counts, ("misspelling", "leetspeak", "plural"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
-    elif name == "nearspell":
-        renames = nearspell_renames(tags, embeddings, 4, min_count)
+    elif name in ("nearspell", "danbooru"):
+        renames = nearspell_renames(tags, embeddings, 4, min_count) if name == "nearspell" else {
+            old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)
+            for old, new in zip(pair, names)}
         renamed = [[renames.get(t, t) for t in row] for row in tags]
         counts = Counter(t for row in renamed for t in set(row))
         protected = set(renames.values()) | {k for k in counts if any(normalize(k) == normalize(v) for v in renames)}

@@ -27,7 +27,25 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert {spelling_key(tag) for tag in ["pr0gramm", "programm", "program", "Pro-Grams"]} == {"program"}
     assert spelling_similarity("pr0gramm", "program") == 1.0
     assert spelling_similarity("sqaure", "square") == pytest.approx(5 / 6)  # one transposition
-    assert spelling_similarity("cat", "car") == pytest.approx(2 / 3)
+    assert spelling_similarity("cat", "car") == pytest.approx(2 / 3)  # r and t are neighbouring keys
+
+
+def test_a_slip_of_the_finger_counts_once_another_letter_twice():
+    # Slips: a dropped letter, a swap of neighbours, a neighbouring key (s for a): one edit each.
+    assert spelling_similarity("window", "windw") == pytest.approx(5 / 6)
+    assert spelling_similarity("tabel", "table") == pytest.approx(4 / 5)
+    assert spelling_similarity("progrsm", "program") == pytest.approx(6 / 7)
+    assert spelling_similarity("progrpm", "program") == pytest.approx(5 / 7)  # p is far from a
+    # Another letter far from it on the keyboard is another word more often than a slip (Danbooru's distinct
+    # `shirt lift` / `skirt lift`, `black robe` / `black rose`): it costs two, as writing a different letter does.
+    assert spelling_similarity("shirt lift", "skirt lift") == pytest.approx(7 / 9)
+    assert spelling_similarity("black robe", "black rose") == pytest.approx(7 / 9)
+    assert spelling_similarity("cup", "cap") == pytest.approx(1 / 3)
+    # y and z trade places on German keyboards.
+    assert spelling_similarity("yebra", "zebra") == pytest.approx(4 / 5)
+    # Symmetric, and unrelated spellings stay at the plain edit distance (they count nothing either way).
+    assert spelling_similarity("skirt lift", "shirt lift") == spelling_similarity("shirt lift", "skirt lift")
+    assert spelling_similarity("tree", "banana") == 0.0
 
 
 def synthetic_collection(seed=0):

@@ -27,8 +27,8 @@ MIN_BLOCK_PAIRS = 10
 # kind -> ((lowest score of the block, confidence), ...), blocks by increasing score. Made by
 # `benchmarks/variant_suite.py --seeds 0,1,2 --demo-runs <4 demo runs> --calibrate` (coco128 through the shared
 # MobileNetV2 ImageNet weights): images fitted on the demo (4 of 4 true), spelling only on nearspell (17 of 21),
-# near misses on nearspell (4 of 9). Held out (fitted without each seed), 150 of the 154 pairs given 0.7-0.9
-# were true, 14 of 16 at 0.5-0.7 and 12 of 15 under 0.5.
+# near misses on danbooru (4 of 9). Held out (fitted without each seed), 173 of the 180 pairs given 0.7-0.9 were
+# true, 3 of 5 at 0.5-0.7 and 19 of 24 under 0.5.
 CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
     IMAGES: ((0.0, 0.833),),
     SPELLING_ONLY: ((0.0, 0.783),),

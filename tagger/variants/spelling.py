@@ -1,6 +1,14 @@
-"""Spelling evidence: how alike two tags are once common variations are undone."""
+"""Spelling evidence: how alike two tags are once common variations are undone.
+
+The distance counts typing slips, not letters: a dropped, added or doubled letter, two neighbouring letters
+swapped, or a letter replaced by its neighbour on the keyboard is one slip (`sqaure`, `windw`, `tabel`,
+`grwen`). A letter replaced by one far from it on the keyboard is another word more often than a slip
+(`shirt lift` / `skirt lift`, `black robe` / `black rose`, `cup` / `cap`), and costs two, as writing a different
+letter does (one out, one in).
+"""
 
 import re
+from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
@@ -9,6 +17,19 @@ SEPARATORS = re.compile(r"[\s_\-.]+")
 DOUBLED_LETTERS = re.compile(r"(.)\1+")
 # Longest ending first: "boxes" -> "box", "parties" -> "party", "cats" -> "cat"; not "glass" or "bus".
 PLURAL_ENDINGS = (("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", ""))
+
+# Keys a finger slips between: QWERTY rows as staggered on the keyboard (each row a quarter or three quarters
+# of a key to the right of the one above); two keys are neighbours within one key across and one row up or down.
+# y and z also count as neighbours: they trade places on German (QWERTZ) keyboards.
+KEY_ROWS = (("qwertyuiop", 0.0), ("asdfghjkl", 0.25), ("zxcvbnm", 0.75))
+KEY_POSITIONS = {key: (column + offset, row) for row, (keys, offset) in enumerate(KEY_ROWS)
+                 for column, key in enumerate(keys)}
+NEIGHBOUR_KEYS = frozenset(
+    {(a, b) for a, (xa, ya) in KEY_POSITIONS.items() for b, (xb, yb) in KEY_POSITIONS.items()
+     if a != b and abs(ya - yb) <= 1 and abs(xa - xb) <= 1.0} | {("y", "z"), ("z", "y")})
+# Below this plain similarity a pair counts nothing whichever way substitutions are weighed (the rule's spelling
+# ramp starts at 0.6, and slips only lower the value): the plain value is kept, and the slip count is not run.
+SLIP_FLOOR = 0.5
 
 
 def singular(word: str) -> str:
@@ -28,6 +49,31 @@ def spelling_key(tag: str) -> str:
     return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word)) for word in words)
 
 
+def slip_distance(first: str, second: str) -> int:
+    """Optimal string alignment distance in which replacing a letter by one not next to it on the keyboard
+    costs 2 (insertions, deletions, neighbour swaps and neighbouring-key replacements cost 1)."""
+    previous_row, row = None, list(range(len(second) + 1))
+    for i in range(1, len(first) + 1):
+        previous_row, before, row = row, previous_row, [i] + [0] * len(second)
+        for j in range(1, len(second) + 1):
+            a, b = first[i - 1], second[j - 1]
+            replace = 0 if a == b else 1 if (a, b) in NEIGHBOUR_KEYS else 2
+            row[j] = min(previous_row[j] + 1, row[j - 1] + 1, previous_row[j - 1] + replace)
+            if i > 1 and j > 1 and a != b and a == second[j - 2] and first[i - 2] == b:
+                row[j] = min(row[j], before[j - 2] + 1)
+    return row[-1]
+
+
+@lru_cache(maxsize=200_000)
+def key_similarity(first: str, second: str) -> float:
+    """1 - slips / length of the longer key (0 at worst); the plain OSA similarity below SLIP_FLOOR."""
+    plain = float(OSA.normalized_similarity(first, second))
+    if plain < SLIP_FLOOR or plain == 1.0:
+        return plain
+    return max(0.0, 1.0 - slip_distance(first, second) / max(len(first), len(second)))
+
+
 def spelling_similarity(first: str, second: str) -> float:
-    """1 - normalized optimal-string-alignment distance (a transposition is one edit) of the spelling keys."""
-    return float(OSA.normalized_similarity(spelling_key(first), spelling_key(second)))
+    """How alike two tags' spellings are: 1 - slips / length of their spelling keys (see the module's text)."""
+    first_key, second_key = spelling_key(first), spelling_key(second)
+    return key_similarity(*sorted((first_key, second_key)))

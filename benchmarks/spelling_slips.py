@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""The spelling evidence on real words: plain edit distance against typing slips (tagger/variants/spelling.py).
+
+Two sets of real pairs, both measured in one run, with both measures side by side:
+  true variants    human misspellings with their corrections: codespell's dictionary (tens of thousands of
+                   misspellings collected from real text)
+  distinct words   different English words one edit apart (english-words' web2 list, 5 letters or more; pairs
+                   whose spelling keys share a one-deletion form, as the candidate search blocks them), sampled:
+                   what a vocabulary's distinct tags of near spelling look like (`shirt` / `skirt`, `robe` / `rose`)
+
+For each: the share reaching a spelling of 0.95, 0.8 and 0.6, and the share the rule would merge on spelling
+alone (spelled = ramp(spelling from 0.6 to 0.95), 0.6 x spelled >= min_score 0.5). A better measure keeps the
+first set and loses the second.
+
+    pip install codespell english-words   # word lists only (not project dependencies)
+    python benchmarks/spelling_slips.py [--distinct-pairs 100000]
+"""
+
+import argparse
+import random
+import sys
+from collections import defaultdict
+from itertools import combinations
+from pathlib import Path
+
+from rapidfuzz.distance import OSA
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
+
+THRESHOLDS = (0.95, 0.8, 0.6)
+
+
+def plain(first: str, second: str) -> float:
+    return float(OSA.normalized_similarity(first, second))
+
+
+def slips(first: str, second: str) -> float:
+    return key_similarity(*sorted((first, second)))
+
+
+def misspellings() -> list[tuple[str, str]]:
+    import codespell_lib
+
+    pairs = []
+    for line in (Path(codespell_lib.__file__).parent / "data" / "dictionary.txt").read_text().splitlines():
+        wrong, _, corrections = line.partition("->")
+        right = corrections.split(",")[0].strip()
+        if wrong and right and " " not in right and spelling_key(wrong) != spelling_key(right):
+            pairs.append((spelling_key(wrong), spelling_key(right)))
+    return pairs
+
+
+def distinct_words(count: int) -> list[tuple[str, str]]:
+    from english_words import get_english_words_set
+
+    keys = sorted({spelling_key(w) for w in get_english_words_set(["web2"], lower=True, alpha=True) if len(w) >= 5})
+    buckets = defaultdict(list)
+    for key in keys:
+        for form in {key[:i] + key[i + 1:] for i in range(len(key))} | {key}:
+            buckets[form].append(key)
+    pairs = sorted({tuple(sorted(p)) for members in buckets.values() if len(members) <= 50
+                    for p in combinations(members, 2) if p[0] != p[1]})
+    random.Random(0).shuffle(pairs)
+    return pairs[:count]
+
+
+def merged_alone(similarity: float) -> bool:
+    return 0.6 * min(max((similarity - 0.6) / 0.35, 0.0), 1.0) >= 0.5
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--distinct-pairs", type=int, default=100_000)
+    arguments = parser.parse_args()
+    try:
+        sets = {"misspelling / correction (true)": misspellings(),
+                "distinct words (false)": distinct_words(arguments.distinct_pairs)}
+    except ImportError as error:
+        raise SystemExit(f"needs the word lists: pip install codespell english-words ({error})")
+    print("| set | pairs | measure | " + " | ".join(f">= {t}" for t in THRESHOLDS) + " | merged on spelling alone |")
+    print("|---|---|---|" + "---|" * (len(THRESHOLDS) + 1))
+    shares = {}
+    for name, pairs in sets.items():
+        for label, measure in (("plain edit distance", plain), ("slips", slips)):
+            values = [measure(a, b) for a, b in pairs]
+            row = [sum(v >= t for v in values) / len(values) for t in THRESHOLDS]
+            alone = sum(map(merged_alone, values)) / len(values)
+            shares[name, label] = row[1]
+            print(f"| {name} | {len(pairs):,} | {label} | " + " | ".join(f"{v:.3f}" for v in row) + f" | {alone:.3f} |")
+    for label in ("plain edit distance", "slips"):
+        true, false = (shares[name, label] for name in sets)
+        print(f"{label}: at >= 0.8, true share / distinct share = {true / false:.2f}")
+
+
+if __name__ == "__main__":
+    main()
