@@ -70,3 +70,32 @@ def test_auto_keeps_the_function_engine_where_converting_for_openvino_would_cost
     assert choose_inference("auto", "auto", None, CPU_OPENVINO, images=600, converted=True).engine == "openvino"
     assert choose_inference("openvino", "auto", None, CPU_OPENVINO, images=1).engine == "openvino"  # as set
     assert choose_inference("auto", "auto", None, GPU, images=10**6).engine == "function"
+
+
+def test_bfloat16_that_ran_slower_in_the_check_is_not_used_on_the_function_engine_of_that_cpu():
+    slower = {**PASSED, "speed": {"cpu": "AMD EPYC x 2", "float32_images_per_second": 38.5,
+                                  "reduced_images_per_second": 32.7}}
+    same_cpu = Machine(gpus=0, bfloat16_units=True, openvino=False, cpu="AMD EPYC x 2")
+    choice = choose_inference("auto", "auto", {"mixed_bfloat16": slower}, same_cpu)
+    assert (choice.engine, choice.precision, choice.precision_reason) == (
+        "function", "float32", "the model passed its check, but on this CPU mixed_bfloat16 ran slower than float32 "
+        "in it (32.7 against 38.5 images/s on the function engine)")
+    # OpenVINO's bfloat16 is another engine's kernels (1.8x its float32 on MobileNetV2): the trial does not speak for it.
+    openvino = choose_inference("auto", "auto", {"mixed_bfloat16": slower},
+                                Machine(gpus=0, bfloat16_units=True, openvino=True, cpu="AMD EPYC x 2"))
+    assert (openvino.engine, openvino.precision) == ("openvino", "mixed_bfloat16")
+    # Measured on another CPU: it does not decide for this one.
+    other_cpu = Machine(gpus=0, bfloat16_units=True, openvino=False, cpu="Intel Xeon x 32")
+    assert choose_inference("auto", "auto", {"mixed_bfloat16": slower}, other_cpu).precision == "mixed_bfloat16"
+    faster = {**PASSED, "speed": {**slower["speed"], "reduced_images_per_second": 60.0}}
+    assert choose_inference("auto", "auto", {"mixed_bfloat16": faster}, same_cpu).precision == "mixed_bfloat16"
+
+
+def test_the_cpu_model_names_the_processor_and_its_cores(tmp_path):
+    import os
+
+    from tagger.model.choice import cpu_model
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nmodel name\t: AMD EPYC 9654\nflags\t\t: fpu\n")
+    assert cpu_model(cpuinfo) == f"AMD EPYC 9654 x {os.cpu_count()}"

@@ -182,3 +182,26 @@ def test_the_openvino_conversion_is_kept_and_read_back_instead_of_converting_aga
     assert np.array_equal(first, again)
     model_file.write_bytes(b"retrained model")  # another model file: another folder, the old one removed
     assert runfolder.engine_cache(tmp_path, model_file, "tagger") != cache and not cache.exists()
+
+
+def test_the_reduced_precision_check_times_both_precisions_on_a_cpu_with_units_for_it(tagger_model, pixels, tmp_path):
+    from PIL import Image
+
+    from tagger.model.choice import Machine
+    from tagger.train.fidelity import reduced_precision_check
+
+    paths = []
+    for index, image in enumerate(pixels):
+        paths.append(str(tmp_path / f"{index}.png"))
+        Image.fromarray(image).save(paths[-1])
+    thresholds = np.full(5, 2.0)  # no decision near a threshold: the check passes on its cosine (0.998 here) alone
+    with_units = Machine(gpus=0, bfloat16_units=True, openvino=False, cpu="this CPU x 2")
+    record = reduced_precision_check(tagger_model, paths, thresholds, SIZE, 2, machine=with_units)["mixed_bfloat16"]
+    assert record["passed"] and record["images"] == 4
+    speed = record["speed"]
+    assert speed["cpu"] == Machine.this_one().cpu  # where it was measured, whatever the injected machine says
+    assert speed["float32_images_per_second"] > 0 and speed["reduced_images_per_second"] > 0
+    # Without units bfloat16 is emulated: its speed says nothing about a machine that has them, so none is recorded.
+    without_units = Machine(gpus=0, bfloat16_units=False, openvino=False)
+    assert "speed" not in reduced_precision_check(tagger_model, paths, thresholds, SIZE, 2,
+                                                  machine=without_units)["mixed_bfloat16"]

@@ -32,10 +32,12 @@ class Machine:
     gpus: int
     bfloat16_units: bool
     openvino: bool
+    cpu: str = ""  # the CPU's model name: a speed measured on another CPU does not decide for this one
 
     @staticmethod
     def this_one() -> "Machine":
-        return Machine(gpus=gpu_count(), bfloat16_units=cpu_has_bfloat16_units(), openvino=openvino_installed())
+        return Machine(gpus=gpu_count(), bfloat16_units=cpu_has_bfloat16_units(), openvino=openvino_installed(),
+                       cpu=cpu_model())
 
     def reduced_precision(self) -> str | None:
         """The faster precision this machine has units for, or None."""
@@ -102,6 +104,12 @@ def _precision(engine: str, fidelity: dict | None, machine: Machine, not_yet: st
                f"on {record['images']} validation images")
     if not record["passed"]:
         return "float32", f"the model failed its {reduced} check: {figures}"
+    speed = record.get("speed")
+    if engine == "function" and speed and speed.get("cpu") == machine.cpu \
+            and speed["reduced_images_per_second"] < speed["float32_images_per_second"]:
+        return "float32", (f"the model passed its check, but on this CPU {reduced} ran slower than float32 in it "
+                           f"({speed['reduced_images_per_second']:g} against {speed['float32_images_per_second']:g} "
+                           f"images/s on the function engine)")
     return reduced, f"the model passed its check: {figures}"
 
 
@@ -133,6 +141,19 @@ def cpu_has_bfloat16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
         return False
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
     return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name and its core count ("AMD EPYC x 2"), or the platform's processor string off Linux."""
+    import os
+    import platform
+
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return f"{platform.processor() or platform.machine()} x {os.cpu_count()}"
+    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
+    return f"{name or platform.machine()} x {os.cpu_count()}"
 
 
 def gpu_count() -> int:

@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, image_size: int, batch_size: int,
                             float32_embeddings: np.ndarray | None = None, machine: Machine | None = None) -> dict:
-    """{precision: {passed, min_cosine, same_decisions, images, engine, seconds}} for the machine's reduced precision.
+    """{precision: {passed, min_cosine, same_decisions, images, engine, seconds[, speed]}} for the machine's reduced
+    precision; speed (speed_trial), where the model passed on a machine with units for that precision.
 
     float32_embeddings: the images' float32 embeddings when already computed (the stage-1 cache), else computed.
     bfloat16 is checked on every CPU, with or without bfloat16 units (emulated there, slower, same arithmetic),
@@ -42,13 +43,35 @@ def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, im
     cosines = cosine_per_row(reduced, np.asarray(float32_embeddings))
     min_cosine, same = float(cosines.min()) if len(cosines) else 1.0, float(np.mean(decisions == expected))
     record = {"passed": passes(min_cosine, same), "min_cosine": round(min_cosine, 6),
-              "same_decisions": round(same, 6), "images": len(paths), "engine": "function",
-              "seconds": round(time.perf_counter() - start, 2)}
+              "same_decisions": round(same, 6), "images": len(paths), "engine": "function"}
+    if record["passed"] and machine.reduced_precision() == precision and not machine.gpus and paths:
+        record["speed"] = speed_trial(embedder, precision, paths, image_size, batch_size)
+    record["seconds"] = round(time.perf_counter() - start, 2)
     log.info(f"{precision} check on {len(paths)} validation images: embedding cosine min {min_cosine:.4f}, same "
           f"decisions {same:.2%}: {'passed' if record['passed'] else 'failed'} (bar: cosine >= 0.99, >= 99% same "
           f"decisions; {record['seconds']:.1f} s); --embed.precision auto "
           + (f"uses it where the hardware has it" if record["passed"] else "stays float32 for this model"))
     return {precision: record}
+
+
+def speed_trial(embedder, precision: str, paths: list[str], image_size: int, batch_size: int) -> dict:
+    """Images per second of one batch through the function engine at float32 and at the reduced precision, each
+    timed on its second call (the first traces), on this CPU: bfloat16 units do not make every network faster
+    (TensorFlow's bfloat16 kernels lose on MobileNetV2's small depthwise convolutions, 0.85x in
+    benchmarks/embed_throughput.py), and choose_inference reads this before using them."""
+    from tagger.model.choice import cpu_model
+    from tagger.model.inference import batch_function
+
+    pixels = next(iter(image_dataset(paths[:batch_size], image_size, batch_size)))
+    rates = {}
+    for name in ("float32", precision):
+        predict = batch_function(embedder, "function", name, image_size)
+        predict(pixels)
+        start = time.perf_counter()
+        predict(pixels)
+        rates[name] = round(len(pixels) / max(time.perf_counter() - start, 1e-9), 2)
+    return {"cpu": cpu_model(), "float32_images_per_second": rates["float32"],
+            "reduced_images_per_second": rates[precision]}
 
 
 def embeddings_of(predict, paths: list[str], image_size: int, batch_size: int) -> np.ndarray:
