@@ -7,7 +7,8 @@ included, with each one's peak resident memory:
 
   naive embed   PIL decode + resize in a Python loop, model.predict per batch of 32, float32
   embed.py      no flags (auto engine and precision), --embed.precision float32, --embed.engine function
-  +1% images    embed.py again after 1% of the images were added to the manifest, relative to the first run
+  +1% images    embed.py again after 1% of the images were added to the manifest, relative to the first run; and
+                once more with nothing new (start-up alone), so the added images' own cost is set against the first's
   naive tag     the same naive loop over the tagger
   tag.py        no flags
   1 vs 2 cores  embed.py under taskset, the scaling
@@ -138,6 +139,12 @@ def main() -> None:
     second, _, output = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
     print(f"adding {added} images to {images - added}: first embed.py {first:.1f} s, second {second:.1f} s "
           f"({second / first:.0%} of the first, start-up included)")
+    # Once more with nothing new: what every run costs whatever it has to do (Python, TensorFlow, the model), so
+    # the added images' own cost can be set against the first run's.
+    unchanged, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
+    share = (second - unchanged) / max(first - unchanged, 1e-9)
+    print(f"  with nothing new embed.py takes {unchanged:.1f} s (start-up); beyond it the {added} added images cost "
+          f"{second - unchanged:.1f} s, {share:.1%} of the first run's {first - unchanged:.1f} s for {images - added}")
 
     seconds, peak, _ = measured([*script, "--naive", "tag", "--run-dir", str(run_dir), "--image-size",
                                  str(arguments.image_size)])
