@@ -26,6 +26,7 @@ from pathlib import Path
 from rapidfuzz.distance import OSA
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tagger.variants.grouping import CombinedVariants, ramp  # noqa: E402
 from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
 
 THRESHOLDS = (0.95, 0.8, 0.6)
@@ -66,7 +67,8 @@ def distinct_words(count: int) -> list[tuple[str, str]]:
 
 
 def merged_alone(similarity: float) -> bool:
-    return 0.6 * min(max((similarity - 0.6) / 0.35, 0.0), 1.0) >= 0.5
+    """The rule's spelling case with no help from the images (PairEvidence.parts) reaches min_score."""
+    return float(0.6 * ramp(similarity, 0.6, 0.95)) >= CombinedVariants().min_score
 
 
 def main() -> None:

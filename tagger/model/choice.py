@@ -134,12 +134,17 @@ def passes(min_cosine: float, same_decisions: float) -> bool:
     return min_cosine >= MIN_COSINE and same_decisions >= MIN_SAME_DECISIONS
 
 
-def cpu_has_bfloat16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+def cpuinfo_field(name: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """The first CPU's value of a /proc/cpuinfo field ("" if absent), or None off Linux."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:  # not Linux: no way to tell cheaply; float32 is the safe side
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith(name)), "")
+
+
+def cpu_has_bfloat16_units(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    flags = (cpuinfo_field("flags", cpuinfo) or "").split()  # not Linux: no way to tell cheaply; float32 is safe
     return any(flag in flags for flag in BFLOAT16_CPU_FLAGS)
 
 
@@ -148,12 +153,8 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     import os
     import platform
 
-    try:
-        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return f"{platform.processor() or platform.machine()} x {os.cpu_count()}"
-    name = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "")
-    return f"{name or platform.machine()} x {os.cpu_count()}"
+    name = cpuinfo_field("model name", cpuinfo)
+    return f"{name or platform.processor() or platform.machine()} x {os.cpu_count()}"
 
 
 def gpu_count() -> int:

@@ -33,10 +33,13 @@ def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, im
     precision = "mixed_float16" if machine.gpus else "mixed_bfloat16"
     start = time.perf_counter()
     embedder = embedding_model(tagger)
+    # One traced function per precision, shared by the check and the speed trial (a trace of a large backbone
+    # costs seconds; the float32 one is only built when the stage-1 cache does not hold these images).
+    predicts = {precision: batch_function(embedder, "function", precision, image_size)}
     if float32_embeddings is None:
-        float32_embeddings = embeddings_of(batch_function(embedder, "function", "float32", image_size), paths,
-                                           image_size, batch_size)
-    reduced = embeddings_of(batch_function(embedder, "function", precision, image_size), paths, image_size, batch_size)
+        predicts["float32"] = batch_function(embedder, "function", "float32", image_size)
+        float32_embeddings = embeddings_of(predicts["float32"], paths, image_size, batch_size)
+    reduced = embeddings_of(predicts[precision], paths, image_size, batch_size)
     kernel, bias = tagger.get_layer(TAGS_LAYER).get_weights()
     expected = tag_probabilities(np.asarray(float32_embeddings), kernel, bias) >= thresholds
     decisions = tag_probabilities(reduced, kernel, bias) >= thresholds
@@ -45,7 +48,8 @@ def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, im
     record = {"passed": passes(min_cosine, same), "min_cosine": round(min_cosine, 6),
               "same_decisions": round(same, 6), "images": len(paths), "engine": "function"}
     if record["passed"] and machine.reduced_precision() == precision and not machine.gpus and paths:
-        record["speed"] = speed_trial(embedder, precision, paths, image_size, batch_size)
+        predicts.setdefault("float32", batch_function(embedder, "function", "float32", image_size))
+        record["speed"] = speed_trial(predicts, precision, paths, image_size, batch_size)
     record["seconds"] = round(time.perf_counter() - start, 2)
     log.info(f"{precision} check on {len(paths)} validation images: embedding cosine min {min_cosine:.4f}, same "
           f"decisions {same:.2%}: {'passed' if record['passed'] else 'failed'} (bar: cosine >= 0.99, >= 99% same "
@@ -54,21 +58,19 @@ def reduced_precision_check(tagger, paths: list[str], thresholds: np.ndarray, im
     return {precision: record}
 
 
-def speed_trial(embedder, precision: str, paths: list[str], image_size: int, batch_size: int) -> dict:
-    """Images per second of one batch through the function engine at float32 and at the reduced precision, each
-    timed on its second call (the first traces), on this CPU: bfloat16 units do not make every network faster
+def speed_trial(predicts: dict, precision: str, paths: list[str], image_size: int, batch_size: int) -> dict:
+    """Images per second of one batch through predicts (precision -> the function engine's traced function) at
+    float32 and at the reduced precision, each timed on its second call, on this CPU: bfloat16 units do not make every network faster
     (TensorFlow's bfloat16 kernels lose on MobileNetV2's small depthwise convolutions, 0.85x in
     benchmarks/embed_throughput.py), and choose_inference reads this before using them."""
     from tagger.model.choice import cpu_model
-    from tagger.model.inference import batch_function
 
     pixels = next(iter(image_dataset(paths[:batch_size], image_size, batch_size)))
     rates = {}
     for name in ("float32", precision):
-        predict = batch_function(embedder, "function", name, image_size)
-        predict(pixels)
+        predicts[name](pixels)  # traced at this batch's shape if the check's last batch was smaller
         start = time.perf_counter()
-        predict(pixels)
+        predicts[name](pixels)
         rates[name] = round(len(pixels) / max(time.perf_counter() - start, 1e-9), 2)
     return {"cpu": cpu_model(), "float32_images_per_second": rates["float32"],
             "reduced_images_per_second": rates[precision]}
