@@ -31,6 +31,9 @@ Sets (each on coco128 at every seed unless noted):
                (`shirt lift` / `skirt lift`, `black robe` / `black rose`, `white pants` / `white panties`, `legs up` /
                `leg up`: long names one letter or a plural apart, where a normalized edit distance is high) beside
                injected true variants
+  accents      translations typed with their accents and without (`schüssel` / `schuessel`, `árbol` / `arbol`,
+               `fenêtre` / `fenetre`): a concept of >= 3 x min_count images keeps its own spelling beside both,
+               a smaller one is typed only in its translation's two forms
   shared       variants of every kind, half the images carrying two spellings (two annotators' tags
                merged): breaks "one person tags an image with one spelling", which the overlap term and
                the probe's images-of-one-tag-only samples lean on
@@ -64,8 +67,8 @@ from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
-ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "shared", "scenes",
-            "demo")
+ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "accents",
+            "shared", "scenes", "demo")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
                        ("legs up", "leg up"))
@@ -75,6 +78,14 @@ BROADER = {"animal": {"dog", "cat", "horse", "sheep", "cow", "elephant", "bear",
            "furniture": {"chair", "couch", "bed", "dining table", "bench"},
            "tableware": {"cup", "bowl", "fork", "knife", "spoon", "wine glass", "bottle"}}
 CONFIDENCE_BINS = (0.0, 0.5, 0.7, 0.9, 1.01)
+# coco128's classes in a language that writes them with accents or umlauts (German, French, Spanish).
+ACCENTED_TRANSLATIONS = {
+    "tree": "árbol", "grass": "césped", "building": "gebäude", "pavement": "bürgersteig", "floor": "fußboden",
+    "road": "straße", "light": "lumière", "fence": "clôture", "bowl": "schüssel", "window": "fenêtre",
+    "handbag": "sac à main", "door": "tür", "truck": "camión", "backpack": "sac à dos", "bicycle": "vélo",
+    "cell phone": "téléphone", "tv": "télé", "couch": "sofá", "refrigerator": "kühlschrank",
+}
+UMLAUT_SPELLINGS = ({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"}, {"ä": "a", "ö": "o", "ü": "u", "ß": "ss"})
 
 
 # ---------------------------------------------------------------- cached embeddings
@@ -186,6 +197,25 @@ def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
     return renames
 
 
+def typed_without_marks(word: str, rng: random.Random) -> str:
+    """The word as typed on a keyboard without its accents; an umlaut as ue or as u (one of the two at random)."""
+    import unicodedata
+
+    word = "".join(rng.choice(UMLAUT_SPELLINGS).get(c, c) for c in word)
+    return "".join(c for c in unicodedata.normalize("NFD", word) if not unicodedata.combining(c))
+
+
+def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
+    """Each translatable concept with images for two spellings: its translation typed with and without marks,
+    beside its own spelling where it has images for three."""
+    plan = {}
+    for concept, translation in sorted(ACCENTED_TRANSLATIONS.items()):
+        if counts[concept] >= 2 * min_count:
+            own = [(concept, "original")] if counts[concept] >= 3 * min_count else []
+            plan[concept] = own + [(translation, "translation"), (typed_without_marks(translation, rng), "accent")]
+    return plan
+
+
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     """(rows of tags, embeddings, {concept: [spellings]}) for one set at one seed."""
     rng = random.Random(seed)
@@ -224,6 +254,9 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = plan_of_kinds(counts, ("misspelling", "leetspeak", "plural"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
+    elif name == "accents":
+        plan = accents_plan(counts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
     elif name in ("nearspell", "danbooru"):
         renames = nearspell_renames(tags, embeddings, 4, min_count) if name == "nearspell" else {
             old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)

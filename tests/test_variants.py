@@ -20,6 +20,7 @@ from tagger.variants.review import (
     read_review,
     write_review,
 )
+from tagger.variants.evidence import spelling_candidate_pairs
 from tagger.variants.spelling import spelling_key, spelling_similarity
 
 
@@ -28,6 +29,27 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert spelling_similarity("pr0gramm", "program") == 1.0
     assert spelling_similarity("sqaure", "square") == pytest.approx(5 / 6)  # one transposition
     assert spelling_similarity("cat", "car") == pytest.approx(2 / 3)  # r and t are neighbouring keys
+
+
+def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_marks():
+    assert spelling_similarity("pokémon", "pokemon") == 1.0
+    assert spelling_similarity("árbol", "arbol") == 1.0
+    assert spelling_similarity("smørrebrød", "smorrebrod") == 1.0
+    assert spelling_similarity("ｐｏｋｅｍｏｎ", "Pokemon") == 1.0  # full-width letters
+    # An umlaut is typed without its key as ue or as u: both forms count.
+    assert spelling_similarity("schüssel", "schuessel") == 1.0
+    assert spelling_similarity("über", "uber") == 1.0
+    assert spelling_similarity("straße", "strasse") == 1.0
+    # An apostrophe beside a letter is left out as often as typed; one inside an emoticon stays.
+    assert spelling_similarity("rock'n'roll", "rock n roll") == 1.0
+    assert spelling_similarity("girls' frontline", "girls frontline") == 1.0
+    assert spelling_key(":'(") == ":'(" and spelling_similarity(":'(", ":(") < 0.7
+    # A kana's voicing mark makes another kana: not an accent.
+    assert spelling_similarity("か", "が") == 0.0
+    # Blocking finds the pairs through either key.
+    pairs = {tuple(sorted(("gebäude", "gebaeude", "über", "uber", "árbol", "arbol", "tree")[i] for i in pair))
+             for pair in spelling_candidate_pairs(["gebäude", "gebaeude", "über", "uber", "árbol", "arbol", "tree"])}
+    assert pairs == {("gebaeude", "gebäude"), ("uber", "über"), ("arbol", "árbol")}
 
 
 def test_a_slip_of_the_finger_counts_once_another_letter_twice():

@@ -14,7 +14,7 @@ from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 
 from tagger.neighbours import nearest_rows
-from tagger.variants.spelling import spelling_key, spelling_similarity
+from tagger.variants.spelling import spelling_keys, spelling_similarity
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
@@ -33,15 +33,17 @@ def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) ->
     """Pairs whose spelling keys are equal or one deletion apart (symmetric-delete blocking, as SymSpell).
 
     One edit of any kind (insertion, deletion, substitution, transposition) leaves the two keys sharing
-    a one-deletion form; leetspeak, plurals, doubling, case and separators are undone by the key itself.
+    a one-deletion form; leetspeak, plurals, doubling, case, separators and marks are undone by the keys themselves
+    (a tag with an umlaut has two keys, both blocked).
     Linear in the number of tags; buckets larger than largest_bucket (very short keys) are skipped.
     """
     buckets: dict[str, list[int]] = defaultdict(list)
     for index, tag in enumerate(vocabulary):
-        key = spelling_key(tag)
-        forms = {key}
-        if len(key) >= 3:
-            forms |= {key[:position] + key[position + 1:] for position in range(len(key))}
+        forms = set()
+        for key in spelling_keys(tag):
+            forms.add(key)
+            if len(key) >= 3:
+                forms |= {key[:position] + key[position + 1:] for position in range(len(key))}
         for form in forms:
             buckets[form].append(index)
     pairs = [pair for members in buckets.values() if 2 <= len(members) <= largest_bucket

@@ -11,7 +11,7 @@ EVIDENCE_LEGEND = {
     "score": "how strongly the evidence says the two tags are one tag (0-1); pairs from cluster.min_score are proposed",
     "visual": "how alike the two tags' images look to the model (cosine of their mean embeddings and tag logits, -1 to 1)",
     "context": "how alike the company they keep is (cosine of their co-occurrence with other tags; blank: none)",
-    "spelling": "how alike the spellings are, after undoing case, separators, leetspeak, plurals (0-1)",
+    "spelling": "how alike the spellings are, after undoing case, separators, leetspeak, accents, plurals (0-1)",
     "overlap": "share of the rarer tag's images carrying both tags (a person rarely types two spellings of one tag)",
 }
 EVIDENCE_NAMES = tuple(EVIDENCE_LEGEND)

@@ -1,5 +1,10 @@
 """Spelling evidence: how alike two tags are once common variations are undone.
 
+Undone first: case, separators, apostrophes, leetspeak, plural endings, doubled letters, and the marks on Latin letters
+(`pokémon` / `pokemon`, `árbol` / `arbol`: typed on a keyboard without them). German umlauts are written
+both ways people type them without the key, ü as ue and as u, and a pair is compared by its closest forms
+(`schüssel` / `schuessel`, `über` / `uber`). Marks on other scripts stay: か and が are different kana.
+
 The distance counts typing slips, not letters: a dropped, added or doubled letter, two neighbouring letters
 swapped, or a letter replaced by its neighbour on the keyboard is one slip (`sqaure`, `windw`, `tabel`,
 `grwen`). A letter replaced by one far from it on the keyboard is another word more often than a slip
@@ -8,15 +13,24 @@ letter does (one out, one in).
 """
 
 import re
+import unicodedata
 from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
 LEETSPEAK = str.maketrans({"0": "o", "3": "e", "4": "a", "1": "i", "5": "s", "7": "t", "@": "a", "$": "s"})
 SEPARATORS = re.compile(r"[\s_\-.]+")
+# An apostrophe beside a letter is left out as often as typed (`rock'n'roll`, `girls' frontline`); one between
+# signs is part of an emoticon (`:'(` is not `:(`) and stays.
+APOSTROPHES = re.compile(r"(?<=[^\W\d_])['’‘`´]|['’‘`´](?=[^\W\d_])")
 DOUBLED_LETTERS = re.compile(r"(.)\1+")
 # Longest ending first: "boxes" -> "box", "parties" -> "party", "cats" -> "cat"; not "glass" or "bus".
 PLURAL_ENDINGS = (("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", ""))
+
+UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
+# Latin letters that are not a base letter plus a mark, so that dropping marks cannot reach them.
+LATIN_LETTERS_WITHOUT_MARKS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
+                                             "þ": "th", "ı": "i"})
 
 # Keys a finger slips between: QWERTY rows as staggered on the keyboard (each row a quarter or three quarters
 # of a key to the right of the one above); two keys are neighbours within one key across and one row up or down.
@@ -40,13 +54,38 @@ def singular(word: str) -> str:
     return word
 
 
+def without_marks(text: str) -> str:
+    """Latin letters without their marks (é -> e, ñ -> n, å -> a); marks on other scripts are kept."""
+    kept: list[str] = []
+    for character in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(character) and kept and "a" <= kept[-1] <= "z":
+            continue
+        kept.append(character)
+    return unicodedata.normalize("NFC", "".join(kept)).translate(LATIN_LETTERS_WITHOUT_MARKS)
+
+
+def folded_key(text: str) -> str:
+    words = SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text)).translate(LEETSPEAK)).split()
+    return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word)) for word in words)
+
+
+@lru_cache(maxsize=200_000)
+def spelling_keys(tag: str) -> tuple[str, ...]:
+    """The tag's spelling keys: one, or two for a tag with a German umlaut (ü as ue, and as u).
+
+    NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
+    text = unicodedata.normalize("NFKC", tag).casefold()
+    forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
+    return tuple(dict.fromkeys(folded_key(form) for form in forms))
+
+
 def spelling_key(tag: str) -> str:
-    """The tag with case, separators, leetspeak, plural endings and doubled letters undone.
+    """The tag with case, separators, leetspeak, marks, plural endings and doubled letters undone (its first
+    key: umlauts as ae, oe, ue).
 
     Words are joined without a separator, so "pro-grams", "pro grams" and "programs" agree.
     """
-    words = SEPARATORS.sub(" ", tag.casefold().translate(LEETSPEAK)).split()
-    return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word)) for word in words)
+    return spelling_keys(tag)[0]
 
 
 def slip_distance(first: str, second: str) -> int:
@@ -74,6 +113,7 @@ def key_similarity(first: str, second: str) -> float:
 
 
 def spelling_similarity(first: str, second: str) -> float:
-    """How alike two tags' spellings are: 1 - slips / length of their spelling keys (see the module's text)."""
-    first_key, second_key = spelling_key(first), spelling_key(second)
-    return key_similarity(*sorted((first_key, second_key)))
+    """How alike two tags' spellings are: 1 - slips / length of their closest spelling keys (see the module's
+    text)."""
+    return max(key_similarity(*sorted((first_key, second_key)))
+               for first_key in spelling_keys(first) for second_key in spelling_keys(second))
