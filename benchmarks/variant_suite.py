@@ -493,7 +493,8 @@ def calibrate(results: list[dict]) -> None:
     print("\nCALIBRATION (paste into tagger/variants/calibration.py), fitted on every fold:")
     print("CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {")
     for kind, blocks in table.items():
-        name = {"images": "IMAGES", "spelling only": "SPELLING_ONLY", "near miss": "NEAR_MISS"}[kind]
+        name = {"images": "IMAGES", "spelling only": "SPELLING_ONLY", "near miss": "NEAR_MISS",
+                "alike, never together": "NEVER_TOGETHER"}[kind]
         print(f"    {name}: {blocks!r},")
     print("}")
 

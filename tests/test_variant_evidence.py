@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from tagger.runfolder import Manifest
-from tagger.variants.grouping import IMAGES_DIFFER, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings
+from tagger.variants.calibration import CALIBRATION
+from tagger.variants.calibration import NEVER_TOGETHER as NEVER_TOGETHER_KIND
+from tagger.variants.grouping import (
+    IMAGES_DIFFER, NEVER_TOGETHER, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings,
+)
 from tagger.variants.review import read_review, write_review
 from tagger.variants.separability import ProbeResult, SeparabilityProbe
 
@@ -98,6 +102,23 @@ def test_a_plural_the_images_see_as_one_is_merged_confidently():
     (group,) = model.groups_
     assert sorted(group.members) == ["ring", "rings"] and group.flags[1] == ""
     assert group.scores[1] >= 0.9
+
+
+def test_a_rare_translation_too_few_to_probe_is_listed_as_alike_and_never_together_not_merged():
+    """coat (5 images) and its translation mantel (3): too few for the probe, no spelling link, so not merged; but
+    alike in images and company and never typed on one image, each the other's most alike such partner: listed
+    for review with the flag and the confidence of its kind."""
+    centres = look_alike_centres(["coat", "car", "tree", "sky"])
+    spellings = {"coat": ["coat", "mantel"], "car": ["car"], "tree": ["tree"], "sky": ["sky"]}
+    embeddings, image_tags = collection(spellings, centres, images=60, noise=1.0)
+    model = fit(embeddings, image_tags)
+    assert model.groups_ == []
+    (miss,) = model.near_misses_
+    assert ({miss["canonical"], miss["variant"]}, miss["flag"]) == ({"coat", "mantel"}, NEVER_TOGETHER)
+    assert miss["confidence"] == CALIBRATION[NEVER_TOGETHER_KIND][0][1] and miss["overlap"] == 0.0
+    # Typed together on some images (two people's tags merged): the pair no longer "never meets".
+    shared = [tags + ["coat"] if "mantel" in tags and index % 2 else tags for index, tags in enumerate(image_tags)]
+    assert fit(embeddings, shared).near_misses_ == []
 
 
 def test_near_spelled_look_alike_concepts_are_a_near_miss_not_a_merge(tmp_path):
