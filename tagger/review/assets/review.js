@@ -86,7 +86,11 @@ async function loadState(reload = false) {
   const first = await call(reload ? "POST" : "GET", `${reload ? "/api/reload" : "/api/state"}?first=${BATCH}`);
   showState(first);
   await firstCardShown(1500); // the whole list would compete with the first screen's thumbnails for the server
-  const whole = await call("GET", "/api/state");
+  // In the changes' queue: a decision answered while the list was on its way would be undone on the screen by the
+  // older list (a canonical set on the first screen shown as it was before).
+  const fetched = view.queue.then(() => call("GET", "/api/state"));
+  view.queue = fetched.catch(() => {});
+  const whole = await fetched;
   if (whole.version !== view.version || view.search || view.flag !== "*") { showState(whole); return; }
   view.groups = whole.groups; // the same groups in the same order, and more: the cards shown stay
   const visible = view.groups.filter(matches);
