@@ -13,7 +13,7 @@ from tagger.errors import TaggerError
 from tagger.variants.legend import EVIDENCE_NAMES, TEXT_LEGEND
 from tagger.variants.review import ACCEPT, REJECT, read_review_table, review_line, save_review_table
 
-NEAR_MISS = "near miss"  # cluster_tags flags pairs just below the cut-off so; they get their own section
+NEAR_MISS = "near miss"  # cluster_tags flags pairs below the cut-off worth a look so; they get their own section
 NEW_CANONICAL = "new canonical typed in review"  # the row that renames a group's canonical to a typed spelling
 SPLIT_FROM = "split out of group"
 DECISIONS = {"accept", "reject", ""}
