@@ -29,6 +29,9 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert spelling_similarity("pr0gramm", "program") == 1.0
     assert spelling_similarity("sqaure", "square") == pytest.approx(5 / 6)  # one transposition
     assert spelling_similarity("cat", "car") == pytest.approx(2 / 3)  # r and t are neighbouring keys
+    # A final s is not always a plural: `gras` is a slip for `grass` (one s dropped), not the plural of `gra`.
+    assert spelling_similarity("gras", "grass") == spelling_similarity("dres", "dress") == 1.0
+    assert spelling_similarity("glasses", "glass") == 1.0
 
 
 def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_marks():

@@ -64,19 +64,21 @@ def without_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(kept)).translate(LATIN_LETTERS_WITHOUT_MARKS)
 
 
-def folded_key(text: str) -> str:
+def folded_key(text: str, plurals: bool = True) -> str:
     words = SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text)).translate(LEETSPEAK)).split()
-    return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word)) for word in words)
+    return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word) if plurals else word) for word in words)
 
 
 @lru_cache(maxsize=200_000)
 def spelling_keys(tag: str) -> tuple[str, ...]:
-    """The tag's spelling keys: one, or two for a tag with a German umlaut (ü as ue, and as u).
+    """The tag's spelling keys, each a reading of it: with plural endings undone, and as typed where that differs
+    (a final s is not always a plural: `gras`, a slip for `grass`, is not the plural of `gra`); for a tag with a
+    German umlaut, each with ü as ue and as u.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
     text = unicodedata.normalize("NFKC", tag).casefold()
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
-    return tuple(dict.fromkeys(folded_key(form) for form in forms))
+    return tuple(dict.fromkeys([folded_key(form) for form in forms] + [folded_key(form, False) for form in forms]))
 
 
 def spelling_key(tag: str) -> str:
