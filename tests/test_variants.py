@@ -21,6 +21,7 @@ from tagger.variants.review import (
     write_review,
 )
 from tagger.variants.evidence import spelling_candidate_pairs
+from tagger.variants.grouping import NEVER_TOGETHER
 from tagger.variants.spelling import spelling_key, spelling_similarity
 
 
@@ -47,6 +48,8 @@ def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_m
     assert spelling_similarity("rock'n'roll", "rock n roll") == 1.0
     assert spelling_similarity("girls' frontline", "girls frontline") == 1.0
     assert spelling_key(":'(") == ":'(" and spelling_similarity(":'(", ":(") < 0.7
+    assert spelling_similarity(":'d", ":d") < 0.7
+    assert spelling_similarity("rock´n´roll", "rock'n'roll") == 1.0  # ´ typed for the apostrophe
     # A kana's voicing mark makes another kana: not an accent.
     assert spelling_similarity("か", "が") == 0.0
     # Blocking finds the pairs through either key.
@@ -203,3 +206,19 @@ def test_a_near_miss_never_repeats_a_rejected_decision_through_a_group():
 
     assert near_misses(frozenset()) == [["r3d", "rot"], ["red", "rot"]]
     assert near_misses({frozenset(("red", "rot"))}) == []
+
+
+def test_a_pair_above_the_cut_off_kept_out_of_a_group_is_not_listed_as_alike_and_never_together():
+    # coat, coats and mantel look alike (cosine 0.90); coat and coats merge. mantel / coat scores above the cut-off,
+    # but coats / mantel share no company, so the pair across the groups keeps mantel out: that is not a pair the
+    # images could not decide, and it is not listed under the flag for those.
+    vocabulary = ["coat", "coats", "mantel", "x", "y"]
+    images = [["coat", "x", "y"]] * 10 + [["coats", "y"]] * 10 + [["mantel", "x"]] * 10
+    tag_images = Manifest([], [], images, []).tag_image_matrix(vocabulary)
+    vectors = np.zeros((5, 8))
+    for row in range(3):
+        vectors[row, 0], vectors[row, row + 1] = 0.95, np.sqrt(1 - 0.95 ** 2)
+    vectors[3, 5] = vectors[4, 6] = 1.0
+    model = CombinedVariants().fit(vectors.astype(np.float32), vocabulary, [10, 10, 10, 10, 20], tag_images)
+    assert [group.members for group in model.groups_] == [["coat", "coats"]]
+    assert [miss["flag"] for miss in model.near_misses_ if NEVER_TOGETHER in miss["flag"]] == []

@@ -167,7 +167,7 @@ class PairEvidence:
                 flags.append("")
         return flags
 
-    def never_together(self, flags: list[str]) -> np.ndarray:
+    def never_together(self, flags: list[str], min_score: float) -> np.ndarray:
         """Pairs (indices, most alike first) alike in images and company, never on one image, with no spelling
         link and not told apart, each tag's most alike such partner of the other: how a translation or synonym
         of a rare tag looks: among the pairs that never meet, a tag's translation tends to be its most alike
@@ -176,7 +176,10 @@ class PairEvidence:
         parts = self.parts()
         # Rounded, and ties to the first pair: a last-bit difference between CPU kernels cannot change a partner.
         meaning = np.round(parts["meaning"], 6)
-        unlinked = (self.overlap == 0) & (parts["spelled"] == 0) & (parts["distinct"] < 0.5)
+        # Under the near misses' cut-off: a pair scoring above it and kept out of a group (by a pair across the
+        # groups) is not a pair the images could not decide.
+        unlinked = (self.overlap == 0) & (parts["spelled"] == 0) & (parts["distinct"] < 0.5) & \
+            (parts["score"] < NEAR_MISS_SHARE * min_score)
         best: dict[int, int] = {}
         for index in np.flatnonzero(unlinked):
             for tag in (int(self.first[index]), int(self.second[index])):
@@ -350,7 +353,7 @@ class CombinedVariants:
         flags = self.evidence_.flags(self.min_score)
         position = {tag: index for index, tag in enumerate(vocabulary)}
         missed = self._listed(np.argsort(-self.scores_, kind="stable"), flags, group_of, position, vocabulary, counts)
-        alike = self.evidence_.never_together(flags)
+        alike = self.evidence_.never_together(flags, self.min_score)
         for index in alike:
             flags[index] = NEVER_TOGETHER
         return missed + self._listed(alike, flags, group_of, position, vocabulary, counts)

@@ -40,16 +40,22 @@ async function call(method, path, body) {
   return answer;
 }
 
+function queued(request) {
+  // One request at a time, in order: changes, reloads and the whole list. Keys can be faster than the server: a change
+  // waits for the one before, so it names the version that one made; a list on its way or a reload cannot overtake
+  // a decision (an older list shown over it, a decision sent with the version of a screen it was not made on).
+  const sent = view.queue.then(request);
+  view.queue = sent.catch(() => {});
+  return sent;
+}
+
 function change(path, body) {
-  // Keys can be faster than the server: a change waits for the one before, so it names the version that one made.
-  const sent = view.queue.then(async () => {
+  return queued(async () => {
     const answer = await call("POST", path, {version: view.version, ...body});
     hideBanner();
     applyAnswer(answer);
     return answer;
   });
-  view.queue = sent.catch(() => {});
-  return sent;
 }
 
 function applyAnswer(answer) {
@@ -83,14 +89,10 @@ function applyAnswer(answer) {
 
 async function loadState(reload = false) {
   // The first screen's groups first, then the whole list (over a megabyte for 5,000 pairs) behind it.
-  const first = await call(reload ? "POST" : "GET", `${reload ? "/api/reload" : "/api/state"}?first=${BATCH}`);
+  const first = await queued(() => call(reload ? "POST" : "GET", `${reload ? "/api/reload" : "/api/state"}?first=${BATCH}`));
   showState(first);
   await firstCardShown(1500); // the whole list would compete with the first screen's thumbnails for the server
-  // In the changes' queue: a decision answered while the list was on its way would be undone on the screen by the
-  // older list (a canonical set on the first screen shown as it was before).
-  const fetched = view.queue.then(() => call("GET", "/api/state"));
-  view.queue = fetched.catch(() => {});
-  const whole = await fetched;
+  const whole = await queued(() => call("GET", "/api/state"));
   if (whole.version !== view.version || view.search || view.flag !== "*") { showState(whole); return; }
   view.groups = whole.groups; // the same groups in the same order, and more: the cards shown stay
   const visible = view.groups.filter(matches);
@@ -419,8 +421,8 @@ function undo() {
 
 async function apply() {
   let answer;
-  await view.queue; // the decisions already made go in first
-  try { answer = await call("POST", "/api/apply", {version: view.version}); } catch (error) { return; }
+  // The decisions already made go in first.
+  try { answer = await queued(() => call("POST", "/api/apply", {version: view.version})); } catch (error) { return; }
   hideBanner();
   $("apply-summary").textContent = `${answer.aliases.length} accepted ${answer.aliases.length === 1 ? "merge" : "merges"} written to ${answer.path}. ` +
     "Next: prepare.py with --data.aliases pointing at it, then train again.";
