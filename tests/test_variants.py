@@ -222,3 +222,13 @@ def test_a_pair_above_the_cut_off_kept_out_of_a_group_is_not_listed_as_alike_and
     model = CombinedVariants().fit(vectors.astype(np.float32), vocabulary, [10, 10, 10, 10, 20], tag_images)
     assert [group.members for group in model.groups_] == [["coat", "coats"]]
     assert [miss["flag"] for miss in model.near_misses_ if NEVER_TOGETHER in miss["flag"]] == []
+
+
+def test_the_near_misses_are_counted_by_kind_in_one_log_line(caplog):
+    from tagger.variants.step import log_near_misses
+
+    with caplog.at_level("INFO", logger="tagger.variants.step"):
+        log_near_misses([{"flag": "near miss"}, {"flag": NEVER_TOGETHER}, {"flag": NEVER_TOGETHER}])
+        log_near_misses([])
+    assert caplog.messages == ["3 near misses listed in review.csv, not merged: 1 under the cut-off or told apart "
+                               "by their images, 2 alike and never on one image"]

@@ -11,6 +11,7 @@ from tagger.tagtext import visible
 from tagger.variants.grouping import (
     CombinedVariants,
     DBSCANVariants,
+    NEVER_TOGETHER,
     tag_mean_embeddings,
 )
 from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text, with_text_column
@@ -54,6 +55,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings)
     runfolder.write_settings(run_dir, "cluster", settings)
     log_groups(groups)
+    log_near_misses(near_misses)
     log.info(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
              f"and {runfolder.REVIEW}")
     log.info(f"next: fill the decision column of {run_dir / runfolder.REVIEW} (accept or reject), "
@@ -141,6 +143,14 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
         [group.canonical, row["tag"], row["count"], *("" if row.get(name) is None else row[name] for name in fields)]
         for group in groups for row in member_rows(group)
     ])
+
+
+def log_near_misses(near_misses) -> None:
+    """One line: how many pairs are listed for a look without being merged, of each kind."""
+    if near_misses:
+        alike = sum(miss["flag"] == NEVER_TOGETHER for miss in near_misses)
+        log.info(f"{len(near_misses)} near misses listed in review.csv, not merged: {len(near_misses) - alike} under "
+                 f"the cut-off or told apart by their images, {alike} alike and never on one image")
 
 
 def log_groups(groups) -> None:
