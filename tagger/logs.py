@@ -54,6 +54,19 @@ class BelowWarning(logging.Filter):
         return record.levelno < logging.WARNING
 
 
+class TracingNotices(logging.Filter):
+    """TensorFlow's "N out of the last N calls to <function ...> triggered tf.function retracing" goes to the step's
+    log, not the console. train.py predicts with several Keras models, each once (the head on cached features, the
+    whole tagger on images), and TensorFlow's detector keys on the code of Keras's predict step, which every model
+    shares: each model's one trace reads to it as one function traced again and again."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "triggered tf.function retracing" not in record.getMessage():
+            return True
+        logging.getLogger("tagger.tensorflow").debug(record.getMessage())
+        return False
+
+
 def log_file(run_dir: Path, step: str) -> Path:
     return run_dir / runfolder.LOGS / f"{step}.log"
 
@@ -69,6 +82,8 @@ def step_logging(step: str, run_dir: Path | None, verbosity: str = NORMAL):
     logger = logging.getLogger("tagger")
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
+    tracing_notices = TracingNotices()
+    logging.getLogger("tensorflow").addFilter(tracing_notices)
     # logging.config's disable_existing_loggers (a library configuring logging in the same process, e.g. a
     # linter run in-process by tests) silences loggers made before it: the step's messages are not optional.
     for name in [name for name in logging.root.manager.loggerDict if name == "tagger" or name.startswith("tagger.")]:
@@ -115,6 +130,7 @@ def step_logging(step: str, run_dir: Path | None, verbosity: str = NORMAL):
     try:
         yield path
     finally:
+        logging.getLogger("tensorflow").removeFilter(tracing_notices)
         for handler in handlers:
             handler.flush()
             logger.removeHandler(handler)

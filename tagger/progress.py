@@ -14,10 +14,10 @@ def on_terminal() -> bool:
 
 
 def keras_verbosity() -> int:
-    """Keras's verbose argument for fit: 1 draws a live bar, 2 writes one line an epoch, 0 nothing (--quiet)."""
-    if QUIET:
-        return 0
-    return 1 if sys.stdout.isatty() else 2
+    """Keras's verbose argument for fit: 1 draws a live bar on a terminal; 0 otherwise (--quiet, a log file, a pipe),
+    where Keras's own line an epoch ("18/18 - 3s - 143ms/step - loss: 0.2133") would only repeat train.py's
+    ("epoch 17/20: loss 0.2133, validation mAP 0.6726")."""
+    return 1 if not QUIET and sys.stdout.isatty() else 0
 
 
 class ProgressBar:
