@@ -2,12 +2,30 @@
 and TensorFlow's detector, keyed on the code of Keras's predict step that every model shares, reads their traces as
 one function traced again and again."""
 
+import logging
+
 import numpy as np
+import pytest
 
 from tagger.logs import step_logging
 
 
-def test_tensorflow_s_retracing_warning_goes_to_the_log_not_the_console(tmp_path, capsys):
+@pytest.fixture
+def tensorflow_warnings():
+    """TensorFlow's logger at WARNING for the test: tf2onnx sets TensorFlow's verbosity when it converts (the export
+    tests, in this worker's process), and TensorFlow's warning would then never be made."""
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level, disabled = logger.level, logger.disabled
+    logger.setLevel(logging.WARNING)
+    logger.disabled = False
+    yield
+    logger.setLevel(level)
+    logger.disabled = disabled
+
+
+def test_tensorflow_s_retracing_warning_goes_to_the_log_not_the_console(tmp_path, capsys, tensorflow_warnings):
     import tensorflow as tf
 
     # A function of this test's own (TensorFlow warns a few times per function code, so one that other tests in this
