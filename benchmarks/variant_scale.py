@@ -16,8 +16,10 @@ in the same process, and prints the ratio.
 """
 
 import argparse
+import atexit
 import platform
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -139,7 +141,9 @@ def main() -> None:
 
     embeddings = None
     if not arguments.no_probe:
+        # Removed at exit: each run writes gigabytes (runs that leave them behind fill the disk).
         folder = Path(tempfile.mkdtemp(prefix="variant_scale_"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         clock = time.perf_counter()
         # Written by a child process, so that its pages do not count towards this process's peak memory.
         import multiprocessing

@@ -340,7 +340,7 @@ class ClusterSettings(BaseModel):
         True, description="combined: ask a held-out classifier whether the images of two candidate tags can be told "
         "apart (different concepts) or not (one concept), against the chance level measured on this collection.",
     )
-    probe_images: int = Field(96, ge=6, le=10000, description="combined: images sampled per tag for the separability probe.")
+    probe_images: int = Field(192, ge=6, le=10000, description="combined: images sampled per tag for the separability probe.")
     max_probes: int = Field(
         5000, ge=0, description="combined: at most this many candidate pairs probed, most promising first (bounds the cost)."
     )

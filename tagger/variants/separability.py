@@ -17,6 +17,13 @@ from a variant. The gap between the two sets' mean images, tested against shuffl
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
 are two concepts"; the AUC still decides "these are one" (a stricter, held-out test of sameness).
 
+Both tests compare the two sets of images on what their other tags do not explain (company_adjustment): a spelling
+one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
+spellings by that kind, which the images' other tags (`ring`, `square`) name; a distinct concept (`navy` beside
+`blue`) differs on the same kinds of image. Only tags on enough images of both sides are adjusted for (a tag on one
+side only is the difference itself, not a cause of it), at most one per ten images, so a few dozen images are not
+fitted away.
+
 Deterministic: images are sampled with generators seeded by the tags' indices, the projection comes
 from a symmetric eigensolver (not a randomized SVD), folds are assigned by seeded permutations, sums
 are float64, and AUCs are rounded to 4 decimals before any decision reads them.
@@ -34,6 +41,8 @@ NULL_SIZES = (6, 12, 24, 48, 96, 192)
 MIN_IMAGES = 6  # fewer images on a side than this: the probe cannot say anything, it is not asked
 GAP_DIMENSIONS = 128  # principal components the gap between means is measured in
 GAP_SHUFFLES = 64  # label shuffles that give each gap its own null
+COMPANY_SHARE = 0.05  # a tag adjusted for is on at least this share (and 3) of each side's images
+IMAGES_PER_COMPANY_TAG = 10  # at most one company tag adjusted for per this many images of the pair
 
 
 @dataclass
@@ -125,7 +134,7 @@ class SeparabilityProbe:
     probe sees (few, so a few dozen images cannot be fitted by chance); folds: cross-validation folds.
     """
 
-    def __init__(self, per_side: int = 96, dimensions: int = 24, folds: int = 4, seed: int = 0,
+    def __init__(self, per_side: int = 192, dimensions: int = 24, folds: int = 4, seed: int = 0,
                  null_tags: int = 8, null_repeats: int = 4):
         if per_side < MIN_IMAGES:
             raise ValueError(f"per_side must be at least {MIN_IMAGES}; received per_side={per_side}")
@@ -140,6 +149,7 @@ class SeparabilityProbe:
     def fit(self, embeddings: np.ndarray, tag_images: sparse.csr_matrix) -> "SeparabilityProbe":
         """Fits the projection on a sample of images and measures the null on the most used tags."""
         self.tag_images_ = (tag_images > 0).tocsr()
+        self.image_tags_ = self.tag_images_.T.tocsr()  # each image's tags: the company a pair is adjusted for
         image_count = self.tag_images_.shape[1]
         random = np.random.default_rng(self.seed)
         sample = np.sort(random.permutation(image_count)[:4096])
@@ -169,9 +179,10 @@ class SeparabilityProbe:
         random = np.random.default_rng([self.seed, *key])
         return np.sort(random.choice(np.sort(images), size, replace=False))
 
-    def auc(self, first_images: np.ndarray, second_images: np.ndarray) -> float:
-        """Held-out AUC of telling the two sets of images apart (out-of-fold decision values, pooled)."""
-        features = np.concatenate([self.features(first_images), self.features(second_images)])
+    def auc(self, first_images: np.ndarray, second_images: np.ndarray, company: np.ndarray | None = None) -> float:
+        """Held-out AUC of telling the two sets of images apart (out-of-fold decision values, pooled); with company
+        (rows: the first images, then the second), on what those tags do not explain."""
+        features = residual(np.concatenate([self.features(first_images), self.features(second_images)]), company)
         labels = np.r_[np.zeros(len(first_images)), np.ones(len(second_images))]
         folds = min(self.folds, len(first_images), len(second_images))
         fold = stratified_folds(labels, folds, self.seed)
@@ -237,20 +248,38 @@ class SeparabilityProbe:
                 cache[tag] = (np.nan, np.nan)
         return cache[tag]
 
-    def gap(self, first_images: np.ndarray, second_images: np.ndarray, key: tuple) -> tuple[float, float, float]:
+    def gap(self, first_images: np.ndarray, second_images: np.ndarray, key: tuple,
+            company: np.ndarray | None = None) -> tuple[float, float, float]:
         """Squared distance between the two sets' mean images, and its mean and spread over label shuffles.
 
         No held-out folds: a two-sample test on all the images, with the exact null of exchangeable labels
         (a spelling used at random), so it has the power the cross-validated AUC loses to its folds.
-        From the images' Gram matrix, a shuffle costs one product of n x n."""
+        A difference of means is a product of the weights and the features: a shuffle costs n x dimensions."""
         rows = np.concatenate([self.embeddings_[np.sort(first_images)], self.embeddings_[np.sort(second_images)]])
-        features = (np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_
-        gram = features @ features.T
+        features = residual((np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_, company)
         count, first_count = len(features), len(first_images)
         weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
         shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
-        null = np.einsum("ij,ij->i", shuffled @ gram, shuffled)
-        return float(weights @ gram @ weights), float(null.mean()), float(null.std())
+        null = np.square(shuffled @ features).sum(axis=1)
+        return float(np.square(weights @ features).sum()), float(null.mean()), float(null.std())
+
+    def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
+        """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
+        centered), or None: tags on at least COMPANY_SHARE (and 3) of each side's images, the most shared first, at
+        most one per IMAGES_PER_COMPANY_TAG images."""
+        first_tags, second_tags = self.image_tags_[np.sort(first_images)], self.image_tags_[np.sort(second_images)]
+        on_first = np.bincount(first_tags.indices, minlength=first_tags.shape[1])
+        on_second = np.bincount(second_tags.indices, minlength=second_tags.shape[1])
+        enough = (on_first >= max(3, COMPANY_SHARE * len(first_images))) & \
+            (on_second >= max(3, COMPANY_SHARE * len(second_images)))
+        enough[list(pair)] = False
+        columns = np.flatnonzero(enough)
+        limit = (len(first_images) + len(second_images)) // IMAGES_PER_COMPANY_TAG
+        columns = np.sort(columns[np.argsort(-np.minimum(on_first, on_second)[columns], kind="stable")[:limit]])
+        if not len(columns):
+            return None
+        company = np.concatenate([first_tags[:, columns].toarray(), second_tags[:, columns].toarray()]).astype(np.float64)
+        return company - company.mean(axis=0)
 
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
         """per_side images not in images (sorted), the same ones for the same key on every run."""
@@ -281,11 +310,20 @@ class SeparabilityProbe:
             sample_a = self.sample(only_a, (1, low, high, a))
             sample_b = self.sample(only_b, (1, low, high, b))
             first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
-            auc[index] = self.auc(first_sample, second_sample)
+            company = self.company(first_sample, second_sample, (a, b))
+            auc[index] = self.auc(first_sample, second_sample, company)
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
-            gap[index], gap_null_mean[index], gap_null_std[index] = self.gap(first_sample, second_sample, (2, low, high))
+            gap[index], gap_null_mean[index], gap_null_std[index] = self.gap(first_sample, second_sample, (2, low, high), company)
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference)
+
+
+def residual(features: np.ndarray, company: np.ndarray | None) -> np.ndarray:
+    """The features less what the company tags explain (least squares on the centered tags); unchanged without."""
+    if company is None:
+        return features
+    coefficients = np.linalg.lstsq(company, features - features.mean(axis=0), rcond=None)[0]
+    return features - company @ coefficients
