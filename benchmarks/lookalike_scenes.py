@@ -26,6 +26,9 @@ VARIANTS = {"red": [("r3d", "leetspeak"), ("rot", "translation")], "green": [("g
             "triangle": [("dreieck", "translation")], "orange": [("0range", "leetspeak")]}
 # The distinct look-alike pairs: never one tag, however close their images.
 LOOKALIKES = (("navy", "blue"), ("orange", "yellow"), ("disc", "ring"), ("rectangle", "square"))
+# Each look-alike renamed to a spelling of its partner that the spelling keys fold to the same word (a plural,
+# leetspeak): two concepts the spelling alone would merge, which the images must keep apart.
+NEAR_FOLDS = {"navy": "blues", "yellow": "oranges", "disc": "r1ng", "rectangle": "squares"}
 
 
 def make_scenes(out: Path, images: int, size: int, seed: int = 0) -> Path:
@@ -45,6 +48,11 @@ def spelled(tags: list[list[str]], seed: int) -> list[list[str]]:
     """Each image's concepts under a spelling drawn at random (the concept's own as often as each variant)."""
     chooser = random.Random(seed)
     return [[chooser.choice([concept] + [s for s, _ in VARIANTS.get(concept, [])]) for concept in row] for row in tags]
+
+
+def spelled_near(tags: list[list[str]], seed: int) -> list[list[str]]:
+    """spelled, with each look-alike concept under its NEAR_FOLDS spelling."""
+    return [[NEAR_FOLDS.get(tag, tag) for tag in row] for row in spelled(tags, seed)]
 
 
 if __name__ == "__main__":

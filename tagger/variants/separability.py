@@ -15,14 +15,17 @@ milliseconds each, in plain numpy.
 The held-out AUC spends images on folds; at 10-20 images a side it cannot tell a distinct look-alike
 from a variant. The gap between the two sets' mean images, tested against shuffles of the same images'
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
-are two concepts"; the AUC still decides "these are one" (a stricter, held-out test of sameness).
+are two concepts" where the AUC has little power; where it has power, the AUC decides both ways (whitened, it
+weighs a subtle difference of concept as much as the kind of image, which the gap's plain distance weighs far
+more).
 
 Both tests compare the two sets of images on what their other tags do not explain (company_adjustment): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
 spellings by that kind, which the images' other tags (`ring`, `square`) name; a distinct concept (`navy` beside
 `blue`) differs on the same kinds of image. Only tags on enough images of both sides are adjusted for (a tag on one
 side only is the difference itself, not a cause of it), at most one per ten images, so a few dozen images are not
-fitted away.
+fitted away; and not where the company together nearly decides which of the two tags an image carries (a colour
+and a shape: every image of one carries a colour, every image of the other a shape).
 
 Deterministic: images are sampled with generators seeded by the tags' indices, the projection comes
 from a symmetric eigensolver (not a randomized SVD), folds are assigned by seeded permutations, sums
@@ -43,6 +46,7 @@ GAP_DIMENSIONS = 128  # principal components the gap between means is measured i
 GAP_SHUFFLES = 64  # label shuffles that give each gap its own null
 COMPANY_SHARE = 0.05  # a tag adjusted for is on at least this share (and 3) of each side's images
 IMAGES_PER_COMPANY_TAG = 10  # at most one company tag adjusted for per this many images of the pair
+MAX_SIDE_EXPLAINED = 1 / 3  # company explaining more of which side an image is on is not adjusted for
 
 
 @dataclass
@@ -279,7 +283,17 @@ class SeparabilityProbe:
         if not len(columns):
             return None
         company = np.concatenate([first_tags[:, columns].toarray(), second_tags[:, columns].toarray()]).astype(np.float64)
-        return company - company.mean(axis=0)
+        company -= company.mean(axis=0)
+        # Tags that tell which of the two the image carries (rings on one side, squares on the other) are what a
+        # spelling habit looks like; tags that nearly decide it (every `ring` image also carries a colour, every
+        # `orange` one a shape: their sum is the side itself) would explain any difference away. Beyond a third
+        # of the side explained, the two are compared on the whole images.
+        side = np.r_[np.zeros(len(first_images)), np.ones(len(second_images))]
+        side -= side.mean()
+        explained = 1 - np.sum(np.square(residual(side[:, None], company))) / np.sum(np.square(side))
+        if explained > MAX_SIDE_EXPLAINED:
+            return None
+        return company
 
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
         """per_side images not in images (sorted), the same ones for the same key on every run."""
