@@ -43,13 +43,18 @@ def look_alike_centres(names, seed=1, apart=0.9):
     return {name.rstrip("*"): centre for name, centre in centres.items()}
 
 
-def fit(embeddings, image_tags, probe=True):
+def tags_by_use(image_tags):
+    """(counts, vocabulary most used first, tag x image matrix), as prepare.py keeps them."""
     counts = {}
     for tags in image_tags:
         for tag in tags:
             counts[tag] = counts.get(tag, 0) + 1
     vocabulary = sorted(counts, key=lambda tag: (-counts[tag], tag))
-    matrix = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+    return counts, vocabulary, Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+
+
+def fit(embeddings, image_tags, probe=True):
+    counts, vocabulary, matrix = tags_by_use(image_tags)
     vectors = tag_mean_embeddings(matrix, embeddings, center=True)
     return CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], matrix,
                                   image_embeddings=embeddings if probe else None)
@@ -213,12 +218,7 @@ def test_a_spelling_used_on_one_kind_of_image_is_merged_and_a_look_alike_spelled
     assert miss["flag"] == IMAGES_DIFFER
     # The rings and squares, which the images' other tags name, are what sets rot apart from red: compared on
     # the whole images, the probe tells the two spellings apart.
-    counts = {}
-    for tags in image_tags:
-        for tag in tags:
-            counts[tag] = counts.get(tag, 0) + 1
-    vocabulary = sorted(counts, key=lambda tag: (-counts[tag], tag))
-    matrix = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+    _, vocabulary, matrix = tags_by_use(image_tags)
     red, rot = vocabulary.index("red"), vocabulary.index("rot")
     adjusted = SeparabilityProbe().fit(embeddings, matrix).probe(np.array([red]), np.array([rot]))
     whole = WithoutCompany().fit(embeddings, matrix).probe(np.array([red]), np.array([rot]))
