@@ -44,8 +44,8 @@ CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
 
 
 def pair_kind(proposed: bool, flag: str) -> str:
-    """The calibration kind of a shown pair: proposed by its images or by spelling alone, a near miss, or a pair
-    listed as alike and never on one image."""
+    """The calibration kind of a shown pair: proposed by its images or by spelling alone, a near miss, a pair near in
+    spelling that the images tell apart, or a pair listed as alike and never on one image."""
     if not proposed:
         if flag.endswith("never on one image"):
             return NEVER_TOGETHER

@@ -129,20 +129,24 @@ class PairEvidence:
             # (significance), a fair share of the difference that sets these tags apart from unrelated images
             # (separation: a variant used a little more on some images than others is not a different concept),
             # and images that can see the tags at all (power: images that cannot see them cannot say they are
-            # two). Two tests: the held-out discriminant's AUC decides as far as it has power (it is whitened, so
-            # a subtle difference of concept, navy beside blue, counts as much as the kind of image a spelling is
-            # used on, which a plain distance weighs far more); the gap between the mean images (all images, no
-            # folds: the power at a few dozen images a tag, where the discriminant has little) decides the rest.
+            # two). Two tests read the images: the gap between their mean images (all images, no folds: the power
+            # at a few dozen images a tag) and the held-out discriminant's AUC. Where the discriminant can see the
+            # tags (sees), both must find the difference (one test's chance extreme is not two concepts), and the
+            # share is the discriminant's: it is whitened, so a subtle difference of concept, navy beside blue,
+            # counts as much as the kind of image a spelling is used on, which the gap's plain distance weighs far
+            # more. Where it cannot, the gap decides alone.
             gap_z, gap_power = np.nan_to_num(self.probe.gap_z), np.nan_to_num(self.probe.gap_power)
             separation, reference_z = np.nan_to_num(self.probe.separation), np.nan_to_num(self.probe.reference_z)
-            power = ramp(reference_z, 3, 6)
-            by_auc = ramp(z, 2, 4) * ramp(separation, 0.2, 0.4) * ramp(reference_z, 2, 4)
-            by_gap = ramp(gap_z, 2, 4) * ramp(np.nan_to_num(self.probe.gap_separation), 0.2, 0.4) * ramp(gap_power, 2, 4)
-            distinct = np.where(probed, np.maximum(by_auc, (1 - power) * by_gap), 0)
+            sees = ramp(reference_z, 3, 6)
+            by_gap = ramp(gap_z, 2, 4)
+            significance = sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap
+            share = sees * separation + (1 - sees) * np.nan_to_num(self.probe.gap_separation)
+            power = np.maximum(ramp(gap_power, 2, 4), ramp(reference_z, 2, 4))
+            distinct = np.where(probed, significance * ramp(share, 0.2, 0.4) * power, 0)
             # One concept: the images could tell these tags from the rest (power) but not from each other, or only
             # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
             # more on some kinds of image is told apart beyond chance, by a little).
-            same = np.where(probed, power * (1 - ramp(z, 1, 3) * ramp(separation, 0.2, 0.4)), 0)
+            same = np.where(probed, sees * (1 - ramp(z, 1, 3) * ramp(separation, 0.2, 0.4)), 0)
         # Close means cannot tell one concept from two that share their scenes (door / cabinet in the same
         # rooms, coat / shirt on the same people): with the probe on, the meaning route counts only as far
         # as the probe finds the tags one (same), and the means must agree a little. A pair it could not

@@ -19,7 +19,7 @@ are two concepts" where the AUC has little power; where it has power, the AUC de
 weighs a subtle difference of concept as much as the kind of image, which the gap's plain distance weighs far
 more).
 
-Both tests compare the two sets of images on what their other tags do not explain (company_adjustment): a spelling
+Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
 spellings by that kind, which the images' other tags (`ring`, `square`) name; a distinct concept (`navy` beside
 `blue`) differs on the same kinds of image. Only tags on enough images of both sides are adjusted for (a tag on one
@@ -256,8 +256,9 @@ class SeparabilityProbe:
             company: np.ndarray | None = None) -> tuple[float, float, float]:
         """Squared distance between the two sets' mean images, and its mean and spread over label shuffles.
 
-        No held-out folds: a two-sample test on all the images, with the exact null of exchangeable labels
-        (a spelling used at random), so it has the power the cross-validated AUC loses to its folds.
+        No held-out folds: a two-sample test on all the images, with the null of exchangeable labels (exact for a
+        spelling used at random; close to it on the features less their company), so it has the power the
+        cross-validated AUC loses to its folds.
         A difference of means is a product of the weights and the features: a shuffle costs n x dimensions."""
         rows = np.concatenate([self.embeddings_[np.sort(first_images)], self.embeddings_[np.sort(second_images)]])
         features = residual((np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_, company)
@@ -276,6 +277,7 @@ class SeparabilityProbe:
         on_second = np.bincount(second_tags.indices, minlength=second_tags.shape[1])
         enough = (on_first >= max(3, COMPANY_SHARE * len(first_images))) & \
             (on_second >= max(3, COMPANY_SHARE * len(second_images)))
+        enough &= on_first + on_second < len(first_images) + len(second_images)  # on every image: explains nothing
         enough[list(pair)] = False
         columns = np.flatnonzero(enough)
         limit = (len(first_images) + len(second_images)) // IMAGES_PER_COMPANY_TAG
@@ -291,7 +293,7 @@ class SeparabilityProbe:
         side = np.r_[np.zeros(len(first_images)), np.ones(len(second_images))]
         side -= side.mean()
         explained = 1 - np.sum(np.square(residual(side[:, None], company))) / np.sum(np.square(side))
-        if explained > MAX_SIDE_EXPLAINED:
+        if round(explained, 6) > MAX_SIDE_EXPLAINED:  # rounded: 0/1 data often gives a third exactly
             return None
         return company
 
