@@ -55,6 +55,20 @@ def spelled_near(tags: list[list[str]], seed: int) -> list[list[str]]:
     return [[NEAR_FOLDS.get(tag, tag) for tag in row] for row in spelled(tags, seed)]
 
 
+def spelled_near_with_signature(tags: list[list[str]], seed: int) -> list[list[str]]:
+    """spelled_near, and a tag naming each look-alike's look (`navy-ish`) on 80% of its images and 30% of its
+    partner's: company that differs between two concepts at a rate the probe's company adjustment takes in, and that
+    goes with the very difference between them."""
+    chooser = random.Random(100 + seed)
+    partner_of = {b: a for a, b in LOOKALIKES} | {a: a for a, _ in LOOKALIKES}
+    rows = []
+    for concepts, row in zip(tags, spelled_near(tags, seed)):
+        signatures = {f"{partner_of[c]}-ish" for c in concepts if c in partner_of
+                      and chooser.random() < (0.8 if partner_of[c] == c else 0.3)}
+        rows.append(row + sorted(signatures))
+    return rows
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)

@@ -44,6 +44,8 @@ Sets (each on coco128 at every seed unless noted):
   scenes_nearspell  the scenes, each look-alike concept renamed to a spelling its partner folds to (navy -> `blues`,
                yellow -> `oranges`, disc -> `r1ng`, rectangle -> `squares`): spelling 1.0, two concepts; the images
                must keep them apart (issue 11's look-alike classes given near spellings, at a scale where they can)
+  scenes_signature  scenes_nearspell, with a tag naming each look-alike's look (`navy-ish`) on 80% of its images and
+               30% of its partner's: company the probe adjusts for that goes with the difference between two concepts
   scenes_correlated the scenes' variants used three times as often on one half of their concept's images (split
                along the first principal component, as correlated): at hundreds of images a tag such a spelling is
                told apart from its others beyond chance, so "not separable" cannot be what makes a variant
@@ -74,8 +76,8 @@ from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "accents",
-            "shared", "scenes", "scenes_nearspell", "scenes_correlated", "demo")
-SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_correlated")
+            "shared", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
                        ("legs up", "leg up"))
@@ -426,10 +428,10 @@ def main() -> None:
                 print(f"{results[-1]['set']}: combined F1 {cell(results[-1]['combined']['f1'])} "
                       f"({results[-1]['seconds']} s)", flush=True)
     if any(name in sets for name in SCENES_SETS):
-        from lookalike_scenes import spelled, spelled_near, spelling_plan
+        from lookalike_scenes import spelled, spelled_near, spelled_near_with_signature, spelling_plan
 
         tags, embeddings = scenes_base(arguments.work_dir, SCENES_TRAIN_FLAGS)
-        spellers = {"scenes": spelled, "scenes_nearspell": spelled_near,
+        spellers = {"scenes": spelled, "scenes_nearspell": spelled_near, "scenes_signature": spelled_near_with_signature,
                     "scenes_correlated": lambda rows, seed: correlated_injection(
                         rows, embeddings, spelling_plan(), arguments.min_count, random.Random(seed))}
         for name in (name for name in SCENES_SETS if name in sets):
