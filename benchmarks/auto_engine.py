@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
+
 ROOT = Path(__file__).resolve().parents[1]
 MEASURE = ("import resource, subprocess, sys, time; start = time.perf_counter(); result = subprocess.run(sys.argv[1:], "
            "capture_output=True, text=True); seconds = time.perf_counter() - start; sys.stdout.write(result.stdout); "

@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,6 +16,9 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = {  # name: train.py flags

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
 
 
 def matmul_rate(size: int = 2048, repeats: int = 5) -> float:

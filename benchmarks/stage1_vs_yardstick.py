@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
+
 ROOT = Path(__file__).resolve().parents[1]
 OLD_SAMPLE_ROWS, OLD_MAX_ITERATIONS, OLD_TIME_BUDGET = 2000, 200, 20.0
 

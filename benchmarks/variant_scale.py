@@ -20,6 +20,7 @@ import atexit
 import platform
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,8 +28,11 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
-from tagger.variants.grouping import CombinedVariants
-from tagger.variants.separability import MIN_IMAGES, SeparabilityProbe
+# This checkout's tagger, whichever one the environment installed (an editable install of another clone measured
+# that clone's code).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tagger.variants.grouping import CombinedVariants  # noqa: E402
+from tagger.variants.separability import MIN_IMAGES, SeparabilityProbe  # noqa: E402
 
 
 class LogisticProbe(SeparabilityProbe):
