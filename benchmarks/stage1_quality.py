@@ -13,10 +13,10 @@ Defaults: ../shared/data/coco128 with MobileNetV2 and the ImageNet weights in ..
 
 import argparse
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
-import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
 

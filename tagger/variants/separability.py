@@ -15,9 +15,9 @@ milliseconds each, in plain numpy.
 The held-out AUC spends images on folds; at 10-20 images a side it cannot tell a distinct look-alike
 from a variant. The gap between the two sets' mean images, tested against shuffles of the same images'
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
-are two concepts" where the AUC has little power; where it has power, the AUC decides both ways (whitened, it
-weighs a subtle difference of concept as much as the kind of image, which the gap's plain distance weighs far
-more).
+are two concepts" where the AUC has little power; where it has power, both must find the difference, and the AUC
+measures its share (whitened, it weighs a subtle difference of concept as much as the kind of image, which the gap's
+plain distance weighs far more).
 
 Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
