@@ -25,6 +25,16 @@ def test_each_kind_is_fitted_on_the_set_where_it_fares_worst():
     assert table[SPELLING_ONLY] == ((0.0, round(9 / 12, 3)),)  # nearspell's 8 of 10, not the average 18 of 20
 
 
+def test_a_set_with_a_few_pairs_of_a_kind_is_pooled_and_does_not_set_it_by_being_small():
+    # One true pair of its own, (1 + 1) / (1 + 2) = 0.67, would be the 'worst' set beside 30 of 30 elsewhere.
+    table = fit_calibration([0.6] * 31, [1] * 31, [IMAGES] * 31, ["scenes"] * 30 + ["danbooru"])
+    assert table[IMAGES] == ((0.0, round(31 / 32, 3)),)
+    # Small sets together, once they are many pairs, compete as one: 6 of 12 over four small sets.
+    table = fit_calibration([0.6] * 42, [1] * 30 + [1, 0, 0] * 2 + [1, 1, 0] * 2, [IMAGES] * 42,
+                            ["scenes"] * 30 + ["a"] * 3 + ["b"] * 3 + ["c"] * 3 + ["d"] * 3)
+    assert table[IMAGES] == ((0.0, round(7 / 14, 3)),)
+
+
 def test_a_block_of_few_pairs_joins_the_block_below_it():
     # 9 of 12 at 0.6 and one true pair at 0.7: alone it would be a block of its own, above.
     table = fit_calibration([0.6] * 12 + [0.7], [1] * 9 + [0] * 3 + [1], [IMAGES] * 13)

@@ -8,7 +8,7 @@ from tagger.runfolder import Manifest
 from tagger.variants.calibration import CALIBRATION
 from tagger.variants.calibration import NEVER_TOGETHER as NEVER_TOGETHER_KIND
 from tagger.variants.grouping import (
-    IMAGES_DIFFER, NEVER_TOGETHER, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings,
+    IMAGES_DIFFER, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings,
 )
 from tagger.variants.review import read_review, write_review
 from tagger.variants.separability import ProbeResult, SeparabilityProbe
@@ -96,6 +96,20 @@ def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidenc
     assert sorted(group.members) == ["ring", "rings"]
     assert group.flags[1] == SPELLING_ONLY
     assert 0.5 <= group.scores[1] < 0.9
+
+
+def test_a_slip_of_a_word_the_images_cannot_see_is_proposed_flagged_and_two_words_a_slip_apart_are_not():
+    # Images that say nothing: spelling decides. `windw` and `buiding` are words of no language, one slip from
+    # `window` and `building`; `rod` / `road` and `cup` / `cap` are words one slip apart, two concepts as often.
+    random = np.random.default_rng(3)
+    spellings = [["window", "windw"], ["building", "buiding"], ["road"], ["rod"], ["cup"], ["cap"]]
+    image_tags = [[random.choice(spellings[random.integers(len(spellings))])] for _ in range(600)]
+    model = fit(random.normal(size=(600, DIMENSIONS)).astype(np.float32), image_tags)
+    assert groups_of(model) == [["buiding", "building"], ["window", "windw"]]
+    assert all(group.flags[1] == SLIP_OF_A_WORD and 0.5 <= group.scores[1] < 0.9 for group in model.groups_)
+    # The plain spelling similarity alone (0.83 and 0.88) stays under the cut-off: the slip of a word carries it.
+    evidence = model.evidence_
+    assert all(score < 0.5 for score, slip in zip(model.scores_, evidence.slip) if not slip)
 
 
 def test_a_plural_the_images_see_as_one_is_merged_confidently():

@@ -23,6 +23,7 @@ from tagger.variants.review import (
 from tagger.variants.evidence import spelling_candidate_pairs
 from tagger.variants.grouping import NEVER_TOGETHER
 from tagger.variants.spelling import spelling_key, spelling_similarity
+from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
 
 
 def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
@@ -56,6 +57,24 @@ def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_m
     pairs = {tuple(sorted(("gebäude", "gebaeude", "über", "uber", "árbol", "arbol", "tree")[i] for i in pair))
              for pair in spelling_candidate_pairs(["gebäude", "gebaeude", "über", "uber", "árbol", "arbol", "tree"])}
     assert pairs == {("gebaeude", "gebäude"), ("uber", "über"), ("arbol", "árbol")}
+
+
+def test_a_slip_is_one_slip_from_a_word_of_some_language_and_itself_no_word():
+    vocabulary = ["window", "windw", "Building", "BUIDING", "road", "rod", "roa", "table", "tabel", "atble",
+                  "shirt lift", "skirt lift", "long hair", "long hiar", "asuka", "asuna", "grass", "gass", "c4r", "car",
+                  "árbol", "arbl", "window", "wndw", "rosin", "eosin"]
+    pairs = [(0, 1), (2, 3), (4, 5), (4, 6), (7, 8), (7, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19),
+             (20, 21), (22, 23), (24, 25)]
+    slips = {(vocabulary[a], vocabulary[b]) for (a, b), slip in slips_of_words(vocabulary, pairs).items() if slip}
+    assert slips == {("window", "windw"), ("Building", "BUIDING"), ("table", "atble"), ("long hair", "long hiar"),
+                     ("árbol", "arbl")}
+    # Not: two words (rod, shirt lift; tabel is Dutch, gass Norwegian), two names, a tag under five letters,
+    # digits (c4r: leetspeak, which the key undoes), two slips (wndw), a rare word (eosin).
+    assert tag_words("Árbol_Grande") == ("arbol", "grande") and tag_words("c4r") is None
+    zipf = listed_zipf(["window", "buiding", "windw", "schussel", "eosin"])
+    assert zipf["window"] >= WORD_ZIPF and zipf["schussel"] >= WORD_ZIPF  # schüssel, typed without its marks
+    assert zipf["windw"] == 0 and zipf["buiding"] < SLIP_ZIPF  # text holds slips too, rarely (1.3 in English)
+    assert SLIP_ZIPF <= zipf["eosin"] < WORD_ZIPF  # a rare word: neither a word nor a slip, eosin / rosin says nothing
 
 
 def test_a_slip_of_the_finger_counts_once_another_letter_twice():

@@ -15,6 +15,7 @@ from sklearn.decomposition import TruncatedSVD
 
 from tagger.neighbours import nearest_rows
 from tagger.variants.spelling import spelling_keys, spelling_similarity
+from tagger.variants.words import slips_of_words
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
@@ -144,3 +145,14 @@ class CooccurrenceStats:
 
 def pair_spelling(vocabulary: list[str], first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.array([spelling_similarity(vocabulary[a], vocabulary[b]) for a, b in zip(first, second)], np.float64)
+
+
+def pair_slips(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spelling: np.ndarray) -> np.ndarray:
+    """Whether one tag of each pair is a slip of the other, a word (tagger.variants.words); asked only of pairs
+    near in spelling and not already one key (one slip leaves at least half of a three-letter key)."""
+    asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0))
+    slips = np.zeros(len(first), bool)
+    if len(asked):
+        judged = slips_of_words(vocabulary, zip(first[asked].tolist(), second[asked].tolist()))
+        slips[asked] = [judged[(a, b)] for a, b in zip(first[asked].tolist(), second[asked].tolist())]
+    return slips

@@ -92,6 +92,7 @@ def ramp(values, low: float, high: float) -> np.ndarray:
 
 
 SPELLING_ONLY = "spelling only: check"
+SLIP_OF_A_WORD = "spelling only: a slip of a word, check"  # one tag a word, the other one slip from it and no word
 NEAR_MISS = "near miss"
 IMAGES_DIFFER = "near miss: images tell them apart"
 # Alike in images and company, never typed on one image, no spelling link, and too few images for the probe to
@@ -113,13 +114,18 @@ class PairEvidence:
     overlap: np.ndarray  # share of the rarer tag's images carrying both
     probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
     text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
+    slip: np.ndarray | None = None  # one tag is a slip of the other, a word (tagger.variants.words; None: not asked)
 
     def parts(self) -> dict[str, np.ndarray]:
         """The documented rule (README, "How variants are scored"), term by term."""
         visual = np.clip(self.visual, 0, 1)
         meaning = np.where(np.isnan(self.context), visual, visual * (0.5 + 0.5 * np.nan_to_num(self.context)))
         strength = ramp(meaning, 0.5, 0.9)
+        # A slip of a word (`windw` / `window`) is as good a spelling link as an undone plural: the other tag is
+        # a word of no language (tagger.variants.words).
         spelled = ramp(self.spelling, 0.6, 0.95)
+        if self.slip is not None:
+            spelled = np.maximum(spelled, self.slip)
         distinct = np.zeros(len(self.first))
         same = np.zeros(len(self.first))
         if self.probe is not None:
@@ -165,11 +171,12 @@ class PairEvidence:
     def flags(self, min_score: float) -> list[str]:
         """Why a person should look twice: a merge carried by spelling alone, or a pair just missed."""
         parts = self.parts()
+        by_slip = parts["spelled"] > ramp(self.spelling, 0.6, 0.95)  # linked as a slip of a word, not by similarity
         flags = []
-        for score, spelled, agree, distinct in zip(parts["score"], parts["spelled"], parts["images_agree"],
-                                                   parts["distinct"]):
+        for score, spelled, agree, distinct, slip in zip(parts["score"], parts["spelled"], parts["images_agree"],
+                                                         parts["distinct"], by_slip):
             if score >= min_score:
-                flags.append(SPELLING_ONLY if spelled > 0 and agree < 0.5 else "")
+                flags.append((SLIP_OF_A_WORD if slip else SPELLING_ONLY) if spelled > 0 and agree < 0.5 else "")
             elif spelled >= 0.5 and distinct >= 0.5:
                 flags.append(IMAGES_DIFFER)
             elif score >= NEAR_MISS_SHARE * min_score:
@@ -212,7 +219,7 @@ def visual_spaces(tag_vectors) -> list[np.ndarray]:
 
 
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None) -> PairEvidence:
-    from tagger.variants.evidence import pair_spelling
+    from tagger.variants.evidence import pair_slips, pair_spelling
 
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     context = cooccurrence.context_similarity(first, second)
@@ -226,6 +233,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         spelling=pair_spelling(vocabulary, first, second),
         overlap=cooccurrence.overlap(first, second),
     )
+    evidence.slip = pair_slips(vocabulary, first, second, evidence.spelling)
     if probe is not None:
         evidence.probe = probe(evidence)
     return evidence

@@ -1,0 +1,130 @@
+"""Words of a language as spelling evidence: a tag one typing slip from a word, and itself a word of no language,
+is a slip of that word.
+
+Near spellings say different things on different pairs. `windw` / `window`, `buiding` / `building`, `gass` /
+`grass`: one side is no word at all, so what else would it name? `rod` / `road`, `cup` / `cap`, `shirt lift` /
+`skirt lift`: both are words, and two words one slip apart are more often two concepts. The spelling rule counts
+a slip from a word as much as an undone plural (PairEvidence.parts); a pair of two words, or of two non-words
+(names: `asuka` / `asuna`), keeps its plain spelling similarity.
+
+A word is a word of some language in wordfreq's lists (used at least once in a million words of text, Zipf
+3, in any of its 40-odd languages, so a translation, `tabel`, Dutch for table, is a word and not a slip of
+`table`); a slip is a word of none (under Zipf 1.5 in every list: text holds slips too, but rarely); a rare
+word between the two (`eosin`) is neither, and its pair keeps its plain spelling similarity. Only tags of Latin
+letters are judged (slips are counted on a QWERTY keyboard), and only tags of at least MIN_SLIP_LETTERS letters:
+among short words every few letters spell some word or name (`roa`, `bara`), and one slip says little.
+"""
+
+import operator
+import re
+import unicodedata
+from collections.abc import Iterable
+
+from rapidfuzz.distance import OSA
+
+from tagger.variants.spelling import APOSTROPHES, SEPARATORS, slip_distance, spelling_keys, without_marks
+
+MIN_SLIP_LETTERS = 5
+LATIN_TAG = re.compile(r"^[a-z]+( [a-z]+)*$")
+# spelling.without_marks as a table over the precomposed Latin letters (Latin-1 to Latin Extended-B, and Latin
+# Extended Additional: Vietnamese), for str.translate: the lists hold some 900,000 words with letters beyond ASCII,
+# and the lists' words are precomposed (NFC).
+MARKS_DROPPED = {code: without_marks(chr(code)) for code in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]
+                 if without_marks(chr(code)) != chr(code)}
+drop_marks = operator.methodcaller("translate", MARKS_DROPPED)
+# wordfreq's languages not written in Latin letters: their words never lose marks into a Latin tag.
+OTHER_SCRIPTS = frozenset({"ar", "bg", "bn", "el", "fa", "he", "hi", "ja", "ko", "mk", "ru", "ta", "uk", "ur", "zh"})
+
+
+def tag_words(tag: str) -> tuple[str, ...] | None:
+    """The tag's words, casefolded and without marks (`Árbol_grande` -> árbol, grande -> arbol, grande); None
+    for a tag with anything but Latin letters, separators and apostrophes (digits, other scripts, signs)."""
+    text = unicodedata.normalize("NFKC", tag.replace("´", "'")).casefold()
+    text = SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text))).strip()
+    return tuple(text.split()) if LATIN_TAG.match(text) else None
+
+
+WORD_ZIPF = 3.0  # a word: used at least once in a million words of some language (wordfreq's 'small' lists)
+# A slip: used fewer than about 3 times in 100 million words of every language (Zipf 1.5). Not "unlisted": text
+# holds slips too (`buiding` 1.3, `sqaure` 1.5 in English), and rare words (`eosin` 1.9, `noose` 3.0) are what a
+# word must not be taken for: on codespell's misspellings and distinct web2 words one slip apart
+# (benchmarks/spelling_slips.py), 1.5 counted 7 misspellings for each distinct pair, "under 3" 4.
+SLIP_ZIPF = 1.5
+
+# word -> its highest Zipf frequency over the lists (0: listed nowhere); words asked are remembered, so that a
+# second call (grouping asks for evidence again for the pairs across groups) reads no list again.
+_ZIPF: dict[str, float] = {}
+
+
+def listed_zipf(words: Iterable[str]) -> dict[str, float]:
+    """Each word's (casefolded, without marks) highest Zipf frequency in wordfreq's languages, from its 'large'
+    list where it has one, its 'small' one otherwise; 0 where no list holds it at SLIP_ZIPF or more (below it, no
+    decision changes: a word listed there is a slip as much as one listed nowhere)."""
+    words = set(words)
+    wanted = words - _ZIPF.keys()
+    if wanted:
+        import wordfreq
+
+        found: dict[str, float] = {}
+        lists = {**wordfreq.available_languages("small"), **wordfreq.available_languages("large")}
+        for language, path in sorted(lists.items()):
+            for zipf, frequency_bin in frequency_bins(path, down_to=SLIP_ZIPF):
+                hits = wanted.intersection(frequency_bin)
+                if language not in OTHER_SCRIPTS:
+                    # A word listed with its marks is asked about as typed without them (set operations and map:
+                    # the lists hold millions of words, a Python loop over them took seconds).
+                    hits |= wanted.intersection(map(drop_marks, [word for word in frequency_bin if not word.isascii()]))
+                for word in hits:
+                    found[word] = max(found.get(word, 0.0), zipf)
+        _ZIPF.update((word, found.get(word, 0.0)) for word in wanted)
+    return {word: _ZIPF[word] for word in words}
+
+
+def frequency_bins(path: str, down_to: float):
+    """(Zipf frequency, its words) of one wordfreq list, most used first, down to a Zipf frequency.
+
+    The list is a gzipped msgpack array, a header then one list of words per centibel of frequency (bin i holds
+    the words of frequency 10^(-i / 100), Zipf 9 - i / 100; wordfreq.read_cBpack reads it whole). Read a bin at a
+    time: an English 'large' list whole is some 100 MB of Python strings, and the benchmark at 50,000 tags runs
+    within 4 GB with 20 MB to spare."""
+    import gzip
+
+    import msgpack
+
+    with gzip.open(path, "rb") as file:
+        unpacker = msgpack.Unpacker(file, raw=False)
+        bins = unpacker.read_array_header() - 1
+        header = unpacker.unpack()
+        if not isinstance(header, dict) or header.get("format") != "cB" or header.get("version") != 1:
+            raise ValueError(f"{path}: not a wordfreq cBpack list (header {header!r})")
+        for index in range(bins):
+            zipf = round(9 - index / 100, 2)
+            if zipf < down_to:
+                return
+            yield zipf, unpacker.unpack()
+
+
+def one_slip_apart(first: str, second: str) -> bool:
+    """Whether the closest spelling keys of the two tags differ by exactly one typing slip (spelling.slip_distance):
+    one edit (OSA distance 1, in C), unless it is a letter replaced by one far from it on the keyboard."""
+    for a in spelling_keys(first):
+        for b in spelling_keys(second):
+            if OSA.distance(a, b) == 1 and slip_distance(a, b) == 1:
+                return True
+    return False
+
+
+def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bool]:
+    """For each pair (indices into vocabulary): whether one tag is a slip of the other, a word: every word of one
+    tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF, and the two one slip apart (see the module)."""
+    pairs = list(pairs)
+    words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
+    judged = {(a, b) for a, b in pairs
+              if words[a] is not None and words[b] is not None
+              and max(len("".join(words[a])), len("".join(words[b]))) >= MIN_SLIP_LETTERS
+              and one_slip_apart(vocabulary[a], vocabulary[b])}
+    zipf = listed_zipf({word for a, b in judged for word in (*words[a], *words[b])}) if judged else {}
+    is_word = {index: min(zipf[word] for word in words[index]) >= WORD_ZIPF for pair in judged for index in pair}
+    has_slip = {index: min(zipf[word] for word in words[index]) < SLIP_ZIPF for pair in judged for index in pair}
+    return {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a])
+            for a, b in pairs}
