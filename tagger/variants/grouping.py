@@ -218,6 +218,20 @@ def visual_spaces(tag_vectors) -> list[np.ndarray]:
     return list(tag_vectors) if isinstance(tag_vectors, (list, tuple)) else [tag_vectors]
 
 
+PAIRS_GATHERED = 8192  # pairs whose two vectors are gathered at once (8192 x 2 x 1,280 float32: 84 MB)
+
+
+def pair_cosines(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Dot products of the pairs' (normalized) vectors, a block of pairs at a time: gathering both sides of
+    300,000 candidate pairs at once took 3 GB at 1,280 dimensions (benchmarks/variant_scale.py's peak). Each
+    row's dot product is the same computation whatever the block."""
+    cosines = np.zeros(len(first), vectors.dtype)
+    for start in range(0, len(first), PAIRS_GATHERED):
+        stop = start + PAIRS_GATHERED
+        cosines[start:stop] = np.einsum("ij,ij->i", vectors[first[start:stop]], vectors[second[start:stop]])
+    return cosines
+
+
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None) -> PairEvidence:
     from tagger.variants.evidence import pair_slips, pair_spelling
 
@@ -227,7 +241,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
     evidence = PairEvidence(
         first=first, second=second,
         # Several views (embeddings, the trained head's logits): the mean of their cosines.
-        visual=np.mean([np.einsum("ij,ij->i", space[first], space[second]) for space in visual_spaces(tag_vectors)],
+        visual=np.mean([pair_cosines(space, first, second) for space in visual_spaces(tag_vectors)],
                        axis=0).astype(np.float64),
         context=np.where(has_context, context, np.nan),
         spelling=pair_spelling(vocabulary, first, second),

@@ -10,7 +10,7 @@ like the other routes it is cancelled by tags sharing images.
 import numpy as np
 
 from tagger.errors import TaggerError
-from tagger.variants.grouping import CombinedVariants, PairEvidence
+from tagger.variants.grouping import CombinedVariants, PairEvidence, pair_cosines
 
 TEXT_RAMP = (0.5, 0.9)  # centered text cosine: from no support to full support
 TEXT_NEEDS_VISUAL = (0.3, 0.6)  # visual cosine: below the first, text adds nothing; from the second, all it can
@@ -47,7 +47,7 @@ def tag_text_vectors(model_settings, vocabulary: list[str]) -> np.ndarray:
 
 def pair_text_similarity(text_vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Cosine of the two tags' text vectors, per candidate pair."""
-    return np.einsum("ij,ij->i", text_vectors[first], text_vectors[second]).astype(np.float64)
+    return pair_cosines(text_vectors, first, second).astype(np.float64)
 
 
 def with_text_route(scores: np.ndarray, evidence: PairEvidence, text: np.ndarray) -> np.ndarray:
