@@ -15,33 +15,41 @@ def unit_rows(rows) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-BLOCK = 64  # columns whose maximum is taken together by largest_columns
+BLOCK = 64  # columns whose maximum is taken together by kth_largest
 
 
-def largest_columns(values: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k largest values' column indices (in no order; ties at the k-th value broken arbitrarily).
+def kth_largest(values: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k-th largest value (1 <= k <= columns; finite values or -inf).
 
-    The k largest lie in the k blocks of BLOCK columns with the largest maxima (a block holding one of them has
-    a maximum at least the k-th value, and at most k blocks can), so the selection runs on block maxima and then
-    on k x BLOCK candidates, not on every column: np.argpartition over 50,000 columns was 23 of the 41 s of the
-    50,000-tag neighbour search (benchmarks/variant_scale.py)."""
+    The k largest lie in the k blocks of BLOCK columns with the largest maxima (a block holding one of them has a
+    maximum at least the k-th value, and at most k blocks can) or in the last, shorter block, so the selection runs
+    on block maxima and then on k x BLOCK candidates, not on every column: np.argpartition over 50,000 columns was
+    23 of the 41 s of the 50,000-tag neighbour search (benchmarks/variant_scale.py). The value is one number
+    whichever of several equal values is picked."""
     rows, width = values.shape
     full = width // BLOCK
     if k * BLOCK * 4 > width:  # too few blocks to gain from them
-        return np.argpartition(values, width - k, axis=1)[:, width - k:]
-    maxima = values[:, :full * BLOCK].reshape(rows, full, BLOCK).max(axis=2)  # a view: rows are contiguous
-    if width > full * BLOCK:  # the last, shorter block
-        maxima = np.concatenate([maxima, values[:, full * BLOCK:].max(axis=1, keepdims=True)], axis=1)
-    blocks = np.argpartition(maxima, maxima.shape[1] - k, axis=1)[:, maxima.shape[1] - k:]
+        return np.partition(values, width - k, axis=1)[:, width - k]
+    maxima = values[:, :full * BLOCK].reshape(rows, full, BLOCK).max(axis=2)  # a view: each row is contiguous
+    blocks = np.argpartition(maxima, full - k, axis=1)[:, full - k:]
     columns = (blocks[:, :, None] * BLOCK + np.arange(BLOCK)).reshape(rows, k * BLOCK)
-    columns = np.minimum(columns, width - 1)  # the last block's columns past the end: its last column again
-    candidates = np.take_along_axis(values, columns, 1)
-    # A column repeated by the clamp above must not be taken twice: the copies after the first count as -inf.
-    repeated = np.zeros_like(candidates, bool)
-    repeated[:, 1:] = columns[:, 1:] == columns[:, :-1]
-    candidates[repeated] = -np.inf
-    best = np.argpartition(candidates, k * BLOCK - k, axis=1)[:, k * BLOCK - k:]
-    return np.take_along_axis(columns, best, 1)
+    candidates = np.concatenate([np.take_along_axis(values, columns, 1), values[:, full * BLOCK:]], axis=1)
+    return np.partition(candidates, candidates.shape[1] - k, axis=1)[:, candidates.shape[1] - k]
+
+
+def best_columns(values: np.ndarray, k: int) -> np.ndarray:
+    """Each row's k best columns (rows x k), largest value first, equal values in column order: exact, and the
+    same on every machine (which of several equal values np.argpartition keeps depends on its sorting kernels,
+    and tags on the same images have equal vectors). Finite values or -inf."""
+    rows, width = values.shape
+    k = min(k, width)
+    if k == 0 or rows == 0:
+        return np.zeros((rows, k), np.int64)
+    hit_rows, hit_columns = np.nonzero(values >= kth_largest(values, k)[:, None])  # k or more a row (ties)
+    order = np.lexsort((hit_columns, -values[hit_rows, hit_columns], hit_rows))
+    hit_rows, hit_columns = hit_rows[order], hit_columns[order]
+    rank = np.arange(len(hit_rows)) - np.searchsorted(hit_rows, hit_rows)  # place within its row
+    return hit_columns[rank < k].reshape(rows, k)
 
 
 def nearest_rows(queries, database, k: int, skip_same_row: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -63,19 +71,19 @@ def nearest_rows(queries, database, k: int, skip_same_row: bool = False) -> tupl
         for start in range(0, count, DATABASE_CHUNK):
             chunk = single if single is not None else unit_rows(database[start:start + DATABASE_CHUNK])
             chunk_similarities = query @ chunk.T
-            chunk_rows = np.broadcast_to(np.arange(start, start + chunk_similarities.shape[1]), chunk_similarities.shape)
             if skip_same_row:
                 own = np.arange(query_start, query_start + len(query))
                 inside = (own >= start) & (own < start + chunk_similarities.shape[1])
                 chunk_similarities[np.flatnonzero(inside), own[inside] - start] = -np.inf
-            if chunk_similarities.shape[1] > k:  # the chunk's best k first: no index array of the whole chunk
-                best = largest_columns(chunk_similarities, k)
-                chunk_similarities = np.take_along_axis(chunk_similarities, best, 1)
-                chunk_rows = best + start
+            # The chunk's best k, then the best k so far; each kept best first, equal values in row order, so
+            # that equal values stay in row order through the next merge (earlier chunks' rows come first).
+            best = best_columns(chunk_similarities, k)
+            chunk_similarities = np.take_along_axis(chunk_similarities, best, 1)
+            chunk_rows = best + start
             rows = np.concatenate([rows, chunk_rows], axis=1)
             similarities = np.concatenate([similarities, chunk_similarities], axis=1)
-            if similarities.shape[1] > k:  # keep the best k so far
-                keep = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
+            if similarities.shape[1] > k:
+                keep = best_columns(similarities, k)
                 rows, similarities = np.take_along_axis(rows, keep, 1), np.take_along_axis(similarities, keep, 1)
         order = np.lexsort((rows, -similarities), axis=1) if rows.size else rows
         best_rows[query_start:query_start + len(query)] = np.take_along_axis(rows, order, 1)

@@ -33,6 +33,12 @@ def test_a_set_with_a_few_pairs_of_a_kind_is_pooled_and_does_not_set_it_by_being
     table = fit_calibration([0.6] * 42, [1] * 30 + [1, 0, 0] * 2 + [1, 1, 0] * 2, [IMAGES] * 42,
                             ["scenes"] * 30 + ["a"] * 3 + ["b"] * 3 + ["c"] * 3 + ["d"] * 3)
     assert table[IMAGES] == ((0.0, round(7 / 14, 3)),)
+    # A few pairs, all false, still make the worst set: fewer than 10 pairs, but below every larger set.
+    table = fit_calibration([0.6] * 39, [1] * 30 + [0] * 9, [IMAGES] * 39, ["scenes"] * 30 + ["b"] * 9)
+    assert table[IMAGES] == ((0.0, round(1 / 11, 3)),)
+    # Set names of any type (the pool's name is a string).
+    table = fit_calibration([0.6] * 31, [1] * 31, [IMAGES] * 31, [7] * 30 + [8])
+    assert table[IMAGES] == ((0.0, round(31 / 32, 3)),)
 
 
 def test_a_block_of_few_pairs_joins_the_block_below_it():

@@ -12,8 +12,8 @@ the suite's pairs of the same kind with about the same score:
 - each kind is fitted on the suite's set where its share of true pairs is lowest (seeds pooled): each set
   breaks one assumption (look-alike classes with near spellings, variants the images cannot see, ...), and the
   confidence must hold on each, not on their average. Sets with fewer than MIN_BLOCK_PAIRS pairs of the kind
-  are pooled into one (which competes once it has that many), so a set is the worst by its share, not by
-  being small;
+  are pooled into one (which competes once it has that many, or when its share is below every larger set's),
+  so a set is the worst by its share, not by being small;
 - on that set, blocks of score are fitted by isotonic regression (a higher score is never less sure), each
   block at least 10 pairs, its share smoothed as (true + 1) / (pairs + 2), so a few pairs never claim
   certainty, and no block above the blocks over it.
@@ -28,7 +28,7 @@ IMAGES, SPELLING_ONLY, NEAR_MISS, TOLD_APART, NEVER_TOGETHER = (
     "images", "spelling only", "near miss", "told apart", "alike, never together")
 KINDS = (IMAGES, SPELLING_ONLY, NEAR_MISS, TOLD_APART, NEVER_TOGETHER)
 MIN_BLOCK_PAIRS = 10
-SMALLER_SETS = "the smaller sets"  # the sets with fewer than MIN_BLOCK_PAIRS pairs of a kind, pooled
+SMALLER_SETS = "(the smaller sets)"  # the sets with fewer than MIN_BLOCK_PAIRS pairs of a kind, pooled
 
 # kind -> ((lowest score of the block, confidence), ...), blocks by increasing score. Made by
 # `benchmarks/variant_suite.py --seeds 0,1,2 --demo-runs <the demo's run> --calibrate` (coco128 and the scenes through
@@ -85,11 +85,14 @@ def fit_calibration(scores, truths, kinds, sets=None) -> dict[str, tuple[tuple[f
             continue
         # A set with fewer than MIN_BLOCK_PAIRS pairs of this kind is pooled with the other such sets: one pair
         # of one set, true, would otherwise set the kind at (1 + 1) / (1 + 2) by being small, not by being hard.
+        # The pool competes once it has that many pairs, or when its share of true pairs is below every larger
+        # set's (few pairs, all false, are still a set where the kind fares worst).
         names = np.unique(sets[inside])
         small = {name for name in names if np.sum(sets[inside] == name) < MIN_BLOCK_PAIRS}
-        groups = {name: inside[sets[inside] == name] for name in names if name not in small}
+        groups = {str(name): inside[sets[inside] == name] for name in names if name not in small}
         pooled = inside[np.isin(sets[inside], list(small))]
-        if len(pooled) >= MIN_BLOCK_PAIRS or not groups:
+        if len(pooled) and (len(pooled) >= MIN_BLOCK_PAIRS or not groups or
+                            truths[pooled].mean() < min(truths[group].mean() for group in groups.values())):
             groups[SMALLER_SETS] = pooled
         worst = min(groups, key=lambda name: (smoothed_share(truths[groups[name]]), name))
         inside = groups[worst]

@@ -10,9 +10,12 @@ a slip from a word as much as an undone plural (PairEvidence.parts); a pair of t
 A word is a word of some language in wordfreq's lists (used at least once in a million words of text, Zipf
 3, in any of its 40-odd languages, so a translation, `tabel`, Dutch for table, is a word and not a slip of
 `table`); a slip is a word of none (under Zipf 1.5 in every list: text holds slips too, but rarely); a rare
-word between the two (`eosin`) is neither, and its pair keeps its plain spelling similarity. Only tags of Latin
-letters are judged (slips are counted on a QWERTY keyboard), and only tags of at least MIN_SLIP_LETTERS letters:
-among short words every few letters spell some word or name (`roa`, `bara`), and one slip says little.
+word between the two (`eosin`) is neither, and its pair keeps its plain spelling similarity. wordfreq lists words
+down to Zipf 1 for 21 languages (English, German, French, Spanish, Dutch, ...); for the other 21 (Danish, Turkish,
+Vietnamese, ...) only from Zipf 3, so there a word rarer than that counts as no word. Only tags of Latin letters
+are judged (slips are counted on a QWERTY keyboard), and only pairs whose longer tag has at least
+MIN_SLIP_LETTERS letters: among short words every few letters spell some word or name (`roa` / `road`, `bara`),
+and one slip says little.
 """
 
 import operator
@@ -22,7 +25,9 @@ from collections.abc import Iterable
 
 from rapidfuzz.distance import OSA
 
-from tagger.variants.spelling import APOSTROPHES, SEPARATORS, slip_distance, spelling_keys, without_marks
+from tagger.variants.spelling import (
+    APOSTROPHES, SEPARATORS, UMLAUTS, slip_distance, spelling_keys, without_marks,
+)
 
 MIN_SLIP_LETTERS = 5
 LATIN_TAG = re.compile(r"^[a-z]+( [a-z]+)*$")
@@ -32,6 +37,13 @@ LATIN_TAG = re.compile(r"^[a-z]+( [a-z]+)*$")
 MARKS_DROPPED = {code: without_marks(chr(code)) for code in [*range(0xC0, 0x250), *range(0x1E00, 0x1F00)]
                  if without_marks(chr(code)) != chr(code)}
 drop_marks = operator.methodcaller("translate", MARKS_DROPPED)
+
+
+def typed_forms(word: str) -> set[str]:
+    """A listed word as tag_words writes a tag's words: without marks and apostrophes, and a German umlaut both
+    ways (`schüssel` -> schussel, schuessel; `o'clock` -> oclock), as spelling.spelling_keys reads them."""
+    forms = {word, word.translate(UMLAUTS)} if any(umlaut in word for umlaut in "äöü") else {word}
+    return {APOSTROPHES.sub("", drop_marks(form)) for form in forms}
 # wordfreq's languages not written in Latin letters: their words never lose marks into a Latin tag.
 OTHER_SCRIPTS = frozenset({"ar", "bg", "bn", "el", "fa", "he", "hi", "ja", "ko", "mk", "ru", "ta", "uk", "ur", "zh"})
 
@@ -71,9 +83,10 @@ def listed_zipf(words: Iterable[str]) -> dict[str, float]:
             for zipf, frequency_bin in frequency_bins(path, down_to=SLIP_ZIPF):
                 hits = wanted.intersection(frequency_bin)
                 if language not in OTHER_SCRIPTS:
-                    # A word listed with its marks is asked about as typed without them (set operations and map:
-                    # the lists hold millions of words, a Python loop over them took seconds).
-                    hits |= wanted.intersection(map(drop_marks, [word for word in frequency_bin if not word.isascii()]))
+                    # A word listed with marks or apostrophes is asked about as the tag's words are written
+                    # (set operations where they can: the lists hold millions of words).
+                    written = [word for word in frequency_bin if not word.isascii() or "'" in word]
+                    hits |= wanted.intersection(form for word in written for form in typed_forms(word))
                 for word in hits:
                     found[word] = max(found.get(word, 0.0), zipf)
         _ZIPF.update((word, found.get(word, 0.0)) for word in wanted)
