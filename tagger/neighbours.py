@@ -15,38 +15,50 @@ def unit_rows(rows) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
 
 
-BLOCK = 64  # columns whose maximum is taken together by kth_largest
-
-
-def kth_largest(values: np.ndarray, k: int) -> np.ndarray:
-    """Each row's k-th largest value (1 <= k <= columns; finite values or -inf).
-
-    The k largest lie in the k blocks of BLOCK columns with the largest maxima (a block holding one of them has a
-    maximum at least the k-th value, and at most k blocks can) or in the last, shorter block, so the selection runs
-    on block maxima and then on k x BLOCK candidates, not on every column: np.argpartition over 50,000 columns was
-    23 of the 41 s of the 50,000-tag neighbour search (benchmarks/variant_scale.py). The value is one number
-    whichever of several equal values is picked."""
-    rows, width = values.shape
-    full = width // BLOCK
-    if k * BLOCK * 4 > width:  # too few blocks to gain from them
-        return np.partition(values, width - k, axis=1)[:, width - k]
-    maxima = values[:, :full * BLOCK].reshape(rows, full, BLOCK).max(axis=2)  # a view: each row is contiguous
-    blocks = np.argpartition(maxima, full - k, axis=1)[:, full - k:]
-    columns = (blocks[:, :, None] * BLOCK + np.arange(BLOCK)).reshape(rows, k * BLOCK)
-    candidates = np.concatenate([np.take_along_axis(values, columns, 1), values[:, full * BLOCK:]], axis=1)
-    return np.partition(candidates, candidates.shape[1] - k, axis=1)[:, candidates.shape[1] - k]
+BLOCK = 64  # columns whose maximum is taken together by best_columns
 
 
 def best_columns(values: np.ndarray, k: int) -> np.ndarray:
     """Each row's k best columns (rows x k), largest value first, equal values in column order: exact, and the
     same on every machine (which of several equal values np.argpartition keeps depends on its sorting kernels,
-    and tags on the same images have equal vectors). Finite values or -inf."""
+    and tags on the same images have equal vectors). Finite values or -inf.
+
+    The k largest lie in the k blocks of BLOCK columns with the largest maxima (a block holding one of them has a
+    maximum at least the k-th value, and at most k blocks can) or in the last, shorter block; so the k-th value
+    is found among those, and the columns at or above it in the blocks whose maximum reaches it, not by
+    selecting over every column: np.argpartition over 50,000 columns was 23 of the 41 s of the 50,000-tag
+    neighbour search (benchmarks/variant_scale.py)."""
     rows, width = values.shape
     k = min(k, width)
     if k == 0 or rows == 0:
         return np.zeros((rows, k), np.int64)
-    hit_rows, hit_columns = np.nonzero(values >= kth_largest(values, k)[:, None])  # k or more a row (ties)
-    order = np.lexsort((hit_columns, -values[hit_rows, hit_columns], hit_rows))
+    full = width // BLOCK
+    if k * BLOCK * 4 > width:  # too few blocks to gain from them
+        kth = np.partition(values, width - k, axis=1)[:, width - k]
+        hit_rows, hit_columns = np.nonzero(values >= kth[:, None])
+    else:
+        maxima = values[:, :full * BLOCK].reshape(rows, full, BLOCK).max(axis=2)  # a view: each row is contiguous
+        blocks = np.argpartition(maxima, full - k, axis=1)[:, full - k:]
+        columns = (blocks[:, :, None] * BLOCK + np.arange(BLOCK)).reshape(rows, k * BLOCK)
+        candidates = np.concatenate([np.take_along_axis(values, columns, 1), values[:, full * BLOCK:]], axis=1)
+        kth = np.partition(candidates, candidates.shape[1] - k, axis=1)[:, candidates.shape[1] - k]
+        # Every column at or above the k-th value: in the blocks whose maximum reaches it, or in the last block.
+        # Those blocks are the k taken unless values tie across more than k blocks.
+        reaching = maxima >= kth[:, None]
+        if np.all(np.count_nonzero(reaching, axis=1) <= k):
+            candidate_columns = np.concatenate(
+                [columns, np.broadcast_to(np.arange(full * BLOCK, width), (rows, width - full * BLOCK))], axis=1)
+            hit_rows, places = np.nonzero(candidates >= kth[:, None])
+            hit_columns = candidate_columns[hit_rows, places]
+        else:
+            block_rows, block_numbers = np.nonzero(reaching)
+            tail_rows, tail_columns = np.nonzero(values[:, full * BLOCK:] >= kth[:, None])
+            hit_rows = np.concatenate([np.repeat(block_rows, BLOCK), tail_rows])
+            hit_columns = np.concatenate([(block_numbers[:, None] * BLOCK + np.arange(BLOCK)).ravel(),
+                                          tail_columns + full * BLOCK])
+            reached = values[hit_rows, hit_columns] >= kth[hit_rows]
+            hit_rows, hit_columns = hit_rows[reached], hit_columns[reached]
+    order = np.lexsort((hit_columns, -values[hit_rows, hit_columns], hit_rows))  # k or more a row (ties)
     hit_rows, hit_columns = hit_rows[order], hit_columns[order]
     rank = np.arange(len(hit_rows)) - np.searchsorted(hit_rows, hit_rows)  # place within its row
     return hit_columns[rank < k].reshape(rows, k)

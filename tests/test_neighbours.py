@@ -37,3 +37,8 @@ def test_best_columns_is_a_stable_full_sort_whatever_the_values():
     values[1, :-3] = -np.inf
     for k in (1, 7, 40):
         np.testing.assert_array_equal(best_columns(values, k), np.argsort(-values, axis=1, kind="stable")[:, :k])
+    # Without ties the k best lie in the k blocks taken (the shorter path); a -inf on each row, as its own.
+    values = random.normal(size=(50, 40 * BLOCK + 5)).astype(np.float32)
+    values[np.arange(50), np.arange(50)] = -np.inf
+    for k in (1, 7):
+        np.testing.assert_array_equal(best_columns(values, k), np.argsort(-values, axis=1, kind="stable")[:, :k])
