@@ -31,6 +31,9 @@ Sets (each on coco128 at every seed unless noted):
                (`shirt lift` / `skirt lift`, `black robe` / `black rose`, `white pants` / `white panties`, `legs up` /
                `leg up`: long names one letter or a plural apart, where a normalized edit distance is high) beside
                injected true variants
+  nearslip     the four most look-alike distinct class pairs whose more used name has 5 letters or more, the rarer
+               class renamed to that name with two inner letters swapped, a spelling no language lists (`chair` /
+               `chiar`): what the slip of a word (tagger/variants/words.py) reads as a misspelling, two concepts
   accents      translations typed with their accents and without (`schüssel` / `schuessel`, `árbol` / `arbol`,
                `fenêtre` / `fenetre`): a concept of >= 3 x min_count images keeps its own spelling beside both,
                a smaller one is typed only in its translation's two forms
@@ -75,7 +78,8 @@ from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
-ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "accents",
+ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
+            "accents",
             "shared", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
@@ -206,6 +210,31 @@ def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
     return renames
 
 
+def nearslip_renames(tags, embeddings, count: int, min_count: int) -> dict:
+    """The `count` most look-alike distinct class pairs whose more used name has 5 letters or more, the rarer class
+    renamed to that name with two inner letters swapped, a spelling under the slip cut-off in every language."""
+    from tagger.variants.words import SLIP_ZIPF, listed_zipf, tag_words
+
+    counts = Counter(t for row in tags for t in set(row))
+    renames = {}
+    for first, second in lookalike_pairs(tags, embeddings, min_count):
+        keep, rename = sorted((first, second), key=lambda t: -counts[t])
+        if tag_words(keep) is None or len(keep.replace(" ", "")) < 5:
+            continue
+        middle = len(keep) // 2
+        for place in sorted(range(1, len(keep) - 2), key=lambda i: (abs(i - middle), i)):
+            near = keep[:place] + keep[place + 1] + keep[place] + keep[place + 2:]
+            words = tag_words(near)
+            if near == keep or " " in keep[place:place + 2] or words is None or normalize(near) in counts:
+                continue
+            if min(listed_zipf(words).values()) < SLIP_ZIPF:
+                renames[rename] = near
+                break
+        if len(renames) == count:
+            break
+    return renames
+
+
 def typed_without_marks(word: str, rng: random.Random) -> str:
     """The word as typed on a keyboard without its accents; an umlaut as ue or as u (one of the two at random)."""
     import unicodedata
@@ -266,10 +295,14 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
-    elif name in ("nearspell", "danbooru"):
-        renames = nearspell_renames(tags, embeddings, 4, min_count) if name == "nearspell" else {
-            old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)
-            for old, new in zip(pair, names)}
+    elif name in ("nearspell", "danbooru", "nearslip"):
+        if name == "nearspell":
+            renames = nearspell_renames(tags, embeddings, 4, min_count)
+        elif name == "nearslip":
+            renames = nearslip_renames(tags, embeddings, 4, min_count)
+        else:
+            renames = {old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)
+                       for old, new in zip(pair, names)}
         renamed = [[renames.get(t, t) for t in row] for row in tags]
         counts = Counter(t for row in renamed for t in set(row))
         protected = set(renames.values()) | {k for k in counts if any(normalize(k) == normalize(v) for v in renames)}

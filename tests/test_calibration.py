@@ -55,6 +55,10 @@ def test_the_shipped_table_is_monotone_and_each_kind_is_looked_up():
         assert [share for _, share in blocks] == sorted(share for _, share in blocks)
     assert pair_kind(True, "") == IMAGES
     assert pair_kind(True, "spelling only: check") == SPELLING_ONLY
+    assert pair_kind(True, "spelling only: a slip of a word, check") == SPELLING_ONLY
+    # A member joined through another member, its own pair with the canonical a near miss: not confirmed.
+    assert pair_kind(True, "near miss") == NEAR_MISS
+    assert pair_kind(True, "") == IMAGES
     assert pair_kind(False, "near miss") == NEAR_MISS
     assert pair_kind(False, "near miss: images tell them apart") == TOLD_APART
     assert pair_kind(False, "near miss: alike, never on one image") == NEVER_TOGETHER
