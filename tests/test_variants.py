@@ -1,6 +1,7 @@
 """Variant discovery on synthetic embeddings with known truth; review.csv, aliases and the HTML report."""
 
 import csv
+import sys
 
 import numpy as np
 import pytest
@@ -76,6 +77,12 @@ def test_a_slip_is_one_slip_from_a_word_of_some_language_and_itself_no_word():
     assert zipf["window"] >= WORD_ZIPF and zipf["schussel"] >= WORD_ZIPF  # schüssel, typed without its marks
     assert zipf["windw"] == 0 and zipf["buiding"] < SLIP_ZIPF  # text holds slips too, rarely (1.3 in English)
     assert SLIP_ZIPF <= zipf["eosin"] < WORD_ZIPF  # a rare word: neither a word nor a slip, eosin / rosin says nothing
+
+
+def test_a_missing_word_list_package_is_a_message_not_a_traceback(monkeypatch):
+    monkeypatch.setitem(sys.modules, "wordfreq", None)  # import wordfreq raises ImportError
+    with pytest.raises(TaggerError, match="pip install"):
+        listed_zipf(["an unasked word"])
 
 
 def test_a_slip_of_the_finger_counts_once_another_letter_twice():

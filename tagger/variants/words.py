@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from rapidfuzz.distance import OSA
 
+from tagger.errors import TaggerError
 from tagger.variants.spelling import (
     APOSTROPHES, SEPARATORS, UMLAUTS, slip_distance, spelling_keys, without_marks,
 )
@@ -75,8 +76,7 @@ def listed_zipf(words: Iterable[str]) -> dict[str, float]:
     words = set(words)
     wanted = words - _ZIPF.keys()
     if wanted:
-        import wordfreq
-
+        wordfreq = wordfreq_module()
         found: dict[str, float] = {}
         lists = {**wordfreq.available_languages("small"), **wordfreq.available_languages("large")}
         for language, path in sorted(lists.items()):
@@ -91,6 +91,16 @@ def listed_zipf(words: Iterable[str]) -> dict[str, float]:
                     found[word] = max(found.get(word, 0.0), zipf)
         _ZIPF.update((word, found.get(word, 0.0)) for word in wanted)
     return {word: _ZIPF[word] for word in words}
+
+
+def wordfreq_module():
+    try:
+        import msgpack  # noqa: F401  (frequency_bins reads the lists with it)
+        import wordfreq
+    except ImportError:
+        raise TaggerError("the variant step needs wordfreq (a dependency since the slip of a word): "
+                          "pip install -e . (or pip install wordfreq)") from None
+    return wordfreq
 
 
 def frequency_bins(path: str, down_to: float):
