@@ -13,11 +13,11 @@ path is a warm-up (graph tracing) and not counted; the one-time cost of filling 
 import argparse
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import sys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tagger, whatever is installed
 

@@ -191,18 +191,15 @@ def lookalike_pairs(tags, embeddings, min_count: int):
         yield vocabulary[a], vocabulary[b]
 
 
-def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
-    """The `count` most look-alike distinct class pairs, each giving the rarer class a near spelling of
-    the other: one inner letter changed, or the plural (`leg up` / `legs up`)."""
+def renamed_lookalikes(tags, embeddings, count: int, min_count: int, near_name) -> dict:
+    """The `count` most look-alike distinct class pairs for which near_name(the more used name, how many renames
+    so far) gives a name no class has: the rarer class is renamed to it."""
     counts = Counter(t for row in tags for t in set(row))
     renames = {}
     for first, second in lookalike_pairs(tags, embeddings, min_count):
         keep, rename = sorted((first, second), key=lambda t: -counts[t])
-        letters = "bcdfghklmnprstvw"
-        inner = len(keep) // 2
-        replacement = next(c for c in letters if c != keep[inner])
-        near = keep + "s" if len(renames) % 2 else keep[:inner] + replacement + keep[inner + 1:]
-        if normalize(near) in counts:
+        near = near_name(keep, len(renames))
+        if near is None or normalize(near) in counts:
             continue
         renames[rename] = near
         if len(renames) == count:
@@ -210,29 +207,28 @@ def nearspell_renames(tags, embeddings, count: int, min_count: int) -> dict:
     return renames
 
 
-def nearslip_renames(tags, embeddings, count: int, min_count: int) -> dict:
-    """The `count` most look-alike distinct class pairs whose more used name has 5 letters or more, the rarer class
-    renamed to that name with two inner letters swapped, a spelling under the slip cut-off in every language."""
+def nearspell_name(keep: str, renamed: int) -> str:
+    """One inner letter changed, or (every second pair) the plural (`leg up` / `legs up`)."""
+    inner = len(keep) // 2
+    replacement = next(c for c in "bcdfghklmnprstvw" if c != keep[inner])
+    return keep + "s" if renamed % 2 else keep[:inner] + replacement + keep[inner + 1:]
+
+
+def nearslip_name(keep: str, renamed: int) -> str | None:
+    """For a name of 5 letters or more: two inner letters swapped (middle first), a spelling under the slip
+    cut-off in every language (`chair` / `chiar`); None otherwise."""
     from tagger.variants.words import SLIP_ZIPF, listed_zipf, tag_words
 
-    counts = Counter(t for row in tags for t in set(row))
-    renames = {}
-    for first, second in lookalike_pairs(tags, embeddings, min_count):
-        keep, rename = sorted((first, second), key=lambda t: -counts[t])
-        if tag_words(keep) is None or len(keep.replace(" ", "")) < 5:
-            continue
-        middle = len(keep) // 2
-        for place in sorted(range(1, len(keep) - 2), key=lambda i: (abs(i - middle), i)):
-            near = keep[:place] + keep[place + 1] + keep[place] + keep[place + 2:]
-            words = tag_words(near)
-            if near == keep or " " in keep[place:place + 2] or words is None or normalize(near) in counts:
-                continue
-            if min(listed_zipf(words).values()) < SLIP_ZIPF:
-                renames[rename] = near
-                break
-        if len(renames) == count:
-            break
-    return renames
+    if tag_words(keep) is None or len(keep.replace(" ", "")) < 5:
+        return None
+    middle = len(keep) // 2
+    for place in sorted(range(1, len(keep) - 2), key=lambda i: (abs(i - middle), i)):
+        near = keep[:place] + keep[place + 1] + keep[place] + keep[place + 2:]
+        words = tag_words(near)
+        if near != keep and " " not in keep[place:place + 2] and words is not None and \
+                min(listed_zipf(words).values()) < SLIP_ZIPF:
+            return near
+    return None
 
 
 def typed_without_marks(word: str, rng: random.Random) -> str:
@@ -296,10 +292,9 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
     elif name in ("nearspell", "danbooru", "nearslip"):
-        if name == "nearspell":
-            renames = nearspell_renames(tags, embeddings, 4, min_count)
-        elif name == "nearslip":
-            renames = nearslip_renames(tags, embeddings, 4, min_count)
+        if name in ("nearspell", "nearslip"):
+            near_name = nearspell_name if name == "nearspell" else nearslip_name
+            renames = renamed_lookalikes(tags, embeddings, 4, min_count, near_name)
         else:
             renames = {old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)
                        for old, new in zip(pair, names)}

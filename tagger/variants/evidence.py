@@ -153,6 +153,7 @@ def pair_slips(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spe
     asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0))
     slips = np.zeros(len(first), bool)
     if len(asked):
-        judged = slips_of_words(vocabulary, zip(first[asked].tolist(), second[asked].tolist()))
-        slips[asked] = [judged[(a, b)] for a, b in zip(first[asked].tolist(), second[asked].tolist())]
+        pairs = list(zip(first[asked].tolist(), second[asked].tolist()))
+        judged = slips_of_words(vocabulary, pairs)
+        slips[asked] = [judged[pair] for pair in pairs]
     return slips

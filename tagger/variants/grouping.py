@@ -123,9 +123,8 @@ class PairEvidence:
         strength = ramp(meaning, 0.5, 0.9)
         # A slip of a word (`windw` / `window`) is as good a spelling link as an undone plural: the other tag is
         # a word of no language (tagger.variants.words).
-        spelled = ramp(self.spelling, 0.6, 0.95)
-        if self.slip is not None:
-            spelled = np.maximum(spelled, self.slip)
+        by_similarity = ramp(self.spelling, 0.6, 0.95)
+        spelled = by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
         distinct = np.zeros(len(self.first))
         same = np.zeros(len(self.first))
         if self.probe is not None:
@@ -161,7 +160,8 @@ class PairEvidence:
         spelling_case = spelled * (0.6 + 0.3 * images_agree)  # spelling alone: 0.6, proposed but flagged
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled)) ** 2
-        return {"meaning": meaning, "strength": strength, "spelled": spelled, "distinct": distinct, "same": same,
+        return {"meaning": meaning, "strength": strength, "spelled": spelled,
+                "spelled_by_slip": spelled > by_similarity, "distinct": distinct, "same": same,
                 "images_agree": images_agree, "score": score}
 
     def scores(self) -> np.ndarray:
@@ -171,10 +171,9 @@ class PairEvidence:
     def flags(self, min_score: float) -> list[str]:
         """Why a person should look twice: a merge carried by spelling alone, or a pair just missed."""
         parts = self.parts()
-        by_slip = parts["spelled"] > ramp(self.spelling, 0.6, 0.95)  # linked as a slip of a word, not by similarity
         flags = []
         for score, spelled, agree, distinct, slip in zip(parts["score"], parts["spelled"], parts["images_agree"],
-                                                         parts["distinct"], by_slip):
+                                                         parts["distinct"], parts["spelled_by_slip"]):
             if score >= min_score:
                 flags.append((SLIP_OF_A_WORD if slip else SPELLING_ONLY) if spelled > 0 and agree < 0.5 else "")
             elif spelled >= 0.5 and distinct >= 0.5:

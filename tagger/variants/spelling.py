@@ -64,8 +64,19 @@ def without_marks(text: str) -> str:
     return unicodedata.normalize("NFC", "".join(kept)).translate(LATIN_LETTERS_WITHOUT_MARKS)
 
 
+def typed(tag: str) -> str:
+    """The tag as compared: NFKC (full-width letters and ligatures are the plain letters), casefolded; ´ first, as
+    the apostrophe it is typed for (NFKC would make it a space and a combining accent on the next letter)."""
+    return unicodedata.normalize("NFKC", tag.replace("´", "'")).casefold()
+
+
+def plain_words(text: str) -> list[str]:
+    """The words of a typed() text without marks on Latin letters and without apostrophes beside a letter."""
+    return SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text))).split()
+
+
 def folded_key(text: str, plurals: bool = True) -> str:
-    words = SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text)).translate(LEETSPEAK)).split()
+    words = [word.translate(LEETSPEAK) for word in plain_words(text)]
     return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word) if plurals else word) for word in words)
 
 
@@ -76,8 +87,7 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     German umlaut, each with ü as ue and as u.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
-    # ´ first: NFKC would make it a space and a combining accent on the next letter.
-    text = unicodedata.normalize("NFKC", tag.replace("´", "'")).casefold()
+    text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
     return tuple(dict.fromkeys([folded_key(form) for form in forms] + [folded_key(form, False) for form in forms]))
 

@@ -20,14 +20,13 @@ and one slip says little.
 
 import operator
 import re
-import unicodedata
 from collections.abc import Iterable
 
 from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, SEPARATORS, UMLAUTS, slip_distance, spelling_keys, without_marks,
+    APOSTROPHES, UMLAUTS, plain_words, slip_distance, spelling_keys, typed, without_marks,
 )
 
 MIN_SLIP_LETTERS = 5
@@ -52,9 +51,8 @@ OTHER_SCRIPTS = frozenset({"ar", "bg", "bn", "el", "fa", "he", "hi", "ja", "ko",
 def tag_words(tag: str) -> tuple[str, ...] | None:
     """The tag's words, casefolded and without marks (`Árbol_grande` -> árbol, grande -> arbol, grande); None
     for a tag with anything but Latin letters, separators and apostrophes (digits, other scripts, signs)."""
-    text = unicodedata.normalize("NFKC", tag.replace("´", "'")).casefold()
-    text = SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text))).strip()
-    return tuple(text.split()) if LATIN_TAG.match(text) else None
+    words = plain_words(typed(tag))
+    return tuple(words) if LATIN_TAG.match(" ".join(words)) else None
 
 
 WORD_ZIPF = 3.0  # a word: used at least once in a million words of some language (wordfreq's 'small' lists)
