@@ -9,6 +9,7 @@ included, with each one's peak resident memory:
   embed.py      no flags (auto engine and precision), --embed.precision float32, --embed.engine function
   +1% images    embed.py again after 1% of the images were added to the manifest, relative to the first run; and
                 once more with nothing new (start-up alone), so the added images' own cost is set against the first's
+                (--parts living: only this, after prepare and train, for a collection where start-up is small)
   naive tag     the same naive loop over the tagger
   tag.py        no flags
   1 vs 2 cores  embed.py under taskset, the scaling
@@ -71,12 +72,35 @@ def clear_embeddings(run_dir: Path) -> None:
         (run_dir / name).unlink(missing_ok=True)
 
 
+def living_collection(run_dir: Path, images: int) -> None:
+    """embed.py over the collection less 1% of its images (at least one), then again over all of it: the second
+    run's time relative to the first; and once more with nothing new."""
+    manifest = (run_dir / "manifest.csv").read_text().splitlines(keepends=True)
+    added = max(1, images // 100)
+    clear_embeddings(run_dir)
+    (run_dir / "manifest.csv").write_text("".join(manifest[:len(manifest) - added]))
+    first, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
+    (run_dir / "manifest.csv").write_text("".join(manifest))
+    second, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
+    print(f"adding {added} images to {images - added}: first embed.py {first:.1f} s, second {second:.1f} s "
+          f"({second / first:.1%} of the first, start-up included)")
+    # Once more with nothing new: what every run costs whatever it has to do (Python, TensorFlow, the model), so
+    # the added images' own cost can be set against the first run's.
+    unchanged, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
+    share = (second - unchanged) / max(first - unchanged, 1e-9)
+    print(f"  with nothing new embed.py takes {unchanged:.1f} s (start-up); beyond it the {added} added images cost "
+          f"{second - unchanged:.1f} s, {share:.1%} of the first run's {first - unchanged:.1f} s for {images - added}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/coco128")
     parser.add_argument("--weights", default=str(ROOT.parent / "shared/weights/mobilenetv2_imagenet_notop.weights.h5"))
     parser.add_argument("--backbone", default="mobilenetv2")
     parser.add_argument("--image-size", type=int, default=384)
+    parser.add_argument("--parts", choices=["all", "living"], default="all",
+                        help="living: only the +1%% images runs, for a collection large enough that start-up is small "
+                             "(the naive loops would take hours there)")
     parser.add_argument("--naive", choices=["embed", "tag"], help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
@@ -109,6 +133,11 @@ def main() -> None:
     images = len(Path(run_dir / "manifest.csv").read_text().splitlines()) - 1
     print(f"{images} images at {arguments.image_size} px, {arguments.backbone}; whole processes, start-up included")
 
+    if arguments.parts == "living":
+        living_collection(run_dir, images)
+        shutil.rmtree(work, ignore_errors=True)
+        return
+
     rows = []
     seconds, peak, _ = measured([*script, "--naive", "embed", "--run-dir", str(run_dir), "--image-size",
                                  str(arguments.image_size)])
@@ -131,22 +160,7 @@ def main() -> None:
         print(f"  {label:<42} {seconds:7.1f} s  {images / seconds:6.1f} img/s  {naive_embed / seconds:5.2f}x naive  "
               f"peak {peak:.2f} GB")
 
-    # A living collection: 1% more images (at least one).
-    manifest = (run_dir / "manifest.csv").read_text().splitlines(keepends=True)
-    added = max(1, images // 100)
-    clear_embeddings(run_dir)
-    (run_dir / "manifest.csv").write_text("".join(manifest[:len(manifest) - added]))
-    first, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
-    (run_dir / "manifest.csv").write_text("".join(manifest))
-    second, _, output = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
-    print(f"adding {added} images to {images - added}: first embed.py {first:.1f} s, second {second:.1f} s "
-          f"({second / first:.0%} of the first, start-up included)")
-    # Once more with nothing new: what every run costs whatever it has to do (Python, TensorFlow, the model), so
-    # the added images' own cost can be set against the first run's.
-    unchanged, _, _ = measured([str(ROOT / "embed.py"), "--paths.run_dir", str(run_dir)])
-    share = (second - unchanged) / max(first - unchanged, 1e-9)
-    print(f"  with nothing new embed.py takes {unchanged:.1f} s (start-up); beyond it the {added} added images cost "
-          f"{second - unchanged:.1f} s, {share:.1%} of the first run's {first - unchanged:.1f} s for {images - added}")
+    living_collection(run_dir, images)
 
     seconds, peak, _ = measured([*script, "--naive", "tag", "--run-dir", str(run_dir), "--image-size",
                                  str(arguments.image_size)])

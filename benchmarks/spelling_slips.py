@@ -14,6 +14,8 @@ first set and loses the second. The third row of each set adds the slip of a wor
 one of the two words as typed is one slip from the other and a word of no language in wordfreq's lists, so the
 rule counts it as an undone plural. web2 holds many rare words (`lyery`, `arrie`) that wordfreq does not list:
 there a distinct word counts as a slip, which is the risk this row measures.
+The last table asks the slip of a word by the longer word's length, 3 and 4 letters included (web2's pairs of
+those lengths whole), for the rule's minimum length (tagger/variants/words.py, MIN_SLIP_LETTERS).
 
     pip install codespell english-words   # word lists only (not project dependencies)
     python benchmarks/spelling_slips.py [--distinct-pairs 100000]
@@ -31,6 +33,7 @@ from rapidfuzz.distance import OSA
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tagger.variants.grouping import CombinedVariants, ramp  # noqa: E402
 from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
+from tagger.variants import words as words_module  # noqa: E402
 from tagger.variants.words import slips_of_words  # noqa: E402
 
 THRESHOLDS = (0.95, 0.8, 0.6)
@@ -57,13 +60,14 @@ def misspellings() -> list[tuple[str, str]]:
     return pairs
 
 
-def distinct_words(count: int) -> list[tuple[str, str]]:
-    """Pairs of words whose keys differ and share a one-deletion form, one word of each key (its first)."""
+def distinct_words(count: int | None, lengths=range(5, 100)) -> list[tuple[str, str]]:
+    """Pairs of words whose keys differ and share a one-deletion form, one word of each key (its first), of these
+    lengths; count sampled (None: all)."""
     from english_words import get_english_words_set
 
     words = {}
     for word in sorted(get_english_words_set(["web2"], lower=True, alpha=True)):
-        if len(word) >= 5:
+        if len(word) in lengths:
             words.setdefault(spelling_key(word), word)
     buckets = defaultdict(list)
     for key in sorted(words):
@@ -73,6 +77,29 @@ def distinct_words(count: int) -> list[tuple[str, str]]:
                     for p in combinations(members, 2) if p[0] != p[1]})
     random.Random(0).shuffle(pairs)
     return [(words[a], words[b]) for a, b in pairs[:count]]
+
+
+def slip_of_a_word_share(pairs: list[tuple[str, str]]) -> float:
+    vocabulary = [word for pair in pairs for word in pair]
+    of_words = slips_of_words(vocabulary, [(2 * i, 2 * i + 1) for i in range(len(pairs))])
+    return sum(of_words.values()) / len(pairs)
+
+
+def by_length(true_pairs: list[tuple[str, str]], distinct_pairs: list[tuple[str, str]]) -> None:
+    """The slip of a word by the longer word's length, every length at or above words.MIN_SLIP_LETTERS' choice:
+    is a short slip riskier? (web2's 3- and 4-letter pairs whole; 5 and more: the sample above)."""
+    print("\n| longer word | misspellings (true) | a slip of a word | distinct pairs (false) | a slip of a word |")
+    print("|---|---|---|---|---|")
+    for label, lengths in (("3 letters", range(3, 4)), ("4 letters", range(4, 5)), ("5 or more", range(5, 100))):
+        true = [pair for pair in true_pairs if max(map(len, pair)) in lengths]
+        distinct = distinct_pairs if lengths.start == 5 else distinct_words(None, lengths)
+        with_minimum = words_module.MIN_SLIP_LETTERS
+        words_module.MIN_SLIP_LETTERS = lengths.start  # asked at every length, whatever the rule's minimum
+        try:
+            shares = slip_of_a_word_share(true), slip_of_a_word_share(distinct)
+        finally:
+            words_module.MIN_SLIP_LETTERS = with_minimum
+        print(f"| {label} | {len(true):,} | {shares[0]:.3f} | {len(distinct):,} | {shares[1]:.3f} |")
 
 
 def merged_alone(similarity: float) -> bool:
@@ -110,6 +137,7 @@ def main() -> None:
     for label in ("plain edit distance", "slips"):
         true, false = (shares[name, label] for name in sets)
         print(f"{label}: at >= 0.8, true share / distinct share = {true / false:.2f}")
+    by_length(*sets.values())
 
 
 if __name__ == "__main__":
