@@ -31,9 +31,9 @@ from pathlib import Path
 from rapidfuzz.distance import OSA
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tagger.variants import words as words_module  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, ramp  # noqa: E402
 from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
-from tagger.variants import words as words_module  # noqa: E402
 from tagger.variants.words import slips_of_words  # noqa: E402
 
 THRESHOLDS = (0.95, 0.8, 0.6)
@@ -86,8 +86,9 @@ def slip_of_a_word_share(pairs: list[tuple[str, str]]) -> float:
 
 
 def by_length(true_pairs: list[tuple[str, str]], distinct_pairs: list[tuple[str, str]]) -> None:
-    """The slip of a word by the longer word's length, every length at or above words.MIN_SLIP_LETTERS' choice:
-    is a short slip riskier? (web2's 3- and 4-letter pairs whole; 5 and more: the sample above)."""
+    """The slip of a word by the longer word's length, asked at each length whatever the rule's minimum
+    (words.MIN_SLIP_LETTERS): is a short slip riskier? (web2's 3- and 4-letter pairs whole; 5 and more: the sample
+    above)."""
     print("\n| longer word | misspellings (true) | a slip of a word | distinct pairs (false) | a slip of a word |")
     print("|---|---|---|---|---|")
     for label, lengths in (("3 letters", range(3, 4)), ("4 letters", range(4, 5)), ("5 or more", range(5, 100))):
