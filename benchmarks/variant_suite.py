@@ -534,8 +534,8 @@ def calibrate(results: list[dict]) -> None:
     print("\nCALIBRATION (paste into tagger/variants/calibration.py), fitted on every fold:")
     print("CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {")
     for kind, blocks in table.items():
-        name = {"images": "IMAGES", "spelling only": "SPELLING_ONLY", "near miss": "NEAR_MISS", "told apart": "TOLD_APART",
-                "alike, never together": "NEVER_TOGETHER"}[kind]
+        name = {"images": "IMAGES", "spelling only": "SPELLING_ONLY", "slip of a word": "SLIP_OF_A_WORD",
+                "near miss": "NEAR_MISS", "told apart": "TOLD_APART", "alike, never together": "NEVER_TOGETHER"}[kind]
         print(f"    {name}: {blocks!r},")
     print("}")
 

@@ -2,8 +2,8 @@
 kind fares worst."""
 
 from tagger.variants.calibration import (
-    CALIBRATION, IMAGES, KINDS, NEAR_MISS, NEVER_TOGETHER, SPELLING_ONLY, TOLD_APART, confidence, fit_calibration,
-    pair_kind,
+    CALIBRATION, IMAGES, KINDS, NEAR_MISS, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, TOLD_APART, confidence,
+    fit_calibration, pair_kind,
 )
 
 
@@ -55,7 +55,7 @@ def test_the_shipped_table_is_monotone_and_each_kind_is_looked_up():
         assert [share for _, share in blocks] == sorted(share for _, share in blocks)
     assert pair_kind(True, "") == IMAGES
     assert pair_kind(True, "spelling only: check") == SPELLING_ONLY
-    assert pair_kind(True, "spelling only: a slip of a word, check") == SPELLING_ONLY
+    assert pair_kind(True, "spelling only: a slip of a word, check") == SLIP_OF_A_WORD
     # A member joined through another member, its own pair with the canonical a near miss: not confirmed.
     assert pair_kind(True, "near miss") == NEAR_MISS
     assert pair_kind(True, "") == IMAGES
