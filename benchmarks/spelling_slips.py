@@ -31,10 +31,9 @@ from pathlib import Path
 from rapidfuzz.distance import OSA
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tagger.variants import words as words_module  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, ramp  # noqa: E402
 from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
-from tagger.variants.words import slips_of_words  # noqa: E402
+from tagger.variants.words import MIN_SLIP_LETTERS, slips_of_words  # noqa: E402
 
 THRESHOLDS = (0.95, 0.8, 0.6)
 
@@ -79,27 +78,23 @@ def distinct_words(count: int | None, lengths=range(5, 100)) -> list[tuple[str, 
     return [(words[a], words[b]) for a, b in pairs[:count]]
 
 
-def slip_of_a_word_share(pairs: list[tuple[str, str]]) -> float:
+def slips_of_pairs(pairs: list[tuple[str, str]], min_letters: int = MIN_SLIP_LETTERS) -> list[bool]:
+    """Whether the second word of each pair is a slip of the first or the other way (tagger.variants.words)."""
     vocabulary = [word for pair in pairs for word in pair]
-    of_words = slips_of_words(vocabulary, [(2 * i, 2 * i + 1) for i in range(len(pairs))])
-    return sum(of_words.values()) / len(pairs)
+    of_words = slips_of_words(vocabulary, [(2 * i, 2 * i + 1) for i in range(len(pairs))], min_letters)
+    return [of_words[2 * i, 2 * i + 1] for i in range(len(pairs))]
 
 
 def by_length(true_pairs: list[tuple[str, str]], distinct_pairs: list[tuple[str, str]]) -> None:
     """The slip of a word by the longer word's length, asked at each length whatever the rule's minimum
-    (words.MIN_SLIP_LETTERS): is a short slip riskier? (web2's 3- and 4-letter pairs whole; 5 and more: the sample
+    (MIN_SLIP_LETTERS): is a short slip riskier? (web2's 3- and 4-letter pairs whole; 5 and more: the sample
     above)."""
     print("\n| longer word | misspellings (true) | a slip of a word | distinct pairs (false) | a slip of a word |")
     print("|---|---|---|---|---|")
     for label, lengths in (("3 letters", range(3, 4)), ("4 letters", range(4, 5)), ("5 or more", range(5, 100))):
         true = [pair for pair in true_pairs if max(map(len, pair)) in lengths]
         distinct = distinct_pairs if lengths.start == 5 else distinct_words(None, lengths)
-        with_minimum = words_module.MIN_SLIP_LETTERS
-        words_module.MIN_SLIP_LETTERS = lengths.start  # asked at every length, whatever the rule's minimum
-        try:
-            shares = slip_of_a_word_share(true), slip_of_a_word_share(distinct)
-        finally:
-            words_module.MIN_SLIP_LETTERS = with_minimum
+        shares = [sum(slips_of_pairs(pairs, lengths.start)) / len(pairs) for pairs in (true, distinct)]
         print(f"| {label} | {len(true):,} | {shares[0]:.3f} | {len(distinct):,} | {shares[1]:.3f} |")
 
 
@@ -129,10 +124,9 @@ def main() -> None:
             shares[name, label] = row[1]
             print(f"| {name} | {len(pairs):,} | {label} | " + " | ".join(f"{v:.3f}" for v in row) + f" | {alone:.3f} |")
         # The rule today: slips, and a slip of a word counts as an undone plural (spelled = 1).
-        vocabulary = [word for pair in pairs for word in pair]
-        of_words = slips_of_words(vocabulary, [(2 * i, 2 * i + 1) for i in range(len(pairs))])
-        alone = [merged_alone(slips(*key)) or of_words[2 * i, 2 * i + 1] for i, key in enumerate(keys)]
-        slip_share = sum(of_words.values()) / len(pairs)
+        of_words = slips_of_pairs(pairs)
+        alone = [merged_alone(slips(*key)) or slip for key, slip in zip(keys, of_words)]
+        slip_share = sum(of_words) / len(pairs)
         print(f"| {name} | {len(pairs):,} | slips + slip of a word ({slip_share:.3f} are) | – | – | – | "
               f"{sum(alone) / len(pairs):.3f} |")
     for label in ("plain edit distance", "slips"):

@@ -79,8 +79,7 @@ from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "accents",
-            "shared", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+            "accents", "shared", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
@@ -231,6 +230,9 @@ def nearslip_name(keep: str, renamed: int) -> str | None:
     return None
 
 
+NEAR_NAMES = {"nearspell": nearspell_name, "nearslip": nearslip_name}  # set -> how it renames a look-alike
+
+
 def typed_without_marks(word: str, rng: random.Random) -> str:
     """The word as typed on a keyboard without its accents; an umlaut as ue or as u (one of the two at random)."""
     import unicodedata
@@ -292,9 +294,8 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
     elif name in ("nearspell", "danbooru", "nearslip"):
-        if name in ("nearspell", "nearslip"):
-            near_name = nearspell_name if name == "nearspell" else nearslip_name
-            renames = renamed_lookalikes(tags, embeddings, 4, min_count, near_name)
+        if name in NEAR_NAMES:
+            renames = renamed_lookalikes(tags, embeddings, 4, min_count, NEAR_NAMES[name])
         else:
             renames = {old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)
                        for old, new in zip(pair, names)}

@@ -52,8 +52,8 @@ CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
 
 
 def pair_kind(proposed: bool, flag: str) -> str:
-    """The calibration kind of a shown pair: proposed by its images or by spelling alone, a near miss, a pair near in
-    spelling that the images tell apart, or a pair listed as alike and never on one image."""
+    """The calibration kind of a shown pair: proposed by its images, by spelling alone or as a slip of a word, a near
+    miss, a pair near in spelling that the images tell apart, or a pair listed as alike and never on one image."""
     if flag.startswith("spelling only"):
         # Two routes with risks of their own: an undone plural, leetspeak or a slip of near spelling fails where
         # distinct classes are named as each other's plural (nearspell, danbooru); the slip of a word, where a

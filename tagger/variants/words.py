@@ -139,14 +139,16 @@ def one_slip_apart(first: str, second: str) -> bool:
     return False
 
 
-def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bool]:
+def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
+                   min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
     """For each pair (indices into vocabulary): whether one tag is a slip of the other, a word: every word of one
-    tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF, and the two one slip apart (see the module)."""
+    tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF, the two one slip apart, and the longer at least
+    min_letters letters (see the module; benchmarks/spelling_slips.py asks other lengths)."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
     judged = {(a, b) for a, b in pairs
               if words[a] is not None and words[b] is not None
-              and max(len("".join(words[a])), len("".join(words[b]))) >= MIN_SLIP_LETTERS
+              and max(len("".join(words[a])), len("".join(words[b]))) >= min_letters
               and one_slip_apart(vocabulary[a], vocabulary[b])}
     zipf = listed_zipf({word for a, b in judged for word in (*words[a], *words[b])}) if judged else {}
     is_word = {index: min(zipf[word] for word in words[index]) >= WORD_ZIPF for pair in judged for index in pair}
