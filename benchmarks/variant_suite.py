@@ -40,6 +40,12 @@ Sets (each on coco128 at every seed unless noted):
   shared       variants of every kind, half the images carrying two spellings (two annotators' tags
                merged): breaks "one person tags an image with one spelling", which the overlap term and
                the probe's images-of-one-tag-only samples lean on
+  midscale     features, not images (midscale_features): 30 Gaussian concepts of 40-160 images with four pairs of
+               distinct look-alikes 0.3-0.6 as far apart as unrelated concepts, beside variants of every kind: the
+               scale between coco128's and the scenes', where a tag stands out from the rest at a few spreads
+  midscale_offaxis  midscale, the concepts differing in 24 of the 64 dimensions and each look-alike only in the
+               other 40: a difference off the collection's main directions, which the probe's discriminant does not
+               read (the gap does)
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -79,7 +85,8 @@ from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "accents", "shared", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+            "accents", "shared", "midscale", "midscale_offaxis", "scenes", "scenes_nearspell", "scenes_signature",
+            "scenes_correlated", "demo")
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
@@ -252,6 +259,35 @@ def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
     return plan
 
 
+def midscale_features(names: list[str], rng: random.Random, off_axis: bool = False, concepts: int = 30,
+                      lookalikes: int = 4, dimensions: int = 64, main: int = 24) -> tuple[list[list[str]], np.ndarray]:
+    """Features, not images: `concepts` of coco128's class names as Gaussian clusters (centres N(0, 1) in each of
+    `dimensions`, images the centre plus N(0, 2^2)), 40-160 images each (log-uniform), one tag an image. The first
+    `lookalikes` pairs are distinct look-alikes: the second centre 0.3-0.6 of the typical distance between two
+    concepts from the first, in a random direction. At these sizes a tag stands out from the rest at a few spreads.
+    off_axis: the centres differ only in the first `main` dimensions (the collection's main directions, which the
+    probe's discriminant reads) and each look-alike only in the others, where the images vary least."""
+    random_numbers = np.random.default_rng(rng.randrange(2 ** 32))
+    chosen = rng.sample(names, concepts)
+    varied = main if off_axis else dimensions
+    centres = np.zeros((concepts, dimensions))
+    centres[:, :varied] = random_numbers.standard_normal((concepts, varied)) * np.sqrt(dimensions / varied)
+    typical = np.sqrt(2 * dimensions)
+    for pair in range(lookalikes):
+        direction = random_numbers.standard_normal(dimensions)
+        if off_axis:
+            direction[:main] = 0
+        centres[2 * pair + 1] = centres[2 * pair] + \
+            random_numbers.uniform(0.3, 0.6) * typical * direction / np.linalg.norm(direction)
+    rows, features = [], []
+    for concept, centre in zip(chosen, centres):
+        size = int(np.exp(random_numbers.uniform(np.log(40), np.log(160))))
+        features.append(centre + 2 * random_numbers.standard_normal((size, dimensions)))
+        rows += [[concept] for _ in range(size)]
+    order = random_numbers.permutation(len(rows))
+    return [rows[i] for i in order], np.concatenate(features)[order].astype(np.float32)
+
+
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     """(rows of tags, embeddings, {concept: [spellings]}) for one set at one seed."""
     rng = random.Random(seed)
@@ -290,6 +326,10 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = plan_of_kinds(counts, ("misspelling", "leetspeak", "plural"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
+    elif name in ("midscale", "midscale_offaxis"):
+        rows, embeddings = midscale_features(sorted(counts), rng, off_axis=name == "midscale_offaxis")
+        plan = plan_variants(Counter(t for row in rows for t in row), concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]

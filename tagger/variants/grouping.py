@@ -150,8 +150,13 @@ class PairEvidence:
             distinct = np.where(probed, significance * ramp(share, 0.2, 0.4) * power, 0)
             # One concept: the images could tell these tags from the rest (power) but not from each other, or only
             # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
-            # more on some kinds of image is told apart beyond chance, by a little).
-            same = np.where(probed, sees * (1 - ramp(z, 1, 3) * ramp(separation, 0.2, 0.4)), 0)
+            # more on some kinds of image is told apart beyond chance, by a little). The discriminant reads only the
+            # collection's main directions: a difference off them that the gap finds there (a fair share, beyond
+            # chance as distinct reads the gap) is no sameness it could have seen.
+            unseen = 0.0 if self.probe.unseen is None else (
+                ramp(np.nan_to_num(self.probe.unseen_z), 2, 4)
+                * ramp(np.nan_to_num(self.probe.unseen_separation), 0.2, 0.4))
+            same = np.where(probed, sees * (1 - np.maximum(ramp(z, 1, 3) * ramp(separation, 0.2, 0.4), unseen)), 0)
         # Close means cannot tell one concept from two that share their scenes (door / cabinet in the same
         # rooms, coat / shirt on the same people): with the probe on, the meaning route counts only as far
         # as the probe finds the tags one (same), and the means must agree a little. A pair it could not
@@ -208,7 +213,8 @@ class PairEvidence:
         return np.array(sorted(listed, key=lambda index: (-meaning[index], index)), np.int64)
 
 
-PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_mean", "gap_null_std", "gap_reference")
+PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_mean", "gap_null_std", "gap_reference",
+                 "unseen", "unseen_null_mean", "unseen_null_std")
 NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
 
 

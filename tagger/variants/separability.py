@@ -17,7 +17,8 @@ from a variant. The gap between the two sets' mean images, tested against shuffl
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
 are two concepts" where the AUC has little power; where it has power, both must find the difference, and the AUC
 measures its share (whitened, it weighs a subtle difference of concept as much as the kind of image, which the gap's
-plain distance weighs far more).
+plain distance weighs far more). The discriminant reads the collection's main directions only; the part of the gap
+off them (unseen) is a difference it is blind to, so its "not separable" says nothing there.
 
 Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
@@ -63,6 +64,11 @@ class ProbeResult:
     gap_null_mean: np.ndarray | None = None  # mean over the label shuffles
     gap_null_std: np.ndarray | None = None  # spread over the label shuffles
     gap_reference: np.ndarray | None = None  # the lower of the two tags' gaps to images without them, less chance
+    # The gap in the directions the discriminant does not read (principal components past its `dimensions`), against
+    # the same label shuffles: a difference it is blind to.
+    unseen: np.ndarray | None = None
+    unseen_null_mean: np.ndarray | None = None
+    unseen_null_std: np.ndarray | None = None
 
     @property
     def z(self) -> np.ndarray:
@@ -89,6 +95,18 @@ class ProbeResult:
     def gap_power(self) -> np.ndarray:
         """How many shuffle spreads the tags' own gap to unrelated images reaches: can the images see them?"""
         return self.gap_reference / np.maximum(self.gap_null_std, 1e-12)
+
+    @property
+    def unseen_z(self) -> np.ndarray:
+        """How many shuffle spreads the gap off the discriminant's directions sits above chance."""
+        return (self.unseen - self.unseen_null_mean) / np.maximum(self.unseen_null_std, 1e-12)
+
+    @property
+    def unseen_separation(self) -> np.ndarray:
+        """The gap off the discriminant's directions beyond chance, as a share of the distance that sets the tags
+        apart from unrelated images (as gap_separation)."""
+        excess = np.maximum(self.unseen - self.unseen_null_mean, 0.0)
+        return np.clip(np.sqrt(excess / np.maximum(self.gap_reference, 1e-12)), 0.0, 1.0)
 
     @property
     def gap_separation(self) -> np.ndarray:
@@ -246,15 +264,16 @@ class SeparabilityProbe:
             others = self.images_without(images, (4, tag))
             if min(len(images), len(others)) >= MIN_IMAGES:
                 sample = self.sample(images, (3, tag))
-                observed, null_mean, _ = self.gap(sample, others, (3, tag))
+                observed, null_mean = self.gap(sample, others, (3, tag))[:2]
                 cache[tag] = (self.auc(sample, others), observed - null_mean)
             else:
                 cache[tag] = (np.nan, np.nan)
         return cache[tag]
 
     def gap(self, first_images: np.ndarray, second_images: np.ndarray, key: tuple,
-            company: np.ndarray | None = None) -> tuple[float, float, float]:
-        """Squared distance between the two sets' mean images, and its mean and spread over label shuffles.
+            company: np.ndarray | None = None) -> tuple[float, float, float, float, float, float]:
+        """Squared distance between the two sets' mean images, and its mean and spread over label shuffles; then
+        the same three for the directions the discriminant does not read (components past its own).
 
         No held-out folds: a two-sample test on all the images, with the null of exchangeable labels (exact for a
         spelling used at random; close to it on the features less their company), so it has the power the
@@ -265,8 +284,11 @@ class SeparabilityProbe:
         count, first_count = len(features), len(first_images)
         weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
         shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
-        null = np.square(shuffled @ features).sum(axis=1)
-        return float(np.square(weights @ features).sum()), float(null.mean()), float(null.std())
+        squares, null_squares = np.square(weights @ features), np.square(shuffled @ features)
+        seen = self.components_.shape[1]
+        null, unseen_null = null_squares.sum(axis=1), null_squares[:, seen:].sum(axis=1)
+        return (float(squares.sum()), float(null.mean()), float(null.std()),
+                float(squares[seen:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
 
     def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
         """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
@@ -317,6 +339,7 @@ class SeparabilityProbe:
         count = len(first)
         auc, null_mean, null_std, reference = (np.full(count, np.nan) for _ in range(4))
         gap, gap_null_mean, gap_null_std, gap_reference = (np.full(count, np.nan) for _ in range(4))
+        unseen, unseen_null_mean, unseen_null_std = (np.full(count, np.nan) for _ in range(3))
         for index, (a, b) in enumerate(zip(np.asarray(first).tolist(), np.asarray(second).tolist())):
             images_a, images_b = self.images_of(a), self.images_of(b)
             only_a, only_b = np.setdiff1d(images_a, images_b), np.setdiff1d(images_b, images_a)
@@ -330,11 +353,13 @@ class SeparabilityProbe:
             auc[index] = self.auc(first_sample, second_sample, company)
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
-            gap[index], gap_null_mean[index], gap_null_std[index] = self.gap(first_sample, second_sample, (2, low, high), company)
+            (gap[index], gap_null_mean[index], gap_null_std[index], unseen[index], unseen_null_mean[index],
+             unseen_null_std[index]) = self.gap(first_sample, second_sample, (2, low, high), company)
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
-                           gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference)
+                           gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference,
+                           unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std)
 
 
 def residual(features: np.ndarray, company: np.ndarray | None) -> np.ndarray:
