@@ -8,7 +8,7 @@ from tagger.runfolder import Manifest
 from tagger.variants.calibration import CALIBRATION
 from tagger.variants.calibration import NEVER_TOGETHER as NEVER_TOGETHER_KIND
 from tagger.variants.grouping import (
-    IMAGES_DIFFER, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings,
+    GROUPS_DISAGREE, IMAGES_DIFFER, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, CombinedVariants, PairEvidence, tag_mean_embeddings,
 )
 from tagger.variants.review import read_review, write_review
 from tagger.variants.separability import ProbeResult, SeparabilityProbe
@@ -136,6 +136,21 @@ def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidenc
     assert sorted(group.members) == ["ring", "rings"]
     assert group.flags[1] == SPELLING_ONLY
     assert 0.5 <= group.scores[1] < 0.9
+
+
+def test_a_pair_scored_as_one_and_kept_out_of_a_group_by_another_pair_is_listed_not_dropped():
+    """Images that say nothing: `skies` is the plural of `sky` and one slip from `ksy` (both score as one on spelling),
+    but `ksy` / `sky` do not (a three-letter swap is no slip of a word): the groups cannot take all three. The pair
+    left out is listed first among the near misses, with its flag and score, for the person to decide."""
+    random = np.random.default_rng(4)
+    image_tags = [[["sky", "skies", "ksy", "tree"][random.integers(4)]] for _ in range(400)]
+    model = fit(random.normal(size=(400, DIMENSIONS)).astype(np.float32), image_tags)
+    (group,) = model.groups_
+    assert "skies" in group.members and len(group.members) == 2
+    left_out = ({"sky", "ksy"} - set(group.members)).pop()
+    first = model.near_misses_[0]
+    assert {first["canonical"], first["variant"]} == {"skies", left_out}
+    assert first["flag"] == GROUPS_DISAGREE and first["score"] >= 0.5
 
 
 def test_a_slip_of_a_word_the_images_cannot_see_is_proposed_flagged_and_two_words_a_slip_apart_are_not():

@@ -22,7 +22,7 @@ from tagger.variants.review import (
     write_review,
 )
 from tagger.variants.evidence import spelling_candidate_pairs
-from tagger.variants.grouping import NEVER_TOGETHER
+from tagger.variants.grouping import GROUPS_DISAGREE, NEVER_TOGETHER
 from tagger.variants.spelling import spelling_key, spelling_similarity
 from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
 
@@ -259,5 +259,9 @@ def test_the_near_misses_are_counted_by_kind_in_one_log_line(caplog):
     with caplog.at_level("INFO", logger="tagger.variants.step"):
         log_near_misses([{"flag": "near miss"}, {"flag": NEVER_TOGETHER}, {"flag": NEVER_TOGETHER}])
         log_near_misses([])
+        log_near_misses([{"flag": GROUPS_DISAGREE}, {"flag": "near miss"}])
     assert caplog.messages == ["3 near misses listed in review.csv, not merged: 1 under the cut-off or told apart "
-                               "by their images, 2 alike and never on one image"]
+                               "by their images, 2 alike and never on one image",
+                               "2 near misses listed in review.csv, not merged: 1 scored as one and kept apart by "
+                               "another pair, 1 under the cut-off or told apart by their images, 0 alike and never "
+                               "on one image"]

@@ -99,6 +99,9 @@ IMAGES_DIFFER = "near miss: images tell them apart"
 # decide: how a translation or synonym of a rare tag looks. Listed for review (ranked by meaning), never merged:
 # distinct look-alikes that never meet (tv / curtain) look the same at a few images a tag.
 NEVER_TOGETHER = "near miss: alike, never on one image"
+# Scored as one tag, yet not merged: joining would put it in one group with a tag that scores apart from it (`coats`
+# spelled like `coat`, whose translation `mantel` looks like something else): the person decides, it is not dropped.
+GROUPS_DISAGREE = "near miss: scored as one, kept apart by another pair"
 ALIKE_MEANING = 0.5  # where the rule's strength ramp starts: the means begin to count as alike
 
 
@@ -151,8 +154,9 @@ class PairEvidence:
             # One concept: the images could tell these tags from the rest (power) but not from each other, or only
             # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
             # more on some kinds of image is told apart beyond chance, by a little). The discriminant reads only the
-            # collection's main directions: a difference off them that the gap finds there (a fair share, beyond
-            # chance as distinct reads the gap) is no sameness it could have seen.
+            # collection's main directions: a difference off them that the gap finds there (unseen: a fair share,
+            # beyond chance as distinct reads the gap) is no sameness it could have seen. (Not a difference either:
+            # at a few dozen real photos a side the unseen part finds one in true variants too.)
             unseen = 0.0 if self.probe.unseen is None else (
                 ramp(np.nan_to_num(self.probe.unseen_z), 2, 4)
                 * ramp(np.nan_to_num(self.probe.unseen_separation), 0.2, 0.4))
@@ -385,10 +389,13 @@ class CombinedVariants:
         return groups
 
     def _near_misses(self, vocabulary, counts) -> list[dict]:
-        """Pairs just under min_score and spelling-near pairs the images tell apart (best score first), then pairs
-        alike and never together (most alike first): listed, not merged, at most near_misses of each."""
+        """Pairs scored as one and kept apart by another pair, pairs just under min_score and spelling-near pairs the
+        images tell apart (best score first), then pairs alike and never together (most alike first): listed, not
+        merged, at most near_misses of each."""
         group_of = {tag: set(group.members) for group in self.groups_ for tag in group.members}
         flags = self.evidence_.flags(self.min_score)
+        for index in np.flatnonzero(self.scores_ >= self.min_score):
+            flags[index] = GROUPS_DISAGREE  # not merged (a pair merged is one group already, and not listed)
         position = {tag: index for index, tag in enumerate(vocabulary)}
         missed = self._listed(np.argsort(-self.scores_, kind="stable"), flags, group_of, position, vocabulary, counts)
         alike = self.evidence_.never_together(flags, self.min_score)

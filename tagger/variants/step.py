@@ -11,6 +11,7 @@ from tagger.tagtext import visible
 from tagger.variants.grouping import (
     CombinedVariants,
     DBSCANVariants,
+    GROUPS_DISAGREE,
     NEVER_TOGETHER,
     tag_mean_embeddings,
 )
@@ -149,8 +150,11 @@ def log_near_misses(near_misses) -> None:
     """One line: how many pairs are listed for a look without being merged, of each kind."""
     if near_misses:
         alike = sum(miss["flag"] == NEVER_TOGETHER for miss in near_misses)
-        log.info(f"{len(near_misses)} near misses listed in review.csv, not merged: {len(near_misses) - alike} under "
-                 f"the cut-off or told apart by their images, {alike} alike and never on one image")
+        kept_apart = sum(miss["flag"] == GROUPS_DISAGREE for miss in near_misses)
+        log.info(f"{len(near_misses)} near misses listed in review.csv, not merged: "
+                 + (f"{kept_apart} scored as one and kept apart by another pair, " if kept_apart else "")
+                 + f"{len(near_misses) - alike - kept_apart} under the cut-off or told apart by their images, "
+                 f"{alike} alike and never on one image")
 
 
 def log_groups(groups) -> None:
