@@ -82,6 +82,7 @@ from variant_discovery import (  # noqa: E402
 from tagger import runfolder  # noqa: E402
 from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
+from tagger.variants.separability import SeparabilityProbe  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
@@ -260,13 +261,15 @@ def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
 
 
 def midscale_features(names: list[str], rng: random.Random, off_axis: bool = False, concepts: int = 30,
-                      lookalikes: int = 4, dimensions: int = 64, main: int = 24) -> tuple[list[list[str]], np.ndarray]:
+                      lookalikes: int = 4, dimensions: int = 64,
+                      main: int = SeparabilityProbe().dimensions) -> tuple[list[list[str]], np.ndarray]:
     """Features, not images: `concepts` of coco128's class names as Gaussian clusters (centres N(0, 1) in each of
     `dimensions`, images the centre plus N(0, 2^2)), 40-160 images each (log-uniform), one tag an image. The first
     `lookalikes` pairs are distinct look-alikes: the second centre 0.3-0.6 of the typical distance between two
     concepts from the first, in a random direction. At these sizes a tag stands out from the rest at a few spreads.
-    off_axis: the centres differ only in the first `main` dimensions (the collection's main directions, which the
-    probe's discriminant reads) and each look-alike only in the others, where the images vary least."""
+    off_axis: the centres differ only in the first `main` dimensions (as many as the probe's discriminant reads: the
+    collection's main directions), scaled so the typical distance stays, and each look-alike only in the others,
+    where the images vary least."""
     random_numbers = np.random.default_rng(rng.randrange(2 ** 32))
     chosen = rng.sample(names, concepts)
     varied = main if off_axis else dimensions
