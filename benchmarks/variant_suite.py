@@ -46,6 +46,10 @@ Sets (each on coco128 at every seed unless noted):
   midscale_offaxis  midscale, the concepts differing in 24 of the 64 dimensions and each look-alike only in the
                other 40: a difference off the collection's main directions, which the probe's discriminant does not
                read (the gap does)
+  midscale_lowvar  midscale, the concepts differing most in 8 dimensions where the images also vary most, and each
+               look-alike only in 16 of the discriminant's directions where they vary little: a difference the gap's
+               plain distance hardly weighs (the whitened discriminant does), beside translations the gap may vouch
+               for
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -86,8 +90,9 @@ from tagger.variants.separability import SeparabilityProbe  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "accents", "shared", "midscale", "midscale_offaxis", "scenes", "scenes_nearspell", "scenes_signature",
-            "scenes_correlated", "demo")
+            "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "scenes", "scenes_nearspell",
+            "scenes_signature", "scenes_correlated", "demo")
+MIDSCALE_LAYOUTS = {"midscale": "plain", "midscale_offaxis": "off_axis", "midscale_lowvar": "low_variance"}
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
@@ -260,32 +265,47 @@ def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
     return plan
 
 
-def midscale_features(names: list[str], rng: random.Random, off_axis: bool = False, concepts: int = 30,
+def midscale_features(names: list[str], rng: random.Random, layout: str = "plain", concepts: int = 30,
                       lookalikes: int = 4, dimensions: int = 64,
                       main: int = SeparabilityProbe().dimensions) -> tuple[list[list[str]], np.ndarray]:
-    """Features, not images: `concepts` of coco128's class names as Gaussian clusters (centres N(0, 1) in each of
-    `dimensions`, images the centre plus N(0, 2^2)), 40-160 images each (log-uniform), one tag an image. The first
-    `lookalikes` pairs are distinct look-alikes: the second centre 0.3-0.6 of the typical distance between two
-    concepts from the first, in a random direction. At these sizes a tag stands out from the rest at a few spreads.
+    """Features, not images: `concepts` of coco128's class names as Gaussian clusters, 40-160 images each
+    (log-uniform), one tag an image. The first `lookalikes` pairs are distinct look-alikes: the second centre 0.3-0.6
+    of the typical distance between two concepts (in the directions it differs in) from the first, in a random
+    direction. At these sizes a tag stands out from the rest at a few spreads. Layouts:
+    plain: centres N(0, 1) in each of `dimensions`, images the centre plus N(0, 2^2);
     off_axis: the centres differ only in the first `main` dimensions (as many as the probe's discriminant reads: the
     collection's main directions), scaled so the typical distance stays, and each look-alike only in the others,
-    where the images vary least."""
+    where the images vary least;
+    low_variance: the concepts differ most (and the images vary most: 6 for 6) in the first 8 dimensions, a little in
+    the rest of the first `main` (1 for 1), not at all in the others (images 0.5); each look-alike differs only in
+    those `main` - 8, where the gap's plain distance hardly weighs a difference that the whitened discriminant weighs
+    fully."""
     random_numbers = np.random.default_rng(rng.randrange(2 ** 32))
     chosen = rng.sample(names, concepts)
-    varied = main if off_axis else dimensions
+    if layout == "plain":
+        centre_spread, noise, differs = np.ones(dimensions), 2.0, np.arange(dimensions)
+    elif layout == "off_axis":
+        centre_spread = np.r_[np.full(main, np.sqrt(dimensions / main)), np.zeros(dimensions - main)]
+        noise, differs = 2.0, np.arange(main, dimensions)
+    elif layout == "low_variance":
+        centre_spread = np.r_[np.full(8, 6.0), np.ones(main - 8), np.zeros(dimensions - main)]
+        noise, differs = np.r_[np.full(8, 6.0), np.ones(main - 8), np.full(dimensions - main, 0.5)], np.arange(8, main)
+    else:
+        raise ValueError(layout)
+    varied = int(np.count_nonzero(centre_spread))  # the first `varied` dimensions
     centres = np.zeros((concepts, dimensions))
-    centres[:, :varied] = random_numbers.standard_normal((concepts, varied)) * np.sqrt(dimensions / varied)
-    typical = np.sqrt(2 * dimensions)
+    centres[:, :varied] = random_numbers.standard_normal((concepts, varied)) * centre_spread[:varied]
+    typical = np.sqrt(2 * np.sum(np.square(centre_spread[differs]))) if layout == "low_variance" \
+        else np.sqrt(2 * dimensions)
     for pair in range(lookalikes):
         direction = random_numbers.standard_normal(dimensions)
-        if off_axis:
-            direction[:main] = 0
+        direction[np.setdiff1d(np.arange(dimensions), differs)] = 0
         centres[2 * pair + 1] = centres[2 * pair] + \
             random_numbers.uniform(0.3, 0.6) * typical * direction / np.linalg.norm(direction)
     rows, features = [], []
     for concept, centre in zip(chosen, centres):
         size = int(np.exp(random_numbers.uniform(np.log(40), np.log(160))))
-        features.append(centre + 2 * random_numbers.standard_normal((size, dimensions)))
+        features.append(centre + noise * random_numbers.standard_normal((size, dimensions)))
         rows += [[concept] for _ in range(size)]
     order = random_numbers.permutation(len(rows))
     return [rows[i] for i in order], np.concatenate(features)[order].astype(np.float32)
@@ -329,8 +349,8 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = plan_of_kinds(counts, ("misspelling", "leetspeak", "plural"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
-    elif name in ("midscale", "midscale_offaxis"):
-        rows, embeddings = midscale_features(sorted(counts), rng, off_axis=name == "midscale_offaxis")
+    elif name in MIDSCALE_LAYOUTS:
+        rows, embeddings = midscale_features(sorted(counts), rng, MIDSCALE_LAYOUTS[name])
         plan = plan_variants(Counter(t for row in rows for t in row), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
     elif name == "accents":

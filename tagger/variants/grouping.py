@@ -160,7 +160,15 @@ class PairEvidence:
             unseen = 0.0 if self.probe.unseen is None else (
                 ramp(np.nan_to_num(self.probe.unseen_z), 2, 4)
                 * ramp(np.nan_to_num(self.probe.unseen_separation), 0.2, 0.4))
-            same = np.where(probed, sees * (1 - np.maximum(ramp(z, 1, 3) * ramp(separation, 0.2, 0.4), unseen)), 0)
+            # Where the discriminant cannot see the tags, the gap can vouch for them as one where it would have found
+            # a difference of the least share called distinct (0.4, so z = 0.4² x gap power) at distinct's
+            # significance (2 to 4), and neither test found one (the discriminant's difference still counts: the gap's
+            # plain distance hardly weighs a difference where the images vary least, which whitening weighs fully).
+            differ = ramp(z, 1, 3) * ramp(separation, 0.2, 0.4)
+            gap_differ = ramp(gap_z, 1, 3) * ramp(np.nan_to_num(self.probe.gap_separation), 0.2, 0.4)
+            gap_sees = ramp(gap_power * 0.4 ** 2, 2, 4)
+            same_by_gap = gap_sees * (1 - np.maximum(np.maximum(gap_differ, differ), unseen))
+            same = np.where(probed, sees * (1 - np.maximum(differ, unseen)) + (1 - sees) * same_by_gap, 0)
         # Close means cannot tell one concept from two that share their scenes (door / cabinet in the same
         # rooms, coat / shirt on the same people): with the probe on, the meaning route counts only as far
         # as the probe finds the tags one (same), and the means must agree a little. A pair it could not

@@ -15,7 +15,9 @@ milliseconds each, in plain numpy.
 The held-out AUC spends images on folds; at 10-20 images a side it cannot tell a distinct look-alike
 from a variant. The gap between the two sets' mean images, tested against shuffles of the same images'
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
-are two concepts" where the AUC has little power; where it has power, both must find the difference, and the AUC
+are two concepts" where the AUC has little power (and for "one concept" where the gap would have found a
+difference: a perfect AUC at 20-30 images a side is only a few null spreads from chance, the gap's power is not
+capped); where it has power, both must find the difference, and the AUC
 measures its share (whitened, it weighs a subtle difference of concept as much as the kind of image, which the gap's
 plain distance weighs far more). The discriminant reads the collection's main directions only; the part of the gap
 off them (unseen) is a difference it is blind to, so its "not separable" says nothing there.
