@@ -50,6 +50,8 @@ Sets (each on coco128 at every seed unless noted):
                look-alike only in 16 of the discriminant's directions where they vary little: a difference the gap's
                plain distance hardly weighs (the whitened discriminant does), beside translations the gap may vouch
                for
+  midscale_nearspell  midscale_lowvar with each look-alike renamed to its partner's plural (`coat` / `coats`):
+               spelling says one concept, only the discriminant's whitened directions say two
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -90,8 +92,8 @@ from tagger.variants.separability import SeparabilityProbe  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "scenes", "scenes_nearspell",
-            "scenes_signature", "scenes_correlated", "demo")
+            "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "midscale_nearspell", "scenes",
+            "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 MIDSCALE_LAYOUTS = {"midscale": "plain", "midscale_offaxis": "off_axis", "midscale_lowvar": "low_variance"}
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
@@ -267,8 +269,8 @@ def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
 
 def midscale_features(names: list[str], rng: random.Random, layout: str = "plain", concepts: int = 30,
                       lookalikes: int = 4, dimensions: int = 64,
-                      main: int = SeparabilityProbe().dimensions) -> tuple[list[list[str]], np.ndarray]:
-    """Features, not images: `concepts` of coco128's class names as Gaussian clusters, 40-160 images each
+                      main: int = SeparabilityProbe().dimensions) -> tuple[list[list[str]], np.ndarray, list]:
+    """(rows of tags, features, the look-alike pairs of names). Features, not images: `concepts` of coco128's class names as Gaussian clusters, 40-160 images each
     (log-uniform), one tag an image. The first `lookalikes` pairs are distinct look-alikes: the second centre 0.3-0.6
     of the typical distance between two concepts (in the directions it differs in) from the first, in a random
     direction. At these sizes a tag stands out from the rest at a few spreads. Layouts:
@@ -308,7 +310,8 @@ def midscale_features(names: list[str], rng: random.Random, layout: str = "plain
         features.append(centre + noise * random_numbers.standard_normal((size, dimensions)))
         rows += [[concept] for _ in range(size)]
     order = random_numbers.permutation(len(rows))
-    return [rows[i] for i in order], np.concatenate(features)[order].astype(np.float32)
+    pairs = [(chosen[2 * pair], chosen[2 * pair + 1]) for pair in range(lookalikes)]
+    return [rows[i] for i in order], np.concatenate(features)[order].astype(np.float32), pairs
 
 
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
@@ -350,8 +353,18 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
     elif name in MIDSCALE_LAYOUTS:
-        rows, embeddings = midscale_features(sorted(counts), rng, MIDSCALE_LAYOUTS[name])
+        rows, embeddings, _ = midscale_features(sorted(counts), rng, MIDSCALE_LAYOUTS[name])
         plan = plan_variants(Counter(t for row in rows for t in row), concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
+    elif name == "midscale_nearspell":
+        # midscale_lowvar's look-alikes renamed to their partner's plural (`coat` / `coats`): the spelling says one
+        # concept, and only the discriminant's whitened directions say two.
+        rows, embeddings, lookalikes = midscale_features(sorted(counts), rng, "low_variance")
+        renames = {second: first[:-1] if first.endswith("s") else first + "s" for first, second in lookalikes}
+        rows = [[renames.get(t, t) for t in row] for row in rows]
+        protected = set(renames.values()) | {first for first, _ in lookalikes}
+        plan = plan_variants(Counter({t: c for t, c in Counter(t for row in rows for t in row).items()
+                                      if t not in protected}), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
