@@ -38,7 +38,8 @@ SMALLER_SETS = "(the smaller sets)"  # the sets with fewer than MIN_BLOCK_PAIRS 
 # images to confirm a merge), spelling only on nearspell (17 of 21: look-alike classes renamed to each other's plural
 # or a near spelling), the slip of a word on the smaller sets pooled (14 of 21: 1 of 8 on nearslip, where look-alike
 # classes are renamed to a slip of each other's name, 13 of 13 elsewhere), near misses on the smaller sets pooled (22
-# of 33, in two blocks split at a score of 0.37: 4 of 4 on translations, 11 of 12 on the midscale sets, 1 of 5 on nearslip, 0 of 3 on scenes_signature),
+# of 33, in two blocks split at a score of 0.37: 4 of 4 on translations, 11 of 12 on the midscale sets, 1 of 5 on
+# nearslip, 0 of 3 on scenes_signature),
 # pairs near in spelling that the images tell apart on scenes_nearspell (0 of 21), pairs alike and never together on
 # nearslip (0 of 26; 20 of 37 on translations). Held out (fitted without each seed), 210 of the 210 pairs given
 # 0.9-1 were true, 226 of 233 at 0.7-0.9, 36 of 54 at 0.5-0.7 and 67 of 359 under 0.5.
