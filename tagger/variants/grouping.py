@@ -139,18 +139,15 @@ class PairEvidence:
             # and images that can see the tags at all (power: images that cannot see them cannot say they are
             # two). Two tests read the images: the gap between their mean images (all images, no folds: the power
             # at a few dozen images a tag) and the held-out discriminant's AUC. Where the discriminant can see the
-            # tags (sees), both must find the difference (one test's chance extreme is not two concepts), the gap
-            # read in the discriminant's whitened directions, and the share is the discriminant's: it is whitened,
-            # so a subtle difference of concept, navy beside blue, counts as much as the kind of image a spelling is
-            # used on, which the gap's plain distance weighs far more. Where it cannot, the gap decides alone.
+            # tags (sees), both must find the difference (one test's chance extreme is not two concepts), and the
+            # share is the discriminant's: it is whitened, so a subtle difference of concept, navy beside blue,
+            # counts as much as the kind of image a spelling is used on, which the gap's plain distance weighs far
+            # more. Where it cannot, the gap decides alone.
             gap_z, gap_power = np.nan_to_num(self.probe.gap_z), np.nan_to_num(self.probe.gap_power)
             separation, reference_z = np.nan_to_num(self.probe.separation), np.nan_to_num(self.probe.reference_z)
             sees = ramp(reference_z, 3, 6)
             by_gap = ramp(gap_z, 2, 4)
-            # The discriminant's difference is confirmed by the gap in its own directions, whitened as it reads them
-            # (every image, no folds): the plain gap hardly weighs a difference where the images vary little.
-            confirmed = by_gap if self.probe.seen is None else ramp(np.nan_to_num(self.probe.seen_z), 2, 4)
-            significance = sees * np.minimum(ramp(z, 2, 4), confirmed) + (1 - sees) * by_gap
+            significance = sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap
             share = sees * separation + (1 - sees) * np.nan_to_num(self.probe.gap_separation)
             power = np.maximum(ramp(gap_power, 2, 4), ramp(reference_z, 2, 4))
             distinct = np.where(probed, significance * ramp(share, 0.2, 0.4) * power, 0)
@@ -229,7 +226,7 @@ class PairEvidence:
 
 
 PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_mean", "gap_null_std", "gap_reference",
-                 "unseen", "unseen_null_mean", "unseen_null_std", "seen", "seen_null_mean", "seen_null_std")
+                 "unseen", "unseen_null_mean", "unseen_null_std")
 NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
 
 

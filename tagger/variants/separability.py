@@ -17,12 +17,10 @@ from a variant. The gap between the two sets' mean images, tested against shuffl
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
 are two concepts" where the AUC has little power (and for "one concept" where the gap would have found a
 difference: a perfect AUC at 20-30 images a side is only a few null spreads from chance, the gap's power is not
-capped); where it has power, both must find the difference, and the AUC measures its share (whitened, it weighs a
-subtle difference of concept as much as the kind of image, which the gap's plain distance weighs far more). The
-AUC's difference is confirmed by the gap in its own directions, whitened as it reads them (seen): the plain gap
-hardly weighs a difference where the images vary little. The discriminant reads the collection's main directions
-only; the part of the gap off them (unseen) is a difference it is blind to, so its "not separable" says nothing
-there.
+capped); where it has power, both must find the difference, and the AUC
+measures its share (whitened, it weighs a subtle difference of concept as much as the kind of image, which the gap's
+plain distance weighs far more). The discriminant reads the collection's main directions only; the part of the gap
+off them (unseen) is a difference it is blind to, so its "not separable" says nothing there.
 
 Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
@@ -73,11 +71,6 @@ class ProbeResult:
     unseen: np.ndarray | None = None
     unseen_null_mean: np.ndarray | None = None
     unseen_null_std: np.ndarray | None = None
-    # The gap in the discriminant's own directions, whitened as it reads them (every image, no folds), against the
-    # same label shuffles: the second test of a difference the discriminant finds, weighing directions as it does.
-    seen: np.ndarray | None = None
-    seen_null_mean: np.ndarray | None = None
-    seen_null_std: np.ndarray | None = None
 
     @property
     def z(self) -> np.ndarray:
@@ -109,11 +102,6 @@ class ProbeResult:
     def unseen_z(self) -> np.ndarray:
         """How many shuffle spreads the gap off the discriminant's directions sits above chance."""
         return (self.unseen - self.unseen_null_mean) / np.maximum(self.unseen_null_std, 1e-12)
-
-    @property
-    def seen_z(self) -> np.ndarray:
-        """How many shuffle spreads the whitened gap in the discriminant's directions sits above chance."""
-        return (self.seen - self.seen_null_mean) / np.maximum(self.seen_null_std, 1e-12)
 
     @property
     def unseen_separation(self) -> np.ndarray:
@@ -285,10 +273,9 @@ class SeparabilityProbe:
         return cache[tag]
 
     def gap(self, first_images: np.ndarray, second_images: np.ndarray, key: tuple,
-            company: np.ndarray | None = None) -> tuple[float, ...]:
+            company: np.ndarray | None = None) -> tuple[float, float, float, float, float, float]:
         """Squared distance between the two sets' mean images, and its mean and spread over label shuffles; then
-        the same three for the directions the discriminant does not read (components past its own), and for its own
-        directions whitened as it reads them.
+        the same three for the directions the discriminant does not read (components past its own).
 
         No held-out folds: a two-sample test on all the images, with the null of exchangeable labels (exact for a
         spelling used at random; close to it on the features less their company), so it has the power the
@@ -300,13 +287,10 @@ class SeparabilityProbe:
         weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
         shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
         squares, null_squares = np.square(weights @ features), np.square(shuffled @ features)
-        main = self.components_.shape[1]  # the discriminant's directions come first
-        null, unseen_null = null_squares.sum(axis=1), null_squares[:, main:].sum(axis=1)
-        # The company fit is per column, so whitening after it is whitening before it.
-        whitened, whitened_null = squares[:main] / self.scale_ ** 2, null_squares[:, :main] @ (1 / self.scale_ ** 2)
+        seen = self.components_.shape[1]
+        null, unseen_null = null_squares.sum(axis=1), null_squares[:, seen:].sum(axis=1)
         return (float(squares.sum()), float(null.mean()), float(null.std()),
-                float(squares[main:].sum()), float(unseen_null.mean()), float(unseen_null.std()),
-                float(whitened.sum()), float(whitened_null.mean()), float(whitened_null.std()))
+                float(squares[seen:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
 
     def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
         """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
@@ -358,7 +342,6 @@ class SeparabilityProbe:
         auc, null_mean, null_std, reference = (np.full(count, np.nan) for _ in range(4))
         gap, gap_null_mean, gap_null_std, gap_reference = (np.full(count, np.nan) for _ in range(4))
         unseen, unseen_null_mean, unseen_null_std = (np.full(count, np.nan) for _ in range(3))
-        seen, seen_null_mean, seen_null_std = (np.full(count, np.nan) for _ in range(3))
         for index, (a, b) in enumerate(zip(np.asarray(first).tolist(), np.asarray(second).tolist())):
             images_a, images_b = self.images_of(a), self.images_of(b)
             only_a, only_b = np.setdiff1d(images_a, images_b), np.setdiff1d(images_b, images_a)
@@ -373,14 +356,12 @@ class SeparabilityProbe:
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
             (gap[index], gap_null_mean[index], gap_null_std[index], unseen[index], unseen_null_mean[index],
-             unseen_null_std[index], seen[index], seen_null_mean[index], seen_null_std[index]) = \
-                self.gap(first_sample, second_sample, (2, low, high), company)
+             unseen_null_std[index]) = self.gap(first_sample, second_sample, (2, low, high), company)
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference,
-                           unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std,
-                           seen=seen, seen_null_mean=seen_null_mean, seen_null_std=seen_null_std)
+                           unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std)
 
 
 def residual(features: np.ndarray, company: np.ndarray | None) -> np.ndarray:
