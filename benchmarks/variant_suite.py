@@ -273,10 +273,10 @@ def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
 def midscale_features(names: list[str], rng: random.Random, layout: str = "plain", concepts: int = 30,
                       lookalikes: int = 4, dimensions: int = 64,
                       main: int = SeparabilityProbe().dimensions) -> tuple[list[list[str]], np.ndarray, list]:
-    """(rows of tags, features, the look-alike pairs of names). Features, not images: `concepts` of coco128's class names as Gaussian clusters, 40-160 images each
-    (log-uniform), one tag an image. The first `lookalikes` pairs are distinct look-alikes: the second centre 0.3-0.6
-    of the typical distance between two concepts (in the directions it differs in) from the first, in a random
-    direction. At these sizes a tag stands out from the rest at a few spreads. Layouts:
+    """(rows of tags, features, the look-alike pairs of names). Features, not images: `concepts` of coco128's class
+    names as Gaussian clusters, 40-160 images each (log-uniform), one tag an image. The first `lookalikes` pairs are
+    distinct look-alikes: the second centre 0.3-0.6 of the typical distance between two concepts (in the directions it
+    differs in) from the first, in a random direction. At these sizes a tag stands out from the rest at a few spreads. Layouts:
     plain: centres N(0, 1) in each of `dimensions`, images the centre plus N(0, 2^2);
     off_axis: the centres differ only in the first `main` dimensions (as many as the probe's discriminant reads: the
     collection's main directions), scaled so the typical distance stays, and each look-alike only in the others,
@@ -315,6 +315,14 @@ def midscale_features(names: list[str], rng: random.Random, layout: str = "plain
     order = random_numbers.permutation(len(rows))
     pairs = [(chosen[2 * pair], chosen[2 * pair + 1]) for pair in range(lookalikes)]
     return [rows[i] for i in order], np.concatenate(features)[order].astype(np.float32), pairs
+
+
+def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random):
+    """(rows with variants injected, plan) for `concepts` of the rows' tags, none of the protected ones (the renamed
+    look-alikes and their partners: a variant of either would blur which pair is distinct)."""
+    counts = Counter(t for row in rows for t in set(row))
+    plan = plan_variants(Counter({t: c for t, c in counts.items() if t not in protected}), concepts, min_count, rng)
+    return [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)], plan
 
 
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
@@ -366,9 +374,7 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         renames = {second: first[:-1] if first.endswith("s") else first + "s" for first, second in lookalikes}
         rows = [[renames.get(t, t) for t in row] for row in rows]
         protected = set(renames.values()) | {first for first, _ in lookalikes}
-        plan = plan_variants(Counter({t: c for t, c in Counter(t for row in rows for t in row).items()
-                                      if t not in protected}), concepts, min_count, rng)
-        rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
+        rows, plan = variants_beside(rows, protected, concepts, min_count, rng)
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
@@ -379,11 +385,9 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
             renames = {old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)
                        for old, new in zip(pair, names)}
         renamed = [[renames.get(t, t) for t in row] for row in tags]
-        counts = Counter(t for row in renamed for t in set(row))
-        protected = set(renames.values()) | {k for k in counts if any(normalize(k) == normalize(v) for v in renames)}
-        plan = plan_variants(Counter({t: c for t, c in counts.items() if t not in protected}), 8, min_count, rng)
-        plan = {c: [(s, k) for s, k in spellings] for c, spellings in plan.items()}
-        rows = [r for _, r in inject_variants(list(enumerate(renamed)), plan, min_count, 0.05, rng)]
+        protected = set(renames.values()) | {k for row in renamed for k in row
+                                             if any(normalize(k) == normalize(v) for v in renames)}
+        rows, plan = variants_beside(renamed, protected, 8, min_count, rng)
     else:
         raise ValueError(name)
     return rows, embeddings, plan
