@@ -147,7 +147,11 @@ class PairEvidence:
             separation, reference_z = np.nan_to_num(self.probe.separation), np.nan_to_num(self.probe.reference_z)
             sees = ramp(reference_z, 3, 6)
             by_gap = ramp(gap_z, 2, 4)
-            significance = sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap
+            # Past what chance reaches among all the pairs probed (family_z), the discriminant's difference stands
+            # alone: it is no chance extreme, and the gap's plain distance may be blind to it (a difference where the
+            # images vary least, which whitening weighs fully).
+            alone = ramp(z, self.probe.family_z, self.probe.family_z + 2)
+            significance = np.maximum(sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap, alone)
             share = sees * separation + (1 - sees) * np.nan_to_num(self.probe.gap_separation)
             power = np.maximum(ramp(gap_power, 2, 4), ramp(reference_z, 2, 4))
             distinct = np.where(probed, significance * ramp(share, 0.2, 0.4) * power, 0)
@@ -352,7 +356,8 @@ class CombinedVariants:
         width = len(PROBE_COLUMNS)
         columns = np.array([self._probed.get(key, (np.nan,) * width) if worth[i] else (np.nan,) * width
                             for i, key in enumerate(keys)], np.float64).reshape(-1, width)
-        return ProbeResult(**{name: columns[:, index] for index, name in enumerate(PROBE_COLUMNS)})
+        return ProbeResult(**{name: columns[:, index] for index, name in enumerate(PROBE_COLUMNS)},
+                           family=self.max_probes)
 
     def _scores(self, evidence: PairEvidence, vocabulary) -> np.ndarray:
         scores = evidence.scores()

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
 from threadpoolctl import threadpool_limits
 
 # Sizes (images per side) at which the null is measured; a pair's null is read at its own size.
@@ -50,6 +50,8 @@ GAP_SHUFFLES = 64  # label shuffles that give each gap its own null
 COMPANY_SHARE = 0.05  # a tag adjusted for is on at least this share (and 3) of each side's images
 IMAGES_PER_COMPANY_TAG = 10  # at most one company tag adjusted for per this many images of the pair
 MAX_SIDE_EXPLAINED = 1 / 3  # company explaining more of which side an image is on is not adjusted for
+FAMILY_PAIRS = 5000  # pairs probed at most (CombinedVariants' max_probes default): the family chance has its tries in
+FAMILY_ERROR = 0.05  # the chance of one chance extreme past family_z among them
 
 
 @dataclass
@@ -71,6 +73,13 @@ class ProbeResult:
     unseen: np.ndarray | None = None
     unseen_null_mean: np.ndarray | None = None
     unseen_null_std: np.ndarray | None = None
+    family: int = FAMILY_PAIRS  # pairs the step may probe: how many chances chance has to reach an extreme AUC
+
+    @property
+    def family_z(self) -> float:
+        """The AUC z that chance passes in one run of 20 somewhere among `family` pairs (Bonferroni): beyond it, the
+        discriminant's difference is no chance extreme of one pair among many."""
+        return float(norm.isf(FAMILY_ERROR / max(self.family, 1)))
 
     @property
     def z(self) -> np.ndarray:
