@@ -53,6 +53,12 @@ Sets (each on coco128 at every seed unless noted):
   midscale_nearspell  midscale_lowvar with each look-alike renamed to its partner's plural (`coat` / `coats`):
                spelling says one concept, only the discriminant's whitened directions say two (the plain gap
                hardly weighs them): its difference must stand alone, past what chance reaches among all pairs
+  midscale_several  midscale's images made scenes of 1-3 concepts (features added, tags joined), each look-alike's
+               first concept shown with its partner on 40% of its images (a coat worn over a shirt): clutter that
+               weakens the discriminant, and look-alikes that share images
+  midscale_several_nearspell  midscale_several with each look-alike renamed to its partner's plural. A known
+               failure (precision 0.90-0.94 at three of seeds 0-7), run only when named in --sets, out of the
+               calibration fit (README)
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -93,8 +99,10 @@ from tagger.variants.separability import SeparabilityProbe  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "midscale_nearspell", "scenes",
-            "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+            "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "midscale_nearspell",
+            "midscale_several", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+# midscale_several_nearspell is not in the default run: a failure known and not yet fixed, run only when named in --sets
+# and kept out of the calibration fit (README).
 MIDSCALE_LAYOUTS = {"midscale": "plain", "midscale_offaxis": "off_axis", "midscale_lowvar": "low_variance"}
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
@@ -315,6 +323,32 @@ def midscale_features(names: list[str], rng: random.Random, layout: str = "plain
     return [rows[i] for i in order], np.concatenate(features)[order].astype(np.float32), pairs
 
 
+def several_per_image(rows, features, lookalikes, rng: random.Random, together: float = 0.4, companions=(0, 1, 2)):
+    """midscale's images made scenes of several concepts (as photos of people wearing several garments): each image
+    gets 0, 1 or 2 other images' concepts (their features added, their tags joined), and an image of a look-alike's
+    first concept also shows its partner with chance `together` (a coat worn over a shirt)."""
+    random_numbers = np.random.default_rng(rng.randrange(2 ** 32))
+    concept = [row[0] for row in rows]
+    images_of: dict[str, list[int]] = {}
+    for index, name in enumerate(concept):
+        images_of.setdefault(name, []).append(index)
+    partner = {first: second for first, second in lookalikes} | {second: first for first, second in lookalikes}
+    scenes, scene_features = [], []
+    for index, name in enumerate(concept):
+        tags, feature = {name}, features[index].astype(np.float64)
+        for _ in range(int(random_numbers.choice(companions))):
+            other = int(random_numbers.integers(len(concept)))
+            if concept[other] not in tags:
+                tags.add(concept[other])
+                feature = feature + features[other]
+        if name in partner and partner[name] not in tags and random_numbers.random() < together:
+            tags.add(partner[name])
+            feature = feature + features[int(random_numbers.choice(images_of[partner[name]]))]
+        scenes.append(sorted(tags))
+        scene_features.append(feature)
+    return scenes, np.array(scene_features, np.float32)
+
+
 def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random):
     """(rows with variants injected, plan) for `concepts` of the rows' tags, none of the protected ones (the renamed
     look-alikes and their partners: a variant of either would blur which pair is distinct)."""
@@ -365,6 +399,17 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         rows, embeddings, _ = midscale_features(sorted(counts), rng, MIDSCALE_LAYOUTS[name])
         plan = plan_variants(Counter(t for row in rows for t in row), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
+    elif name in ("midscale_several", "midscale_several_nearspell"):
+        rows, embeddings, lookalikes = midscale_features(sorted(counts), rng, "plain")
+        rows, embeddings = several_per_image(rows, embeddings, lookalikes, rng)
+        if name == "midscale_several":
+            plan = plan_variants(Counter(t for row in rows for t in row), concepts, min_count, rng)
+            rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
+        else:
+            renames = {second: first[:-1] if first.endswith("s") else first + "s" for first, second in lookalikes}
+            rows = [[renames.get(t, t) for t in row] for row in rows]
+            protected = set(renames.values()) | {first for first, _ in lookalikes}
+            rows, plan = variants_beside(rows, protected, concepts, min_count, rng)
     elif name == "midscale_nearspell":
         # midscale_lowvar's look-alikes renamed to their partner's plural (`coat` / `coats`): the spelling says one
         # concept, and only the discriminant's whitened directions say two.
