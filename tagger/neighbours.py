@@ -16,6 +16,21 @@ def unit_rows(rows) -> np.ndarray:
 
 
 BLOCK = 64  # columns whose maximum is taken together by best_columns
+PRODUCT_ROWS = 8192  # database rows multiplied in float64 at a time (8192 x 1,280 x 8 bytes: 84 MB)
+
+
+def similarities_of(query: np.ndarray, chunk: np.ndarray) -> np.ndarray:
+    """query @ chunk.T as float32, each value the same wherever its row sits in the chunk: summed in float64, then
+    rounded to float32. Equal vectors must tie (tags on the same images), and a float32 product's last bit depends on
+    where a row falls in the BLAS kernel's blocks (OpenBLAS 0.3.31 gives equal rows of one product different values);
+    float64's differences are some 10^-16, which the rounding to float32 takes away unless a value sits within that of
+    a float32 rounding boundary (about one in 10^8)."""
+    similarities = np.empty((len(query), len(chunk)), np.float32)
+    query = np.asarray(query, np.float64)
+    for start in range(0, len(chunk), PRODUCT_ROWS):
+        rows = np.asarray(chunk[start:start + PRODUCT_ROWS], np.float64)
+        similarities[:, start:start + len(rows)] = query @ rows.T
+    return similarities
 
 
 def best_columns(values: np.ndarray, k: int) -> np.ndarray:
@@ -82,7 +97,7 @@ def nearest_rows(queries, database, k: int, skip_same_row: bool = False) -> tupl
         similarities = np.zeros((len(query), 0), np.float32)
         for start in range(0, count, DATABASE_CHUNK):
             chunk = single if single is not None else unit_rows(database[start:start + DATABASE_CHUNK])
-            chunk_similarities = query @ chunk.T
+            chunk_similarities = similarities_of(query, chunk)
             if skip_same_row:
                 own = np.arange(query_start, query_start + len(query))
                 inside = (own >= start) & (own < start + chunk_similarities.shape[1])

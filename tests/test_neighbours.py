@@ -10,7 +10,8 @@ from tagger.neighbours import BLOCK, best_columns, nearest_rows
 def full_sort(queries, database, k, skip_same_row):
     queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
     database = database / np.linalg.norm(database, axis=1, keepdims=True)
-    similarities = queries @ database.T
+    # Summed in float64, as nearest_rows sums them: a float32 product can give equal rows different last bits.
+    similarities = (queries.astype(np.float64) @ database.T.astype(np.float64)).astype(np.float32)
     if skip_same_row:
         np.fill_diagonal(similarities, -np.inf)
     order = np.argsort(-similarities, axis=1, kind="stable")[:, :k]  # equal values in row order
