@@ -60,6 +60,14 @@ def fit(embeddings, image_tags, probe=True):
                                   image_embeddings=embeddings if probe else None)
 
 
+def pair_positions(model, image_tags) -> dict:
+    """{frozenset of two tags: the pair's position in the model's evidence} for every candidate pair."""
+    _, vocabulary, _ = tags_by_use(image_tags)
+    evidence = model.evidence_
+    return {frozenset((vocabulary[a], vocabulary[b])): index
+            for index, (a, b) in enumerate(zip(evidence.first, evidence.second))}
+
+
 def groups_of(model):
     return sorted(sorted(group.members) for group in model.groups_)
 
@@ -109,10 +117,7 @@ def test_a_look_alike_the_discriminant_misses_and_the_gap_finds_is_not_merged_as
     embeddings, image_tags = off_axis_collection(seed=7)
     model = fit(embeddings, image_tags)
     assert groups_of(model) == [["coat", "mantel"]]
-    _, vocabulary, _ = tags_by_use(image_tags)
-    evidence, parts = model.evidence_, model.evidence_.parts()
-    pairs = {frozenset((vocabulary[a], vocabulary[b])): index
-             for index, (a, b) in enumerate(zip(evidence.first, evidence.second))}
+    evidence, parts, pairs = model.evidence_, model.evidence_.parts(), pair_positions(model, image_tags)
     for other in ("coat", "mantel"):
         index = pairs[frozenset(("jacket", other))]
         assert evidence.probe.z[index] < 2.5 and evidence.probe.unseen_z[index] > 10
@@ -145,10 +150,7 @@ def test_a_translation_too_few_for_the_discriminant_is_vouched_for_by_the_gap_an
     embeddings, image_tags = few_images_collection()
     model = fit(embeddings, image_tags)
     assert groups_of(model) == [["chair", "stuhl"]]
-    _, vocabulary, _ = tags_by_use(image_tags)
-    evidence, parts, probe = model.evidence_, model.evidence_.parts(), model.evidence_.probe
-    pairs = {frozenset((vocabulary[a], vocabulary[b])): index
-             for index, (a, b) in enumerate(zip(evidence.first, evidence.second))}
+    parts, probe, pairs = model.evidence_.parts(), model.evidence_.probe, pair_positions(model, image_tags)
     translation, look_alike = pairs[frozenset(("chair", "stuhl"))], pairs[frozenset(("coat", "jacket"))]
     assert probe.reference_z[translation] < 3  # the discriminant alone would give no sameness at all
     assert probe.gap_power[translation] * 0.4 ** 2 > 3 and probe.gap_z[translation] < 1
@@ -169,10 +171,7 @@ def test_a_look_alike_named_as_a_plural_is_kept_apart_by_the_discriminant_alone_
     model = fit(embeddings, image_tags)
     assert groups_of(model) == [["chair", "stuhl"], ["cup", "cups"]]
     assert all(score >= 0.85 for group in model.groups_ for score in group.scores[1:])
-    _, vocabulary, _ = tags_by_use(image_tags)
-    evidence, probe = model.evidence_, model.evidence_.probe
-    pairs = {frozenset((vocabulary[a], vocabulary[b])): index
-             for index, (a, b) in enumerate(zip(evidence.first, evidence.second))}
+    probe, pairs = model.evidence_.probe, pair_positions(model, image_tags)
     look_alike = pairs[frozenset(("coat", "coats"))]
     assert probe.z[look_alike] > probe.family_z + 2 and probe.separation[look_alike] > 0.9
     assert probe.gap_z[look_alike] < 3  # the gap would not call them two: under the rule before, merged on spelling
