@@ -17,10 +17,12 @@ from a variant. The gap between the two sets' mean images, tested against shuffl
 labels (exact for a spelling used at random), uses every image and is what the rule reads for "these
 are two concepts" where the AUC has little power (and for "one concept" where the gap would have found a
 difference: a perfect AUC at 20-30 images a side is only a few null spreads from chance, the gap's power is not
-capped); where it has power, both must find the difference, and the AUC
-measures its share (whitened, it weighs a subtle difference of concept as much as the kind of image, which the gap's
-plain distance weighs far more). The discriminant reads the collection's main directions only; the part of the gap
-off them (unseen) is a difference it is blind to, so its "not separable" says nothing there.
+capped); where it has power, both must find the difference, unless the AUC is past what chance reaches among all
+the pairs probed (ProbeResult.family_z: no chance extreme then, and the gap's plain distance may be blind to a
+difference where the images vary least), and the AUC measures its share (whitened, it weighs a subtle difference of
+concept as much as the kind of image, which the gap's plain distance weighs far more). The discriminant reads the
+collection's main directions only; the part of the gap off them (unseen) is a difference it is blind to, so its "not
+separable" says nothing there.
 
 Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
@@ -296,10 +298,10 @@ class SeparabilityProbe:
         weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
         shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
         squares, null_squares = np.square(weights @ features), np.square(shuffled @ features)
-        seen = self.components_.shape[1]
-        null, unseen_null = null_squares.sum(axis=1), null_squares[:, seen:].sum(axis=1)
+        main = self.components_.shape[1]  # the discriminant's directions come first
+        null, unseen_null = null_squares.sum(axis=1), null_squares[:, main:].sum(axis=1)
         return (float(squares.sum()), float(null.mean()), float(null.std()),
-                float(squares[seen:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
+                float(squares[main:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
 
     def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
         """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
