@@ -154,7 +154,16 @@ class PairEvidence:
             significance = np.maximum(sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap, alone)
             share = sees * separation + (1 - sees) * np.nan_to_num(self.probe.gap_separation)
             power = np.maximum(ramp(gap_power, 2, 4), ramp(reference_z, 2, 4))
-            distinct = np.where(probed, significance * ramp(share, 0.2, 0.4) * power, 0)
+            distinct = significance * ramp(share, 0.2, 0.4) * power
+            # Tags that share images: two concepts shown together (a coat worn over a shirt) add, on each side, the
+            # other's look to the images carrying both, by a fair share of what sets it apart from unrelated images
+            # and beyond chance as distinct reads the gap; a spelling typed twice adds nothing (nor, along the other's
+            # direction, does a second annotator who tags one kind of image).
+            if self.probe.together_z is not None:
+                together = ramp(np.nan_to_num(self.probe.together_z), 2, 4) * \
+                    ramp(np.nan_to_num(self.probe.together_separation), 0.2, 0.4)
+                distinct = np.maximum(distinct, together)
+            distinct = np.where(probed, distinct, 0)
             # One concept: the images could tell these tags from the rest (power) but not from each other, or only
             # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
             # more on some kinds of image is told apart beyond chance, by a little). The discriminant reads only the
@@ -230,7 +239,7 @@ class PairEvidence:
 
 
 PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_mean", "gap_null_std", "gap_reference",
-                 "unseen", "unseen_null_mean", "unseen_null_std")
+                 "unseen", "unseen_null_mean", "unseen_null_std", "together_z", "together_separation")
 NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
 
 

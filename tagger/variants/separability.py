@@ -75,6 +75,11 @@ class ProbeResult:
     unseen: np.ndarray | None = None
     unseen_null_mean: np.ndarray | None = None
     unseen_null_std: np.ndarray | None = None
+    # Where the tags share images: what the images carrying both add to those carrying one only, along the direction
+    # in which the other tag's own images sit from unrelated images, on the weaker of the two sides (NaN: too few
+    # images carrying both, or not probed). z against label shuffles; separation a share of the other tag's gap.
+    together_z: np.ndarray | None = None
+    together_separation: np.ndarray | None = None
     family: int = FAMILY_PAIRS  # pairs the step may probe: how many chances chance has to reach an extreme AUC
 
     @property
@@ -303,6 +308,33 @@ class SeparabilityProbe:
         return (float(squares.sum()), float(null.mean()), float(null.std()),
                 float(squares[main:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
 
+    def added(self, carrying_both: np.ndarray, one_only: np.ndarray, other_only: np.ndarray, other_reference: float,
+              key: tuple) -> tuple[float, float]:
+        """What images carrying both tags add to images carrying one of them only, along the direction in which the
+        other tag's own images sit from unrelated images: (z against label shuffles of the first two sets, share of
+        the other tag's gap to unrelated images).
+
+        Two concepts shown together (a coat worn over a shirt) add the other one: its whole look, in its direction.
+        A spelling typed twice names one thing, so nothing is added, and if the images carrying both are one kind of
+        image (a second annotator who tags only some), they differ from the rest by that kind, not along the other
+        tag's direction. A projection on one fixed direction: its shuffles give its null exactly."""
+        unrelated = self.images_without(np.union1d(np.union1d(carrying_both, one_only), other_only), (6, *key))
+        project = self.gap_components_
+        def mean_of(images):
+            return (np.asarray(self.embeddings_[np.sort(images)], np.float64).mean(axis=0) - self.mean_) @ project
+        direction = mean_of(other_only) - mean_of(unrelated)
+        length = np.linalg.norm(direction)
+        if len(unrelated) < MIN_IMAGES or length == 0 or not other_reference > 0:
+            return np.nan, np.nan
+        rows = np.concatenate([self.embeddings_[np.sort(carrying_both)], self.embeddings_[np.sort(one_only)]])
+        along = (np.asarray(rows, np.float64) - self.mean_) @ project @ (direction / length)
+        count, both_count = len(along), len(carrying_both)
+        weights = np.r_[np.full(both_count, 1 / both_count), np.full(count - both_count, -1 / (count - both_count))]
+        shuffled = np.random.default_rng([self.seed, 12, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
+        observed, null = float(weights @ along), shuffled @ along
+        z = (observed - float(null.mean())) / max(float(null.std()), 1e-12)
+        return z, float(np.clip(max(observed, 0.0) / np.sqrt(other_reference), 0.0, 1.0))
+
     def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
         """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
         centered), or None: tags on at least COMPANY_SHARE (and 3) of each side's images, the most shared first, at
@@ -353,6 +385,7 @@ class SeparabilityProbe:
         auc, null_mean, null_std, reference = (np.full(count, np.nan) for _ in range(4))
         gap, gap_null_mean, gap_null_std, gap_reference = (np.full(count, np.nan) for _ in range(4))
         unseen, unseen_null_mean, unseen_null_std = (np.full(count, np.nan) for _ in range(3))
+        together_z, together_separation = np.full(count, np.nan), np.full(count, np.nan)
         for index, (a, b) in enumerate(zip(np.asarray(first).tolist(), np.asarray(second).tolist())):
             images_a, images_b = self.images_of(a), self.images_of(b)
             only_a, only_b = np.setdiff1d(images_a, images_b), np.setdiff1d(images_b, images_a)
@@ -370,9 +403,17 @@ class SeparabilityProbe:
              unseen_null_std[index]) = self.gap(first_sample, second_sample, (2, low, high), company)
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
+            both = np.intersect1d(images_a, images_b)
+            if len(both) >= MIN_IMAGES:
+                sample_both = self.sample(both, (5, low, high))
+                sides = [self.added(sample_both, sample_a, sample_b, gap_reference_b, (low, high, b)),
+                         self.added(sample_both, sample_b, sample_a, gap_reference_a, (low, high, a))]
+                together_z[index] = min(side[0] for side in sides)
+                together_separation[index] = min(side[1] for side in sides)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference,
-                           unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std)
+                           unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std,
+                           together_z=together_z, together_separation=together_separation)
 
 
 def residual(features: np.ndarray, company: np.ndarray | None) -> np.ndarray:
