@@ -34,6 +34,9 @@ Sets (each on coco128 at every seed unless noted):
   nearslip     the four most look-alike distinct class pairs whose more used name has 5 letters or more, the rarer
                class renamed to that name with two inner letters swapped, a spelling no language lists (`chair` /
                `chiar`): what the slip of a word (tagger/variants/words.py) reads as a misspelling, two concepts
+  together_nearspell  the four most look-alike distinct class pairs among those shown together (each on 6 images or
+               more with the other and without it: `cup` and `dining table`), the rarer renamed to the other's plural:
+               what the images carrying both add, on real photos at coco128's scale
   accents      translations typed with their accents and without (`schüssel` / `schuessel`, `árbol` / `arbol`,
                `fenêtre` / `fenetre`): a concept of >= 3 x min_count images keeps its own spelling beside both,
                a smaller one is typed only in its translation's two forms
@@ -101,11 +104,11 @@ from variant_discovery import (  # noqa: E402
 from tagger import runfolder  # noqa: E402
 from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
-from tagger.variants.separability import SeparabilityProbe  # noqa: E402
+from tagger.variants.separability import MIN_IMAGES, SeparabilityProbe  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "midscale_nearspell",
+            "together_nearspell", "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar", "midscale_nearspell",
             "midscale_several", "midscale_several_nearspell", "midscale_shared", "midscale_shared_kind", "scenes",
             "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
@@ -206,9 +209,10 @@ def correlated_injection(tags, embeddings, plan, min_count, rng):
     return rows
 
 
-def lookalike_pairs(tags, embeddings, min_count: int):
+def lookalike_pairs(tags, embeddings, min_count: int, sharing: bool = False):
     """Distinct class pairs, most look-alike first: closest centered mean embeddings, few shared images
-    (pairs that travel together are company, not look-alikes); each class in one pair at most."""
+    (pairs that travel together are company, not look-alikes); each class in one pair at most. sharing: instead,
+    pairs shown together, each on MIN_IMAGES images or more with the other and without it."""
     counts = Counter(t for row in tags for t in set(row))
     vocabulary = sorted(t for t, c in counts.items() if c >= 2 * min_count)
     matrix = Manifest([], [], tags, []).tag_image_matrix(vocabulary)
@@ -221,18 +225,20 @@ def lookalike_pairs(tags, embeddings, min_count: int):
         a, b = divmod(int(flat), len(vocabulary))
         if a >= b or a in used or b in used:
             continue
-        if shared[a, b] > 0.2 * min(counts[vocabulary[a]], counts[vocabulary[b]]):
+        together, fewer = shared[a, b], min(counts[vocabulary[a]], counts[vocabulary[b]])
+        if (fewer - together < MIN_IMAGES or together < MIN_IMAGES) if sharing else together > 0.2 * fewer:
             continue
         used |= {a, b}
         yield vocabulary[a], vocabulary[b]
 
 
-def renamed_lookalikes(tags, embeddings, count: int, min_count: int, near_name) -> dict:
-    """The `count` most look-alike distinct class pairs for which near_name(the more used name, how many renames
-    so far) gives a name no class has: the rarer class is renamed to it."""
+def renamed_lookalikes(tags, embeddings, count: int, min_count: int, near_name, sharing: bool = False) -> dict:
+    """The `count` most look-alike distinct class pairs (sharing: among those shown together) for which
+    near_name(the more used name, how many renames so far) gives a name no class has: the rarer class is renamed
+    to it."""
     counts = Counter(t for row in tags for t in set(row))
     renames = {}
-    for first, second in lookalike_pairs(tags, embeddings, min_count):
+    for first, second in lookalike_pairs(tags, embeddings, min_count, sharing):
         keep, rename = sorted((first, second), key=lambda t: -counts[t])
         near = near_name(keep, len(renames))
         if near is None or normalize(near) in counts:
@@ -445,8 +451,10 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
-    elif name in ("nearspell", "danbooru", "nearslip"):
-        if name in NEAR_NAMES:
+    elif name in ("nearspell", "danbooru", "nearslip", "together_nearspell"):
+        if name == "together_nearspell":  # the partner's plural, as midscale_several_nearspell on real photos
+            renames = renamed_lookalikes(tags, embeddings, 4, min_count, lambda keep, _: keep + "s", sharing=True)
+        elif name in NEAR_NAMES:
             renames = renamed_lookalikes(tags, embeddings, 4, min_count, NEAR_NAMES[name])
         else:
             renames = {old: new for pair, names in zip(lookalike_pairs(tags, embeddings, min_count), DANBOORU_NEAR_PAIRS)

@@ -24,6 +24,11 @@ concept as much as the kind of image, which the gap's plain distance weighs far 
 collection's main directions only; the part of the gap off them (unseen) is a difference it is blind to, so its "not
 separable" says nothing there.
 
+Where the two tags share images, the images carrying both are asked what they add to those carrying one only, along
+the direction in which the other tag's own images sit from unrelated images (SeparabilityProbe.added): two concepts
+shown together add the other's look on each side, a spelling typed twice adds nothing. Under clutter (several
+concepts an image) this tells two look-alikes apart where the images of one only do not.
+
 Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
 spellings by that kind, which the images' other tags (`ring`, `square`) name; a distinct concept (`navy` beside
@@ -319,15 +324,16 @@ class SeparabilityProbe:
         image (a second annotator who tags only some), they differ from the rest by that kind, not along the other
         tag's direction. A projection on one fixed direction: its shuffles give its null exactly."""
         unrelated = self.images_without(np.union1d(np.union1d(carrying_both, one_only), other_only), (6, *key))
-        project = self.gap_components_
-        def mean_of(images):
-            return (np.asarray(self.embeddings_[np.sort(images)], np.float64).mean(axis=0) - self.mean_) @ project
-        direction = mean_of(other_only) - mean_of(unrelated)
+        if len(unrelated) < MIN_IMAGES or not other_reference > 0:
+            return np.nan, np.nan
+        other_mean, unrelated_mean = (np.asarray(self.embeddings_[np.sort(images)], np.float64).mean(axis=0)
+                                      for images in (other_only, unrelated))
+        direction = (other_mean - unrelated_mean) @ self.gap_components_  # both means less the same centre
         length = np.linalg.norm(direction)
-        if len(unrelated) < MIN_IMAGES or length == 0 or not other_reference > 0:
+        if length == 0:
             return np.nan, np.nan
         rows = np.concatenate([self.embeddings_[np.sort(carrying_both)], self.embeddings_[np.sort(one_only)]])
-        along = (np.asarray(rows, np.float64) - self.mean_) @ project @ (direction / length)
+        along = (np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_ @ (direction / length)
         count, both_count = len(along), len(carrying_both)
         weights = np.r_[np.full(both_count, 1 / both_count), np.full(count - both_count, -1 / (count - both_count))]
         shuffled = np.random.default_rng([self.seed, 12, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
@@ -408,8 +414,8 @@ class SeparabilityProbe:
                 sample_both = self.sample(both, (5, low, high))
                 sides = [self.added(sample_both, sample_a, sample_b, gap_reference_b, (low, high, b)),
                          self.added(sample_both, sample_b, sample_a, gap_reference_a, (low, high, a))]
-                together_z[index] = min(side[0] for side in sides)
-                together_separation[index] = min(side[1] for side in sides)
+                # Both sides must add (NaN where one could not be measured: np.min keeps it, min() would not).
+                together_z[index], together_separation[index] = np.min(sides, axis=0)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference,
                            unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std,
