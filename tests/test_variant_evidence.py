@@ -183,8 +183,8 @@ def scenes_worn_together(images: int = 900, seed: int = 2, apart: float = 0.2, o
     """Images of two or three concepts each (their looks added: a person wearing several garments), twelve concepts
     far apart in every dimension; `jacket`, a look-alike of `coat` (0.2 of the typical distance between two concepts
     away), typed `coats` and worn over a coat on 40% of the coat images; `cup` typed `cup`, `cups` or (on half its
-    images: two people tagged them) both; one_kind: both on the cups of one kind (their look past the mean along one
-    direction) and one of the two on the others."""
+    images: two people tagged them) both; one_kind: both on the cups of one kind (their look half a spread past the
+    mean along one direction: about 30% of them) and one of the two on the others."""
     random = np.random.default_rng(seed)
     names = ["coat", "jacket", "car", "tree", "sky", "dog", "cat", "road", "bus", "cup", "bowl", "chair"]
     centres = {name: random.normal(size=DIMENSIONS) for name in names}
@@ -218,15 +218,17 @@ def test_a_look_alike_worn_together_and_named_as_a_plural_is_told_apart_by_what_
     """`jacket` typed `coats`, worn over a coat on 40% of the coat images, among other concepts on every image: the
     clutter hides the small difference between the images of one only (neither the discriminant nor the gap calls
     them two), but the images carrying both show a second garment, on each side, in the other's direction. `cups`
-    typed beside `cup` on half the cup images (two people tagged them) adds nothing, and is merged."""
+    typed beside `cup` on half the cup images (two people tagged them) adds nothing, and is merged. (Seed 2 of the
+    collection: one where the images of one only say nothing, as the first assertions on the probe check.)"""
     embeddings, image_tags = scenes_worn_together()
     model = fit(embeddings, image_tags)
     assert groups_of(model) == [["cup", "cups"]]
     probe, pairs = model.evidence_.probe, pair_positions(model, image_tags)
     worn, typed_twice = pairs[frozenset(("coat", "coats"))], pairs[frozenset(("cup", "cups"))]
     assert probe.z[worn] < 2 and probe.gap_z[worn] < 2  # under the rule before: merged on spelling
-    assert probe.together_z[worn] > 4 and probe.together_separation[worn] > 0.6
-    assert probe.together_z[typed_twice] < 1 and probe.together_separation[typed_twice] < 0.1
+    # Past where the rule's ramps end (z 4, separation 0.4), and under where they start (2, 0.2).
+    assert probe.together_z[worn] > 4 and probe.together_separation[worn] > 0.4
+    assert probe.together_z[typed_twice] < 2 and probe.together_separation[typed_twice] < 0.2
     (miss,) = [miss for miss in model.near_misses_ if {miss["canonical"], miss["variant"]} == {"coat", "coats"}]
     assert miss["flag"] == IMAGES_DIFFER and miss["score"] < 0.1
 

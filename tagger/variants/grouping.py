@@ -157,12 +157,12 @@ class PairEvidence:
             distinct = significance * ramp(share, 0.2, 0.4) * power
             # Tags that share images: two concepts shown together (a coat worn over a shirt) add, on each side, the
             # other's look to the images carrying both, by a fair share of what sets it apart from unrelated images
-            # and beyond chance as distinct reads the gap; a spelling typed twice adds nothing (nor, along the other's
-            # direction, does a second annotator who tags one kind of image).
+            # and beyond chance as distinct reads the gap, where the images can see the tags (power); a spelling typed
+            # twice adds nothing (nor, along the other's direction, does a second annotator on one kind of image).
             if self.probe.together_z is not None:
-                together = ramp(np.nan_to_num(self.probe.together_z), 2, 4) * \
-                    ramp(np.nan_to_num(self.probe.together_separation), 0.2, 0.4)
-                distinct = np.maximum(distinct, together)
+                added = ramp(np.nan_to_num(self.probe.together_z), 2, 4) * \
+                    ramp(np.nan_to_num(self.probe.together_separation), 0.2, 0.4) * power
+                distinct = np.maximum(distinct, added)
             distinct = np.where(probed, distinct, 0)
             # One concept: the images could tell these tags from the rest (power) but not from each other, or only
             # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used

@@ -24,11 +24,6 @@ concept as much as the kind of image, which the gap's plain distance weighs far 
 collection's main directions only; the part of the gap off them (unseen) is a difference it is blind to, so its "not
 separable" says nothing there.
 
-Where the two tags share images, the images carrying both are asked what they add to those carrying one only, along
-the direction in which the other tag's own images sit from unrelated images (SeparabilityProbe.added): two concepts
-shown together add the other's look on each side, a spelling typed twice adds nothing. Under clutter (several
-concepts an image) this tells two look-alikes apart where the images of one only do not.
-
 Both tests compare the two sets of images on what their other tags do not explain (company, residual): a spelling
 one group of people uses on one kind of image (`rot` on the rings, `red` on the squares) differs from its other
 spellings by that kind, which the images' other tags (`ring`, `square`) name; a distinct concept (`navy` beside
@@ -36,6 +31,12 @@ spellings by that kind, which the images' other tags (`ring`, `square`) name; a 
 side only is the difference itself, not a cause of it), at most one per ten images, so a few dozen images are not
 fitted away; and not where the company together nearly decides which of the two tags an image carries (a colour
 and a shape: every image of one carries a colour, every image of the other a shape).
+
+Where the two tags share images, the images carrying both are asked what they add to those carrying one only, along
+the direction in which the other tag's own images sit from images carrying neither (SeparabilityProbe.added, on the
+whole images: not adjusted for company): two concepts shown together add the other's look on each side, a spelling
+typed twice adds nothing. Under clutter (several concepts an image) this tells two look-alikes apart where the images
+of one only do not.
 
 Deterministic: images are sampled with generators seeded by the tags' indices, the projection comes
 from a symmetric eigensolver (not a randomized SVD), folds are assigned by seeded permutations, sums
@@ -81,8 +82,9 @@ class ProbeResult:
     unseen_null_mean: np.ndarray | None = None
     unseen_null_std: np.ndarray | None = None
     # Where the tags share images: what the images carrying both add to those carrying one only, along the direction
-    # in which the other tag's own images sit from unrelated images, on the weaker of the two sides (NaN: too few
-    # images carrying both, or not probed). z against label shuffles; separation a share of the other tag's gap.
+    # in which the other tag's own images sit from images carrying neither: z against label shuffles, separation a
+    # share of the other tag's gap reference; each the least over the two sides (NaN: not probed, fewer than
+    # MIN_IMAGES images carrying both, or a side that could not be measured).
     together_z: np.ndarray | None = None
     together_separation: np.ndarray | None = None
     family: int = FAMILY_PAIRS  # pairs the step may probe: how many chances chance has to reach an extreme AUC
@@ -313,17 +315,18 @@ class SeparabilityProbe:
         return (float(squares.sum()), float(null.mean()), float(null.std()),
                 float(squares[main:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
 
-    def added(self, carrying_both: np.ndarray, one_only: np.ndarray, other_only: np.ndarray, other_reference: float,
-              key: tuple) -> tuple[float, float]:
+    def added(self, carrying_both: np.ndarray, one_only: np.ndarray, other_only: np.ndarray, unrelated: np.ndarray,
+              other_reference: float, key: tuple) -> tuple[float, float]:
         """What images carrying both tags add to images carrying one of them only, along the direction in which the
-        other tag's own images sit from unrelated images: (z against label shuffles of the first two sets, share of
-        the other tag's gap to unrelated images).
+        other tag's own images (other_only) sit from images carrying neither (unrelated): (z against label shuffles
+        of the first two sets, the difference as a share of the other tag's distance from images without it, its
+        gap reference).
 
         Two concepts shown together (a coat worn over a shirt) add the other one: its whole look, in its direction.
         A spelling typed twice names one thing, so nothing is added, and if the images carrying both are one kind of
         image (a second annotator who tags only some), they differ from the rest by that kind, not along the other
-        tag's direction. A projection on one fixed direction: its shuffles give its null exactly."""
-        unrelated = self.images_without(np.union1d(np.union1d(carrying_both, one_only), other_only), (6, *key))
+        tag's direction. A projection on one fixed direction: its shuffles give its null exactly. Not adjusted for
+        company: what the images carrying both add is the question, whatever other tags name it."""
         if len(unrelated) < MIN_IMAGES or not other_reference > 0:
             return np.nan, np.nan
         other_mean, unrelated_mean = (np.asarray(self.embeddings_[np.sort(images)], np.float64).mean(axis=0)
@@ -412,8 +415,9 @@ class SeparabilityProbe:
             both = np.intersect1d(images_a, images_b)
             if len(both) >= MIN_IMAGES:
                 sample_both = self.sample(both, (5, low, high))
-                sides = [self.added(sample_both, sample_a, sample_b, gap_reference_b, (low, high, b)),
-                         self.added(sample_both, sample_b, sample_a, gap_reference_a, (low, high, a))]
+                neither = self.images_without(np.union1d(images_a, images_b), (6, low, high))
+                sides = [self.added(sample_both, sample_a, sample_b, neither, gap_reference_b, (low, high, b)),
+                         self.added(sample_both, sample_b, sample_a, neither, gap_reference_a, (low, high, a))]
                 # Both sides must add (NaN where one could not be measured: np.min keeps it, min() would not).
                 together_z[index], together_separation[index] = np.min(sides, axis=0)
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
