@@ -306,43 +306,67 @@ class SeparabilityProbe:
         A difference of means is a product of the weights and the features: a shuffle costs n x dimensions."""
         rows = np.concatenate([self.embeddings_[np.sort(first_images)], self.embeddings_[np.sort(second_images)]])
         features = residual((np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_, company)
-        count, first_count = len(features), len(first_images)
-        weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
-        shuffled = np.random.default_rng([self.seed, 11, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
+        weights, shuffled = self.label_shuffles(len(first_images), len(features), (11, *key))
         squares, null_squares = np.square(weights @ features), np.square(shuffled @ features)
         main = self.components_.shape[1]  # the discriminant's directions come first
         null, unseen_null = null_squares.sum(axis=1), null_squares[:, main:].sum(axis=1)
         return (float(squares.sum()), float(null.mean()), float(null.std()),
                 float(squares[main:].sum()), float(unseen_null.mean()), float(unseen_null.std()))
 
+    def label_shuffles(self, first_count: int, count: int, key: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Weights whose product with `count` rows is the mean of the first `first_count` less the mean of the rest,
+        and GAP_SHUFFLES seeded permutations of them: a difference of means and its null of exchangeable labels."""
+        weights = np.r_[np.full(first_count, 1 / first_count), np.full(count - first_count, -1 / (count - first_count))]
+        shuffled = np.random.default_rng([self.seed, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
+        return weights, shuffled
+
+    def projected(self, images: np.ndarray) -> np.ndarray:
+        """The images' embeddings less the sample's mean, in the gap's principal components (rows in sorted order)."""
+        return (np.asarray(self.embeddings_[np.sort(images)], np.float64) - self.mean_) @ self.gap_components_
+
     def added(self, carrying_both: np.ndarray, one_only: np.ndarray, other_only: np.ndarray, unrelated: np.ndarray,
               other_reference: float, key: tuple) -> tuple[float, float]:
         """What images carrying both tags add to images carrying one of them only, along the direction in which the
-        other tag's own images (other_only) sit from images carrying neither (unrelated): (z against label shuffles
-        of the first two sets, the difference as a share of the other tag's distance from images without it, its
-        gap reference).
+        other tag's own images sit from images carrying neither: (z against label shuffles of the first two sets, the
+        difference as a share of the other tag's distance from images without it, its gap reference). Each set of
+        images comes as its rows in the gap's components (projected), the images carrying neither as their mean.
 
         Two concepts shown together (a coat worn over a shirt) add the other one: its whole look, in its direction.
         A spelling typed twice names one thing, so nothing is added, and if the images carrying both are one kind of
         image (a second annotator who tags only some), they differ from the rest by that kind, not along the other
         tag's direction. A projection on one fixed direction: its shuffles give its null exactly. Not adjusted for
         company: what the images carrying both add is the question, whatever other tags name it."""
-        if len(unrelated) < MIN_IMAGES or not other_reference > 0:
-            return np.nan, np.nan
-        other_mean, unrelated_mean = (np.asarray(self.embeddings_[np.sort(images)], np.float64).mean(axis=0)
-                                      for images in (other_only, unrelated))
-        direction = (other_mean - unrelated_mean) @ self.gap_components_  # both means less the same centre
+        direction = other_only.mean(axis=0) - unrelated
         length = np.linalg.norm(direction)
-        if length == 0:
+        if length == 0 or not other_reference > 0:
             return np.nan, np.nan
-        rows = np.concatenate([self.embeddings_[np.sort(carrying_both)], self.embeddings_[np.sort(one_only)]])
-        along = (np.asarray(rows, np.float64) - self.mean_) @ self.gap_components_ @ (direction / length)
-        count, both_count = len(along), len(carrying_both)
-        weights = np.r_[np.full(both_count, 1 / both_count), np.full(count - both_count, -1 / (count - both_count))]
-        shuffled = np.random.default_rng([self.seed, 12, *key]).permuted(np.tile(weights, (GAP_SHUFFLES, 1)), axis=1)
+        along = np.concatenate([carrying_both, one_only]) @ (direction / length)
+        weights, shuffled = self.label_shuffles(len(carrying_both), len(along), (12, *key))
         observed, null = float(weights @ along), shuffled @ along
         z = (observed - float(null.mean())) / max(float(null.std()), 1e-12)
         return z, float(np.clip(max(observed, 0.0) / np.sqrt(other_reference), 0.0, 1.0))
+
+    def together(self, first: tuple, second: tuple) -> tuple[float, float]:
+        """(together z, together separation) of a pair, each (tag, its images, their sample without the other tag,
+        its gap reference): the least over the two sides of what the images carrying both add (added); NaN where
+        fewer than MIN_IMAGES images carry both or carry neither, or a side could not be measured."""
+        (a, images_a, sample_a, reference_a), (b, images_b, sample_b, reference_b) = first, second
+        low, high = min(a, b), max(a, b)
+        both = np.intersect1d(images_a, images_b)
+        if len(both) < MIN_IMAGES:
+            return np.nan, np.nan
+        neither = self.images_without(np.union1d(images_a, images_b), (6, low, high))
+        if len(neither) < MIN_IMAGES:
+            return np.nan, np.nan
+        # Each set of images gathered and projected once, for both sides.
+        carrying_both, rows_a, rows_b = (self.projected(images)
+                                         for images in (self.sample(both, (5, low, high)), sample_a, sample_b))
+        unrelated = self.projected(neither).mean(axis=0)
+        sides = [self.added(carrying_both, rows_a, rows_b, unrelated, reference_b, (low, high, b)),
+                 self.added(carrying_both, rows_b, rows_a, unrelated, reference_a, (low, high, a))]
+        # Both sides must add (NaN where one could not be measured: np.min keeps it, min() would not).
+        z, separation = np.min(sides, axis=0)
+        return float(z), float(separation)
 
     def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
         """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
@@ -412,14 +436,8 @@ class SeparabilityProbe:
              unseen_null_std[index]) = self.gap(first_sample, second_sample, (2, low, high), company)
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
-            both = np.intersect1d(images_a, images_b)
-            if len(both) >= MIN_IMAGES:
-                sample_both = self.sample(both, (5, low, high))
-                neither = self.images_without(np.union1d(images_a, images_b), (6, low, high))
-                sides = [self.added(sample_both, sample_a, sample_b, neither, gap_reference_b, (low, high, b)),
-                         self.added(sample_both, sample_b, sample_a, neither, gap_reference_a, (low, high, a))]
-                # Both sides must add (NaN where one could not be measured: np.min keeps it, min() would not).
-                together_z[index], together_separation[index] = np.min(sides, axis=0)
+            together_z[index], together_separation[index] = self.together(
+                (a, images_a, sample_a, gap_reference_a), (b, images_b, sample_b, gap_reference_b))
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference,
                            unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std,
