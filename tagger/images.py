@@ -80,6 +80,10 @@ def image_problem(path: Path) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
+                # Counted, not left to the warning filter alone: filters are process-wide, and images are checked on
+                # several threads, whose catch_warnings blocks can restore them under each other (a bomb then decoded).
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    return f"more than {MAX_IMAGE_PIXELS:,} pixels (decompression bomb?)"
                 image.load()
                 if image.width < 1 or image.height < 1:
                     return "image has no pixels"
