@@ -72,13 +72,15 @@ def make_run(run_dir: Path, pairs: int, tags: int, images: int, seed: int = 0) -
         for offset in range(1, size + 1):
             if len(rows) < pairs:
                 score = 0.99 - 0.49 * len(rows) / pairs
-                rows.append([group, canonical, tag_names[used + offset], f"{score:.4f}", "0.8000", "0.5000",
-                             "0.9000", "0.0000", counts[used], counts[used + offset], "", ""])
+                rows.append({"group": group, "canonical": canonical, "variant": tag_names[used + offset],
+                             "confidence": f"{score:.4f}", "score": f"{score:.4f}", "visual": "0.8000",
+                             "context": "0.5000", "spelling": "0.9000", "overlap": "0.0000", "apart": "no",
+                             "canonical_count": counts[used], "variant_count": counts[used + offset]})
         used += size + 1
     with (run_dir / "review.csv").open("w", newline="") as file:
         writer = csv.writer(file, lineterminator="\n")
         writer.writerow(REVIEW_COLUMNS)
-        writer.writerows(rows)
+        writer.writerows([[row.get(name, "") for name in REVIEW_COLUMNS] for row in rows])
 
 
 def serve(app) -> tuple[str, uvicorn.Server]:

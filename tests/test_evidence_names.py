@@ -43,6 +43,34 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
             f"score {group.scores[dogs]:.2f}, visual {group.similarities[dogs]:.2f})") in terminal
 
 
+def test_what_the_images_said_is_one_word_alike_in_every_output(tmp_path, capsys):
+    """The separability probe decides most merges; each output says what it found in the same word: `cars` merged
+    (apart: no), `skirt lift` beside `shirt lift` listed as a near miss (apart: yes)."""
+    from test_variant_evidence import collection, fit, look_alike_centres
+
+    centres = look_alike_centres(["shirt lift", "skirt lift*", "car", "tree"], apart=1.2)
+    spellings = {"shirt lift": ["shirt lift"], "skirt lift": ["skirt lift"], "car": ["car", "cars"], "tree": ["tree"]}
+    model = fit(*collection(spellings, centres))
+    (group,) = model.groups_
+    variant = group.members[1]
+    write_groups(tmp_path, model.groups_, model.near_misses_)
+    write_review(tmp_path, model.groups_, {}, model.near_misses_)
+    with step_logging("cluster_tags", None):
+        log_groups(model.groups_)
+    terminal = capsys.readouterr().out
+    synonyms = json.loads((tmp_path / "synonyms.json").read_text())
+    review = {frozenset((row["canonical"], row["variant"])): row["apart"]
+              for row in read_review(tmp_path / "review.csv")}
+    with (tmp_path / "synonyms.csv").open() as file:
+        listed = {row["tag"]: row["apart"] for row in csv.DictReader(file)}
+    assert synonyms["groups"][0]["members"][1]["apart"] == review[frozenset(("car", "cars"))] == listed[variant] == "no"
+    assert synonyms["groups"][0]["members"][0]["apart"] is None and listed[group.canonical] == ""  # not a pair
+    (miss,) = [miss for miss in synonyms["near_misses"] if {miss["canonical"], miss["variant"]} ==
+               {"shirt lift", "skirt lift"}]
+    assert miss["apart"] == review[frozenset(("shirt lift", "skirt lift"))] == "yes"
+    assert f"visual {group.similarities[1]:.2f}, apart: no)" in terminal
+
+
 def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):
     from PIL import Image
 

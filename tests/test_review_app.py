@@ -44,11 +44,11 @@ def test_state_lists_groups_most_confident_first_with_near_misses_apart(client):
         ("red", 0.8, False), ("circle", 0.75, False), ("hostile", 0.55, False), ("square", 0.455, True)]
     assert (state["decided"], state["total"], state["near_miss_decided"], state["near_miss_total"]) == (0, 4, 0, 1)
     assert state["flags"] == ["near miss", "spelling only: check"]
-    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap"]
-    assert set(state["legend"]["evidence"]) == set(state["evidence"])
+    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap", "apart"]
+    assert list(state["legend"]["evidence"]) == state["evidence"]
     red_rot = state["groups"][0]["rows"][1]
     assert red_rot["evidence"] == {"confidence": 0.8, "score": 0.82, "visual": 0.9, "context": None,
-                                   "spelling": 0.3333, "overlap": 0.0}
+                                   "spelling": 0.3333, "overlap": 0.0, "apart": "no"}
 
 
 def test_the_first_screen_can_be_asked_for_before_the_whole_list(client):
@@ -203,7 +203,7 @@ def test_apply_writes_the_same_aliases_as_apply_review(client, run_dir):
 def test_apply_refuses_a_conflict_with_the_message_naming_the_row(client, run_dir):
     decide(client, RED_R3D, "accept")
     with (run_dir / "review.csv").open("a") as file:  # a spreadsheet user also accepted r3d into circle
-        file.write("2,circle,r3d,,,,,,,,,,accept\n")
+        file.write("2,circle,r3d,,,,,,,,,,,accept\n")
     answer = client.post("/api/apply", json={"version": client.post("/api/reload").json()["version"]})
     assert answer.status_code == 400
     assert answer.json()["error"].endswith("line 7: 'r3d' is accepted as a variant of both 'red' (line 2) and "

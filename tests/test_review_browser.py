@@ -108,8 +108,8 @@ def test_a_review_csv_saved_elsewhere_is_not_overwritten_and_the_page_offers_to_
     page.goto(url)
     expect(page.locator("#progress")).to_have_text("0 of 4 decided")
     text = (run_dir / "review.csv").read_text()
-    (run_dir / "review.csv").write_text(text.replace("0.6100,,0.1000,0.0000,1,1,spelling only: check,\n",
-                                                     "0.6100,,0.1000,0.0000,1,1,spelling only: check,reject\n"))
+    (run_dir / "review.csv").write_text(text.replace("0.6100,,0.1000,0.0000,faint,1,1,spelling only: check,\n",
+                                                     "0.6100,,0.1000,0.0000,faint,1,1,spelling only: check,reject\n"))
     pair(page, 0).locator("button.accept").click()
     expect(page.locator("#banner-text")).to_contain_text("changed on disk since it was read")
     assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "reject", ""]

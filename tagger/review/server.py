@@ -20,7 +20,7 @@ from tagger.errors import TaggerError
 from tagger.review.gallery import Gallery, UnknownImage
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
-from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, evidence_legend
+from tagger.variants.legend import APART_LEGEND, BOTH_LEGEND, IMAGES_LEGEND, evidence_legend
 from tagger.variants.review import ReviewChangedOnDisk, apply_review, review_fingerprint
 
 TOKEN_HEADER = "X-Review-Token"
@@ -81,8 +81,11 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.review.host))
     page = asset_text("index.html").replace("{{token}}", html.escape(token, quote=True)).replace(
         "{{run_dir}}", html.escape(str(run_dir)))
-    legends = {text: {"evidence": evidence_legend(text), "images": IMAGES_LEGEND, "both": BOTH_LEGEND}
-               for text in (False, True)}  # with the tag names' text cosine where review.csv has it
+    every_legend = {**evidence_legend(True), **APART_LEGEND}
+
+    def legend(names) -> dict:
+        """The legend of the evidence review.csv has (the text cosine and the probe's answer only where it has them)."""
+        return {"evidence": {name: every_legend[name] for name in names}, "images": IMAGES_LEGEND, "both": BOTH_LEGEND}
 
     async def require_token(x_review_token: str = Header("", alias=TOKEN_HEADER)) -> None:
         if not secrets.compare_digest(x_review_token.encode(), token.encode()):
@@ -122,7 +125,7 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     @app.get("/api/state", dependencies=api)
     def state(first: int | None = None):
         state = session.state(first)
-        return JSONResponse({**state, "legend": legends["text" in state["evidence"]], "run_dir": str(run_dir)})
+        return JSONResponse({**state, "legend": legend(state["evidence"]), "run_dir": str(run_dir)})
 
     @app.get("/api/samples", dependencies=api)
     async def samples(group: str):

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from tagger.errors import TaggerError
-from tagger.variants.legend import EVIDENCE_NAMES, TEXT_LEGEND
+from tagger.variants.legend import APART_LEGEND, EVIDENCE_NAMES, TEXT_LEGEND
 from tagger.variants.review import ACCEPT, REJECT, read_review_table, review_line, save_review_table
 
 NEAR_MISS = "near miss"  # cluster_tags flags pairs below the cut-off worth a look so; they get their own section
@@ -93,8 +93,9 @@ class ReviewSession:
 
     @property
     def evidence_names(self) -> tuple[str, ...]:
-        """The evidence shown: the tag names' text cosine too where review.csv has it (cluster.text_evidence)."""
-        return EVIDENCE_NAMES + tuple(name for name in TEXT_LEGEND if name in self.header)
+        """The evidence shown: the tag names' text cosine too where review.csv has it (cluster.text_evidence), and what
+        the separability probe said (a word) where it has that (review.csv of earlier versions does not)."""
+        return EVIDENCE_NAMES + tuple(name for name in (*TEXT_LEGEND, *APART_LEGEND) if name in self.header)
 
     def row_view(self, row_id: int) -> dict:
         """The row as the page gets it; made once per row version (rows are copied on write, see edit)."""
@@ -107,7 +108,8 @@ class ReviewSession:
             "decision": decision_word(row), "flag": row.get("flag", ""), "near_miss": is_near_miss(row),
             "canonical_count": number(row.get("canonical_count", "")),
             "variant_count": number(row.get("variant_count", "")),
-            "evidence": {name: number(row.get(name, "")) for name in self.evidence_names},
+            "evidence": {name: (row.get(name) or None) if name in APART_LEGEND else number(row.get(name, ""))
+                         for name in self.evidence_names},
             "confidence": number(row.get("confidence", "")),
         }
         self.views[row_id] = (row, view)

@@ -18,6 +18,11 @@ EVIDENCE_NAMES = tuple(EVIDENCE_LEGEND)
 # Shown only by runs with cluster.text_evidence (after overlap), so every other run's files keep their columns.
 TEXT_LEGEND = {"text": "how alike the tag names are to the text tower of the run's SigLIP / SigLIP2 / CLIP preset "
                        "(cosine of their centered text embeddings, -1 to 1; counts only where the images agree)"}
+# What the separability probe said (grouping.PairEvidence.apart): a word, not a number, so it is kept apart from the
+# numeric evidence above. Blank where the probe was off (cluster.method dbscan, cluster.probe false).
+APART_LEGEND = {"apart": "can the two tags' images be told apart? yes: two tags; no: they would have been and were "
+                         "not, one tag; unsure: neither; faint: the images barely tell either tag from unrelated images; "
+                         "not asked: too few images of one tag without the other, or the other evidence decides"}
 IMAGES_LEGEND = "images: how many images carry the tag"
 BOTH_LEGEND = "both: the image carries both tags of the pair"
 

@@ -15,7 +15,7 @@ from PIL import Image
 from tagger import runfolder
 from tagger.images import load_image
 from tagger.tagtext import visible
-from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, evidence_legend, measures_text
+from tagger.variants.legend import APART_LEGEND, BOTH_LEGEND, IMAGES_LEGEND, evidence_legend, measures_text
 from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
@@ -69,13 +69,17 @@ def evidence_cells(group, index: int, names) -> list[str]:
         return [""] * len(names)
     values = {"score": group.scores[index] if group.scores else None, "visual": group.similarities[index],
               "confidence": group.confidences[index] if getattr(group, "confidences", None) else None}
+    answers = group.evidence.apart() if group.evidence is not None else None
     for name in names:
+        if name in APART_LEGEND:  # a word, not a number
+            values[name] = answers[index] if answers is not None else None
+            continue
         if name in values:
             continue
         measured = group.evidence is not None and getattr(group.evidence, name) is not None
         values[name] = float(getattr(group.evidence, name)[index]) if measured else None
-    return ["" if values[name] is None or values[name] != values[name] else f"{values[name]:.2f}"
-            for name in names]
+    return ["" if values[name] is None or values[name] != values[name] else
+            values[name] if isinstance(values[name], str) else f"{values[name]:.2f}" for name in names]
 
 
 def pictures_html(manifest, sample) -> str:
@@ -98,6 +102,8 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     def escape(text, quote=True):  # invisible and reordering characters shown as <U+XXXX>: data files keep them
         return html.escape(visible(text), quote=quote)
     legend = evidence_legend(measures_text(groups))  # the text column only with cluster.text_evidence
+    if any(group.evidence is not None and group.evidence.probe is not None for group in groups):
+        legend = {**legend, **APART_LEGEND}  # what the separability probe said, where it was asked
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Tag variants</title>"

@@ -193,6 +193,7 @@ function imagesText(count) {
 }
 
 function formatNumber(value) {
+  if (typeof value === "string") return value;  // "apart": what the separability probe said, a word
   return value === null || value === undefined ? "–" : value.toFixed(2);
 }
 
