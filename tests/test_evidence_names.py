@@ -9,7 +9,7 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.logs import step_logging
-from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES
+from tagger.variants.legend import APART_LEGEND, EVIDENCE_LEGEND, EVIDENCE_NAMES
 from tagger.variants.review import read_review, write_review
 from tagger.variants.samples import pair_sample, sample_images
 from tagger.variants.step import log_groups, write_groups
@@ -50,7 +50,8 @@ def test_what_the_images_said_is_one_word_alike_in_every_output(tmp_path, capsys
 
     centres = look_alike_centres(["shirt lift", "skirt lift*", "car", "tree"], apart=1.2)
     spellings = {"shirt lift": ["shirt lift"], "skirt lift": ["skirt lift"], "car": ["car", "cars"], "tree": ["tree"]}
-    model = fit(*collection(spellings, centres))
+    embeddings, image_tags = collection(spellings, centres)
+    model = fit(embeddings, image_tags)
     (group,) = model.groups_
     variant = group.members[1]
     write_groups(tmp_path, model.groups_, model.near_misses_)
@@ -69,6 +70,12 @@ def test_what_the_images_said_is_one_word_alike_in_every_output(tmp_path, capsys
                {"shirt lift", "skirt lift"}]
     assert miss["apart"] == review[frozenset(("shirt lift", "skirt lift"))] == "yes"
     assert f"visual {group.similarities[1]:.2f}, apart: no)" in terminal
+    paths = [str(tmp_path / f"gone{index}.png") for index in range(len(image_tags))]  # no thumbnails: not read
+    write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
+                        "combined")
+    page = (tmp_path / "synonyms.html").read_text()
+    assert f"<dt>apart</dt><dd>{html.escape(APART_LEGEND['apart'])}</dd>" in page
+    assert f"<td>{variant}</td><td>{group.counts[1]}</td>" in page and "<td>no</td>" in page
 
 
 def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):
@@ -101,3 +108,19 @@ def test_thumbnails_are_spread_over_a_tags_images_not_its_first_files():
     assert set(chosen[1:]) == {150, 151}  # after the typical image, the ones least like it
     assert embeddings[chosen[0]].tolist() == [1.0, 0.0]
     assert pair_sample(images, {160}, 3) == [(160, True), (100, False), (150, False)]  # a shared one is always shown
+
+
+def test_the_report_shows_why_to_look_twice(tmp_path):
+    """A plural the images cannot see is merged on spelling alone: the page says so beside it, as review.csv does."""
+    from test_variant_evidence import DIMENSIONS, fit
+
+    random = np.random.default_rng(2)
+    image_tags = [[["ring", "rings", "square"][random.integers(3)]] for _ in range(300)]
+    model = fit(random.normal(size=(300, DIMENSIONS)).astype(np.float32), image_tags)  # images that say nothing
+    (group,) = model.groups_
+    paths = [str(tmp_path / f"gone{index}.png") for index in range(len(image_tags))]
+    write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
+                        "combined")
+    page = (tmp_path / "synonyms.html").read_text()
+    assert f"<td>faint</td><td>{html.escape(group.flags[1])}</td>" in page
+    assert group.flags[1] == "spelling only: check"

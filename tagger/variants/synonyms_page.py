@@ -19,6 +19,7 @@ from tagger.variants.legend import APART_LEGEND, BOTH_LEGEND, IMAGES_LEGEND, evi
 from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
+FLAG_LEGEND = "why to look twice: a merge on spelling alone, or a pair the evidence kept apart (as in review.csv)"
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -116,14 +117,15 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     for number, group in enumerate(groups, start=1):
         parts.append(f"<div class='group'><h2>{number}. {escape(group.canonical)}</h2><table>"
                      f"<tr><th>tag</th><th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
-                     "<th>examples</th></tr>")
+                     f"<th title='{escape(FLAG_LEGEND, quote=True)}'>flag</th><th>examples</th></tr>")
         canonical_images = tag_images.get(group.canonical, [])
         variant_images = set().union(*(tag_images.get(tag, []) for tag in group.members[1:]))
         for index, tag in enumerate(group.members):
             others = variant_images if index == 0 else canonical_images
             sample = pair_sample(tag_images.get(tag, []), others, per_tag, embeddings)
             name = f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag)
-            cells = [name, str(group.counts[index]), *evidence_cells(group, index, tuple(legend))]
+            flag = escape(group.flags[index]) if getattr(group, "flags", None) else ""
+            cells = [name, str(group.counts[index]), *evidence_cells(group, index, tuple(legend)), flag]
             parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) +
                          f"<td class='thumbs'>{pictures_html(manifest, sample)}</td></tr>")
         parts.append("</table></div>")
