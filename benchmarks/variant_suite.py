@@ -203,7 +203,9 @@ def correlated_injection(tags, embeddings, plan, min_count, rng):
         names = [s for s, _ in spellings]
         carriers = [i for i, t in enumerate(rows) if concept in t]
         points = embeddings[carriers] - embeddings[carriers].mean(axis=0)
-        direction = first_principal_direction(points)  # which half each variant favours: the same on every build
+        # Its sign fixed: which half each variant favours is not left to LAPACK (an image near the median may still
+        # fall on either side with another build's last bits).
+        direction = first_principal_direction(points)
         upper = {carriers[i] for i in np.flatnonzero(points @ direction > np.median(points @ direction))}
         order = list(carriers)
         rng.shuffle(order)

@@ -19,11 +19,11 @@ IMAGES = {
 COLOURS = [(200, 30, 30), (210, 40, 40), (190, 20, 20), (220, 50, 50), (180, 30, 30), (230, 60, 60),
            (170, 20, 20), (30, 30, 200), (30, 160, 30), (40, 170, 40), (90, 90, 90)]
 
-# group, canonical, variant, confidence, score, visual, context, spelling, overlap, apart, canonical_count,
+# group, canonical, variant, confidence, score, visual, context, spelling, overlap, probe, canonical_count,
 # variant_count, flag, decision
 REVIEW_ROWS = [
-    (1, "red", "r3d", "0.8330", "0.9100", "0.8800", "0.5000", "1.0000", "0.3333", "no", 4, 3, "", ""),
-    (1, "red", "rot", "0.8000", "0.8200", "0.9000", "", "0.3333", "0.0000", "no", 4, 1, "", ""),
+    (1, "red", "r3d", "0.8330", "0.9100", "0.8800", "0.5000", "1.0000", "0.3333", "one tag", 4, 3, "", ""),
+    (1, "red", "rot", "0.8000", "0.8200", "0.9000", "", "0.3333", "0.0000", "one tag", 4, 1, "", ""),
     (2, "circle", "circles", "0.7500", "0.7000", "0.7500", "", "1.0000", "0.0000", "unsure", 1, 1, "", ""),
     (3, "hostile", HOSTILE, "0.5500", "0.6000", "0.6100", "", "0.1000", "0.0000", "faint", 1, 1, "spelling only: check",
      ""),
@@ -54,10 +54,10 @@ def make_review_run(run_dir: Path) -> Path:
     return run_dir
 
 
-def write_review_csv(run_dir: Path, rows) -> None:
+def write_review_csv(run_dir: Path, rows, header=REVIEW_COLUMNS) -> None:
     with (run_dir / "review.csv").open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file, lineterminator="\n")
-        writer.writerow(REVIEW_COLUMNS)
+        writer.writerow(header)
         writer.writerows([[spreadsheet_safe(str(cell)) for cell in row] for row in rows])
 
 

@@ -46,7 +46,8 @@ def dbscan_groups(run_dir, eps: float = 0.3) -> list[list[str]]:
     vocabulary = runfolder.read_vocabulary(run_dir)
     means = np.array([embeddings[[i for i, tags in enumerate(manifest.tags) if tag in tags]].mean(axis=0)
                       for tag in vocabulary]) - embeddings.mean(axis=0)
-    labels = DBSCAN(eps=eps, min_samples=2, metric="cosine").fit(means).labels_
+    vectors = (means / np.linalg.norm(means, axis=1, keepdims=True)).astype(np.float32)  # as the step compares them
+    labels = DBSCAN(eps=eps, min_samples=2, metric="cosine").fit(vectors).labels_
     return sorted(sorted(vocabulary[i] for i in np.flatnonzero(labels == label)) for label in set(labels) - {-1})
 
 
@@ -56,12 +57,16 @@ def test_demo_baseline_dbscan_runs_on_the_same_embeddings(demo_run, tmp_path):
     DBSCAN sees the mean embeddings alone, so what it groups hangs on how a from-scratch model trained on this
     machine's CPU kernels separates the demo's colours and shapes (square / sqaure at mean cosine 0.9 on one machine,
     0.3 on another; red chained into ring on some): the baseline's weakness the combined method answers (the test
-    above). So its groups are checked against DBSCAN over the run's own mean embeddings, computed here."""
+    above). So its groups are checked against DBSCAN over the run's own mean embeddings, computed here; and at a
+    wide eps, where it surely groups something, the same (a check that cannot pass on two empty lists)."""
     run = shutil.copytree(demo_run, tmp_path / "run")
     result = run_script("cluster_tags.py", "--paths.run_dir", run, "--cluster.method", "dbscan")
     assert result.returncode == 0, result.stderr
     assert groups_found(run) == dbscan_groups(run)
     assert "method dbscan" in (run / "synonyms.html").read_text()
+    result = run_script("cluster_tags.py", "--paths.run_dir", run, "--cluster.method", "dbscan", "--cluster.eps", "0.9")
+    assert result.returncode == 0, result.stderr
+    assert groups_found(run) == dbscan_groups(run, eps=0.9) != []
 
 
 def test_decisions_survive_a_rerun_and_rejected_pairs_are_not_proposed_again(demo_run, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.logs import step_logging
-from tagger.variants.legend import APART_LEGEND, EVIDENCE_LEGEND, EVIDENCE_NAMES
+from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES, PROBE_LEGEND
 from tagger.variants.review import read_review, write_review
 from tagger.variants.samples import pair_sample, sample_images
 from tagger.variants.step import log_groups, write_groups
@@ -43,9 +43,9 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
             f"score {group.scores[dogs]:.2f}, visual {group.similarities[dogs]:.2f})") in terminal
 
 
-def test_what_the_images_said_is_one_word_alike_in_every_output(tmp_path, capsys):
-    """The separability probe decides most merges; each output says what it found in the same word: `cars` merged
-    (apart: no), `skirt lift` beside `shirt lift` listed as a near miss (apart: yes)."""
+def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
+    """The separability probe decides most merges; each output says what it found in the same words: `cars` merged
+    (probe: one tag), `skirt lift` beside `shirt lift` listed as a near miss (probe: two tags)."""
     from test_variant_evidence import collection, fit, look_alike_centres
 
     centres = look_alike_centres(["shirt lift", "skirt lift*", "car", "tree"], apart=1.2)
@@ -60,22 +60,23 @@ def test_what_the_images_said_is_one_word_alike_in_every_output(tmp_path, capsys
         log_groups(model.groups_)
     terminal = capsys.readouterr().out
     synonyms = json.loads((tmp_path / "synonyms.json").read_text())
-    review = {frozenset((row["canonical"], row["variant"])): row["apart"]
+    review = {frozenset((row["canonical"], row["variant"])): row["probe"]
               for row in read_review(tmp_path / "review.csv")}
     with (tmp_path / "synonyms.csv").open() as file:
-        listed = {row["tag"]: row["apart"] for row in csv.DictReader(file)}
-    assert synonyms["groups"][0]["members"][1]["apart"] == review[frozenset(("car", "cars"))] == listed[variant] == "no"
-    assert synonyms["groups"][0]["members"][0]["apart"] is None and listed[group.canonical] == ""  # not a pair
+        listed = {row["tag"]: row["probe"] for row in csv.DictReader(file)}
+    assert synonyms["groups"][0]["members"][1]["probe"] == review[frozenset(("car", "cars"))] == listed[variant] == \
+        "one tag"
+    assert synonyms["groups"][0]["members"][0]["probe"] is None and listed[group.canonical] == ""  # not a pair
     (miss,) = [miss for miss in synonyms["near_misses"] if {miss["canonical"], miss["variant"]} ==
                {"shirt lift", "skirt lift"}]
-    assert miss["apart"] == review[frozenset(("shirt lift", "skirt lift"))] == "yes"
-    assert f"visual {group.similarities[1]:.2f}, apart: no)" in terminal
+    assert miss["probe"] == review[frozenset(("shirt lift", "skirt lift"))] == "two tags"
+    assert f"visual {group.similarities[1]:.2f}, probe: one tag)" in terminal
     paths = [str(tmp_path / f"gone{index}.png") for index in range(len(image_tags))]  # no thumbnails: not read
     write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
                         "combined")
     page = (tmp_path / "synonyms.html").read_text()
-    assert f"<dt>apart</dt><dd>{html.escape(APART_LEGEND['apart'])}</dd>" in page
-    assert f"<td>{variant}</td><td>{group.counts[1]}</td>" in page and "<td>no</td>" in page
+    assert f"<dt>probe</dt><dd>{html.escape(PROBE_LEGEND['probe'])}</dd>" in page
+    assert f"<td>{variant}</td><td>{group.counts[1]}</td>" in page and "<td>one tag</td>" in page
 
 
 def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from conftest import ROOT, run_tagger
-from review_run import HOSTILE, make_review_run, review_cells
+from review_run import HOSTILE, REVIEW_ROWS, make_review_run, review_cells, write_review_csv
 from tagger.settings import ReviewSettings, Settings
 from tagger.review.server import TOKEN_HEADER, create_app
 from tagger.variants.review import REVIEW_COLUMNS
@@ -44,11 +44,27 @@ def test_state_lists_groups_most_confident_first_with_near_misses_apart(client):
         ("red", 0.8, False), ("circle", 0.75, False), ("hostile", 0.55, False), ("square", 0.455, True)]
     assert (state["decided"], state["total"], state["near_miss_decided"], state["near_miss_total"]) == (0, 4, 0, 1)
     assert state["flags"] == ["near miss", "spelling only: check"]
-    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap", "apart"]
+    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap", "probe"]
     assert list(state["legend"]["evidence"]) == state["evidence"]
     red_rot = state["groups"][0]["rows"][1]
     assert red_rot["evidence"] == {"confidence": 0.8, "score": 0.82, "visual": 0.9, "context": None,
-                                   "spelling": 0.3333, "overlap": 0.0, "apart": "no"}
+                                   "spelling": 0.3333, "overlap": 0.0, "probe": "one tag"}
+
+
+@pytest.mark.parametrize("columns", ["without the probe column", "the probe column blank"])
+def test_a_review_csv_without_the_probes_answers_shows_no_probe(client, run_dir, columns):
+    """review.csv from before the probe column, or from a run without the probe (DBSCAN, cluster.probe false): the
+    page shows the evidence it showed before, and no empty probe."""
+    header = [name for name in REVIEW_COLUMNS if name != "probe"] if columns.startswith("without") else REVIEW_COLUMNS
+    rows = [[("" if name == "probe" else cell) for name, cell in zip(REVIEW_COLUMNS, row) if name in header]
+            for row in REVIEW_ROWS]
+    write_review_csv(run_dir, rows, header)
+    client.post("/api/reload")
+    state = client.get("/api/state").json()
+    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap"]
+    assert list(state["legend"]["evidence"]) == state["evidence"]
+    assert state["groups"][0]["rows"][1]["evidence"] == {"confidence": 0.8, "score": 0.82, "visual": 0.9,
+                                                         "context": None, "spelling": 0.3333, "overlap": 0.0}
 
 
 def test_the_first_screen_can_be_asked_for_before_the_whole_list(client):

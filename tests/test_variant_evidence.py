@@ -261,7 +261,7 @@ def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidenc
     assert sorted(group.members) == ["ring", "rings"]
     assert group.flags[1] == SPELLING_ONLY
     assert 0.5 <= group.scores[1] < 0.9
-    assert group.evidence.apart()[1] == "faint"  # what the person is told: the images barely see either tag
+    assert group.evidence.probe_answers()[1] == "faint"  # what the person is told: the images barely see either tag
 
 
 def test_a_pair_scored_as_one_and_kept_out_of_a_group_by_another_pair_is_listed_not_dropped():
@@ -316,7 +316,7 @@ def test_a_rare_translation_too_few_to_probe_is_listed_as_alike_and_never_togeth
     (miss,) = model.near_misses_
     assert ({miss["canonical"], miss["variant"]}, miss["flag"]) == ({"coat", "mantel"}, NEVER_TOGETHER)
     assert miss["confidence"] == CALIBRATION[NEVER_TOGETHER_KIND][0][1] and miss["overlap"] == 0.0
-    assert miss["apart"] == "not asked"  # 3 images of mantel: under the probe's least
+    assert miss["probe"] == "not asked"  # 3 images of mantel: under the probe's least
     # Typed together on some images (two people's tags merged): the pair no longer "never meets".
     shared = [tags + ["coat"] if "mantel" in tags and index % 2 else tags for index, tags in enumerate(image_tags)]
     assert fit(embeddings, shared).near_misses_ == []

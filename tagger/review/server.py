@@ -20,7 +20,7 @@ from tagger.errors import TaggerError
 from tagger.review.gallery import Gallery, UnknownImage
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
-from tagger.variants.legend import APART_LEGEND, BOTH_LEGEND, IMAGES_LEGEND, evidence_legend
+from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend
 from tagger.variants.review import ReviewChangedOnDisk, apply_review, review_fingerprint
 
 TOKEN_HEADER = "X-Review-Token"
@@ -81,7 +81,7 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.review.host))
     page = asset_text("index.html").replace("{{token}}", html.escape(token, quote=True)).replace(
         "{{run_dir}}", html.escape(str(run_dir)))
-    every_legend = {**evidence_legend(True), **APART_LEGEND}
+    every_legend = {**evidence_legend(True), **PROBE_LEGEND}
 
     def legend(names) -> dict:
         """The legend of the evidence review.csv has (the text cosine and the probe's answer only where it has them)."""

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from tagger.errors import TaggerError
-from tagger.variants.legend import APART_LEGEND, EVIDENCE_NAMES, TEXT_LEGEND
+from tagger.variants.legend import EVIDENCE_NAMES, PROBE_LEGEND, TEXT_LEGEND
 from tagger.variants.review import ACCEPT, REJECT, read_review_table, review_line, save_review_table
 
 NEAR_MISS = "near miss"  # cluster_tags flags pairs below the cut-off worth a look so; they get their own section
@@ -75,6 +75,10 @@ class ReviewSession:
             self.history: list[tuple[dict, list, set]] = []
             self.views: dict[int, tuple[dict, dict]] = {}  # row id -> (row, what the page gets of it)
             self.lines = {row_id: review_line(self.header, row) for row_id, row in self.rows.items()}  # CSV lines
+            # The probe's answers are shown where review.csv has them: not from runs without the probe (the column
+            # blank in every row) nor from review.csv files written before the column.
+            self.evidence_names = EVIDENCE_NAMES + tuple(name for name in TEXT_LEGEND if name in self.header) + tuple(
+                name for name in PROBE_LEGEND if name in self.header and any(row.get(name) for row in table.rows))
 
     def group_key(self, row_id: int, rows: dict | None = None) -> str:
         row = (self.rows if rows is None else rows)[row_id]
@@ -91,12 +95,6 @@ class ReviewSession:
             grouped.setdefault(self.group_key(row_id, rows), []).append(row_id)
         return grouped
 
-    @property
-    def evidence_names(self) -> tuple[str, ...]:
-        """The evidence shown: the tag names' text cosine too where review.csv has it (cluster.text_evidence), and what
-        the separability probe said (a word) where it has that (review.csv of earlier versions does not)."""
-        return EVIDENCE_NAMES + tuple(name for name in (*TEXT_LEGEND, *APART_LEGEND) if name in self.header)
-
     def row_view(self, row_id: int) -> dict:
         """The row as the page gets it; made once per row version (rows are copied on write, see edit)."""
         row = self.rows[row_id]
@@ -108,7 +106,7 @@ class ReviewSession:
             "decision": decision_word(row), "flag": row.get("flag", ""), "near_miss": is_near_miss(row),
             "canonical_count": number(row.get("canonical_count", "")),
             "variant_count": number(row.get("variant_count", "")),
-            "evidence": {name: (row.get(name) or None) if name in APART_LEGEND else number(row.get(name, ""))
+            "evidence": {name: (row.get(name) or None) if name in PROBE_LEGEND else number(row.get(name, ""))
                          for name in self.evidence_names},
             "confidence": number(row.get("confidence", "")),
         }

@@ -103,11 +103,11 @@ NEVER_TOGETHER = "near miss: alike, never on one image"
 # spelled like `coat`, whose translation `mantel` looks like something else): the person decides, it is not dropped.
 GROUPS_DISAGREE = "near miss: scored as one, kept apart by another pair"
 ALIKE_MEANING = 0.5  # where the rule's strength ramp starts: the means begin to count as alike
-# What the separability probe said of a pair (PairEvidence.apart), shown as the "apart" evidence: can the two tags'
-# images be told apart? Read off the rule's own terms, at their midpoints: distinct, same, and the power of the
-# images to see the tags at all.
-APART_YES, APART_NO, APART_UNSURE, APART_FAINT, APART_NOT_ASKED = "yes", "no", "unsure", "faint", "not asked"
-APART_ANSWERS = (APART_YES, APART_NO, APART_UNSURE, APART_FAINT, APART_NOT_ASKED)
+# What the separability probe found for a pair (PairEvidence.probe_answers), shown as the "probe" evidence: can the
+# two tags' images be told apart? Read off the rule's own terms at their midpoints: distinct, same, and the power of
+# the images to see the tags at all. Words, not yes / no: review.csv's decision column takes those.
+PROBE_TWO, PROBE_ONE, PROBE_UNSURE, PROBE_FAINT, PROBE_NOT_ASKED = "two tags", "one tag", "unsure", "faint", "not asked"
+PROBE_ANSWERS = (PROBE_TWO, PROBE_ONE, PROBE_UNSURE, PROBE_FAINT, PROBE_NOT_ASKED)
 
 
 @dataclass
@@ -200,15 +200,15 @@ class PairEvidence:
                 "spelled_by_slip": spelled > by_similarity, "distinct": distinct, "same": same, "power": power,
                 "images_agree": images_agree, "score": score}
 
-    def apart(self) -> list[str] | None:
-        """Per pair, what the separability probe said, in a word a person can filter on (APART_ANSWERS); None
+    def probe_answers(self) -> list[str] | None:
+        """Per pair, what the separability probe found, in words a person can filter on (PROBE_ANSWERS); None
         without the probe (the DBSCAN baseline, cluster.probe false)."""
         if self.probe is None:
             return None
         parts = self.parts()
         probed = ~np.isnan(self.probe.auc)
-        return [APART_NOT_ASKED if not asked else APART_YES if distinct >= 0.5 else APART_NO if same >= 0.5
-                else APART_FAINT if power < 0.5 else APART_UNSURE
+        return [PROBE_NOT_ASKED if not asked else PROBE_TWO if distinct >= 0.5 else PROBE_ONE if same >= 0.5
+                else PROBE_FAINT if power < 0.5 else PROBE_UNSURE
                 for asked, distinct, same, power in zip(probed, parts["distinct"], parts["same"], parts["power"])]
 
     def scores(self) -> np.ndarray:
@@ -444,7 +444,7 @@ class CombinedVariants:
 
     def _listed(self, order, flags, group_of, position, vocabulary, counts) -> list[dict]:
         missed = []
-        answers = self.evidence_.apart()
+        answers = self.evidence_.probe_answers()
         for index in order:
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
             left, right = group_of.get(first, {first}), group_of.get(second, {second})
@@ -459,7 +459,7 @@ class CombinedVariants:
                            "visual": float(evidence.visual[index]), "context": float(evidence.context[index]),
                            "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
                            **({} if evidence.text is None else {"text": float(evidence.text[index])}),
-                           **({} if answers is None else {"apart": answers[index]}),
+                           "probe": None if answers is None else answers[index],
                            "canonical_count": int(counts[position[canonical]]),
                            "variant_count": int(counts[position[variant]]), "flag": flags[index],
                            "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))})

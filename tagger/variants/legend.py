@@ -15,14 +15,15 @@ EVIDENCE_LEGEND = {
     "overlap": "share of the rarer tag's images carrying both tags (a person rarely types two spellings of one tag)",
 }
 EVIDENCE_NAMES = tuple(EVIDENCE_LEGEND)
-# Shown only by runs with cluster.text_evidence (after overlap), so every other run's files keep their columns.
+# Shown only by runs with cluster.text_evidence (after overlap): other runs' files have no text column.
 TEXT_LEGEND = {"text": "how alike the tag names are to the text tower of the run's SigLIP / SigLIP2 / CLIP preset "
                        "(cosine of their centered text embeddings, -1 to 1; counts only where the images agree)"}
-# What the separability probe said (grouping.PairEvidence.apart): a word, not a number, so it is kept apart from the
-# numeric evidence above. Blank where the probe was off (cluster.method dbscan, cluster.probe false).
-APART_LEGEND = {"apart": "can the two tags' images be told apart? yes: two tags; no: they would have been and were "
-                         "not, one tag; unsure: neither; faint: the images barely tell either tag from unrelated images; "
-                         "not asked: too few images of one tag without the other, or the other evidence decides"}
+# What the separability probe found (grouping.PairEvidence.probe_answers): words, not a number, so it is kept out of
+# the numeric evidence above. Blank where the probe was off (cluster.method dbscan, cluster.probe false).
+PROBE_LEGEND = {"probe": "can the two tags' images be told apart? two tags: they are; one tag: they would have been and "
+                         "were not; unsure: neither; faint: the images barely tell either tag from unrelated images; "
+                         "not asked: too few images of one tag without the other, the other evidence decides, or past "
+                         "cluster.max_probes"}
 IMAGES_LEGEND = "images: how many images carry the tag"
 BOTH_LEGEND = "both: the image carries both tags of the pair"
 

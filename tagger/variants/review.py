@@ -23,9 +23,9 @@ from tagger.variants.legend import measures_text, with_text_column
 
 log = logging.getLogger(__name__)
 
-# "apart" (what the separability probe said) came after the numbers; readers go by the header's names.
+# "probe" (what the separability probe found) came after the numbers; readers go by the header's names.
 REVIEW_COLUMNS = ["group", "canonical", "variant", "confidence", "score", "visual", "context", "spelling", "overlap",
-                  "apart", "canonical_count", "variant_count", "flag", "decision"]
+                  "probe", "canonical_count", "variant_count", "flag", "decision"]
 ACCEPT = {"accept", "accepted", "yes", "y", "1", "true", "x"}
 REJECT = {"reject", "rejected", "no", "n", "0", "false"}
 KEPT_FLAG = "kept from the earlier review.csv: not proposed this run"
@@ -185,6 +185,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
     written: set[tuple[str, str]] = set()
     rows = []
     for number, group in enumerate(groups, start=1):
+        answers = group.evidence.probe_answers() if group.evidence is not None else None
         for index in range(1, len(group.members)):
             variant, canonical = group.members[index], group.canonical
             canonical = edited_canonical(variant, canonical, decisions, accepted_targets)
@@ -193,21 +194,20 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
             flags = [group.flags[index]] if getattr(group, "flags", None) and group.flags[index] else []
             flags += [f"also accepted as a variant of {', '.join(sorted(others))}"] if others else []
             evidence = group.evidence
-            answers = evidence.apart() if evidence is not None else None
             rows.append({
                 "group": number, "canonical": canonical, "variant": variant,
                 "score": f"{group.scores[index]:.4f}" if group.scores else "",
                 "confidence": f"{group.confidences[index]:.4f}" if getattr(group, "confidences", None) else "",
                 "visual": f"{group.similarities[index]:.4f}",
                 **{name: _evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap", "text")},
-                "apart": "" if answers is None else answers[index],
+                "probe": "" if answers is None else answers[index],
                 "canonical_count": group.counts[0], "variant_count": group.counts[index], "flag": "; ".join(flags),
                 "decision": decisions.get((variant, canonical), ""),
             })
     for miss in near_misses:
         written.add((miss["variant"], miss["canonical"]))
         rows.append({**{name: miss[name] for name in ("canonical", "variant", "canonical_count", "variant_count", "flag")},
-                     "apart": miss.get("apart", ""),
+                     "probe": miss.get("probe") or "",
                      **{name: "" if miss.get(name) is None or miss[name] != miss[name] else f"{miss[name]:.4f}"
                         for name in ("confidence", "score", "visual", "context", "spelling", "overlap", "text")},
                      "decision": decisions.get((miss["variant"], miss["canonical"]), "")})

@@ -15,11 +15,11 @@ from PIL import Image
 from tagger import runfolder
 from tagger.images import load_image
 from tagger.tagtext import visible
-from tagger.variants.legend import APART_LEGEND, BOTH_LEGEND, IMAGES_LEGEND, evidence_legend, measures_text
+from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend, measures_text
 from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
-FLAG_LEGEND = "why to look twice: a merge on spelling alone, or a pair the evidence kept apart (as in review.csv)"
+FLAG_LEGEND = "why to look twice: a merge carried by spelling alone"
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -64,15 +64,15 @@ def legend_html(legend: dict[str, str]) -> str:
     return "<dl>" + "".join(f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>" for name, text in lines) + "</dl>"
 
 
-def evidence_cells(group, index: int, names) -> list[str]:
-    """The member's evidence against the canonical, in the order of names ('' where not measured)."""
+def evidence_cells(group, index: int, names, answers=None) -> list[str]:
+    """The member's evidence against the canonical, in the order of names ('' where not measured); answers: the
+    group's probe_answers (None: no probe)."""
     if index == 0:
         return [""] * len(names)
     values = {"score": group.scores[index] if group.scores else None, "visual": group.similarities[index],
               "confidence": group.confidences[index] if getattr(group, "confidences", None) else None}
-    answers = group.evidence.apart() if group.evidence is not None else None
     for name in names:
-        if name in APART_LEGEND:  # a word, not a number
+        if name in PROBE_LEGEND:  # words, not a number
             values[name] = answers[index] if answers is not None else None
             continue
         if name in values:
@@ -104,7 +104,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
         return html.escape(visible(text), quote=quote)
     legend = evidence_legend(measures_text(groups))  # the text column only with cluster.text_evidence
     if any(group.evidence is not None and group.evidence.probe is not None for group in groups):
-        legend = {**legend, **APART_LEGEND}  # what the separability probe said, where it was asked
+        legend = {**legend, **PROBE_LEGEND}  # what the separability probe found, where it was on
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Tag variants</title>"
@@ -118,6 +118,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
         parts.append(f"<div class='group'><h2>{number}. {escape(group.canonical)}</h2><table>"
                      f"<tr><th>tag</th><th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
                      f"<th title='{escape(FLAG_LEGEND, quote=True)}'>flag</th><th>examples</th></tr>")
+        answers = group.evidence.probe_answers() if group.evidence is not None else None
         canonical_images = tag_images.get(group.canonical, [])
         variant_images = set().union(*(tag_images.get(tag, []) for tag in group.members[1:]))
         for index, tag in enumerate(group.members):
@@ -125,7 +126,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
             sample = pair_sample(tag_images.get(tag, []), others, per_tag, embeddings)
             name = f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag)
             flag = escape(group.flags[index]) if getattr(group, "flags", None) else ""
-            cells = [name, str(group.counts[index]), *evidence_cells(group, index, tuple(legend)), flag]
+            cells = [name, str(group.counts[index]), *evidence_cells(group, index, tuple(legend), answers), flag]
             parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) +
                          f"<td class='thumbs'>{pictures_html(manifest, sample)}</td></tr>")
         parts.append("</table></div>")

@@ -193,7 +193,7 @@ function imagesText(count) {
 }
 
 function formatNumber(value) {
-  if (typeof value === "string") return value;  // "apart": what the separability probe said, a word
+  if (typeof value === "string") return value;  // "probe": what the separability probe found, in words
   return value === null || value === undefined ? "–" : value.toFixed(2);
 }
 
