@@ -73,10 +73,15 @@ def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
     assert f"visual {group.similarities[1]:.2f}, probe: one tag)" in terminal
     paths = [str(tmp_path / f"gone{index}.png") for index in range(len(image_tags))]  # no thumbnails: not read
     write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
-                        "combined")
+                        "combined", near_misses=model.near_misses_)
     page = (tmp_path / "synonyms.html").read_text()
     assert f"<dt>probe</dt><dd>{html.escape(PROBE_LEGEND['probe'])}</dd>" in page
     assert f"<td>{variant}</td><td>{group.counts[1]}</td>" in page and "<td>one tag</td>" in page
+    # The near misses follow the groups, with the same evidence columns and their flag.
+    near = page.split("Near misses (")[1]
+    assert (f"<td>{miss['canonical']}</td><td>{miss['variant']}</td><td>{miss['canonical_count']} / "
+            f"{miss['variant_count']}</td><td>{miss['confidence']:.2f}</td><td>{miss['score']:.2f}</td>") in near
+    assert f"<td>two tags</td><td>{html.escape(miss['flag'])}</td></tr>" in near
 
 
 def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):

@@ -53,7 +53,8 @@ def cluster_tags(settings: Settings) -> StepResult:
     write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions, near_misses)
-    write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings)
+    write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings,
+                        near_misses)
     runfolder.write_settings(run_dir, "cluster", settings)
     log_groups(groups)
     log_near_misses(near_misses)

@@ -19,7 +19,8 @@ from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evi
 from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
-FLAG_LEGEND = "why to look twice: a merge carried by spelling alone"
+FLAG_LEGEND = ("why to look twice: a merge carried by spelling alone, or a member whose own pair with the canonical "
+               "is a near miss (it joined the group through another member)")
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -98,12 +99,14 @@ def pictures_html(manifest, sample) -> str:
 
 
 def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 6,
-                        embeddings=None) -> None:
-    """Write synonyms.html: the groups most confident first, evidence with its legend, sampled thumbnails."""
+                        embeddings=None, near_misses=()) -> None:
+    """Write synonyms.html: the groups most confident first, evidence with its legend, sampled thumbnails; then the
+    near misses (listed, not merged: CombinedVariants.near_misses_), so recall can be reviewed from the report too."""
     def escape(text, quote=True):  # invisible and reordering characters shown as <U+XXXX>: data files keep them
         return html.escape(visible(text), quote=quote)
-    legend = evidence_legend(measures_text(groups))  # the text column only with cluster.text_evidence
-    if any(group.evidence is not None and group.evidence.probe is not None for group in groups):
+    legend = evidence_legend(measures_text(groups, near_misses))  # the text column only with cluster.text_evidence
+    if any(group.evidence is not None and group.evidence.probe is not None for group in groups) or \
+            any(miss.get("probe") for miss in near_misses):
         legend = {**legend, **PROBE_LEGEND}  # what the separability probe found, where it was on
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
@@ -132,5 +135,28 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
         parts.append("</table></div>")
     if not groups:
         parts.append("<p>No variant groups were found.</p>")
+    if near_misses:
+        parts.append(near_misses_html(near_misses, legend, header, escape))
     parts.append("</body></html>\n")
     runfolder.write_text(run_dir / runfolder.SYNONYMS_HTML, "".join(parts))
+
+
+def near_misses_html(near_misses, legend: dict, header: str, escape) -> str:
+    """One table of the pairs listed and not merged, with the groups' evidence columns and each pair's flag."""
+    def cell(miss, name):
+        value = miss.get(name)
+        if value is None or value != value:
+            return ""
+        return value if isinstance(value, str) else f"{value:.2f}"
+    rows = "".join(
+        f"<tr><td>{escape(miss['canonical'])}</td><td>{escape(miss['variant'])}</td>"
+        f"<td>{miss['canonical_count']} / {miss['variant_count']}</td>"
+        + "".join(f"<td>{escape(cell(miss, name))}</td>" for name in legend) + f"<td>{escape(miss['flag'])}</td></tr>"
+        for miss in near_misses)
+    return (f"<h2>Near misses ({len(near_misses)} pairs, listed, not merged)</h2>"
+            f"<p class='note'>Pairs just under the cut-off, scored as one and kept apart by another pair, near in "
+            f"spelling and told apart by their images, or alike and never on one image: accept one in review.py or "
+            f"{escape(runfolder.REVIEW)} to merge it.</p>"
+            f"<div class='group'><table><tr><th>tag</th><th>other tag</th>"
+            f"<th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
+            f"<th title='why the pair is listed and not merged'>flag</th></tr>{rows}</table></div>")
