@@ -44,6 +44,7 @@ def test_state_lists_groups_most_confident_first_with_near_misses_apart(client):
         ("red", 0.8, False), ("circle", 0.75, False), ("hostile", 0.55, False), ("square", 0.455, True)]
     assert (state["decided"], state["total"], state["near_miss_decided"], state["near_miss_total"]) == (0, 4, 0, 1)
     assert state["flags"] == ["near miss", "spelling only: check"]
+    assert state["probes"] == ["faint", "not asked", "one tag", "unsure"]  # to filter on, as on flags
     assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap", "probe"]
     assert list(state["legend"]["evidence"]) == state["evidence"]
     red_rot = state["groups"][0]["rows"][1]
@@ -62,7 +63,7 @@ def test_a_review_csv_without_the_probes_answers_shows_no_probe(client, run_dir,
     client.post("/api/reload")
     state = client.get("/api/state").json()
     assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap"]
-    assert list(state["legend"]["evidence"]) == state["evidence"]
+    assert list(state["legend"]["evidence"]) == state["evidence"] and state["probes"] == []
     assert state["groups"][0]["rows"][1]["evidence"] == {"confidence": 0.8, "score": 0.82, "visual": 0.9,
                                                          "context": None, "spelling": 0.3333, "overlap": 0.0}
 

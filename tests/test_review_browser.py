@@ -156,3 +156,11 @@ def test_search_and_flag_filter_and_the_near_miss_section(served, page):
     page.locator("#search").fill("")
     page.locator("#flag-filter").select_option("spelling only: check")
     expect(page.locator("#groups .group .canonical-name")).to_have_text(["hostile"])
+    # What the probe found, in the same list: the merge the images could not see, then those they vouched for.
+    page.locator("#flag-filter").select_option(label="probe: faint")
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["hostile"])
+    expect(page.locator("#near-groups .group")).to_have_count(0)
+    page.locator("#flag-filter").select_option(label="probe: one tag")
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["red"])
+    page.locator("#flag-filter").select_option(label="probe: not asked")
+    expect(page.locator("#near-groups .group .canonical-name")).to_have_text(["square"])

@@ -147,7 +147,10 @@ class ReviewSession:
                 views = ([view for view in views if not view["near_miss"]][:first] +
                          [view for view in views if view["near_miss"]][:first])
             flags = sorted({row.get("flag", "") for row in self.rows.values()} - {""})
-            return {"version": self.version, "evidence": list(self.evidence_names), "flags": flags,
+            # What the probe found, to filter on as on flags (over every row, also when only the first screen is sent).
+            probes = sorted({row.get("probe", "") for row in self.rows.values()} - {""}) \
+                if "probe" in self.evidence_names else []
+            return {"version": self.version, "evidence": list(self.evidence_names), "flags": flags, "probes": probes,
                     "groups": views, "complete": first is None, **self.counts()}
 
     def tags_of_group(self, key: str) -> tuple[str, list[str]]:

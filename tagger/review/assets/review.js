@@ -5,6 +5,7 @@
 
 const TOKEN = document.querySelector('meta[name="review-token"]').content;
 const BATCH = 12; // group cards added at a time, as the reader scrolls
+const PROBE_FILTER = "probe="; // the filter's value for a probe answer (flags are cluster_tags' own words)
 
 const view = {
   version: "", groups: [], legend: {}, evidence: [], counts: {},
@@ -120,7 +121,7 @@ function showState(state) {
   view.samples.clear();
   view.undoRows = [];
   renderLegend();
-  renderFlags(state.flags);
+  renderFlags(state.flags, state.probes || []);
   renderCounts();
   renderLists();
 }
@@ -130,7 +131,8 @@ function showState(state) {
 function matches(group) {
   const needle = view.search.trim().toLowerCase();
   const tags = [group.canonical, ...group.rows.map((row) => row.variant)];
-  const flagOk = view.flag === "*" || group.rows.some((row) => (view.flag === "" ? !row.flag : row.flag === view.flag));
+  const flagOk = view.flag === "*" || group.rows.some((row) => (view.flag.startsWith(PROBE_FILTER)
+    ? row.evidence.probe === view.flag.slice(PROBE_FILTER.length) : view.flag === "" ? !row.flag : row.flag === view.flag));
   return flagOk && (!needle || tags.some((tag) => tag.toLowerCase().includes(needle)));
 }
 
@@ -179,11 +181,13 @@ function renderLegend() {
   }
 }
 
-function renderFlags(flags) {
+function renderFlags(flags, probes) {
   const select = $("flag-filter");
   const previous = view.flag;
   select.replaceChildren(new Option("every flag", "*"), new Option("no flag", ""));
   for (const flag of flags) select.append(new Option(`flag: ${flag}`, flag));
+  // What the separability probe found ("faint": merges the images could not see), where review.csv has it.
+  for (const probe of probes) select.append(new Option(`probe: ${probe}`, PROBE_FILTER + probe));
   view.flag = [...select.options].some((option) => option.value === previous) ? previous : "*";
   select.value = view.flag;
 }
