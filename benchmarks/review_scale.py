@@ -74,7 +74,7 @@ def make_run(run_dir: Path, pairs: int, tags: int, images: int, seed: int = 0) -
                 score = 0.99 - 0.49 * len(rows) / pairs
                 rows.append({"group": group, "canonical": canonical, "variant": tag_names[used + offset],
                              "confidence": f"{score:.4f}", "score": f"{score:.4f}", "visual": "0.8000",
-                             "context": "0.5000", "spelling": "0.9000", "overlap": "0.0000", "apart": "no",
+                             "context": "0.5000", "spelling": "0.9000", "overlap": "0.0000", "probe": "one tag",
                              "canonical_count": counts[used], "variant_count": counts[used + offset]})
         used += size + 1
     with (run_dir / "review.csv").open("w", newline="") as file:

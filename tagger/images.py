@@ -64,10 +64,19 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as image:
+            refuse_bombs(image)
             image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale when the image is large
             image = ImageOps.exif_transpose(image)
             image = to_rgb(image)
     return np.asarray(ImageOps.pad(image, (size, size), Image.Resampling.BILINEAR, color=PAD_COLOUR))
+
+
+def refuse_bombs(image: Image.Image) -> None:
+    """Raise DecompressionBombError for an image of more than MAX_IMAGE_PIXELS, before it is decoded. Pillow only warns
+    there (an error under the callers' warning filter), and filters are process-wide: images are read on several
+    threads, whose catch_warnings blocks can restore them under each other, and a bomb is then decoded."""
+    if image.width * image.height > MAX_IMAGE_PIXELS:
+        raise Image.DecompressionBombError(f"{image.width * image.height:,} pixels")
 
 
 def image_problem(path: Path) -> str | None:
@@ -80,10 +89,7 @@ def image_problem(path: Path) -> str | None:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                # Counted, not left to the warning filter alone: filters are process-wide, and images are checked on
-                # several threads, whose catch_warnings blocks can restore them under each other (a bomb then decoded).
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    return f"more than {MAX_IMAGE_PIXELS:,} pixels (decompression bomb?)"
+                refuse_bombs(image)
                 image.load()
                 if image.width < 1 or image.height < 1:
                     return "image has no pixels"

@@ -206,10 +206,8 @@ class PairEvidence:
         if self.probe is None:
             return None
         parts = self.parts()
-        probed = ~np.isnan(self.probe.auc)
-        return [PROBE_NOT_ASKED if not asked else PROBE_TWO if distinct >= 0.5 else PROBE_ONE if same >= 0.5
-                else PROBE_FAINT if power < 0.5 else PROBE_UNSURE
-                for asked, distinct, same, power in zip(probed, parts["distinct"], parts["same"], parts["power"])]
+        return np.select([np.isnan(self.probe.auc), parts["distinct"] >= 0.5, parts["same"] >= 0.5, parts["power"] < 0.5],
+                         [PROBE_NOT_ASKED, PROBE_TWO, PROBE_ONE, PROBE_FAINT], PROBE_UNSURE).tolist()
 
     def scores(self) -> np.ndarray:
         """The confidence that each pair is one tag (see parts and the README)."""
@@ -436,15 +434,16 @@ class CombinedVariants:
         for index in np.flatnonzero(self.scores_ >= self.min_score):
             flags[index] = GROUPS_DISAGREE  # not merged (a pair merged is one group already, and not listed)
         position = {tag: index for index, tag in enumerate(vocabulary)}
-        missed = self._listed(np.argsort(-self.scores_, kind="stable"), flags, group_of, position, vocabulary, counts)
+        answers = self.evidence_.probe_answers()  # once for both lists: every candidate pair's
+        missed = self._listed(np.argsort(-self.scores_, kind="stable"), flags, answers, group_of, position, vocabulary,
+                              counts)
         alike = self.evidence_.never_together(flags, self.min_score)
         for index in alike:
             flags[index] = NEVER_TOGETHER
-        return missed + self._listed(alike, flags, group_of, position, vocabulary, counts)
+        return missed + self._listed(alike, flags, answers, group_of, position, vocabulary, counts)
 
-    def _listed(self, order, flags, group_of, position, vocabulary, counts) -> list[dict]:
+    def _listed(self, order, flags, answers, group_of, position, vocabulary, counts) -> list[dict]:
         missed = []
-        answers = self.evidence_.probe_answers()
         for index in order:
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
             left, right = group_of.get(first, {first}), group_of.get(second, {second})

@@ -42,6 +42,12 @@ def with_text_column(columns, after: str) -> list[str]:
     return [*columns[:place], "text", *columns[place:]]
 
 
+def measures_probe(groups, near_misses=()) -> bool:
+    """Whether these proposals carry the separability probe's answers (cluster.probe, combined method)."""
+    return any(group.evidence is not None and group.evidence.probe is not None for group in groups) or \
+        any(miss.get("probe") for miss in near_misses)
+
+
 def measures_text(groups, near_misses=()) -> bool:
     """Whether these proposals carry the tag names' text cosine (cluster.text_evidence): its column is shown then."""
     return any(group.evidence is not None and group.evidence.text is not None for group in groups) or \

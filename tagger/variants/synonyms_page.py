@@ -15,7 +15,9 @@ from PIL import Image
 from tagger import runfolder
 from tagger.images import load_image
 from tagger.tagtext import visible
-from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend, measures_text
+from tagger.variants.legend import (
+    BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend, measures_probe, measures_text,
+)
 from tagger.variants.samples import pair_sample
 
 THUMBNAIL_SIZE = 96
@@ -80,8 +82,14 @@ def evidence_cells(group, index: int, names, answers=None) -> list[str]:
             continue
         measured = group.evidence is not None and getattr(group.evidence, name) is not None
         values[name] = float(getattr(group.evidence, name)[index]) if measured else None
-    return ["" if values[name] is None or values[name] != values[name] else
-            values[name] if isinstance(values[name], str) else f"{values[name]:.2f}" for name in names]
+    return [cell_text(values[name]) for name in names]
+
+
+def cell_text(value) -> str:
+    """A piece of evidence as a table cell: a number to 2 decimals, words as they are, '' where not measured."""
+    if value is None or value != value:
+        return ""
+    return value if isinstance(value, str) else f"{value:.2f}"
 
 
 def pictures_html(manifest, sample) -> str:
@@ -105,8 +113,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     def escape(text, quote=True):  # invisible and reordering characters shown as <U+XXXX>: data files keep them
         return html.escape(visible(text), quote=quote)
     legend = evidence_legend(measures_text(groups, near_misses))  # the text column only with cluster.text_evidence
-    if any(group.evidence is not None and group.evidence.probe is not None for group in groups) or \
-            any(miss.get("probe") for miss in near_misses):
+    if measures_probe(groups, near_misses):
         legend = {**legend, **PROBE_LEGEND}  # what the separability probe found, where it was on
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
@@ -143,15 +150,10 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
 
 def near_misses_html(near_misses, legend: dict, header: str, escape) -> str:
     """One table of the pairs listed and not merged, with the groups' evidence columns and each pair's flag."""
-    def cell(miss, name):
-        value = miss.get(name)
-        if value is None or value != value:
-            return ""
-        return value if isinstance(value, str) else f"{value:.2f}"
     rows = "".join(
         f"<tr><td>{escape(miss['canonical'])}</td><td>{escape(miss['variant'])}</td>"
         f"<td>{miss['canonical_count']} / {miss['variant_count']}</td>"
-        + "".join(f"<td>{escape(cell(miss, name))}</td>" for name in legend) + f"<td>{escape(miss['flag'])}</td></tr>"
+        + "".join(f"<td>{escape(cell_text(miss.get(name)))}</td>" for name in legend) + f"<td>{escape(miss['flag'])}</td></tr>"
         for miss in near_misses)
     return (f"<h2>Near misses ({len(near_misses)} pairs, listed, not merged)</h2>"
             f"<p class='note'>Pairs just under the cut-off, scored as one and kept apart by another pair, near in "

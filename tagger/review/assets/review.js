@@ -131,9 +131,13 @@ function showState(state) {
 function matches(group) {
   const needle = view.search.trim().toLowerCase();
   const tags = [group.canonical, ...group.rows.map((row) => row.variant)];
-  const flagOk = view.flag === "*" || group.rows.some((row) => (view.flag.startsWith(PROBE_FILTER)
-    ? row.evidence.probe === view.flag.slice(PROBE_FILTER.length) : view.flag === "" ? !row.flag : row.flag === view.flag));
+  const flagOk = view.flag === "*" || group.rows.some(rowMatchesFilter);
   return flagOk && (!needle || tags.some((tag) => tag.toLowerCase().includes(needle)));
+}
+
+function rowMatchesFilter(row) {
+  if (view.flag.startsWith(PROBE_FILTER)) return row.evidence.probe === view.flag.slice(PROBE_FILTER.length);
+  return view.flag === "" ? !row.flag : row.flag === view.flag;
 }
 
 function renderLists() {
