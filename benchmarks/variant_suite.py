@@ -43,6 +43,10 @@ Sets (each on coco128 at every seed unless noted):
   shared       variants of every kind, half the images carrying two spellings (two annotators' tags
                merged): breaks "one person tags an image with one spelling", which the overlap term and
                the probe's images-of-one-tag-only samples lean on
+  reposts      variants of every kind, a quarter of the photos reposted 1-3 times (copies re-saved: the photo's
+               embedding plus noise, centered cosine about 0.98, as JPEG at quality 50 gives) with the photo's tags:
+               breaks "each image is an independent draw", which the probe's folds and label shuffles lean on (a
+               spelling kept on one photo's copies looks like a concept of its own)
   midscale     features, not images (midscale_features): 30 Gaussian concepts of 40-160 images with four pairs of
                distinct look-alikes 0.3-0.6 as far apart as unrelated concepts, beside variants of every kind: the
                scale between coco128's and the scenes', where a tag stands out from the rest at a few spreads
@@ -108,7 +112,7 @@ from tagger.variants.separability import MIN_IMAGES, SeparabilityProbe  # noqa: 
 
 COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
-            "together_nearspell", "accents", "shared", "midscale", "midscale_offaxis", "midscale_lowvar",
+            "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
             "midscale_shared_kind", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
@@ -379,6 +383,17 @@ def several_per_image(rows, features, lookalikes, rng: random.Random, together: 
     return scenes, np.array(scene_features, np.float32)
 
 
+def reposted(rows, embeddings, rng: np.random.Generator, share: float = 0.25, noise: float = 0.2):
+    """A share of the photos reposted 1-3 times, each copy with the photo's tags and its embedding plus noise (noise x
+    each dimension's spread: centered cosine about 0.98 to the photo, as coco128's photos re-saved as JPEG at quality
+    50 are through MobileNetV2); the copies follow their photo."""
+    copies = np.where(rng.random(len(rows)) < share, rng.integers(1, 4, len(rows)), 0)
+    index = np.repeat(np.arange(len(rows)), 1 + copies)
+    copy = np.r_[False, index[1:] == index[:-1]]
+    jitter = noise * embeddings.std(axis=0, keepdims=True) * rng.standard_normal((len(index), embeddings.shape[1]))
+    return [list(rows[i]) for i in index], (embeddings[index] + copy[:, None] * jitter).astype(np.float32)
+
+
 def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random, typed_twice: float = 0.05):
     """(rows with variants injected, plan) for `concepts` of the rows' tags, none of the protected ones (the renamed
     look-alikes and their partners: a variant of either would blur which pair is distinct); typed_twice: the share of
@@ -419,6 +434,10 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     elif name == "shared":
         plan = plan_variants(counts, concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.5, rng)]
+    elif name == "reposts":
+        plan = plan_variants(counts, concepts, min_count, rng)
+        rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
+        rows, embeddings = reposted(rows, embeddings, np.random.default_rng(seed))
     elif name == "translations":
         plan = plan_of_kinds(counts, ("translation", "synonym"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
