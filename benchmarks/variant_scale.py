@@ -131,6 +131,7 @@ def main() -> None:
     parser.add_argument("--dims", type=int, default=1280)
     parser.add_argument("--no-probe", action="store_true", help="leave the separability probe off")
     parser.add_argument("--compare-logistic", action="store_true", help="also run the probe as it was before")
+    parser.add_argument("--no-photos", action="store_true", help="no photo hashes (a manifest from before the column)")
     arguments = parser.parse_args()
     random = np.random.default_rng(0)
 
@@ -158,6 +159,13 @@ def main() -> None:
         embeddings = np.load(folder / "embeddings.npy", mmap_mode="r")
         print(f"wrote synthetic embeddings.npy ({embeddings.nbytes / 1e9:.1f} GB, memory-mapped) in "
               f"{time.perf_counter() - clock:.0f} s (not counted)")
+    photos = None
+    if embeddings is not None and not arguments.no_photos:
+        # As manifest.csv's photo column gives them: 16 hex digits an image, every 20th image a copy of the one before.
+        hashes = random.integers(0, 256, (arguments.images, 8), dtype=np.uint8)
+        hashes[19::20] = hashes[18::20]
+        photos = [row.tobytes().hex() for row in hashes]
+        print(f"photo hashes: {len(photos):,} (every 20th image a copy of the one before)")
     probes = [("discriminant probe (today)", SeparabilityProbe())]
     if arguments.compare_logistic and embeddings is not None:
         probes.append(("logistic probe (before)", LogisticProbe()))
@@ -166,7 +174,7 @@ def main() -> None:
         start = time.perf_counter()
         with AnonymousMemoryPeak() as anonymous:
             model = CombinedVariants(probe=probe).fit(vectors, vocabulary, counts, tag_images,
-                                                      image_embeddings=embeddings)
+                                                      image_embeddings=embeddings, image_photos=photos)
         totals.append(time.perf_counter() - start)
         print(f"-- {label if embeddings is not None else 'no probe'}")
         for name, seconds in model.timings_.items():

@@ -44,9 +44,10 @@ Sets (each on coco128 at every seed unless noted):
                merged): breaks "one person tags an image with one spelling", which the overlap term and
                the probe's images-of-one-tag-only samples lean on
   reposts      variants of every kind, a quarter of the photos reposted 1-3 times (copies re-saved: the photo's
-               embedding plus noise, centered cosine about 0.98, as JPEG at quality 50 gives) with the photo's tags:
-               breaks "each image is an independent draw", which the probe's folds and label shuffles lean on (a
-               spelling kept on one photo's copies looks like a concept of its own)
+               embedding plus noise, centered cosine about 0.98, as JPEG at quality 50 gives) with the photo's tags
+               and photo hash (2 bits of 64 flipped at most, as prepare.py reads re-saved copies): breaks "each image
+               is an independent draw", which the probe's folds and label shuffles lean on (a spelling kept on one
+               photo's copies looks like a concept of its own unless copies count once)
   midscale     features, not images (midscale_features): 30 Gaussian concepts of 40-160 images with four pairs of
                distinct look-alikes 0.3-0.6 as far apart as unrelated concepts, beside variants of every kind: the
                scale between coco128's and the scenes', where a tag stands out from the rest at a few spreads
@@ -384,14 +385,20 @@ def several_per_image(rows, features, lookalikes, rng: random.Random, together: 
 
 
 def reposted(rows, embeddings, rng: np.random.Generator, share: float = 0.25, noise: float = 0.2):
-    """A share of the photos reposted 1-3 times, each copy with the photo's tags and its embedding plus noise (noise x
-    each dimension's spread: centered cosine about 0.98 to the photo, as coco128's photos re-saved as JPEG at quality
-    50 are through MobileNetV2); the copies follow their photo."""
+    """(rows, embeddings, photo hashes): a share of the photos reposted 1-3 times, each copy with the photo's tags and
+    its embedding plus noise (noise x each dimension's spread: centered cosine about 0.98 to the photo, as coco128's
+    photos re-saved as JPEG at quality 50 are through MobileNetV2); the copies follow their photo. Each photo gets a
+    random photo hash, and a copy the photo's with up to 2 of its 64 bits flipped (re-saved, 99% of coco128's photos
+    keep theirs within 3: tagger.images.COPY_BITS)."""
     copies = np.where(rng.random(len(rows)) < share, rng.integers(1, 4, len(rows)), 0)
     index = np.repeat(np.arange(len(rows)), 1 + copies)
     copy = np.r_[False, index[1:] == index[:-1]]
     jitter = noise * embeddings.std(axis=0, keepdims=True) * rng.standard_normal((len(index), embeddings.shape[1]))
-    return [list(rows[i]) for i in index], (embeddings[index] + copy[:, None] * jitter).astype(np.float32)
+    bits = rng.integers(0, 2, (len(rows), 64), dtype=np.uint8)[index]
+    for row in np.flatnonzero(copy):
+        bits[row, rng.choice(64, rng.integers(0, 3), replace=False)] ^= 1
+    photos = [np.packbits(row).tobytes().hex() for row in bits]
+    return [list(rows[i]) for i in index], (embeddings[index] + copy[:, None] * jitter).astype(np.float32), photos
 
 
 def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random, typed_twice: float = 0.05):
@@ -424,10 +431,11 @@ def typed_twice_on_one_kind(rows, features, plan: dict, rng: random.Random, shar
 
 
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
-    """(rows of tags, embeddings, {concept: [spellings]}) for one set at one seed."""
+    """(rows of tags, embeddings, {concept: [spellings]}, photo hashes or None) for one set at one seed."""
     rng = random.Random(seed)
     counts = Counter(t for row in tags for t in set(row))
     concepts = 12
+    photos = None  # every image a photo of its own but in reposts
     if name == "coco":
         plan = plan_variants(counts, concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
@@ -437,7 +445,7 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     elif name == "reposts":
         plan = plan_variants(counts, concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.05, rng)]
-        rows, embeddings = reposted(rows, embeddings, np.random.default_rng(seed))
+        rows, embeddings, photos = reposted(rows, embeddings, np.random.default_rng(seed))
     elif name == "translations":
         plan = plan_of_kinds(counts, ("translation", "synonym"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
@@ -495,7 +503,7 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         rows, plan = variants_beside(renamed, protected, 8, min_count, rng)
     else:
         raise ValueError(name)
-    return rows, embeddings, plan
+    return rows, embeddings, plan, photos
 
 
 # ---------------------------------------------------------------- running and scoring
@@ -510,7 +518,7 @@ def logistic_head(matrix, embeddings) -> np.ndarray:
     return np.stack([LogisticRegression(C=1.0, solver="liblinear").fit(features, row).coef_[0] for row in labels], axis=1)
 
 
-def discover(rows, embeddings, min_count: int, head_kernel=None):
+def discover(rows, embeddings, min_count: int, head_kernel=None, photos=None):
     """The variant step on these tags: vocabulary as prepare.py keeps it, then both methods (the
     combined one with a head view, as cluster_tags.py with train.py's head.npz)."""
     rows = [[normalize(t) for t in row] for row in rows]
@@ -524,7 +532,8 @@ def discover(rows, embeddings, min_count: int, head_kernel=None):
     views = vectors if head_kernel is None else [vectors, tag_mean_embeddings(matrix, embeddings, True, head_kernel)]
     tag_counts = [counts[t] for t in vocabulary]
     start = time.perf_counter()
-    combined = CombinedVariants().fit(views, vocabulary, tag_counts, matrix, image_embeddings=embeddings)
+    combined = CombinedVariants().fit(views, vocabulary, tag_counts, matrix, image_embeddings=embeddings,
+                                      image_photos=photos)
     seconds = time.perf_counter() - start
     dbscan = DBSCANVariants().fit(vectors, vocabulary, tag_counts)
     return set(vocabulary), combined, dbscan, seconds
@@ -556,9 +565,9 @@ def calibration(confidences: dict, truth: dict) -> dict:
             "pairs_at_0.9": len(high)}
 
 
-def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=None) -> dict:
+def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=None, photos=None) -> dict:
     truth_spellings = {c: [{"spelling": s, "kind": k} for s, k in spellings] for c, spellings in plan.items()}
-    vocabulary, combined, dbscan, seconds = discover(rows, embeddings, min_count, head_kernel)
+    vocabulary, combined, dbscan, seconds = discover(rows, embeddings, min_count, head_kernel, photos)
     pairs, _ = true_pairs(truth_spellings, vocabulary)
     result = {"set": label, "true_pairs": len(pairs), "seconds": round(seconds, 1),
               "combined": score(as_groups(combined.groups_), pairs), "dbscan": score(as_groups(dbscan.groups_), pairs),
@@ -588,7 +597,7 @@ def demo_set(run_dir: Path, min_count: int):
     vocabulary, _ = runfolder.read_vocabulary_counts(run_dir)
     kernel = runfolder.read_head_kernel(run_dir)
     kernel = kernel if kernel is not None and kernel.shape == (embeddings.shape[1], len(vocabulary)) else None
-    return manifest.tags, embeddings, plan, kernel
+    return manifest.tags, embeddings, plan, kernel, manifest.photos
 
 
 def cell(value) -> str:
@@ -640,8 +649,9 @@ def main() -> None:
         tags, embeddings = coco_base(arguments.work_dir, arguments.train_flags)
         for name in coco_sets:
             for seed in seeds:
-                rows, set_embeddings, plan = make_set(name, seed, tags, embeddings, arguments.min_count)
-                results.append(evaluate(f"{name} s{seed}", rows, set_embeddings, plan, arguments.min_count))
+                rows, set_embeddings, plan, photos = make_set(name, seed, tags, embeddings, arguments.min_count)
+                results.append(evaluate(f"{name} s{seed}", rows, set_embeddings, plan, arguments.min_count,
+                                        photos=photos))
                 print(f"{results[-1]['set']}: combined F1 {cell(results[-1]['combined']['f1'])} "
                       f"({results[-1]['seconds']} s)", flush=True)
     if any(name in sets for name in SCENES_SETS):
@@ -659,8 +669,8 @@ def main() -> None:
                       f"({results[-1]['seconds']} s)", flush=True)
     if "demo" in sets:
         for run in filter(None, arguments.demo_runs.split(",")):
-            tags, embeddings, plan, kernel = demo_set(Path(run), 10)
-            results.append(evaluate(f"demo {Path(run).parent.name}", tags, embeddings, plan, 10, kernel))
+            tags, embeddings, plan, kernel, photos = demo_set(Path(run), 10)
+            results.append(evaluate(f"demo {Path(run).parent.name}", tags, embeddings, plan, 10, kernel, photos))
     print_table(results)
     m = machine()
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores ({m['cores_usable']} usable), {m['platform']}; "

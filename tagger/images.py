@@ -81,10 +81,15 @@ def refuse_bombs(image: Image.Image) -> None:
 
 def image_problem(path: Path) -> str | None:
     """Why this image cannot be used, or None when it decodes."""
+    return inspect_image(path)[0]
+
+
+def inspect_image(path: Path) -> tuple[str | None, str]:
+    """(why this image cannot be used or None when it decodes, its photo hash or "" when it does not)."""
     if not path.exists():
-        return "file not found"
+        return "file not found", ""
     if not path.is_file():
-        return "not a file"
+        return "not a file", ""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -92,17 +97,36 @@ def image_problem(path: Path) -> str | None:
                 refuse_bombs(image)
                 image.load()
                 if image.width < 1 or image.height < 1:
-                    return "image has no pixels"
-                to_rgb(ImageOps.exif_transpose(image))
+                    return "image has no pixels", ""
+                return None, photo_hash(to_rgb(ImageOps.exif_transpose(image)))
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
-        return f"more than {MAX_IMAGE_PIXELS:,} pixels (decompression bomb?)"
+        return f"more than {MAX_IMAGE_PIXELS:,} pixels (decompression bomb?)", ""
     except PermissionError:
-        return "permission denied"
+        return "permission denied", ""
     except Image.UnidentifiedImageError:
-        return "not an image PIL can read"
+        return "not an image PIL can read", ""
     except Exception as error:  # Pillow's decoders raise many kinds; any of them means "skip this file"
-        return f"does not decode: {type(error).__name__}: {error}" if str(error) else f"does not decode: {type(error).__name__}"
-    return None
+        return (f"does not decode: {type(error).__name__}: {error}" if str(error)
+                else f"does not decode: {type(error).__name__}"), ""
+
+
+def photo_hash(image: Image.Image) -> str:
+    """The upright image's difference hash (dHash), 16 hex digits: its grey levels at 9 x 8, one bit per neighbouring
+    pair, set where the right one is brighter. A copy re-saved, recompressed or resized keeps it within a few bits
+    (COPY_BITS); what a photo shows, not its file, so reposts of one photo can be counted once."""
+    grey = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), np.int16)
+    return np.packbits(grey[:, 1:] > grey[:, :-1]).tobytes().hex()
+
+
+# Copies of one photo: photo hashes at most this many bits of 64 apart. Measured on coco128's photos: re-saved as JPEG
+# at quality 50, or halved in size, 99% within 3 bits and all within 5; the closest two distinct photos 7 apart (1% of
+# the photos have a distinct one within 9). Cropped and mirrored copies are not caught.
+COPY_BITS = 4
+
+
+def hash_bits(hashes: list[str]) -> np.ndarray:
+    """photo_hash values as rows of 64 bits (uint8, 0 or 1)."""
+    return np.unpackbits(np.frombuffer(bytes.fromhex("".join(hashes)), np.uint8).reshape(len(hashes), 8), axis=1)
 
 
 def _load_or_blank(path: bytes, size: int) -> np.ndarray:

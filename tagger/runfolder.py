@@ -139,6 +139,9 @@ class Manifest:
     paths: list[str]
     tags: list[list[str]]
     splits: list[str]
+    # Each image's photo hash (tagger.images.photo_hash; "" where unknown: not checked, or a manifest from before
+    # the column), so copies of one photo count once where a test counts images; None: no column.
+    photos: list[str] | None = None
 
     def indices(self, split: str) -> list[int]:
         return [index for index, name in enumerate(self.splits) if name == split]
@@ -161,8 +164,11 @@ class Manifest:
 
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
-    rows = zip(manifest.image_ids, manifest.paths, (TAG_SEPARATOR.join(t) for t in manifest.tags), manifest.splits)
-    write_csv(run_dir / MANIFEST, ["image_id", "path", "tags", "split"], rows)
+    columns = [manifest.image_ids, manifest.paths, [TAG_SEPARATOR.join(t) for t in manifest.tags], manifest.splits]
+    header = ["image_id", "path", "tags", "split"]
+    if manifest.photos is not None:
+        columns, header = columns + [manifest.photos], header + ["photo"]
+    write_csv(run_dir / MANIFEST, header, zip(*columns))
 
 
 def read_manifest(run_dir: Path) -> Manifest:
@@ -172,6 +178,7 @@ def read_manifest(run_dir: Path) -> Manifest:
         paths=table["path"].tolist(),
         tags=[text.split(TAG_SEPARATOR) if text else [] for text in table["tags"]],
         splits=table["split"].tolist(),
+        photos=table["photo"].tolist() if "photo" in table.columns else None,
     )
 
 

@@ -22,7 +22,7 @@ from tagger.cli import main
 from tagger.images import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
-MANIFEST_HEADER = ["image_id", "path", "tags", "split"]
+MANIFEST_HEADER = ["image_id", "path", "tags", "split", "photo"]  # photo: prepare decoded the image (the default)
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
 
 
@@ -69,6 +69,7 @@ def check_manifest(run_dir: Path, expected: list[tuple[str, Path, str]]) -> list
     assert rows[0] == MANIFEST_HEADER
     assert [tuple(row[:3]) for row in rows[1:]] == [(image, str(path), tags) for image, path, tags in expected]
     splits = [row[3] for row in rows[1:]]
+    assert all(len(bytes.fromhex(row[4])) == 8 for row in rows[1:])  # every kept image decoded: its photo hash
     assert set(splits) <= {"train", "validation"}
     if len(splits) >= 2:
         assert set(splits) == {"train", "validation"}  # both sides always get an image

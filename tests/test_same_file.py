@@ -3,6 +3,8 @@
 import os
 import shutil
 
+import numpy as np
+
 from conftest import run_script
 
 from tagger import runfolder
@@ -36,6 +38,33 @@ def test_the_same_file_under_several_paths_is_kept_once_and_recorded(tiny_datase
         ("tags.csv line 18", f"duplicate entry for {originals[4].name}: tags merged"),  # ./name is the same id
     ])
     assert manifest.tags[manifest.image_ids.index(originals[0].name)] == ["common", "tag0", "extra"]
+    # The copy is kept as an image, and known for the photo it is: the variant probe counts the two once.
+    photo = dict(zip(manifest.image_ids, manifest.photos))
+    assert photo["copy.png"] == photo[originals[2].name]
+    assert all(len(bytes.fromhex(value)) == 8 for value in manifest.photos)
+
+
+def test_a_photo_re_saved_or_resized_keeps_its_photo_hash_and_another_picture_does_not(tmp_path):
+    from PIL import Image, ImageDraw
+
+    from tagger.images import COPY_BITS, hash_bits, inspect_image
+
+    photo = Image.new("RGB", (240, 160), (30, 60, 90))
+    draw = ImageDraw.Draw(photo)
+    for index in range(12):
+        draw.ellipse((17 * index, 11 * (index % 5), 17 * index + 40, 11 * (index % 5) + 70),
+                     fill=(20 * index, 255 - 15 * index, (70 * index) % 256))
+    photo.save(tmp_path / "photo.png")
+    photo.save(tmp_path / "resaved.jpg", quality=50)
+    photo.resize((120, 80)).save(tmp_path / "half.jpg", quality=75)
+    photo.transpose(Image.Transpose.ROTATE_180).save(tmp_path / "other.png")  # the same pixels, another picture
+    hashes = [inspect_image(tmp_path / name) for name in ("photo.png", "resaved.jpg", "half.jpg", "other.png")]
+    assert all(problem is None for problem, _ in hashes)
+    bits = hash_bits([value for _, value in hashes]).astype(int)
+    differing = np.abs(bits[:, None, :] - bits[None, :, :]).sum(axis=2)
+    assert differing[0, 1] <= COPY_BITS and differing[0, 2] <= COPY_BITS
+    assert differing[0, 3] > 3 * COPY_BITS
+    assert inspect_image(tmp_path / "missing.png") == ("file not found", "")
 
 
 def test_an_output_that_cannot_be_replaced_leaves_every_old_output_in_place(tiny_dataset, tmp_path):

@@ -419,3 +419,50 @@ def test_a_spelling_used_on_one_kind_of_image_is_merged_and_a_look_alike_spelled
     adjusted = SeparabilityProbe().fit(embeddings, matrix).probe(np.array([red]), np.array([rot]))
     whole = WithoutCompany().fit(embeddings, matrix).probe(np.array([red]), np.array([rot]))
     assert adjusted.z[0] < 2 and whole.z[0] > 4
+
+
+def reposted(embeddings, image_tags, tag: str, copies: int = 3, seed: int = 0):
+    """Every image tagged `tag` posted `copies` more times: each copy with the image's tags, its embedding plus noise of
+    2% of the images' own spread (a re-saved file) and its photo hash; (embeddings, image tags, photo hashes)."""
+    random = np.random.default_rng(seed)
+    index = np.concatenate([[i] * (1 + copies * (tag in tags)) for i, tags in enumerate(image_tags)])
+    copy = np.r_[False, index[1:] == index[:-1]]
+    noise = 0.02 * embeddings.std(axis=0) * random.normal(size=(len(index), embeddings.shape[1]))
+    hashes = [random.bytes(8).hex() for _ in image_tags]
+    return ((embeddings[index] + copy[:, None] * noise).astype(np.float32), [image_tags[i] for i in index],
+            [hashes[i] for i in index])
+
+
+def test_copies_of_one_photo_count_once_so_a_spelling_kept_on_reposts_is_no_concept_of_its_own():
+    """`mantel`, coat's translation used at random, on photos each posted four times with their tags: counted as
+    independent images, the copies put twins on both sides of the held-out folds and move apart under the label
+    shuffles, and the probe reads mantel as a concept of its own. Known by their photo hashes, they are counted once,
+    and mantel is coat's variant again."""
+    centres = look_alike_centres(["coat", "jacket*", "car"])
+    embeddings, image_tags = collection({"coat": ["coat", "mantel"], "jacket": ["jacket"], "car": ["car"]}, centres)
+    embeddings, image_tags, photos = reposted(embeddings, image_tags, "mantel")
+    counts, vocabulary, matrix = tags_by_use(image_tags)
+    vectors = tag_mean_embeddings(matrix, embeddings, center=True)
+    by_photo = CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], matrix,
+                                      image_embeddings=embeddings, image_photos=photos)
+    assert groups_of(by_photo) == [["coat", "mantel"]]
+    by_image = fit(embeddings, image_tags)  # no photo hashes: every copy an image of its own
+    assert groups_of(by_image) == []
+    pair = pair_positions(by_image, image_tags)[frozenset(("coat", "mantel"))]
+    assert by_image.evidence_.parts()["distinct"][pair] > 0.5
+
+
+def test_one_per_photo_keeps_the_first_of_each_photos_copies_in_the_order_given():
+    random = np.random.default_rng(3)
+    embeddings = random.normal(size=(45, DIMENSIONS)).astype(np.float32)
+    hashes = [random.bytes(8).hex() for _ in range(40)]
+    flipped = [f"{int(value, 16) ^ 0b1011:016x}" for value in hashes[:5]]  # re-saved: 3 bits of 64 changed
+    photos = hashes + flipped
+    photos[39] = ""  # not decoded by prepare: a photo of its own
+    _, _, matrix = tags_by_use([["thing"]] * 45)
+    probe = SeparabilityProbe().fit(embeddings, matrix, photos)
+    # 40, 41 and 44 are copies of 0, 1 and 4: the first of each photo in the order given is kept (40, not 0)
+    np.testing.assert_array_equal(probe.one_per_photo(np.array([44, 3, 40, 7, 0, 41, 4, 39])), [44, 3, 40, 7, 41, 39])
+    np.testing.assert_array_equal(probe.one_per_photo(np.arange(40)), np.arange(40))  # distinct photos, all kept
+    unhashed = SeparabilityProbe().fit(embeddings, matrix)
+    np.testing.assert_array_equal(unhashed.one_per_photo(np.array([44, 4])), [44, 4])

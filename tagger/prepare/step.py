@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.images import image_problem
+from tagger.images import inspect_image
 from tagger.prepare.sources import SourceFormat, SourceProblem, read_source
 from tagger.progress import progress_bar
 from tagger.result import StepResult
@@ -72,13 +72,13 @@ def prepare(settings: Settings) -> StepResult:
                                                    for image in tags_by_image if leaves_root(image)}
     drop_images(tags_by_image, problems, refused)
     paths = {image: resolve(image, images_root) for image in tags_by_image}
-    unreadable = check_images(paths) if data.check_images else {}
+    unreadable, photos = check_images(paths) if data.check_images else ({}, None)
     drop_images(tags_by_image, problems, unreadable)
     merge_same_files(tags_by_image, paths, problems)
     stop_unless_usable(tags_by_image, problems, read_count, len(refused) + len(unreadable), data, images_root, run_dir)
 
     kept_counts = frequent_tags(tags_by_image, data.min_tag_occurrences, problems, run_dir)
-    manifest = build_manifest(tags_by_image, paths, kept_counts, data, problems)
+    manifest = build_manifest(tags_by_image, paths, kept_counts, data, problems, photos)
     write_outputs(run_dir, problems, kept_counts, manifest, settings)
     print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
     return StepResult([run_dir / name for name in (runfolder.MANIFEST, runfolder.VOCABULARY, runfolder.SKIPPED)],
@@ -169,8 +169,9 @@ def frequent_tags(tags_by_image, min_occurrences: int, problems, run_dir) -> lis
     return kept
 
 
-def build_manifest(tags_by_image, paths, kept_counts, data, problems) -> runfolder.Manifest:
-    """The images left with at least one kept tag, each with its split."""
+def build_manifest(tags_by_image, paths, kept_counts, data, problems, photos=None) -> runfolder.Manifest:
+    """The images left with at least one kept tag, each with its split (and its photo hash, photos: image -> hash,
+    where the images were checked)."""
     kept_tags = {tag for tag, _ in kept_counts}
     image_ids, kept_tag_lists = [], []
     for image, tags in tags_by_image.items():
@@ -185,6 +186,7 @@ def build_manifest(tags_by_image, paths, kept_counts, data, problems) -> runfold
         paths=[str(paths[image]) for image in image_ids],
         tags=kept_tag_lists,
         splits=assign_splits(image_ids, data.validation_fraction),
+        photos=None if photos is None else [photos.get(image, "") for image in image_ids],
     )
 
 
@@ -206,16 +208,18 @@ def resolve(image: str, images_root: Path) -> Path:
     return path if path.is_absolute() else (images_root / path).absolute()
 
 
-def check_images(paths: dict[str, Path]) -> dict[str, str]:
-    """image -> reason, for every image that cannot be decoded. Decoding runs on all cores."""
+def check_images(paths: dict[str, Path]) -> tuple[dict[str, str], dict[str, str]]:
+    """(image -> reason, for every image that cannot be decoded; image -> photo hash, for every one that can).
+    Decoding runs on all cores."""
     progress = progress_bar(len(paths), description="checking images")
-    reasons = []
+    found = []
     with ThreadPoolExecutor() as pool:
-        for reason in pool.map(image_problem, paths.values()):
-            reasons.append(reason)
-            progress.update(len(reasons))
+        for result in pool.map(inspect_image, paths.values()):
+            found.append(result)
+            progress.update(len(found))
     progress.close()
-    return {image: reason for image, reason in zip(paths, reasons) if reason is not None}
+    return ({image: reason for image, (reason, _) in zip(paths, found) if reason is not None},
+            {image: photo for image, (reason, photo) in zip(paths, found) if reason is None})
 
 
 # "Nearly every row": at least this share of the rows with tags, and at least this many rows.

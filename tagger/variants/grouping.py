@@ -316,11 +316,12 @@ class CombinedVariants:
         self.near_misses = near_misses
 
     def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset(),
-            image_embeddings=None) -> "CombinedVariants":
+            image_embeddings=None, image_photos=None) -> "CombinedVariants":
         """tag_vectors: one array of L2-normalized tag vectors, or a list of views of them (the first is searched
         for neighbours; visual evidence is the mean cosine over the views).
         rejected_pairs: frozensets of two tags a person rejected; they never end up in one group.
-        image_embeddings: per-image embeddings (rows of tag_images' columns) for the separability probe."""
+        image_embeddings: per-image embeddings (rows of tag_images' columns) for the separability probe.
+        image_photos: per-image photo hashes (the manifest's photo column), so the probe counts copies of a photo once."""
         from tagger.variants.evidence import CooccurrenceStats, candidate_pairs
         from tagger.variants.separability import SeparabilityProbe
 
@@ -341,7 +342,7 @@ class CombinedVariants:
         self.probe_ = None
         self._probed, self.probes_asked_ = {}, 0
         if image_embeddings is not None and len(vocabulary) > 1:
-            self.probe_ = (self.probe or SeparabilityProbe()).fit(image_embeddings, tag_images)
+            self.probe_ = (self.probe or SeparabilityProbe()).fit(image_embeddings, tag_images, image_photos)
         self.timings_["probe null"], clock = time.perf_counter() - clock, time.perf_counter()
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}

@@ -50,6 +50,8 @@ from scipy import sparse
 from scipy.stats import norm, rankdata
 from threadpoolctl import threadpool_limits
 
+from tagger.images import COPY_BITS
+
 # Sizes (images per side) at which the null is measured; a pair's null is read at its own size.
 NULL_SIZES = (6, 12, 24, 48, 96, 192)
 MIN_IMAGES = 6  # fewer images on a side than this: the probe cannot say anything, it is not asked
@@ -193,8 +195,17 @@ class SeparabilityProbe:
         self.null_repeats = null_repeats
 
     @threadpool_limits.wrap(limits=1, user_api="blas")  # small products: threads only wait for each other
-    def fit(self, embeddings: np.ndarray, tag_images: sparse.csr_matrix) -> "SeparabilityProbe":
-        """Fits the projection on a sample of images and measures the null on the most used tags."""
+    def fit(self, embeddings: np.ndarray, tag_images: sparse.csr_matrix,
+            photos: list[str] | None = None) -> "SeparabilityProbe":
+        """Fits the projection on a sample of images and measures the null on the most used tags.
+
+        photos: each image's photo hash (tagger.images.photo_hash; "" unknown), so that copies of one photo count
+        once (see one_per_photo); None: every image is a photo of its own."""
+        if photos is not None and len(photos) != tag_images.shape[1]:
+            raise ValueError(f"need one photo hash per image; received {len(photos)} for {tag_images.shape[1]} images")
+        self.photo_known_ = None if photos is None else np.array([bool(photo) for photo in photos])
+        self.photo_bytes_ = None if photos is None else np.frombuffer(
+            bytes.fromhex("".join(photo or "0" * 16 for photo in photos)), np.uint8).reshape(len(photos), 8)
         self.tag_images_ = (tag_images > 0).tocsr()
         self.image_tags_ = self.tag_images_.T.tocsr()  # each image's tags: the company a pair is adjusted for
         image_count = self.tag_images_.shape[1]
@@ -213,6 +224,27 @@ class SeparabilityProbe:
         """The images' embeddings in the whitened projection (rows in sorted image order)."""
         rows = np.asarray(self.embeddings_[np.sort(images)], np.float64)
         return (rows - self.mean_) @ self.components_ / self.scale_
+
+    def one_per_photo(self, images: np.ndarray) -> np.ndarray:
+        """The images less copies of an earlier one (photo hashes within COPY_BITS), in their order: each test counts
+        a photo once.
+
+        Both tests take each image for an independent draw: held-out folds that put one copy in training and its
+        twin in test, and label shuffles that move copies apart, read a spelling kept on one photo's copies (a
+        repost carries the photo's tags) as a concept of its own. Copies on the two sides of a pair are kept (the
+        same photo named both ways says they are one)."""
+        if self.photo_bytes_ is None or len(images) < 2:
+            return images
+        known = self.photo_known_[images]
+        bits = np.unpackbits(self.photo_bytes_[images], axis=1).astype(np.float64)  # BLAS; exact for 0 / 1 sums
+        differing = bits @ (1 - bits).T + (1 - bits) @ bits.T  # bits set in one hash and not in the other
+        copies = np.triu((differing <= COPY_BITS) & known[:, None] & known[None, :], k=1)
+        if not copies.any():
+            return images
+        kept = np.ones(len(images), bool)
+        for later in np.flatnonzero(copies.any(axis=0)):
+            kept[later] = not np.any(copies[:later, later] & kept[:later])
+        return images[kept]
 
     def images_of(self, tag: int) -> np.ndarray:
         row = self.tag_images_[tag]
@@ -262,7 +294,12 @@ class SeparabilityProbe:
                     continue
                 for repeat in range(self.null_repeats):
                     random = np.random.default_rng([self.seed, 7, int(tag), size, repeat])
-                    chosen = random.permutation(np.sort(images))[:2 * size]
+                    shuffled = random.permutation(np.sort(images))
+                    chosen = self.one_per_photo(shuffled[:2 * size])
+                    if len(chosen) < 2 * size:  # copies among them: halves of as many photos, if the tag has them
+                        chosen = self.one_per_photo(shuffled[:4 * size])[:2 * size]
+                        if len(chosen) < 2 * size:
+                            continue
                     values.append(self.auc(np.sort(chosen[:size]), np.sort(chosen[size:])))
             if len(values) >= 2:
                 sizes.append(size)
@@ -286,9 +323,9 @@ class SeparabilityProbe:
         cache = self.__dict__.setdefault("references_", {})
         if tag not in cache:
             images = self.images_of(tag)
-            others = self.images_without(images, (4, tag))
-            if min(len(images), len(others)) >= MIN_IMAGES:
-                sample = self.sample(images, (3, tag))
+            others = self.one_per_photo(self.images_without(images, (4, tag)))
+            sample = self.one_per_photo(self.sample(images, (3, tag)))
+            if min(len(sample), len(others)) >= MIN_IMAGES:
                 observed, null_mean = self.gap(sample, others, (3, tag))[:2]
                 cache[tag] = (self.auc(sample, others), observed - null_mean)
             else:
@@ -358,9 +395,11 @@ class SeparabilityProbe:
         neither = self.images_without(np.union1d(images_a, images_b), (6, low, high))
         if len(neither) < MIN_IMAGES:
             return np.nan, np.nan
+        both = self.one_per_photo(self.sample(both, (5, low, high)))
+        if len(both) < MIN_IMAGES:
+            return np.nan, np.nan
         # Each set of images gathered and projected once, for both sides.
-        carrying_both, rows_a, rows_b = (self.projected(images)
-                                         for images in (self.sample(both, (5, low, high)), sample_a, sample_b))
+        carrying_both, rows_a, rows_b = (self.projected(images) for images in (both, sample_a, sample_b))
         unrelated = self.projected(neither).mean(axis=0)
         sides = [self.added(carrying_both, rows_a, rows_b, unrelated, reference_b, (low, high, b)),
                  self.added(carrying_both, rows_b, rows_a, unrelated, reference_a, (low, high, a))]
@@ -425,8 +464,10 @@ class SeparabilityProbe:
             if min(len(only_a), len(only_b)) < MIN_IMAGES:
                 continue
             low, high = min(a, b), max(a, b)  # the same samples whichever way round the pair is asked
-            sample_a = self.sample(only_a, (1, low, high, a))
-            sample_b = self.sample(only_b, (1, low, high, b))
+            sample_a = self.one_per_photo(self.sample(only_a, (1, low, high, a)))
+            sample_b = self.one_per_photo(self.sample(only_b, (1, low, high, b)))
+            if min(len(sample_a), len(sample_b)) < MIN_IMAGES:
+                continue
             first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
             company = self.company(first_sample, second_sample, (a, b))
             auc[index] = self.auc(first_sample, second_sample, company)

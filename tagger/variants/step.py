@@ -48,7 +48,8 @@ def cluster_tags(settings: Settings) -> StepResult:
         if head_kernel is not None:  # a second view: the tags as the trained model sees them
             tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
         variants = combined_variants(settings, vocabulary).fit(
-            tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None)
+            tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None,
+            manifest.photos)
         groups, near_misses = variants.groups_, variants.near_misses_
     write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
