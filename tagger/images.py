@@ -7,6 +7,7 @@ Its decoders release the GIL, so tf.data still decodes in parallel.
 
 import logging
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -124,9 +125,21 @@ def photo_hash(image: Image.Image) -> str:
 COPY_BITS = 4
 
 
-def hash_bits(hashes: list[str]) -> np.ndarray:
-    """photo_hash values as rows of 64 bits (uint8, 0 or 1)."""
-    return np.unpackbits(np.frombuffer(bytes.fromhex("".join(hashes)), np.uint8).reshape(len(hashes), 8), axis=1)
+PHOTO_HASH = re.compile(r"^[0-9a-f]{16}$")  # photo_hash's form
+
+
+def hash_bytes(hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(each photo_hash as a row of 8 bytes, whether it is one): "" (an image prepare did not decode) is no hash,
+    and its row zeros."""
+    known = np.array([bool(PHOTO_HASH.match(value)) for value in hashes], bool)
+    text = "".join(value if ok else "0" * 16 for value, ok in zip(hashes, known))
+    return np.frombuffer(bytes.fromhex(text), np.uint8).reshape(len(hashes), 8), known
+
+
+def differing_bits(rows: np.ndarray) -> np.ndarray:
+    """How many of the 64 bits differ, for every two of these hashes (rows of 8 bytes, as hash_bytes gives)."""
+    bits = np.unpackbits(rows, axis=1).astype(np.float64)  # a BLAS product: exact for sums of 0 and 1
+    return bits @ (1 - bits).T + (1 - bits) @ bits.T
 
 
 def _load_or_blank(path: bytes, size: int) -> np.ndarray:

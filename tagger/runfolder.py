@@ -178,8 +178,20 @@ def read_manifest(run_dir: Path) -> Manifest:
         paths=table["path"].tolist(),
         tags=[text.split(TAG_SEPARATOR) if text else [] for text in table["tags"]],
         splits=table["split"].tolist(),
-        photos=table["photo"].tolist() if "photo" in table.columns else None,
+        photos=read_photos(table["photo"].tolist()) if "photo" in table.columns else None,
     )
+
+
+def read_photos(values: list[str]) -> list[str]:
+    """The manifest's photo column, a value that is no photo hash (a hand-edited file) blank: that image is then a
+    photo of its own, as one prepare.py could not decode."""
+    from tagger.images import PHOTO_HASH
+
+    malformed = [value for value in values if value and not PHOTO_HASH.match(value)]
+    if malformed:
+        log.warning(f"{MANIFEST}: {len(malformed)} photo values are no photo hash (like {malformed[0][:40]!r}); "
+                    "those images count as photos of their own (prepare.py writes the column again)")
+    return [value if PHOTO_HASH.match(value) else "" for value in values]
 
 
 def write_vocabulary(run_dir: Path, counts: list[tuple[str, int]]) -> None:

@@ -1,9 +1,8 @@
 """One photo listed under two paths is one image: never in training and validation at once."""
 
+import logging
 import os
 import shutil
-
-import numpy as np
 
 from conftest import run_script
 
@@ -47,7 +46,7 @@ def test_the_same_file_under_several_paths_is_kept_once_and_recorded(tiny_datase
 def test_a_photo_re_saved_or_resized_keeps_its_photo_hash_and_another_picture_does_not(tmp_path):
     from PIL import Image, ImageDraw
 
-    from tagger.images import COPY_BITS, hash_bits, inspect_image
+    from tagger.images import COPY_BITS, differing_bits, hash_bytes, inspect_image
 
     photo = Image.new("RGB", (240, 160), (30, 60, 90))
     draw = ImageDraw.Draw(photo)
@@ -60,8 +59,9 @@ def test_a_photo_re_saved_or_resized_keeps_its_photo_hash_and_another_picture_do
     photo.transpose(Image.Transpose.ROTATE_180).save(tmp_path / "other.png")  # the same pixels, another picture
     hashes = [inspect_image(tmp_path / name) for name in ("photo.png", "resaved.jpg", "half.jpg", "other.png")]
     assert all(problem is None for problem, _ in hashes)
-    bits = hash_bits([value for _, value in hashes]).astype(int)
-    differing = np.abs(bits[:, None, :] - bits[None, :, :]).sum(axis=2)
+    rows, known = hash_bytes([value for _, value in hashes])
+    assert known.all()
+    differing = differing_bits(rows)
     assert differing[0, 1] <= COPY_BITS and differing[0, 2] <= COPY_BITS
     assert differing[0, 3] > 3 * COPY_BITS
     assert inspect_image(tmp_path / "missing.png") == ("file not found", "")
@@ -83,3 +83,17 @@ def test_an_output_that_cannot_be_replaced_leaves_every_old_output_in_place(tiny
     assert after == {name: data for name, data in before.items() if name != "skipped.csv"}
     left = sorted(path.name for path in run_dir.iterdir() if path.name != "logs")  # logs/: each step's log
     assert left == sorted(before)  # no staging folder left
+
+
+def test_a_photo_value_that_is_no_photo_hash_is_read_as_none_and_said(tmp_path, caplog):
+    """A hand-edited manifest: the image counts as a photo of its own (as one prepare.py could not decode), and the
+    step says so once instead of failing on the value."""
+    (tmp_path / "manifest.csv").write_text(
+        "image_id,path,tags,split,photo\n"
+        "a.png,/x/a.png,cat,train,8828480501020100\n"
+        "b.png,/x/b.png,cat,train,not a hash\n"
+        "c.png,/x/c.png,cat,validation,\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        manifest = runfolder.read_manifest(tmp_path)
+    assert manifest.photos == ["8828480501020100", "", ""]
+    assert "1 photo values are no photo hash (like 'not a hash')" in caplog.text

@@ -50,7 +50,7 @@ from scipy import sparse
 from scipy.stats import norm, rankdata
 from threadpoolctl import threadpool_limits
 
-from tagger.images import COPY_BITS
+from tagger.images import COPY_BITS, differing_bits, hash_bytes
 
 # Sizes (images per side) at which the null is measured; a pair's null is read at its own size.
 NULL_SIZES = (6, 12, 24, 48, 96, 192)
@@ -203,9 +203,7 @@ class SeparabilityProbe:
         once (see one_per_photo); None: every image is a photo of its own."""
         if photos is not None and len(photos) != tag_images.shape[1]:
             raise ValueError(f"need one photo hash per image; received {len(photos)} for {tag_images.shape[1]} images")
-        self.photo_known_ = None if photos is None else np.array([bool(photo) for photo in photos])
-        self.photo_bytes_ = None if photos is None else np.frombuffer(
-            bytes.fromhex("".join(photo or "0" * 16 for photo in photos)), np.uint8).reshape(len(photos), 8)
+        self.photo_bytes_, self.photo_known_ = (None, None) if photos is None else hash_bytes(photos)
         self.tag_images_ = (tag_images > 0).tocsr()
         self.image_tags_ = self.tag_images_.T.tocsr()  # each image's tags: the company a pair is adjusted for
         image_count = self.tag_images_.shape[1]
@@ -236,9 +234,8 @@ class SeparabilityProbe:
         if self.photo_bytes_ is None or len(images) < 2:
             return images
         known = self.photo_known_[images]
-        bits = np.unpackbits(self.photo_bytes_[images], axis=1).astype(np.float64)  # BLAS; exact for 0 / 1 sums
-        differing = bits @ (1 - bits).T + (1 - bits) @ bits.T  # bits set in one hash and not in the other
-        copies = np.triu((differing <= COPY_BITS) & known[:, None] & known[None, :], k=1)
+        close = differing_bits(self.photo_bytes_[images]) <= COPY_BITS
+        copies = np.triu(close & known[:, None] & known[None, :], k=1)
         if not copies.any():
             return images
         kept = np.ones(len(images), bool)
@@ -251,12 +248,13 @@ class SeparabilityProbe:
         return row.indices[row.data > 0]
 
     def sample(self, images: np.ndarray, key: tuple, size: int | None = None) -> np.ndarray:
-        """At most size (default per_side) of the images, the same ones for the same key on every run."""
+        """At most size (default per_side) of the images, one per photo (one_per_photo), the same ones for the same
+        key on every run."""
         size = size or self.per_side
         if len(images) <= size:
-            return np.sort(images)
+            return self.one_per_photo(np.sort(images))
         random = np.random.default_rng([self.seed, *key])
-        return np.sort(random.choice(np.sort(images), size, replace=False))
+        return self.one_per_photo(np.sort(random.choice(np.sort(images), size, replace=False)))
 
     def auc(self, first_images: np.ndarray, second_images: np.ndarray, company: np.ndarray | None = None) -> float:
         """Held-out AUC of telling the two sets of images apart (out-of-fold decision values, pooled); with company
@@ -323,8 +321,7 @@ class SeparabilityProbe:
         cache = self.__dict__.setdefault("references_", {})
         if tag not in cache:
             images = self.images_of(tag)
-            others = self.one_per_photo(self.images_without(images, (4, tag)))
-            sample = self.one_per_photo(self.sample(images, (3, tag)))
+            others, sample = self.images_without(images, (4, tag)), self.sample(images, (3, tag))
             if min(len(sample), len(others)) >= MIN_IMAGES:
                 observed, null_mean = self.gap(sample, others, (3, tag))[:2]
                 cache[tag] = (self.auc(sample, others), observed - null_mean)
@@ -395,7 +392,7 @@ class SeparabilityProbe:
         neither = self.images_without(np.union1d(images_a, images_b), (6, low, high))
         if len(neither) < MIN_IMAGES:
             return np.nan, np.nan
-        both = self.one_per_photo(self.sample(both, (5, low, high)))
+        both = self.sample(both, (5, low, high))
         if len(both) < MIN_IMAGES:
             return np.nan, np.nan
         # Each set of images gathered and projected once, for both sides.
@@ -437,7 +434,7 @@ class SeparabilityProbe:
         return company
 
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
-        """per_side images not in images (sorted), the same ones for the same key on every run."""
+        """per_side images not in images (sorted, one per photo), the same ones for the same key on every run."""
         total = self.tag_images_.shape[1]
         available = total - len(images)
         if available <= 4 * self.per_side:  # a tag on nearly every image: the rest is small, list it
@@ -448,7 +445,7 @@ class SeparabilityProbe:
             draw = random.choice(total, 2 * self.per_side, replace=False)
             draw = draw[~np.isin(draw, images, assume_unique=True)]
             chosen = np.concatenate([chosen, draw[~np.isin(draw, chosen)]])
-        return np.sort(chosen[:self.per_side])
+        return self.one_per_photo(np.sort(chosen[:self.per_side]))
 
     @threadpool_limits.wrap(limits=1, user_api="blas")
     def probe(self, first: np.ndarray, second: np.ndarray) -> ProbeResult:
@@ -464,8 +461,7 @@ class SeparabilityProbe:
             if min(len(only_a), len(only_b)) < MIN_IMAGES:
                 continue
             low, high = min(a, b), max(a, b)  # the same samples whichever way round the pair is asked
-            sample_a = self.one_per_photo(self.sample(only_a, (1, low, high, a)))
-            sample_b = self.one_per_photo(self.sample(only_b, (1, low, high, b)))
+            sample_a, sample_b = self.sample(only_a, (1, low, high, a)), self.sample(only_b, (1, low, high, b))
             if min(len(sample_a), len(sample_b)) < MIN_IMAGES:
                 continue
             first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
