@@ -7,12 +7,13 @@ Its decoders release the GIL, so tf.data still decodes in parallel.
 
 import logging
 import os
-import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from tagger.runfolder import PHOTO_HASH
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,6 @@ def photo_hash(image: Image.Image) -> str:
 # at quality 50, or halved in size, 99% within 3 bits and all within 5; the closest two distinct photos 7 apart (1% of
 # the photos have a distinct one within 9). Cropped and mirrored copies are not caught.
 COPY_BITS = 4
-
-
-PHOTO_HASH = re.compile(r"^[0-9a-f]{16}$")  # photo_hash's form
 
 
 def hash_bytes(hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:

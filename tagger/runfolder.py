@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import math
+import re
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -182,11 +183,13 @@ def read_manifest(run_dir: Path) -> Manifest:
     )
 
 
+# The manifest's photo column: tagger.images.photo_hash, 16 hex digits.
+PHOTO_HASH = re.compile(r"^[0-9a-f]{16}$")
+
+
 def read_photos(values: list[str]) -> list[str]:
     """The manifest's photo column, a value that is no photo hash (a hand-edited file) blank: that image is then a
     photo of its own, as one prepare.py could not decode."""
-    from tagger.images import PHOTO_HASH
-
     malformed = [value for value in values if value and not PHOTO_HASH.match(value)]
     if malformed:
         log.warning(f"{MANIFEST}: {len(malformed)} photo values are no photo hash (like {malformed[0][:40]!r}); "
