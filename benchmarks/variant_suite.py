@@ -73,6 +73,9 @@ Sets (each on coco128 at every seed unless noted):
                images (the 30% furthest along their first principal component: a second annotator who tags only
                some; and on 5% at random, as every midscale set): the images carrying both differ from those
                carrying one, on both sides, by that kind; not in the direction of the other spelling's own images
+  midscale_attribute  midscale_shared with an attribute tag for each planted concept (`vintage`, `sketch`, ...) on
+               40% of its images at random, always beside one of its spellings: a tag the images cannot tell from a
+               second name typed beside the first (midscale_shared), except that it never names an image by itself
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -115,7 +118,8 @@ COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
-            "midscale_shared_kind", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+            "midscale_shared_kind", "midscale_attribute", "scenes", "scenes_nearspell", "scenes_signature",
+            "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
 # or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component))
@@ -125,7 +129,12 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_several": ("plain", True, False, "few"),
                  "midscale_several_nearspell": ("plain", True, True, "few"),
                  "midscale_shared": ("plain", True, True, "half"),
-                 "midscale_shared_kind": ("plain", True, True, "kind")}
+                 "midscale_shared_kind": ("plain", True, True, "kind"),
+                 "midscale_attribute": ("plain", True, True, "half")}
+# Tags naming something about an image of one concept that its images do not show (midscale_attribute): no spelling
+# link to any concept name.
+ATTRIBUTES = ("vintage", "favourite", "blurry", "scanned", "wip", "commission", "sketch", "request", "gift", "contest",
+              "old photo", "reupload")
 SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
@@ -430,6 +439,21 @@ def typed_twice_on_one_kind(rows, features, plan: dict, rng: random.Random, shar
     return rows
 
 
+def attribute_of_one_concept(rows, plan: dict, rng: random.Random, share: float = 0.4):
+    """Each planted concept given an attribute tag (ATTRIBUTES) on `share` of its images at random, beside whichever
+    of its spellings they carry: a tag that never names an image by itself, whose images are the concept's and look
+    like the rest of them (`vintage` on some of the door images, typed `door`, `tuer` or both). Not a variant: two
+    people typing a second name beside the first, on half a concept's images, leave the same traces (midscale_shared),
+    except that a second name also names images by itself."""
+    rows = [list(row) for row in rows]
+    for attribute, spellings in zip(ATTRIBUTES, plan.values()):
+        names = {spelling for spelling, _ in spellings}
+        for row in rows:
+            if names & set(row) and rng.random() < share:
+                row.append(attribute)
+    return rows
+
+
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     """(rows of tags, embeddings, {concept: [spellings]}, photo hashes or None) for one set at one seed."""
     rng = random.Random(seed)
@@ -486,6 +510,8 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05)
         if typed_twice == "kind":
             rows = typed_twice_on_one_kind(rows, embeddings, plan, rng)
+        if name == "midscale_attribute":
+            rows = attribute_of_one_concept(rows, plan, rng)
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]

@@ -123,6 +123,9 @@ class PairEvidence:
     probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
     text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
     slip: np.ndarray | None = None  # one tag is a slip of the other, a word (tagger.variants.words; None: not asked)
+    # 1 where each tag names images by itself (CombinedVariants.never_alone_), 0 where one never does: its shared use
+    # is then no second name the images can vouch for (None: both do)
+    names_alone: np.ndarray | None = None
 
     def parts(self) -> dict[str, np.ndarray]:
         """The documented rule (README, "How variants are scored"), term by term."""
@@ -136,6 +139,7 @@ class PairEvidence:
         distinct = np.zeros(len(self.first))
         same = np.zeros(len(self.first))
         power = np.zeros(len(self.first))
+        named_twice = np.zeros(len(self.first))
         if self.probe is not None:
             probed = ~np.isnan(self.probe.auc)
             z = np.nan_to_num(self.probe.z)
@@ -169,6 +173,17 @@ class PairEvidence:
                 added = ramp(np.nan_to_num(self.probe.together_z), 2, 4) * \
                     ramp(np.nan_to_num(self.probe.together_separation), 0.2, 0.4) * power
                 distinct = np.maximum(distinct, added)
+            # One thing named twice: neither side's images carrying both add the other's look, where that test could
+            # have seen a fair share of it (the least share called distinct, 0.4 of the other's whole look, at
+            # distinct's significance): the images say the shared use is a second name, not company, and the overlap
+            # counts no more against the pair (two annotators' tags merged: half a concept's images carry both).
+            if self.probe.together_power is not None:
+                top_added = ramp(np.nan_to_num(self.probe.together_top_z), 1, 3) * \
+                    ramp(np.nan_to_num(self.probe.together_top_separation), 0.2, 0.4)
+                named_twice = np.where(probed, ramp(0.4 * np.nan_to_num(self.probe.together_power), 2, 4)
+                                       * (1 - top_added), 0)
+                if self.names_alone is not None:
+                    named_twice = named_twice * self.names_alone
             distinct = np.where(probed, distinct, 0)
             # One concept: the images could tell these tags from the rest (power) but not from each other, or only
             # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
@@ -195,10 +210,10 @@ class PairEvidence:
         images_agree = strength if self.probe is None else same * ramp(meaning, 0.0, 0.2)
         spelling_case = spelled * (0.6 + 0.3 * images_agree)  # spelling alone: 0.6, proposed but flagged
         support = 1 - (1 - images_agree) * (1 - spelling_case)
-        score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled)) ** 2
+        score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled) * (1 - named_twice)) ** 2
         return {"meaning": meaning, "strength": strength, "spelled": spelled,
                 "spelled_by_slip": spelled > by_similarity, "distinct": distinct, "same": same, "power": power,
-                "images_agree": images_agree, "score": score}
+                "named_twice": named_twice, "images_agree": images_agree, "score": score}
 
     def probe_answers(self) -> list[str] | None:
         """Per pair, what the separability probe found, in words a person can filter on (PROBE_ANSWERS); None
@@ -254,7 +269,8 @@ class PairEvidence:
 
 
 PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_mean", "gap_null_std", "gap_reference",
-                 "unseen", "unseen_null_mean", "unseen_null_std", "together_z", "together_separation")
+                 "unseen", "unseen_null_mean", "unseen_null_std", "together_z", "together_separation",
+                 "together_top_z", "together_top_separation", "together_power")
 NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
 
 
@@ -344,9 +360,15 @@ class CombinedVariants:
         if image_embeddings is not None and len(vocabulary) > 1:
             self.probe_ = (self.probe or SeparabilityProbe()).fit(image_embeddings, tag_images, image_photos)
         self.timings_["probe null"], clock = time.perf_counter() - clock, time.perf_counter()
+        self.never_alone_ = np.zeros(len(vocabulary), bool)
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.scores_ = self._scores(self.evidence_, vocabulary)
+        if self.probe_ is not None:  # the lift of named twice holds for tags that name images by themselves
+            self.never_alone_ = self._never_alone(tag_images)
+            if self.never_alone_.any():
+                self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
+                self.scores_ = self._scores(self.evidence_, vocabulary)
         self.timings_["evidence"], clock = time.perf_counter() - clock, time.perf_counter()
         self.groups_ = self._group(tag_vectors, vocabulary, counts)
         self.near_misses_ = self._near_misses(vocabulary, counts)
@@ -354,19 +376,45 @@ class CombinedVariants:
         return self
 
     def _evidence(self, first, second, tag_vectors, vocabulary) -> PairEvidence:
-        return pair_evidence(first, second, tag_vectors, vocabulary, self.cooccurrence_,
-                             probe=self._probe_pairs if self.probe_ is not None else None)
+        evidence = pair_evidence(first, second, tag_vectors, vocabulary, self.cooccurrence_,
+                                 probe=self._probe_pairs if self.probe_ is not None else None)
+        if self.never_alone_.any():
+            evidence.names_alone = (~(self.never_alone_[evidence.first] | self.never_alone_[evidence.second])).astype(
+                np.float64)
+        return evidence
+
+    def _never_alone(self, tag_images: sparse.csr_matrix) -> np.ndarray:
+        """Per tag: whether every image carrying it, but fewer than the probe's MIN_IMAGES, also carries a tag it
+        scores as one with. A second name typed beside the first (two people's tags merged) also names images by
+        itself, typed by those who use only it; a tag that never does (`vintage`, `sketch`: something about some of
+        a concept's images, beside whichever of its spellings they carry) shares its images as a second name would
+        and looks like the rest of them, so its shared use is no second name the images can vouch for."""
+        from tagger.variants.separability import MIN_IMAGES
+
+        never = np.zeros(tag_images.shape[0], bool)
+        joined = np.flatnonzero(self.scores_ >= self.min_score)
+        if not len(joined):
+            return never
+        first, second = self.evidence_.first[joined], self.evidence_.second[joined]
+        count = tag_images.shape[0]
+        partners = sparse.csr_matrix((np.ones(2 * len(joined)), (np.r_[first, second], np.r_[second, first])),
+                                     shape=(count, count))
+        tags = np.unique(np.r_[first, second])
+        carried = (tag_images[tags] > 0).astype(np.float64)
+        covered = carried.multiply((partners[tags] > 0).astype(np.float64) @ (tag_images > 0).astype(np.float64) > 0)
+        alone = np.asarray(carried.sum(axis=1)).ravel() - np.asarray(covered.sum(axis=1)).ravel()
+        never[tags] = alone < MIN_IMAGES
+        return never
 
     def _probe_pairs(self, evidence: PairEvidence) -> "ProbeResult":
         """Probe results for the pairs the images could decide; NaN (not probed) for the rest.
 
-        Worth asking: a spelling link, or meaning enough for the images to carry the pair, and not
-        so much shared use that the overlap alone rules it out. Each pair is probed once per fit."""
+        Worth asking: a spelling link, or meaning enough for the images to carry the pair, whatever their shared
+        use (the images carrying both may say it is one thing named twice). Each pair is probed once per fit."""
         from tagger.variants.separability import ProbeResult
 
         parts = evidence.parts()
-        worth = ((parts["spelled"] > 0) | (parts["meaning"] >= 0.2)) & \
-            ((1 - evidence.overlap * (1 - parts["spelled"])) ** 2 >= 0.25)
+        worth = (parts["spelled"] > 0) | (parts["meaning"] >= 0.2)
         keys = [(int(min(a, b)), int(max(a, b))) for a, b in zip(evidence.first, evidence.second)]
         ask = [i for i in np.flatnonzero(worth) if keys[i] not in self._probed]
         # The most promising first, so the cap (bounded cost) leaves out the least likely pairs.
@@ -402,10 +450,12 @@ class CombinedVariants:
             left, right = sorted(group_of[a]), sorted(group_of[b])
             cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
                                                 vocabulary), vocabulary)
-            if cross.min() >= self.min_score / 2:
+            if cross.min() >= self.min_score / 2 and not self._groups_differ(left, right):
                 merged = group_of[a] | group_of[b]
                 for member in merged:
                     group_of[member] = merged
+        if self.probe_ is not None:
+            self._leave_one_out(group_of, tag_vectors, vocabulary)
         groups, seen = [], set()
         for members in group_of.values():
             if len(members) < 2 or id(members) in seen:
@@ -425,6 +475,57 @@ class CombinedVariants:
             ))
         groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
         return groups
+
+    def _groups_differ(self, left: list[int], right: list[int]) -> bool:
+        """Whether the images tell two groups apart where one has several tags (group_distinct)."""
+        return self.probe_ is not None and len(left) + len(right) > 2 and self._group_distinct(left, right) >= 0.5
+
+    def _group_distinct(self, left: list[int], right: list[int]) -> float:
+        """The rule's distinct for two groups of tags (0 without the probe), asked of the images carrying a tag of
+        one and none of the other's against the reverse: each pair across them may look like one concept where a
+        tag's images are mostly the other group's concept under another of its spellings, and one concept it is
+        not (a descriptor typed on both spellings of one concept and on some images of a look-alike)."""
+        from tagger.variants.separability import ProbeResult
+
+        result = self.probe_.probe_groups(left, right)
+        probe = ProbeResult(**{name: getattr(result, name) for name in PROBE_COLUMNS}, family=self.max_probes)
+        nothing = np.zeros(1)
+        evidence = PairEvidence(first=np.array(left[:1]), second=np.array(right[:1]), visual=nothing,
+                                context=np.full(1, np.nan), spelling=nothing, overlap=nothing, probe=probe)
+        return float(evidence.parts()["distinct"][0])
+
+    def _leave_one_out(self, group_of: dict[int, set], tag_vectors, vocabulary) -> None:
+        """Each group of three tags or more, each tag against the rest of its group: a tag leaves it where the images
+        call it two from the rest (_group_distinct), or where it names no image by itself within the group (every
+        image carrying it, but fewer than the probe's MIN_IMAGES, carries another of its tags) and scores as one
+        with none of them without the lift of named twice (a second name also names images by itself; see
+        _never_alone). The worst first (told apart, then naming nothing alone), until none is or two tags are left.
+        Pairs joined best first cannot see a tag's fit to a group it joined before the group's other spellings:
+        `orange ish` joins `orange` on images that are mostly orange ones spelled `0range`; against the group they
+        are the look-alike's."""
+        from tagger.variants.separability import MIN_IMAGES
+
+        groups = {id(members): members for members in group_of.values() if len(members) >= 3}
+        for members in sorted(groups.values(), key=min):
+            while len(members) >= 3:
+                worst = {}
+                for tag in sorted(members):
+                    rest = sorted(members - {tag})
+                    distinct = self._group_distinct([tag], rest)
+                    alone = len(np.setdiff1d(self.probe_.images_of(tag), self.probe_.images_of_tags(tuple(rest))))
+                    worst[tag] = (distinct >= 0.5, alone < MIN_IMAGES and not self._one_without_lift(
+                        tag, rest, tag_vectors, vocabulary), distinct, tag)
+                tag = max(worst, key=lambda tag: worst[tag])
+                if not any(worst[tag][:2]):
+                    break
+                members.discard(tag)
+                group_of[tag] = {tag}
+
+    def _one_without_lift(self, tag: int, others: list[int], tag_vectors, vocabulary) -> bool:
+        """Whether the tag scores as one (min_score) with one of the others without the lift of named twice."""
+        evidence = self._evidence(np.full(len(others), tag), np.array(others), tag_vectors, vocabulary)
+        evidence.names_alone = np.zeros(len(others))
+        return bool(self._scores(evidence, vocabulary).max() >= self.min_score)
 
     def _near_misses(self, vocabulary, counts) -> list[dict]:
         """Pairs scored as one and kept apart by another pair, pairs just under min_score and spelling-near pairs the

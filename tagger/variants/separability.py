@@ -89,6 +89,12 @@ class ProbeResult:
     # MIN_IMAGES images carrying both, or a side that could not be measured).
     together_z: np.ndarray | None = None
     together_separation: np.ndarray | None = None
+    # The same two measures, the most over the two sides, and the least power of the two sides (an addition of the
+    # other tag's whole look, in shuffle spreads): where neither side adds anything, with the power to have seen a
+    # share of it, the images carrying both are one thing named twice.
+    together_top_z: np.ndarray | None = None
+    together_top_separation: np.ndarray | None = None
+    together_power: np.ndarray | None = None
     family: int = FAMILY_PAIRS  # pairs the step may probe: how many chances chance has to reach an extreme AUC
 
     @property
@@ -359,10 +365,11 @@ class SeparabilityProbe:
         return (np.asarray(self.embeddings_[np.sort(images)], np.float64) - self.mean_) @ self.gap_components_
 
     def added(self, carrying_both: np.ndarray, one_only: np.ndarray, other_only: np.ndarray, unrelated: np.ndarray,
-              other_reference: float, key: tuple) -> tuple[float, float]:
+              other_reference: float, key: tuple) -> tuple[float, float, float]:
         """What images carrying both tags add to images carrying one of them only, along the direction in which the
         other tag's own images sit from images carrying neither: (z against label shuffles of the first two sets, the
-        difference as a share of the other tag's distance from images without it, its gap reference). Each set of
+        difference as a share of the other tag's distance from images without it (its gap reference), and the power:
+        the other tag's whole distance in shuffle spreads, what adding all of its look would reach). Each set of
         images comes as its rows in the gap's components (projected), the images carrying neither as their mean.
 
         Two concepts shown together (a coat worn over a shirt) add the other one: its whole look, in its direction.
@@ -373,39 +380,43 @@ class SeparabilityProbe:
         direction = other_only.mean(axis=0) - unrelated
         length = np.linalg.norm(direction)
         if length == 0 or not other_reference > 0:
-            return np.nan, np.nan
+            return np.nan, np.nan, np.nan
         along = np.concatenate([carrying_both, one_only]) @ (direction / length)
         weights, shuffled = self.label_shuffles(len(carrying_both), len(along), (12, *key))
         observed, null = float(weights @ along), shuffled @ along
-        z = (observed - float(null.mean())) / max(float(null.std()), 1e-12)
-        return z, float(np.clip(max(observed, 0.0) / np.sqrt(other_reference), 0.0, 1.0))
+        spread, distance = max(float(null.std()), 1e-12), float(np.sqrt(other_reference))
+        return ((observed - float(null.mean())) / spread, float(np.clip(max(observed, 0.0) / distance, 0.0, 1.0)),
+                distance / spread)
 
-    def together(self, first: tuple, second: tuple) -> tuple[float, float]:
-        """(together z, together separation) of a pair, each (tag, its images, their sample without the other tag,
-        its gap reference): the least over the two sides of what the images carrying both add (added); NaN where
-        fewer than MIN_IMAGES images carry both or carry neither, or a side could not be measured."""
+    def together(self, first: tuple, second: tuple) -> tuple[float, float, float, float, float]:
+        """What the images carrying both tags of a pair add (added), each side given as (tag, its images, their sample
+        without the other tag, its gap reference): (z, separation) the least over the two sides, then the most over
+        them, then the least power; NaN where fewer than MIN_IMAGES images carry both or carry neither, or a side
+        could not be measured."""
         (a, images_a, sample_a, reference_a), (b, images_b, sample_b, reference_b) = first, second
         low, high = min(a, b), max(a, b)
+        unmeasured = (np.nan,) * 5
         both = np.intersect1d(images_a, images_b)
         if len(both) < MIN_IMAGES:
-            return np.nan, np.nan
+            return unmeasured
         neither = self.images_without(np.union1d(images_a, images_b), (6, low, high))
         if len(neither) < MIN_IMAGES:
-            return np.nan, np.nan
+            return unmeasured
         both = self.sample(both, (5, low, high))
         if len(both) < MIN_IMAGES:
-            return np.nan, np.nan
+            return unmeasured
         # Each set of images gathered and projected once, for both sides.
         carrying_both, rows_a, rows_b = (self.projected(images) for images in (both, sample_a, sample_b))
         unrelated = self.projected(neither).mean(axis=0)
         sides = [self.added(carrying_both, rows_a, rows_b, unrelated, reference_b, (low, high, b)),
                  self.added(carrying_both, rows_b, rows_a, unrelated, reference_a, (low, high, a))]
-        # Both sides must add (NaN where one could not be measured: np.min keeps it, min() would not).
-        z, separation = np.min(sides, axis=0)
-        return float(z), float(separation)
+        # Both sides must add (NaN where one could not be measured: np.min keeps it, min() would not); neither may add
+        # for one thing named twice (np.max), each side with its power.
+        (z, separation, power), (top_z, top_separation, _) = np.min(sides, axis=0), np.max(sides, axis=0)
+        return float(z), float(separation), float(top_z), float(top_separation), float(power)
 
-    def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, int]) -> np.ndarray | None:
-        """The tags the two sets of images keep besides the pair (rows: the first images, then the second; columns
+    def company(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, ...]) -> np.ndarray | None:
+        """The tags the two sets of images keep besides the pair's (rows: the first images, then the second; columns
         centered), or None: tags on at least COMPANY_SHARE (and 3) of each side's images, the most shared first, at
         most one per IMAGES_PER_COMPANY_TAG images."""
         first_tags, second_tags = self.image_tags_[np.sort(first_images)], self.image_tags_[np.sort(second_images)]
@@ -447,16 +458,33 @@ class SeparabilityProbe:
             chosen = np.concatenate([chosen, draw[~np.isin(draw, chosen)]])
         return self.one_per_photo(np.sort(chosen[:self.per_side]))
 
-    @threadpool_limits.wrap(limits=1, user_api="blas")
     def probe(self, first: np.ndarray, second: np.ndarray) -> ProbeResult:
         """Probes each pair (tag indices): A-only vs B-only images, and each tag against the rest."""
-        count = len(first)
+        pairs = zip(np.asarray(first).tolist(), np.asarray(second).tolist())
+        return self._probe_sides([((a,), (b,)) for a, b in pairs])
+
+    def probe_groups(self, left: list[int], right: list[int]) -> ProbeResult:
+        """Probes two groups of tags as two tags (one row): the images carrying a tag of one group and none of the
+        other's against the reverse. A tag that would join a group is asked against the whole group: its own images
+        less those carrying the group's other spellings, which alone may be the group's concept under another name
+        (a descriptor typed on both spellings of one concept and on some of a look-alike's images is, against one
+        spelling, mostly that concept again)."""
+        return self._probe_sides([(tuple(sorted(left)), tuple(sorted(right)))])
+
+    @threadpool_limits.wrap(limits=1, user_api="blas")
+    def _probe_sides(self, pairs: list[tuple[tuple[int, ...], tuple[int, ...]]]) -> ProbeResult:
+        """Probes each pair of sides (each a tuple of tag indices, one tag a side for pairs of tags): a side's images
+        are those carrying any of its tags, its key (seeds, order) its most used tag (the lowest index), its
+        reference that tag's."""
+        count = len(pairs)
         auc, null_mean, null_std, reference = (np.full(count, np.nan) for _ in range(4))
         gap, gap_null_mean, gap_null_std, gap_reference = (np.full(count, np.nan) for _ in range(4))
         unseen, unseen_null_mean, unseen_null_std = (np.full(count, np.nan) for _ in range(3))
-        together_z, together_separation = np.full(count, np.nan), np.full(count, np.nan)
-        for index, (a, b) in enumerate(zip(np.asarray(first).tolist(), np.asarray(second).tolist())):
-            images_a, images_b = self.images_of(a), self.images_of(b)
+        together_z, together_separation, together_top_z, together_top_separation, together_power = (
+            np.full(count, np.nan) for _ in range(5))
+        for index, (tags_a, tags_b) in enumerate(pairs):
+            a, b = tags_a[0], tags_b[0]
+            images_a, images_b = self.images_of_tags(tags_a), self.images_of_tags(tags_b)
             only_a, only_b = np.setdiff1d(images_a, images_b), np.setdiff1d(images_b, images_a)
             if min(len(only_a), len(only_b)) < MIN_IMAGES:
                 continue
@@ -465,7 +493,7 @@ class SeparabilityProbe:
             if min(len(sample_a), len(sample_b)) < MIN_IMAGES:
                 continue
             first_sample, second_sample = (sample_a, sample_b) if a < b else (sample_b, sample_a)
-            company = self.company(first_sample, second_sample, (a, b))
+            company = self.company(first_sample, second_sample, tags_a + tags_b)
             auc[index] = self.auc(first_sample, second_sample, company)
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
@@ -473,12 +501,21 @@ class SeparabilityProbe:
              unseen_null_std[index]) = self.gap(first_sample, second_sample, (2, low, high), company)
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
-            together_z[index], together_separation[index] = self.together(
+            (together_z[index], together_separation[index], together_top_z[index], together_top_separation[index],
+             together_power[index]) = self.together(
                 (a, images_a, sample_a, gap_reference_a), (b, images_b, sample_b, gap_reference_b))
         return ProbeResult(auc=auc, null_mean=null_mean, null_std=null_std, reference=reference, gap=gap,
                            gap_null_mean=gap_null_mean, gap_null_std=gap_null_std, gap_reference=gap_reference,
                            unseen=unseen, unseen_null_mean=unseen_null_mean, unseen_null_std=unseen_null_std,
-                           together_z=together_z, together_separation=together_separation)
+                           together_z=together_z, together_separation=together_separation,
+                           together_top_z=together_top_z, together_top_separation=together_top_separation,
+                           together_power=together_power)
+
+    def images_of_tags(self, tags: tuple[int, ...]) -> np.ndarray:
+        """The images carrying any of the tags (sorted)."""
+        if len(tags) == 1:
+            return self.images_of(tags[0])
+        return np.unique(np.concatenate([self.images_of(tag) for tag in tags]))
 
 
 def residual(features: np.ndarray, company: np.ndarray | None) -> np.ndarray:
