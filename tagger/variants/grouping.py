@@ -384,25 +384,33 @@ class CombinedVariants:
         return evidence
 
     def _never_alone(self, tag_images: sparse.csr_matrix) -> np.ndarray:
-        """Per tag: whether every image carrying it, but fewer than the probe's MIN_IMAGES, also carries a tag it
-        scores as one with. A second name typed beside the first (two people's tags merged) also names images by
-        itself, typed by those who use only it; a tag that never does (`vintage`, `sketch`: something about some of
-        a concept's images, beside whichever of its spellings they carry) shares its images as a second name would
-        and looks like the rest of them, so its shared use is no second name the images can vouch for."""
+        """Per tag: whether every image carrying it, but fewer than the probe's MIN_IMAGES, also carries another tag
+        of those it could be grouped with (its component among the pairs scoring at least min_score). A second name
+        typed beside the first (two people's tags merged) also names images by itself, typed by those who use only
+        it; a tag that never does (`vintage`, `sketch`: something about some of a concept's images, beside whichever
+        of its spellings they carry) shares its images as a second name would and looks like the rest of them, so
+        its shared use is no second name the images can vouch for. The whole component, not the tag's own partners:
+        an attribute may score as one with the concept's plural only, and its images carry the singular. (A large
+        component only withholds the lift from more tags: the rule as it was without it.)"""
+        from scipy.sparse.csgraph import connected_components
+
         from tagger.variants.separability import MIN_IMAGES
 
-        never = np.zeros(tag_images.shape[0], bool)
+        count = tag_images.shape[0]
         joined = np.flatnonzero(self.scores_ >= self.min_score)
         if not len(joined):
-            return never
+            return np.zeros(count, bool)
         first, second = self.evidence_.first[joined], self.evidence_.second[joined]
-        count = tag_images.shape[0]
-        partners = sparse.csr_matrix((np.ones(2 * len(joined)), (np.r_[first, second], np.r_[second, first])),
-                                     shape=(count, count))
+        graph = sparse.csr_matrix((np.ones(len(joined)), (first, second)), shape=(count, count))
+        component = connected_components(graph, directed=False)[1]
         tags = np.unique(np.r_[first, second])
-        carried = (tag_images[tags] > 0).astype(np.float64)
-        covered = carried.multiply((partners[tags] > 0).astype(np.float64) @ (tag_images > 0).astype(np.float64) > 0)
-        alone = np.asarray(carried.sum(axis=1)).ravel() - np.asarray(covered.sum(axis=1)).ravel()
+        carried = (tag_images[tags] > 0).astype(np.float64).tocsr()
+        # Per component and image, how many of its tags the image carries; a tag names an image alone where that is 1.
+        members = sparse.csr_matrix((np.ones(len(tags)), (component[tags], np.arange(len(tags)))),
+                                    shape=(count, len(tags)))
+        per_image = (members @ carried).tocsr()
+        alone = np.asarray(carried.multiply(per_image[component[tags]] == 1).sum(axis=1)).ravel()
+        never = np.zeros(count, bool)
         never[tags] = alone < MIN_IMAGES
         return never
 
