@@ -76,6 +76,10 @@ Sets (each on coco128 at every seed unless noted):
   midscale_attribute  midscale_shared with an attribute tag for each planted concept (`vintage`, `sketch`, ...) on
                40% of its images at random, always beside one of its spellings: a tag the images cannot tell from a
                second name typed beside the first (midscale_shared), except that it never names an image by itself
+  midscale_broader  midscale_shared with four broader tags (`animal`, `vehicle`, ...), each over three concepts at
+               random, on 90% of the images of any of them: a tag typed beside a concept's names on most of its
+               images, as a second name typed twice is (midscale_shared), whose shared images add the concept's look
+               to its other images (the broader-tag trap, where shared images may count less)
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -118,7 +122,7 @@ COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
-            "midscale_shared_kind", "midscale_attribute", "scenes", "scenes_nearspell", "scenes_signature",
+            "midscale_shared_kind", "midscale_attribute", "midscale_broader", "scenes", "scenes_nearspell", "scenes_signature",
             "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
@@ -130,7 +134,8 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_several_nearspell": ("plain", True, True, "few"),
                  "midscale_shared": ("plain", True, True, "half"),
                  "midscale_shared_kind": ("plain", True, True, "kind"),
-                 "midscale_attribute": ("plain", True, True, "half")}
+                 "midscale_attribute": ("plain", True, True, "half"),
+                 "midscale_broader": ("plain", True, True, "half")}
 # Tags naming something about an image of one concept that its images do not show (midscale_attribute): no spelling
 # link to any concept name.
 ATTRIBUTES = ("vintage", "favourite", "blurry", "scanned", "wip", "commission", "sketch", "request", "gift", "contest",
@@ -454,6 +459,25 @@ def attribute_of_one_concept(rows, plan: dict, rng: random.Random, share: float 
     return rows
 
 
+def broader_over_concepts(rows, plan: dict, rng: random.Random, groups: int = 4, size: int = 3, share: float = 0.9):
+    """`groups` broader tags (BROADER's names), each over `size` of the concepts chosen at random, on `share` of the
+    images of any of them at random (not everyone types it), whichever spelling they carry (`furniture` on most chair,
+    chiar, couch and bed images): a tag typed beside the names of several concepts, that names no image by a look of
+    its own. The images carrying it and a concept's name add nothing to that concept's other images, as a second
+    name's would; they add the concept's look to the broader tag's other images."""
+    spellings = {concept: {concept} | {spelling for spelling, _ in planted} for concept, planted in plan.items()}
+    concepts = sorted({tag for row in rows for tag in row} - {s for names in spellings.values() for s in names}
+                      | set(spellings))
+    rng.shuffle(concepts)
+    rows = [list(row) for row in rows]
+    for broad, start in zip(BROADER, range(0, groups * size, size)):
+        names = set().union(*(spellings.get(concept, {concept}) for concept in concepts[start:start + size]))
+        for row in rows:
+            if names & set(row) and rng.random() < share:
+                row.append(broad)
+    return rows
+
+
 def make_set(name: str, seed: int, tags, embeddings, min_count: int):
     """(rows of tags, embeddings, {concept: [spellings]}, photo hashes or None) for one set at one seed."""
     rng = random.Random(seed)
@@ -512,6 +536,8 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
             rows = typed_twice_on_one_kind(rows, embeddings, plan, rng)
         if name == "midscale_attribute":
             rows = attribute_of_one_concept(rows, plan, rng)
+        if name == "midscale_broader":
+            rows = broader_over_concepts(rows, plan, rng)
     elif name == "accents":
         plan = accents_plan(counts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]

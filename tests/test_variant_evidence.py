@@ -311,23 +311,29 @@ def test_a_tag_naming_a_look_is_asked_against_the_whole_group_it_would_join():
     assert flags == {"orange": GROUPS_DISAGREE, "0range": GROUPS_DISAGREE}
 
 
-def attribute_beside_names(seed: int, images: int = 1600):
-    """Images of one concept each among eight, far apart; the door typed `door`, `tuer` or (on half its images: two
-    people tagged them) both; `vintage` on 40% of the door images at random, beside whichever names they carry."""
+def second_name_among_eight(names: list[str], second_name: str, extra, seed: int, images: int = 1600):
+    """Images of one concept each among eight (`names`), far apart; the first typed by its name, `second_name` or
+    (on half its images: two people tagged them) both; extra(concept, random) gives each image's further tags."""
     random = np.random.default_rng(seed)
-    names = ["door", "car", "tree", "sky", "dog", "cat", "road", "bus"]
     centres = {name: random.normal(size=DIMENSIONS) for name in names}
     embeddings, image_tags = [], []
     for _ in range(images):
         concept = names[random.integers(len(names))]
         embeddings.append(centres[concept] + random.normal(size=DIMENSIONS))
         tags = [concept]
-        if concept == "door":
-            tags = ["door", "tuer"] if random.random() < 0.5 else [["door", "tuer"][random.integers(2)]]
-            if random.random() < 0.4:
-                tags.append("vintage")
-        image_tags.append(tags)
+        if concept == names[0]:
+            both = [concept, second_name]
+            tags = both if random.random() < 0.5 else [both[random.integers(2)]]
+        image_tags.append(tags + extra(concept, random))
     return np.array(embeddings, np.float32), image_tags
+
+
+def attribute_beside_names(seed: int):
+    """The door typed `door`, `tuer` or both; `vintage` on 40% of the door images at random, beside whichever names
+    they carry."""
+    return second_name_among_eight(["door", "car", "tree", "sky", "dog", "cat", "road", "bus"], "tuer",
+                                   lambda concept, random: ["vintage"] if concept == "door" and random.random() < 0.4
+                                   else [], seed)
 
 
 def test_a_tag_that_never_names_an_image_by_itself_is_no_second_name():
@@ -348,6 +354,30 @@ def test_a_tag_that_never_names_an_image_by_itself_is_no_second_name():
     assert all(parts["same"][pair] == 1.0 and parts["named_twice"][pair] == 0.0 for pair in attributes)
     evidence.names_alone = None  # as if it named images by itself: the images alone would merge it
     assert all(evidence.parts()["score"][pair] > 0.9 for pair in attributes)
+
+
+def broader_beside_names(seed: int):
+    """The chair typed `chair`, `stuhl` or both; `furniture` on every couch image and on 90% of the chair images at
+    random (not everyone types it), beside whatever they carry."""
+    return second_name_among_eight(["chair", "couch", "car", "tree", "sky", "dog", "road", "bus"], "stuhl",
+                                   lambda concept, random: ["furniture"] if concept == "couch" or (
+                                       concept == "chair" and random.random() < 0.9) else [], seed)
+
+
+def test_a_broader_tag_typed_beside_every_name_of_a_concept_is_no_second_name():
+    """`furniture` is on most chair images, as `stuhl` is on half of them: both share the chair's images, and both
+    name images without the chair's other names. The images carrying `chair` and `stuhl` add nothing to those
+    carrying one; those carrying `chair` and `furniture` add nothing to the chairs without `furniture`, but add the
+    chair's look to the furniture images without `chair` (the couches): a broader tag, and its shared images count
+    against it in full."""
+    embeddings, image_tags = broader_beside_names(seed=0)
+    model = fit(embeddings, image_tags)
+    assert groups_of(model) == [["chair", "stuhl"]]
+    parts, pairs = model.evidence_.parts(), pair_positions(model, image_tags)
+    assert parts["named_twice"][pairs[frozenset(("chair", "stuhl"))]] == 1.0
+    for name in ("chair", "stuhl"):
+        pair = pairs[frozenset((name, "furniture"))]
+        assert parts["named_twice"][pair] == 0.0 and parts["score"][pair] < 0.1
 
 
 def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidence():
