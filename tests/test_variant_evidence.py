@@ -311,19 +311,21 @@ def test_a_tag_naming_a_look_is_asked_against_the_whole_group_it_would_join():
     assert flags == {"orange": GROUPS_DISAGREE, "0range": GROUPS_DISAGREE}
 
 
-def second_name_among_eight(names: list[str], second_name: str, extra, seed: int, images: int = 1600):
+def second_name_among_eight(names: list[str], second_name: str, extra, seed: int, images: int = 1600,
+                            both: float = 0.5, noise: float = 1.0):
     """Images of one concept each among eight (`names`), far apart; the first typed by its name, `second_name` or
-    (on half its images: two people tagged them) both; extra(concept, random) gives each image's further tags."""
+    (on `both` of its images: two people tagged them) both; extra(concept, random) gives each image's further
+    tags; each image its concept's centre plus noise x N(0, 1) in each dimension."""
     random = np.random.default_rng(seed)
     centres = {name: random.normal(size=DIMENSIONS) for name in names}
     embeddings, image_tags = [], []
     for _ in range(images):
         concept = names[random.integers(len(names))]
-        embeddings.append(centres[concept] + random.normal(size=DIMENSIONS))
+        embeddings.append(centres[concept] + noise * random.normal(size=DIMENSIONS))
         tags = [concept]
         if concept == names[0]:
-            both = [concept, second_name]
-            tags = both if random.random() < 0.5 else [both[random.integers(2)]]
+            names_of = [concept, second_name]
+            tags = names_of if random.random() < both else [names_of[random.integers(2)]]
         image_tags.append(tags + extra(concept, random))
     return np.array(embeddings, np.float32), image_tags
 
@@ -354,6 +356,23 @@ def test_a_tag_that_never_names_an_image_by_itself_is_no_second_name():
     assert all(parts["same"][pair] == 1.0 and parts["named_twice"][pair] == 0.0 for pair in attributes)
     evidence.names_alone = None  # as if it named images by itself: the images alone would merge it
     assert all(evidence.parts()["score"][pair] > 0.9 for pair in attributes)
+
+
+def test_a_second_name_typed_beside_the_first_on_most_images_is_merged_on_what_those_images_say():
+    """The door typed `door` and `tuer` on 80% of its images, one of them alone on the rest, in noisy images: the
+    images of each name alone are too few to vouch for one concept (they could not have told a look-alike apart),
+    the many carrying both add nothing of the other's look on either side, and that test could have seen it. It
+    vouches for one concept where the images of each alone found no difference."""
+    embeddings, image_tags = second_name_among_eight(["door", "car", "tree", "sky", "dog", "cat", "road", "bus"],
+                                                     "tuer", lambda concept, random: [], seed=0, images=2400,
+                                                     both=0.8, noise=2.0)
+    model = fit(embeddings, image_tags)
+    assert groups_of(model) == [["door", "tuer"]]
+    evidence, pair = model.evidence_, pair_positions(model, image_tags)[frozenset(("door", "tuer"))]
+    parts = evidence.parts()
+    assert parts["named_twice"][pair] == 1.0 and parts["distinct"][pair] == 0.0 and parts["score"][pair] > 0.9
+    evidence.probe.together_power = None  # without the images carrying both: the images of each alone cannot vouch
+    assert evidence.parts()["same"][pair] < 0.5 and evidence.parts()["score"][pair] < 0.5
 
 
 def broader_beside_names(seed: int):

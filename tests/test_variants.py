@@ -21,7 +21,7 @@ from tagger.variants.review import (
     read_review,
     write_review,
 )
-from tagger.variants.evidence import spelling_candidate_pairs
+from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, spelling_candidate_pairs
 from tagger.variants.grouping import GROUPS_DISAGREE, NEVER_TOGETHER
 from tagger.variants.spelling import spelling_key, spelling_similarity
 from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
@@ -58,6 +58,24 @@ def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_m
     pairs = {tuple(sorted(("gebäude", "gebaeude", "über", "uber", "árbol", "arbol", "tree")[i] for i in pair))
              for pair in spelling_candidate_pairs(["gebäude", "gebaeude", "über", "uber", "árbol", "arbol", "tree"])}
     assert pairs == {("gebaeude", "gebäude"), ("uber", "über"), ("arbol", "árbol")}
+
+
+def test_a_second_name_typed_beside_the_first_stays_a_candidate_though_the_overlap_ranks_it_last():
+    """`tuer` is typed beside `door` on 50 of its 60 images and alone on 10; `door` alone on 50 more. Three other
+    tags sit further from `door` in the images and share none of its images, so the overlap penalty of the ranking
+    (cosine x (1 - 50/60)^2) puts all three before `tuer`, and with two neighbours kept `tuer` would be no candidate.
+    It is one of `door`'s most alike partners that it could be named twice with, and is kept besides. `vintage`,
+    on 8 of the door images and no other, never names an image without `door`: not one it could be named twice
+    with, and ranked last."""
+    vocabulary = ["door", "tuer", "gate", "wall", "window", "vintage"]
+    vectors = np.array([[1, 0, 0, 0], [1, 0.05, 0, 0], [1, 0.9, 0, 0], [1, 0, 1, 0], [1, 0, 0, 1.2], [1, 0.02, 0, 0]])
+    image_tags = [["door", "tuer"]] * 50 + [["door"]] * 42 + [["door", "vintage"]] * 8 + [["tuer"]] * 10 + \
+        [["gate"]] * 20 + [["wall"]] * 20 + [["window"]] * 20
+    tag_images = Manifest([], [], [list(tags) for tags in image_tags], []).tag_image_matrix(vocabulary)
+    cooccurrence = CooccurrenceStats.from_tag_images(tag_images)
+    pairs = {(vocabulary[a], vocabulary[b]) for a, b in candidate_pairs(vectors, vocabulary, 2, cooccurrence)}
+    assert ("door", "tuer") in pairs
+    assert ("door", "vintage") not in pairs and ("door", "gate") in pairs and ("door", "wall") in pairs
 
 
 def test_a_slip_is_one_slip_from_a_word_of_some_language_and_itself_no_word():

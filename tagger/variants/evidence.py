@@ -53,6 +53,7 @@ def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) ->
 
 
 SEARCH_WIDTH = 3  # neighbours searched per neighbour kept: room to pass over tags the overlap rules out
+SHARED_NEIGHBOURS = 2  # most alike partners kept besides, among those a tag could be named twice with
 
 
 def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: int,
@@ -62,7 +63,8 @@ def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: 
     With cooccurrence, a tag's visual neighbours are the closest of SEARCH_WIDTH x neighbours by cosine x
     (1 - overlap)^2, the overlap penalty of the score: in photos of whole scenes the nearest means are the
     tags that share the images (sky, tree, building in the same street photos), which the overlap rules out
-    as one tag, and they would crowd out a spelling used by other people on other images of the scene."""
+    as one tag, and they would crowd out a spelling used by other people on other images of the scene. Besides
+    them, the most alike of those it could be named twice with (sharing_partners)."""
     search = reduced_for_search(tag_vectors)
     width = neighbours if cooccurrence is None else SEARCH_WIDTH * neighbours
     visual, similarity = nearest_rows(search, search, width, skip_same_row=True)
@@ -72,11 +74,34 @@ def candidate_pairs(tag_vectors: np.ndarray, vocabulary: list[str], neighbours: 
         ranked = similarity.astype(np.float64) * penalty.reshape(visual.shape)
         # Best first; equal values in the search's order (stable), so the choice is the same on every machine.
         keep = np.argsort(-np.round(ranked, 6), axis=1, kind="stable")[:, :neighbours]
+        shared = sharing_partners(cooccurrence, left, visual, similarity)
         visual, left = np.take_along_axis(visual, keep, 1), np.take_along_axis(left, keep, 1)
-    pairs = np.concatenate([np.stack([left.ravel(), visual.ravel()], axis=1), spelling_candidate_pairs(vocabulary)])
+    else:
+        shared = np.zeros((0, 2), np.int64)
+    pairs = np.concatenate([np.stack([left.ravel(), visual.ravel()], axis=1), shared,
+                            spelling_candidate_pairs(vocabulary)])
     pairs = np.sort(pairs, axis=1)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     return np.unique(pairs, axis=0)
+
+
+def sharing_partners(cooccurrence: "CooccurrenceStats", left: np.ndarray, visual: np.ndarray,
+                     similarity: np.ndarray) -> np.ndarray:
+    """Pairs of each tag and its SHARED_NEIGHBOURS most alike searched neighbours (by cosine alone) among those it
+    could be named twice with: at least MIN_IMAGES images carrying both, and as many carrying each without the
+    other (a second name typed beside the first, on half a concept's images: the overlap penalty of the ranking
+    would pass over it, and the images carrying both may say it is one thing named twice)."""
+    from tagger.variants.separability import MIN_IMAGES
+
+    first, second = left.ravel(), visual.ravel()
+    both = np.asarray(cooccurrence.together[first, second]).ravel()
+    liftable = (both >= MIN_IMAGES) & (cooccurrence.counts[first] - both >= MIN_IMAGES) & \
+        (cooccurrence.counts[second] - both >= MIN_IMAGES)
+    ranked = np.where(liftable.reshape(visual.shape), np.round(similarity.astype(np.float64), 6), -np.inf)
+    keep = np.argsort(-ranked, axis=1, kind="stable")[:, :SHARED_NEIGHBOURS]
+    chosen = np.isfinite(np.take_along_axis(ranked, keep, 1)).ravel()
+    return np.stack([np.take_along_axis(left, keep, 1).ravel()[chosen],
+                     np.take_along_axis(visual, keep, 1).ravel()[chosen]], axis=1)
 
 
 @dataclass
