@@ -204,9 +204,11 @@ class PairEvidence:
             same_by_gap = gap_sees * (1 - np.maximum(np.maximum(gap_differ, differ), unseen))
             same = np.where(probed, sees * (1 - np.maximum(differ, unseen)) + (1 - sees) * same_by_gap, 0)
             # The images carrying both are a second test of one concept, with a power of its own: where they show one
-            # thing named twice and the images of each alone do not call the two distinct, the pair is one, however
-            # few images carry one only (a second name typed beside the first on most of a concept's images).
-            same = np.maximum(same, named_twice * (1 - distinct))
+            # thing named twice and the images of each alone found no difference, at whatever power they had, the
+            # pair is one, however few images carry one only (a second name typed beside the first on most of a
+            # concept's images). Not where those found a hint of one: on real photos a small object beside another
+            # (a knife on a dining table) adds little of its look to the images carrying both.
+            same = np.maximum(same, named_twice * (1 - np.maximum(np.maximum(differ, gap_differ), unseen)))
         # Close means cannot tell one concept from two that share their scenes (door / cabinet in the same
         # rooms, coat / shirt on the same people): with the probe on, the meaning route counts only as far
         # as the probe finds the tags one (same), and the means must agree a little. A pair it could not
