@@ -80,6 +80,11 @@ Sets (each on coco128 at every seed unless noted):
                random, on 90% of the images of any of them: a tag typed beside a concept's names on most of its
                images, as a second name typed twice is (midscale_shared), whose shared images add the concept's look
                to its other images (the broader-tag trap, where shared images may count less)
+  midscale_correlated  midscale_several with variant use correlated with content, as correlated: each variant used three
+               times as often on one half of its concept's images (split along their first principal component; the half
+               alternates between variants). Under clutter the kind of image (which other concepts an image shows) is much
+               of what varies among a concept's images, and a tag's own look a small part of each: a spelling chosen by
+               kind differs from its others by a fair share of what sets the concept apart from unrelated images
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -122,8 +127,8 @@ COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
-            "midscale_shared_kind", "midscale_attribute", "midscale_broader", "scenes", "scenes_nearspell", "scenes_signature",
-            "scenes_correlated", "demo")
+            "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "scenes",
+            "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
 # or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component))
@@ -135,7 +140,8 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_shared": ("plain", True, True, "half"),
                  "midscale_shared_kind": ("plain", True, True, "kind"),
                  "midscale_attribute": ("plain", True, True, "half"),
-                 "midscale_broader": ("plain", True, True, "half")}
+                 "midscale_broader": ("plain", True, True, "half"),
+                 "midscale_correlated": ("plain", True, False, "few")}
 # Tags naming something about an image of one concept that its images do not show (midscale_attribute): no spelling
 # link to any concept name.
 ATTRIBUTES = ("vintage", "favourite", "blurry", "scanned", "wip", "commission", "sketch", "request", "gift", "contest",
@@ -531,7 +537,12 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
             renames = {second: first[:-1] if first.endswith("s") else first + "s" for first, second in lookalikes}
             rows = [[renames.get(t, t) for t in row] for row in rows]
             protected = set(renames.values()) | {first for first, _ in lookalikes}
-        rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05)
+        if name == "midscale_correlated":  # each spelling used more on one kind of its concept's images
+            counts = Counter(t for row in rows for t in set(row))
+            plan = plan_variants(counts, concepts, min_count, rng)
+            rows = correlated_injection(rows, embeddings, plan, min_count, rng)
+        else:
+            rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05)
         if typed_twice == "kind":
             rows = typed_twice_on_one_kind(rows, embeddings, plan, rng)
         if name == "midscale_attribute":
