@@ -27,12 +27,9 @@ SETS = tuple(name for name in variant_suite.ALL_SETS if name != "demo" and not n
 
 
 def shown(combined) -> dict:
-    """(canonical, tag) -> (proposed or near miss, flag, score rounded to 3 decimals) for every pair a person sees."""
-    pairs = {(group.canonical, member): ("proposed", group.flags[i], round(group.scores[i], 3))
-             for group in combined.groups_ for i, member in enumerate(group.members) if i > 0}
-    pairs.update({(miss["canonical"], miss["variant"]): ("near miss", miss["flag"], round(miss["score"], 3))
-                  for miss in combined.near_misses_})
-    return pairs
+    """(canonical, tag) -> (proposed or not, flag, score rounded to 3 decimals) for every pair a person sees."""
+    return {tuple(pair["pair"]): (pair["proposed"], pair["flag"], round(pair["score"], 3))
+            for pair in variant_suite.scored_pairs(combined, {})}
 
 
 def compare(before: dict, after: dict) -> tuple[list, float]:

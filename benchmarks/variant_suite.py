@@ -131,7 +131,8 @@ ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations"
             "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
-# or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component))
+# or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component); or
+# "habit": none, each image's one spelling chosen by its kind, three times as often on one half, as `correlated`)
 MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis": ("off_axis", False, False, "few"),
                  "midscale_lowvar": ("low_variance", False, False, "few"),
                  "midscale_nearspell": ("low_variance", False, True, "few"),
@@ -141,7 +142,7 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_shared_kind": ("plain", True, True, "kind"),
                  "midscale_attribute": ("plain", True, True, "half"),
                  "midscale_broader": ("plain", True, True, "half"),
-                 "midscale_correlated": ("plain", True, False, "few")}
+                 "midscale_correlated": ("plain", True, False, "habit")}
 # Tags naming something about an image of one concept that its images do not show (midscale_attribute): no spelling
 # link to any concept name.
 ATTRIBUTES = ("vintage", "favourite", "blurry", "scanned", "wip", "commission", "sketch", "request", "gift", "contest",
@@ -421,12 +422,16 @@ def reposted(rows, embeddings, rng: np.random.Generator, share: float = 0.25, no
     return [list(rows[i]) for i in index], (embeddings[index] + copy[:, None] * jitter).astype(np.float32), photos
 
 
-def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random, typed_twice: float = 0.05):
+def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random, typed_twice: float = 0.05,
+                    habit_features: np.ndarray | None = None):
     """(rows with variants injected, plan) for `concepts` of the rows' tags, none of the protected ones (the renamed
     look-alikes and their partners: a variant of either would blur which pair is distinct); typed_twice: the share of
-    images given two spellings."""
+    images given two spellings. With habit_features, each image keeps one spelling, chosen by the kind of image as
+    correlated_injection chooses it (along the concept's first principal component of these features)."""
     counts = Counter(t for row in rows for t in set(row))
     plan = plan_variants(Counter({t: c for t, c in counts.items() if t not in protected}), concepts, min_count, rng)
+    if habit_features is not None:
+        return correlated_injection(rows, habit_features, plan, min_count, rng), plan
     return [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, typed_twice, rng)], plan
 
 
@@ -537,12 +542,8 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
             renames = {second: first[:-1] if first.endswith("s") else first + "s" for first, second in lookalikes}
             rows = [[renames.get(t, t) for t in row] for row in rows]
             protected = set(renames.values()) | {first for first, _ in lookalikes}
-        if name == "midscale_correlated":  # each spelling used more on one kind of its concept's images
-            counts = Counter(t for row in rows for t in set(row))
-            plan = plan_variants(counts, concepts, min_count, rng)
-            rows = correlated_injection(rows, embeddings, plan, min_count, rng)
-        else:
-            rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05)
+        rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05,
+                                     embeddings if typed_twice == "habit" else None)
         if typed_twice == "kind":
             rows = typed_twice_on_one_kind(rows, embeddings, plan, rng)
         if name == "midscale_attribute":
