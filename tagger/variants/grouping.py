@@ -491,16 +491,19 @@ class CombinedVariants:
         return groups
 
     def _join_order(self) -> np.ndarray:
-        """Candidate pairs best score first; pairs the rule scores alike (a score to 6 decimals: every merge on spelling
-        alone scores 0.6) by how far their images are from telling them apart, the closest first (the higher of the two
-        tests' z, 0 where the images could not be asked): where two such merges cannot both hold (`dining atble` told
-        apart from `dining table`, each spelled like `dining tables`), the one whose images leave it the likelier goes
-        first instead of the one whose tags come first in the vocabulary."""
+        """Candidate pairs best score first. Pairs the rule scores alike (a score to 6 decimals: every merge on spelling
+        alone scores 0.6, every pair the images confirm with a spelling link or without one 1.0): those with a spelling
+        link first (two routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then by how
+        far their images are from telling them apart, the closest first (the higher of the two tests' z, 0 where the
+        images could not be asked): where two such merges cannot both hold (`dining atble` told apart from `dining
+        table`, each spelled like `dining tables`), the one the images leave likelier goes first, not the one whose tags
+        come first in the vocabulary."""
         hint = np.zeros(len(self.scores_))
         probe = self.evidence_.probe
         if probe is not None:
             hint = np.round(np.nan_to_num(np.fmax(probe.gap_z, probe.z), nan=0.0), 6)
-        return np.lexsort((np.arange(len(self.scores_)), hint, -np.round(self.scores_, 6)))
+        spelled = self.evidence_.parts()["spelled"]
+        return np.lexsort((np.arange(len(self.scores_)), hint, -np.round(spelled, 6), -np.round(self.scores_, 6)))
 
     def _groups_differ(self, left: list[int], right: list[int]) -> bool:
         """Whether the images tell two groups apart where one has several tags (group_distinct)."""
