@@ -490,6 +490,24 @@ def test_of_two_merges_on_spelling_alone_that_cannot_both_hold_the_one_the_image
     assert {kept_apart["canonical"], kept_apart["variant"]} == {"dining atble", "dining tables"}
 
 
+def test_of_two_pairs_the_images_confirm_alike_the_one_spelling_also_links_is_joined_first():
+    """`red`, its leetspeak `r3d` and its translation `rot`, used at random; a person rejected `red` / `rot`, so `r3d`
+    can join one of them only. The images confirm both of its pairs (scores 0.9998 and 1.0: a difference far under what
+    the probe's own sampling moves a score by); the spelling also links `r3d` to `red`, so that pair goes first."""
+    centres = look_alike_centres(["red", "blue", "green", "square"], seed=23)
+    embeddings, image_tags = collection({"red": ["red", "r3d", "rot"], "blue": ["blue"], "green": ["green"],
+                                         "square": ["square"]}, centres, images=600, seed=23)
+    counts, vocabulary, matrix = tags_by_use(image_tags)
+    model = CombinedVariants().fit(tag_mean_embeddings(matrix, embeddings, center=True), vocabulary,
+                                   [counts[t] for t in vocabulary], matrix, rejected_pairs={frozenset(("red", "rot"))},
+                                   image_embeddings=embeddings)
+    assert groups_of(model) == [["r3d", "red"]]
+    pairs = pair_positions(model, image_tags)
+    spelled, confirmed = pairs[frozenset(("r3d", "red"))], pairs[frozenset(("r3d", "rot"))]
+    assert 0.999 < model.scores_[spelled] < model.scores_[confirmed] == 1.0  # by the score alone, `rot` would take it
+    assert model.evidence_.parts()["spelled"][spelled] == 1.0 and model.evidence_.spelling[confirmed] < 0.5
+
+
 def test_a_slip_of_a_word_the_images_cannot_see_is_proposed_flagged_and_two_words_a_slip_apart_are_not():
     # Images that say nothing: spelling decides. `windw` and `buiding` are words of no language, one slip from
     # `window` and `building`; `rod` / `road` and `cup` / `cap` are words one slip apart, two concepts as often.

@@ -278,6 +278,10 @@ PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_m
                  "unseen", "unseen_null_mean", "unseen_null_std", "together_z", "together_separation",
                  "together_top_z", "together_top_separation", "together_power")
 NEAR_MISS_SHARE = 0.6  # pairs scoring from 60% of min_score up to it are listed as near misses
+# Scores equal to this many decimals are one score to the join order: the probe's own sampling moves a score by more
+# (drawn with another seed, by 0.02 at the median over the suite's scored pairs, 0.01 or more for two in three), so a
+# smaller difference is no evidence (1.0 / 0.9998: the images confirm both).
+SCORE_DECIMALS = 2
 
 
 def visual_spaces(tag_vectors) -> list[np.ndarray]:
@@ -491,19 +495,20 @@ class CombinedVariants:
         return groups
 
     def _join_order(self) -> np.ndarray:
-        """Candidate pairs best score first. Pairs the rule scores alike (a score to 6 decimals: every merge on spelling
-        alone scores 0.6, every pair the images confirm with a spelling link or without one 1.0): those with a spelling
-        link first (two routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then by how
-        far their images are from telling them apart, the closest first (the higher of the two tests' z, 0 where the
-        images could not be asked): where two such merges cannot both hold (`dining atble` told apart from `dining
-        table`, each spelled like `dining tables`), the one the images leave likelier goes first, not the one whose tags
-        come first in the vocabulary."""
+        """Candidate pairs best score first. Pairs the rule scores alike (to SCORE_DECIMALS: every merge on spelling
+        alone scores 0.6, a pair the images confirm 1.0 or nearly, with a spelling link or without one): those with a
+        spelling link first (two routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then
+        by how far their images are from telling them apart, the closest first (the higher of the two tests' z, 0 where
+        the images could not be asked): where two such merges cannot both hold (`dining atble` told apart from `dining
+        table`, each spelled like `dining tables`), the one the evidence leaves likelier goes first, not the one whose
+        tags come first in the vocabulary."""
         hint = np.zeros(len(self.scores_))
         probe = self.evidence_.probe
         if probe is not None:
             hint = np.round(np.nan_to_num(np.fmax(probe.gap_z, probe.z), nan=0.0), 6)
         spelled = self.evidence_.parts()["spelled"]
-        return np.lexsort((np.arange(len(self.scores_)), hint, -np.round(spelled, 6), -np.round(self.scores_, 6)))
+        score = np.round(self.scores_, SCORE_DECIMALS)
+        return np.lexsort((np.arange(len(self.scores_)), hint, -np.round(spelled, 6), -score))
 
     def _groups_differ(self, left: list[int], right: list[int]) -> bool:
         """Whether the images tell two groups apart where one has several tags (group_distinct)."""
