@@ -54,11 +54,11 @@ def tags_by_use(image_tags):
     return counts, vocabulary, Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
 
 
-def fit(embeddings, image_tags, probe=True):
+def fit(embeddings, image_tags, probe=True, rejected_pairs=frozenset()):
     counts, vocabulary, matrix = tags_by_use(image_tags)
     vectors = tag_mean_embeddings(matrix, embeddings, center=True)
     return CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], matrix,
-                                  image_embeddings=embeddings if probe else None)
+                                  rejected_pairs=rejected_pairs, image_embeddings=embeddings if probe else None)
 
 
 def pair_positions(model, image_tags) -> dict:
@@ -497,10 +497,7 @@ def test_of_two_pairs_the_images_confirm_alike_the_one_spelling_also_links_is_jo
     centres = look_alike_centres(["red", "blue", "green", "square"], seed=23)
     embeddings, image_tags = collection({"red": ["red", "r3d", "rot"], "blue": ["blue"], "green": ["green"],
                                          "square": ["square"]}, centres, images=600, seed=23)
-    counts, vocabulary, matrix = tags_by_use(image_tags)
-    model = CombinedVariants().fit(tag_mean_embeddings(matrix, embeddings, center=True), vocabulary,
-                                   [counts[t] for t in vocabulary], matrix, rejected_pairs={frozenset(("red", "rot"))},
-                                   image_embeddings=embeddings)
+    model = fit(embeddings, image_tags, rejected_pairs={frozenset(("red", "rot"))})
     assert groups_of(model) == [["r3d", "red"]]
     pairs = pair_positions(model, image_tags)
     spelled, confirmed = pairs[frozenset(("r3d", "red"))], pairs[frozenset(("r3d", "rot"))]

@@ -127,15 +127,19 @@ class PairEvidence:
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
 
+    def spelled(self) -> np.ndarray:
+        """The rule's spelling link, 0 to 1: the spelling similarity's ramp, or 1 for a slip of a word (`windw` /
+        `window` is as good a link as an undone plural: the other tag is a word of no language; see
+        tagger.variants.words)."""
+        by_similarity = ramp(self.spelling, 0.6, 0.95)
+        return by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
+
     def parts(self) -> dict[str, np.ndarray]:
         """The documented rule (README, "How variants are scored"), term by term."""
         visual = np.clip(self.visual, 0, 1)
         meaning = np.where(np.isnan(self.context), visual, visual * (0.5 + 0.5 * np.nan_to_num(self.context)))
         strength = ramp(meaning, 0.5, 0.9)
-        # A slip of a word (`windw` / `window`) is as good a spelling link as an undone plural: the other tag is
-        # a word of no language (tagger.variants.words).
-        by_similarity = ramp(self.spelling, 0.6, 0.95)
-        spelled = by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
+        spelled = self.spelled()
         distinct = np.zeros(len(self.first))
         same = np.zeros(len(self.first))
         power = np.zeros(len(self.first))
@@ -218,7 +222,8 @@ class PairEvidence:
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled) * (1 - named_twice)) ** 2
         return {"meaning": meaning, "strength": strength, "spelled": spelled,
-                "spelled_by_slip": spelled > by_similarity, "distinct": distinct, "same": same, "power": power,
+                "spelled_by_slip": spelled > ramp(self.spelling, 0.6, 0.95), "distinct": distinct, "same": same,
+                "power": power,
                 "named_twice": named_twice, "images_agree": images_agree, "score": score}
 
     def probe_answers(self) -> list[str] | None:
@@ -495,20 +500,18 @@ class CombinedVariants:
         return groups
 
     def _join_order(self) -> np.ndarray:
-        """Candidate pairs best score first. Pairs the rule scores alike (to SCORE_DECIMALS: every merge on spelling
-        alone scores 0.6, a pair the images confirm 1.0 or nearly, with a spelling link or without one): those with a
-        spelling link first (two routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then
-        by how far their images are from telling them apart, the closest first (the higher of the two tests' z, 0 where
-        the images could not be asked): where two such merges cannot both hold (`dining atble` told apart from `dining
-        table`, each spelled like `dining tables`), the one the evidence leaves likelier goes first, not the one whose
-        tags come first in the vocabulary."""
+        """Candidate pairs best score first. Scores equal to SCORE_DECIMALS are one score (every merge on spelling alone
+        scores 0.6, a pair the images confirm 1.0 or nearly); among them a pair spelling also links goes first (two
+        routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then the pair whose images
+        lean least towards telling its tags apart (the lower of the two tests' higher z, 0 where the images could not be
+        asked): where two such merges cannot both hold (`dining atble` told apart from `dining table`, each spelled
+        like `dining tables`), the likelier goes first, not the one whose tags come first in the vocabulary."""
         hint = np.zeros(len(self.scores_))
         probe = self.evidence_.probe
         if probe is not None:
             hint = np.round(np.nan_to_num(np.fmax(probe.gap_z, probe.z), nan=0.0), 6)
-        spelled = self.evidence_.parts()["spelled"]
-        score = np.round(self.scores_, SCORE_DECIMALS)
-        return np.lexsort((np.arange(len(self.scores_)), hint, -np.round(spelled, 6), -score))
+        score, spelled = np.round(self.scores_, SCORE_DECIMALS), np.round(self.evidence_.spelled(), 6)
+        return np.lexsort((np.arange(len(self.scores_)), hint, -spelled, -score))
 
     def _groups_differ(self, left: list[int], right: list[int]) -> bool:
         """Whether the images tell two groups apart where one has several tags (group_distinct)."""
