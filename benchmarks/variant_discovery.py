@@ -160,14 +160,15 @@ def plan_variants(counts: Counter, concepts: int, min_count: int, rng: random.Ra
     return plan
 
 
-def inject_variants(rows, plan: dict, min_count: int, double_rate: float, rng: random.Random):
+def inject_variants(rows, plan: dict, min_count: int, double_rate: float, rng: random.Random,
+                    own_share: float = 0.5):
     """Each image carrying a concept gets one of its spellings, as one user would type it; every
     spelling first gets min_count images so prepare.py keeps it, the rest go by shares (the concept's
-    own spelling the most used). A few images get two spellings (double_rate)."""
+    own spelling own_share of them, the others the rest alike). A few images get two spellings (double_rate)."""
     rows = [(image, list(tags)) for image, tags in rows]
     for concept, spellings in plan.items():
         names = [s for s, _ in spellings]
-        shares = [0.5] + [0.5 / (len(names) - 1)] * (len(names) - 1)
+        shares = [own_share] + [(1 - own_share) / (len(names) - 1)] * (len(names) - 1)
         carriers = [row for row in rows if concept in row[1]]
         rng.shuffle(carriers)
         for index, (_, tags) in enumerate(carriers):

@@ -127,7 +127,8 @@ COCO = Path("/work/shared/data/coco128/tags.csv")
 ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations", "nearspell", "danbooru", "nearslip",
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
-            "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "scenes",
+            "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "midscale_rare",
+            "scenes",
             "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
@@ -142,7 +143,11 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_shared_kind": ("plain", True, True, "kind"),
                  "midscale_attribute": ("plain", True, True, "half"),
                  "midscale_broader": ("plain", True, True, "half"),
-                 "midscale_correlated": ("plain", True, False, "habit")}
+                 "midscale_correlated": ("plain", True, False, "habit"),
+                 "midscale_rare": ("plain", False, False, "rare")}
+# midscale_rare: concepts of 300-1,200 images, each variant on a few dozen of them at most (min_count each, then 2%
+# of the rest between them): a typo one user made beside a word thousands typed right.
+RARE_SIZES, RARE_SHARE = (300, 1200), 0.98
 # Tags naming something about an image of one concept that its images do not show (midscale_attribute): no spelling
 # link to any concept name.
 ATTRIBUTES = ("vintage", "favourite", "blurry", "scanned", "wip", "commission", "sketch", "request", "gift", "contest",
@@ -333,10 +338,10 @@ def accents_plan(counts: Counter, min_count: int, rng: random.Random) -> dict:
 
 
 def midscale_features(names: list[str], rng: random.Random, layout: str = "plain", concepts: int = 30,
-                      lookalikes: int = 4, dimensions: int = 64,
-                      main: int = SeparabilityProbe().dimensions) -> tuple[list[list[str]], np.ndarray, list]:
+                      lookalikes: int = 4, dimensions: int = 64, main: int = SeparabilityProbe().dimensions,
+                      sizes: tuple[int, int] = (40, 160)) -> tuple[list[list[str]], np.ndarray, list]:
     """(rows of tags, features, the look-alike pairs of names). Features, not images: `concepts` of coco128's class
-    names as Gaussian clusters, 40-160 images each (log-uniform), one tag an image. The first `lookalikes` pairs are
+    names as Gaussian clusters, `sizes` images each (log-uniform, 40-160 by default), one tag an image. The first `lookalikes` pairs are
     distinct look-alikes: the second centre 0.3-0.6 of the typical distance between two concepts (in the directions it
     differs in) from the first, in a random direction. At these sizes a tag stands out from the rest at a few spreads. Layouts:
     plain: centres N(0, 1) in each of `dimensions`, images the centre plus N(0, 2^2);
@@ -371,7 +376,7 @@ def midscale_features(names: list[str], rng: random.Random, layout: str = "plain
             random_numbers.uniform(0.3, 0.6) * typical * direction / np.linalg.norm(direction)
     rows, features = [], []
     for concept, centre in zip(chosen, centres):
-        size = int(np.exp(random_numbers.uniform(np.log(40), np.log(160))))
+        size = int(np.exp(random_numbers.uniform(np.log(sizes[0]), np.log(sizes[1]))))
         features.append(centre + noise * random_numbers.standard_normal((size, dimensions)))
         rows += [[concept] for _ in range(size)]
     order = random_numbers.permutation(len(rows))
@@ -423,7 +428,7 @@ def reposted(rows, embeddings, rng: np.random.Generator, share: float = 0.25, no
 
 
 def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: random.Random, typed_twice: float = 0.05,
-                    habit_features: np.ndarray | None = None):
+                    habit_features: np.ndarray | None = None, own_share: float = 0.5):
     """(rows with variants injected, plan) for `concepts` of the rows' tags, none of the protected ones (the renamed
     look-alikes and their partners: a variant of either would blur which pair is distinct); typed_twice: the share of
     images given two spellings. With habit_features, each image keeps one spelling, chosen by the kind of image as
@@ -432,7 +437,7 @@ def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: ra
     plan = plan_variants(Counter({t: c for t, c in counts.items() if t not in protected}), concepts, min_count, rng)
     if habit_features is not None:
         return correlated_injection(rows, habit_features, plan, min_count, rng), plan
-    return [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, typed_twice, rng)], plan
+    return [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, typed_twice, rng, own_share)], plan
 
 
 def typed_twice_on_one_kind(rows, features, plan: dict, rng: random.Random, share: float = 0.3):
@@ -534,7 +539,9 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
     elif name in MIDSCALE_SETS:
         layout, several, plurals, typed_twice = MIDSCALE_SETS[name]
-        rows, embeddings, lookalikes = midscale_features(sorted(counts), rng, layout)
+        rare = typed_twice == "rare"
+        rows, embeddings, lookalikes = midscale_features(sorted(counts), rng, layout,
+                                                         sizes=RARE_SIZES if rare else (40, 160))
         if several:
             rows, embeddings = several_per_image(rows, embeddings, lookalikes, rng)
         protected = set()
@@ -543,7 +550,7 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
             rows = [[renames.get(t, t) for t in row] for row in rows]
             protected = set(renames.values()) | {first for first, _ in lookalikes}
         rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05,
-                                     embeddings if typed_twice == "habit" else None)
+                                     embeddings if typed_twice == "habit" else None, RARE_SHARE if rare else 0.5)
         if typed_twice == "kind":
             rows = typed_twice_on_one_kind(rows, embeddings, plan, rng)
         if name == "midscale_attribute":
