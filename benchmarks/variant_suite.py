@@ -115,7 +115,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from variant_discovery import (  # noqa: E402
-    DEFAULT_TRAIN_FLAGS, inject_variants, machine, normalize, plan_variants, score, true_pairs,
+    DEFAULT_TRAIN_FLAGS, INJECTED_KINDS, MAKERS, inject_variants, machine, normalize, plan_variants, score, true_pairs,
+    usable,
 )
 
 from tagger import runfolder  # noqa: E402
@@ -128,6 +129,7 @@ ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations"
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
             "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "midscale_rare",
+            "midscale_many",
             "scenes",
             "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
@@ -144,7 +146,8 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_attribute": ("plain", True, True, "half"),
                  "midscale_broader": ("plain", True, True, "half"),
                  "midscale_correlated": ("plain", True, False, "habit"),
-                 "midscale_rare": ("plain", False, False, "rare")}
+                 "midscale_rare": ("plain", False, False, "rare"),
+                 "midscale_many": ("plain", True, False, "many")}
 # midscale_rare: concepts of 300-1,200 images, each variant on a few dozen of them at most (min_count each, then 2%
 # of the rest between them): a typo one user made beside a word thousands typed right.
 RARE_SIZES, RARE_SHARE = (300, 1200), 0.98
@@ -440,6 +443,29 @@ def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: ra
     return [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, typed_twice, rng, own_share)], plan
 
 
+def plan_many_spellings(counts: Counter, concepts: int, min_count: int, rng: random.Random, extra: int = 3) -> dict:
+    """concept -> [(spelling, kind), ...] as plan_variants makes it, but each concept with `extra` variants of different
+    kinds where it has images for them all (min_count each): a concept under four spellings, as issue 11's garment set
+    has 27 variants of 9 concepts."""
+    taken = {normalize(tag) for tag in counts}
+    eligible = sorted(tag for tag, count in counts.items() if count >= (extra + 1) * min_count)
+    rng.shuffle(eligible)
+    plan = {}
+    for concept in eligible[:concepts]:
+        kinds = [k for k in INJECTED_KINDS if k != "case_separator"]
+        rng.shuffle(kinds)
+        spellings = [(concept, "original")]
+        for kind in kinds:
+            if len(spellings) > extra:
+                break
+            if usable(spelling := MAKERS[kind](concept, rng), kind, concept, taken):
+                spellings.append((spelling, kind))
+                taken.add(normalize(spelling))
+        if len(spellings) > 2:
+            plan[concept] = spellings
+    return plan
+
+
 def typed_twice_on_one_kind(rows, features, plan: dict, rng: random.Random, share: float = 0.3):
     """Each planted concept's images furthest along their first principal component (`share` of them) given a second
     of its spellings (one the image does not carry yet): two people tag one kind of image, as a second annotator
@@ -549,8 +575,13 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
             renames = {second: first[:-1] if first.endswith("s") else first + "s" for first, second in lookalikes}
             rows = [[renames.get(t, t) for t in row] for row in rows]
             protected = set(renames.values()) | {first for first, _ in lookalikes}
-        rows, plan = variants_beside(rows, protected, concepts, min_count, rng, 0.5 if typed_twice == "half" else 0.05,
-                                     embeddings if typed_twice == "habit" else None, RARE_SHARE if rare else 0.5)
+        if typed_twice == "many":
+            plan = plan_many_spellings(Counter(t for row in rows for t in set(row)), concepts, min_count, rng)
+            rows = [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, 0.05, rng)]
+        else:
+            rows, plan = variants_beside(rows, protected, concepts, min_count, rng,
+                                         0.5 if typed_twice == "half" else 0.05,
+                                         embeddings if typed_twice == "habit" else None, RARE_SHARE if rare else 0.5)
         if typed_twice == "kind":
             rows = typed_twice_on_one_kind(rows, embeddings, plan, rng)
         if name == "midscale_attribute":

@@ -35,6 +35,13 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     # A final s is not always a plural: `gras` is a slip for `grass` (one s dropped), not the plural of `gra`.
     assert spelling_similarity("gras", "grass") == spelling_similarity("dres", "dress") == 1.0
     assert spelling_similarity("glasses", "glass") == 1.0
+    # -es after a word's own s, z or o is read both ways: bus + es and house + s.
+    assert spelling_similarity("bus", "buses") == spelling_similarity("bu5", "buses") == 1.0
+    assert spelling_similarity("tomato", "tomatoes") == spelling_similarity("quiz", "quizzes") == 1.0
+    assert spelling_similarity("house", "houses") == spelling_similarity("shoe", "shoes") == 1.0
+    assert spelling_similarity("wine glass", "wine glasses") == 1.0
+    # Not f to -ves: which words take it is a list, and `caves` is no plural of `cafe`.
+    assert spelling_similarity("caves", "cafe") < 0.8
 
 
 def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_marks():

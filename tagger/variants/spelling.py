@@ -26,6 +26,10 @@ APOSTROPHES = re.compile(r"(?<=[^\W\d_])['’‘`]")
 DOUBLED_LETTERS = re.compile(r"(.)\1+")
 # Longest ending first: "boxes" -> "box", "parties" -> "party", "cats" -> "cat"; not "glass" or "bus".
 PLURAL_ENDINGS = (("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", ""))
+# Plurals in -es that the endings above read as a final s: after a word's own s, z or o (`buses`, `quizzes`,
+# `tomatoes`). Each is a second reading beside singular()'s, as `houses` is house + s and `buses` bus + es. Not f or fe
+# turned to -ves (`knives`, `scarves`): `caves` would read as `cafe`; which words take it is a list, not an ending.
+ES_PLURAL_ENDINGS = (("ses", "s"), ("zes", "z"), ("oes", "o"))
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
 # Latin letters that are not a base letter plus a mark, so that dropping marks cannot reach them.
@@ -54,6 +58,14 @@ def singular(word: str) -> str:
     return word
 
 
+def es_singular(word: str) -> str | None:
+    """The word with an -es plural undone after its own s, z or o (`buses` -> bus), or None where it has none."""
+    for ending, replacement in ES_PLURAL_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) + len(replacement) >= 3:
+            return word[: -len(ending)] + replacement
+    return None
+
+
 def without_marks(text: str) -> str:
     """Latin letters without their marks (é -> e, ñ -> n, å -> a); marks on other scripts are kept."""
     kept: list[str] = []
@@ -75,21 +87,31 @@ def plain_words(text: str) -> list[str]:
     return SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text))).split()
 
 
-def folded_key(text: str, plurals: bool = True) -> str:
+def folded_key(text: str, plurals: bool = True, es_plurals: bool = False) -> str:
+    """The text's words joined, leetspeak, doubled letters and (with plurals) plural endings undone; with es_plurals,
+    an -es plural after s, z or o read as one (es_singular) where a word has it."""
     words = [word.translate(LEETSPEAK) for word in plain_words(text)]
-    return "".join(DOUBLED_LETTERS.sub(r"\1", singular(word) if plurals else word) for word in words)
+    if es_plurals:
+        words = [es_singular(word) or singular(word) for word in words]
+    elif plurals:
+        words = [singular(word) for word in words]
+    return "".join(DOUBLED_LETTERS.sub(r"\1", word) for word in words)
 
 
 @lru_cache(maxsize=200_000)
 def spelling_keys(tag: str) -> tuple[str, ...]:
     """The tag's spelling keys, each a reading of it: with plural endings undone, and as typed where that differs
-    (a final s is not always a plural: `gras`, a slip for `grass`, is not the plural of `gra`); for a tag with a
-    German umlaut, each with ü as ue and as u.
+    (a final s is not always a plural: `gras`, a slip for `grass`, is not the plural of `gra`); with an -es plural
+    after s, z or o undone where a word ends so (`buses` is bus + es, `houses` house + s); for a tag with a German
+    umlaut, each with ü as ue and as u.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
-    return tuple(dict.fromkeys([folded_key(form) for form in forms] + [folded_key(form, False) for form in forms]))
+    keys = [folded_key(form) for form in forms] + [folded_key(form, False) for form in forms]
+    if any(es_singular(word.translate(LEETSPEAK)) for word in plain_words(text)):
+        keys += [folded_key(form, es_plurals=True) for form in forms]
+    return tuple(dict.fromkeys(keys))
 
 
 def spelling_key(tag: str) -> str:
