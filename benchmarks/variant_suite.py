@@ -129,13 +129,13 @@ ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations"
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
             "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "midscale_rare",
-            "midscale_many",
-            "scenes",
-            "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+            "midscale_many", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
 # or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component); or
-# "habit": none, each image's one spelling chosen by its kind, three times as often on one half, as `correlated`)
+# "habit": none, each image's one spelling chosen by its kind, three times as often on one half, as `correlated`; or
+# "rare": 5% at random, concepts of RARE_SIZES images and each variant on few of them; or "many": 5% at random, every
+# planted concept under four spellings, plan_many_spellings)
 MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis": ("off_axis", False, False, "few"),
                  "midscale_lowvar": ("low_variance", False, False, "few"),
                  "midscale_nearspell": ("low_variance", False, True, "few"),
@@ -149,7 +149,7 @@ MIDSCALE_SETS = {"midscale": ("plain", False, False, "few"), "midscale_offaxis":
                  "midscale_rare": ("plain", False, False, "rare"),
                  "midscale_many": ("plain", True, False, "many")}
 # midscale_rare: concepts of 300-1,200 images, each variant on a few dozen of them at most (min_count each, then 2%
-# of the rest between them): a typo one user made beside a word thousands typed right.
+# of the rest between them): a typo one person made beside a word thousands typed right.
 RARE_SIZES, RARE_SHARE = (300, 1200), 0.98
 # Tags naming something about an image of one concept that its images do not show (midscale_attribute): no spelling
 # link to any concept name.
