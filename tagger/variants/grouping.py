@@ -127,11 +127,15 @@ class PairEvidence:
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
 
+    def spelled_by_similarity(self) -> np.ndarray:
+        """The spelling similarity's ramp, the rule's spelling link but for a slip of a word."""
+        return ramp(self.spelling, 0.6, 0.95)
+
     def spelled(self) -> np.ndarray:
         """The rule's spelling link, 0 to 1: the spelling similarity's ramp, or 1 for a slip of a word (`windw` /
         `window` is as good a link as an undone plural: the other tag is a word of no language; see
         tagger.variants.words)."""
-        by_similarity = ramp(self.spelling, 0.6, 0.95)
+        by_similarity = self.spelled_by_similarity()
         return by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
 
     def parts(self) -> dict[str, np.ndarray]:
@@ -222,9 +226,8 @@ class PairEvidence:
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled) * (1 - named_twice)) ** 2
         return {"meaning": meaning, "strength": strength, "spelled": spelled,
-                "spelled_by_slip": spelled > ramp(self.spelling, 0.6, 0.95), "distinct": distinct, "same": same,
-                "power": power,
-                "named_twice": named_twice, "images_agree": images_agree, "score": score}
+                "spelled_by_slip": spelled > self.spelled_by_similarity(), "distinct": distinct, "same": same,
+                "power": power, "named_twice": named_twice, "images_agree": images_agree, "score": score}
 
     def probe_answers(self) -> list[str] | None:
         """Per pair, what the separability probe found, in words a person can filter on (PROBE_ANSWERS); None

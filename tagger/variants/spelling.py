@@ -87,14 +87,18 @@ def plain_words(text: str) -> list[str]:
     return SEPARATORS.sub(" ", APOSTROPHES.sub("", without_marks(text))).split()
 
 
-def folded_key(text: str, plurals: bool = True, es_plurals: bool = False) -> str:
-    """The text's words joined, leetspeak, doubled letters and (with plurals) plural endings undone; with es_plurals,
-    an -es plural after s, z or o read as one (es_singular) where a word has it."""
-    words = [word.translate(LEETSPEAK) for word in plain_words(text)]
-    if es_plurals:
-        words = [es_singular(word) or singular(word) for word in words]
-    elif plurals:
-        words = [singular(word) for word in words]
+def as_typed(word: str) -> str:
+    return word
+
+
+def es_or_plain_singular(word: str) -> str:
+    return es_singular(word) or singular(word)
+
+
+def folded_key(text: str, reading=singular) -> str:
+    """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
+    endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it)."""
+    words = [reading(word.translate(LEETSPEAK)) for word in plain_words(text)]
     return "".join(DOUBLED_LETTERS.sub(r"\1", word) for word in words)
 
 
@@ -108,10 +112,9 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
-    keys = [folded_key(form) for form in forms] + [folded_key(form, False) for form in forms]
-    if any(es_singular(word.translate(LEETSPEAK)) for word in plain_words(text)):
-        keys += [folded_key(form, es_plurals=True) for form in forms]
-    return tuple(dict.fromkeys(keys))
+    # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
+    return tuple(dict.fromkeys(folded_key(form, reading) for reading in (singular, as_typed, es_or_plain_singular)
+                               for form in forms))
 
 
 def spelling_key(tag: str) -> str:
