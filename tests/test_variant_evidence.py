@@ -440,17 +440,17 @@ def test_a_plural_the_images_cannot_see_is_proposed_flagged_below_high_confidenc
 
 
 def test_a_pair_scored_as_one_and_kept_out_of_a_group_by_another_pair_is_listed_not_dropped():
-    """Images that say nothing: `skies` is the plural of `sky` and one slip from `ksy` (both score as one on spelling),
-    but `ksy` / `sky` do not (a three-letter swap is no slip of a word): the groups cannot take all three. The pair
-    left out is listed first among the near misses, with its flag and score, for the person to decide."""
+    """Images that say nothing: `boxes` is the plural of `box` and one slip from `boxse` (a swap, no word: both score
+    as one on spelling), but `boxse` / `box` do not (two edits): the groups cannot take all three. The pair left out
+    is listed first among the near misses, with its flag and score, for the person to decide."""
     random = np.random.default_rng(4)
-    image_tags = [[["sky", "skies", "ksy", "tree"][random.integers(4)]] for _ in range(400)]
+    image_tags = [[["box", "boxes", "boxse", "tree"][random.integers(4)]] for _ in range(400)]
     model = fit(random.normal(size=(400, DIMENSIONS)).astype(np.float32), image_tags)
     (group,) = model.groups_
-    assert "skies" in group.members and len(group.members) == 2
-    left_out = ({"sky", "ksy"} - set(group.members)).pop()
+    assert "boxes" in group.members and len(group.members) == 2
+    left_out = ({"box", "boxse"} - set(group.members)).pop()
     first = model.near_misses_[0]
-    assert {first["canonical"], first["variant"]} == {"skies", left_out}
+    assert {first["canonical"], first["variant"]} == {"boxes", left_out}
     assert first["flag"] == GROUPS_DISAGREE and first["score"] >= 0.5
 
 

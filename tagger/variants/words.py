@@ -14,8 +14,9 @@ word between the two (`eosin`) is neither, and its pair keeps its plain spelling
 down to Zipf 1 for 21 languages (English, German, French, Spanish, Dutch, ...); for the other 21 (Danish, Turkish,
 Vietnamese, ...) only from Zipf 3, so there a word rarer than that counts as no word. Only tags of Latin letters
 are judged (slips are counted on a QWERTY keyboard), and only pairs whose longer tag has at least
-MIN_SLIP_LETTERS letters: at three letters most slips spell a word or a name in some list (`roa`), so few are
-found, and a three-letter tag no list holds may be an acronym or a name as much as a slip.
+MIN_SLIP_LETTERS letters with a plural undone (letters_as_compared): at three letters most slips spell a word or a
+name in some list (`roa`), so few are found, and a three-letter tag no list holds may be an acronym or a name as much
+as a slip.
 """
 
 import operator
@@ -26,7 +27,8 @@ from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, UMLAUTS, plain_words, slip_distance, spelling_keys, typed, without_marks,
+    APOSTROPHES, UMLAUTS, es_or_plain_singular, plain_words, singular, slip_distance, spelling_keys, typed,
+    without_marks,
 )
 
 # Measured on real words (benchmarks/spelling_slips.py, by the longer word's length): a slip of a word is found
@@ -129,6 +131,14 @@ def frequency_bins(path: str, down_to: float):
             yield zipf, unpacker.unpack()
 
 
+def letters_as_compared(words: tuple[str, ...]) -> int:
+    """The letters of a tag's words with a plural undone (its shortest reading, as spelling_keys reads it, doubled
+    letters kept): the length a slip is judged at. `skies` / `ksy` is the 3-letter slip `sky` / `ksy`, as `sky` /
+    `ksy` is (judged at 5 letters, `ksy` joined `skies` and `sky` / `skies` was kept apart by it); `wall` / `awll`
+    is 4 letters."""
+    return min(sum(len(reading(word)) for word in words) for reading in (singular, es_or_plain_singular))
+
+
 def one_slip_apart(first: str, second: str) -> bool:
     """Whether the closest spelling keys of the two tags differ by exactly one typing slip (spelling.slip_distance):
     one edit (OSA distance 1, in C), unless it is a letter replaced by one far from it on the keyboard."""
@@ -143,12 +153,12 @@ def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
                    min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
     """For each pair (indices into vocabulary): whether one tag is a slip of the other, a word: every word of one
     tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF, the two one slip apart, and the longer at least
-    min_letters letters (see the module; benchmarks/spelling_slips.py asks other lengths)."""
+    min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py asks other lengths)."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
     judged = {(a, b) for a, b in pairs
               if words[a] is not None and words[b] is not None
-              and max(len("".join(words[a])), len("".join(words[b]))) >= min_letters
+              and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
               and one_slip_apart(vocabulary[a], vocabulary[b])}
     zipf = listed_zipf({word for a, b in judged for word in (*words[a], *words[b])}) if judged else {}
     is_word = {index: min(zipf[word] for word in words[index]) >= WORD_ZIPF for pair in judged for index in pair}
