@@ -105,8 +105,16 @@ def leetspeak(tag: str, rng: random.Random) -> str | None:
     return tag.replace(letter, LEET[letter])
 
 
+# The English plurals of coco's class names (and a few more) that no ending makes: the plural a person types.
+IRREGULAR_PLURALS = {"person": "people", "knife": "knives", "mouse": "mice", "sheep": "sheep", "man": "men",
+                     "woman": "women", "child": "children", "foot": "feet", "tooth": "teeth", "leaf": "leaves",
+                     "shelf": "shelves", "wolf": "wolves", "scarf": "scarves", "goose": "geese"}
+
+
 def plural(tag: str, rng: random.Random) -> str | None:
     last = tag.split(" ")[-1]
+    if last in IRREGULAR_PLURALS:
+        return None if IRREGULAR_PLURALS[last] == last else tag[: -len(last)] + IRREGULAR_PLURALS[last]
     if not last.isalpha() or (last.endswith("s") and not last.endswith(("ss", "us"))):
         return None  # already plural, like "skis"
     if last.endswith("y") and last[-2:-1] not in "aeiou":
@@ -188,7 +196,7 @@ def classify_kind(original: str, spelling: str) -> str:
         return "translation"
     if SYNONYMS.get(o) == s:
         return "synonym"
-    if s in (o + "s", o + "es", o[:-1] + "ies"):
+    if s in (o + "s", o + "es", o[:-1] + "ies") or s == plural(o, None):
         return "plural"
     if any(LEET[c] in s for c in LEET) and "".join({v: k for k, v in LEET.items()}.get(c, c) for c in s) == o:
         return "leetspeak"

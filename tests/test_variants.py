@@ -40,8 +40,17 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert spelling_similarity("tomato", "tomatoes") == spelling_similarity("quiz", "quizzes") == 1.0
     assert spelling_similarity("house", "houses") == spelling_similarity("shoe", "shoes") == 1.0
     assert spelling_similarity("wine glass", "wine glasses") == 1.0
-    # Not f to -ves: which words take it is a list, and `caves` is no plural of `cafe`.
+    # Not f to -ves: which words take it is a list, and `caves` is no plural of `cafe`. English's irregular plurals
+    # are that list, alone and ending a compound after a word of its own (not `omen`, `ramen`, `dolmen`).
     assert spelling_similarity("caves", "cafe") < 0.8
+    assert spelling_similarity("knives", "knife") == spelling_similarity("people", "person") == 1.0
+    assert spelling_similarity("mice", "mouse") == spelling_similarity("cacti", "cactus") == 1.0
+    assert spelling_similarity("snowmen", "snowman") == spelling_similarity("police women", "policewoman") == 1.0
+    assert spelling_similarity("bookshelves", "bookshelf") == spelling_similarity("wolves", "wolf") == 1.0
+    # A further reading, beside the regular one: `lives` is life, and live + s.
+    assert spelling_similarity("lives", "life") == spelling_similarity("lives", "live") == 1.0
+    assert max(spelling_similarity("omen", "oman"), spelling_similarity("ramen", "raman"),
+               spelling_similarity("dolmen", "dolman")) < 0.8
 
 
 def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_marks():

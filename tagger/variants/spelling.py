@@ -1,6 +1,7 @@
 """Spelling evidence: how alike two tags are once common variations are undone.
 
-Undone first: case, separators, apostrophes, leetspeak, plural endings, doubled letters, and the marks on Latin letters
+Undone first: case, separators, apostrophes, leetspeak, plural endings and English irregular plurals (`people`,
+`knives`, `snowmen`), doubled letters, and the marks on Latin letters
 (`pokémon` / `pokemon`, `árbol` / `arbol`: typed on a keyboard without them). German umlauts are written
 both ways people type them without the key, ü as ue and as u, and a pair is compared by its closest forms
 (`schüssel` / `schuessel`, `über` / `uber`). Marks on other scripts stay: か and が are different kana.
@@ -28,8 +29,32 @@ DOUBLED_LETTERS = re.compile(r"(.)\1+")
 PLURAL_ENDINGS = (("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("sses", "ss"), ("s", ""))
 # Plurals in -es that the endings above read as a final s: after a word's own s, z or o (`buses`, `quizzes`,
 # `tomatoes`). Each is a second reading beside singular()'s, as `houses` is house + s and `buses` bus + es. Not f or fe
-# turned to -ves (`knives`, `scarves`): `caves` would read as `cafe`; which words take it is a list, not an ending.
+# turned to -ves as an ending: `caves` would read as `cafe`; which words take it is a list (IRREGULAR_PLURALS).
 ES_PLURAL_ENDINGS = (("ses", "s"), ("zes", "z"), ("oes", "o"))
+
+# English plurals no ending undoes: a closed list of the language (people, feet, knives), and the classical plurals
+# English keeps (criteria, cacti, analyses), each read beside the regular endings' reading (`lives` is life, and live
+# + s). Not data, media or agenda: mass nouns in today's use (`data` / `datum` would join two tags one rarely means
+# by the other), nor axes (axe or axis), nor dice (`die` is also a verb, and German's article).
+IRREGULAR_PLURALS = {
+    "people": "person", "men": "man", "women": "woman", "children": "child", "feet": "foot", "teeth": "tooth",
+    "geese": "goose", "mice": "mouse", "lice": "louse", "oxen": "ox",
+    "knives": "knife", "wives": "wife", "lives": "life", "leaves": "leaf", "loaves": "loaf", "halves": "half",
+    "calves": "calf", "shelves": "shelf", "scarves": "scarf", "wolves": "wolf", "elves": "elf", "selves": "self",
+    "thieves": "thief", "hooves": "hoof", "dwarves": "dwarf", "wharves": "wharf", "sheaves": "sheaf",
+    "criteria": "criterion", "phenomena": "phenomenon", "bacteria": "bacterium", "cacti": "cactus", "fungi": "fungus",
+    "nuclei": "nucleus", "stimuli": "stimulus", "alumni": "alumnus", "octopi": "octopus", "radii": "radius",
+    "larvae": "larva", "antennae": "antenna", "vertebrae": "vertebra", "formulae": "formula", "analyses": "analysis",
+    "crises": "crisis", "theses": "thesis", "hypotheses": "hypothesis", "diagnoses": "diagnosis", "oases": "oasis",
+    "parentheses": "parenthesis", "matrices": "matrix", "indices": "index", "vertices": "vertex",
+    "appendices": "appendix",
+}
+# Irregular plurals that end compounds (snowmen, policewomen, salespeople, schoolchildren, housewives, werewolves,
+# bookshelves), after
+# at least COMPOUND_PREFIX letters: `omen`, `ramen`, `carmen`, `dolmen` and `germen` are no plurals of `oman`, `raman`,
+# `carman`, `dolman` and `german` (at 3 letters the last three were read so, among web2's 234,450 words).
+COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
+COMPOUND_PREFIX = 4
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
 # Latin letters that are not a base letter plus a mark, so that dropping marks cannot reach them.
@@ -56,6 +81,17 @@ def singular(word: str) -> str:
         if stem_length >= 3 and word.endswith(ending) and not word.endswith(("ss", "us", "is")):
             return word[: -len(ending)] + replacement
     return word
+
+
+def irregular_singular(word: str) -> str | None:
+    """The word's singular where it is an irregular English plural, alone or ending a compound (`knives` -> knife,
+    `snowmen` -> snowman), or None."""
+    if word in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[word]
+    for ending in COMPOUND_PLURAL_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= COMPOUND_PREFIX:
+            return word[: -len(ending)] + IRREGULAR_PLURALS[ending]
+    return None
 
 
 def es_singular(word: str) -> str | None:
@@ -95,9 +131,14 @@ def es_or_plain_singular(word: str) -> str:
     return es_singular(word) or singular(word)
 
 
+def irregular_or_plain_singular(word: str) -> str:
+    return irregular_singular(word) or singular(word)
+
+
 def folded_key(text: str, reading=singular) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
-    endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it)."""
+    endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
+    irregular_or_plain_singular: an irregular English plural read as one where a word is one)."""
     words = [reading(word.translate(LEETSPEAK)) for word in plain_words(text)]
     return "".join(DOUBLED_LETTERS.sub(r"\1", word) for word in words)
 
@@ -106,15 +147,16 @@ def folded_key(text: str, reading=singular) -> str:
 def spelling_keys(tag: str) -> tuple[str, ...]:
     """The tag's spelling keys, each a reading of it: with plural endings undone, and as typed where that differs
     (a final s is not always a plural: `gras`, a slip for `grass`, is not the plural of `gra`); with an -es plural
-    after s, z or o undone where a word ends so (`buses` is bus + es, `houses` house + s); for a tag with a German
-    umlaut, each with ü as ue and as u.
+    after s, z or o undone where a word ends so (`buses` is bus + es, `houses` house + s); with an irregular English
+    plural undone where a word is one (`lives` as life and as live + s); for a tag with a German umlaut, each with ü
+    as ue and as u.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
-    return tuple(dict.fromkeys(folded_key(form, reading) for reading in (singular, as_typed, es_or_plain_singular)
-                               for form in forms))
+    readings = (singular, as_typed, es_or_plain_singular, irregular_or_plain_singular)
+    return tuple(dict.fromkeys(folded_key(form, reading) for reading in readings for form in forms))
 
 
 def spelling_key(tag: str) -> str:
