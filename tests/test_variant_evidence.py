@@ -454,6 +454,24 @@ def test_a_pair_scored_as_one_and_kept_out_of_a_group_by_another_pair_is_listed_
     assert first["flag"] == GROUPS_DISAGREE and first["score"] >= 0.5
 
 
+def test_two_groups_the_images_find_one_concept_join_though_one_pair_across_them_scores_low():
+    """`red` (200 images), `rot` and `r3d` (30 each alone, 50 images carrying both: two people tagged them) on one
+    concept's images, noisy (spread 1). `r3d` / `rot` scores 0.04: their shared images weigh against them as one tag
+    where the few images carrying each alone cannot vouch for it. Every pair across two groups reaching a quarter of
+    min_score would keep `r3d` out; the images carrying {red, rot} against those carrying `r3d` alone find one concept
+    (group same 0.64), so the three are one group."""
+    random = np.random.default_rng(0)
+    centres = look_alike_centres(["red", "blue", "green", "square"], seed=0)
+    rows = [["red"]] * 200 + [["r3d"]] * 30 + [["rot"]] * 30 + [["r3d", "rot"]] * 50 + \
+        [[concept] for concept in ("blue", "green", "square") for _ in range(150)]
+    embeddings = np.array([centres[row[0] if row[0] in centres else "red"] + random.normal(size=DIMENSIONS)
+                           for row in rows], np.float32)
+    model = fit(embeddings, rows)
+    assert groups_of(model) == [["r3d", "red", "rot"]]
+    across = model.scores_[pair_positions(model, rows)[frozenset(("r3d", "rot"))]]
+    assert across < 0.25
+
+
 def plural_beside_a_misspelled_look_alike(seed: int = 0):
     """`dining table` (160 images) and its plural (10, too few for the images to vouch for it), beside a distinct
     look-alike on more images named as a slip of it, `dining atble` (200), and six other concepts: noisy images

@@ -336,7 +336,9 @@ class CombinedVariants:
     """Variant groups from visual, co-occurrence, spelling and separability evidence over nearest-neighbour candidates.
 
     Pairs scoring at least min_score are joined, best first; two groups join only when every pair
-    across them scores at least half of min_score, so one loose pair cannot chain unrelated tags.
+    across them scores at least half of min_score, so one loose pair cannot chain unrelated tags, or the images find
+    the groups one concept (_groups_one: a pair across them may score low where its own few images cannot vouch), never
+    across a rejected pair, and only when the images do not tell the groups apart (_groups_differ).
     probe: the separability probe asked about pairs the images could decide (default: SeparabilityProbe()
     when fit receives image embeddings); max_probes: at most this many pairs probed, most promising first.
     """
@@ -476,7 +478,9 @@ class CombinedVariants:
             left, right = sorted(group_of[a]), sorted(group_of[b])
             cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
                                                 vocabulary), vocabulary)
-            if cross.min() >= self.min_score / 2 and not self._groups_differ(left, right):
+            rejected = any(frozenset((vocabulary[x], vocabulary[y])) in self.rejected_ for x in left for y in right)
+            if not rejected and (cross.min() >= self.min_score / 2 or self._groups_one(left, right)) and \
+                    not self._groups_differ(left, right):
                 merged = group_of[a] | group_of[b]
                 for member in merged:
                     group_of[member] = merged
@@ -520,7 +524,15 @@ class CombinedVariants:
         """Whether the images tell two groups apart where one has several tags (group_distinct)."""
         return self.probe_ is not None and len(left) + len(right) > 2 and self._group_distinct(left, right) >= 0.5
 
+    def _groups_one(self, left: list[int], right: list[int]) -> bool:
+        """Whether the images find two groups one concept, one with several tags (the rule's same, group_parts)."""
+        return self.probe_ is not None and len(left) + len(right) > 2 and \
+            self._group_parts(left, right)["same"] >= 0.5
+
     def _group_distinct(self, left: list[int], right: list[int]) -> float:
+        return float(self._group_parts(left, right)["distinct"])
+
+    def _group_parts(self, left: list[int], right: list[int]) -> dict:
         """The rule's distinct for two groups of tags (0 without the probe), asked of the images carrying a tag of
         one and none of the other's against the reverse: each pair across them may look like one concept where a
         tag's images are mostly the other group's concept under another of its spellings, and one concept it is
@@ -532,7 +544,7 @@ class CombinedVariants:
         nothing = np.zeros(1)
         evidence = PairEvidence(first=np.array(left[:1]), second=np.array(right[:1]), visual=nothing,
                                 context=np.full(1, np.nan), spelling=nothing, overlap=nothing, probe=probe)
-        return float(evidence.parts()["distinct"][0])
+        return {name: value[0] for name, value in evidence.parts().items()}
 
     def _leave_one_out(self, group_of: dict[int, set], tag_vectors, vocabulary) -> None:
         """Each group of three tags or more, each tag against the rest of its group: a tag leaves it where the images
