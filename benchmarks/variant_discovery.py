@@ -105,7 +105,8 @@ def leetspeak(tag: str, rng: random.Random) -> str | None:
     return tag.replace(letter, LEET[letter])
 
 
-# The English plurals of coco's class names (and a few more) that no ending makes: the plural a person types.
+# The English plurals of coco's class names (and a few more) that no ending makes: the plural a person types. Its own
+# list, not tagger.variants.spelling's: the ground truth must not come from the code it scores.
 IRREGULAR_PLURALS = {"person": "people", "knife": "knives", "mouse": "mice", "sheep": "sheep", "man": "men",
                      "woman": "women", "child": "children", "foot": "feet", "tooth": "teeth", "leaf": "leaves",
                      "shelf": "shelves", "wolf": "wolves", "scarf": "scarves", "goose": "geese"}

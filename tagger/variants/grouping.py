@@ -337,8 +337,8 @@ class CombinedVariants:
 
     Pairs scoring at least min_score are joined, best first; two groups join only when every pair
     across them scores at least half of min_score, so one loose pair cannot chain unrelated tags, or the images find
-    the groups one concept (_groups_one: a pair across them may score low where its own few images cannot vouch), never
-    across a rejected pair, and only when the images do not tell the groups apart (_groups_differ).
+    the groups one concept (_group_parts' same: a pair across them may score low where its own few images cannot
+    vouch), never across a rejected pair, and only when the images do not tell the groups apart (its distinct).
     probe: the separability probe asked about pairs the images could decide (default: SeparabilityProbe()
     when fit receives image embeddings); max_probes: at most this many pairs probed, most promising first.
     """
@@ -479,8 +479,10 @@ class CombinedVariants:
             cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
                                                 vocabulary), vocabulary)
             rejected = any(frozenset((vocabulary[x], vocabulary[y])) in self.rejected_ for x in left for y in right)
-            if not rejected and (cross.min() >= self.min_score / 2 or self._groups_one(left, right)) and \
-                    not self._groups_differ(left, right):
+            # The groups' own images asked once: one concept (same) where a pair across scores low, two (distinct).
+            group = self._group_parts(left, right) if self.probe_ is not None and len(left) + len(right) > 2 else {}
+            one = cross.min() >= self.min_score / 2 or group.get("same", 0.0) >= 0.5
+            if not rejected and one and group.get("distinct", 0.0) < 0.5:
                 merged = group_of[a] | group_of[b]
                 for member in merged:
                     group_of[member] = merged
@@ -520,20 +522,11 @@ class CombinedVariants:
         score, spelled = np.round(self.scores_, SCORE_DECIMALS), np.round(self.evidence_.spelled(), 6)
         return np.lexsort((np.arange(len(self.scores_)), hint, -spelled, -score))
 
-    def _groups_differ(self, left: list[int], right: list[int]) -> bool:
-        """Whether the images tell two groups apart where one has several tags (group_distinct)."""
-        return self.probe_ is not None and len(left) + len(right) > 2 and self._group_distinct(left, right) >= 0.5
-
-    def _groups_one(self, left: list[int], right: list[int]) -> bool:
-        """Whether the images find two groups one concept, one with several tags (the rule's same, group_parts)."""
-        return self.probe_ is not None and len(left) + len(right) > 2 and \
-            self._group_parts(left, right)["same"] >= 0.5
-
     def _group_distinct(self, left: list[int], right: list[int]) -> float:
         return float(self._group_parts(left, right)["distinct"])
 
     def _group_parts(self, left: list[int], right: list[int]) -> dict:
-        """The rule's distinct for two groups of tags (0 without the probe), asked of the images carrying a tag of
+        """The rule's terms (distinct, same, ...) for two groups of tags, asked of the images carrying a tag of
         one and none of the other's against the reverse: each pair across them may look like one concept where a
         tag's images are mostly the other group's concept under another of its spellings, and one concept it is
         not (a descriptor typed on both spellings of one concept and on some images of a look-alike)."""

@@ -50,8 +50,7 @@ IRREGULAR_PLURALS = {
     "appendices": "appendix",
 }
 # Irregular plurals that end compounds (snowmen, policewomen, salespeople, schoolchildren, housewives, werewolves,
-# bookshelves), after
-# at least COMPOUND_PREFIX letters: `omen`, `ramen`, `carmen`, `dolmen` and `germen` are no plurals of `oman`, `raman`,
+# bookshelves), after at least COMPOUND_PREFIX letters: `omen`, `ramen`, `carmen`, `dolmen` and `germen` are no plurals of `oman`, `raman`,
 # `carman`, `dolman` and `german` (at 3 letters the last three were read so, among web2's 234,450 words).
 COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
 COMPOUND_PREFIX = 4

@@ -132,8 +132,8 @@ def frequency_bins(path: str, down_to: float):
 
 
 def letters_as_compared(words: tuple[str, ...]) -> int:
-    """The letters of a tag's words with a plural undone (its shortest reading, as spelling_keys reads it, doubled
-    letters kept): the length a slip is judged at. `skies` / `ksy` is the 3-letter slip `sky` / `ksy`, as `sky` /
+    """The letters of a tag's words with a plural ending undone (the shorter of spelling_keys' two readings by
+    endings, doubled letters kept): the length a slip is judged at. `skies` / `ksy` is the 3-letter slip `sky` / `ksy`, as `sky` /
     `ksy` is (judged at 5 letters, `ksy` joined `skies` and `sky` / `skies` was kept apart by it); `wall` / `awll`
     is 4 letters."""
     return min(sum(len(reading(word)) for word in words) for reading in (singular, es_or_plain_singular))
