@@ -164,3 +164,31 @@ def test_search_and_flag_filter_and_the_near_miss_section(served, page):
     expect(page.locator("#groups .group .canonical-name")).to_have_text(["red"])
     page.locator("#flag-filter").select_option(label="probe: not asked")
     expect(page.locator("#near-groups .group .canonical-name")).to_have_text(["square"])
+
+
+def test_the_exported_report_fits_a_laptop_screen(tmp_path, page):
+    """synonyms.html at 1280 px: every group's table stays inside its box and nothing scrolls sideways; the
+    thumbnails wrap (six a tag in one row, beside the evidence columns and a flag, ran past the box and the page)."""
+    import numpy as np
+    from PIL import Image
+
+    from tagger import runfolder
+    from tagger.variants.synonyms_page import write_synonyms_page
+    from test_variant_evidence import DIMENSIONS, fit
+
+    random = np.random.default_rng(2)
+    image_tags = [[["ring", "rings", "square"][random.integers(3)]] for _ in range(300)]
+    model = fit(random.normal(size=(300, DIMENSIONS)).astype(np.float32), image_tags)  # flagged: spelling only
+    paths = [str(tmp_path / f"{index}.png") for index in range(len(image_tags))]
+    for index, path in enumerate(paths):
+        Image.new("RGB", (32, 32), (index % 256, 80, 160)).save(path)
+    write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
+                        "combined", near_misses=model.near_misses_)
+    page.goto((tmp_path / "synonyms.html").as_uri())
+    assert page.locator(".group .thumbs img").count() == 12  # six of each tag: the layout is tested with them
+    fits = page.evaluate("""() => [...document.querySelectorAll('.group')].map(box =>
+        box.querySelector('table').getBoundingClientRect().right <= box.getBoundingClientRect().right)""")
+    assert fits and all(fits)
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+    page.set_viewport_size({"width": 900, "height": 900})  # narrower than a table can be: its box scrolls, the page not
+    assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")

@@ -26,11 +26,11 @@ FLAG_LEGEND = ("why to look twice: a merge carried by spelling alone, or a membe
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
-.group{border:1px solid #ccc;border-radius:6px;padding:0.8em 1em;margin:1em 0}
+.group{border:1px solid #ccc;border-radius:6px;padding:0.8em 1em;margin:1em 0;overflow-x:auto}
 .group h2{margin:0 0 0.4em 0;font-size:1.1em}
-table{border-collapse:collapse}td,th{padding:0.25em 0.6em;text-align:left;vertical-align:middle}
+table{border-collapse:collapse;width:100%}td,th{padding:0.25em 0.5em;text-align:left;vertical-align:middle}
 th{font-weight:600;border-bottom:1px solid #ddd}th[title]{cursor:help}.canonical{font-weight:700}
-.thumbs{white-space:nowrap}.thumb{display:inline-block;position:relative;margin-right:4px;border:2px solid transparent;border-radius:4px;vertical-align:middle}
+.thumbs{min-width:320px}.thumb{display:inline-block;position:relative;margin:0 4px 4px 0;border:2px solid transparent;border-radius:4px;vertical-align:middle}
 .thumb.both{border-color:#e08a00}.thumb img{display:block;border-radius:2px}
 .thumb.both::after{content:"both";position:absolute;left:2px;bottom:2px;font-size:10px;padding:0 3px;
 border-radius:3px;background:#e08a00;color:#fff}
