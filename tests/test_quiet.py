@@ -40,7 +40,8 @@ def test_cluster_tags_logs_its_groups_and_next_step_to_the_file_not_the_console(
     log = (quiet_run / "logs" / "cluster_tags.log").read_text(encoding="utf-8")
     # The shared run's log, copied: it names the folder cluster_tags.py ran in.
     assert re.search(r"wrote \S+/run/synonyms\.html, synonyms\.json, synonyms\.csv and review\.csv", log), log
-    assert re.search(r"next: fill the decision column of \S+/run/review\.csv", log), log
+    assert re.search(r"next: decide in the browser with review\.py --paths\.run_dir \S+/run \(its Apply writes the "
+                     r"aliases\), or fill the decision column of \S+/run/review\.csv", log), log
     assert "no variant groups found" in log or " <- " in log  # the groups, one line each
 
 
