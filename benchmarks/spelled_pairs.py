@@ -23,14 +23,14 @@ import json
 import random
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import variant_suite  # noqa: E402
-from variant_discovery import DEFAULT_TRAIN_FLAGS, machine, normalize, true_pairs  # noqa: E402
+from variant_discovery import DEFAULT_TRAIN_FLAGS, machine, true_pairs  # noqa: E402
 
 PROBE_MEASURES = ("auc", "z", "gap_z", "gap_power", "separation", "gap_separation", "reference_z")
 RANKED = ("probe z", "probe gap_z", "probe separation", "probe gap_separation", "probe gap_power", "visual",
@@ -40,18 +40,17 @@ RANKED = ("probe z", "probe gap_z", "probe separation", "probe gap_separation", 
 def spelled_pairs(label: str, rows, embeddings, plan: dict, min_count: int, kernel=None, photos=None) -> list[dict]:
     """Every candidate pair with a spelling link on one set: truth, counts, the rule's terms, the probe's measures."""
     truth = {c: [{"spelling": s, "kind": k} for s, k in spellings] for c, spellings in plan.items()}
-    kept, combined, _, _ = variant_suite.discover(rows, embeddings, min_count, kernel, photos)
-    pairs, _ = true_pairs(truth, kept)
-    # The vocabulary in the step's order (variant_suite.discover returns it as a set).
-    counts = Counter(t for row in rows for t in dict.fromkeys(normalize(t) for t in row))
-    vocabulary = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+    vocabulary, combined, _, _ = variant_suite.discover(rows, embeddings, min_count, kernel, photos)
+    pairs, _ = true_pairs(truth, set(vocabulary))
+    counts = combined.cooccurrence_.counts
     evidence, parts, probe = combined.evidence_, combined.evidence_.parts(), combined.evidence_.probe
     group_of = {tag: index for index, group in enumerate(combined.groups_) for tag in group.members}
     records = []
     for i in np.flatnonzero(parts["spelled"] > 0):
-        a, b = vocabulary[evidence.first[i]], vocabulary[evidence.second[i]]
+        first, second = evidence.first[i], evidence.second[i]
+        a, b = vocabulary[first], vocabulary[second]
         record = {"set": label, "pair": [a, b], "true": frozenset((a, b)) in pairs,
-                  "counts": [counts[a], counts[b]], "merged": a in group_of and group_of[a] == group_of.get(b),
+                  "counts": [int(counts[first]), int(counts[second])], "merged": a in group_of and group_of[a] == group_of.get(b),
                   "visual": float(evidence.visual[i]), "context": float(evidence.context[i]),
                   "overlap": float(evidence.overlap[i]), "spelling": float(evidence.spelling[i]),
                   **{name: float(value[i]) for name, value in parts.items()}}

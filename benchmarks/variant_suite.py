@@ -622,7 +622,8 @@ def logistic_head(matrix, embeddings) -> np.ndarray:
 
 def discover(rows, embeddings, min_count: int, head_kernel=None, photos=None):
     """The variant step on these tags: vocabulary as prepare.py keeps it, then both methods (the
-    combined one with a head view, as cluster_tags.py with train.py's head.npz)."""
+    combined one with a head view, as cluster_tags.py with train.py's head.npz). Returns the vocabulary in the step's
+    order (the evidence's tag indices), the two fitted methods and the combined one's seconds."""
     rows = [[normalize(t) for t in row] for row in rows]
     rows = [list(dict.fromkeys(row)) for row in rows]
     counts = Counter(t for row in rows for t in row)
@@ -638,7 +639,7 @@ def discover(rows, embeddings, min_count: int, head_kernel=None, photos=None):
                                       image_photos=photos)
     seconds = time.perf_counter() - start
     dbscan = DBSCANVariants().fit(vectors, vocabulary, tag_counts)
-    return set(vocabulary), combined, dbscan, seconds
+    return vocabulary, combined, dbscan, seconds
 
 
 def as_groups(groups) -> list[dict]:
@@ -670,7 +671,7 @@ def calibration(confidences: dict, truth: dict) -> dict:
 def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=None, photos=None) -> dict:
     truth_spellings = {c: [{"spelling": s, "kind": k} for s, k in spellings] for c, spellings in plan.items()}
     vocabulary, combined, dbscan, seconds = discover(rows, embeddings, min_count, head_kernel, photos)
-    pairs, _ = true_pairs(truth_spellings, vocabulary)
+    pairs, _ = true_pairs(truth_spellings, set(vocabulary))
     result = {"set": label, "true_pairs": len(pairs), "seconds": round(seconds, 1),
               "combined": score(as_groups(combined.groups_), pairs), "dbscan": score(as_groups(dbscan.groups_), pairs),
               "calibration": calibration(proposed_confidences(combined.groups_), pairs),

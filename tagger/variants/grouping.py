@@ -476,13 +476,14 @@ class CombinedVariants:
             if group_of[a] is group_of[b]:
                 continue
             left, right = sorted(group_of[a]), sorted(group_of[b])
+            if any(frozenset((vocabulary[x], vocabulary[y])) in self.rejected_ for x in left for y in right):
+                continue  # never across a pair a person rejected: nothing else to ask
             cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
                                                 vocabulary), vocabulary)
-            rejected = any(frozenset((vocabulary[x], vocabulary[y])) in self.rejected_ for x in left for y in right)
             # The groups' own images asked once: one concept (same) where a pair across scores low, two (distinct).
             group = self._group_parts(left, right) if self.probe_ is not None and len(left) + len(right) > 2 else {}
             one = cross.min() >= self.min_score / 2 or group.get("same", 0.0) >= 0.5
-            if not rejected and one and group.get("distinct", 0.0) < 0.5:
+            if one and group.get("distinct", 0.0) < 0.5:
                 merged = group_of[a] | group_of[b]
                 for member in merged:
                     group_of[member] = merged
