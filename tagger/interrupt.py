@@ -11,10 +11,17 @@ import signal
 _interrupted = False
 
 
+def _in_finalizer(frame) -> bool:
+    """Whether the main thread is running a finalizer (a __del__, a weakref callback): a KeyboardInterrupt raised
+    there is printed as "Exception ignored ... Traceback" and dropped, so it is left to stop_if_interrupted()."""
+    return frame is not None and (frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith("weakref.py"))
+
+
 def _on_interrupt(signum, frame):
     global _interrupted
     _interrupted = True
-    raise KeyboardInterrupt
+    if not _in_finalizer(frame):
+        raise KeyboardInterrupt
 
 
 def install():
