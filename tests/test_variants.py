@@ -299,3 +299,73 @@ def test_the_near_misses_are_counted_by_kind_in_one_log_line(caplog):
                                "2 near misses listed in review.csv, not merged: 1 scored as one and kept apart by "
                                "another pair, 1 under the cut-off or told apart by their images, 0 alike and never "
                                "on one image"]
+
+
+def unit_vectors_at(cosines: dict[tuple[int, int], float], count: int) -> np.ndarray:
+    """Unit vectors whose pairwise cosines are the given ones (a Cholesky factor of their Gram matrix)."""
+    gram = np.eye(count)
+    for (a, b), cosine in cosines.items():
+        gram[a, b] = gram[b, a] = cosine
+    return np.linalg.cholesky(gram).astype(np.float32)
+
+
+def disjoint_tag_images(counts: list[int]) -> sparse.csr_matrix:
+    """Each tag on images of its own (no co-occurrence)."""
+    rows = np.repeat(np.arange(len(counts)), counts)
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(counts), len(rows)))
+
+
+def test_a_member_joined_through_another_member_is_flagged_and_judged_by_its_own_evidence():
+    from tagger.variants.calibration import CALIBRATION, IMAGES, NEAR_MISS, confidence
+    from tagger.variants.grouping import JOINED_THROUGH
+
+    # hund / dog: 1.0; chien / dog: 0.55 joins chien to the group (every pair across it scores at least 0.25);
+    # chien / hund, its own pair with the canonical, scores 0.275: under the near misses' cut-off (0.3).
+    vocabulary = ["hund", "dog", "chien"]
+    vectors = unit_vectors_at({(0, 1): 0.9, (1, 2): 0.72, (0, 2): 0.61}, 3)
+    model = CombinedVariants().fit(vectors, vocabulary, [30, 20, 10], disjoint_tag_images([30, 20, 10]))
+    [group] = model.groups_
+    assert group.members == ["hund", "dog", "chien"]
+    assert [round(score, 3) for score in group.scores[1:]] == [1.0, 0.275]
+    assert group.flags == ["", "", JOINED_THROUGH]
+    assert group.confidences == [1.0, CALIBRATION[IMAGES][0][1], confidence(group.scores[2], NEAR_MISS)]
+    assert confidence(group.scores[2], NEAR_MISS) < CALIBRATION[IMAGES][0][1]
+
+
+def test_each_kind_of_near_miss_has_its_own_room_and_the_rest_are_counted(caplog):
+    from tagger.variants.grouping import IMAGES_DIFFER, NEAR_MISS
+    from tagger.variants.step import log_near_misses
+
+    # 12 pairs under the cut-off (0.4 each: alike images, no spelling) and none of another kind; the list holds 5.
+    pairs = 12
+    cosine = 0.66  # strength ramp(0.66, 0.5, 0.9) = 0.4
+    vectors = np.zeros((2 * pairs, 2 * pairs), np.float32)
+    for pair in range(pairs):
+        vectors[2 * pair, 2 * pair] = 1.0
+        vectors[2 * pair + 1, 2 * pair] = cosine
+        vectors[2 * pair + 1, 2 * pair + 1] = np.sqrt(1 - cosine ** 2)
+    vocabulary = ["apple", "bridge", "candle", "desert", "engine", "forest", "guitar", "harbor", "island", "jacket",
+                  "kettle", "ladder", "magnet", "needle", "orange", "pencil", "quartz", "rabbit", "saddle", "tunnel",
+                  "umpire", "violin", "walnut", "yogurt"]  # no two near in spelling
+    model = CombinedVariants(near_misses=5).fit(vectors, vocabulary, [10] * (2 * pairs),
+                                                disjoint_tag_images([10] * (2 * pairs)))
+    assert [miss["flag"] for miss in model.near_misses_] == [NEAR_MISS] * 5
+    assert model.near_misses_left_out_ == {NEAR_MISS: 7}
+    assert IMAGES_DIFFER not in model.near_misses_left_out_
+    with caplog.at_level("INFO", logger="tagger.variants.step"):
+        log_near_misses(model.near_misses_, model.near_misses_left_out_)
+    assert caplog.messages[-1] == "7 more not listed (the best 50 of each kind are): 7 near miss"
+
+
+def test_a_tag_whose_only_company_is_its_partner_is_compared_by_its_images_alone():
+    # a and b share one image and keep no other company: no context to compare, so meaning is the visual cosine.
+    tag_images = sparse.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], float))
+    cooccurrence = CooccurrenceStats.from_tag_images(tag_images)
+    assert cooccurrence.has_context(np.array([0, 1])).tolist() == [True, True]
+    assert cooccurrence.has_context(np.array([0, 1]), np.array([1, 0])).tolist() == [False, False]
+    from tagger.variants.grouping import pair_evidence
+
+    vectors = unit_vectors_at({(0, 1): 0.8, (0, 2): 0.0, (1, 2): 0.0}, 3)
+    evidence = pair_evidence(np.array([0]), np.array([1]), vectors, ["a", "b", "c"], cooccurrence)
+    assert np.isnan(evidence.context[0])
+    assert evidence.parts()["meaning"][0] == pytest.approx(0.8)

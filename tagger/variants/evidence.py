@@ -126,8 +126,13 @@ class CooccurrenceStats:
         together.eliminate_zeros()
         return cls(counts=counts, together=together)
 
-    def has_context(self, tags: np.ndarray) -> np.ndarray:
-        return np.diff(self.together.indptr)[tags] > 0
+    def has_context(self, tags: np.ndarray, partners: np.ndarray | None = None) -> np.ndarray:
+        """Whether each tag co-occurs with any tag (besides its partner in the pair: context is compared over the
+        other tags, so a tag whose only company is its partner has none)."""
+        company = np.diff(self.together.indptr)[tags]
+        if partners is not None:
+            company = company - (np.asarray(self.together[tags, partners]).ravel() > 0)
+        return company > 0
 
     def overlap(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Share of the rarer tag's images that also carry the other tag."""

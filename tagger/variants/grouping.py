@@ -44,7 +44,7 @@ class VariantGroup:
     canonical: str
     members: list[str]  # canonical first, then by count
     counts: list[int]
-    similarities: list[float]  # cosine similarity of each member's mean embedding to the canonical's
+    similarities: list[float]  # each member's visual evidence with the canonical (PairEvidence.visual)
     scores: list[float] | None = None  # combined score of each member with the canonical (combined method)
     evidence: "PairEvidence | None" = None  # evidence of each member against the canonical
     flags: list[str] | None = None  # per member: why to look twice (e.g. "spelling only: check"); "" if nothing
@@ -102,23 +102,26 @@ NEVER_TOGETHER = "near miss: alike, never on one image"
 # Scored as one tag, yet not merged: joining would put it in one group with a tag that scores apart from it (`coats`
 # spelled like `coat`, whose translation `mantel` looks like something else): the person decides, it is not dropped.
 GROUPS_DISAGREE = "near miss: scored as one, kept apart by another pair"
+# In a group through another member, its own pair with the canonical scoring under the near misses' cut-off (`r3d` and
+# `rot`, each one with `red`, 0.04 with each other): proposed, and judged by its own evidence.
+JOINED_THROUGH = "joined through another member: check"
+NEAR_MISSES_LISTED = 50  # near misses listed of each kind (flag), best first: a review list, not a dump
 ALIKE_MEANING = 0.5  # where the rule's strength ramp starts: the means begin to count as alike
 # What the separability probe found for a pair (PairEvidence.probe_answers), shown as the "probe" evidence: can the
 # two tags' images be told apart? Read off the rule's own terms at their midpoints: distinct, same, and the power of
 # the images to see the tags at all. Words, not yes / no: review.csv's decision column takes those.
 PROBE_TWO, PROBE_ONE, PROBE_UNSURE, PROBE_FAINT, PROBE_NOT_ASKED = "two tags", "one tag", "unsure", "faint", "not asked"
-PROBE_ANSWERS = (PROBE_TWO, PROBE_ONE, PROBE_UNSURE, PROBE_FAINT, PROBE_NOT_ASKED)
 
 
 @dataclass
 class PairEvidence:
-    """Evidence for candidate pairs (parallel arrays); see CombinedVariants for how it is weighed."""
+    """Evidence for candidate pairs (parallel arrays); parts() weighs it (the README's rule)."""
 
     first: np.ndarray
     second: np.ndarray
-    visual: np.ndarray  # cosine of centered per-tag mean embeddings
-    context: np.ndarray  # cosine of co-occurrence profiles; NaN when a tag has no co-occurring tags
-    spelling: np.ndarray  # 1 - normalized edit distance of spelling keys
+    visual: np.ndarray  # cosine of centered per-tag mean embeddings, averaged over the views (the head's logits)
+    context: np.ndarray  # cosine of co-occurrence profiles; NaN when a tag has no company but its partner
+    spelling: np.ndarray  # 1 - typing slips / length of the spelling keys (tagger.variants.spelling)
     overlap: np.ndarray  # share of the rarer tag's images carrying both
     probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
     text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
@@ -230,8 +233,8 @@ class PairEvidence:
                 "power": power, "named_twice": named_twice, "images_agree": images_agree, "score": score}
 
     def probe_answers(self) -> list[str] | None:
-        """Per pair, what the separability probe found, in words a person can filter on (PROBE_ANSWERS); None
-        without the probe (the DBSCAN baseline, cluster.probe false)."""
+        """Per pair, what the separability probe found, in words a person can filter on (PROBE_TWO ... PROBE_NOT_ASKED);
+        None without the probe (the DBSCAN baseline, cluster.probe false)."""
         if self.probe is None:
             return None
         parts = self.parts()
@@ -242,11 +245,14 @@ class PairEvidence:
         """The confidence that each pair is one tag (see parts and the README)."""
         return self.parts()["score"]
 
-    def flags(self, min_score: float) -> list[str]:
-        """Why a person should look twice: a merge carried by spelling alone, or a pair just missed."""
+    def flags(self, min_score: float, scores: np.ndarray | None = None) -> list[str]:
+        """Why a person should look twice: a merge carried by spelling alone, or a pair just missed. scores: the pairs'
+        scores as the step decided on them (a person's rejections, the text route: CombinedVariants._scores);
+        default the rule's own."""
         parts = self.parts()
+        scores = parts["score"] if scores is None else scores
         flags = []
-        for score, spelled, agree, distinct, slip in zip(parts["score"], parts["spelled"], parts["images_agree"],
+        for score, spelled, agree, distinct, slip in zip(scores, parts["spelled"], parts["images_agree"],
                                                          parts["distinct"], parts["spelled_by_slip"]):
             if score >= min_score:
                 flags.append((SLIP_OF_A_WORD if slip else SPELLING_ONLY) if spelled > 0 and agree < 0.5 else "")
@@ -258,19 +264,20 @@ class PairEvidence:
                 flags.append("")
         return flags
 
-    def never_together(self, flags: list[str], min_score: float) -> np.ndarray:
+    def never_together(self, flags: list[str], min_score: float, scores: np.ndarray | None = None) -> np.ndarray:
         """Pairs (indices, most alike first) alike in images and company, never on one image, with no spelling
         link and not told apart, each tag's most alike such partner of the other: how a translation or synonym
         of a rare tag looks: among the pairs that never meet, a tag's translation tends to be its most alike
-        partner (on the suite's translations set, 20 of the 34 pairs listed over three seeds were true; 24 of 120
-        without the choice of each tag's most alike partner)."""
+        partner (on the suite's translations set, 20 of the 37 pairs listed over three seeds were true; 24 of 120
+        without the choice of each tag's most alike partner). scores: as flags'."""
         parts = self.parts()
+        scores = parts["score"] if scores is None else scores
         # Rounded, and ties to the first pair: a last-bit difference between CPU kernels cannot change a partner.
         meaning = np.round(parts["meaning"], 6)
         # Under the near misses' cut-off: a pair scoring above it and kept out of a group (by a pair across the
         # groups) is not a pair the images could not decide.
         unlinked = (self.overlap == 0) & (parts["spelled"] == 0) & (parts["distinct"] < 0.5) & \
-            (parts["score"] < NEAR_MISS_SHARE * min_score)
+            (scores < NEAR_MISS_SHARE * min_score)
         best: dict[int, int] = {}
         for index in np.flatnonzero(unlinked):
             for tag in (int(self.first[index]), int(self.second[index])):
@@ -316,7 +323,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
 
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     context = cooccurrence.context_similarity(first, second)
-    has_context = cooccurrence.has_context(first) & cooccurrence.has_context(second)
+    has_context = cooccurrence.has_context(first, second) & cooccurrence.has_context(second, first)
     evidence = PairEvidence(
         first=first, second=second,
         # Several views (embeddings, the trained head's logits): the mean of their cosines.
@@ -344,7 +351,7 @@ class CombinedVariants:
     """
 
     def __init__(self, min_score: float = 0.5, neighbours: int = 10, probe=None, max_probes: int = 5000,
-                 near_misses: int = 50):
+                 near_misses: int = NEAR_MISSES_LISTED):
         self.min_score = min_score
         self.neighbours = neighbours
         self.probe = probe
@@ -404,12 +411,12 @@ class CombinedVariants:
         return evidence
 
     def _never_alone(self, tag_images: sparse.csr_matrix) -> np.ndarray:
-        """Per tag: whether every image carrying it, but fewer than the probe's MIN_IMAGES, also carries another tag
-        of those it could be grouped with (its component among the pairs scoring at least min_score). A second name
-        typed beside the first (two people's tags merged) also names images by itself, typed by those who use only
-        it; a tag that never does (`vintage`, `sketch`: something about some of a concept's images, beside whichever
-        of its spellings they carry) shares its images as a second name would and looks like the rest of them, so
-        its shared use is no second name the images can vouch for. The whole component, not the tag's own partners:
+        """Per tag: whether every image carrying it, but fewer than the probe's MIN_IMAGES, also carries another tag of
+        those it could be grouped with (its component among the pairs scoring at least NEAR_MISS_SHARE x min_score). A
+        second name typed beside the first (two people's tags merged) also names images by itself, typed by those who
+        use only it; a tag that never does (`vintage`, `sketch`: something about some of a concept's images, beside
+        whichever of its spellings they carry) shares its images as a second name would and looks like the rest of them,
+        so its shared use is no second name the images can vouch for. The whole component, not the tag's own partners:
         an attribute may score as one with the concept's plural only, and its images carry the singular. (A large
         component only withholds the lift from more tags: the rule as it was without it.)"""
         from scipy.sparse.csgraph import connected_components
@@ -498,7 +505,11 @@ class CombinedVariants:
             canonical = ordered[0]
             evidence = self._evidence(np.full(len(ordered), canonical), np.array(ordered), tag_vectors, vocabulary)
             scores = self._scores(evidence, vocabulary)
-            flags = [""] + evidence.flags(self.min_score)[1:]
+            # A member whose own pair with the canonical scores under the near misses' cut-off joined through another
+            # member: flagged, and judged by its own evidence (calibration's near miss), not as a merge the images
+            # confirm.
+            flags = [""] + [flag or (JOINED_THROUGH if score < NEAR_MISS_SHARE * self.min_score else "")
+                            for flag, score in zip(evidence.flags(self.min_score, scores)[1:], scores[1:])]
             groups.append(VariantGroup(
                 canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],
                 counts=[int(counts[i]) for i in ordered], similarities=evidence.visual.tolist(),
@@ -576,22 +587,23 @@ class CombinedVariants:
     def _near_misses(self, vocabulary, counts) -> list[dict]:
         """Pairs scored as one and kept apart by another pair, pairs just under min_score and spelling-near pairs the
         images tell apart (best score first), then pairs alike and never together (most alike first): listed, not
-        merged, at most near_misses of each."""
+        merged, at most near_misses of each kind (flag); how many more of each there were is near_misses_left_out_."""
         group_of = {tag: set(group.members) for group in self.groups_ for tag in group.members}
-        flags = self.evidence_.flags(self.min_score)
+        flags = self.evidence_.flags(self.min_score, self.scores_)
         for index in np.flatnonzero(self.scores_ >= self.min_score):
             flags[index] = GROUPS_DISAGREE  # not merged (a pair merged is one group already, and not listed)
         position = {tag: index for index, tag in enumerate(vocabulary)}
         answers = self.evidence_.probe_answers()  # once for both lists: every candidate pair's
+        self.near_misses_left_out_ = {}
         missed = self._listed(np.argsort(-self.scores_, kind="stable"), flags, answers, group_of, position, vocabulary,
                               counts)
-        alike = self.evidence_.never_together(flags, self.min_score)
+        alike = self.evidence_.never_together(flags, self.min_score, self.scores_)
         for index in alike:
             flags[index] = NEVER_TOGETHER
         return missed + self._listed(alike, flags, answers, group_of, position, vocabulary, counts)
 
     def _listed(self, order, flags, answers, group_of, position, vocabulary, counts) -> list[dict]:
-        missed = []
+        missed, listed = [], {}
         for index in order:
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
             left, right = group_of.get(first, {first}), group_of.get(second, {second})
@@ -599,6 +611,11 @@ class CombinedVariants:
             # a pair across them (red / rot rejected, r3d in red's group: rot / r3d is that decision again).
             if not flags[index].startswith(NEAR_MISS) or second in left \
                     or any(frozenset((a, b)) in self.rejected_ for a in left for b in right):
+                continue
+            # Each kind its own room: the pairs told apart score near 0 and would be the first left out of a shared one.
+            listed[flags[index]] = listed.get(flags[index], 0) + 1
+            if listed[flags[index]] > self.near_misses:
+                self.near_misses_left_out_[flags[index]] = self.near_misses_left_out_.get(flags[index], 0) + 1
                 continue
             canonical, variant = sorted((first, second), key=lambda t: (-counts[position[t]], t))
             evidence = self.evidence_
@@ -610,6 +627,4 @@ class CombinedVariants:
                            "canonical_count": int(counts[position[canonical]]),
                            "variant_count": int(counts[position[variant]]), "flag": flags[index],
                            "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))})
-            if len(missed) == self.near_misses:
-                break
         return missed

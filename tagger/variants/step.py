@@ -12,6 +12,7 @@ from tagger.variants.grouping import (
     CombinedVariants,
     DBSCANVariants,
     GROUPS_DISAGREE,
+    NEAR_MISSES_LISTED,
     NEVER_TOGETHER,
     tag_mean_embeddings,
 )
@@ -40,7 +41,7 @@ def cluster_tags(settings: Settings) -> StepResult:
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
             tag_vectors, vocabulary, counts, rejected).groups_
-        near_misses = []
+        near_misses, left_out = [], {}
     else:
         head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], tag_count) if options.use_head else None
         head_kernel = None if head_kernel is None else head_kernel[:, kept]  # its columns follow vocabulary.csv
@@ -50,7 +51,7 @@ def cluster_tags(settings: Settings) -> StepResult:
         variants = combined_variants(settings, vocabulary).fit(
             tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None,
             manifest.photos)
-        groups, near_misses = variants.groups_, variants.near_misses_
+        groups, near_misses, left_out = variants.groups_, variants.near_misses_, variants.near_misses_left_out_
     write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions, near_misses)
@@ -58,7 +59,7 @@ def cluster_tags(settings: Settings) -> StepResult:
                         near_misses)
     runfolder.write_settings(run_dir, "cluster", settings)
     log_groups(groups)
-    log_near_misses(near_misses)
+    log_near_misses(near_misses, left_out)
     log.info(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
              f"and {runfolder.REVIEW}")
     log.info(f"next: decide in the browser with review.py --paths.run_dir {run_dir} (its Apply writes the aliases), "
@@ -152,8 +153,9 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
     ])
 
 
-def log_near_misses(near_misses) -> None:
-    """One line: how many pairs are listed for a look without being merged, of each kind."""
+def log_near_misses(near_misses, left_out: dict | None = None) -> None:
+    """One line: how many pairs are listed for a look without being merged, of each kind; and one more where a kind
+    had more than the list holds (left_out: flag -> pairs not listed, CombinedVariants.near_misses_left_out_)."""
     if near_misses:
         alike = sum(miss["flag"] == NEVER_TOGETHER for miss in near_misses)
         kept_apart = sum(miss["flag"] == GROUPS_DISAGREE for miss in near_misses)
@@ -161,6 +163,9 @@ def log_near_misses(near_misses) -> None:
                  + (f"{kept_apart} scored as one and kept apart by another pair, " if kept_apart else "")
                  + f"{len(near_misses) - alike - kept_apart} under the cut-off or told apart by their images, "
                  f"{alike} alike and never on one image")
+    if left_out:
+        log.info(f"{sum(left_out.values())} more not listed (the best {NEAR_MISSES_LISTED} of each kind are): "
+                 + ", ".join(f"{count} {flag}" for flag, count in sorted(left_out.items())))
 
 
 def log_groups(groups) -> None:

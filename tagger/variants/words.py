@@ -1,8 +1,8 @@
 """Words of a language as spelling evidence: a tag one typing slip from a word, and itself a word of no language,
 is a slip of that word.
 
-Near spellings say different things on different pairs. `windw` / `window`, `buiding` / `building`, `gass` /
-`grass`: one side is no word at all, so what else would it name? `rod` / `road`, `cup` / `cap`, `shirt lift` /
+Near spellings say different things on different pairs. `windw` / `window`, `buiding` / `building`, `long hiar` /
+`long hair`: one side is no word at all, so what else would it name? (Not `gass` / `grass`: `gass` is Norwegian.) `rod` / `road`, `cup` / `cap`, `shirt lift` /
 `skirt lift`: both are words, and two words one slip apart are more often two concepts. The spelling rule counts
 a slip from a word as much as an undone plural (PairEvidence.parts); a pair of two words, or of two non-words
 (names: `asuka` / `asuna`), keeps its plain spelling similarity.
@@ -61,7 +61,8 @@ def tag_words(tag: str) -> tuple[str, ...] | None:
     return tuple(words) if LATIN_TAG.match(" ".join(words)) else None
 
 
-WORD_ZIPF = 3.0  # a word: used at least once in a million words of some language (wordfreq's 'small' lists)
+WORD_ZIPF = 3.0  # a word: used at least once in a million words of some language (wordfreq's 'large' list where
+# a language has one, else its 'small' one: listed_zipf)
 # A slip: used fewer than about 3 times in 100 million words of every language (Zipf 1.5). Not "unlisted": text
 # holds slips too (`buiding` 1.3, `sqaure` 1.5 in English), and rare words (`eosin` 1.9, `noose` 3.0) are what a
 # word must not be taken for: on codespell's misspellings and distinct web2 words one slip apart
