@@ -369,3 +369,18 @@ def test_a_tag_whose_only_company_is_its_partner_is_compared_by_its_images_alone
     evidence = pair_evidence(np.array([0]), np.array([1]), vectors, ["a", "b", "c"], cooccurrence)
     assert np.isnan(evidence.context[0])
     assert evidence.parts()["meaning"][0] == pytest.approx(0.8)
+
+
+def test_a_member_the_tag_names_join_is_flagged_by_the_score_that_joined_it():
+    from tagger.variants.text_evidence import TextAwareVariants
+
+    # hund / dog: images alike (0.64: the rule's 0.35 alone, a near miss), names alike (0.95): the text route makes
+    # it one (1.0). Its flag must be that of the score that merged it, not of the images alone.
+    vectors = unit_vectors_at({(0, 1): 0.64}, 2)
+    text = unit_vectors_at({(0, 1): 0.95}, 2)
+    model = TextAwareVariants(text_vectors=text).fit(vectors, ["hund", "dog"], [20, 10], disjoint_tag_images([20, 10]))
+    [group] = model.groups_
+    assert model.evidence_.parts()["score"][0] == pytest.approx(0.35)
+    assert group.scores[1] == pytest.approx(1.0)
+    assert group.flags == ["", ""]
+    assert model.near_misses_ == []
