@@ -6,4 +6,4 @@ cd "$(dirname "$0")"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -e .
 data/run_demo.sh .venv/bin/python runs/demo data/demo
-echo "demo finished: outputs in runs/demo/; variant groups in runs/demo/synonyms.json and aliases.txt"
+echo "demo finished: outputs in runs/demo/; variant groups in runs/demo/synonyms.html (and .json, .csv); decide them with .venv/bin/python review.py --paths.run_dir runs/demo"

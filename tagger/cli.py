@@ -232,6 +232,9 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
             flags.append(f"--{name}={value}")
             position += 1
         elif name in switches and (position + 1 == len(args) or args[position + 1].lower() not in BOOLEAN_WORDS):
+            following = None if position + 1 == len(args) else args[position + 1]
+            if following is not None and not following.startswith("--") and meant_as_a_value(step, following):
+                raise UsageError(f"--{name} takes true or false (received {following!r})")
             flags.append(f"--{name}=true")  # a bare boolean flag (--tag.print) turns it on, as in argparse
             position += 1
         else:
@@ -242,6 +245,17 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
     for value in bare:
         flags += [f"--{step.positional}", value]
     return flags
+
+
+def meant_as_a_value(step: Step, word: str) -> bool:
+    """Whether a word after a yes/no flag was meant as its value, mistyped (`--data.check_images maybe`): always for a
+    step that takes no bare arguments; for one that does (tag.py's images), where the word is near a yes/no word
+    (`flase`, `tru`) and names no file."""
+    if step.positional is None:
+        return True
+    near = difflib.get_close_matches(word.lower(), sorted(BOOLEAN_WORDS - {"t", "f", "y", "n", "1", "0"}), n=1,
+                                     cutoff=0.6)
+    return bool(near) and not Path(word).exists()
 
 
 def unknown_flag_message(step: Step, name: str, own: set[str], known: list[str]) -> str:
@@ -290,5 +304,9 @@ def describe_validation_error(error: ValidationError) -> str:
     for problem in error.errors():
         field = ".".join(str(part) for part in problem["loc"])
         message = problem["msg"].removeprefix("Value error, ")
-        lines.append(f"setting {field}: {message} (received {problem.get('input')!r})")
+        received = problem.get("input")
+        # A rule across a section's settings (embed.shard_index below embed.num_shards) receives the whole section,
+        # which its message already names: the values it read would only bury it.
+        lines.append(f"setting {field}: {message}" if isinstance(received, dict) else
+                     f"setting {field}: {message} (received {received!r})")
     return "\n".join(lines)

@@ -169,3 +169,8 @@ def hide_native_stderr(path: Path | None) -> int:
     os.dup2(target, 2)
     os.close(target)
     return original
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """'1 image', '3 images': a count with its noun in the number it takes."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"

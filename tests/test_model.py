@@ -55,6 +55,17 @@ def test_weights_file_that_does_not_fit_is_a_clear_error(tmp_path):
         build_backbone("mobilenetv2", 32, str(tmp_path / "missing.weights.h5"))
 
 
+def test_a_whole_saved_model_given_as_backbone_weights_is_one_clear_line(tmp_path, recwarn):
+    import keras
+
+    # An earlier run's model.keras is a plausible mistake: Keras warned once per layer it could not place.
+    saved = tmp_path / "model.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(saved)
+    with pytest.raises(TaggerError, match="is a whole saved model, not backbone weights"):
+        build_backbone("mobilenetv2", 32, str(saved))
+    assert [str(warning.message) for warning in recwarn if "Skipping" in str(warning.message)] == []
+
+
 def test_saved_model_loads_back_with_the_same_predictions(tmp_path):
     import keras
 

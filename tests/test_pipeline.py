@@ -139,6 +139,20 @@ def test_finetuned_model_is_re_embedded(tiny_dataset, tmp_path):
     assert np.abs(embeddings - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
+def test_fine_tuning_from_random_filters_never_ends_below_stage_1(tiny_dataset, tmp_path):
+    # --model.weights none restarts the tag layer for stage 2 (a head fitted to random filters carries nothing into
+    # training them); at a learning rate that cannot move it, no epoch comes near stage 1, whose model is kept.
+    run = ["--paths.run_dir", tmp_path]
+    assert run_script("prepare.py", *run, "--data.source", tiny_dataset / "tags.csv",
+                      "--data.min_tag_occurrences", "3").returncode == 0
+    trained = run_script("train.py", *run, *TRAIN_FLAGS, "--train.finetune.unfreeze_layers", "5",
+                         "--train.finetune.epochs", "1", "--train.finetune.learning_rate", "1e-9")
+    assert trained.returncode == 0, trained.stderr
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert "kept stage 1's model" in trained.stdout
+    assert metrics["mAP"] == pytest.approx(metrics["stage1"]["head_mAP"], abs=1e-6)
+
+
 @pytest.mark.parametrize("script, step", [("train.py", "prepare.py"), ("embed.py", "prepare.py"),
                                           ("cluster_tags.py", "prepare.py")])
 def test_a_step_run_too_early_names_the_step_to_run(script, step, tmp_path):

@@ -114,7 +114,7 @@ def test_missing_image_is_skipped_and_the_others_kept(tmp_path, capsys):
     check_manifest(run_dir, [("a.png", a, "cat"), ("b.png", b, "cat, dog")])
     assert vocabulary(run_dir) == [["cat", "2"], ["dog", "1"]]  # counted after c.png was dropped
     assert "images: 3 read, 2 kept (1 train, 1 validation)" in out
-    assert f"skipped or merged: 1 entries, reasons in {run_dir / 'skipped.csv'}" in out
+    assert f"skipped or merged: 1 entry, reasons in {run_dir / 'skipped.csv'}" in out
 
 
 def test_corrupt_images_are_skipped_with_a_reason(tmp_path, capsys):
@@ -487,6 +487,29 @@ def test_a_mistyped_flag_gets_the_closest_known_one(tmp_path, capsys):
 
     assert code == 2
     assert err == "prepare.py: unknown flag --data.min_tag_ocurrences; did you mean --data.min_tag_occurrences?\n"
+
+
+def test_a_mistyped_yes_or_no_value_is_named_as_the_flags_value(tmp_path, capsys):
+    source = write_text(tmp_path / "tags.csv", "image,tags\na.png,cat\n")
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "run", "--data.check_images", "maybe")
+
+    assert code == 2
+    assert err == "prepare.py: --data.check_images takes true or false (received 'maybe')\n"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_yes_or_no_flag_before_an_image_still_turns_it_on_and_a_mistyped_value_is_refused(tmp_path):
+    from tagger.cli import UsageError, normalized_args
+    from tagger.steps import STEPS
+
+    tag = STEPS["tag"]
+    image = tmp_path / "false.png"  # a file named like a value is an input
+    image.write_bytes(b"")
+    assert normalized_args(tag, ["--tag.print", str(image)]) == ["--tag.print=true", "--tag.inputs", str(image)]
+    assert normalized_args(tag, ["--tag.print", "photos/*.jpg"]) == ["--tag.print=true", "--tag.inputs", "photos/*.jpg"]
+    with pytest.raises(UsageError, match="--tag.print takes true or false \\(received 'flase'\\)"):
+        normalized_args(tag, ["--tag.print", "flase", "photos"])
 
 
 # --- the train/validation split ------------------------------------------------------------------

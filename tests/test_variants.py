@@ -232,7 +232,7 @@ def test_apply_review_command_writes_aliases_and_remembers_rejections(tmp_path, 
     assert main("apply_review", ["--paths.run_dir", str(tmp_path)]) == 0
     assert (tmp_path / "aliases.txt").read_text().splitlines()[-1] == "alias r3d -> red"
     assert (tmp_path / "rejected.csv").read_text() == "tag,other_tag\nred,rot\n"
-    assert "1 accepted merges in" in capsys.readouterr().out
+    assert "1 accepted merge in" in capsys.readouterr().out
 
 
 def test_apply_review_before_cluster_tags_names_the_step(tmp_path, capsys):

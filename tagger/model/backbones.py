@@ -4,6 +4,8 @@ Keras is imported only when a backbone is built, so settings validation and
 `--help` stay fast. keras-hub backbones (family dinov2, siglip, clip) are built by tagger.model.hub.
 """
 
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,8 +131,15 @@ def load_backbone_weights(backbone, path: Path, name: str) -> None:
         raise TaggerError(
             f"model.weights: {path} is not a file; give 'imagenet', 'none' or the path of a {name} weights file"
         )
+    if zipfile.is_zipfile(path):  # a whole saved model (an earlier run's model.keras): Keras would warn per layer
+        raise TaggerError(
+            f"model.weights: {path} is a whole saved model, not backbone weights; give 'imagenet', 'none' or a "
+            f"{name} weights file without its top (.weights.h5, as keras.applications saves one)"
+        )
     try:
-        backbone.load_weights(str(path))
+        with warnings.catch_warnings():  # a file that does not fit is refused below in one line, not per layer
+            warnings.simplefilter("ignore")
+            backbone.load_weights(str(path))
     except Exception as error:
         raise TaggerError(
             f"model.weights: {path} does not fit backbone {name} without its top "

@@ -11,6 +11,7 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.images import inspect_image
+from tagger.logs import counted
 from tagger.prepare.sources import SourceFormat, SourceProblem, read_source
 from tagger.progress import progress_bar
 from tagger.result import StepResult
@@ -309,7 +310,7 @@ def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_
     log.info(f"images: {read_count} read, {len(manifest.image_ids)} kept "
           f"({len(manifest.image_ids) - validation} train, {validation} validation)")
     if problems:
-        log.info(f"skipped or merged: {len(problems)} entries, reasons in {run_dir / runfolder.SKIPPED}")
+        log.info(f"skipped or merged: {counted(len(problems), 'entry', 'entries')}, reasons in {run_dir / runfolder.SKIPPED}")
     log.info(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
     log.info("most frequent: " + ", ".join(f"{visible(tag)} ({count})" for tag, count in kept_counts[:10]))
     log.info(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tagger.logs import counted
 from tagger.train.metrics import mean_average_precision
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
     scores = np.asarray(features[validation_rows], np.float64) @ kernel + bias
     method = (f"L2 logistic regression, C={INVERSE_REGULARIZATION:g} (scikit-learn's LogisticRegression objective), "
               f"all {len(rows)} training images, {len(fitted)} of {labels.shape[1]} tags at once; accelerated "
-              f"gradient on whitened features, {iterations} iterations (at most {cap}), largest gradient norm "
+              f"gradient on whitened features, {counted(iterations, 'iteration')} (at most {cap}), largest gradient norm "
               f"{gradient:.1e}; the head starts from this solution (train.head.warm_start)")
     record = {"mAP": mean_average_precision(labels[validation_rows], scores),
               "seconds": round(time.perf_counter() - start, 2), "tags_fitted": len(fitted), "method": method,

@@ -6,12 +6,22 @@ a checkpoint counts only once its state file names it.
 """
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tagger import runfolder
+
+
+def load_model_weights(model, path: Path) -> None:
+    """The model's weights from a checkpoint. Keras saves the compiled optimizer's variables with them and warns
+    when the model's optimizer has another count (a stage's, or one not yet built); the optimizer's state is
+    restored from optimizer.npz, so the warning is only noise in the user's terminal."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(path)
 
 
 @dataclass
@@ -44,7 +54,7 @@ class StageCheckpoint:
         return StageState(**saved["state"])
 
     def restore(self, model, optimizer) -> None:
-        model.load_weights(self.path("weights.h5"))
+        load_model_weights(model, self.path("weights.h5"))
         values = np.load(self.path("optimizer.npz"), allow_pickle=False)
         optimizer.build(model.trainable_variables)
         for index, variable in enumerate(optimizer.variables):
@@ -52,10 +62,10 @@ class StageCheckpoint:
 
     def restore_start(self, model) -> None:
         """The weights a stage started from (epoch 0), saved before its first epoch; no optimizer state yet."""
-        model.load_weights(self.path("weights.h5"))
+        load_model_weights(model, self.path("weights.h5"))
 
     def restore_best(self, model) -> None:
-        model.load_weights(self.path("best.weights.h5"))
+        load_model_weights(model, self.path("best.weights.h5"))
 
     def save(self, model, optimizer, state: StageState, improved: bool) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -67,3 +77,27 @@ class StageCheckpoint:
         with runfolder.atomic_path(self.path("optimizer.npz"), ".npz") as temporary:
             np.savez(temporary, **{f"v{index}": np.asarray(variable) for index, variable in enumerate(optimizer.variables)})
         runfolder.write_json(self.path("state.json"), {"fingerprint": self.fingerprint, "state": asdict(state)})
+
+
+class StageFloor:
+    """The model fine-tuning must beat where its tag layer restarts (--model.weights none): stage 1's weights and
+    validation mAP, saved once before the restart (a resumed run compares with the same ones)."""
+
+    def __init__(self, run_dir: Path, fingerprint: dict):
+        self.checkpoint = StageCheckpoint(run_dir, "floor", fingerprint)
+
+    def load(self) -> float | None:
+        """Stage 1's validation mAP as saved, or None when there is none (or it was made with other settings)."""
+        state = self.checkpoint.load()
+        return None if state is None else state.best_map
+
+    def save(self, model, validation_map: float) -> None:
+        self.checkpoint.folder.mkdir(parents=True, exist_ok=True)
+        with runfolder.atomic_path(self.checkpoint.path("best.weights.h5"), ".weights.h5") as temporary:
+            model.save_weights(temporary)
+        state = StageState(best_map=validation_map, best_epoch=0, finished=True)
+        runfolder.write_json(self.checkpoint.path("state.json"), {"fingerprint": self.checkpoint.fingerprint,
+                                                                   "state": asdict(state)})
+
+    def restore(self, model) -> None:
+        self.checkpoint.restore_best(model)

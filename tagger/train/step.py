@@ -16,7 +16,7 @@ from tagger.result import StepResult
 from tagger.settings import Settings
 from tagger.train.augment import training_image_epochs
 from tagger.train.baseline import logistic_regression_baseline
-from tagger.train.checkpoints import StageCheckpoint
+from tagger.train.checkpoints import StageCheckpoint, StageFloor
 from tagger.train.data import TrainingData
 from tagger.train.features import (
     cached_feature_epochs,
@@ -184,17 +184,22 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         return False
     rows, size = data.train_rows, settings.model.image_size
     pretrained = settings.model.weights.lower() != "none"
-    if not pretrained:
-        # A head fitted to random filters' features (and scaled to their size, often 1e-12) carries nothing
-        # into training those filters: the tag layer starts stage 2 afresh.
-        start_at_tag_frequencies(tagger, data.labels[rows], zero_kernel=True)
-    batch = global_batch_size(stages.batch_size, hardware.replicas, len(rows))
-
-    image_epoch = training_image_epochs(data.paths(rows), data.labels[rows], size, batch, options.seed, options.augment)
 
     def validation_map():
         scores = tagger.predict(image_dataset(data.paths(data.validation_rows), size, stages.batch_size), verbose=0)
         return mean_average_precision(data.labels[data.validation_rows], scores)
+
+    floor = None if pretrained else StageFloor(settings.paths.run_dir, fingerprint)
+    if floor is not None:
+        # A head fitted to random filters' features (and scaled to their size, often 1e-12) carries nothing
+        # into training those filters: the tag layer starts stage 2 afresh. Stage 1's model stays the one to beat
+        # (the stages' own epoch 0 is the restart, whose mAP is far below it).
+        if floor.load() is None:
+            floor.save(tagger, validation_map())
+        start_at_tag_frequencies(tagger, data.labels[rows], zero_kernel=True)
+    batch = global_batch_size(stages.batch_size, hardware.replicas, len(rows))
+
+    image_epoch = training_image_epochs(data.paths(rows), data.labels[rows], size, batch, options.seed, options.augment)
 
     for stage_number, name, layer_count, epochs, learning_rate in finetune_stages(settings):
         plan = (step_plans or {}).get(stage_number)
@@ -224,6 +229,12 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
                                   scaled_variables=backbone_of(tagger).trainable_variables,
                                   backbone_scale=stages.backbone_learning_rate_scale, start_map=start_map,
                                   accumulation=accumulation)
+    if floor is not None:
+        reached, stage_one = checkpoint.load().best_map, floor.load()
+        if reached < stage_one:
+            floor.restore(tagger)
+            log.info(f"  kept stage 1's model (validation mAP {stage_one:.4f}): fine-tuning from the restarted tag "
+                     f"layer reached {reached:.4f}")
     return True
 
 

@@ -17,7 +17,7 @@ from tagger.images import (
     image_files_under,
     image_problem,
 )
-from tagger.logs import RESULT
+from tagger.logs import RESULT, counted
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
@@ -74,7 +74,7 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
     # default for a handful of images, they are news of the run like the rest.
     shown = options.print if options.print is not None else len(todo) <= PRINT_UP_TO
     shown_level = RESULT if options.print else logging.INFO
-    log.info(f"tagging {len(todo)} images with {run_dir / runfolder.MODEL}")
+    log.info(f"tagging {counted(len(todo), 'image')} with {run_dir / runfolder.MODEL}")
     scores: dict[int, list[tuple[str, float]]] = {}
     paths = [str(images[index]) for index in todo]
     for position, probabilities in image_probabilities(predict, paths, image_size, options.batch_size):

@@ -15,6 +15,7 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.files import csv_text, write_text
+from tagger.logs import counted
 from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
@@ -329,8 +330,8 @@ def apply_review(settings) -> StepResult:
     write_rejected(run_dir, rejected)
     runfolder.write_text(run_dir / runfolder.ALIASES, write_aliases_text(aliases))
     new = sum(1 for variant, canonical in aliases.items() if earlier.get(variant) != canonical)
-    log.info(f"{len(aliases)} accepted merges in {run_dir / runfolder.ALIASES} ({new} new, "
-             f"{len(aliases) - new} from earlier rounds); {len(rejected)} rejected pairs remembered in "
+    log.info(f"{counted(len(aliases), 'accepted merge')} in {run_dir / runfolder.ALIASES} ({new} new, "
+             f"{len(aliases) - new} from earlier rounds); {counted(len(rejected), 'rejected pair')} remembered in "
              f"{runfolder.REJECTED}")
     log.info(f"next: python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / runfolder.ALIASES} ...")
     return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], aliases)
