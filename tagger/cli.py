@@ -28,6 +28,8 @@ log = logging.getLogger("tagger")
 HELP_FLAGS = ("-h", "--help")
 # How much the console shows; not settings: they change no output, so they are not recorded with the run.
 VERBOSITY_FLAGS = {"--quiet": QUIET, "-q": QUIET, "--verbose": VERBOSE, "-v": VERBOSE}
+VERBOSITY_HELP = ("-q / --quiet leaves only warnings, errors and the answers asked for on stdout; -v / --verbose adds "
+                  "debugging lines.")
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C
 
 
@@ -173,11 +175,12 @@ def parse_settings(step: Step, args: list[str], prog: str) -> Settings | None:
 def step_settings_model(step: Step, prog: str) -> type[BaseSettings]:
     """A settings model holding only paths and the sections the step reads, so --help lists only those."""
     config = SettingsConfigDict(**{**Settings.model_config, "cli_prog_name": prog, "cli_exit_on_error": False})
+    summary = f"{step.summary} {VERBOSITY_HELP}"
     base = type(f"{step.name.title().replace('_', '')}Settings", (BaseSettings,),
-                {"model_config": config, "__doc__": step.summary})
+                {"model_config": config, "__doc__": summary})
     fields = {name: (Settings.model_fields[name].annotation, Settings.model_fields[name].default)
               for name in ("paths", *step.sections)}
-    return create_model(base.__name__, __base__=base, __doc__=step.summary, **fields)
+    return create_model(base.__name__, __base__=base, __doc__=summary, **fields)
 
 
 def flag_names(model: type[BaseModel], prefix: str = "") -> list[str]:

@@ -177,7 +177,8 @@ def test_help_lists_settings_with_their_defaults():
     for expected in ["--model.backbone str", "(default: efficientnetv2-l)", "--model.image_size int",
                      "(default: 384)", "(default: imagenet)", "--model.dropout float", "(default: 0.3)",
                      "--train.head.epochs int", "(default: 10)", "--train.finetune.unfreeze_layers int",
-                     "--embed.engine", "--paths.run_dir Path", "efficientnetv2-s (384 px customary)"]:
+                     "--embed.engine", "--paths.run_dir Path", "efficientnetv2-s (384 px customary)",
+                     "-q / --quiet leaves only warnings", "-v / --verbose adds debugging lines"]:
         assert expected in text
     assert "--cluster." not in text and "--data." not in text  # sections train.py does not read
     clustering = " ".join(run_script("cluster_tags.py", "--help").stdout.split())

@@ -129,7 +129,7 @@ def build_backbone(name: str, image_size: int, weights: str):
 def load_backbone_weights(backbone, path: Path, name: str) -> None:
     if not path.is_file():
         raise TaggerError(
-            f"model.weights: {path} is not a file; give 'imagenet', 'none' or the path of a {name} weights file"
+            f"model.weights: {path} is not a file; give 'imagenet', 'none' or the path of a weights file for {name}"
         )
     if zipfile.is_zipfile(path):  # a whole saved model (an earlier run's model.keras): Keras would warn per layer
         raise TaggerError(

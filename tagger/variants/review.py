@@ -135,7 +135,8 @@ def decision_of(row: dict, path: Path, line: int) -> str | None:
         return "accept"
     if value in REJECT:
         return "reject"
-    raise TaggerError(f"{path} line {line}: decision must be accept or reject (or empty), got {row['decision']!r}")
+    raise TaggerError(f"{path} line {line}: decision must be accept or reject (or empty; yes, y, x and 1 accept, no, n "
+                      f"and 0 reject), got {row['decision']!r}")
 
 
 def previous_decisions(run_dir: Path) -> tuple[dict[tuple[str, str], str], set[frozenset]]:
