@@ -36,7 +36,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     tag_count, kept = len(vocabulary), distinguishable_tags(tag_images)
     vocabulary, counts, tag_images = [vocabulary[i] for i in kept], [counts[i] for i in kept], tag_images[kept]
     if len(vocabulary) < 2:  # one tag (or tags that always travel together) has no variants to find
-        groups, near_misses = [], []
+        groups, near_misses, left_out = [], [], {}
     elif options.method == "dbscan":
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
