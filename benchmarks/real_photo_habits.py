@@ -27,28 +27,22 @@ longer its exact null.
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import variant_suite  # noqa: E402
 from variant_discovery import DEFAULT_TRAIN_FLAGS, machine  # noqa: E402
 
+from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.evidence import CooccurrenceStats  # noqa: E402
-from tagger.variants.grouping import PairEvidence  # noqa: E402
+from tagger.variants.grouping import PairEvidence, pair_cosines, tag_mean_embeddings  # noqa: E402
 from tagger.variants.separability import SeparabilityProbe  # noqa: E402
 
 DISTINCT_MIN, SPLIT_MIN, MOST_ALIKE, SEEDS = 16, 24, 20, 3
-
-
-def tag_matrix(rows: list[list[str]], vocabulary: list[str]) -> sparse.csr_matrix:
-    index = {tag: position for position, tag in enumerate(vocabulary)}
-    entries = [(index[tag], image) for image, tags in enumerate(rows) for tag in tags]
-    tags, images = zip(*entries)
-    return sparse.csr_matrix((np.ones(len(entries)), (tags, images)), shape=(len(vocabulary), len(rows)))
 
 
 def with_within_directions(probe: SeparabilityProbe, directions: int) -> None:
@@ -69,7 +63,7 @@ def with_within_directions(probe: SeparabilityProbe, directions: int) -> None:
 
 def measure(rows, vocabulary, pairs, embeddings, directions: int) -> list[dict]:
     """The probe's statistics and the rule's same / distinct for each pair of tags (pairs the probe could ask)."""
-    matrix = tag_matrix(rows, vocabulary)
+    matrix = Manifest([], [], rows, []).tag_image_matrix(vocabulary)
     probe = SeparabilityProbe(seed=0).fit(embeddings, matrix)
     if directions:
         with_within_directions(probe, directions)
@@ -78,10 +72,7 @@ def measure(rows, vocabulary, pairs, embeddings, directions: int) -> list[dict]:
     second = np.array([position[b] for _, b in pairs])
     result = probe.probe(first, second)
     cooccurrence = CooccurrenceStats.from_tag_images(matrix)
-    centered = embeddings - embeddings.mean(axis=0)
-    means = np.stack([centered[matrix[tag].indices].mean(axis=0) for tag in range(len(vocabulary))])
-    means /= np.linalg.norm(means, axis=1, keepdims=True)
-    visual = np.sum(means[first] * means[second], axis=1)
+    visual = pair_cosines(tag_mean_embeddings(matrix, embeddings, center=True), first, second).astype(np.float64)
     evidence = PairEvidence(first=first, second=second, visual=visual,
                             context=cooccurrence.context_similarity(first, second), spelling=np.zeros(len(first)),
                             overlap=cooccurrence.overlap(first, second), probe=result)
@@ -98,7 +89,7 @@ def split_class(tags, embeddings, kind: str, seed: int):
     times as often on its own half of the class's images (split along their first principal direction)."""
     random = np.random.default_rng(seed)
     rows = [list(row) for row in tags]
-    counts = {tag: sum(tag in row for row in tags) for row in tags for tag in row}
+    counts = Counter(tag for row in tags for tag in row)
     pairs = []
     for tag in sorted(tag for tag, count in counts.items() if count >= SPLIT_MIN):
         images = [image for image, row in enumerate(tags) if tag in row]
@@ -132,7 +123,7 @@ def main() -> None:
     tags, embeddings = variant_suite.coco_base(arguments.work_dir, DEFAULT_TRAIN_FLAGS)
     tags = [list(dict.fromkeys(row)) for row in tags]
     vocabulary = sorted({tag for row in tags for tag in row})
-    counts = {tag: sum(tag in row for row in tags) for tag in vocabulary}
+    counts = Counter(tag for row in tags for tag in row)
     frequent = [tag for tag in vocabulary if counts[tag] >= DISTINCT_MIN]
     distinct = measure(tags, vocabulary, [(a, b) for i, a in enumerate(frequent) for b in frequent[i + 1:]],
                        embeddings, arguments.within_directions)

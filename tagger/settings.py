@@ -326,7 +326,8 @@ class ClusterSettings(BaseModel):
         "dbscan: DBSCAN over per-tag mean embeddings alone (the baseline).",
     )
     min_score: float = Field(0.5, gt=0.0, le=1.0, description="combined: lowest score proposed as a merge.")
-    neighbours: int = Field(10, ge=1, le=1000, description="combined: candidate partners per tag by image (every tag near in spelling is one too).")
+    neighbours: int = Field(10, ge=1, le=1000, description="combined: candidate partners per tag by image (every "
+                            "tag near in spelling is one too).")
     eps: float = Field(0.3, gt=0.0, le=2.0, description="DBSCAN neighbourhood radius, in cosine distance.")
     min_samples: int = Field(2, ge=2, description="DBSCAN: tags within eps needed to start a group.")
     center: bool = Field(

@@ -361,8 +361,11 @@ def test_a_tag_whose_only_company_is_its_partner_is_compared_by_its_images_alone
     # a and b share one image and keep no other company: no context to compare, so meaning is the visual cosine.
     tag_images = sparse.csr_matrix(np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 0, 1]], float))
     cooccurrence = CooccurrenceStats.from_tag_images(tag_images)
-    assert cooccurrence.has_context(np.array([0, 1])).tolist() == [True, True]
-    assert cooccurrence.has_context(np.array([0, 1]), np.array([1, 0])).tolist() == [False, False]
+    assert np.isnan(cooccurrence.context_similarity(np.array([0]), np.array([1]))).tolist() == [True]
+    # Company besides the partner is a profile to compare: a and b each share an image with c below.
+    with_company = CooccurrenceStats.from_tag_images(
+        sparse.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], float)))
+    assert with_company.context_similarity(np.array([0]), np.array([1])).tolist() == [1.0]
     from tagger.variants.grouping import pair_evidence
 
     vectors = unit_vectors_at({(0, 1): 0.8, (0, 2): 0.0, (1, 2): 0.0}, 3)

@@ -310,7 +310,8 @@ def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_
     log.info(f"images: {read_count} read, {len(manifest.image_ids)} kept "
           f"({len(manifest.image_ids) - validation} train, {validation} validation)")
     if problems:
-        log.info(f"skipped or merged: {counted(len(problems), 'entry', 'entries')}, reasons in {run_dir / runfolder.SKIPPED}")
+        log.info(f"skipped or merged: {counted(len(problems), 'entry', 'entries')}, "
+                 f"reasons in {run_dir / runfolder.SKIPPED}")
     log.info(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
     log.info("most frequent: " + ", ".join(f"{visible(tag)} ({count})" for tag, count in kept_counts[:10]))
     log.info(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")

@@ -53,8 +53,8 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
     scores = np.asarray(features[validation_rows], np.float64) @ kernel + bias
     method = (f"L2 logistic regression, C={INVERSE_REGULARIZATION:g} (scikit-learn's LogisticRegression objective), "
               f"all {len(rows)} training images, {len(fitted)} of {labels.shape[1]} tags at once; accelerated "
-              f"gradient on whitened features, {counted(iterations, 'iteration')} (at most {cap}), largest gradient norm "
-              f"{gradient:.1e}; the head starts from this solution (train.head.warm_start)")
+              f"gradient on whitened features, {counted(iterations, 'iteration')} (at most {cap}), largest gradient "
+              f"norm {gradient:.1e}; the head starts from this solution (train.head.warm_start)")
     record = {"mAP": mean_average_precision(labels[validation_rows], scores),
               "seconds": round(time.perf_counter() - start, 2), "tags_fitted": len(fitted), "method": method,
               "iterations": iterations, "gradient_norm": gradient}

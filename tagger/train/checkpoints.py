@@ -68,14 +68,20 @@ class StageCheckpoint:
         load_model_weights(model, self.path("best.weights.h5"))
 
     def save(self, model, optimizer, state: StageState, improved: bool) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with runfolder.atomic_path(self.path("weights.h5"), ".weights.h5") as temporary:
-            model.save_weights(temporary)
+        self.save_weights(model, "weights.h5")
         if improved:
-            with runfolder.atomic_path(self.path("best.weights.h5"), ".weights.h5") as temporary:
-                model.save_weights(temporary)
+            self.save_weights(model, "best.weights.h5")
         with runfolder.atomic_path(self.path("optimizer.npz"), ".npz") as temporary:
             np.savez(temporary, **{f"v{index}": np.asarray(variable) for index, variable in enumerate(optimizer.variables)})
+        self.save_state(state)
+
+    def save_weights(self, model, kind: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with runfolder.atomic_path(self.path(kind), ".weights.h5") as temporary:
+            model.save_weights(temporary)
+
+    def save_state(self, state: StageState) -> None:
+        """Written last: a checkpoint counts only once its state file names it."""
         runfolder.write_json(self.path("state.json"), {"fingerprint": self.fingerprint, "state": asdict(state)})
 
 
@@ -92,12 +98,8 @@ class StageFloor:
         return None if state is None else state.best_map
 
     def save(self, model, validation_map: float) -> None:
-        self.checkpoint.folder.mkdir(parents=True, exist_ok=True)
-        with runfolder.atomic_path(self.checkpoint.path("best.weights.h5"), ".weights.h5") as temporary:
-            model.save_weights(temporary)
-        state = StageState(best_map=validation_map, best_epoch=0, finished=True)
-        runfolder.write_json(self.checkpoint.path("state.json"), {"fingerprint": self.checkpoint.fingerprint,
-                                                                   "state": asdict(state)})
+        self.checkpoint.save_weights(model, "best.weights.h5")
+        self.checkpoint.save_state(StageState(best_map=validation_map, best_epoch=0, finished=True))
 
     def restore(self, model) -> None:
         self.checkpoint.restore_best(model)

@@ -229,8 +229,10 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
                                   scaled_variables=backbone_of(tagger).trainable_variables,
                                   backbone_scale=stages.backbone_learning_rate_scale, start_map=start_map,
                                   accumulation=accumulation)
-    if floor is not None:
-        reached, stage_one = checkpoint.load().best_map, floor.load()
+    if floor is not None:  # the last stage's best: each stage starts from the best of the one before it
+        last_stage = finetune_stages(settings)[-1][1]
+        reached = StageCheckpoint(settings.paths.run_dir, last_stage, fingerprint).load().best_map
+        stage_one = floor.load()
         if reached < stage_one:
             floor.restore(tagger)
             log.info(f"  kept stage 1's model (validation mAP {stage_one:.4f}): fine-tuning from the restarted tag "

@@ -41,8 +41,8 @@ SMALLER_SETS = "(the smaller sets)"  # the sets with fewer than MIN_BLOCK_PAIRS 
 # of 8 on nearslip, where look-alike classes are renamed to a slip of each other's name, 21 of 21 elsewhere), near
 # misses on the smaller sets pooled (52 of 77, among them 7 of 7 on midscale_broader, 3 of 3 on midscale_correlated,
 # 4 of 4 on translations, 3 of 3 on scenes_correlated, 2 of 5 on danbooru, 1 of 5 on nearslip, 4 of 8 on
-# midscale_attribute, 0 of 5 on scenes_signature; members joined through another member count here), pairs near in spelling that
-# the images tell apart on scenes_signature (0 of 24), pairs alike and never together on nearslip (0 of 26; 20 of 37 on
+# midscale_attribute, 0 of 5 on scenes_signature; members joined through another member count here), pairs near
+# in spelling that the images tell apart on scenes_signature (0 of 24), pairs alike and never together on nearslip (0 of 26; 20 of 37 on
 # translations). Held out (fitted without each seed), 511 of the 511 pairs given 0.9-1 were true, 25 of 42 at
 # 0.7-0.9, 378 of 409 at 0.5-0.7 and 77 of 492 under 0.5 (merges on spelling alone are given together_nearspell's
 # share, 4 of 7 at each of seeds 0, 1 and 2, where most sets' are all true).

@@ -126,14 +126,6 @@ class CooccurrenceStats:
         together.eliminate_zeros()
         return cls(counts=counts, together=together)
 
-    def has_context(self, tags: np.ndarray, partners: np.ndarray | None = None) -> np.ndarray:
-        """Whether each tag co-occurs with any tag (besides its partner in the pair: context is compared over the
-        other tags, so a tag whose only company is its partner has none)."""
-        company = np.diff(self.together.indptr)[tags]
-        if partners is not None:
-            company = company - (np.asarray(self.together[tags, partners]).ravel() > 0)
-        return company > 0
-
     def overlap(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Share of the rarer tag's images that also carry the other tag."""
         both = np.asarray(self.together[first, second]).ravel()
@@ -164,13 +156,15 @@ class CooccurrenceStats:
         return squared_norms
 
     def context_similarity(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """Cosine of the two tags' context profiles, leaving out the two tags themselves."""
+        """Cosine of the two tags' context profiles, leaving out the two tags themselves; NaN where a tag keeps no
+        company but the other (no profile to compare: the rule reads the visual evidence alone there)."""
         squared_norms = self.squared_norms
         both = np.asarray(self.together[first, second], np.float64).ravel()
         dot = self._context_dots(first, second)
         # Each profile loses its entry for the other tag of the pair (the diagonal is already zero).
         denominator = np.sqrt(np.maximum(squared_norms[first] - both**2, 0) * np.maximum(squared_norms[second] - both**2, 0))
-        return np.divide(dot, denominator, out=np.zeros_like(dot), where=denominator > 0)
+        # Counts are whole numbers, their squares exact in float64: a profile left empty gives exactly 0.
+        return np.divide(dot, denominator, out=np.full_like(dot, np.nan), where=denominator > 0)
 
 
 def pair_spelling(vocabulary: list[str], first: np.ndarray, second: np.ndarray) -> np.ndarray:

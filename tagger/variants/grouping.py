@@ -1,6 +1,7 @@
 """Grouping tags into variant groups from per-tag mean image embeddings."""
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -103,7 +104,8 @@ NEVER_TOGETHER = "near miss: alike, never on one image"
 # spelled like `coat`, whose translation `mantel` looks like something else): the person decides, it is not dropped.
 GROUPS_DISAGREE = "near miss: scored as one, kept apart by another pair"
 # In a group through another member, its own pair with the canonical scoring under the near misses' cut-off (`r3d` and
-# `rot`, each one with `red`, 0.04 with each other): proposed, and judged by its own evidence.
+# `rot`, each one with `red`, 0.17 with each other on the suite's scenes_correlated): proposed, judged by its own
+# evidence.
 JOINED_THROUGH = "joined through another member: check"
 NEAR_MISSES_LISTED = 50  # near misses listed of each kind (flag), best first: a review list, not a dump
 ALIKE_MEANING = 0.5  # where the rule's strength ramp starts: the means begin to count as alike
@@ -322,14 +324,12 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
     from tagger.variants.evidence import pair_slips, pair_spelling
 
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
-    context = cooccurrence.context_similarity(first, second)
-    has_context = cooccurrence.has_context(first, second) & cooccurrence.has_context(second, first)
     evidence = PairEvidence(
         first=first, second=second,
         # Several views (embeddings, the trained head's logits): the mean of their cosines.
         visual=np.mean([pair_cosines(space, first, second) for space in visual_spaces(tag_vectors)],
                        axis=0).astype(np.float64),
-        context=np.where(has_context, context, np.nan),
+        context=cooccurrence.context_similarity(first, second),
         spelling=pair_spelling(vocabulary, first, second),
         overlap=cooccurrence.overlap(first, second),
     )
@@ -594,16 +594,19 @@ class CombinedVariants:
             flags[index] = GROUPS_DISAGREE  # not merged (a pair merged is one group already, and not listed)
         position = {tag: index for index, tag in enumerate(vocabulary)}
         answers = self.evidence_.probe_answers()  # once for both lists: every candidate pair's
-        self.near_misses_left_out_ = {}
-        missed = self._listed(np.argsort(-self.scores_, kind="stable"), flags, answers, group_of, position, vocabulary,
-                              counts)
+        missed, left_out = self._listed(np.argsort(-self.scores_, kind="stable"), flags, answers, group_of, position,
+                                        vocabulary, counts)
         alike = self.evidence_.never_together(flags, self.min_score, self.scores_)
         for index in alike:
             flags[index] = NEVER_TOGETHER
-        return missed + self._listed(alike, flags, answers, group_of, position, vocabulary, counts)
+        alike_missed, alike_left_out = self._listed(alike, flags, answers, group_of, position, vocabulary, counts)
+        self.near_misses_left_out_ = dict(left_out + alike_left_out)
+        return missed + alike_missed
 
-    def _listed(self, order, flags, answers, group_of, position, vocabulary, counts) -> list[dict]:
-        missed, listed = [], {}
+    def _listed(self, order, flags, answers, group_of, position, vocabulary, counts) -> tuple[list[dict], Counter]:
+        """The near misses among the pairs in order, at most near_misses of each kind (flag), and how many of each
+        kind were left out."""
+        missed, listed = [], Counter()
         for index in order:
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
             left, right = group_of.get(first, {first}), group_of.get(second, {second})
@@ -613,9 +616,8 @@ class CombinedVariants:
                     or any(frozenset((a, b)) in self.rejected_ for a in left for b in right):
                 continue
             # Each kind its own room: the pairs told apart score near 0 and would be the first left out of a shared one.
-            listed[flags[index]] = listed.get(flags[index], 0) + 1
+            listed[flags[index]] += 1
             if listed[flags[index]] > self.near_misses:
-                self.near_misses_left_out_[flags[index]] = self.near_misses_left_out_.get(flags[index], 0) + 1
                 continue
             canonical, variant = sorted((first, second), key=lambda t: (-counts[position[t]], t))
             evidence = self.evidence_
@@ -627,4 +629,6 @@ class CombinedVariants:
                            "canonical_count": int(counts[position[canonical]]),
                            "variant_count": int(counts[position[variant]]), "flag": flags[index],
                            "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))})
-        return missed
+        left_out = Counter({flag: count - self.near_misses for flag, count in listed.items()
+                            if count > self.near_misses})
+        return missed, left_out

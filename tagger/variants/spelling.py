@@ -7,8 +7,8 @@ both ways people type them without the key, ü as ue and as u, and a pair is com
 (`schüssel` / `schuessel`, `über` / `uber`). Marks on other scripts stay: か and が are different kana.
 
 The distance counts typing slips, not letters: a dropped or added letter, two neighbouring letters swapped, or a
-letter replaced by its neighbour on the keyboard is one slip (a doubled letter costs nothing: doubling is undone) (`sqaure`, `windw`, `tabel`,
-`grwen`). A letter replaced by one far from it on the keyboard is another word more often than a slip
+letter replaced by its neighbour on the keyboard is one slip: `sqaure`, `windw`, `tabel`, `grwen` (a doubled letter
+costs nothing: doubling is undone). A letter replaced by one far from it on the keyboard is another word more often than a slip
 (`shirt lift` / `skirt lift`, `black robe` / `black rose`, `cup` / `cap`), and costs two, as writing a different
 letter does (one out, one in).
 """
