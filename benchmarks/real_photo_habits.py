@@ -39,7 +39,8 @@ from variant_discovery import DEFAULT_TRAIN_FLAGS, machine  # noqa: E402
 
 from tagger.runfolder import Manifest  # noqa: E402
 from tagger.variants.evidence import CooccurrenceStats  # noqa: E402
-from tagger.variants.grouping import PairEvidence, pair_cosines, tag_mean_embeddings  # noqa: E402
+from tagger.variants.evidence import pair_cosines, tag_mean_embeddings  # noqa: E402
+from tagger.variants.rule import PairEvidence  # noqa: E402
 from tagger.variants.separability import SeparabilityProbe  # noqa: E402
 
 DISTINCT_MIN, SPLIT_MIN, MOST_ALIKE, SEEDS = 16, 24, 20, 3

@@ -5,7 +5,7 @@ A pair proposed on spelling alone (`spelling only: check`: the images neither co
 right on most sets and wrong by construction on the look-alike sets that rename a distinct class to a near spelling
 (nearspell, danbooru, nearslip, together_nearspell). This script asks whether anything the step measures could tell
 the two apart there. For every set and seed of benchmarks/variant_suite.py it runs the variant step and keeps every
-candidate pair with a spelling link: whether it is true, its counts, the rule's terms (tagger/variants/grouping.py
+candidate pair with a spelling link: whether it is true, its counts, the rule's terms (tagger/variants/rule.py
 PairEvidence.parts) and the separability probe's statistics. It then prints, among the pairs proposed on spelling
 alone, how well each measure ranks the false above the true (ROC AUC: 0.5 is no information), at coco128's scale
 (8-60 images a tag) and at the scale of the midscale and scenes sets.

@@ -31,7 +31,8 @@ from pathlib import Path
 from rapidfuzz.distance import OSA
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tagger.variants.grouping import CombinedVariants, ramp  # noqa: E402
+from tagger.variants.grouping import CombinedVariants  # noqa: E402
+from tagger.variants.rule import ramp  # noqa: E402
 from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
 from tagger.variants.words import MIN_SLIP_LETTERS, slips_of_words  # noqa: E402
 

@@ -121,7 +121,8 @@ from variant_discovery import (  # noqa: E402
 
 from tagger import runfolder  # noqa: E402
 from tagger.runfolder import Manifest  # noqa: E402
-from tagger.variants.grouping import CombinedVariants, DBSCANVariants, tag_mean_embeddings  # noqa: E402
+from tagger.variants.evidence import tag_mean_embeddings  # noqa: E402
+from tagger.variants.grouping import CombinedVariants, DBSCANVariants  # noqa: E402
 from tagger.variants.separability import MIN_IMAGES, SeparabilityProbe  # noqa: E402
 
 COCO = Path("/work/shared/data/coco128/tags.csv")

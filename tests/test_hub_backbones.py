@@ -115,7 +115,7 @@ def test_weights_that_are_no_preset_folder_say_what_to_give(presets, tmp_path):
 
 
 def test_text_route_needs_the_images_to_agree():
-    from tagger.variants.grouping import PairEvidence
+    from tagger.variants.rule import PairEvidence
     from tagger.variants.text_evidence import with_text_route
 
     def evidence(visual, overlap):

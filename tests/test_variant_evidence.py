@@ -7,9 +7,10 @@ import pytest
 from tagger.runfolder import Manifest
 from tagger.variants.calibration import CALIBRATION
 from tagger.variants.calibration import NEVER_TOGETHER as NEVER_TOGETHER_KIND
-from tagger.variants.grouping import (
-    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, CombinedVariants, PairEvidence,
-    tag_mean_embeddings,
+from tagger.variants.evidence import tag_mean_embeddings
+from tagger.variants.grouping import CombinedVariants
+from tagger.variants.rule import (
+    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, PairEvidence,
 )
 from tagger.variants.review import read_review, write_review
 from tagger.variants.separability import ProbeResult, SeparabilityProbe

@@ -11,18 +11,15 @@ from tagger import runfolder
 from tagger.cli import main
 from tagger.errors import TaggerError
 from tagger.runfolder import Manifest
-from tagger.variants.grouping import (
-    CombinedVariants,
-    DBSCANVariants,
-    tag_mean_embeddings,
-)
+from tagger.variants.evidence import tag_mean_embeddings
+from tagger.variants.grouping import CombinedVariants, DBSCANVariants
 from tagger.variants.review import (
     accepted_aliases,
     read_review,
     write_review,
 )
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, spelling_candidate_pairs
-from tagger.variants.grouping import GROUPS_DISAGREE, NEVER_TOGETHER
+from tagger.variants.rule import GROUPS_DISAGREE, NEVER_TOGETHER
 from tagger.variants.spelling import spelling_key, spelling_similarity
 from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
 
@@ -317,7 +314,7 @@ def disjoint_tag_images(counts: list[int]) -> sparse.csr_matrix:
 
 def test_a_member_joined_through_another_member_is_flagged_and_judged_by_its_own_evidence():
     from tagger.variants.calibration import CALIBRATION, IMAGES, NEAR_MISS, confidence
-    from tagger.variants.grouping import JOINED_THROUGH
+    from tagger.variants.rule import JOINED_THROUGH
 
     # hund / dog: 1.0; chien / dog: 0.55 joins chien to the group (every pair across it scores at least 0.25);
     # chien / hund, its own pair with the canonical, scores 0.275: under the near misses' cut-off (0.3).
@@ -333,7 +330,7 @@ def test_a_member_joined_through_another_member_is_flagged_and_judged_by_its_own
 
 
 def test_each_kind_of_near_miss_has_its_own_room_and_the_rest_are_counted(caplog):
-    from tagger.variants.grouping import IMAGES_DIFFER, NEAR_MISS
+    from tagger.variants.rule import IMAGES_DIFFER, NEAR_MISS
     from tagger.variants.step import log_near_misses
 
     # 12 pairs under the cut-off (0.4 each: alike images, no spelling) and none of another kind; the list holds 5.
@@ -366,7 +363,7 @@ def test_a_tag_whose_only_company_is_its_partner_is_compared_by_its_images_alone
     with_company = CooccurrenceStats.from_tag_images(
         sparse.csr_matrix(np.array([[1, 1, 0], [0, 1, 1], [1, 0, 1]], float)))
     assert with_company.context_similarity(np.array([0]), np.array([1])).tolist() == [1.0]
-    from tagger.variants.grouping import pair_evidence
+    from tagger.variants.evidence import pair_evidence
 
     vectors = unit_vectors_at({(0, 1): 0.8, (0, 2): 0.0, (1, 2): 0.0}, 3)
     evidence = pair_evidence(np.array([0]), np.array([1]), vectors, ["a", "b", "c"], cooccurrence)

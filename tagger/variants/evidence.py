@@ -1,4 +1,5 @@
-"""Evidence that two tags are one: candidate pairs, and visual, co-occurrence and spelling scores.
+"""Evidence that two tags are one: candidate pairs, and visual, co-occurrence and spelling scores (pair_evidence
+gathers them, with the probe's, into the rule's PairEvidence).
 
 Candidate pairs come from nearest neighbours in the visual space and from spelling blocking,
 never from an all-pairs matrix, so the step scales to tens of thousands of tags.
@@ -12,8 +13,10 @@ from itertools import combinations
 import numpy as np
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
+from sklearn.preprocessing import normalize
 
 from tagger.neighbours import nearest_rows
+from tagger.variants.rule import PairEvidence
 from tagger.variants.spelling import spelling_keys, spelling_similarity
 from tagger.variants.words import slips_of_words
 
@@ -181,3 +184,65 @@ def pair_slips(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spe
         judged = slips_of_words(vocabulary, pairs)
         slips[asked] = [judged[pair] for pair in pairs]
     return slips
+
+
+def tag_mean_embeddings(tag_images: sparse.csr_matrix, embeddings: np.ndarray, center: bool,
+                        head_kernel: np.ndarray | None = None) -> np.ndarray:
+    """Each tag's mean image embedding, L2-normalized.
+
+    center: subtract the mean of all images (what every photo shares says nothing about a tag);
+    done on the means, which is the same and never copies the (possibly huge) embedding matrix.
+    head_kernel: the trained tag layer's weights W; the means are then compared as the model sees
+    them, by the cosine of their tag logits (m W), through an equivalent D-dimensional map.
+    """
+    counts = np.asarray(tag_images.sum(axis=1)).ravel()
+    means = np.asarray(tag_images @ embeddings, np.float64) / np.maximum(counts, 1)[:, None]
+    if center:
+        means -= np.asarray(embeddings, np.float64).mean(axis=0)
+    if head_kernel is not None:
+        means = means @ logit_space_map(head_kernel)
+    return normalize(means).astype(np.float32)
+
+
+def logit_space_map(kernel: np.ndarray) -> np.ndarray:
+    """R (D x D) with (a R)(b R)^T = (a W)(b W)^T: logit-space dot products in D dimensions, even for 50,000 tags."""
+    eigenvalues, eigenvectors = np.linalg.eigh(np.asarray(kernel, np.float64) @ np.asarray(kernel, np.float64).T)
+    return eigenvectors * np.sqrt(np.maximum(eigenvalues, 0.0))
+
+
+
+def visual_spaces(tag_vectors) -> list[np.ndarray]:
+    """One array of L2-normalized tag vectors, or several views of the same tags (a list)."""
+    return list(tag_vectors) if isinstance(tag_vectors, (list, tuple)) else [tag_vectors]
+
+
+PAIRS_GATHERED = 8192  # pairs whose two vectors are gathered at once (8192 x 2 x 1,280 float32: 84 MB)
+
+
+def pair_cosines(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Dot products of the pairs' (normalized) vectors, a block of pairs at a time: gathering both sides of
+    300,000 candidate pairs at once took 3 GB at 1,280 dimensions (benchmarks/variant_scale.py's peak). Each
+    row's dot product is the same computation whatever the block."""
+    cosines = np.zeros(len(first), vectors.dtype)
+    for start in range(0, len(first), PAIRS_GATHERED):
+        stop = start + PAIRS_GATHERED
+        cosines[start:stop] = np.einsum("ij,ij->i", vectors[first[start:stop]], vectors[second[start:stop]])
+    return cosines
+
+
+def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None) -> PairEvidence:
+    first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
+    evidence = PairEvidence(
+        first=first, second=second,
+        # Several views (embeddings, the trained head's logits): the mean of their cosines.
+        visual=np.mean([pair_cosines(space, first, second) for space in visual_spaces(tag_vectors)],
+                       axis=0).astype(np.float64),
+        context=cooccurrence.context_similarity(first, second),
+        spelling=pair_spelling(vocabulary, first, second),
+        overlap=cooccurrence.overlap(first, second),
+    )
+    evidence.slip = pair_slips(vocabulary, first, second, evidence.spelling)
+    if probe is not None:
+        evidence.probe = probe(evidence)
+    return evidence
+

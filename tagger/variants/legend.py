@@ -19,7 +19,7 @@ EVIDENCE_NAMES = tuple(EVIDENCE_LEGEND)
 # Shown only by runs with cluster.text_evidence (after overlap): other runs' files have no text column.
 TEXT_LEGEND = {"text": "how alike the tag names are to the text tower of the run's SigLIP / SigLIP2 / CLIP preset "
                        "(cosine of their centered text embeddings, -1 to 1; counts only where the images agree)"}
-# What the separability probe found (grouping.PairEvidence.probe_answers): words, not a number, so it is kept out of
+# What the separability probe found (rule.PairEvidence.probe_answers): words, not a number, so it is kept out of
 # the numeric evidence above. Blank where the probe was off (cluster.method dbscan, cluster.probe false).
 PROBE_LEGEND = {"probe": "can the two tags' images be told apart? two tags: they are; one tag: they would have been and "
                          "were not; unsure: neither; faint: the images barely tell either tag from unrelated images; "

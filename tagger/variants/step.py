@@ -8,16 +8,11 @@ from tagger import runfolder
 from tagger.result import StepResult
 from tagger.settings import Settings
 from tagger.tagtext import visible
-from tagger.variants.grouping import (
-    CombinedVariants,
-    DBSCANVariants,
-    GROUPS_DISAGREE,
-    NEAR_MISSES_LISTED,
-    NEVER_TOGETHER,
-    tag_mean_embeddings,
-)
+from tagger.variants.evidence import tag_mean_embeddings
+from tagger.variants.grouping import NEAR_MISSES_LISTED, CombinedVariants, DBSCANVariants
 from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text, with_text_column
 from tagger.variants.separability import SeparabilityProbe
+from tagger.variants.rule import GROUPS_DISAGREE, NEVER_TOGETHER
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 

@@ -10,7 +10,9 @@ like the other routes it is cancelled by tags sharing images.
 import numpy as np
 
 from tagger.errors import TaggerError
-from tagger.variants.grouping import CombinedVariants, PairEvidence, pair_cosines
+from tagger.variants.evidence import pair_cosines
+from tagger.variants.grouping import CombinedVariants
+from tagger.variants.rule import PairEvidence
 
 TEXT_RAMP = (0.5, 0.9)  # centered text cosine: from no support to full support
 TEXT_NEEDS_VISUAL = (0.3, 0.6)  # visual cosine: below the first, text adds nothing; from the second, all it can
