@@ -539,6 +539,27 @@ def test_split_is_deterministic_and_stable_when_images_are_added(tmp_path, capsy
     assert large_splits == [hashed_split(name, 0.5) for name in first + added]
 
 
+def test_a_validation_split_holding_few_of_the_tags_is_warned_of_in_one_line(tmp_path, capsys):
+    # Ten tags on four images each; which image lands in validation is the documented hash, so this is exact.
+    names = [f"img{number:02d}.png" for number in range(40)]
+    for name in names:
+        make_image(tmp_path / name)
+    tags = [f"tag{number}" for number in range(10)]
+    source = write_text(tmp_path / "tags.csv", "image,tags\n" + "".join(
+        f"{name},{tags[number % 10]}\n" for number, name in enumerate(names)))
+    seen = {fraction: {tags[n % 10] for n, name in enumerate(names) if hashed_split(name, fraction) == "validation"}
+            for fraction in (0.5, 0.05)}
+    assert len(seen[0.5]) >= 5 and 1 <= len(seen[0.05]) < 5  # the case each run below makes
+
+    code, out, err = run_prepare(capsys, source, tmp_path / "half", "--data.validation_fraction", "0.5")
+    assert (code, err) == (0, "")
+    code, out, err = run_prepare(capsys, source, tmp_path / "thin", "--data.validation_fraction", "0.05")
+    assert code == 0
+    assert err == (f"warning: validation holds images of only {len(seen[0.05])} of the 10 kept tags: early stopping "
+                   "and the tags' thresholds rest on those (the others take the global threshold); raise "
+                   "--data.validation_fraction (now 0.05) or add images\n")
+
+
 # --- tag frequency threshold ---------------------------------------------------------------------
 
 

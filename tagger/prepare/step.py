@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 MIN_BROKEN_TO_STOP = 5
 
 
+# Under this share of the kept tags on a validation image, prepare.py warns: training would then be judged on a minority of
+# the vocabulary. Not under WARNED_FROM_TAGS kept tags: with a few tags (a trial run) the share hangs on an image or two.
+THIN_VALIDATION = 0.5
+WARNED_FROM_TAGS = 10
+
+
 def validation_score(image_id: str) -> float:
     """A stable number in [0, 1) per image, so an image's split does not change when images are added.
 
@@ -82,6 +88,7 @@ def prepare(settings: Settings) -> StepResult:
     manifest = build_manifest(tags_by_image, paths, kept_counts, data, problems, photos)
     write_outputs(run_dir, problems, kept_counts, manifest, settings)
     print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
+    warn_of_a_thin_validation_split(manifest, {tag for tag, _ in kept_counts}, data.validation_fraction)
     return StepResult([run_dir / name for name in (runfolder.MANIFEST, runfolder.VOCABULARY, runfolder.SKIPPED)],
                       manifest)
 
@@ -303,6 +310,16 @@ def put_back_previous_outputs(run_dir: Path, previous: Path, names: list[str]) -
 
 def write_skipped(run_dir: Path, problems: list[SourceProblem]) -> None:
     runfolder.write_csv(run_dir / runfolder.SKIPPED, ["item", "reason"], ((p.item, p.reason) for p in problems))
+
+
+def warn_of_a_thin_validation_split(manifest, kept: set[str], fraction: float) -> None:
+    """One line when most kept tags have no validation image: early stopping and the per-tag thresholds then read a
+    minority of the vocabulary (the rest take the global threshold), a choice a person should make knowingly."""
+    seen = {tag for tags, split in zip(manifest.tags, manifest.splits) if split == VALIDATION for tag in tags} & kept
+    if len(kept) >= WARNED_FROM_TAGS and len(seen) < THIN_VALIDATION * len(kept):
+        log.warning(f"validation holds images of only {len(seen)} of the {len(kept)} kept tags: early stopping and "
+                    f"the tags' thresholds rest on those (the others take the global threshold); raise "
+                    f"--data.validation_fraction (now {fraction:g}) or add images")
 
 
 def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir) -> None:
