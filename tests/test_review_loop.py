@@ -115,6 +115,27 @@ def test_accepted_merges_accumulate_across_review_rounds(collection, capsys):
             "delete its line from aliases.txt first" in capsys.readouterr().err)
 
 
+def test_rejecting_a_pair_an_earlier_apply_merged_is_refused_until_its_alias_line_goes(collection, capsys):
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    decide(run_dir, {"dogs": "accept"})
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    aliases, rejected = (run_dir / "aliases.txt").read_bytes(), (run_dir / "rejected.csv").read_bytes()
+
+    decide(run_dir, {"dogs": "reject"})  # the person changes their mind before the next prepare.py
+    line = 2 + [row["variant"] for row in review_rows(run_dir)].index("dogs")
+    capsys.readouterr()
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 1
+    assert (f"line {line}: 'dogs' / 'd0g' is rejected, yet the merges still join them (into 'd0g'); to undo an earlier "
+            "merge, delete its line from aliases.txt, or accept it again") in capsys.readouterr().err
+    assert (run_dir / "aliases.txt").read_bytes() == aliases and (run_dir / "rejected.csv").read_bytes() == rejected
+
+    (run_dir / "aliases.txt").write_text("", encoding="utf-8")  # the undo the message names
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert parse_aliases((run_dir / "aliases.txt").read_text(encoding="utf-8"), run_dir / "aliases.txt") == []
+    assert ["d0g", "dogs"] in [row[:2] for row in csv.reader(io.StringIO((run_dir / "rejected.csv").read_text()))]
+
+
 def test_a_chain_of_accepted_merges_applies_again_and_survives_a_re_run(collection):
     """Accepting sky -> tree and tree -> car writes sky -> car (chains resolved); the row sky -> tree is the same
     decision, so applying again, or after cluster_tags.py ran again, neither refuses it nor changes aliases.txt."""

@@ -321,12 +321,31 @@ def accepted_aliases(run_dir: Path) -> dict[str, str]:
                           f"reject one of them ({UNDO_HINT})")
 
 
+def rejected_yet_merged(run_dir: Path, aliases: dict[str, str], earlier: dict[str, str]) -> None:
+    """Refuses rows of review.csv rejected while the merges would still join their two tags (accepted in an earlier
+    round, then rejected): aliases.txt and rejected.csv would contradict each other; nothing is written."""
+    review = run_dir / runfolder.REVIEW
+    problems = []
+    for line, row in read_review_lines(review):
+        variant, canonical = row["variant"].strip(), row["canonical"].strip()
+        if decision_of(row, review, line) != "reject" or not variant or not canonical:
+            continue
+        if aliases.get(variant, variant) == aliases.get(canonical, canonical):
+            undo = UNDO_HINT if variant in earlier or canonical in earlier else "reject the accepted rows that join them"
+            problems.append(f"line {line}: {variant!r} / {canonical!r} is rejected, yet the merges still join them "
+                            f"(into {aliases.get(canonical, canonical)!r}); {undo}, or accept it again")
+    if problems:
+        raise TaggerError(f"{review}: {counted(len(problems), 'rejected row')} cannot be applied, nothing was written: "
+                          + "; ".join(problems))
+
+
 def apply_review(settings) -> StepResult:
     """The documented command (apply_review.py): accepted rows of review.csv join the merges of earlier rounds
     in aliases.txt; rejected pairs are remembered."""
     run_dir = settings.paths.run_dir
     earlier = earlier_aliases(run_dir)
     aliases = accepted_aliases(run_dir)
+    rejected_yet_merged(run_dir, aliases, earlier)
     _, rejected = previous_decisions(run_dir)
     write_rejected(run_dir, rejected)
     runfolder.write_text(run_dir / runfolder.ALIASES, write_aliases_text(aliases))
