@@ -102,6 +102,11 @@ def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_pat
         assert f"<dt>{name}</dt><dd>{html.escape(text)}</dd>" in page
     assert page.count("class='thumb both'") == 2  # the shared image, under each tag of the pair
     assert page.count("alt='both (carries both tags)'") == 2
+    # Each tag's examples on a row of their own under its evidence (one line of thumbnails at any width), a page
+    # that fits a phone's width, and counts in words.
+    assert page.count("<tr class='examples'>") == 2 and "<th>examples</th>" not in page
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in page
+    assert "<h1>Proposed tag variants (1 group, method combined)</h1>" in page
 
 
 def test_thumbnails_are_spread_over_a_tags_images_not_its_first_files():

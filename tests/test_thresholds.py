@@ -28,3 +28,29 @@ def test_chosen_thresholds_keep_the_rules_decisions_halfway_between_neighbouring
             kept, left_out = column[column >= thresholds[tag]], column[column < thresholds[tag]]
             assert thresholds[tag] == (kept.min() + (left_out.max() if len(left_out) else 0.0)) / 2, (mode, tag)
             assert not np.any(column == thresholds[tag])
+
+
+def test_the_report_marks_no_precision_where_a_tags_threshold_passes_no_validation_image(tmp_path):
+    import html
+
+    from tagger.settings import ThresholdSettings
+    from tagger.train.evaluation import evaluate_and_report
+
+    # 'common' has enough validation images for a threshold of its own; 'rare' two (under min_positives: the global
+    # threshold), both scored under it, and under its other images: a weak tag whose threshold passes no image.
+    labels = np.zeros((40, 2))
+    labels[:20, 0] = 1
+    labels[[0, 1], 1] = 1
+    scores = np.zeros((40, 2), np.float32)
+    scores[:, 0] = np.where(labels[:, 0] > 0, 0.8, 0.3) + np.linspace(0, 0.1, 40)
+    scores[:, 1] = np.where(labels[:, 1] > 0, 0.05, 0.1)
+    history = {"head": [{"epoch": 1, "loss": 0.5, "validation_mAP": 0.5}]}
+    metrics, thresholds = evaluate_and_report(tmp_path, ["common", "rare"], labels, labels, scores, history,
+                                              ThresholdSettings())
+    assert thresholds["global_for"] == ["rare"] and thresholds["tags"]["rare"] > scores[:, 1].max()
+    report = html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
+    weakest_chart = report[report.index("precision-recall, weakest tags"):]
+    weakest_chart = weakest_chart[:weakest_chart.index("</svg>")]
+    assert f"rare (AP 0.05; threshold {thresholds['tags']['rare']:.2f} passes no image)" in weakest_chart
+    assert "<use " not in weakest_chart  # no dot drawn for it: its precision is undefined, not 1.0
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in report

@@ -57,9 +57,16 @@ def pr_chart(curves: dict[str, tuple[np.ndarray, np.ndarray]], marks: dict[str, 
     for index, (name, (recall, precision)) in enumerate(curves.items()):
         colour = COLOURS[index % len(COLOURS)]
         axes.plot(recall, precision, color=colour, label=name, linewidth=1.4)
+        # Marks at one point (a global threshold equal to the tags' own) share one dot and one label: drawn apart,
+        # their labels printed over each other.
+        at_point: dict[tuple, list[str]] = {}
         for mark_recall, mark_precision, label in marks.get(name, []):
+            at_point.setdefault((round(mark_recall, 3), round(mark_precision, 3)), []).append(label)
+        for (mark_recall, mark_precision), labels in at_point.items():
             axes.plot([mark_recall], [mark_precision], marker="o", markersize=6, color=colour,
                       markeredgecolor="black")
-            axes.annotate(label, (mark_recall, mark_precision), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    axes.legend(fontsize=7, loc="lower left")
+            axes.annotate(" = ".join(labels), (mark_recall, mark_precision), textcoords="offset points",
+                          xytext=(4, 4), fontsize=7)
+    # Below the axes, not on them: inside, it covered the low-precision curves of the weakest tags and their marks.
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
     return svg_of(figure, title)

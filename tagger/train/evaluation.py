@@ -127,12 +127,14 @@ def write_training_report(run_dir: Path, metrics: dict, labels: np.ndarray, scor
         curves, marks = {}, {}
         for tag in drawn:
             precision, recall, _ = precision_recall_curve(labels[:, tag], scores[:, tag])
-            name = f"{vocabulary[tag]} (AP {metrics['per_tag'][vocabulary[tag]]['AP']:.2f})"
-            curves[name] = (recall, precision)
             chosen = scores[:, tag] >= thresholds[tag]
             hits = float((chosen * labels[:, tag]).sum())
-            marks[name] = [(hits / labels[:, tag].sum(), hits / chosen.sum() if chosen.sum() else 1.0,
-                            f"{thresholds[tag]:.2f}")]
+            # No precision to mark where no validation image reaches the threshold (a dot at precision 1 read as perfect)
+            passes = "" if chosen.any() else f"; threshold {thresholds[tag]:.2f} passes no image"
+            name = f"{vocabulary[tag]} (AP {metrics['per_tag'][vocabulary[tag]]['AP']:.2f}{passes})"
+            if chosen.any():
+                marks[name] = [(hits / labels[:, tag].sum(), hits / chosen.sum(), f"{thresholds[tag]:.2f}")]
+            curves[name] = (recall, precision)
         charts.append(pr_chart(curves, marks, "precision-recall, weakest tags"))
 
     def table(rows, header):
@@ -162,10 +164,12 @@ def write_training_report(run_dir: Path, metrics: dict, labels: np.ndarray, scor
     global_tags = [tag for tag, entry in metrics["per_tag"].items() if entry["threshold_from"] == "global"]
     weak = metrics["weakest_tags"]
     page = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>Training report</title><style>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Training report</title><style>"
         "body{font-family:system-ui,sans-serif;margin:2em;color:#222}td,th{padding:.2em .6em;text-align:left}"
         "th{border-bottom:1px solid #ccc}svg{margin:0 1em 1em 0;vertical-align:top}.flag{color:#b00}"
-        "dt{font-weight:bold;float:left;width:4em}dd{margin-left:4.5em}</style></head><body>",
+        "dt{font-weight:bold;float:left;width:4em}dd{margin-left:4.5em}svg{max-width:100%;height:auto}"
+        "@media (max-width:600px){body{margin:.8em}td,th{padding:.2em .3em}}</style></head><body>",
         "<h1>Training report</h1>",
         f"<p>{metrics['validation_images']} validation images, {metrics['tags_in_validation']} tags present. "
         f"Frequent tags: {escape(metrics['frequent_tag_rule'])}. Thresholds: {escape(metrics['threshold_mode'])}; "
@@ -176,6 +180,8 @@ def write_training_report(run_dir: Path, metrics: dict, labels: np.ndarray, scor
         "<dl>" + "".join(f"<dt>{escape(key)}</dt><dd>{escape(meaning)}</dd>" for key, meaning in METRIC_MEANINGS.items())
         + "</dl>",
         "<h2>Curves</h2>",
+        "<p>Dots mark where the decisions are taken: on the pooled curve at the tags' own thresholds, the global "
+        "threshold and 0.5; on each weakest tag's curve at its own threshold (the number beside the dot).</p>",
         "<div class='charts'>" + "".join(charts) + "</div>",
         f"<h2>Weakest tags (AP below {WEAK_AP:g})</h2>",
         table([(t["tag"], number(t["AP"]), t["train_images"], t["validation_images"]) for t in weak],

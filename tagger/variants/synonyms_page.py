@@ -14,6 +14,7 @@ from PIL import Image
 
 from tagger import runfolder
 from tagger.images import load_image
+from tagger.logs import counted
 from tagger.tagtext import visible
 from tagger.variants.legend import (
     BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend, measures_probe, measures_text,
@@ -30,12 +31,13 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 .group h2{margin:0 0 0.4em 0;font-size:1.1em}
 table{border-collapse:collapse;width:100%}td,th{padding:0.25em 0.5em;text-align:left;vertical-align:middle}
 th{font-weight:600;border-bottom:1px solid #ddd}th[title]{cursor:help}.canonical{font-weight:700}
-.thumbs{min-width:320px}.thumb{display:inline-block;position:relative;margin:0 4px 4px 0;border:2px solid transparent;border-radius:4px;vertical-align:middle}
+tr.examples td{padding-bottom:0.7em;border-bottom:1px solid #eee}.thumb{display:inline-block;position:relative;margin:0 4px 4px 0;border:2px solid transparent;border-radius:4px;vertical-align:middle}
 .thumb.both{border-color:#e08a00}.thumb img{display:block;border-radius:2px}
 .thumb.both::after{content:"both";position:absolute;left:2px;bottom:2px;font-size:10px;padding:0 3px;
 border-radius:3px;background:#e08a00;color:#fff}
 .note{color:#666;font-size:0.9em}dl{display:grid;grid-template-columns:max-content 1fr;gap:0.1em 1em}
 dt{font-weight:600}dd{margin:0}
+@media (max-width:600px){body{margin:0.8em}.group{padding:0.5em}td,th{padding:0.2em 0.3em}.thumb img{width:64px;height:64px}}
 """
 
 
@@ -117,9 +119,10 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
         legend = {**legend, **PROBE_LEGEND}  # what the separability probe found, where it was on
     members = {tag for group in groups for tag in group.members}
     tag_images = images_of_tags(manifest, members)
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Tag variants</title>"
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>Tag variants</title>"
              f"<style>{STYLE}</style></head><body>",
-             f"<h1>Proposed tag variants ({len(groups)} groups, method {escape(method)})</h1>",
+             f"<h1>Proposed tag variants ({counted(len(groups), 'group')}, method {escape(method)})</h1>",
              f"<p class='note'>Most confident first. Decide with review.py (the same groups among their images), "
              f"or in {escape(runfolder.REVIEW)} (decision: accept or reject), then run apply_review.py to write "
              f"{escape(runfolder.ALIASES)}.</p>", legend_html(legend)]
@@ -127,7 +130,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     for number, group in enumerate(groups, start=1):
         parts.append(f"<div class='group'><h2>{number}. {escape(group.canonical)}</h2><table>"
                      f"<tr><th>tag</th><th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
-                     f"<th title='{escape(FLAG_LEGEND, quote=True)}'>flag</th><th>examples</th></tr>")
+                     f"<th title='{escape(FLAG_LEGEND, quote=True)}'>flag</th></tr>")
         answers = group.evidence.probe_answers() if group.evidence is not None else None
         canonical_images = tag_images.get(group.canonical, [])
         variant_images = set().union(*(tag_images.get(tag, []) for tag in group.members[1:]))
@@ -137,8 +140,13 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
             name = f"<span class='canonical'>{escape(tag)}</span> (canonical)" if index == 0 else escape(tag)
             flag = escape(group.flags[index]) if getattr(group, "flags", None) else ""
             cells = [name, str(group.counts[index]), *evidence_cells(group, index, tuple(legend), answers), flag]
-            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) +
-                         f"<td class='thumbs'>{pictures_html(manifest, sample)}</td></tr>")
+            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+            # The examples on a row of their own under the tag's evidence: one line of thumbnails at any width, where a
+            # column beside the numbers wrapped them into a tall block.
+            pictures = pictures_html(manifest, sample)
+            if pictures:
+                parts.append(f"<tr class='examples'><td></td><td class='thumbs' colspan='{len(cells) - 1}'>"
+                             f"{pictures}</td></tr>")
         parts.append("</table></div>")
     if not groups:
         parts.append("<p>No variant groups were found.</p>")
@@ -155,7 +163,7 @@ def near_misses_html(near_misses, legend: dict, header: str, escape) -> str:
         f"<td>{miss['canonical_count']} / {miss['variant_count']}</td>"
         + "".join(f"<td>{escape(cell_text(miss.get(name)))}</td>" for name in legend) + f"<td>{escape(miss['flag'])}</td></tr>"
         for miss in near_misses)
-    return (f"<h2>Near misses ({len(near_misses)} pairs, listed, not merged)</h2>"
+    return (f"<h2>Near misses ({counted(len(near_misses), 'pair')}, listed, not merged)</h2>"
             f"<p class='note'>Pairs just under the cut-off, scored as one and kept apart by another pair, near in "
             f"spelling and told apart by their images, or alike and never on one image: accept one in review.py or "
             f"{escape(runfolder.REVIEW)} to merge it.</p>"
