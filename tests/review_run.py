@@ -31,6 +31,15 @@ REVIEW_ROWS = [
 ]
 
 
+def many_rows(proposals: int, near_misses: int) -> list[tuple]:
+    """review.csv rows of one pair a group, most confident first: tag0 <- tag0s, tag1 <- tag1s, ...; then the near
+    misses near0 <- near0s, ... (tags no image carries: the page shows 'no images')."""
+    evidence = ("0.9000", "0.9000", "", "1.0000", "0.0000", "one tag", 1, 1)
+    return ([(n + 1, f"tag{n}", f"tag{n}s", f"{0.99 - n / 1000:.4f}", *evidence, "", "") for n in range(proposals)] +
+            [("", f"near{n}", f"near{n}s", f"{0.40 - n / 1000:.4f}", *evidence, "near miss", "")
+             for n in range(near_misses)])
+
+
 def make_review_run(run_dir: Path) -> Path:
     """Writes the run folder into run_dir (images in run_dir/images) and returns run_dir."""
     images = run_dir / "images"

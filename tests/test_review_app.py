@@ -1,7 +1,9 @@
 """The review app's API through FastAPI's test client, on a small real run folder (no model needed)."""
 
+import csv
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -11,7 +13,7 @@ from fastapi.testclient import TestClient
 from conftest import ROOT, run_tagger
 from review_run import HOSTILE, REVIEW_ROWS, make_review_run, review_cells, write_review_csv
 from tagger.settings import ReviewSettings, Settings
-from tagger.review.server import TOKEN_HEADER, create_app
+from tagger.review.server import MAX_BODY, PAGE_HEADER, TOKEN_HEADER, create_app
 from tagger.variants.review import REVIEW_COLUMNS
 
 RED_R3D, RED_ROT, CIRCLE_CIRCLES, HOSTILE_ROW, NEAR_MISS_ROW = range(5)
@@ -223,9 +225,143 @@ def test_apply_refuses_a_conflict_with_the_message_naming_the_row(client, run_di
         file.write("2,circle,r3d,,,,,,,,,,,accept\n")
     answer = client.post("/api/apply", json={"version": client.post("/api/reload").json()["version"]})
     assert answer.status_code == 400
-    assert answer.json()["error"].endswith("line 7: 'r3d' is accepted as a variant of both 'red' (line 2) and "
-                                           "'circle'; reject one of them")
+    # One line per refused row, naming its pair: the page shows no line numbers.
+    assert answer.json() == {
+        "error": f"{run_dir / 'review.csv'}: 1 accepted row cannot be applied, nothing was written",
+        "problems": ["r3d → circle (line 7): 'r3d' is accepted as a variant of both 'red' (line 2) and 'circle'; "
+                     "reject one of them"]}
     assert not (run_dir / "aliases.txt").exists()
+
+
+def csv_rows(run_dir) -> list[dict]:
+    with (run_dir / "review.csv").open(encoding="utf-8", newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def set_canonical(client, canonical, group="1", page=""):
+    return client.post("/api/canonical", json={"version": version(client), "group": group, "canonical": canonical},
+                       headers={PAGE_HEADER: page})
+
+
+def test_a_group_names_its_least_confident_pair_and_by_score_only_without_confidences(client, run_dir):
+    near_miss = client.get("/api/state").json()["groups"][3]
+    assert (near_miss["confidence"], near_miss["score"]) == (0.455, 0.45)  # the page labels each by its name
+    write_review_csv(run_dir, [row[:3] + ("",) + row[4:] for row in REVIEW_ROWS])  # a review.csv without confidence
+    groups = client.post("/api/reload").json()["groups"]
+    assert [(group["canonical"], group["confidence"], group["score"]) for group in groups] == [
+        ("red", None, 0.82), ("circle", None, 0.7), ("hostile", None, 0.6), ("square", None, 0.45)]
+
+
+def test_a_typed_canonical_that_is_already_a_tag_says_so_with_its_count(client, run_dir):
+    group = set_canonical(client, "circles").json()["groups"][0]
+    assert group["notice"] == ("circles is already a tag of its own with 1 image, also in the group of circle: "
+                               "this group merges into it")
+    assert [(row["canonical"], row["variant"], row["canonical_count"]) for row in csv_rows(run_dir)[:3]] == [
+        ("circles", "r3d", "1"), ("circles", "rot", "1"), ("circles", "red", "1")]
+    assert set_canonical(client, "square").json()["groups"][0]["notice"] == (
+        "square is already a tag of its own with 1 image, also in the group of square: this group merges into it")
+    group = set_canonical(client, "red colour").json()["groups"][0]  # a new spelling: no image carries it yet
+    assert group["notice"] == "" and [row["canonical_count"] for row in csv_rows(run_dir)[:3]] == ["0", "0", "0"]
+
+
+def test_evidence_measured_against_an_old_canonical_is_marked_so(client, run_dir):
+    rows = set_canonical(client, "red colour").json()["groups"][0]["rows"]
+    assert [(row["variant"], row["measured"], row["typed"]) for row in rows] == [
+        ("r3d", ["r3d", "red"], False), ("rot", ["rot", "red"], False), ("red", None, True)]
+    client.post("/api/reload")  # read again: the typed row still says what the others were measured against
+    assert [row["measured"] for row in client.get("/api/state").json()["groups"][0]["rows"]] == [
+        ["r3d", "red"], ["rot", "red"], None]
+    set_canonical(client, "red")
+    rows = set_canonical(client, "r3d").json()["groups"][0]["rows"]  # a member: it swaps with red
+    assert [(row["variant"], row["measured"], row["typed"]) for row in rows] == [
+        ("red", None, False), ("rot", ["rot", "red"], False)]  # red / r3d is the pair measured; rot was vs red
+    rows = set_canonical(client, "rot").json()["groups"][0]["rows"]  # and again: r3d's row now shows red
+    assert [(row["variant"], row["measured"]) for row in rows] == [("red", ["r3d", "red"]), ("r3d", ["rot", "red"])]
+
+
+def test_each_page_undoes_only_its_own_changes(client, run_dir):
+    def undo(page):
+        return client.post("/api/undo", json={"version": version(client)}, headers={PAGE_HEADER: page})
+
+    client.post("/api/decide", json={"version": version(client), "row": RED_R3D, "decision": "accept"},
+                headers={PAGE_HEADER: "first"})
+    client.post("/api/decide", json={"version": version(client), "row": CIRCLE_CIRCLES, "decision": "reject"},
+                headers={PAGE_HEADER: "second"})
+    client.post("/api/reload", headers={PAGE_HEADER: "second"})  # review.csv unchanged: no history is lost
+    assert undo("second").json()["undone"] == [CIRCLE_CIRCLES]
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", ""]
+    for page in ("second", "a fresh page"):
+        refused = undo(page)
+        assert (refused.status_code, refused.json()["error"]) == (400, "nothing to undo")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", ""]
+    assert undo("first").status_code == 200
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "", ""]
+
+
+def test_undo_leaves_a_pair_another_page_changed_since(client, run_dir):
+    client.post("/api/decide", json={"version": version(client), "row": RED_ROT, "decision": "accept"},
+                headers={PAGE_HEADER: "first"})
+    client.post("/api/decide", json={"version": version(client), "row": RED_ROT, "decision": "reject"},
+                headers={PAGE_HEADER: "second"})
+    refused = client.post("/api/undo", json={"version": version(client)}, headers={PAGE_HEADER: "first"})
+    assert (refused.status_code, refused.json()["error"]) == (
+        400, "another page changed these pairs since this page's last change: not undone")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "reject", "", "", ""]
+
+
+def test_undo_puts_back_a_row_a_typed_canonical_removed_in_its_place(client, run_dir):
+    set_canonical(client, "red colour", page="first")
+    set_canonical(client, "red", page="first")
+    client.post("/api/undo", json={"version": version(client)}, headers={PAGE_HEADER: "first"})
+    assert review_cells(run_dir)[:4] == [("1", "red colour", "r3d", ""), ("1", "red colour", "rot", ""),
+                                         ("1", "red colour", "red", "accept"), ("2", "circle", "circles", "")]
+
+
+def test_split_out_is_refused_where_it_would_only_reject(client, run_dir):
+    before = (run_dir / "review.csv").read_bytes()
+    for row, message in [
+            (CIRCLE_CIRCLES, "circles is the only pair of its group: splitting it out would only reject it; reject "
+                             "it instead (r)"),
+            (NEAR_MISS_ROW, "sqaure is the only pair of its group: splitting it out would only reject it; reject it "
+                            "instead (r)")]:
+        refused = client.post("/api/split", json={"version": version(client), "row": row})
+        assert (refused.status_code, refused.json()["error"]) == (400, message)
+    assert (run_dir / "review.csv").read_bytes() == before
+    set_canonical(client, "red colour")
+    refused = client.post("/api/split", json={"version": version(client), "row": 5})  # the typed canonical's row
+    assert refused.json()["error"] == ("red is in this group because a canonical was typed: set the canonical back "
+                                       "instead of splitting it out")
+
+
+def test_a_typed_canonical_with_invisible_characters_is_refused(client, run_dir):
+    before = (run_dir / "review.csv").read_bytes()
+    refused = set_canonical(client, "ring\u202egnp.exe")
+    assert (refused.status_code, refused.json()["error"]) == (
+        400, "the canonical 'ring<U+202E>gnp.exe' holds invisible or direction-changing characters (shown as "
+             "<U+...>): type it without them")
+    assert (run_dir / "review.csv").read_bytes() == before
+
+
+def test_malformed_requests_are_answered_in_the_apps_own_shape(client):
+    answer = client.get("/api/state", params={"first": -1})
+    assert (answer.status_code, answer.json()) == (
+        422, {"error": "invalid request: first: Input should be greater than or equal to 0"})
+    answer = client.post("/api/decide", json={"version": version(client), "decision": "accept"})
+    assert (answer.status_code, answer.json()) == (422, {"error": "invalid request: row: Field required"})
+    answer = client.post("/api/decide", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert (answer.status_code, answer.json()) == (422, {"error": "invalid request: JSON decode error"})
+    assert client.get("/api/nowhere").json() == {"error": "Not Found"}
+
+
+def test_a_body_over_a_megabyte_is_refused_before_the_token_is_looked_at(client, run_dir):
+    stranger = TestClient(client.app, base_url="http://127.0.0.1")  # no token
+    for body in (b"x" * (MAX_BODY + 1), iter([b"x" * MAX_BODY, b"x"])):  # with a Content-Length, and chunked
+        answer = stranger.post("/api/decide", content=body, headers={"Content-Type": "application/json"})
+        assert (answer.status_code, answer.json()) == (413, {"error": "request body over 1048576 bytes: refused"})
+    assert decide(client, RED_R3D, "accept").status_code == 200  # a body sent in chunks under the limit passes
+    chunked = client.post("/api/undo", content=iter([b'{"version": "', version(client).encode(), b'"}']),
+                          headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 200, chunked.text
 
 
 # --- the command ---------------------------------------------------------------------------------------------
@@ -318,3 +454,20 @@ def test_review_before_cluster_tags_is_one_line(tmp_path):
     assert server.returncode == 1
     assert err.strip().splitlines() == [f"review.py: error: {tmp_path / 'review.csv'} is missing: run cluster_tags.py "
                                         "first (with the same --paths.run_dir)."]
+
+
+def test_review_command_refuses_a_huge_body_by_its_length_without_waiting_for_it(run_dir):
+    server = start_review(run_dir)
+    try:
+        host, port = server.stdout.readline().split()[1].removeprefix("http://").rstrip("/").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as connection:
+            # 200 MB announced, none sent: reading it first would wait here until the timeout
+            connection.sendall(b"POST /api/decide HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 200000000\r\n\r\n")
+            answer = b"".join(iter(lambda: connection.recv(4096), b"")).decode()  # until it closes the connection
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert answer.startswith("HTTP/1.1 413 ")
+    assert answer.endswith('{"error":"request body over 1048576 bytes: refused"}')

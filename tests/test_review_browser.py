@@ -3,16 +3,21 @@
 Uses the system's Chromium (Debian's `chromium`; .ci/run installs it), or the one CHROMIUM_PATH names.
 """
 
+import contextlib
 import os
 import shutil
 import signal
+import socket
 
 import pytest
 
-from review_run import HOSTILE, make_review_run, review_cells
+from review_run import HOSTILE, REVIEW_ROWS, make_review_run, many_rows, review_cells, write_review_csv
 from test_review_app import start_review
 
 playwright_api = pytest.importorskip("playwright.sync_api")  # in the test extra
+# Waits, not assertions: under a full parallel suite an Apply (files written, run lock) can take past Playwright's
+# default 5 s to show; what is expected is unchanged.
+playwright_api.expect.set_options(timeout=20_000)
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or next(
     (found for name in ("chromium", "chromium-browser", "google-chrome") if (found := shutil.which(name))), None)
@@ -21,15 +26,25 @@ if CHROMIUM is None and os.environ.get("REQUIRE_BROWSER_TEST"):
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (.ci/run installs it)")
 
 
+@contextlib.contextmanager
+def serving(run_dir, *flags):
+    """review.py serving run_dir; yields its address, and stops it as Ctrl-C does."""
+    server = start_review(run_dir, *flags)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith("review: http://"), line + server.stderr.read()
+        yield line.split()[1]
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    finally:
+        server.kill()
+
+
 @pytest.fixture
 def served(tmp_path):
     run_dir = make_review_run(tmp_path / "run")
-    server = start_review(run_dir)
-    line = server.stdout.readline()
-    assert line.startswith("review: http://"), line + server.stderr.read()
-    yield run_dir, line.split()[1]
-    server.send_signal(signal.SIGINT)
-    server.communicate(timeout=30)
+    with serving(run_dir) as url:
+        yield run_dir, url
 
 
 @pytest.fixture
@@ -45,6 +60,13 @@ def page():
 
 def pair(page, row: int):
     return page.locator(f'.pair[data-row="{row}"]')
+
+
+def burst(page, key: str, times: int) -> None:
+    """key pressed times within one frame: faster than scrolling draws the next cards (Playwright's presses are
+    slower, and leave the page time to draw them)."""
+    page.evaluate("""([key, times]) => { for (let i = 0; i < times; i += 1)
+        document.body.dispatchEvent(new KeyboardEvent("keydown", {key, bubbles: true})); }""", [key, times])
 
 
 def expect(locator):
@@ -124,15 +146,185 @@ def test_a_review_csv_saved_elsewhere_is_not_overwritten_and_the_page_offers_to_
 def test_a_split_member_gets_a_card_of_its_own_and_undo_takes_it_back(served, page):
     run_dir, url = served
     page.goto(url)
-    pair(page, 1).locator("button.split").click()  # rot out of red's group
-    expect(page.locator("#groups .group .canonical-name")).to_have_text(["red", "red", "circle", "hostile"])
+    pair(page, 1).locator("button.split").click()  # rot out of red's group: its card is named for it
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["red", "rot", "circle", "hostile"])
     expect(page.locator("#groups .group .position")).to_have_text(["1.", "2.", "3.", "4."])
     expect(pair(page, 1)).to_have_class("member pair reject current")
     assert review_cells(run_dir)[1] == ("5", "red", "rot", "reject")
     page.keyboard.press("u")
     expect(page.locator("#groups .group .canonical-name")).to_have_text(["red", "circle", "hostile"])
+    expect(page.locator("#groups .group .position")).to_have_text(["1.", "2.", "3."])  # no gap where it was
     expect(pair(page, 1)).to_have_class("member pair undecided current")
     assert review_cells(run_dir)[1] == ("1", "red", "rot", "")
+
+
+def test_keys_step_through_every_proposal_before_the_near_misses(tmp_path, page):
+    """45 proposals (drawn 12 at a time) and 15 near misses (their first 12 drawn below the first 12 proposals):
+    j and a go from proposal 12 to proposal 13, never into the near misses."""
+    run_dir = make_review_run(tmp_path / "run")
+    write_review_csv(run_dir, many_rows(45, 15))
+    with serving(run_dir) as url:
+        page.goto(url)
+        page.wait_for_selector("body.ready")  # the whole list is in
+        expect(page.locator("#groups .group")).to_have_count(12)
+        expect(page.locator("#near-groups .group")).to_have_count(12)
+        burst(page, "j", 13)
+        expect(page.locator(".pair.current .tag")).to_have_text("tag13s")
+        burst(page, "a", 20)  # a must decide each pair it steps through, and only those
+        expect(page.locator("#progress")).to_have_text("20 of 45 decided")
+        expect(page.locator(".pair.current .tag")).to_have_text("tag33s")
+    assert [cells[3] for cells in review_cells(run_dir)] == [""] * 13 + ["accept"] * 20 + [""] * (12 + 15)
+
+
+def test_setting_the_canonical_says_what_the_numbers_are(served, page):
+    _, url = served
+    page.goto(url)
+    # The group's head names its least confident pair's measure (it read "score ≥" beside a score of 0.82)
+    expect(page.locator(".group-head .confidence")).to_have_text(
+        ["confidence ≥ 0.80", "confidence ≥ 0.75", "confidence ≥ 0.55", "confidence ≥ 0.46"])
+    chooser = page.locator('[data-group="1"] .chooser input')
+    chooser.fill("circles")  # already a tag, and a member of circle's group
+    chooser.press("Enter")
+    red = page.locator('[data-group="1"]')
+    expect(red.locator(".notice")).to_have_text("circles is already a tag of its own with 1 image, also in the "
+                                                "group of circle: this group merges into it")
+    expect(red.locator(".canonical-row .count")).to_have_text("1 image")
+    expect(red.locator(".pair .measured")).to_have_text(["measured vs red, not circles"] * 2)
+    expect(pair(page, 5).locator(".evidence")).to_have_text("typed in review: no evidence measured")
+    chooser = page.locator('[data-group="1"] .chooser input')
+    chooser.fill("r3d")  # a member: red / r3d is the pair measured, rot was measured against red
+    chooser.press("Enter")
+    expect(red.locator(".pair .tag")).to_have_text(["red", "rot"])
+    expect(red.locator(".pair .measured")).to_have_text(["measured vs red, not r3d"])
+    expect(red.locator(".notice")).to_have_count(0)
+
+
+def test_each_tab_undoes_only_its_own_changes(served, page):
+    run_dir, url = served
+    other = page.context.browser.new_page()
+    page.goto(url)
+    other.goto(url)
+    pair(page, 0).locator("button.accept").click()
+    expect(pair(page, 0)).to_have_class("member pair accept current")
+    other.locator("#reload").click()  # this tab's Reload keeps the first tab's undo
+    expect(pair(other, 0)).to_have_class("member pair accept current")
+    pair(other, 2).locator("button.reject").click()
+    expect(other.locator("#progress")).to_have_text("2 of 4 decided")
+    other.keyboard.press("u")
+    expect(pair(other, 2)).to_have_class("member pair undecided current")
+    other.keyboard.press("u")
+    expect(other.locator("#banner-text")).to_have_text("nothing to undo")
+    pair(other, 3).locator("button.reject").click()
+    expect(other.locator("#progress")).to_have_text("2 of 4 decided")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "reject", ""]
+
+    page.keyboard.press("u")  # the first tab shows an older review.csv: it reloads, then undoes its own
+    expect(page.locator("#banner-text")).to_have_text("this page shows an older review.csv than the one on disk "
+                                                      "(another tab saved since); reload to see it before deciding again")
+    page.locator("#banner-reload").click()
+    expect(page.locator("#banner")).to_be_hidden()
+    page.keyboard.press("u")
+    expect(pair(page, 0)).to_have_class("member pair undecided current")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "reject", ""]
+    fresh = page.context.browser.new_page()  # a page opened later never undoes what an earlier one did
+    fresh.goto(url)
+    expect(fresh.locator("#progress")).to_have_text("1 of 4 decided")
+    fresh.keyboard.press("u")
+    expect(fresh.locator("#banner-text")).to_have_text("nothing to undo")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "reject", ""]
+
+
+def test_a_page_left_open_while_review_py_restarts_says_to_reload_it(tmp_path, page):
+    run_dir = make_review_run(tmp_path / "run")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    with serving(run_dir, "--review.port", port) as url:
+        page.goto(url)
+        expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+    with serving(run_dir, "--review.port", port):
+        pair(page, 0).locator("button.accept").click()
+        expect(page.locator("#banner-text")).to_have_text(
+            "The review server was restarted since this page was opened: reload the page (F5) to go on. "
+            "Every decision it answered is in review.csv.")
+        page.locator("#reload").click()  # the Reload button says the same: the page, not review.csv, is stale
+        expect(page.locator("#banner-reload")).to_have_text("Reload the page")
+        page.locator("#banner-reload").click()
+        expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+        expect(page.locator("#banner")).to_be_hidden()
+        pair(page, 0).locator("button.accept").click()
+        expect(page.locator("#progress")).to_have_text("1 of 4 decided")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "", "", "", ""]
+
+
+def test_the_applied_list_goes_stale_and_a_refused_apply_names_each_pair(served, page):
+    run_dir, url = served
+    page.goto(url)
+    pair(page, 0).locator("button.accept").click()
+    page.locator("#apply").click()
+    expect(page.locator("#aliases li")).to_have_text(["r3d → red"])
+    expect(page.locator("#apply-stale")).to_be_hidden()
+    pair(page, 1).locator("button.accept").click()
+    expect(page.locator("#apply-stale")).to_have_text(
+        "Decided since: aliases.txt holds only the list below. Apply again to write the decisions made since.")
+    with (run_dir / "review.csv").open("a") as file:  # a spreadsheet user accepted r3d and rot into circle too
+        file.write("2,circle,r3d,,,,,,,,,,,accept\n2,circle,rot,,,,,,,,,,,accept\n")
+    page.locator("#reload").click()
+    expect(page.locator("#progress")).to_have_text("4 of 6 decided")
+    page.locator("#apply").click()
+    expect(page.locator("#banner-text")).to_have_text(
+        f"{run_dir / 'review.csv'}: 2 accepted rows cannot be applied, nothing was written")
+    expect(page.locator("#banner-lines li")).to_have_text([
+        "r3d → circle (line 7): 'r3d' was merged into 'red' in an earlier round; to undo an earlier merge, delete its "
+        "line from aliases.txt first, then apply again",
+        "rot → circle (line 8): 'rot' is accepted as a variant of both 'red' (line 3) and 'circle'; reject one of them"])
+
+
+def test_invisible_characters_in_a_tag_show_as_code_points(served, page):
+    run_dir, url = served
+    write_review_csv(run_dir, [*REVIEW_ROWS, (2, "circle", "ring\u202egnp.exe", "0.7", "", "", "", "", "", "", 1, 0,
+                                              "", "")])
+    page.goto(url)
+    page.locator("#reload").click()
+    expect(page.locator('[data-group="2"] .pair .tag')).to_have_text(["circles", "ring<U+202E>gnp.exe"])
+    chooser = page.locator('[data-group="1"] .chooser input')
+    chooser.fill("ring\u202egnp.exe")
+    chooser.press("Enter")
+    expect(page.locator("#banner-text")).to_have_text(
+        "the canonical 'ring<U+202E>gnp.exe' holds invisible or direction-changing characters (shown as <U+...>): "
+        "type it without them")
+
+
+def test_the_page_fits_a_phone(served, page):
+    _, url = served
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(url)
+    expect(pair(page, 0)).to_have_class("member pair undecided current")
+    expect(page.locator('[data-group="1"] .canonical-row .thumbs img')).to_have_count(4)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390  # nothing widens the page
+    for button in ("#undo", "#reload", "#apply"):
+        box = page.locator(button).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, button
+    rows = {round(page.locator('[data-group="1"] .canonical-row .thumbs img').nth(index).bounding_box()["y"])
+            for index in range(4)}
+    assert len(rows) == 1  # red's four thumbnails flow in one row, not one a row
+
+    page.keyboard.press("u")  # a banner: below the toolbar, which wraps to more lines here, also scrolled
+    expect(page.locator("#banner-text")).to_have_text("nothing to undo")
+    page.mouse.wheel(0, 400)
+    page.wait_for_function("() => window.scrollY > 0")
+    bar, banner = page.locator("#bar").bounding_box(), page.locator("#banner").bounding_box()
+    assert bar["y"] == 0 and banner["y"] >= bar["y"] + bar["height"] - 1
+    for _ in range(3):
+        page.keyboard.press("j")
+    expect(pair(page, 3)).to_have_class("member pair undecided current")
+    top = page.locator("#top").bounding_box()
+    assert pair(page, 3).bounding_box()["y"] >= top["y"] + top["height"]  # the current pair is not under them
+
+    page.locator('[data-group="1"] .canonical-row .thumbs button').first.click()
+    expect(page.locator("#lightbox")).to_be_visible()
+    box = page.locator("#lightbox-image").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] >= 0 and box["y"] + box["height"] <= 844
 
 
 def test_choosing_the_canonical_on_the_page(served, page):
@@ -144,6 +336,20 @@ def test_choosing_the_canonical_on_the_page(served, page):
     expect(page.locator('[data-group="1"] .canonical-name')).to_have_text("r3d")
     expect(page.locator('[data-group="1"] .pair .tag')).to_have_text(["red", "rot"])
     assert review_cells(run_dir)[:2] == [("1", "r3d", "red", ""), ("1", "r3d", "rot", "")]
+
+
+def test_split_out_is_offered_only_where_it_is_more_than_reject(served, page):
+    run_dir, url = served
+    page.goto(url)
+    # red's two pairs; not circle's or hostile's only pair, not the near miss: there it would only reject
+    expect(page.locator(".pair:has(button.split)")).to_have_count(2)
+    expect(pair(page, 2).locator("button.split")).to_have_count(0)
+    expect(pair(page, 4).locator("button.split")).to_have_count(0)
+    pair(page, 2).click()
+    page.keyboard.press("s")
+    expect(page.locator("#banner-text")).to_have_text("circles is the only pair of its group: splitting it out "
+                                                      "would only reject it; reject it instead (r)")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "", ""]
 
 
 def test_search_and_flag_filter_and_the_near_miss_section(served, page):

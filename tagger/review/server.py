@@ -7,12 +7,15 @@ and puts every tag on screen as text.
 """
 
 import html
+import re
 import secrets
 from importlib import resources
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from tagger import runfolder
@@ -20,10 +23,13 @@ from tagger.errors import TaggerError
 from tagger.review.gallery import Gallery, UnknownImage
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
+from tagger.tagtext import visible
 from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend
-from tagger.variants.review import ReviewChangedOnDisk, apply_review, review_fingerprint
+from tagger.variants.review import ReviewChangedOnDisk, apply_review, read_review_lines, review_fingerprint
 
 TOKEN_HEADER = "X-Review-Token"
+PAGE_HEADER = "X-Review-Page"  # which page load asks: each page undoes only its own changes
+MAX_BODY = 1 << 20  # a change is a few hundred bytes; anything near this is not from the page
 ASSETS = {"review.js": "text/javascript", "review.css": "text/css"}  # the only files served besides the page
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -59,6 +65,70 @@ class Versioned(BaseModel):
     version: str
 
 
+class BodyLimit:
+    """Refuses a request body over max_bytes with 413: by its Content-Length before reading any of it, and a body
+    sent without one (chunked) once it passes the limit. Outermost, so before the token is even looked at."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                return await self.refuse(scope, receive, send)
+            return await self.app(scope, receive, send)
+        body, more = bytearray(), True  # no length given: read up to the limit, then hand the app what was read
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_bytes:
+                return await self.refuse(scope, receive, send)
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+        await self.app(scope, replay, send)
+
+    async def refuse(self, scope, receive, send):
+        answer = JSONResponse({"error": f"request body over {self.max_bytes} bytes: refused"}, 413,
+                              headers={"Connection": "close"})
+        await answer(scope, receive, send)
+
+
+def validation_message(error: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line: each field and what is wrong with it."""
+    problems = []
+    for item in error.errors():
+        field = ".".join(part for part in item["loc"] if isinstance(part, str) and part not in ("body", "query"))
+        problems.append(f"{field}: {item['msg']}" if field else item["msg"])
+    return "; ".join(problems)
+
+
+def refused_rows(message: str, path) -> tuple[str, list[str]]:
+    """apply_review's refusal split into its first words and one line per refused row, each naming its pair
+    (variant → canonical) as well as its line of review.csv, which the page never shows."""
+    head, *problems = re.split(r"(?:: |; )(?=line \d+: )", message)
+    if not problems:
+        return message, []
+    pairs = {line: f"{row.get('variant', '')} → {row.get('canonical', '')}" for line, row in read_review_lines(path)}
+    lines = []
+    for problem in problems:
+        line, text = problem.split(": ", 1)
+        number = int(line.removeprefix("line "))
+        lines.append(f"{visible(pairs[number])} ({line}): {text}" if number in pairs else problem)
+    return head, lines
+
+
 def asset_text(name: str) -> str:
     return resources.files("tagger.review").joinpath("assets", name).read_text(encoding="utf-8")
 
@@ -70,15 +140,24 @@ def allowed_hosts(host: str) -> list[str]:
     return sorted({host, "127.0.0.1", "localhost", "[::1]", f"[{host}]"})
 
 
+def tag_counts(run_dir) -> dict[str, int]:
+    """Images per tag from vocabulary.csv ({} without it: a typed canonical's count is then left blank)."""
+    try:
+        return dict(zip(*runfolder.read_vocabulary_counts(run_dir)))
+    except TaggerError:
+        return {}
+
+
 def create_app(settings, session: ReviewSession | None = None, gallery: Gallery | None = None) -> FastAPI:
     """The review app for settings.paths.run_dir; session and gallery are read from it when not given."""
     run_dir = settings.paths.run_dir
-    session = session or ReviewSession(run_dir / runfolder.REVIEW)
+    session = session or ReviewSession(run_dir / runfolder.REVIEW, tag_counts(run_dir))
     gallery = gallery or Gallery(run_dir, settings.review.thumbnails)
     token = secrets.token_urlsafe(32)
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     app.state.token, app.state.session, app.state.gallery = token, session, gallery
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(settings.review.host))
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
     page = asset_text("index.html").replace("{{token}}", html.escape(token, quote=True)).replace(
         "{{run_dir}}", html.escape(str(run_dir)))
     every_legend = {**evidence_legend(True), **PROBE_LEGEND}
@@ -91,9 +170,22 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
         if not secrets.compare_digest(x_review_token.encode(), token.encode()):
             raise TokenRefused()
 
+    def page_id(x_review_page: str = Header("", alias=PAGE_HEADER)) -> str:
+        return x_review_page
+
     @app.exception_handler(TokenRefused)
     def token_refused(request: Request, error: TokenRefused):
-        return JSONResponse({"error": "missing or wrong session token: open the page from review.py's URL"}, 403)
+        # A page served before review.py was restarted holds the old token: it has to be loaded again (restarted).
+        return JSONResponse({"error": "missing or wrong session token: open the page from review.py's URL",
+                             "restarted": True}, 403)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, error: RequestValidationError):
+        return JSONResponse({"error": f"invalid request: {validation_message(error)}"}, 422)
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, error: HTTPException):
+        return JSONResponse({"error": str(error.detail)}, error.status_code, headers=error.headers)
 
     @app.exception_handler(TaggerError)
     def user_error(request: Request, error: TaggerError):
@@ -123,7 +215,7 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     api = [Depends(require_token)]
 
     @app.get("/api/state", dependencies=api)
-    def state(first: int | None = None):
+    def state(first: int | None = Query(None, ge=0)):
         state = session.state(first)
         return JSONResponse({**state, "legend": legend(state["evidence"]), "run_dir": str(run_dir)})
 
@@ -133,23 +225,23 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
         return JSONResponse({"group": group, "tags": gallery.group_samples(canonical, variants)})
 
     @app.post("/api/decide", dependencies=api)
-    def decide(change: Decision):
-        return JSONResponse(session.decide(change.version, change.row, change.decision))
+    def decide(change: Decision, page: str = Depends(page_id)):
+        return JSONResponse(session.decide(change.version, change.row, change.decision, page))
 
     @app.post("/api/split", dependencies=api)
-    def split(change: RowChange):
-        return JSONResponse(session.split(change.version, change.row))
+    def split(change: RowChange, page: str = Depends(page_id)):
+        return JSONResponse(session.split(change.version, change.row, page))
 
     @app.post("/api/canonical", dependencies=api)
-    def canonical(change: CanonicalChange):
-        return JSONResponse(session.set_canonical(change.version, change.group, change.canonical))
+    def canonical(change: CanonicalChange, page: str = Depends(page_id)):
+        return JSONResponse(session.set_canonical(change.version, change.group, change.canonical, page))
 
     @app.post("/api/undo", dependencies=api)
-    def undo(change: Versioned):
-        return JSONResponse(session.undo(change.version))
+    def undo(change: Versioned, page: str = Depends(page_id)):
+        return JSONResponse(session.undo(change.version, page))
 
     @app.post("/api/reload", dependencies=api)
-    def reload(first: int | None = None):
+    def reload(first: int | None = Query(None, ge=0)):
         session.reload()
         return state(first)
 
@@ -160,7 +252,13 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
         if review_fingerprint(session.path) != session.version:  # apply reads the file: it must be what was shown
             raise ReviewChangedOnDisk(session.path)
         with run_lock(run_dir):  # apply_review.py's own lock: never beside another step
-            aliases = apply_review(settings).product  # a conflict or cycle stops it before anything is written
+            try:
+                aliases = apply_review(settings).product  # a conflict or cycle stops it before anything is written
+            except TaggerError as error:
+                head, problems = refused_rows(str(error), session.path)
+                if not problems:
+                    raise
+                return JSONResponse({"error": head, "problems": problems}, 400)
         return JSONResponse({"aliases": [[variant, target] for variant, target in sorted(aliases.items())],
                              "path": str(run_dir / runfolder.ALIASES)})
 

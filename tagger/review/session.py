@@ -10,8 +10,17 @@ import threading
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.logs import counted
+from tagger.tagtext import visible
 from tagger.variants.legend import EVIDENCE_NAMES, PROBE_LEGEND, TEXT_LEGEND
-from tagger.variants.review import ACCEPT, REJECT, read_review_table, review_line, save_review_table
+from tagger.variants.review import (
+    ACCEPT,
+    REJECT,
+    read_review_table,
+    review_fingerprint,
+    review_line,
+    save_review_table,
+)
 
 NEAR_MISS = "near miss"  # cluster_tags flags pairs below the cut-off worth a look so; they get their own section
 NEW_CANONICAL = "new canonical typed in review"  # the row that renames a group's canonical to a typed spelling
@@ -48,32 +57,56 @@ def edit(rows: dict, row_id: int) -> dict:
     return rows[row_id]
 
 
+def is_typed(row: dict) -> bool:
+    return row.get("flag", "") == NEW_CANONICAL
+
+
 def decision_word(row: dict) -> str:
     """accept, reject or '' whatever spelling a spreadsheet user typed (an unknown word counts as undecided)."""
     value = row.get("decision", "").strip().casefold()
     return "accept" if value in ACCEPT else "reject" if value in REJECT else ""
 
 
+def rank(group: dict) -> float:
+    """Most confident first; by score where review.csv has no confidence, and groups with neither last."""
+    value = group["confidence"] if group["confidence"] is not None else group["score"]
+    return -value if value is not None else 1.0
+
+
 class ReviewSession:
     """review.csv of one run folder, as the review page sees and changes it; thread-safe."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, tag_counts: dict[str, int] | None = None):
+        """tag_counts: how many images carry each tag (vocabulary.csv), for a canonical typed in review."""
         self.path = path
+        self.tag_counts = tag_counts or {}
         self.lock = threading.Lock()
+        self.version = None
         self.reload()
 
     # --- reading ---------------------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read review.csv again; the undo history refers to the old rows, so it is dropped."""
+        """Read review.csv again when it changed on disk; the undo histories refer to the old rows, so they are
+        dropped then. Unchanged, the rows and every page's history stay (another tab's Reload must not wipe them)."""
         with self.lock:
+            if self.version == review_fingerprint(self.path):
+                return
             table = read_review_table(self.path)
             self.header, self.version = table.header, table.fingerprint
             self.rows = {row_id: row for row_id, row in enumerate(table.rows)}
             self.order = list(self.rows)
             self._grouped = None
-            self.history: list[tuple[dict, list, set]] = []
+            # page id -> its changes, each {row id: (row before, row after, the row id before it in the order)}
+            self.history: dict[str, list[dict]] = {}
             self.views: dict[int, tuple[dict, dict]] = {}  # row id -> (row, what the page gets of it)
+            # The two tags each row's evidence was measured between: a changed canonical does not change them.
+            # A typed canonical's row names the old one; a swap is known only until review.csv is read again.
+            typed = {self.group_key(row_id): row.get("variant", "")
+                     for row_id, row in self.rows.items() if is_typed(row)}
+            self.measured = {
+                row_id: (row.get("variant", ""), typed.get(self.group_key(row_id), row.get("canonical", "")))
+                for row_id, row in self.rows.items() if not is_typed(row)}
             self.lines = {row_id: review_line(self.header, row) for row_id, row in self.rows.items()}  # CSV lines
             # The probe's answers are shown where review.csv has them: not from runs without the probe (the column
             # blank in every row) nor from review.csv files written before the column.
@@ -101,9 +134,13 @@ class ReviewSession:
         cached = self.views.get(row_id)
         if cached is not None and cached[0] is row:
             return cached[1]
+        measured = self.measured.get(row_id)
+        shown = {row.get("variant", ""), row.get("canonical", "")}
         view = {
             "id": row_id, "canonical": row.get("canonical", ""), "variant": row.get("variant", ""),
             "decision": decision_word(row), "flag": row.get("flag", ""), "near_miss": is_near_miss(row),
+            "typed": is_typed(row),  # a canonical typed in review: no evidence was measured for it
+            "measured": list(measured) if measured and set(measured) != shown else None,  # evidence of another pair
             "canonical_count": number(row.get("canonical_count", "")),
             "variant_count": number(row.get("variant_count", "")),
             "evidence": {name: (row.get(name) or None) if name in PROBE_LEGEND else number(row.get(name, ""))
@@ -115,15 +152,31 @@ class ReviewSession:
 
     def group_view(self, key: str, row_ids: list[int]) -> dict:
         rows = [self.row_view(row_id) for row_id in row_ids]
-        confidences = [row["confidence"] if row["confidence"] is not None else row["evidence"]["score"]
-                       for row in rows if row["flag"] != NEW_CANONICAL]
-        confidences = [value for value in confidences if value is not None]
+        measured = [row for row in rows if not row["typed"]]
+        confidences = [row["confidence"] for row in measured if row["confidence"] is not None]
+        scores = [row["evidence"]["score"] for row in measured if row["evidence"]["score"] is not None]
+        split = len(rows) == 1 and SPLIT_FROM in rows[0]["flag"]
         return {
             "key": key, "canonical": rows[0]["canonical"],
-            "confidence": min(confidences) if confidences else None,
+            "title": rows[0]["variant"] if split else rows[0]["canonical"],  # a split group is its member's
+            "confidence": min(confidences) if confidences else None,  # the group's least confident pair
+            "score": min(scores) if scores else None,
             "near_miss": all(row["near_miss"] for row in rows),
+            "notice": self._typed_notice(key, rows) if len(measured) < len(rows) else "",
             "rows": rows,
         }
+
+    def _typed_notice(self, key: str, rows: list[dict]) -> str:
+        """One line when a typed canonical is already a tag: the merge then joins what carries it (and its group)."""
+        canonical = rows[0]["canonical"]
+        if canonical not in self.tag_counts:
+            return ""
+        others = sorted({self.rows[ids[0]].get("canonical", "") for other, ids in self.groups().items() if other != key
+                         and any(canonical in (self.rows[row_id].get("canonical"), self.rows[row_id].get("variant"))
+                                 for row_id in ids)})
+        where = f", also in the group of {', '.join(map(visible, others))}" if others else ""
+        return (f"{visible(canonical)} is already a tag of its own with {counted(self.tag_counts[canonical], 'image')}"
+                f"{where}: this group merges into it")
 
     def counts(self) -> dict:
         """n of m decided, for the proposals and for the near misses apart."""
@@ -142,7 +195,7 @@ class ReviewSession:
         """
         with self.lock:
             views = [self.group_view(key, ids) for key, ids in self.groups().items()]
-            views.sort(key=lambda view: -view["confidence"] if view["confidence"] is not None else 1.0)
+            views.sort(key=rank)
             if first is not None:
                 views = ([view for view in views if not view["near_miss"]][:first] +
                          [view for view in views if view["near_miss"]][:first])
@@ -164,27 +217,38 @@ class ReviewSession:
 
     # --- changing --------------------------------------------------------------------------------------
 
-    def decide(self, version: str, row_id: int, decision: str) -> dict:
-        """Set one pair's decision: accept, reject, or '' (undecided)."""
+    def decide(self, version: str, row_id: int, decision: str, page: str = "") -> dict:
+        """Set one pair's decision: accept, reject, or '' (undecided). page: the page that asks, for its undo."""
         if decision not in DECISIONS:
             raise TaggerError(f"decision must be accept, reject or empty, got {decision!r}")
 
         def change(rows, order):
             edit(rows, self._known(row_id, rows))["decision"] = decision
-        return self._change(version, change)
+        return self._change(version, page, change)
 
-    def split(self, version: str, row_id: int) -> dict:
-        """Take a member out of its group: its pair with the canonical is rejected and moves to a group of its own."""
+    def split(self, version: str, row_id: int, page: str = "") -> dict:
+        """Take a member out of its group: its pair with the canonical is rejected and moves to a group of its own.
+
+        Refused where it would only be a rejection (a near miss, a group's only pair) and for a typed canonical's
+        row (Set canonical changes that)."""
         def change(rows, order):
-            numbers = [number(row.get("group", "")) for row in rows.values()]
-            row = edit(rows, self._known(row_id, rows))
-            old_group = row.get("group", "").strip() or "?"
+            row = rows[self._known(row_id, rows)]
+            key = self.group_key(row_id, rows)
+            pairs = sum(1 for other in order if self.group_key(other, rows) == key and not is_typed(rows[other]))
+            if is_typed(row):
+                raise TaggerError(f"{visible(row.get('variant', ''))} is in this group because a canonical was typed: "
+                                  "set the canonical back instead of splitting it out")
+            if is_near_miss(row) or pairs < 2:
+                raise TaggerError(f"{visible(row.get('variant', ''))} is the only pair of its group: splitting it out "
+                                  "would only reject it; reject it instead (r)")
+            numbers = [number(other.get("group", "")) for other in rows.values()]
+            row = edit(rows, row_id)
             row["group"] = str(int(max((n for n in numbers if n is not None), default=0)) + 1)
             row["decision"] = "reject"
-            row["flag"] = "; ".join(part for part in (row.get("flag", ""), f"{SPLIT_FROM} {old_group}") if part)
-        return self._change(version, change)
+            row["flag"] = "; ".join(part for part in (row.get("flag", ""), f"{SPLIT_FROM} {key}") if part)
+        return self._change(version, page, change)
 
-    def set_canonical(self, version: str, key: str, canonical: str) -> dict:
+    def set_canonical(self, version: str, key: str, canonical: str, page: str = "") -> dict:
         """Make canonical the group's canonical: a member swaps places with the old one; a typed spelling
         becomes a new canonical the old one is accepted into (one added row, flagged)."""
         canonical = " ".join(canonical.split())
@@ -197,7 +261,7 @@ class ReviewSession:
             ids = self.groups(rows, order).get(key)
             if not ids:
                 raise TaggerError(f"no group {key!r} in {self.path.name}; reload the page")
-            renamed = [row_id for row_id in ids if rows[row_id].get("flag", "") == NEW_CANONICAL]
+            renamed = [row_id for row_id in ids if is_typed(rows[row_id])]
             base = rows[renamed[0]]["variant"] if renamed else rows[ids[0]].get("canonical", "")
             base_count = rows[renamed[0]].get("variant_count", "") if renamed else rows[ids[0]].get("canonical_count", "")
             for row_id in renamed:  # undo an earlier typed name first
@@ -209,7 +273,10 @@ class ReviewSession:
             if canonical == base:
                 return
             swapped = next((row_id for row_id in ids if rows[row_id].get("variant") == canonical), None)
-            new_count = rows[swapped].get("variant_count", "") if swapped is not None else ""
+            if swapped is None and visible(canonical) != canonical:  # aliases.txt would carry them, unseen
+                raise TaggerError(f"the canonical {visible(canonical)!r} holds invisible or direction-changing "
+                                  "characters (shown as <U+...>): type it without them")
+            new_count = rows[swapped].get("variant_count", "") if swapped is not None else self._count(canonical)
             for row_id in ids:
                 row = rows[row_id]
                 row["canonical"], row["canonical_count"] = canonical, new_count
@@ -218,20 +285,33 @@ class ReviewSession:
             if swapped is None:
                 new_id = max(rows, default=-1) + 1
                 rows[new_id] = {"group": rows[ids[0]].get("group", "") if ids else key, "canonical": canonical,
-                                "variant": base, "variant_count": base_count, "flag": NEW_CANONICAL,
-                                "decision": "accept"}
+                                "canonical_count": new_count, "variant": base, "variant_count": base_count,
+                                "flag": NEW_CANONICAL, "decision": "accept"}
                 order.insert(order.index(ids[-1]) + 1 if ids else len(order), new_id)
-        return self._change(version, change)
+        return self._change(version, page, change)
 
-    def undo(self, version: str) -> dict:
-        """Put back the rows as they were before the last change of this session."""
+    def undo(self, version: str, page: str = "") -> dict:
+        """Put back the rows of this page's last change, unless another page changed them since."""
         with self.lock:
-            if not self.history:
+            history = self.history.get(page)
+            if not history:
                 raise TaggerError("nothing to undo")
-            rows, order, touched = self.history[-1]
-            touched = touched | self._save(version, rows, order)
-            self.history.pop()
-            return self._answer(touched)
+            changed = history[-1]
+            if any(self.rows.get(row_id) is not after for row_id, (_, after, _) in changed.items()):
+                history.pop()  # it can never be undone now; the page's earlier changes still can
+                raise TaggerError("another page changed these pairs since this page's last change: not undone")
+            rows, order = dict(self.rows), list(self.order)
+            for row_id, (before, after, previous) in changed.items():  # in their old order: a neighbour comes first
+                if before is None:
+                    del rows[row_id]
+                    order.remove(row_id)
+                    continue
+                rows[row_id] = before
+                if after is None:  # removed by the change: back after the row it followed
+                    order.insert(order.index(previous) + 1 if previous in order else 0, row_id)
+            touched = self._save(version, rows, order)
+            history.pop()
+            return {**self._answer(touched), "undone": list(changed)}  # the page puts its cursor back on them
 
     # --- internals -------------------------------------------------------------------------------------
 
@@ -240,13 +320,27 @@ class ReviewSession:
             raise TaggerError(f"no row {row_id} in {self.path.name}; reload the page")
         return row_id
 
-    def _change(self, version: str, change) -> dict:
+    def _count(self, tag: str) -> str:
+        """How many images carry tag, as review.csv's count cells hold it (blank without vocabulary.csv)."""
+        return str(self.tag_counts.get(tag, 0)) if self.tag_counts else ""
+
+    def _before(self, row_id: int) -> int | None:
+        index = self.order.index(row_id)
+        return self.order[index - 1] if index else None
+
+    def _change(self, version: str, page: str, change) -> dict:
         with self.lock:
             rows, order = dict(self.rows), list(self.order)  # the rows themselves are copied on write (edit)
             change(rows, order)
-            previous = (self.rows, self.order)
+            # Each changed row before and after, so undo puts back only this change's rows (other pages keep theirs).
+            changed = {
+                row_id: (self.rows.get(row_id), rows.get(row_id), None if row_id in rows else self._before(row_id))
+                for row_id in [*self.order, *(row_id for row_id in order if row_id not in self.rows)]
+                if rows.get(row_id) is not self.rows.get(row_id)}
             touched = self._save(version, rows, order)
-            self.history = (self.history + [(*previous, touched)])[-UNDO_DEPTH:]
+            history = self.history.setdefault(page, [])
+            history.append(changed)
+            del history[:-UNDO_DEPTH]
             return self._answer(touched)
 
     def _save(self, version: str, rows: dict, order: list) -> set:

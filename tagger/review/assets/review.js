@@ -4,16 +4,19 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="review-token"]').content;
+// This page load, to the server: undo takes back only what this page did, not another tab's decisions.
+const PAGE = Array.from(crypto.getRandomValues(new Uint32Array(4)), (part) => part.toString(36)).join("");
 const BATCH = 12; // group cards added at a time, as the reader scrolls
 const PROBE_FILTER = "probe="; // the filter's value for a probe answer (flags are cluster_tags' own words)
 
 const view = {
   version: "", groups: [], legend: {}, evidence: [], counts: {},
   search: "", flag: "*", shown: {proposed: 0, near: 0}, lists: {proposed: [], near: []},
+  complete: false, // whether the whole list has arrived (the first screen comes before it)
   current: null, // id of the pair the keys act on
   samples: new Map(), // group key -> {signature, data}
-  undoRows: [], // the pair each change of this page was about, so undo can take the cursor back to it
   queue: Promise.resolve(), // changes are sent one after another, each with the version the last one returned
+  bannerAction: null, // what the banner's button does: "review" (read review.csv again) or "page" (load the page again)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -25,17 +28,31 @@ function element(tag, className, text) {
   return node;
 }
 
+// As tagger/tagtext.py's visible(): characters that are invisible or reorder what follows (bidi overrides,
+// zero-width, controls, line separators) shown as <U+XXXX>, so "ring\u202egnp.exe" never reads "ringexe.png".
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\p{Zs}]/u;
+function visible(text) {
+  return Array.from(String(text), (character) => character !== " " && HIDDEN.test(character)
+    ? `<U+${character.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}>` : character).join("");
+}
+
 // --- talking to the server ---------------------------------------------------------------------------
 
 async function call(method, path, body) {
   const response = await fetch(path, {
-    method, headers: {"X-Review-Token": TOKEN, "Content-Type": "application/json"},
+    method, headers: {"X-Review-Token": TOKEN, "X-Review-Page": PAGE, "Content-Type": "application/json"},
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   let answer = {};
   try { answer = await response.json(); } catch (error) { answer = {error: `${response.status} ${response.statusText}`}; }
   if (!response.ok) {
-    showBanner(answer.error || `request failed (${response.status})`, Boolean(answer.reload));
+    if (answer.restarted) { // the page's token is from an earlier run of review.py: only a new page has the new one
+      showBanner("The review server was restarted since this page was opened: reload the page (F5) to go on. " +
+        "Every decision it answered is in review.csv.", "page");
+    } else {
+      const text = answer.error || `request failed (${response.status})`;
+      showBanner(text, answer.reload ? "review" : null, answer.problems);
+    }
     throw new Error(answer.error);
   }
   return answer;
@@ -85,7 +102,10 @@ function applyAnswer(answer) {
   }
   for (const group of answer.groups) replaceCard(group);
   for (const key of removed) document.querySelector(`[data-group="${CSS.escape(key)}"]`)?.remove();
+  renumber();
   renderCounts();
+  // aliases.txt no longer holds what the page shows: the Applied list says so rather than pass for current
+  $("apply-stale").hidden = $("apply-result").hidden;
 }
 
 async function loadState(reload = false) {
@@ -96,6 +116,7 @@ async function loadState(reload = false) {
   const whole = await queued(() => call("GET", "/api/state"));
   if (whole.version !== view.version || view.search || view.flag !== "*") { showState(whole); return; }
   view.groups = whole.groups; // the same groups in the same order, and more: the cards shown stay
+  view.complete = true;
   const visible = view.groups.filter(matches);
   view.lists.proposed = visible.filter((group) => !group.near_miss);
   view.lists.near = visible.filter((group) => group.near_miss);
@@ -117,9 +138,8 @@ function firstCardShown(patience) {
 
 function showState(state) {
   Object.assign(view, {version: state.version, groups: state.groups, legend: state.legend, evidence: state.evidence,
-    counts: state});
+    counts: state, complete: state.complete});
   view.samples.clear();
-  view.undoRows = [];
   renderLegend();
   renderFlags(state.flags, state.probes || []);
   renderCounts();
@@ -189,7 +209,7 @@ function renderFlags(flags, probes) {
   const select = $("flag-filter");
   const previous = view.flag;
   select.replaceChildren(new Option("every flag", "*"), new Option("no flag", ""));
-  for (const flag of flags) select.append(new Option(`flag: ${flag}`, flag));
+  for (const flag of flags) select.append(new Option(`flag: ${visible(flag)}`, flag));
   // What the separability probe found ("faint": merges the images could not see), where review.csv has it.
   for (const probe of probes) select.append(new Option(`probe: ${probe}`, PROBE_FILTER + probe));
   view.flag = [...select.options].some((option) => option.value === previous) ? previous : "*";
@@ -210,15 +230,22 @@ function card(group, position) {
   node.dataset.group = group.key;
   const head = element("header", "group-head");
   const title = element("h3");
-  title.append(element("span", "position", `${position}.`), element("span", "canonical-name", group.canonical));
+  title.append(element("span", "position", `${position}.`), element("span", "canonical-name", visible(group.title)));
   head.append(title);
-  if (group.confidence !== null) head.append(element("span", "confidence", `score ≥ ${formatNumber(group.confidence)}`));
+  // The least confident pair's confidence (or score, where review.csv has none): named as what it is.
+  const [least, value] = group.confidence !== null ? ["confidence", group.confidence] : ["score", group.score];
+  if (value !== null) {
+    const chip = element("span", "confidence", `${least} ≥ ${formatNumber(value)}`);
+    chip.title = `the lowest ${least} of this group's pairs: ${view.legend.evidence[least] ?? ""}`;
+    head.append(chip);
+  }
   head.append(canonicalChooser(group));
+  if (group.notice) head.append(element("p", "notice", group.notice));
   node.append(head);
 
   const canonicalRow = element("div", "member canonical-row");
   const label = element("div", "who");
-  label.append(element("span", "tag", group.canonical), element("span", "badge", "canonical"));
+  label.append(element("span", "tag", visible(group.canonical)), element("span", "badge", "canonical"));
   const count = group.rows[0]?.canonical_count;
   label.append(element("span", "count", imagesText(count)));
   canonicalRow.append(label, thumbStrip(group, group.canonical));
@@ -234,10 +261,12 @@ function canonicalChooser(group) {
   input.name = "canonical";
   input.setAttribute("list", `members-${group.key}`);
   input.placeholder = "pick or type a canonical";
-  input.setAttribute("aria-label", `canonical tag of group ${group.canonical}`);
+  input.setAttribute("aria-label", `canonical tag of group ${visible(group.canonical)}`);
   const options = element("datalist");
   options.id = `members-${group.key}`;
-  for (const tag of new Set([group.canonical, ...group.rows.map((row) => row.variant)])) options.append(new Option(tag, tag));
+  for (const tag of new Set([group.canonical, ...group.rows.map((row) => row.variant)])) {
+    options.append(new Option(visible(tag), tag));
+  }
   const button = element("button", "", "Set canonical");
   button.type = "submit";
   form.append(input, options, button);
@@ -253,17 +282,10 @@ function pairRow(group, row) {
   node.dataset.row = row.id;
   node.tabIndex = -1;
   const who = element("div", "who");
-  who.append(element("span", "tag", row.variant));
+  who.append(element("span", "tag", visible(row.variant)));
   who.append(element("span", "count", imagesText(row.variant_count)));
-  if (row.flag) who.append(element("span", "flag", row.flag));
-  const evidence = element("div", "evidence");
-  for (const name of view.evidence) {
-    const chip = element("span", "chip");
-    chip.title = `${name}: ${view.legend.evidence[name]}`;
-    chip.append(element("span", "name", name), element("span", "value", formatNumber(row.evidence[name])));
-    evidence.append(chip);
-  }
-  who.append(evidence);
+  if (row.flag) who.append(element("span", "flag", visible(row.flag)));
+  who.append(evidenceOf(group, row));
   const actions = element("div", "actions");
   for (const [label, decision, key] of [["Accept", "accept", "a"], ["Reject", "reject", "r"]]) {
     const button = element("button", `decide ${decision}`, label);
@@ -276,15 +298,45 @@ function pairRow(group, row) {
     });
     actions.append(button);
   }
-  const split = element("button", "split", "Split out");
-  split.type = "button";
-  split.title = "take this tag out of the group: its pair is rejected and becomes a group of its own (s)";
-  split.addEventListener("click", () => { setCurrent(row.id, false); splitCurrent(); });
-  actions.append(split);
+  if (splittable(group, row)) {
+    const split = element("button", "split", "Split out");
+    split.type = "button";
+    split.title = "take this tag out of the group: its pair is rejected and becomes a group of its own (s)";
+    split.addEventListener("click", () => { setCurrent(row.id, false); splitCurrent(); });
+    actions.append(split);
+  }
   who.append(actions);
   node.append(who, thumbStrip(group, row.variant));
   node.addEventListener("click", (event) => { if (!event.target.closest("button, img")) setCurrent(row.id, false); });
   return node;
+}
+
+// Split out is offered where it is more than Reject: a proposed group keeps its other pairs. (Not a near miss,
+// not a group's only pair, not the row a typed canonical added.)
+function splittable(group, row) {
+  return !group.near_miss && !row.typed && group.rows.filter((other) => !other.typed).length > 1;
+}
+
+function evidenceOf(group, row) {
+  const evidence = element("div", "evidence");
+  if (row.typed) { // the old canonical accepted into a typed one: no evidence was ever measured for this pair
+    evidence.append(element("span", "note", "typed in review: no evidence measured"));
+    return evidence;
+  }
+  if (row.measured) { // the canonical changed since: these numbers are of the pair cluster_tags measured
+    const [tag, other] = row.measured;
+    evidence.classList.add("stale");
+    const text = tag === row.variant ? `measured vs ${visible(other)}, not ${visible(group.canonical)}`
+      : `measured between ${visible(tag)} and ${visible(other)}`;
+    evidence.append(element("span", "measured", text));
+  }
+  for (const name of view.evidence) {
+    const chip = element("span", "chip");
+    chip.title = `${name}: ${view.legend.evidence[name]}`;
+    chip.append(element("span", "name", name), element("span", "value", formatNumber(row.evidence[name])));
+    evidence.append(chip);
+  }
+  return evidence;
 }
 
 function thumbStrip(group, tag) {
@@ -302,7 +354,12 @@ function addCardAfter(source, group) {
   view.lists[list].splice(index + 1, 0, group);
   view.shown[list] += 1;
   node.after(card(group, index + 2));
-  node.parentElement.querySelectorAll(".group .position").forEach((label, at) => { label.textContent = `${at + 1}.`; });
+}
+
+function renumber() { // cards come and go (a split, its undo): each section counts from 1 without gaps
+  for (const section of [$("groups"), $("near-groups")]) {
+    section.querySelectorAll(".group .position").forEach((label, at) => { label.textContent = `${at + 1}.`; });
+  }
 }
 
 function replaceCard(group) {
@@ -381,7 +438,7 @@ function findRow(id) {
 }
 
 async function decide(row, decision) {
-  await change("/api/decide", {row: row.id, decision}).then(() => view.undoRows.push(row.id)).catch(() => {});
+  await change("/api/decide", {row: row.id, decision}).catch(() => {});
 }
 
 function visiblePairs() {
@@ -399,13 +456,17 @@ function setCurrent(id, scroll = true) {
 }
 
 function move(step) {
-  let pairs = visiblePairs();
-  let index = pairs.indexOf(view.current) + step;
-  if (index >= pairs.length) { // the next pair may be in a batch not shown yet
-    showMore(view.shown.proposed < view.lists.proposed.length ? "proposed" : "near");
-    pairs = visiblePairs();
+  // Each section draws its cards a batch at a time, and the near misses' first batch is drawn below the
+  // proposals' first: past a section's last drawn pair comes its next batch, never the section below.
+  const node = document.querySelector(`.pair[data-row="${view.current}"]`);
+  const list = node?.closest("#near-groups") ? "near" : "proposed";
+  const drawn = (list === "near" ? $("near-groups") : $("groups")).querySelectorAll(".pair");
+  if (step > 0 && (!node || node === drawn[drawn.length - 1])) {
+    if (view.shown[list] < view.lists[list].length) showMore(list);
+    else if (list === "proposed" && !view.complete) return; // the rest of the proposals is on its way: stay
   }
-  index = Math.max(0, Math.min(pairs.length - 1, index));
+  const pairs = visiblePairs();
+  const index = Math.max(0, Math.min(pairs.length - 1, pairs.indexOf(view.current) + step));
   if (pairs.length) setCurrent(pairs[index]);
 }
 
@@ -418,13 +479,13 @@ function decideCurrent(decision) {
 
 async function splitCurrent() {
   const row = findRow(view.current);
-  if (row) await change("/api/split", {row: row.id}).then(() => view.undoRows.push(row.id)).catch(() => {});
+  if (row) await change("/api/split", {row: row.id}).catch(() => {});
 }
 
 function undo() {
-  change("/api/undo", {}).then(() => {
-    const row = view.undoRows.pop();
-    if (row !== undefined && findRow(row)) setCurrent(row);
+  change("/api/undo", {}).then((answer) => { // the cursor goes back to the pair the undone change was about
+    const row = answer.undone.find((id) => findRow(id));
+    if (row !== undefined) setCurrent(row);
   }).catch(() => {});
 }
 
@@ -436,17 +497,29 @@ async function apply() {
   $("apply-summary").textContent = `${answer.aliases.length} accepted ${answer.aliases.length === 1 ? "merge" : "merges"} written to ${answer.path}. ` +
     "Next: prepare.py with --data.aliases pointing at it, then train again.";
   const list = $("aliases");
-  list.replaceChildren(...answer.aliases.map(([variant, canonical]) => element("li", "", `${variant} → ${canonical}`)));
+  list.replaceChildren(...answer.aliases.map(([variant, canonical]) =>
+    element("li", "", `${visible(variant)} → ${visible(canonical)}`)));
+  $("apply-stale").hidden = true;
   $("apply-result").hidden = false;
   $("apply-result").scrollIntoView({block: "nearest"});
 }
 
 // --- banner, keys, wiring ----------------------------------------------------------------------------
 
-function showBanner(text, offerReload) {
+function showBanner(text, action = null, lines = []) {
+  // action: "review" offers to read review.csv again, "page" to load the page again; lines: one refusal each
   $("banner-text").textContent = text;
-  $("banner-reload").hidden = !offerReload;
+  $("banner-lines").replaceChildren(...(lines || []).map((line) => element("li", "", line)));
+  $("banner-lines").hidden = !lines?.length;
+  view.bannerAction = action;
+  $("banner-reload").textContent = action === "page" ? "Reload the page" : "Reload review.csv";
+  $("banner-reload").hidden = !action;
   $("banner").hidden = false;
+}
+
+function bannerReload() {
+  if (view.bannerAction === "page") location.reload();
+  else loadState(true).then(hideBanner).catch(() => {});
 }
 
 function hideBanner() { $("banner").hidden = true; }
@@ -479,10 +552,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("flag-filter").addEventListener("change", (event) => { view.flag = event.target.value; renderLists(); });
   $("undo").addEventListener("click", undo);
   $("reload").addEventListener("click", () => loadState(true).then(hideBanner).catch(() => {}));
-  $("banner-reload").addEventListener("click", () => loadState(true).then(hideBanner).catch(() => {}));
+  $("banner-reload").addEventListener("click", bannerReload);
   $("banner-close").addEventListener("click", hideBanner);
   $("apply").addEventListener("click", apply);
   $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
   watchScrolling();
+  // The sticky top (toolbar and banner) wraps to more lines on a narrow screen: the pair the keys move to
+  // scrolls in below it, however tall it is.
+  new ResizeObserver(() => document.documentElement.style.setProperty("--top", `${$("top").offsetHeight}px`))
+    .observe($("top"));
   loadState().then(() => document.body.classList.add("ready")).catch(() => {});
 });
