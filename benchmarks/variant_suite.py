@@ -684,12 +684,15 @@ def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=Non
 
 def scored_pairs(combined, truth: dict) -> list[dict]:
     """Every pair cluster_tags.py would show (each group member against its canonical, and the near misses):
-    its raw score, its flag and whether it is a true pair; what the confidence calibration is fitted on."""
-    shown = [{"pair": [group.canonical, member], "score": group.scores[i], "flag": group.flags[i],
+    its score, its flag and whether it is a true pair; what the confidence calibration is fitted on."""
+    # Scores to 6 decimals, as cluster_tags.py writes them: another BLAS kernel moves them by 1e-15 (the probe's
+    # whitening), so the suite's JSON is the same file on every machine.
+    shown = [{"pair": [group.canonical, member], "score": round(float(group.scores[i]), 6), "flag": group.flags[i],
               "proposed": True, "true": frozenset((group.canonical, member)) in truth}
              for group in combined.groups_ for i, member in enumerate(group.members) if i > 0]
-    shown += [{"pair": [m["canonical"], m["variant"]], "score": m["score"], "flag": m["flag"], "proposed": False,
-               "true": frozenset((m["canonical"], m["variant"])) in truth} for m in combined.near_misses_]
+    shown += [{"pair": [m["canonical"], m["variant"]], "score": round(float(m["score"]), 6), "flag": m["flag"],
+               "proposed": False, "true": frozenset((m["canonical"], m["variant"])) in truth}
+              for m in combined.near_misses_]
     return shown
 
 
