@@ -152,7 +152,7 @@ def synthetic_collection(seed=0):
     return np.array(embeddings, np.float32), image_tags
 
 
-def fit_combined(rejected=frozenset()):
+def fit_combined(rejected=frozenset(), accepted=frozenset()):
     embeddings, image_tags = synthetic_collection()
     counts = {}
     for tags in image_tags:
@@ -161,7 +161,8 @@ def fit_combined(rejected=frozenset()):
     vocabulary = sorted(counts, key=lambda tag: (-counts[tag], tag))
     tag_images = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
     vectors = tag_mean_embeddings(tag_images, embeddings, center=True)
-    model = CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], tag_images, rejected)
+    model = CombinedVariants().fit(vectors, vocabulary, [counts[t] for t in vocabulary], tag_images, rejected,
+                                   accepted_pairs=accepted)
     return model, vectors, vocabulary, [counts[t] for t in vocabulary]
 
 
@@ -185,6 +186,16 @@ def test_canonical_is_the_most_used_spelling_and_evidence_is_kept():
 def test_rejected_pairs_are_not_proposed_again():
     model, *_ = fit_combined(rejected={frozenset(("car", "auto"))})
     assert sorted(sorted(group.members) for group in model.groups_) == [["d0g", "dog", "dogs"]]
+
+
+def test_a_pair_a_person_accepted_joins_first_whatever_it_scores():
+    # d0g is one tag with dog and with dogs; once dog / dogs is rejected it can join only one of them. The scores pick
+    # one; the person's acceptance of the other wins over them, on any machine's scores.
+    model, *_ = fit_combined(rejected={frozenset(("dog", "dogs"))})
+    (joined,) = [group for group in model.groups_ if "d0g" in group.members]
+    (other,) = {"dog", "dogs"} - set(joined.members)
+    model, *_ = fit_combined(rejected={frozenset(("dog", "dogs"))}, accepted={frozenset(("d0g", other))})
+    assert sorted(sorted(group.members) for group in model.groups_) == [["auto", "car"], sorted(["d0g", other])]
 
 
 def write_review_rows(path, rows):

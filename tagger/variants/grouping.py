@@ -77,7 +77,6 @@ PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_m
 SCORE_DECIMALS = 2
 
 
-
 class CombinedVariants:
     """Variant groups from visual, co-occurrence, spelling and separability evidence over nearest-neighbour candidates.
 
@@ -98,10 +97,15 @@ class CombinedVariants:
         self.near_misses = near_misses
 
     def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset(),
-            image_embeddings=None, image_photos=None) -> "CombinedVariants":
+            image_embeddings=None, image_photos=None, accepted_pairs=frozenset()) -> "CombinedVariants":
         """tag_vectors: one array of L2-normalized tag vectors, or a list of views of them (the first is searched
         for neighbours; visual evidence is the mean cosine over the views).
         rejected_pairs: frozensets of two tags a person rejected; they never end up in one group.
+        accepted_pairs: frozensets of two tags a person accepted (review.csv); among the pairs scoring min_score, those
+        join first, and neither tag leaves the other's group: the person decided (where two pairs are true, `r3d` with
+        `red` and with `rot` once `red` / `rot` is rejected, the one accepted, not the one the images score 0.03
+        higher with this machine's model). An accepted pair scoring under it is not proposed: its row is kept in
+        review.csv, and apply_review.py merges it.
         image_embeddings: per-image embeddings (rows of tag_images' columns) for the separability probe.
         image_photos: per-image photo hashes (the manifest's photo column), so the probe counts copies of a photo once."""
         from tagger.variants.separability import SeparabilityProbe
@@ -128,6 +132,7 @@ class CombinedVariants:
         self.never_alone_ = np.zeros(len(vocabulary), bool)
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
+        self.accepted_ = {frozenset(pair) for pair in accepted_pairs} - self.rejected_
         self.scores_ = self._scores(self.evidence_, vocabulary)
         if self.probe_ is not None:  # the lift of named twice holds for tags that name images by themselves
             self.never_alone_ = self._never_alone(tag_images)
@@ -215,7 +220,8 @@ class CombinedVariants:
 
     def _group(self, tag_vectors, vocabulary, counts) -> list[VariantGroup]:
         group_of = {index: {index} for index in range(len(vocabulary))}
-        order = self._join_order()
+        accepted = self._accepted(vocabulary)
+        order = self._join_order(accepted)
         for pair in order[self.scores_[order] >= self.min_score]:
             a, b = int(self.evidence_.first[pair]), int(self.evidence_.second[pair])
             if group_of[a] is group_of[b]:
@@ -223,6 +229,11 @@ class CombinedVariants:
             left, right = sorted(group_of[a]), sorted(group_of[b])
             if any(frozenset((vocabulary[x], vocabulary[y])) in self.rejected_ for x in left for y in right):
                 continue  # never across a pair a person rejected: nothing else to ask
+            if accepted[pair]:  # a person accepted it: nothing else to ask either
+                merged = group_of[a] | group_of[b]
+                for member in merged:
+                    group_of[member] = merged
+                continue
             cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
                                                 vocabulary), vocabulary)
             # The groups' own images asked once: one concept (same) where a pair across scores low, two (distinct).
@@ -258,8 +269,8 @@ class CombinedVariants:
         groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
         return groups
 
-    def _join_order(self) -> np.ndarray:
-        """Candidate pairs best score first. Scores equal to SCORE_DECIMALS are one score (every merge on spelling alone
+    def _join_order(self, accepted: np.ndarray) -> np.ndarray:
+        """Candidate pairs a person accepted first (accepted), then best score first. Scores equal to SCORE_DECIMALS are one score (every merge on spelling alone
         scores 0.6, a pair the images confirm 1.0 or nearly); among them a pair spelling also links goes first (two
         routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then the pair whose images
         lean least towards telling its tags apart (the lower of the two tests' higher z, 0 where the images could not be
@@ -270,7 +281,14 @@ class CombinedVariants:
         if probe is not None:
             hint = np.round(np.nan_to_num(np.fmax(probe.gap_z, probe.z), nan=0.0), 6)
         score, spelled = np.round(self.scores_, SCORE_DECIMALS), np.round(self.evidence_.spelled(), 6)
-        return np.lexsort((np.arange(len(self.scores_)), hint, -spelled, -score))
+        return np.lexsort((np.arange(len(self.scores_)), hint, -spelled, -score, ~accepted))
+
+    def _accepted(self, vocabulary) -> np.ndarray:
+        """Per candidate pair: whether a person accepted it."""
+        if not self.accepted_:
+            return np.zeros(len(self.scores_), bool)
+        return np.array([frozenset((vocabulary[a], vocabulary[b])) in self.accepted_
+                         for a, b in zip(self.evidence_.first, self.evidence_.second)], bool)
 
     def _group_distinct(self, left: list[int], right: list[int]) -> float:
         return float(self._group_parts(left, right)["distinct"])
@@ -305,13 +323,15 @@ class CombinedVariants:
             while len(members) >= 3:
                 worst = {}
                 for tag in sorted(members):
+                    if any(frozenset((vocabulary[tag], vocabulary[other])) in self.accepted_ for other in members):
+                        continue  # a person accepted it into this group
                     rest = sorted(members - {tag})
                     distinct = self._group_distinct([tag], rest)
                     alone = len(np.setdiff1d(self.probe_.images_of(tag), self.probe_.images_of_tags(tuple(rest))))
                     worst[tag] = (distinct >= 0.5, alone < MIN_IMAGES and not self._one_without_lift(
                         tag, rest, tag_vectors, vocabulary), distinct, tag)
-                tag = max(worst, key=lambda tag: worst[tag])
-                if not any(worst[tag][:2]):
+                tag = max(worst, key=lambda tag: worst[tag]) if worst else None
+                if tag is None or not any(worst[tag][:2]):
                     break
                 members.discard(tag)
                 group_of[tag] = {tag}

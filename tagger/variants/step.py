@@ -43,9 +43,10 @@ def cluster_tags(settings: Settings) -> StepResult:
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         if head_kernel is not None:  # a second view: the tags as the trained model sees them
             tag_vectors = [tag_vectors, tag_mean_embeddings(tag_images, embeddings, options.center, head_kernel)]
+        accepted = {frozenset(pair) for pair, decision in decisions.items() if decision == "accept"}
         variants = combined_variants(settings, vocabulary).fit(
             tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None,
-            manifest.photos)
+            manifest.photos, accepted)
         groups, near_misses, left_out = variants.groups_, variants.near_misses_, variants.near_misses_left_out_
     write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
