@@ -102,7 +102,7 @@ class CombinedVariants:
         for neighbours; visual evidence is the mean cosine over the views).
         rejected_pairs: frozensets of two tags a person rejected; they never end up in one group.
         accepted_pairs: frozensets of two tags a person accepted (review.csv); among the pairs scoring min_score, those
-        join first, and neither tag leaves the other's group: the person decided (where two pairs are true, `r3d` with
+        join first (asked across groups as every pair is), and neither tag leaves the other's group: the person decided (where two pairs are true, `r3d` with
         `red` and with `rot` once `red` / `rot` is rejected, the one accepted, not the one the images score 0.03
         higher with this machine's model). An accepted pair scoring under it is not proposed: its row is kept in
         review.csv, and apply_review.py merges it.
@@ -229,11 +229,6 @@ class CombinedVariants:
             left, right = sorted(group_of[a]), sorted(group_of[b])
             if any(frozenset((vocabulary[x], vocabulary[y])) in self.rejected_ for x in left for y in right):
                 continue  # never across a pair a person rejected: nothing else to ask
-            if accepted[pair]:  # a person accepted it: nothing else to ask either
-                merged = group_of[a] | group_of[b]
-                for member in merged:
-                    group_of[member] = merged
-                continue
             cross = self._scores(self._evidence(np.repeat(left, len(right)), np.tile(right, len(left)), tag_vectors,
                                                 vocabulary), vocabulary)
             # The groups' own images asked once: one concept (same) where a pair across scores low, two (distinct).
