@@ -7,7 +7,6 @@ and puts every tag on screen as text.
 """
 
 import html
-import re
 import secrets
 from importlib import resources
 
@@ -25,7 +24,7 @@ from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
 from tagger.tagtext import visible
 from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend
-from tagger.variants.review import ReviewChangedOnDisk, apply_review, read_review_lines, review_fingerprint
+from tagger.variants.review import ReviewChangedOnDisk, RowsRefused, apply_review, review_fingerprint
 
 TOKEN_HEADER = "X-Review-Token"
 PAGE_HEADER = "X-Review-Page"  # which page load asks: each page undoes only its own changes
@@ -112,21 +111,6 @@ def validation_message(error: RequestValidationError) -> str:
         field = ".".join(part for part in item["loc"] if isinstance(part, str) and part not in ("body", "query"))
         problems.append(f"{field}: {item['msg']}" if field else item["msg"])
     return "; ".join(problems)
-
-
-def refused_rows(message: str, path) -> tuple[str, list[str]]:
-    """apply_review's refusal split into its first words and one line per refused row, each naming its pair
-    (variant → canonical) as well as its line of review.csv, which the page never shows."""
-    head, *problems = re.split(r"(?:: |; )(?=line \d+: )", message)
-    if not problems:
-        return message, []
-    pairs = {line: f"{row.get('variant', '')} → {row.get('canonical', '')}" for line, row in read_review_lines(path)}
-    lines = []
-    for problem in problems:
-        line, text = problem.split(": ", 1)
-        number = int(line.removeprefix("line "))
-        lines.append(f"{visible(pairs[number])} ({line}): {text}" if number in pairs else problem)
-    return head, lines
 
 
 def asset_text(name: str) -> str:
@@ -254,11 +238,10 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
         with run_lock(run_dir):  # apply_review.py's own lock: never beside another step
             try:
                 aliases = apply_review(settings).product  # a conflict or cycle stops it before anything is written
-            except TaggerError as error:
-                head, problems = refused_rows(str(error), session.path)
-                if not problems:
-                    raise
-                return JSONResponse({"error": head, "problems": problems}, 400)
+            except RowsRefused as error:  # one line per row, naming its pair: the page never shows line numbers
+                problems = [f"{visible(row.get('variant', '') + ' → ' + row.get('canonical', ''))} (line {line}): "
+                            f"{why}" for line, row, why in error.problems]
+                return JSONResponse({"error": error.head, "problems": problems}, 400)
         return JSONResponse({"aliases": [[variant, target] for variant, target in sorted(aliases.items())],
                              "path": str(run_dir / runfolder.ALIASES)})
 

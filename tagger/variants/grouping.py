@@ -102,9 +102,9 @@ class CombinedVariants:
         for neighbours; visual evidence is the mean cosine over the views).
         rejected_pairs: frozensets of two tags a person rejected; they never end up in one group.
         accepted_pairs: frozensets of two tags a person accepted (review.csv); among the pairs scoring min_score, those
-        join first (asked across groups as every pair is), and neither tag leaves the other's group: the person decided (where two pairs are true, `r3d` with
-        `red` and with `rot` once `red` / `rot` is rejected, the one accepted, not the one the images score 0.03
-        higher with this machine's model). An accepted pair scoring under it is not proposed: its row is kept in
+        join first (asked across groups as every pair is), and neither tag leaves the other's group: the person
+        decided (where two pairs are true, `r3d` with `red` and with `rot` once `red` / `rot` is rejected, the one
+        accepted, not the one the images score 0.03 higher with this machine's model). An accepted pair scoring under it is not proposed: its row is kept in
         review.csv, and apply_review.py merges it.
         image_embeddings: per-image embeddings (rows of tag_images' columns) for the separability probe.
         image_photos: per-image photo hashes (the manifest's photo column), so the probe counts copies of a photo once."""
@@ -265,7 +265,8 @@ class CombinedVariants:
         return groups
 
     def _join_order(self, accepted: np.ndarray) -> np.ndarray:
-        """Candidate pairs a person accepted first (accepted), then best score first. Scores equal to SCORE_DECIMALS are one score (every merge on spelling alone
+        """Candidate pairs a person accepted first (accepted), then best score first. Scores equal to SCORE_DECIMALS
+        are one score (every merge on spelling alone
         scores 0.6, a pair the images confirm 1.0 or nearly); among them a pair spelling also links goes first (two
         routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then the pair whose images
         lean least towards telling its tags apart (the lower of the two tests' higher z, 0 where the images could not be
@@ -280,10 +281,15 @@ class CombinedVariants:
 
     def _accepted(self, vocabulary) -> np.ndarray:
         """Per candidate pair: whether a person accepted it."""
-        if not self.accepted_:
+        index = {tag: position for position, tag in enumerate(vocabulary)}
+        pairs = [sorted(index[tag] for tag in pair)
+                 for pair in self.accepted_ if len(pair) == 2 and pair <= index.keys()]
+        if not pairs:
             return np.zeros(len(self.scores_), bool)
-        return np.array([frozenset((vocabulary[a], vocabulary[b])) in self.accepted_
-                         for a, b in zip(self.evidence_.first, self.evidence_.second)], bool)
+        # Each unordered pair as one number: a lookup over every candidate pair without a Python loop over them.
+        first, second = np.minimum(self.evidence_.first, self.evidence_.second), np.maximum(self.evidence_.first,
+                                                                                              self.evidence_.second)
+        return np.isin(first * len(vocabulary) + second, [low * len(vocabulary) + high for low, high in pairs])
 
     def _group_distinct(self, left: list[int], right: list[int]) -> float:
         return float(self._group_parts(left, right)["distinct"])

@@ -257,6 +257,16 @@ def _evidence_cell(evidence, name: str, index: int) -> str:
 
 # --- accepted rows -> aliases.txt -------------------------------------------------------------------------
 
+class RowsRefused(TaggerError):
+    """Rows of review.csv apply_review.py cannot apply, each (its line, the row, why): the message names every line, and
+    review.py's page shows each row's pair beside its reason."""
+
+    def __init__(self, path: Path, kind: str, problems: list[tuple[int, dict, str]]):
+        self.head = f"{path}: {counted(len(problems), kind)} cannot be applied, nothing was written"
+        self.problems = problems
+        super().__init__(self.head + ": " + "; ".join(f"line {line}: {why}" for line, _, why in problems))
+
+
 def earlier_aliases(run_dir: Path) -> dict[str, str]:
     """The merges of earlier rounds: variant -> canonical as aliases.txt holds them ({} before the first)."""
     path = run_dir / runfolder.ALIASES
@@ -286,12 +296,11 @@ def accepted_rows(run_dir: Path, earlier: dict[str, str]) -> dict[str, str]:
             problem = (f"{variant!r} is accepted as a variant of both {targets[variant][0]!r} (line {earlier_line}) "
                        f"and {canonical!r}; reject one of them")
         if problem:
-            problems.append(f"line {line}: {problem}")
+            problems.append((line, row, problem))
         else:
             targets.setdefault(variant, (canonical, line))
     if problems:
-        raise TaggerError(f"{review}: {len(problems)} accepted {'row' if len(problems) == 1 else 'rows'} cannot be "
-                          f"applied, nothing was written: " + "; ".join(problems))
+        raise RowsRefused(review, "accepted row", problems)
     return {variant: canonical for variant, (canonical, _) in targets.items()}
 
 
@@ -332,11 +341,10 @@ def rejected_yet_merged(run_dir: Path, aliases: dict[str, str], earlier: dict[st
             continue
         if aliases.get(variant, variant) == aliases.get(canonical, canonical):
             undo = UNDO_HINT if variant in earlier or canonical in earlier else "reject the accepted rows that join them"
-            problems.append(f"line {line}: {variant!r} / {canonical!r} is rejected, yet the merges still join them "
-                            f"(into {aliases.get(canonical, canonical)!r}); {undo}, or accept it again")
+            problems.append((line, row, f"{variant!r} / {canonical!r} is rejected, yet the merges still join them "
+                                        f"(into {aliases.get(canonical, canonical)!r}); {undo}, or accept it again"))
     if problems:
-        raise TaggerError(f"{review}: {counted(len(problems), 'rejected row')} cannot be applied, nothing was written: "
-                          + "; ".join(problems))
+        raise RowsRefused(review, "rejected row", problems)
 
 
 def apply_review(settings) -> StepResult:
