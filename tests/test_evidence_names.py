@@ -109,6 +109,29 @@ def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_pat
     assert "<h1>Proposed tag variants (1 group, method combined)</h1>" in page
 
 
+def test_each_near_miss_shows_both_tags_examples_under_its_row(tmp_path):
+    """Recall is reviewed from the report too: a near miss gets the pictures a group's member gets, fewer."""
+    from PIL import Image
+
+    paths, tags = [], []
+    for index, image_tags in enumerate([["shirt"], ["shirt"], ["shirt", "skirt"], ["skirt"], ["skirt"], ["skirt"]]):
+        paths.append(str(tmp_path / f"{index}.png"))
+        Image.new("RGB", (8, 8), (index * 40, 0, 0)).save(paths[-1])
+        tags.append(image_tags)
+    manifest = runfolder.Manifest([f"image{index}" for index in range(6)], paths, tags, ["train"] * 6)
+    miss = {"canonical": "skirt", "variant": "shirt", "canonical_count": 4, "variant_count": 3, "score": 0.41,
+            "flag": "near miss"}
+    write_synonyms_page(tmp_path, [], manifest, "combined", per_tag=4, near_misses=[miss])
+    near = (tmp_path / "synonyms.html").read_text().split("Near misses (1 pair")[1]
+    row = near.split("<tr class='examples'>")[1].split("</tr>")[0]
+    skirt, shirt = row.split("<span class='who'>")[1:]
+    assert skirt.startswith("skirt</span>") and shirt.startswith("shirt</span>")
+    # Half a member's four, each side spread over its own images, the one carrying both shown and marked on both.
+    assert [part.split("'")[0] for part in skirt.split("alt='")[1:]] == ["image2 (carries both tags)", "image5"]
+    assert [part.split("'")[0] for part in shirt.split("alt='")[1:]] == ["image0", "image2 (carries both tags)"]
+    assert near.count("<tr class='examples'>") == 1
+
+
 def test_thumbnails_are_spread_over_a_tags_images_not_its_first_files():
     images = list(range(100, 200))
     assert sample_images(images, 5) == [100, 125, 150, 174, 199]  # no embeddings: evenly over the manifest

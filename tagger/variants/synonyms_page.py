@@ -35,6 +35,7 @@ tr.examples td{padding-bottom:0.7em;border-bottom:1px solid #eee}.thumb{display:
 .thumb.both{border-color:#e08a00}.thumb img{display:block;border-radius:2px}
 .thumb.both::after{content:"both";position:absolute;left:2px;bottom:2px;font-size:10px;padding:0 3px;
 border-radius:3px;background:#e08a00;color:#fff}
+.side{display:inline-block;margin-right:1.2em}.who{font-weight:600;margin-right:0.3em}
 .note{color:#666;font-size:0.9em}dl{display:grid;grid-template-columns:max-content 1fr;gap:0.1em 1em}
 dt{font-weight:600}dd{margin:0}
 @media (max-width:600px){body{margin:0.8em}.group{padding:0.5em}td,th{padding:0.2em 0.3em}.thumb img{width:64px;height:64px}}
@@ -118,6 +119,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     if measures_probe(groups, near_misses):
         legend = {**legend, **PROBE_LEGEND}  # what the separability probe found, where it was on
     members = {tag for group in groups for tag in group.members}
+    members |= {miss[side] for miss in near_misses for side in ("canonical", "variant")}
     tag_images = images_of_tags(manifest, members)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>Tag variants</title>"
@@ -151,18 +153,36 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     if not groups:
         parts.append("<p>No variant groups were found.</p>")
     if near_misses:
-        parts.append(near_misses_html(near_misses, legend, header, escape))
+        examples = [near_miss_pictures(manifest, tag_images, miss, max(1, per_tag // 2), embeddings, escape)
+                    for miss in near_misses]
+        parts.append(near_misses_html(near_misses, legend, header, escape, examples))
     parts.append("</body></html>\n")
     runfolder.write_text(run_dir / runfolder.SYNONYMS_HTML, "".join(parts))
 
 
-def near_misses_html(near_misses, legend: dict, header: str, escape) -> str:
-    """One table of the pairs listed and not merged, with the groups' evidence columns and each pair's flag."""
+def near_miss_pictures(manifest, tag_images: dict, miss: dict, per_tag: int, embeddings, escape) -> str:
+    """Each tag's examples for one near miss, named, side by side: half a group member's share, so a list of a
+    hundred pairs stays a page and not a download."""
+    canonical, variant = tag_images.get(miss["canonical"], []), tag_images.get(miss["variant"], [])
+    sides = []
+    for tag, own, other in ((miss["canonical"], canonical, variant), (miss["variant"], variant, canonical)):
+        pictures = pictures_html(manifest, pair_sample(own, other, per_tag, embeddings))
+        if pictures:
+            sides.append(f"<span class='side'><span class='who'>{escape(tag)}</span> {pictures}</span>")
+    return "".join(sides)
+
+
+def near_misses_html(near_misses, legend: dict, header: str, escape, examples=None) -> str:
+    """One table of the pairs listed and not merged, with the groups' evidence columns and each pair's flag; under
+    each, a row of both tags' examples (examples: their HTML per pair, '' for none)."""
+    examples = examples or [""] * len(near_misses)
+    columns = 4 + len(legend)
     rows = "".join(
         f"<tr><td>{escape(miss['canonical'])}</td><td>{escape(miss['variant'])}</td>"
         f"<td>{miss['canonical_count']} / {miss['variant_count']}</td>"
         + "".join(f"<td>{escape(cell_text(miss.get(name)))}</td>" for name in legend) + f"<td>{escape(miss['flag'])}</td></tr>"
-        for miss in near_misses)
+        + (f"<tr class='examples'><td colspan='{columns}'>{pictures}</td></tr>" if pictures else "")
+        for miss, pictures in zip(near_misses, examples))
     return (f"<h2>Near misses ({counted(len(near_misses), 'pair')}, listed, not merged)</h2>"
             f"<p class='note'>Pairs just under the cut-off, scored as one and kept apart by another pair, near in "
             f"spelling and told apart by their images, or alike and never on one image: accept one in review.py or "
