@@ -185,15 +185,3 @@ def test_a_sidecar_for_a_250_byte_file_name_is_written(run_copy, tiny_dataset, t
     sidecar = tmp_path / ("x" * 246 + ".txt")
     assert set(sidecar.read_text(encoding="utf-8").strip().split(", ")) == set(runfolder.read_vocabulary(run_copy))
     assert sorted(path.name for path in tmp_path.iterdir()) == [long_name, sidecar.name]
-
-
-def test_the_exports_carry_the_tag_list(run_copy, tmp_path):
-    run_dir = shutil.copytree(run_copy, tmp_path / "run")
-    result = run_script("export.py", "--paths.run_dir", run_dir)
-    assert result.returncode == 0, result.stderr
-    vocabulary = runfolder.read_vocabulary(run_dir)
-    assets = run_dir / "export" / "saved_model" / "assets" / "tagger_tags.json"
-    assert json.loads(assets.read_text(encoding="utf-8")) == vocabulary
-    onnx = pytest.importorskip("onnx")
-    metadata = {entry.key: entry.value for entry in onnx.load(str(run_dir / "export" / "model.onnx")).metadata_props}
-    assert json.loads(metadata["tagger_tags.json"]) == vocabulary

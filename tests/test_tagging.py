@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 from conftest import child_hooks, last_line, run_script, run_tagger
 
+from tagger import runfolder
+
 # Not MobileNetV2 as in test_pipeline: with random weights its pooled features collapse to ~1e-12, so every
 # image gets the same probabilities and a tag written beside the wrong image could not be told apart.
 # Random EfficientNetV2-B0 keeps the images apart at the same 32 px.
@@ -187,8 +189,10 @@ def test_csv_output_without_sidecars_is_long_form(run_dir, model, vocabulary, th
     images = copy_images(tiny_dataset, tmp_path / "photos", 3)
     result = run_script("tag.py", "--paths.run_dir", run_dir, "--tag.inputs", f"{images[0]},{tmp_path / 'photos'}",
                         "--tag.output", tmp_path / "scores.csv", "--tag.write_sidecars", "false", "--tag.recursive",
-                        *FLOAT32)
+                        "--tag.threads", "1", *FLOAT32, env=child_hooks(threads_log=tmp_path / "threads.jsonl"))
     assert result.returncode == 0, result.stderr
+    # tag.threads reached TensorFlow: set before the model loaded, which starts its thread pools for good.
+    assert (tmp_path / "threads.jsonl").read_text() == "[1, 1]\n"
     table = pd.read_csv(tmp_path / "scores.csv", dtype=str, keep_default_na=False)
     assert list(table.columns) == ["image", "tag", "score", "error"]
     assert list(dict.fromkeys(table["image"])) == [str(images[0]), str(images[1]), str(images[2])]  # tagged once
@@ -293,9 +297,11 @@ def test_similar_names_what_it_accepts(run_dir):
 
 @pytest.fixture(scope="module")
 def exported(run_dir):
-    result = run_script("export.py", "--paths.run_dir", run_dir)
+    """export.py's log: run under --quiet, whose console it leaves empty, tf2onnx's chatter included."""
+    result = run_script("export.py", "--paths.run_dir", run_dir, "--quiet")
     assert result.returncode == 0, result.stderr
-    return result
+    assert result.stdout == "" and result.stderr == ""
+    return (run_dir / "logs" / "export.log").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -310,17 +316,26 @@ def check_images(run_dir, model):
 def test_saved_model_export_gives_the_same_predictions(run_dir, exported, check_images):
     import tensorflow as tf
 
-    assert "SavedModel: largest difference from model.keras on 4 images: " in exported.stdout
-    assert "(allowed 1e-04): same predictions" in exported.stdout
+    assert "SavedModel: largest difference from model.keras on 4 images: " in exported
+    assert "(allowed 1e-04): same predictions" in exported
     pixels, expected = check_images
     reloaded = tf.saved_model.load(str(run_dir / "export" / "saved_model"))
     np.testing.assert_allclose(reloaded.serve(tf.constant(pixels)).numpy(), expected, rtol=0, atol=1e-5)
 
 
+def test_the_exports_carry_the_tag_list(run_dir, exported):
+    vocabulary = runfolder.read_vocabulary(run_dir)
+    assets = run_dir / "export" / "saved_model" / "assets" / "tagger_tags.json"
+    assert json.loads(assets.read_text(encoding="utf-8")) == vocabulary
+    onnx = pytest.importorskip("onnx")
+    metadata = {entry.key: entry.value for entry in onnx.load(str(run_dir / "export" / "model.onnx")).metadata_props}
+    assert json.loads(metadata["tagger_tags.json"]) == vocabulary
+
+
 def test_onnx_export_gives_the_same_predictions_at_any_batch_size(run_dir, exported, check_images):
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")
-    assert "ONNX: largest difference from model.keras on 4 images: " in exported.stdout
+    assert "ONNX: largest difference from model.keras on 4 images: " in exported
     pixels, expected = check_images
     session = onnxruntime.InferenceSession(str(run_dir / "export" / "model.onnx"), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
@@ -332,20 +347,31 @@ def test_onnx_export_gives_the_same_predictions_at_any_batch_size(run_dir, expor
 # --- tag.py's engines: embed.py's, through the same code (tagger.model.inference) -----------------------------
 
 
+def tags_listed(run_dir, folder, output, *flags) -> dict:
+    """tag.py's JSON list of the images in folder (recursive, no sidecars): {image: {tag: score}}."""
+    result = run_script("tag.py", folder, "--tag.recursive", "--paths.run_dir", run_dir, "--tag.write_sidecars",
+                        "false", "--tag.output", output, *flags)
+    assert result.returncode == 0, result.stderr
+    return json.loads(output.read_text(encoding="utf-8"))["images"]
+
+
+@pytest.fixture(scope="module")
+def default_engine_tags(run_dir, thresholds, tiny_dataset, tmp_path_factory):
+    """Six images and the default engine's (function) tags for them, which each other engine is held against."""
+    folder = tmp_path_factory.mktemp("engines") / "photos"
+    images = copy_images(tiny_dataset, folder, 6, start=30)
+    return folder, images, tags_listed(run_dir, folder, folder.parent / "function.json")
+
+
 @pytest.mark.parametrize("engine", ["keras", "onnx"])
-def test_another_engine_gives_the_default_engines_tags_and_scores(run_dir, model, vocabulary, thresholds, tiny_dataset,
-                                                                  tmp_path, engine):
+def test_another_engine_gives_the_default_engines_tags_and_scores(run_dir, model, vocabulary, thresholds,
+                                                                  default_engine_tags, tmp_path, engine):
     if engine == "onnx":
         pytest.importorskip("onnxruntime")
         pytest.importorskip("tf2onnx")
-    images = copy_images(tiny_dataset, tmp_path / "photos", 6, start=30)
-    listed = {}
-    for name in ("function", engine):  # function: the default
-        flags = [] if name == "function" else ["--tag.engine", name]
-        result = run_script("tag.py", tmp_path / "photos", "--tag.recursive", "--paths.run_dir", run_dir,
-                            "--tag.write_sidecars", "false", "--tag.output", tmp_path / f"{name}.json", *flags)
-        assert result.returncode == 0, result.stderr
-        listed[name] = json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))["images"]
+    folder, images, default = default_engine_tags
+    listed = {"function": default, engine: tags_listed(run_dir, folder, tmp_path / f"{engine}.json",
+                                                       "--tag.engine", engine)}
     assert sorted(listed[engine]) == sorted(listed["function"]) == sorted(map(str, images))
     for image, scores in zip(images, probabilities(model, images)):
         tags = listed[engine][str(image)]
@@ -372,10 +398,13 @@ def test_another_engine_gives_the_default_engines_tags_and_scores(run_dir, model
 def test_an_engine_that_cannot_run_stops_tag_with_embeds_message(run_dir, thresholds, tiny_dataset, tmp_path, flags,
                                                                  missing, message):
     image = copy_images(tiny_dataset, tmp_path, 1)[0]
-    result = run_script("tag.py", image, "--paths.run_dir", run_dir, *flags, env=child_hooks(missing_packages=missing))
+    threads_log = tmp_path / "threads.jsonl"
+    result = run_script("tag.py", image, "--paths.run_dir", run_dir, *flags,
+                        env=child_hooks(missing_packages=missing, threads_log=threads_log))
     assert result.returncode == (2 if "setting" in message else 1)
     assert last_line(result.stderr) == message
     assert not image.with_suffix(".txt").exists()
+    assert not threads_log.exists()  # refused before TensorFlow was imported, let alone the model loaded
 
 
 # --- issue 14: tag.py as the taggers people use, the formats they exchange, logs, TensorBoard, report ----------
@@ -532,7 +561,7 @@ def test_thresholds_from_too_few_validation_images_are_the_global_one_and_flagge
     assert all(entry["AP"] < 0.5 for entry in metrics["weakest_tags"])
 def test_openvino_export_gives_the_same_predictions_at_any_batch_size(run_dir, exported, check_images):
     openvino = pytest.importorskip("openvino")
-    assert "OpenVINO: largest difference from model.keras on 4 images: " in exported.stdout
+    assert "OpenVINO: largest difference from model.keras on 4 images: " in exported
     pixels, expected = check_images
     compiled = openvino.Core().compile_model(str(run_dir / "export" / "openvino" / "model.xml"), "CPU",
                                              {"INFERENCE_PRECISION_HINT": "f32"})

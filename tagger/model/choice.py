@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagger import runfolder
+from tagger.errors import TaggerError
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def inference_for_run(run_dir: Path, options, images: int, part: str | None = No
     images, its threads set; logged. part: which part of the model runs ("tagger"), when a conversion already
     in the run folder may decide for OpenVINO; None where every process must choose alike whatever another one
     has written meanwhile (embed.py's shards key their pieces by the engine)."""
+    check_engine(options.engine, options.precision)  # before TensorFlow is imported: a second, not ten
     from tagger.model.inference import use_threads
 
     converted = False
@@ -165,3 +167,28 @@ def gpu_count() -> int:
 
 def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
+
+
+def engine_problem(engine: str, precision: str) -> str | None:
+    """Why engine cannot run at precision here (a package missing, a precision it lacks), or None; auto passes."""
+    if engine == "onnx":
+        if precision not in ("float32", "auto"):
+            return (f"engine onnx runs float32 only (ONNX Runtime has no {precision} convolutions on CPUs): use "
+                    "precision float32, or engine function or openvino for mixed_bfloat16")
+        from tagger.model.convert import onnx_tools_installed
+
+        if not onnx_tools_installed():
+            return "engine onnx needs tf2onnx and onnxruntime: pip install -e '.[export]'"
+    if engine == "openvino":
+        if precision == "mixed_float16":
+            return "engine openvino runs on CPUs: use precision float32 or mixed_bfloat16"
+        if not openvino_installed():
+            return "engine openvino needs OpenVINO: pip install -e '.[openvino]'"
+    return None
+
+
+def check_engine(engine: str, precision: str) -> None:
+    """Raises engine_problem's answer as a TaggerError, the one line a user sees."""
+    problem = engine_problem(engine, precision)
+    if problem:
+        raise TaggerError(problem)

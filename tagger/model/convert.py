@@ -7,7 +7,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from tagger.errors import TaggerError
 
 
 def write_saved_model(model, folder: Path) -> None:
@@ -61,8 +60,9 @@ def onnx_tools_installed() -> bool:
 
 def to_onnx(model) -> bytes:
     """The model as a serialized ONNX graph, converted from the SavedModel write_saved_model writes."""
-    if not onnx_tools_installed():
-        raise TaggerError("engine onnx needs tf2onnx and onnxruntime: pip install -e '.[export]'")
+    from tagger.model.choice import check_engine
+
+    check_engine("onnx", "float32")  # says how to install the tools when they are missing
     with temporary_saved_model(model) as saved_model:
         saved_model_to_onnx(saved_model, saved_model.parent / "model.onnx")
         return (saved_model.parent / "model.onnx").read_bytes()
@@ -74,8 +74,9 @@ def to_openvino(model, cache: Path | None = None):
     cache: a folder keeping the converted model (model.xml, model.bin): read from there when it is complete,
     else converted and written there whole. Writing the SavedModel and converting it take about 30 s even for
     MobileNetV2 on 2 cores: paid once per trained model, not on every embed.py and tag.py."""
-    if importlib.util.find_spec("openvino") is None:
-        raise TaggerError("engine openvino needs OpenVINO: pip install -e '.[openvino]'")
+    from tagger.model.choice import check_engine
+
+    check_engine("openvino", "float32")
     import openvino
 
     if cache is not None and (cache / "model.xml").is_file() and (cache / "model.bin").is_file():

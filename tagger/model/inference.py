@@ -24,6 +24,7 @@ from typing import get_args
 import numpy as np
 
 from tagger.errors import TaggerError
+from tagger.model.choice import check_engine
 from tagger.model.network import DROPOUT_LAYER, EMBEDDING_LAYER, TAGS_LAYER
 from tagger.settings import Engine, Precision
 
@@ -49,11 +50,7 @@ def batch_function(model, engine: str = "function", precision: str = "float32",
         raise TaggerError(f"unknown inference engine {engine!r}; known: {', '.join(ENGINES)}")
     if precision not in PRECISIONS:
         raise TaggerError(f"unknown inference precision {precision!r}; known: {', '.join(PRECISIONS)}")
-    if engine == "onnx" and precision != "float32":
-        raise TaggerError(f"engine onnx runs float32 only (ONNX Runtime has no {precision} convolutions on "
-                          "CPUs): use precision float32, or engine function or openvino for mixed_bfloat16")
-    if engine == "openvino" and precision == "mixed_float16":
-        raise TaggerError("engine openvino runs on CPUs: use precision float32 or mixed_bfloat16")
+    check_engine(engine, precision)
     size = image_size or model.input_shape[1]
     if size is None:
         raise TaggerError("the model's input size is open: give image_size")

@@ -59,10 +59,13 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
     vocabulary = model_tags(run_dir)
     thresholds = tag_thresholds(run_dir, vocabulary, options.threshold)  # checked before the model loads
     from tagger.model.choice import inference_for_run
+
+    # Chosen first: it stops on an engine that cannot run before the model loads, and sets TensorFlow's
+    # threads (tag.threads) before loading the model starts its thread pools, after which they cannot change.
+    choice = inference_for_run(run_dir, options, len(todo), "tagger")
     from tagger.model.inference import batch_function
 
     tagger, _, image_size = load_trained_tagger(run_dir, vocabulary)
-    choice = inference_for_run(run_dir, options, len(todo), "tagger")
     # Compiled once, run per batch: calling the Keras model eagerly kept every batch's intermediate tensors
     # alive in TensorFlow's allocator (23 GB for efficientnetv2-l at 384 px on 16 images). An engine that is
     # not installed stops here, saying how to install it.

@@ -10,6 +10,8 @@ TEST_KILL_AT=before:N or after:N   SIGKILL this process just before, or just aft
 TEST_RENAME_LOG=path               append the destination of every completed rename, one per line.
 TEST_NETWORK_LOG=path              append every network audit event as a JSON line, then refuse the operation
                                    as an unreachable network would, so the test is offline on any machine.
+TEST_THREADS_LOG=path              at exit, write TensorFlow's intra- and inter-op thread counts as JSON [intra, inter]
+                                   (what its thread pools were made with), when TensorFlow was imported.
 TEST_MISSING_PACKAGES=a,b          the packages a and b look uninstalled, as on a machine without them: importing
                                    them fails and importlib.util.find_spec gives None (a None in sys.modules).
 """
@@ -23,6 +25,7 @@ _kill_at = os.environ.get("TEST_KILL_AT")
 _rename_log = os.environ.get("TEST_RENAME_LOG")
 _network_log = os.environ.get("TEST_NETWORK_LOG")
 _missing_packages = os.environ.get("TEST_MISSING_PACKAGES")
+_threads_log = os.environ.get("TEST_THREADS_LOG")
 
 for _package in filter(None, (_missing_packages or "").split(",")):
     sys.modules[_package] = None  # how Python marks a module that must not be imported
@@ -83,3 +86,16 @@ if _network_log:
             raise OSError(errno.ENETUNREACH, "network refused by the test's audit hook")
 
     sys.addaudithook(_network_audit)
+
+
+if _threads_log:
+    import atexit
+
+    def _log_threads():
+        tensorflow = sys.modules.get("tensorflow")
+        if tensorflow is not None:
+            threading = tensorflow.config.threading
+            _append(_threads_log, json.dumps([threading.get_intra_op_parallelism_threads(),
+                                              threading.get_inter_op_parallelism_threads()]))
+
+    atexit.register(_log_threads)
