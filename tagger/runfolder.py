@@ -60,7 +60,7 @@ SYNONYMS_HTML = "synonyms.html"
 REVIEW = "review.csv"
 REJECTED = "rejected.csv"
 ALIASES = "aliases.txt"
-ENGINE_CACHE = "engine_cache"  # the trained model converted for an engine (OpenVINO IR), reused while it is unchanged
+ENGINE_CACHE = "engine_cache"  # the trained model converted for an engine (OpenVINO IR, ONNX), reused while unchanged
 CHECKPOINTS = "checkpoints"  # train.py's per-epoch checkpoints, one set per stage
 EXPORT = "export"  # export.py's folder
 SAVED_MODEL = "saved_model"  # under EXPORT
@@ -395,12 +395,13 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return file_digest(path)
 
 
-def engine_cache(run_dir: Path, model_file: Path, part: str) -> Path:
-    """Where the OpenVINO IR of this model file's part ("tagger" or "embedding") is kept: keyed by the file's
-    content, so a retrained model is converted again; older conversions of the part are removed."""
-    folder = run_dir / ENGINE_CACHE / f"openvino-{part}-{model_digest(model_file)[:16]}"
+def engine_cache(run_dir: Path, model_file: Path, part: str, engine: str = "openvino") -> Path:
+    """Where engine's conversion (openvino: its IR; onnx: the ONNX graph) of this model file's part ("tagger" or
+    "embedding") is kept: keyed by the file's content, so a retrained model is converted again; older conversions
+    of the part for that engine are removed."""
+    folder = run_dir / ENGINE_CACHE / f"{engine}-{part}-{model_digest(model_file)[:16]}"
     if folder.parent.exists():
-        for old in folder.parent.glob(f"openvino-{part}-*"):
+        for old in folder.parent.glob(f"{engine}-{part}-*"):
             if old != folder and old.is_dir():
                 shutil.rmtree(old, ignore_errors=True)
     return folder

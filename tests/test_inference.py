@@ -73,18 +73,23 @@ def available_engines():
 
 
 @pytest.mark.parametrize("engine", available_engines())
-def test_float32_engines_give_the_keras_outputs(tagger_model, pixels, engine):
+def test_float32_engines_give_the_keras_outputs(tagger_model, pixels, engine, tmp_path):
     from tagger.model.inference import batch_function
 
     for name, model in both_models(tagger_model).items():
         expected = batch_function(model, "keras", "float32")(pixels)
-        run = batch_function(model, engine, "float32", SIZE)
+        cache = tmp_path / name if engine == "onnx" else None  # the ONNX conversion, kept and read back
+        run = batch_function(model, engine, "float32", SIZE, cache=cache)
         outputs = run(pixels)
         assert outputs.dtype == np.float32 and outputs.shape == expected.shape
         assert np.std(expected, axis=0).max() > 1e-3, "the outputs must differ between images to compare them"
         assert largest_relative_difference(outputs, expected) <= FLOAT32_TOLERANCE, (name, engine)
         # Another batch size through the same function: the batch dimension is open.
         assert largest_relative_difference(run(pixels[:1]), expected[:1]) <= FLOAT32_TOLERANCE, (name, engine)
+        if cache is not None:
+            assert [path.name for path in cache.iterdir()] == ["model.onnx"]
+            # No model to convert: the graph can only come from the cache, and runs alike.
+            assert np.array_equal(batch_function(None, engine, "float32", SIZE, cache=cache)(pixels), outputs)
 
 
 @pytest.mark.parametrize("engine", [engine for engine in ["keras", *available_engines()] if engine != "onnx"])
@@ -173,12 +178,12 @@ def test_the_openvino_conversion_is_kept_and_read_back_instead_of_converting_aga
     model_file = tmp_path / "model.keras"
     model_file.write_bytes(b"first model")
     cache = runfolder.engine_cache(tmp_path, model_file, "tagger")
-    first = batch_function(tagger_model, "openvino", "float32", SIZE, openvino_cache=cache)(pixels)
+    first = batch_function(tagger_model, "openvino", "float32", SIZE, cache=cache)(pixels)
     assert sorted(path.name for path in cache.iterdir()) == ["model.bin", "model.xml"]
     reread = to_openvino(None, cache)  # no model to convert: it can only come from the cache
     assert [output.get_partial_shape() for output in reread.outputs] == [
         output.get_partial_shape() for output in to_openvino(tagger_model).outputs]
-    again = batch_function(tagger_model, "openvino", "float32", SIZE, openvino_cache=cache)(pixels)
+    again = batch_function(tagger_model, "openvino", "float32", SIZE, cache=cache)(pixels)
     assert np.array_equal(first, again)
     model_file.write_bytes(b"retrained model")  # another model file: another folder, the old one removed
     assert runfolder.engine_cache(tmp_path, model_file, "tagger") != cache and not cache.exists()

@@ -21,6 +21,8 @@ BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 # 1.2-1.5x the compiled function on CPUs (benchmarks/embed_throughput.py). Below this many images the conversion
 # costs more than it saves, so auto keeps the function engine unless the run folder already holds the conversion.
 OPENVINO_MIN_IMAGES = 2000
+# Engines that run a conversion of the model, kept in the run folder (runfolder.engine_cache) while it is unchanged.
+CONVERTED_ENGINES = ("onnx", "openvino")
 # The bar a reduced precision must pass on the validation images (tagger.train.fidelity) before auto uses it.
 MIN_COSINE = 0.99
 MIN_SAME_DECISIONS = 0.99

@@ -39,12 +39,12 @@ BatchFunction = Callable[[np.ndarray], np.ndarray]
 
 def batch_function(model, engine: str = "function", precision: str = "float32",
                    image_size: int | None = None, jit_compile: bool = False,
-                   openvino_cache: Path | None = None) -> BatchFunction:
+                   cache: Path | None = None) -> BatchFunction:
     """A function pixels -> float32 outputs of model, run by engine at precision.
 
     image_size: the side of the input images; default the model's input shape. jit_compile applies to
     the function engine only (XLA; on this project's CPUs it is slower, see benchmarks/embed_throughput.py).
-    openvino_cache: where engine openvino keeps the converted model (runfolder.engine_cache), or None.
+    cache: where engine onnx or openvino keeps the converted model (runfolder.engine_cache), or None.
     """
     if engine not in ENGINES:
         raise TaggerError(f"unknown inference engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -55,9 +55,9 @@ def batch_function(model, engine: str = "function", precision: str = "float32",
     if size is None:
         raise TaggerError("the model's input size is open: give image_size")
     if engine == "onnx":
-        return onnx_batch_function(model, size)
+        return onnx_batch_function(model, size, cache)
     if engine == "openvino":
-        return openvino_batch_function(model, size, precision, cache=openvino_cache)
+        return openvino_batch_function(model, size, precision, cache=cache)
     model = with_precision(model, precision)
     if engine == "keras":
         return keras_batch_function(model)
@@ -130,10 +130,11 @@ def compiled_batch_function(model, image_size: int, jit_compile: bool = False) -
     return run
 
 
-def onnx_batch_function(model, image_size: int) -> BatchFunction:
+def onnx_batch_function(model, image_size: int, cache: Path | None = None) -> BatchFunction:
+    """cache: to_onnx's cache folder."""
     from tagger.model.convert import to_onnx
 
-    graph = to_onnx(model)  # first: it says how to install the tools when they are missing
+    graph = to_onnx(model, cache)  # first: it says how to install the tools when they are missing
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
