@@ -1,48 +1,79 @@
 """embed.py in pieces: killed at a seeded point it resumes to the same bytes; shards merge to the same bytes."""
 
 import hashlib
+import shutil
 import signal
 
 import pytest
 from conftest import child_hooks, last_line, run_script
 
+# --train.unfreeze_layers and --train.finetune_epochs: the flags' old names, still read.
 TRAIN_FLAGS = ["--model.backbone", "mobilenetv2", "--model.weights", "none", "--model.image_size", "32",
-               "--train.head.epochs", "1", "--train.finetune.batch_size", "16", "--train.finetune.unfreeze_layers", "5",
-               "--train.finetune.epochs", "1"]
-PIECES = ["--embed.chunk_size", "16", "--embed.batch_size", "8"]  # 60 images: pieces of 16, 16, 16, 12
+               "--train.head.epochs", "1", "--train.finetune.batch_size", "16", "--train.unfreeze_layers", "5",
+               "--train.finetune_epochs", "1"]
+# 60 images: pieces of 16, 16, 16, 12. float32, as the stage-1 cache was computed: bfloat16 (auto on CPUs with its
+# units) would differ by itself from the model's own float32 outputs.
+PIECES = ["--embed.chunk_size", "16", "--embed.batch_size", "8", "--embed.precision", "float32"]
 
 def digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
-def finetuned_run(tiny_dataset, tmp_path_factory):
+def finetuned_run(tiny_prepared, tmp_path_factory):
     """A run whose backbone was fine-tuned, so embed.py runs the network (no feature cache to copy)."""
-    run_dir = tmp_path_factory.mktemp("finetuned")
-    for script, flags in [("prepare.py", ["--data.source", tiny_dataset / "tags.csv", "--data.min_tag_occurrences", "3"]),
-                          ("train.py", TRAIN_FLAGS)]:
-        result = run_script(script, "--paths.run_dir", run_dir, *flags)
-        assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
+    run_dir = tmp_path_factory.mktemp("finetuned") / "run"
+    shutil.copytree(tiny_prepared, run_dir)
+    result = run_script("train.py", "--paths.run_dir", run_dir, *TRAIN_FLAGS)
+    assert result.returncode == 0, f"train.py failed:\n{result.stdout}\n{result.stderr}"
+    TRAINING_CONSOLE.append(result.stdout)
     return run_dir
 
 
+TRAINING_CONSOLE = []  # finetuned_run's train.py output
+
+
 @pytest.fixture(scope="module")
-def reference(finetuned_run):
-    """Digests of an uninterrupted embed.py run."""
+def reference(finetuned_run, tmp_path_factory):
+    """Digests of an uninterrupted embed.py run; its files are kept in REFERENCE_FILES's folder."""
     result = run_script("embed.py", "--paths.run_dir", finetuned_run, *PIECES)
     assert result.returncode == 0, result.stderr
+    assert "embedding 60 images" in result.stdout
     assert not (finetuned_run / "embedding_pieces").exists(), "pieces are removed once joined"
     hashes = {name: digest(finetuned_run / name) for name in ("embeddings.npy", "image_ids.npy")}
+    REFERENCE_FILES.append(tmp_path_factory.mktemp("reference"))
     for name in hashes:
-        (finetuned_run / name).unlink()
+        shutil.move(finetuned_run / name, REFERENCE_FILES[0] / name)
     return hashes
+
+
+REFERENCE_FILES = []  # the folder holding reference's embed.py outputs
+
+
+def test_the_finetuned_model_is_re_embedded(finetuned_run, reference):
+    import json
+
+    import numpy as np
+
+    from tagger import runfolder
+    from tagger.images import load_image
+    from tagger.model.network import embedding_model, load_tagger
+
+    assert "stage 2: fine-tuning the last 5 backbone layers" in TRAINING_CONSOLE[0]
+    assert json.loads((finetuned_run / "training.json").read_text())["backbone_finetuned"] is True
+    # The rows are the trained model's: its embedding part run here on the same images. (Not "unlike the stage-1
+    # cache": stage 2 keeps stage 1's weights when no epoch beats them, which on 60 images of an untrained backbone
+    # hangs on round-off.) Relative to their scale: an untrained backbone's embeddings are about 1e-12.
+    paths = runfolder.read_manifest(finetuned_run).paths
+    expected = embedding_model(load_tagger(finetuned_run / "model.keras")).predict(
+        np.stack([load_image(path, 32) for path in paths]), verbose=0)
+    embeddings = np.load(REFERENCE_FILES[0] / "embeddings.npy")
+    assert np.abs(embeddings - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
 def copy_run(source, target):
     """The run's files, and its engine cache where OpenVINO made one (the kill points count renames: the
     cache's first conversion would be one more)."""
-    import shutil
-
     target.mkdir()
     for path in source.iterdir():
         if path.is_file():

@@ -1,6 +1,8 @@
-"""The four scripts end to end as subprocesses on tiny real images, and the run-folder contract."""
+"""The four scripts end to end as subprocesses on tiny real images, and the run-folder contract. (A fine-tuned
+model's embeddings: tests/test_embed_resume.py.)"""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -113,38 +115,12 @@ def test_aliases_written_by_apply_review_read_back_by_prepare(trained_run, tiny_
     assert "red" in tags and "r3d" not in tags and "rot" not in tags
 
 
-def test_finetuned_model_is_re_embedded(tiny_dataset, tmp_path):
-    run = ["--paths.run_dir", tmp_path]
-    assert run_script("prepare.py", *run, "--data.source", tiny_dataset / "tags.csv",
-                      "--data.min_tag_occurrences", "3").returncode == 0
-    trained = run_script("train.py", *run, *TRAIN_FLAGS, "--train.unfreeze_layers", "5", "--train.finetune_epochs", "1")
-    assert trained.returncode == 0, trained.stderr
-    assert "stage 2: fine-tuning the last 5 backbone layers" in trained.stdout
-    # float32, as the stage-1 cache was computed: bfloat16 (auto on CPUs with its units) would differ by itself.
-    embedded = run_script("embed.py", *run, "--embed.precision", "float32")
-    assert embedded.returncode == 0, embedded.stderr
-    assert "embedding 60 images" in embedded.stdout
-    assert json.loads((tmp_path / "training.json").read_text())["backbone_finetuned"] is True
-    # The rows are the trained model's: its embedding part run here on the same images. (Not "unlike the stage-1
-    # cache": stage 2 keeps stage 1's weights when no epoch beats them, which on 60 images of an untrained backbone
-    # hangs on round-off.) Relative to their scale: an untrained backbone's embeddings are about 1e-12.
-    from tagger import runfolder
-    from tagger.images import load_image
-    from tagger.model.network import embedding_model, load_tagger
-
-    paths = runfolder.read_manifest(tmp_path).paths
-    expected = embedding_model(load_tagger(tmp_path / "model.keras")).predict(
-        np.stack([load_image(path, 32) for path in paths]), verbose=0)
-    embeddings = np.load(tmp_path / "embeddings.npy")
-    assert np.abs(embeddings - expected).max() <= 1e-4 * np.abs(expected).max()
-
-
-def test_fine_tuning_from_random_filters_never_ends_below_stage_1(tiny_dataset, tmp_path):
+def test_fine_tuning_from_random_filters_never_ends_below_stage_1(tiny_prepared, tmp_path):
     # --model.weights none restarts the tag layer for stage 2 (a head fitted to random filters carries nothing into
     # training them); at a learning rate that cannot move it, no epoch comes near stage 1, whose model is kept.
+    tmp_path = tmp_path / "run"
+    shutil.copytree(tiny_prepared, tmp_path)
     run = ["--paths.run_dir", tmp_path]
-    assert run_script("prepare.py", *run, "--data.source", tiny_dataset / "tags.csv",
-                      "--data.min_tag_occurrences", "3").returncode == 0
     trained = run_script("train.py", *run, *TRAIN_FLAGS, "--train.finetune.unfreeze_layers", "5",
                          "--train.finetune.epochs", "1", "--train.finetune.learning_rate", "1e-9")
     assert trained.returncode == 0, trained.stderr
@@ -195,10 +171,9 @@ def test_settings_come_from_environment_and_dotenv(tmp_path):
     assert "setting model.dropout: Input should be less than 1 (received" in bad_dotenv.stderr
 
 
-def test_imagenet_weights_without_network_is_one_clear_line(tiny_dataset, tmp_path):
+def test_imagenet_weights_without_network_is_one_clear_line(tiny_prepared, tmp_path):
+    shutil.copytree(tiny_prepared, tmp_path / "run")
     run = ["--paths.run_dir", tmp_path / "run"]
-    assert run_script("prepare.py", *run, "--data.source", tiny_dataset / "tags.csv",
-                      "--data.min_tag_occurrences", "3").returncode == 0
     # An empty Keras cache and a proxy nobody listens on: the download must fail here as offline.
     offline = {"KERAS_HOME": str(tmp_path / "keras"), "HOME": str(tmp_path), "HTTPS_PROXY": "http://127.0.0.1:9",
                "HTTP_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
