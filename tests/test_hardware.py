@@ -90,10 +90,11 @@ def test_two_replicas_give_the_single_device_stage1_result(one_and_two_devices):
     np.testing.assert_allclose(predictions(mirrored), predictions(single), atol=1e-5)
 
 
-def test_two_replicas_fine_tune_an_odd_number_of_images(tiny_dataset, tmp_path):
+def test_two_replicas_fine_tune_an_odd_number_of_images(tiny_prepared, tmp_path):
     """53 training images: Keras's fit fails on a first batch that splits unevenly, and BatchNormalization on
     a replica given no rows, unless the global batch is chosen to avoid both (global_batch_size)."""
-    run_dir = prepared(tiny_dataset, tmp_path / "run")
+    run_dir = shutil.copytree(tiny_prepared, tmp_path / "run")
+    assert (pd.read_csv(run_dir / "manifest.csv")["split"] == "train").sum() == 53
     output = trained(run_dir, *MIRRORED, "--model.backbone", "mobilenetv2", "--model.weights", "none",
                      "--model.image_size", "32", "--train.head.epochs", "1", "--train.finetune.unfreeze_layers", "2",
                      "--train.finetune.epochs", "1", "--train.finetune.batch_size", "32")
