@@ -271,12 +271,28 @@ def test_evidence_measured_against_an_old_canonical_is_marked_so(client, run_dir
     client.post("/api/reload")  # read again: the typed row still says what the others were measured against
     assert [row["measured"] for row in client.get("/api/state").json()["groups"][0]["rows"]] == [
         ["r3d", "red"], ["rot", "red"], None]
-    set_canonical(client, "red")
+    set_canonical(client, "red")  # back to the pairs measured: the measured cells are blank, the columns stay
+    assert [(row["measured_variant"], row["measured_canonical"]) for row in csv_rows(run_dir)[:2]] == [("", "")] * 2
     rows = set_canonical(client, "r3d").json()["groups"][0]["rows"]  # a member: it swaps with red
     assert [(row["variant"], row["measured"], row["typed"]) for row in rows] == [
         ("red", None, False), ("rot", ["rot", "red"], False)]  # red / r3d is the pair measured; rot was vs red
     rows = set_canonical(client, "rot").json()["groups"][0]["rows"]  # and again: r3d's row now shows red
     assert [(row["variant"], row["measured"]) for row in rows] == [("red", ["r3d", "red"]), ("r3d", ["rot", "red"])]
+    # review.csv says so in two columns before `decision`, so a restarted review.py still does.
+    with open(run_dir / "review.csv", newline="", encoding="utf-8") as file:
+        header = next(csv.reader(file))
+    assert header[-3:] == ["measured_variant", "measured_canonical", "decision"]
+    assert [(row["variant"], row["canonical"], row["measured_variant"], row["measured_canonical"])
+            for row in csv_rows(run_dir)[:2]] == [("red", "rot", "r3d", "red"), ("r3d", "rot", "rot", "red")]
+    app = create_app(Settings(paths={"run_dir": run_dir}, review=ReviewSettings()))
+    with TestClient(app, base_url="http://127.0.0.1") as restarted:
+        restarted.headers[TOKEN_HEADER] = app.state.token
+        rows = restarted.get("/api/state").json()["groups"][0]["rows"]
+    assert [(row["variant"], row["measured"]) for row in rows] == [("red", ["r3d", "red"]), ("r3d", ["rot", "red"])]
+    set_canonical(client, "red")  # red again, but each row's evidence stays with its pair: rot / red is r3d's now
+    assert [(row["variant"], row["measured_variant"], row["measured_canonical"]) for row in csv_rows(run_dir)[:2]] == [
+        ("rot", "r3d", "red"), ("r3d", "rot", "red")]
+    assert client.post("/api/apply", json={"version": version(client)}).status_code == 200  # apply reads it as before
 
 
 def test_each_page_undoes_only_its_own_changes(client, run_dir):

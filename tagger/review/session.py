@@ -25,6 +25,9 @@ from tagger.variants.review import (
 NEAR_MISS = "near miss"  # cluster_tags flags pairs below the cut-off worth a look so; they get their own section
 NEW_CANONICAL = "new canonical typed in review"  # the row that renames a group's canonical to a typed spelling
 SPLIT_FROM = "split out of group"
+# The pair a row's evidence was measured between, where a changed canonical no longer shows it: written into
+# review.csv (before `decision`) once a canonical is changed, so a restarted review.py still says so.
+MEASURED_COLUMNS = ("measured_variant", "measured_canonical")
 DECISIONS = {"accept", "reject", ""}
 MAX_TAG_LENGTH = 200  # prepare.py's default data.max_tag_length
 UNDO_DEPTH = 500
@@ -49,6 +52,12 @@ def number(text: str) -> float | None:
 
 def is_near_miss(row: dict) -> bool:
     return row.get("flag", "").strip().casefold().startswith(NEAR_MISS)
+
+
+def written_measured(row: dict) -> tuple[str, str] | None:
+    """The pair the row's measured columns name, where they are filled."""
+    cells = tuple(row.get(name, "").strip() for name in MEASURED_COLUMNS)
+    return cells if all(cells) else None
 
 
 def edit(rows: dict, row_id: int) -> dict:
@@ -101,11 +110,13 @@ class ReviewSession:
             self.history: dict[str, list[dict]] = {}
             self.views: dict[int, tuple[dict, dict]] = {}  # row id -> (row, what the page gets of it)
             # The two tags each row's evidence was measured between: a changed canonical does not change them.
-            # A typed canonical's row names the old one; a swap is known only until review.csv is read again.
+            # Read from the row's measured columns where an earlier session wrote them, else a typed canonical's
+            # row names the old canonical, else the row shows the pair measured.
             typed = {self.group_key(row_id): row.get("variant", "")
                      for row_id, row in self.rows.items() if is_typed(row)}
             self.measured = {
-                row_id: (row.get("variant", ""), typed.get(self.group_key(row_id), row.get("canonical", "")))
+                row_id: written_measured(row) or (row.get("variant", ""),
+                                                  typed.get(self.group_key(row_id), row.get("canonical", "")))
                 for row_id, row in self.rows.items() if not is_typed(row)}
             self.lines = {row_id: review_line(self.header, row) for row_id, row in self.rows.items()}  # CSV lines
             # The probe's answers are shown where review.csv has them: not from runs without the probe (the column
@@ -349,21 +360,44 @@ class ReviewSession:
             raise StalePage()
         changed = [row_id for row_id in order if rows[row_id] is not self.rows.get(row_id)]
         removed = [row_id for row_id in self.order if row_id not in rows]
+        header = self._with_measured(rows, changed)
         touched = {self.group_key(row_id, rows) for row_id in changed}
         touched |= {self.group_key(row_id) for row_id in [*changed, *removed] if row_id in self.rows}
-        lines = dict(self.lines)  # only changed rows are encoded again: a decision costs one line, not 5,000
+        # Only changed rows are encoded again (a decision costs one line, not 5,000), unless columns were added.
+        lines = dict(self.lines) if header == self.header else {}
         for row_id in removed:
-            del lines[row_id]
-        for row_id in changed:
-            lines[row_id] = review_line(self.header, rows[row_id])
-        self.version = save_review_table(self.path, self.header, [rows[row_id] for row_id in order], self.version,
+            lines.pop(row_id, None)
+        for row_id in changed if lines else order:
+            lines[row_id] = review_line(header, rows[row_id])
+        self.version = save_review_table(self.path, header, [rows[row_id] for row_id in order], self.version,
                                          [lines[row_id] for row_id in order])
+        self.header = header
         regrouped = removed or order != self.order or any(
             self.group_key(row_id, rows) != self.group_key(row_id) for row_id in changed if row_id in self.rows)
         self.rows, self.order, self.lines = rows, order, lines
         if regrouped:
             self._grouped = None
         return touched
+
+    def _with_measured(self, rows: dict, changed: list[int]) -> list[str]:
+        """The header to write: with the measured columns once a changed row shows another pair than the one its
+        evidence was measured between, whose tags they then hold (blank where the row shows it again). Sets the
+        cells of the changed rows, which are this change's own copies (edit)."""
+        def away(row_id):
+            measured = self.measured.get(row_id)
+            row = rows[row_id]
+            return measured is not None and set(measured) != {row.get("variant", ""), row.get("canonical", "")}
+
+        header = self.header
+        if MEASURED_COLUMNS[0] not in header:
+            if not any(away(row_id) for row_id in changed):
+                return header
+            at = header.index("decision") if "decision" in header else len(header)
+            header = [*header[:at], *MEASURED_COLUMNS, *header[at:]]
+        for row_id in changed:
+            cells = self.measured[row_id] if away(row_id) else ("", "")
+            rows[row_id].update(zip(MEASURED_COLUMNS, cells))
+        return header
 
     def _answer(self, touched: set) -> dict:
         """The new version, the counts, and the touched groups as they are now (absent ones were emptied)."""
