@@ -395,7 +395,7 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return file_digest(path)
 
 
-def engine_cache(run_dir: Path, model_file: Path, part: str, engine: str = "openvino") -> Path:
+def engine_cache(run_dir: Path, model_file: Path, part: str, engine: str) -> Path:
     """Where engine's conversion (openvino: its IR; onnx: the ONNX graph) of this model file's part ("tagger" or
     "embedding") is kept: keyed by the file's content, so a retrained model is converted again; older conversions
     of the part for that engine are removed."""

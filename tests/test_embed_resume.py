@@ -26,31 +26,29 @@ def finetuned_run(tiny_prepared, tmp_path_factory):
     shutil.copytree(tiny_prepared, run_dir)
     result = run_script("train.py", "--paths.run_dir", run_dir, *TRAIN_FLAGS)
     assert result.returncode == 0, f"train.py failed:\n{result.stdout}\n{result.stderr}"
-    TRAINING_CONSOLE.append(result.stdout)
     return run_dir
 
 
-TRAINING_CONSOLE = []  # finetuned_run's train.py output
+@pytest.fixture(scope="module")
+def reference_files(tmp_path_factory):
+    """Where reference keeps the files of its embed.py run."""
+    return tmp_path_factory.mktemp("reference")
 
 
 @pytest.fixture(scope="module")
-def reference(finetuned_run, tmp_path_factory):
-    """Digests of an uninterrupted embed.py run; its files are kept in REFERENCE_FILES's folder."""
+def reference(finetuned_run, reference_files):
+    """Digests of an uninterrupted embed.py run; its files are moved to reference_files."""
     result = run_script("embed.py", "--paths.run_dir", finetuned_run, *PIECES)
     assert result.returncode == 0, result.stderr
     assert "embedding 60 images" in result.stdout
     assert not (finetuned_run / "embedding_pieces").exists(), "pieces are removed once joined"
     hashes = {name: digest(finetuned_run / name) for name in ("embeddings.npy", "image_ids.npy")}
-    REFERENCE_FILES.append(tmp_path_factory.mktemp("reference"))
     for name in hashes:
-        shutil.move(finetuned_run / name, REFERENCE_FILES[0] / name)
+        shutil.move(finetuned_run / name, reference_files / name)
     return hashes
 
 
-REFERENCE_FILES = []  # the folder holding reference's embed.py outputs
-
-
-def test_the_finetuned_model_is_re_embedded(finetuned_run, reference):
+def test_the_finetuned_model_is_re_embedded(finetuned_run, reference, reference_files):
     import json
 
     import numpy as np
@@ -59,7 +57,7 @@ def test_the_finetuned_model_is_re_embedded(finetuned_run, reference):
     from tagger.images import load_image
     from tagger.model.network import embedding_model, load_tagger
 
-    assert "stage 2: fine-tuning the last 5 backbone layers" in TRAINING_CONSOLE[0]
+    assert "stage 2: fine-tuning the last 5 backbone layers" in (finetuned_run / "logs" / "train.log").read_text()
     assert json.loads((finetuned_run / "training.json").read_text())["backbone_finetuned"] is True
     # The rows are the trained model's: its embedding part run here on the same images. (Not "unlike the stage-1
     # cache": stage 2 keeps stage 1's weights when no epoch beats them, which on 60 images of an untrained backbone
@@ -67,7 +65,7 @@ def test_the_finetuned_model_is_re_embedded(finetuned_run, reference):
     paths = runfolder.read_manifest(finetuned_run).paths
     expected = embedding_model(load_tagger(finetuned_run / "model.keras")).predict(
         np.stack([load_image(path, 32) for path in paths]), verbose=0)
-    embeddings = np.load(REFERENCE_FILES[0] / "embeddings.npy")
+    embeddings = np.load(reference_files / "embeddings.npy")
     assert np.abs(embeddings - expected).max() <= 1e-4 * np.abs(expected).max()
 
 

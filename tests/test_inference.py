@@ -92,6 +92,22 @@ def test_float32_engines_give_the_keras_outputs(tagger_model, pixels, engine, tm
             assert np.array_equal(batch_function(None, engine, "float32", SIZE, cache=cache)(pixels), outputs)
 
 
+@pytest.mark.skipif("onnx" not in available_engines(), reason="the export extra (tf2onnx, onnxruntime) is not installed")
+def test_the_onnx_engine_is_refused_before_a_conversion_that_would_run_out_of_memory(tagger_model, tmp_path):
+    from tagger.errors import TaggerError
+    from tagger.model.convert import to_onnx
+
+    meminfo = tmp_path / "meminfo"  # 1 MB available: a 2.3 million parameter model's conversion takes about 0.4 GB
+    meminfo.write_text("MemTotal:        2000000 kB\nMemAvailable:       1000 kB\n")
+    parameters = tagger_model.count_params()
+    with pytest.raises(TaggerError) as refused:
+        to_onnx(tagger_model, tmp_path / "cache", meminfo)
+    assert str(refused.value) == (
+        f"engine onnx: converting the model ({parameters / 1e6:.0f} million parameters) takes about "
+        f"{parameters * 180 / 2**30:.1f} GB of memory and 0.0 GB is available; choose engine function or openvino")
+    assert not (tmp_path / "cache").exists()
+
+
 @pytest.mark.parametrize("engine", [engine for engine in ["keras", *available_engines()] if engine != "onnx"])
 def test_bfloat16_outputs_are_close_to_float32(tagger_model, pixels, engine):
     from tagger.model.inference import batch_function
@@ -177,7 +193,7 @@ def test_the_openvino_conversion_is_kept_and_read_back_instead_of_converting_aga
 
     model_file = tmp_path / "model.keras"
     model_file.write_bytes(b"first model")
-    cache = runfolder.engine_cache(tmp_path, model_file, "tagger")
+    cache = runfolder.engine_cache(tmp_path, model_file, "tagger", "openvino")
     first = batch_function(tagger_model, "openvino", "float32", SIZE, cache=cache)(pixels)
     assert sorted(path.name for path in cache.iterdir()) == ["model.bin", "model.xml"]
     reread = to_openvino(None, cache)  # no model to convert: it can only come from the cache
@@ -186,7 +202,7 @@ def test_the_openvino_conversion_is_kept_and_read_back_instead_of_converting_aga
     again = batch_function(tagger_model, "openvino", "float32", SIZE, cache=cache)(pixels)
     assert np.array_equal(first, again)
     model_file.write_bytes(b"retrained model")  # another model file: another folder, the old one removed
-    assert runfolder.engine_cache(tmp_path, model_file, "tagger") != cache and not cache.exists()
+    assert runfolder.engine_cache(tmp_path, model_file, "tagger", "openvino") != cache and not cache.exists()
 
 
 def test_the_reduced_precision_check_times_both_precisions_on_a_cpu_with_units_for_it(tagger_model, pixels, tmp_path):

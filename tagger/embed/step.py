@@ -13,7 +13,6 @@ from pathlib import Path
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.imagekeys import UNREADABLE, image_keys
-from tagger.model.choice import CONVERTED_ENGINES
 from tagger.pieces import Pieces
 from tagger.result import StepResult
 from tagger.runfolder import cached_features, feature_cache_key
@@ -102,9 +101,8 @@ def compute_shard(pieces: Pieces, run_dir: Path, settings: Settings, paths: list
     unchanged = f" ({reused} unchanged images reused from {runfolder.EMBEDDINGS})" if reused else ""
     log.info(f"{where}embedding {share}{len(paths)} images with {model_path}{unchanged}")
     embedder = embedding_model(load_tagger(model_path))
-    cache = (runfolder.engine_cache(run_dir, model_path, "embedding", choice.engine)
-             if choice.engine in CONVERTED_ENGINES else None)
-    predict = batch_function(embedder, choice.engine, choice.precision, model_settings.image_size, cache=cache)
+    predict = batch_function(embedder, choice.engine, choice.precision, model_settings.image_size,
+                             cache=choice.conversion_cache(run_dir, model_path, "embedding"))
     pieces.compute(predict, paths, model_settings.image_size, options.batch_size, shard)
     if sharded:
         left = len(pieces.missing())

@@ -60,6 +60,12 @@ class InferenceChoice:
         return (f"inference: engine {self.engine} ({self.engine_reason}), "
                 f"precision {self.precision} ({self.precision_reason})")
 
+    def conversion_cache(self, run_dir: Path, model_file: Path, part: str) -> Path | None:
+        """Where this engine keeps its conversion of model_file's part in the run folder; None for an engine that
+        runs the Keras model itself."""
+        return runfolder.engine_cache(run_dir, model_file, part, self.engine) if self.engine in CONVERTED_ENGINES \
+            else None
+
 
 def choose_inference(engine: str, precision: str, fidelity: dict | None, machine: Machine | None = None,
                      reduced_allowed: str | None = None, images: int | None = None,
@@ -126,7 +132,7 @@ def inference_for_run(run_dir: Path, options, images: int, part: str | None = No
 
     converted = False
     if part and options.engine == "auto" and images < OPENVINO_MIN_IMAGES and openvino_installed():
-        converted = (runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, part) / "model.xml").is_file()
+        converted = (runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, part, "openvino") / "model.xml").is_file()
     choice = choose_inference(options.engine, options.precision, runfolder.read_fidelity(run_dir), images=images,
                               converted=converted)
     threads = use_threads(options.threads)

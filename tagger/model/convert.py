@@ -7,6 +7,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from tagger.errors import TaggerError
 
 
 def write_saved_model(model, folder: Path) -> None:
@@ -31,6 +32,20 @@ def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
 
 _ERFC_REGISTERED = []
 ONNX_FILE = "model.onnx"  # to_onnx's cache file
+# tf2onnx holds several copies of the graph and its constants while it rewrites: measured 21 GB for
+# efficientnetv2-l (118 million parameters), about 180 bytes a parameter.
+ONNX_BYTES_PER_PARAMETER = 180
+MEMINFO = Path("/proc/meminfo")
+
+
+def onnx_memory_shortfall(parameters: int, meminfo: Path = MEMINFO) -> tuple[float, float] | None:
+    """(bytes the ONNX conversion of that many parameters takes, bytes available) where it would swap or be
+    killed; None where memory suffices or cannot be told (not Linux: try)."""
+    from tagger.train.memory import available_memory
+
+    available = available_memory(meminfo)
+    needed = parameters * ONNX_BYTES_PER_PARAMETER
+    return (needed, available) if available is not None and needed > available else None
 
 
 def register_erfc() -> None:
@@ -59,17 +74,24 @@ def onnx_tools_installed() -> bool:
     return all(importlib.util.find_spec(package) is not None for package in ("tf2onnx", "onnxruntime"))
 
 
-def to_onnx(model, cache: Path | None = None) -> bytes:
+def to_onnx(model, cache: Path | None = None, meminfo: Path = MEMINFO) -> bytes:
     """The model as a serialized ONNX graph, converted from the SavedModel write_saved_model writes.
 
     cache: a folder keeping the converted graph (model.onnx): read from there when it is there, else converted and
     written there whole. The conversion takes about 20 s for MobileNetV2 on 2 cores and minutes for the large
-    backbones: paid once per trained model, as to_openvino's."""
+    backbones: paid once per trained model, as to_openvino's. Refused, before it starts, where it would run out of
+    memory (onnx_memory_shortfall)."""
     from tagger.model.choice import check_engine
 
     check_engine("onnx", "float32")  # says how to install the tools when they are missing
     if cache is not None and (cache / ONNX_FILE).is_file():
         return (cache / ONNX_FILE).read_bytes()
+    shortfall = onnx_memory_shortfall(model.count_params(), meminfo)
+    if shortfall is not None:
+        needed, available = shortfall
+        raise TaggerError(f"engine onnx: converting the model ({model.count_params() / 1e6:.0f} million parameters) "
+                          f"takes about {needed / 2**30:.1f} GB of memory and {available / 2**30:.1f} GB is available; "
+                          "choose engine function or openvino")
     with temporary_saved_model(model) as saved_model:
         saved_model_to_onnx(saved_model, saved_model.parent / ONNX_FILE)
         graph = (saved_model.parent / ONNX_FILE).read_bytes()

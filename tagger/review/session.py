@@ -364,10 +364,9 @@ class ReviewSession:
         touched = {self.group_key(row_id, rows) for row_id in changed}
         touched |= {self.group_key(row_id) for row_id in [*changed, *removed] if row_id in self.rows}
         # Only changed rows are encoded again (a decision costs one line, not 5,000), unless columns were added.
-        lines = dict(self.lines) if header == self.header else {}
-        for row_id in removed:
-            lines.pop(row_id, None)
-        for row_id in changed if lines else order:
+        same_columns = header == self.header
+        lines = {row_id: line for row_id, line in self.lines.items() if row_id in rows} if same_columns else {}
+        for row_id in changed if same_columns else order:
             lines[row_id] = review_line(header, rows[row_id])
         self.version = save_review_table(self.path, header, [rows[row_id] for row_id in order], self.version,
                                          [lines[row_id] for row_id in order])
@@ -382,7 +381,8 @@ class ReviewSession:
     def _with_measured(self, rows: dict, changed: list[int]) -> list[str]:
         """The header to write: with the measured columns once a changed row shows another pair than the one its
         evidence was measured between, whose tags they then hold (blank where the row shows it again). Sets the
-        cells of the changed rows, which are this change's own copies (edit)."""
+        cells of the changed rows: this change's copies (edit), or the rows an undo puts back, whose cells come
+        out as they were (the same measured pair, the same shown pair)."""
         def away(row_id):
             measured = self.measured.get(row_id)
             row = rows[row_id]

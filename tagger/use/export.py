@@ -18,6 +18,8 @@ from tagger.files import atomic_folder
 from tagger.images import image_problem, load_image
 from tagger.model.choice import openvino_installed
 from tagger.model.convert import (
+    MEMINFO,
+    onnx_memory_shortfall,
     onnx_tools_installed,
     saved_model_to_onnx,
     write_saved_model,
@@ -62,21 +64,12 @@ def export(settings: Settings) -> StepResult:
     return StepResult([*written, onnx_model])
 
 
-# tf2onnx holds several copies of the graph and its constants while it rewrites: measured 21 GB for
-# efficientnetv2-l (118 million parameters), about 180 bytes a parameter.
-ONNX_BYTES_PER_PARAMETER = 180
-
-
-def onnx_memory_refusal(parameters: int, meminfo: Path = Path("/proc/meminfo")) -> str | None:
+def onnx_memory_refusal(parameters: int, meminfo: Path = MEMINFO) -> str | None:
     """Why the ONNX conversion is not started (it would swap or be killed), or None when memory suffices."""
-    from tagger.train.memory import available_memory
-
-    available = available_memory(meminfo)
-    if available is None:  # not Linux: no cheap way to tell; try
+    shortfall = onnx_memory_shortfall(parameters, meminfo)
+    if shortfall is None:
         return None
-    needed = parameters * ONNX_BYTES_PER_PARAMETER
-    if needed <= available:
-        return None
+    needed, available = shortfall
     return (f"ONNX export skipped: converting {parameters / 1e6:.0f} million parameters takes about "
             f"{needed / 2**30:.1f} GB of memory and {available / 2**30:.1f} GB is available; the SavedModel"
             f"{' and the OpenVINO model' if openvino_installed() else ''} were written (convert the SavedModel on a "

@@ -18,7 +18,6 @@ from tagger.images import (
     image_problem,
 )
 from tagger.logs import RESULT, counted
-from tagger.model.choice import CONVERTED_ENGINES
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
@@ -70,9 +69,8 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
     # Compiled once, run per batch: calling the Keras model eagerly kept every batch's intermediate tensors
     # alive in TensorFlow's allocator (23 GB for efficientnetv2-l at 384 px on 16 images). An engine that is
     # not installed stops here, saying how to install it.
-    cache = (runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, "tagger", choice.engine)
-             if choice.engine in CONVERTED_ENGINES else None)
-    predict = batch_function(tagger, choice.engine, choice.precision, image_size, cache=cache)
+    predict = batch_function(tagger, choice.engine, choice.precision, image_size,
+                             cache=choice.conversion_cache(run_dir, run_dir / runfolder.MODEL, "tagger"))
     naming = CaptionNaming.of(run_dir, options, vocabulary, normalize)
     # Asked for (--tag.print), the tag lists are the command's answer and print under --quiet too; shown by
     # default for a handful of images, they are news of the run like the rest.
