@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.machine import MEMINFO, available_memory
 
 
 def write_saved_model(model, folder: Path) -> None:
@@ -35,14 +36,11 @@ ONNX_FILE = "model.onnx"  # to_onnx's cache file
 # tf2onnx holds several copies of the graph and its constants while it rewrites: measured 21 GB for
 # efficientnetv2-l (118 million parameters), about 180 bytes a parameter.
 ONNX_BYTES_PER_PARAMETER = 180
-MEMINFO = Path("/proc/meminfo")
 
 
 def onnx_memory_shortfall(parameters: int, meminfo: Path = MEMINFO) -> tuple[float, float] | None:
     """(bytes the ONNX conversion of that many parameters takes, bytes available) where it would swap or be
     killed; None where memory suffices or cannot be told (not Linux: try)."""
-    from tagger.train.memory import available_memory
-
     available = available_memory(meminfo)
     needed = parameters * ONNX_BYTES_PER_PARAMETER
     return (needed, available) if available is not None and needed > available else None

@@ -9,9 +9,10 @@ machine's available memory and lowers the images per step (accumulating gradient
 refuses before it starts."""
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+
+from tagger.machine import available_memory
 
 BYTES = 4  # float32 (mixed precision keeps float32 master weights; activations would halve, not counted)
 # Fitted on benchmarks/finetune_memory.py's peaks (MobileNetV2 at 224 px, EfficientNetV2-L at 384 px; the last
@@ -79,15 +80,6 @@ def finetune_memory_estimate(tagger) -> MemoryEstimate | None:
     return MemoryEstimate(weights=weights, trainable=trainable,
                           kept_per_image=sum(size for size, trains in sizes if trains) * BYTES,
                           largest_per_image=max((size for size, _ in sizes), default=0) * BYTES)
-
-
-def available_memory(meminfo: Path = Path("/proc/meminfo")) -> float | None:
-    """Bytes the kernel says can be used without swapping (MemAvailable); None where it cannot tell."""
-    try:
-        fields = dict(line.split(":", 1) for line in meminfo.read_text().splitlines() if ":" in line)
-        return int(fields["MemAvailable"].split()[0]) * 1024
-    except (OSError, KeyError, ValueError):
-        return None
 
 
 def images_per_step(estimate: MemoryEstimate, batch: int, limit: float) -> int:
