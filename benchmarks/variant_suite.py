@@ -839,10 +839,13 @@ def calibrate(results: list[dict]) -> None:
     table = fit(records)
     print("\nCALIBRATION (paste into tagger/variants/calibration.py), fitted on every fold:")
     print("CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {")
+    from tagger.variants import calibration
+
+    # Each kind by its constant's name in calibration.py, as the table is written there.
+    names = {value: name for name, value in vars(calibration).items()
+             if name.isupper() and isinstance(value, str) and value in calibration.KINDS}
     for kind, blocks in table.items():
-        name = {"images": "IMAGES", "spelling only": "SPELLING_ONLY", "slip of a word": "SLIP_OF_A_WORD",
-                "near miss": "NEAR_MISS", "told apart": "TOLD_APART", "alike, never together": "NEVER_TOGETHER"}[kind]
-        print(f"    {name}: {blocks!r},")
+        print(f"    {names[kind]}: {blocks!r},")
     print("}")
 
 

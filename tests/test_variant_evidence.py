@@ -7,10 +7,12 @@ import pytest
 from tagger.runfolder import Manifest
 from tagger.variants.calibration import CALIBRATION
 from tagger.variants.calibration import NEVER_TOGETHER as NEVER_TOGETHER_KIND
+from tagger.variants.calibration import SPELLED_ALIKE as SPELLED_ALIKE_KIND
 from tagger.variants.evidence import tag_mean_embeddings
 from tagger.variants.grouping import CombinedVariants
 from tagger.variants.rule import (
-    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLING_ONLY, PairEvidence,
+    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SLIP_OF_A_WORD, SPELLED_ALIKE, SPELLING_ONLY,
+    PairEvidence,
 )
 from tagger.variants.review import read_review, write_review
 from tagger.variants.separability import ProbeResult, SeparabilityProbe
@@ -536,6 +538,12 @@ def test_a_slip_of_a_word_the_images_cannot_see_is_proposed_flagged_and_two_word
     # The plain spelling similarity alone (0.83 and 0.88) stays under the cut-off: the slip of a word carries it.
     evidence = model.evidence_
     assert all(score < 0.5 for score, slip in zip(model.scores_, evidence.slip) if not slip)
+    # `rod` / `road` (a letter of four missing: spelling 0.75) scores under the near misses' cut-off, and images that
+    # say nothing cannot decide it: listed as spelled alike, with that kind's confidence, neither merged nor dropped
+    # unseen. `cup` / `cap` (spelling 0.33: one letter of three) is no spelling link, and not listed.
+    (miss,) = model.near_misses_
+    assert ({miss["canonical"], miss["variant"]}, miss["flag"]) == ({"road", "rod"}, SPELLED_ALIKE)
+    assert miss["score"] < 0.3 and miss["confidence"] == CALIBRATION[SPELLED_ALIKE_KIND][0][1]
 
 
 def test_a_plural_the_images_see_as_one_is_merged_confidently():

@@ -19,7 +19,7 @@ from tagger.variants.review import (
     write_review,
 )
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, spelling_candidate_pairs
-from tagger.variants.rule import GROUPS_DISAGREE, NEVER_TOGETHER
+from tagger.variants.rule import GROUPS_DISAGREE, IMAGES_DIFFER, NEVER_TOGETHER, SPELLED_ALIKE
 from tagger.variants.spelling import spelling_key, spelling_similarity
 from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
 
@@ -302,11 +302,15 @@ def test_the_near_misses_are_counted_by_kind_in_one_log_line(caplog):
         log_near_misses([{"flag": "near miss"}, {"flag": NEVER_TOGETHER}, {"flag": NEVER_TOGETHER}])
         log_near_misses([])
         log_near_misses([{"flag": GROUPS_DISAGREE}, {"flag": "near miss"}])
-    assert caplog.messages == ["3 near misses listed in review.csv, not merged: 1 under the cut-off or told apart "
-                               "by their images, 2 alike and never on one image",
+    assert caplog.messages == ["3 near misses listed in review.csv, not merged: 1 just under the cut-off, 2 alike and "
+                               "never on one image",
                                "2 near misses listed in review.csv, not merged: 1 scored as one and kept apart by "
-                               "another pair, 1 under the cut-off or told apart by their images, 0 alike and never "
-                               "on one image"]
+                               "another pair, 1 just under the cut-off"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="tagger.variants.step"):
+        log_near_misses([{"flag": flag} for flag in (SPELLED_ALIKE, IMAGES_DIFFER, SPELLED_ALIKE)])
+    assert caplog.messages == ["3 near misses listed in review.csv, not merged: 1 told apart by their images, "
+                               "2 spelled alike, the images unsure"]
 
 
 def unit_vectors_at(cosines: dict[tuple[int, int], float], count: int) -> np.ndarray:
@@ -341,7 +345,7 @@ def test_a_member_joined_through_another_member_is_flagged_and_judged_by_its_own
 
 
 def test_each_kind_of_near_miss_has_its_own_room_and_the_rest_are_counted(caplog):
-    from tagger.variants.rule import IMAGES_DIFFER, NEAR_MISS
+    from tagger.variants.rule import NEAR_MISS
     from tagger.variants.step import log_near_misses
 
     # 12 pairs under the cut-off (0.4 each: alike images, no spelling) and none of another kind; the list holds 5.

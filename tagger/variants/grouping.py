@@ -13,7 +13,7 @@ from sklearn.cluster import DBSCAN
 from tagger.variants.calibration import confidence, pair_kind
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, pair_evidence, visual_spaces
 from tagger.variants.rule import (
-    GROUPS_DISAGREE, JOINED_THROUGH, NEAR_MISS, NEAR_MISS_SHARE, NEVER_TOGETHER, PairEvidence,
+    GROUPS_DISAGREE, JOINED_THROUGH, NEAR_MISS, NEAR_MISS_SHARE, NEVER_TOGETHER, SPELLED_ALIKE, PairEvidence,
 )
 
 if TYPE_CHECKING:  # imported by fit itself, only when the probe is used
@@ -251,8 +251,9 @@ class CombinedVariants:
             scores = self._scores(evidence, vocabulary)
             # A member whose own pair with the canonical scores under the near misses' cut-off joined through another
             # member: flagged, and judged by its own evidence (calibration's near miss), not as a merge the images
-            # confirm.
-            flags = [""] + [flag or (JOINED_THROUGH if score < NEAR_MISS_SHARE * self.min_score else "")
+            # confirm (a weak spelling link under that cut-off is no reason of its own to be in the group).
+            flags = [""] + [(JOINED_THROUGH if score < NEAR_MISS_SHARE * self.min_score else "")
+                            if flag in ("", SPELLED_ALIKE) else flag
                             for flag, score in zip(evidence.flags(self.min_score, scores)[1:], scores[1:])]
             groups.append(VariantGroup(
                 canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],

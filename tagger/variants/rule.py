@@ -19,6 +19,11 @@ SPELLING_ONLY = "spelling only: check"
 SLIP_OF_A_WORD = "spelling only: a slip of a word, check"  # one tag a word, the other one slip from it and no word
 NEAR_MISS = "near miss"
 IMAGES_DIFFER = "near miss: images tell them apart"
+# Linked by spelling, too weakly for the spelling alone to reach the near misses (`gass` / `grass`: one letter of five
+# missing, spelled 0.43, scoring 0.26), and the images neither confirm nor tell them apart: a typo of a tag with few
+# images looks so, and so do distinct words one letter apart (`door` / `odor`). Listed for review, never merged: the
+# person who knows the words decides.
+SPELLED_ALIKE = "near miss: spelled alike, images unsure"
 # Alike in images and company, never typed on one image, no spelling link, and too few images for the probe to
 # decide: how a translation or synonym of a rare tag looks. Listed for review (ranked by meaning), never merged:
 # distinct look-alikes that never meet (tv / curtain) look the same at a few images a tag.
@@ -173,7 +178,8 @@ class PairEvidence:
         return self.parts()["score"]
 
     def flags(self, min_score: float, scores: np.ndarray | None = None) -> list[str]:
-        """Why a person should look twice: a merge carried by spelling alone, or a pair just missed. scores: the pairs'
+        """Why a person should look twice: a merge carried by spelling alone, a pair just missed, or one spelled alike
+        that the images cannot decide. scores: the pairs'
         scores as the step decided on them (a person's rejections, the text route: CombinedVariants._scores);
         default the rule's own."""
         parts = self.parts()
@@ -187,6 +193,8 @@ class PairEvidence:
                 flags.append(IMAGES_DIFFER)
             elif score >= NEAR_MISS_SHARE * min_score:
                 flags.append(NEAR_MISS)
+            elif spelled > 0 and distinct < 0.5:
+                flags.append(SPELLED_ALIKE)
             else:
                 flags.append("")
         return flags

@@ -1,6 +1,7 @@
 """cluster_tags.py: variant groups from image embeddings, written for review and as aliases."""
 
 import logging
+from collections import Counter
 
 import numpy as np
 
@@ -12,7 +13,7 @@ from tagger.variants.evidence import tag_mean_embeddings
 from tagger.variants.grouping import NEAR_MISSES_LISTED, CombinedVariants, DBSCANVariants
 from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text, with_text_column
 from tagger.variants.separability import SeparabilityProbe
-from tagger.variants.rule import GROUPS_DISAGREE, NEVER_TOGETHER
+from tagger.variants.rule import GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SPELLED_ALIKE
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 
@@ -149,16 +150,19 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
     ])
 
 
+# Each kind of near miss as log_near_misses counts it, in the order the list gives them.
+NEAR_MISS_KINDS = {GROUPS_DISAGREE: "scored as one and kept apart by another pair", NEAR_MISS: "just under the cut-off",
+                   IMAGES_DIFFER: "told apart by their images", SPELLED_ALIKE: "spelled alike, the images unsure",
+                   NEVER_TOGETHER: "alike and never on one image"}
+
+
 def log_near_misses(near_misses, left_out: dict | None = None) -> None:
     """One line: how many pairs are listed for a look without being merged, of each kind; and one more where a kind
     had more than the list holds (left_out: flag -> pairs not listed, CombinedVariants.near_misses_left_out_)."""
     if near_misses:
-        alike = sum(miss["flag"] == NEVER_TOGETHER for miss in near_misses)
-        kept_apart = sum(miss["flag"] == GROUPS_DISAGREE for miss in near_misses)
+        kinds = Counter(miss["flag"] for miss in near_misses)
         log.info(f"{len(near_misses)} near misses listed in review.csv, not merged: "
-                 + (f"{kept_apart} scored as one and kept apart by another pair, " if kept_apart else "")
-                 + f"{len(near_misses) - alike - kept_apart} under the cut-off or told apart by their images, "
-                 f"{alike} alike and never on one image")
+                 + ", ".join(f"{kinds[flag]} {words}" for flag, words in NEAR_MISS_KINDS.items() if kinds[flag]))
     if left_out:
         log.info(f"{sum(left_out.values())} more not listed (the best {NEAR_MISSES_LISTED} of each kind are): "
                  + ", ".join(f"{count} {flag}" for flag, count in sorted(left_out.items())))
