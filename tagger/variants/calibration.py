@@ -7,8 +7,9 @@ the suite's pairs of the same kind with about the same score:
 - kinds: "images" (proposed, the images agree), "spelling only" (proposed on its spelling, flagged), "slip of a
   word" (proposed as one tag one slip from the other, a word: tagger.variants.words; flagged), "near miss"
   (listed under the cut-off, not merged), "told apart" (listed: near in spelling, the images tell them apart),
-  "spelled alike" (listed: linked by spelling under the near misses, the images undecided) and "alike, never together" (listed: alike, never on one image, too few images to decide), because one score
-  means different things in each;
+  "spelled alike" (listed: linked by spelling under the near misses, the images undecided) and "alike, never
+  together" (listed: alike, never on one image, too few images to decide), because one score means different
+  things in each;
 - per kind, blocks of score are fitted by isotonic regression (a higher score is never less sure);
 - each kind is fitted on the suite's set where its share of true pairs is lowest (seeds pooled): each set
   breaks one assumption (look-alike classes with near spellings, variants the images cannot see, ...), and the
@@ -61,7 +62,8 @@ CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
 
 def pair_kind(proposed: bool, flag: str) -> str:
     """The calibration kind of a shown pair: proposed by its images, by spelling alone or as a slip of a word, a near
-    miss, a pair near in spelling that the images tell apart, or a pair listed as alike and never on one image."""
+    miss, a pair near in spelling that the images tell apart, one spelled alike that they cannot decide, or a pair
+    listed as alike and never on one image."""
     if flag.startswith("spelling only"):
         # Two routes with risks of their own: an undone plural, leetspeak or a slip of near spelling fails where
         # distinct classes are named as each other's plural (nearspell, danbooru); the slip of a word, where a
