@@ -9,7 +9,7 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.logs import step_logging
-from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES, PROBE_LEGEND
+from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES, PROBE_LEGEND, cut
 from tagger.variants.review import read_review, write_review
 from tagger.variants.samples import pair_sample, sample_images
 from tagger.variants.step import log_groups, write_groups
@@ -37,10 +37,31 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
         value = {"score": group.scores[dogs], "visual": group.similarities[dogs],
                  "confidence": group.confidences[dogs]}.get(name)
         value = float(getattr(group.evidence, name)[dogs]) if value is None else value
-        assert round(member[name], 4) == float(review_row[name]) == round(float(csv_row[name]), 4) == round(value, 4)
+        assert cut(member[name], 4) == review_row[name] == cut(float(csv_row[name]), 4) == cut(value, 4)
     assert member["similarity"] == member["visual"] and csv_row["similarity"] == csv_row["visual"]  # the old key
-    assert (f"dogs ({group.counts[dogs]} images, confidence {group.confidences[dogs]:.2f}, "
-            f"score {group.scores[dogs]:.2f}, visual {group.similarities[dogs]:.2f})") in terminal
+    assert (f"dogs ({group.counts[dogs]} images, confidence {cut(group.confidences[dogs])}, "
+            f"score {cut(group.scores[dogs])}, visual {cut(group.similarities[dogs])})") in terminal
+
+
+def test_a_number_under_a_cut_off_is_never_shown_at_it():
+    """Evidence is cut to its decimals, not rounded: a near miss at 0.49996 under min_score 0.5 read "0.50" in
+    review.csv, the page and the review app, and a group's "confidence >= 0.46" was false of its 0.455."""
+    assert [cut(value) for value in (0.49996, 0.455, 0.57, 0.29, 1.0, -0.123, float(np.float32(0.7)))] == \
+        ["0.49", "0.45", "0.57", "0.29", "1.00", "-0.13", "0.70"]
+    assert [cut(value, 4) for value in (0.49996, 0.455, 0.6, float(np.float32(0.7)))] == \
+        ["0.4999", "0.4550", "0.6000", "0.7000"]
+
+
+def test_a_near_miss_a_hair_under_the_cut_off_reads_under_it_in_every_file(tmp_path):
+    miss = {"canonical": "skirt", "variant": "shirt", "canonical_count": 4, "variant_count": 3, "score": 0.49996,
+            "confidence": 0.455, "visual": 0.8, "context": None, "spelling": 0.9, "overlap": 0.0, "flag": "near miss"}
+    write_review(tmp_path, [], {}, near_misses=[miss])
+    (row,) = read_review(tmp_path / "review.csv")
+    assert (row["score"], row["confidence"]) == ("0.4999", "0.4550")
+    manifest = runfolder.Manifest([], [], [], [])
+    write_synonyms_page(tmp_path, [], manifest, "combined", near_misses=[miss])
+    page = (tmp_path / "synonyms.html").read_text().split("Near misses (1 pair")[1]
+    assert "<td>0.49</td>" in page and "<td>0.45</td>" in page and "0.50" not in page
 
 
 def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
@@ -70,7 +91,7 @@ def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
     (miss,) = [miss for miss in synonyms["near_misses"] if {miss["canonical"], miss["variant"]} ==
                {"shirt lift", "skirt lift"}]
     assert miss["probe"] == review[frozenset(("shirt lift", "skirt lift"))] == "two tags"
-    assert f"visual {group.similarities[1]:.2f}, probe: one tag)" in terminal
+    assert f"visual {cut(group.similarities[1])}, probe: one tag)" in terminal
     paths = [str(tmp_path / f"gone{index}.png") for index in range(len(image_tags))]  # no thumbnails: not read
     write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
                         "combined", near_misses=model.near_misses_)
@@ -80,7 +101,7 @@ def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
     # The near misses follow the groups, with the same evidence columns and their flag.
     near = page.split("Near misses (")[1]
     assert (f"<td>{miss['canonical']}</td><td>{miss['variant']}</td><td>{miss['canonical_count']} / "
-            f"{miss['variant_count']}</td><td>{miss['confidence']:.2f}</td><td>{miss['score']:.2f}</td>") in near
+            f"{miss['variant_count']}</td><td>{cut(miss['confidence'])}</td><td>{cut(miss['score'])}</td>") in near
     assert f"<td>two tags</td><td>{html.escape(miss['flag'])}</td></tr>" in near
 
 

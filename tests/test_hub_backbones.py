@@ -11,6 +11,7 @@ from tiny_presets import PRESET_SIZE, TINY, save_tiny_preset
 from tagger.errors import TaggerError
 from tagger.model.backbones import BACKBONES
 from tagger.settings import ModelSettings
+from tagger.variants.legend import cut
 
 FAMILY_ROWS = {"dinov2": "dinov2-reg-small", "siglip": "siglip2-base", "clip": "clip-base"}
 # DINOv2 concatenates CLS and the patch mean; SigLIP's attention pooling and CLIP's CLS give one vector.
@@ -231,4 +232,4 @@ def test_text_tower_run_through_the_pipeline(family, prepared_run, presets, tmp_
     assert f"<td>{member['tag']}</td><td>{member['count']}</td>" in page
     row = page.split(f"<td>{member['tag']}</td><td>{member['count']}</td>", 1)[1].split("</tr>", 1)[0]
     cells = [cell.split("</td>")[0] for cell in row.split("<td>")[1:]]
-    assert cells[6] == f"{cosine(canonical, member['tag']):.2f}"  # confidence, score, visual, context, spelling, overlap, text
+    assert cells[6] == cut(cosine(canonical, member['tag']))  # confidence, score, visual, context, spelling, overlap, text

@@ -20,7 +20,7 @@ from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
 from tagger.textfiles import decode_user_text, read_user_text
-from tagger.variants.legend import measures_text, with_text_column
+from tagger.variants.legend import cut, measures_text, with_text_column
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,9 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
             evidence = group.evidence
             rows.append({
                 "group": number, "canonical": canonical, "variant": variant,
-                "score": f"{group.scores[index]:.4f}" if group.scores else "",
-                "confidence": f"{group.confidences[index]:.4f}" if getattr(group, "confidences", None) else "",
-                "visual": f"{group.similarities[index]:.4f}",
+                "score": cut(group.scores[index], 4) if group.scores else "",
+                "confidence": cut(group.confidences[index], 4) if getattr(group, "confidences", None) else "",
+                "visual": cut(group.similarities[index], 4),
                 **{name: _evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap", "text")},
                 "probe": "" if answers is None else answers[index],
                 "canonical_count": group.counts[0], "variant_count": group.counts[index], "flag": "; ".join(flags),
@@ -210,7 +210,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
         written.add((miss["variant"], miss["canonical"]))
         rows.append({**{name: miss[name] for name in ("canonical", "variant", "canonical_count", "variant_count", "flag")},
                      "probe": miss.get("probe") or "",
-                     **{name: "" if miss.get(name) is None or miss[name] != miss[name] else f"{miss[name]:.4f}"
+                     **{name: "" if miss.get(name) is None or miss[name] != miss[name] else cut(miss[name], 4)
                         for name in ("confidence", "score", "visual", "context", "spelling", "overlap", "text")},
                      "decision": decisions.get((miss["variant"], miss["canonical"]), "")})
     rows += kept_accepted_rows(run_dir, decisions, written)
@@ -252,7 +252,7 @@ def _evidence_cell(evidence, name: str, index: int) -> str:
     if evidence is None or getattr(evidence, name) is None:  # text: only with cluster.text_evidence
         return ""
     value = float(getattr(evidence, name)[index])
-    return "" if value != value else f"{value:.4f}"  # NaN: no evidence of this kind
+    return "" if value != value else cut(value, 4)  # NaN: no evidence of this kind
 
 
 # --- accepted rows -> aliases.txt -------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from tagger.images import load_image
 from tagger.logs import counted
 from tagger.tagtext import visible
 from tagger.variants.legend import (
-    BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend, measures_probe, measures_text,
+    BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, cut, evidence_legend, measures_probe, measures_text,
 )
 from tagger.variants.samples import pair_sample
 
@@ -89,10 +89,10 @@ def evidence_cells(group, index: int, names, answers=None) -> list[str]:
 
 
 def cell_text(value) -> str:
-    """A piece of evidence as a table cell: a number to 2 decimals, words as they are, '' where not measured."""
+    """A piece of evidence as a table cell: a number to 2 decimals (cut), words as they are, '' where not measured."""
     if value is None or value != value:
         return ""
-    return value if isinstance(value, str) else f"{value:.2f}"
+    return value if isinstance(value, str) else cut(value)
 
 
 def pictures_html(manifest, sample) -> str:

@@ -222,7 +222,9 @@ function imagesText(count) {
 
 function formatNumber(value) {
   if (typeof value === "string") return value;  // "probe": what the separability probe found, in words
-  return value === null || value === undefined ? "–" : value.toFixed(2);
+  // Cut, not rounded, as cluster_tags.py shows evidence (tagger.variants.legend.cut): "confidence ≥ 0.46" was false
+  // of a 0.455, and a near miss at 0.4996 read as reaching min_score 0.5.
+  return value === null || value === undefined ? "–" : (Math.floor((value + 1e-6) * 100) / 100).toFixed(2);
 }
 
 function card(group, position) {
