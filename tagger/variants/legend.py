@@ -58,10 +58,12 @@ def measures_text(groups, near_misses=()) -> bool:
 
 
 def cut(value: float, digits: int = 2) -> str:
-    """value to digits decimals, cut rather than rounded, wherever evidence is shown: a near miss scoring 0.4996 under
+    """value to digits decimals, cut down (floored) rather than rounded, wherever evidence is shown: a near miss scoring 0.4996 under
     min_score 0.5 read "score 0.50", and a group's "confidence >= 0.46" was false of its 0.455. The 1e-6 keeps a
     value whose binary form falls a hair under its decimal one at its own digits (0.57 x 100 = 56.999..., 0.7 in
     float32 is 0.699999988)."""
+    if not math.isfinite(value):
+        return f"{value}"  # nan, inf: as an f-string shows them
     scale = 10 ** digits
     return f"{math.floor((value + 1e-6) * scale) / scale:.{digits}f}"
 

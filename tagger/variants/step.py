@@ -150,7 +150,7 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
     ])
 
 
-# Each kind of near miss as log_near_misses counts it, in the order the list gives them.
+# Each kind of near miss as log_near_misses counts it (any other flag counts as "other").
 NEAR_MISS_KINDS = {GROUPS_DISAGREE: "scored as one and kept apart by another pair", NEAR_MISS: "just under the cut-off",
                    IMAGES_DIFFER: "told apart by their images", SPELLED_ALIKE: "spelled alike, the images unsure",
                    NEVER_TOGETHER: "alike and never on one image"}
@@ -160,9 +160,10 @@ def log_near_misses(near_misses, left_out: dict | None = None) -> None:
     """One line: how many pairs are listed for a look without being merged, of each kind; and one more where a kind
     had more than the list holds (left_out: flag -> pairs not listed, CombinedVariants.near_misses_left_out_)."""
     if near_misses:
-        kinds = Counter(miss["flag"] for miss in near_misses)
+        kinds = Counter(miss["flag"] if miss["flag"] in NEAR_MISS_KINDS else "other" for miss in near_misses)
         log.info(f"{len(near_misses)} near misses listed in review.csv, not merged: "
-                 + ", ".join(f"{kinds[flag]} {words}" for flag, words in NEAR_MISS_KINDS.items() if kinds[flag]))
+                 + ", ".join(f"{kinds[flag]} {words}" for flag, words in {**NEAR_MISS_KINDS, "other": "other"}.items()
+                             if kinds[flag]))
     if left_out:
         log.info(f"{sum(left_out.values())} more not listed (the best {NEAR_MISSES_LISTED} of each kind are): "
                  + ", ".join(f"{count} {flag}" for flag, count in sorted(left_out.items())))
