@@ -224,7 +224,9 @@ def test_text_tower_run_through_the_pipeline(family, prepared_run, presets, tmp_
     proposed = [row for row in read_review(run_dir / "review.csv") if row["group"]]
     assert len(proposed) == len(members)
     for row in read_review(run_dir / "review.csv"):
-        assert float(row["text"]) == pytest.approx(cosine(row["canonical"], row["variant"]), abs=5.1e-5)
+        # Cut down to 4 decimals (tagger.variants.legend.cut): at most a last place under the cosine, never over it
+        # but by the cut's 1e-6 allowance for float32.
+        assert -2e-6 <= cosine(row["canonical"], row["variant"]) - float(row["text"]) < 1.01e-4
 
     page = (run_dir / "synonyms.html").read_text()
     assert f"<dt>text</dt><dd>{html.escape(TEXT_LEGEND['text'])}</dd>" in page
