@@ -546,6 +546,25 @@ def test_a_slip_of_a_word_the_images_cannot_see_is_proposed_flagged_and_two_word
     assert miss["score"] < 0.3 and miss["confidence"] == CALIBRATION[SPELLED_ALIKE_KIND][0][1]
 
 
+def test_a_member_spelled_weakly_like_its_canonical_is_flagged_as_joined_through_another_member():
+    """Images that say nothing: `raod` is a slip of the word `road` (proposed on it), and `rod` is near `raod`'s
+    spelling, so `rod` joins road's group through `raod`. Its own pair with `road` (spelling 0.75) scores 0.26, under
+    the near misses' cut-off: in the group it is flagged for what put it there, another member, with a near miss's
+    confidence; not as a near miss spelled alike, which the review app would show apart and refuse to split out."""
+    from tagger.variants.calibration import NEAR_MISS as NEAR_MISS_KIND
+    from tagger.variants.rule import JOINED_THROUGH
+
+    random = np.random.default_rng(3)
+    spellings = [["road"], ["road"], ["road", "raod", "rod"], ["cup"], ["tree"]]
+    image_tags = [[random.choice(spellings[random.integers(len(spellings))])] for _ in range(600)]
+    model = fit(random.normal(size=(600, DIMENSIONS)).astype(np.float32), image_tags)
+    (group,) = model.groups_
+    assert group.members == ["road", "raod", "rod"]
+    assert group.flags[1:] == [SLIP_OF_A_WORD, JOINED_THROUGH]
+    assert group.scores[2] < 0.3 and group.confidences[2] == CALIBRATION[NEAR_MISS_KIND][0][1]
+    assert model.near_misses_ == []
+
+
 def test_a_plural_the_images_see_as_one_is_merged_confidently():
     centres = look_alike_centres(["ring", "square", "triangle"])
     spellings = {"ring": ["ring", "rings"], "square": ["square"], "triangle": ["triangle"]}
