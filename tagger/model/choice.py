@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.model.convert import openvino_cached
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ def inference_for_run(run_dir: Path, options, images: int, part: str | None = No
 
     converted = False
     if part and options.engine == "auto" and images < OPENVINO_MIN_IMAGES and openvino_installed():
-        converted = (runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, part, "openvino") / "model.xml").is_file()
+        converted = openvino_cached(runfolder.engine_cache(run_dir, run_dir / runfolder.MODEL, part, "openvino"))
     choice = choose_inference(options.engine, options.precision, runfolder.read_fidelity(run_dir), images=images,
                               converted=converted)
     threads = use_threads(options.threads)

@@ -33,6 +33,7 @@ def saved_model_to_onnx(saved_model: Path, target: Path) -> None:
 
 _ERFC_REGISTERED = []
 ONNX_FILE = "model.onnx"  # to_onnx's cache file
+OPENVINO_FILES = ("model.xml", "model.bin")  # to_openvino's cache: the graph, then the weights it names
 # tf2onnx holds several copies of the graph and its constants while it rewrites: measured 21 GB for
 # efficientnetv2-l (118 million parameters), about 180 bytes a parameter.
 ONNX_BYTES_PER_PARAMETER = 180
@@ -84,10 +85,11 @@ def to_onnx(model, cache: Path | None = None, meminfo: Path = MEMINFO) -> bytes:
     check_engine("onnx", "float32")  # says how to install the tools when they are missing
     if cache is not None and (cache / ONNX_FILE).is_file():
         return (cache / ONNX_FILE).read_bytes()
-    shortfall = onnx_memory_shortfall(model.count_params(), meminfo)
+    parameters = model.count_params()
+    shortfall = onnx_memory_shortfall(parameters, meminfo)
     if shortfall is not None:
         needed, available = shortfall
-        raise TaggerError(f"engine onnx: converting the model ({model.count_params() / 1e6:.0f} million parameters) "
+        raise TaggerError(f"engine onnx: converting the model ({parameters / 1e6:.0f} million parameters) "
                           f"takes about {needed / 2**30:.1f} GB of memory and {available / 2**30:.1f} GB is available; "
                           "choose engine function or openvino")
     with temporary_saved_model(model) as saved_model:
@@ -112,16 +114,21 @@ def to_openvino(model, cache: Path | None = None):
     check_engine("openvino", "float32")
     import openvino
 
-    if cache is not None and (cache / "model.xml").is_file() and (cache / "model.bin").is_file():
-        return openvino.Core().read_model(str(cache / "model.xml"))
+    if cache is not None and openvino_cached(cache):
+        return openvino.Core().read_model(str(cache / OPENVINO_FILES[0]))
     with temporary_saved_model(model) as saved_model:
         converted = openvino.convert_model(str(saved_model))
     if cache is not None:
         from tagger.files import atomic_folder
 
         with atomic_folder(cache) as temporary:
-            openvino.save_model(converted, str(temporary / "model.xml"), compress_to_fp16=False)
+            openvino.save_model(converted, str(temporary / OPENVINO_FILES[0]), compress_to_fp16=False)
     return converted
+
+
+def openvino_cached(cache: Path) -> bool:
+    """Whether cache holds to_openvino's whole conversion (read from there instead of converting again)."""
+    return all((cache / name).is_file() for name in OPENVINO_FILES)
 
 
 @contextmanager

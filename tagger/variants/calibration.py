@@ -26,6 +26,8 @@ suite; the same command also reports the calibration on held-out seeds) and past
 
 import numpy as np
 
+from tagger.variants import rule
+
 IMAGES, SPELLING_ONLY, SLIP_OF_A_WORD, NEAR_MISS, TOLD_APART, SPELLED_ALIKE, NEVER_TOGETHER = (
     "images", "spelling only", "slip of a word", "near miss", "told apart", "spelled alike", "alike, never together")
 KINDS = (IMAGES, SPELLING_ONLY, SLIP_OF_A_WORD, NEAR_MISS, TOLD_APART, SPELLED_ALIKE, NEVER_TOGETHER)
@@ -60,24 +62,25 @@ CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
 }
 
 
+# The rule's flags (tagger.variants.rule) that name a kind of their own; every other flag of a shown pair (a near miss
+# just under the cut-off, one kept apart by another pair, a member joined through another member) is a near miss.
+FLAG_KINDS = {rule.SPELLING_ONLY: SPELLING_ONLY, rule.SLIP_OF_A_WORD: SLIP_OF_A_WORD, rule.IMAGES_DIFFER: TOLD_APART,
+              rule.SPELLED_ALIKE: SPELLED_ALIKE, rule.NEVER_TOGETHER: NEVER_TOGETHER}
+
+
 def pair_kind(proposed: bool, flag: str) -> str:
     """The calibration kind of a shown pair: proposed by its images, by spelling alone or as a slip of a word, a near
     miss, a pair near in spelling that the images tell apart, one spelled alike that they cannot decide, or a pair
-    listed as alike and never on one image."""
-    if flag.startswith("spelling only"):
-        # Two routes with risks of their own: an undone plural, leetspeak or a slip of near spelling fails where
-        # distinct classes are named as each other's plural (nearspell, danbooru); the slip of a word, where a
-        # made-up name is one slip from a word (nearslip). Each is fitted on its own worst set.
-        return SLIP_OF_A_WORD if "slip of a word" in flag else SPELLING_ONLY
+    listed as alike and never on one image.
+
+    The merges on spelling are two routes with risks of their own: an undone plural, leetspeak or a slip of near
+    spelling fails where distinct classes are named as each other's plural (nearspell, danbooru); the slip of a word,
+    where a made-up name is one slip from a word (nearslip). Each is fitted on its own worst set. A listed pair, or a
+    member that joined its group through another member while its own pair with the canonical is a near miss
+    (`p4per` beside `paepr`, joined through `paper`), is judged by its own evidence."""
     if proposed and not flag:
         return IMAGES
-    # Listed, or a member that joined its group through another member while its own pair with the canonical is
-    # a near miss (`p4per` beside `paepr`, joined through `paper`): its own evidence is what it is judged by.
-    if flag.endswith("never on one image"):
-        return NEVER_TOGETHER
-    if flag.endswith("images unsure"):
-        return SPELLED_ALIKE
-    return TOLD_APART if flag.endswith("images tell them apart") else NEAR_MISS
+    return FLAG_KINDS.get(flag, NEAR_MISS)
 
 
 def confidence(score: float, kind: str, table=None) -> float:
