@@ -9,7 +9,7 @@ import math
 # Name -> what it measures, in one line. Ordered as every table shows them.
 EVIDENCE_LEGEND = {
     "confidence": "how often pairs like this one (same kind, about the same score) were one tag on the benchmark "
-                  "suite, where the truth was known (0-1)",
+                  "set where such pairs fared worst, the truth known (0-1)",
     "score": "how strongly the evidence says the two tags are one tag (0-1); pairs from cluster.min_score are proposed",
     "visual": "how alike the two tags' images look to the model (cosine of their mean embeddings and tag logits, -1 to 1)",
     "context": "how alike the company they keep is (cosine of their co-occurrence with other tags; blank: none)",
