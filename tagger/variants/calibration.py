@@ -20,8 +20,9 @@ the suite's pairs of the same kind with about the same score:
   block at least 10 pairs, its share smoothed as (true + 1) / (pairs + 2), so a few pairs never claim
   certainty, and no block above the blocks over it.
 
-CALIBRATION is made by `python benchmarks/variant_suite.py --seeds 0,1,2,3,4,5 --demo-runs <a demo run> --calibrate`
-(fitted on every set and seed of the suite; the same command also reports the calibration on held-out seeds) and pasted here.
+CALIBRATION is made by `python benchmarks/variant_suite.py --seeds 0,1,2,3,4,5 --demo-runs <a demo run>
+--calibrate` (fitted on every set and seed of the suite; the same command also reports the calibration on held-out
+seeds) and pasted here.
 """
 
 import numpy as np
@@ -45,12 +46,10 @@ SMALLER_SETS = "(the smaller sets)"  # the sets with fewer than MIN_BLOCK_PAIRS 
 # 174 over the suite, 78 of 95 over the sets with fewer than 10; members joined through another member count here),
 # pairs near in spelling that the images tell apart on scenes_signature (0 of 47), pairs spelled alike under the near
 # misses on danbooru (2 of 10, and 2 of 10 on reposts: misspellings such as `gass` true, `shirt lift` / `skirt lift`
-# and `car` / `cat` not; 32 of 55 over the suite), pairs alike and never together
-# on shared (0 of 48; 41 of 76 on translations). Fitted on seeds 0-2 alone, nearslip had 8 pairs of the slip of a word
-# and 5 near misses, and was pooled with the smaller sets (22 of 29, 52 of 77): the slip of a word read 0.742, and
-# seeds 3-5 found it 2 of 11 true there. Held out (fitted without each seed), 1,003 of the 1,003 pairs given 0.9-1
-# were true, 757 of 841 at 0.5-0.7 and 288 of 1,158 under 0.5 (each kind is given its worst set's share, so on most
-# sets a kind is truer than its confidence says).
+# and `car` / `cat` not; 32 of 55 over the suite), pairs alike and never together on shared (0 of 48; 41 of 76 on
+# translations). Held out (fitted without each seed), 1,003 of the 1,003 pairs given 0.9-1 were true, 757 of 841 at
+# 0.5-0.7 and 288 of 1,158 under 0.5 (each kind is given its worst set's share, so on most sets a kind is truer than
+# its confidence says). Why six seeds, and the fit's whole printout: benchmarks/README.md.
 CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
     IMAGES: ((0.0, 0.975),),
     SPELLING_ONLY: ((0.0, 0.592),),
