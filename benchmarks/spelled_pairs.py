@@ -10,10 +10,6 @@ PairEvidence.parts) and the separability probe's statistics. It then prints, amo
 alone, how well each measure ranks the false above the true (ROC AUC: 0.5 is no information), at coco128's scale
 (8-60 images a tag) and at the scale of the midscale and scenes sets.
 
-It also prints a what-if: the images carrying both tags, tested against the collection's own habit of typing two
-spellings on one image (the median overlap of its proposed spelled pairs, a binomial tail over the rarer tag's
-images, at 0.05 over the number of such pairs): how many true and false spelling-only proposals it would move out.
-
     python benchmarks/spelled_pairs.py [--work-dir /tmp/variant_suite] [--seeds 0,1,2] [--sets coco,...] \
         [--demo-runs runs/demo] [--out pairs.json]
 """
@@ -23,7 +19,6 @@ import json
 import random
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -93,32 +88,6 @@ def print_rankings(records: list[dict]) -> None:
                 print(f"| {name} | {ranking_auc(f, t):.2f} | {np.median(f):.2f} | {np.median(t):.2f} |")
 
 
-def print_habit_what_if(records: list[dict], error: float = 0.05, floor: float = 0.02) -> None:
-    """The overlap of each spelling-only proposal against the set's median over its proposed spelled pairs."""
-    from scipy.stats import binom
-
-    by_set = defaultdict(list)
-    for record in records:
-        by_set[record["set"]].append(record)
-    moved = {True: [], False: []}
-    for label, rows in by_set.items():
-        proposed = [r for r in rows if r["score"] >= 0.5 and r["spelled"] >= 0.5]
-        if not proposed:
-            continue
-        habit = max(float(np.median([r["overlap"] for r in proposed])), floor)
-        for r in spelling_only(proposed):
-            rarer = min(r["counts"])
-            both = round(r["overlap"] * rarer)
-            if binom.sf(both - 1, rarer, habit) < error / len(proposed):
-                moved[r["true"]].append(f"{label}: {' / '.join(r['pair'])} ({both} of {rarer}, habit {habit:.2f})")
-    total_false = sum(not r["true"] for r in spelling_only(records))
-    print(f"\nwhat-if, shared images against the collection's habit: would move out {len(moved[False])} of "
-          f"{total_false} false and {len(moved[True])} true spelling-only proposals")
-    for truth in (False, True):
-        for line in moved[truth]:
-            print(f"  {'true ' if truth else 'false'} {line}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/variant_suite"))
@@ -158,7 +127,6 @@ def main() -> None:
             tags, embeddings, plan, kernel, photos = variant_suite.demo_set(Path(run), 10)
             records += spelled_pairs(f"demo {Path(run).parent.name}", tags, embeddings, plan, 10, kernel, photos)
     print_rankings(records)
-    print_habit_what_if(records)
     m = machine()
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores; total {time.perf_counter() - start:.0f} s")
     if arguments.out:

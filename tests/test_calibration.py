@@ -66,7 +66,9 @@ def test_the_shipped_table_is_monotone_and_each_kind_is_looked_up():
     from tagger.variants import calibration, rule
 
     assert [pair_kind(False, flag) for flag in (rule.NEAR_MISS, rule.IMAGES_DIFFER, rule.SPELLED_ALIKE,
-                                                rule.NEVER_TOGETHER, rule.GROUPS_DISAGREE, rule.JOINED_THROUGH)] == \
-        [NEAR_MISS, TOLD_APART, calibration.SPELLED_ALIKE, NEVER_TOGETHER, NEAR_MISS, NEAR_MISS]
+                                                rule.NEVER_TOGETHER, rule.GROUPS_DISAGREE, rule.JOINED_THROUGH,
+                                                rule.TYPED_TOGETHER)] == \
+        [NEAR_MISS, TOLD_APART, calibration.SPELLED_ALIKE, NEVER_TOGETHER, NEAR_MISS, NEAR_MISS,
+         calibration.TYPED_TOGETHER]
     assert [pair_kind(True, flag) for flag in (rule.SPELLING_ONLY, rule.SLIP_OF_A_WORD, rule.JOINED_THROUGH)] == \
         [SPELLING_ONLY, SLIP_OF_A_WORD, NEAR_MISS]

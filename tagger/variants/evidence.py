@@ -240,6 +240,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         context=cooccurrence.context_similarity(first, second),
         spelling=pair_spelling(vocabulary, first, second),
         overlap=cooccurrence.overlap(first, second),
+        rarer_images=np.minimum(cooccurrence.counts[first], cooccurrence.counts[second]).astype(np.float64),
     )
     evidence.slip = pair_slips(vocabulary, first, second, evidence.spelling)
     if probe is not None:

@@ -77,6 +77,19 @@ PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_m
 SCORE_DECIMALS = 2
 
 
+def typing_habit(evidence: PairEvidence) -> tuple[float, float] | None:
+    """How the collection types pairs linked by spelling together: the median share of the rarer tag's images carrying
+    both, over the candidate pairs linked by spelling that the images do not tell apart, and its spread (1.4826 x the
+    median absolute deviation: a normal's standard deviation). None without such pairs. The median, not the mean: a few
+    look-alikes shown together under near names are what the habit is measured to find."""
+    parts = evidence.parts()
+    shares = evidence.overlap[(parts["spelled"] >= 0.5) & (parts["distinct"] < 0.5)]
+    if not len(shares):
+        return None
+    typical = float(np.median(shares))
+    return typical, 1.4826 * float(np.median(np.abs(shares - typical)))
+
+
 class CombinedVariants:
     """Variant groups from visual, co-occurrence, spelling and separability evidence over nearest-neighbour candidates.
 
@@ -130,7 +143,10 @@ class CombinedVariants:
             self.probe_ = (self.probe or SeparabilityProbe()).fit(image_embeddings, tag_images, image_photos)
         self.timings_["probe null"], clock = time.perf_counter() - clock, time.perf_counter()
         self.never_alone_ = np.zeros(len(vocabulary), bool)
+        self.typing_habit_ = None
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
+        self.typing_habit_ = typing_habit(self.evidence_)
+        self.evidence_.typing_habit = self.typing_habit_
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.accepted_ = {frozenset(pair) for pair in accepted_pairs} - self.rejected_
         self.scores_ = self._scores(self.evidence_, vocabulary)
@@ -151,6 +167,7 @@ class CombinedVariants:
         if self.never_alone_.any():
             evidence.names_alone = (~(self.never_alone_[evidence.first] | self.never_alone_[evidence.second])).astype(
                 np.float64)
+        evidence.typing_habit = self.typing_habit_
         return evidence
 
     def _never_alone(self, tag_images: sparse.csr_matrix) -> np.ndarray:

@@ -15,7 +15,8 @@ EVIDENCE_LEGEND = {
     "context": "how alike the company they keep is (cosine of their co-occurrence with other tags; blank: none)",
     "spelling": "how alike the spellings are, after undoing case, separators, leetspeak, accents, plurals (0-1)",
     "overlap": "share of the rarer tag's images carrying both tags (a person rarely types two spellings of one tag; "
-               "it counts less where the images carrying both show one thing named twice)",
+               "it counts less where the images carrying both show one thing named twice, and against a spelling link "
+               "only beyond what this collection's spelling-linked pairs share)",
 }
 EVIDENCE_NAMES = tuple(EVIDENCE_LEGEND)
 # Shown only by runs with cluster.text_evidence (after overlap): other runs' files have no text column.

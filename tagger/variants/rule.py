@@ -28,6 +28,10 @@ SPELLED_ALIKE = "near miss: spelled alike, images unsure"
 # decide: how a translation or synonym of a rare tag looks. Listed for review (ranked by meaning), never merged:
 # distinct look-alikes that never meet (tv / curtain) look the same at a few images a tag.
 NEVER_TOGETHER = "near miss: alike, never on one image"
+# Spelled alike, the images unsure, and typed together on more of their images than the collection's spelling-linked
+# pairs are (PairEvidence.typing_habit): two things shown together under near names (`dining table` / `dining tables`
+# for a table and the chairs around it), not one typed twice. Listed for review, not merged.
+TYPED_TOGETHER = "near miss: spelled alike, typed together"
 # Scored as one tag, yet not merged: joining would put it in one group with a tag that scores apart from it (`coats`
 # spelled like `coat`, whose translation `mantel` looks like something else): the person decides, it is not dropped.
 GROUPS_DISAGREE = "near miss: scored as one, kept apart by another pair"
@@ -61,6 +65,11 @@ class PairEvidence:
     # 1 where each tag names images by itself (CombinedVariants.never_alone_), 0 where one never does: its shared use
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
+    rarer_images: np.ndarray | None = None  # images of the pair's rarer tag (the overlap's denominator)
+    # How this collection types spelling-linked pairs together (CombinedVariants.typing_habit_): the typical share of
+    # the rarer tag's images carrying both, and its spread, over the candidate pairs linked by spelling that the images
+    # do not tell apart (None: not measured)
+    typing_habit: tuple[float, float] | None = None
 
     def spelled_by_similarity(self) -> np.ndarray:
         """The spelling similarity's ramp, the rule's spelling link but for a slip of a word."""
@@ -72,6 +81,23 @@ class PairEvidence:
         tagger.variants.words)."""
         by_similarity = self.spelled_by_similarity()
         return by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
+
+    def typed_together(self) -> np.ndarray:
+        """0 to 1: the pair shares more of its images than this collection's spelling-linked pairs do, beyond chance
+        and by a fair share. Whether one person types one spelling per image, or two people's tags are merged and half
+        a concept's images carry two, is the collection's habit, read off its own pairs (median and spread, which a few
+        look-alikes shown together move little); a pair linked by spelling and typed together far beyond it is two
+        things shown together (a table and the chairs around it under near names). The share is read as a count of the
+        rarer tag's images (binomial) beside the habit's own spread between pairs, at the rule's 2-4 for significance
+        and 0.2-0.4 for a fair share (of the images the habit leaves unshared)."""
+        if self.typing_habit is None or self.rarer_images is None:
+            return np.zeros(len(self.first))
+        typical, spread = self.typing_habit
+        images = np.maximum(self.rarer_images, 1)
+        rate = np.maximum(typical, 1 / images)  # a share of one image is the least a count of them shows
+        excess = self.overlap - typical
+        z = excess / np.sqrt(rate * (1 - rate) / images + spread ** 2)
+        return ramp(z, 2, 4) * ramp(excess / max(1 - typical, 1e-9), 0.2, 0.4)
 
     def parts(self) -> dict[str, np.ndarray]:
         """The documented rule (README, "How variants are scored"), term by term."""
@@ -157,12 +183,16 @@ class PairEvidence:
         # as the probe finds the tags one (same), and the means must agree a little. A pair it could not
         # ask (too few images of its own, past max_probes) is unconfirmed, not judged by its means.
         images_agree = strength if self.probe is None else same * ramp(meaning, 0.0, 0.2)
-        spelling_case = spelled * (0.6 + 0.3 * images_agree)  # spelling alone: 0.6, proposed but flagged
+        # Spelling alone: 0.6, proposed but flagged; not where the pair is typed together beyond the collection's
+        # habit and the images do not vouch for it (the overlap counts against a spelling link only so).
+        together = self.typed_together()
+        spelling_case = spelled * (0.6 + 0.3 * images_agree) * (1 - together * (1 - images_agree))
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled) * (1 - named_twice)) ** 2
         return {"meaning": meaning, "strength": strength, "spelled": spelled,
                 "spelled_by_slip": spelled > self.spelled_by_similarity(), "distinct": distinct, "same": same,
-                "power": power, "named_twice": named_twice, "images_agree": images_agree, "score": score}
+                "power": power, "named_twice": named_twice, "images_agree": images_agree, "typed_together": together,
+                "score": score}
 
     def probe_answers(self) -> list[str] | None:
         """Per pair, what the separability probe found, in words a person can filter on (PROBE_TWO ... PROBE_NOT_ASKED);
@@ -184,12 +214,15 @@ class PairEvidence:
         parts = self.parts()
         scores = parts["score"] if scores is None else scores
         flags = []
-        for score, spelled, agree, distinct, slip in zip(scores, parts["spelled"], parts["images_agree"],
-                                                         parts["distinct"], parts["spelled_by_slip"]):
+        for score, spelled, agree, distinct, slip, together in zip(
+                scores, parts["spelled"], parts["images_agree"], parts["distinct"], parts["spelled_by_slip"],
+                parts["typed_together"]):
             if score >= min_score:
                 flags.append((SLIP_OF_A_WORD if slip else SPELLING_ONLY) if spelled > 0 and agree < 0.5 else "")
             elif spelled >= 0.5 and distinct >= 0.5:
                 flags.append(IMAGES_DIFFER)
+            elif spelled >= 0.5 and together >= 0.5:
+                flags.append(TYPED_TOGETHER)
             elif score >= NEAR_MISS_SHARE * min_score:
                 flags.append(NEAR_MISS)
             elif spelled > 0 and distinct < 0.5:

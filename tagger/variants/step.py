@@ -13,7 +13,9 @@ from tagger.variants.evidence import tag_mean_embeddings
 from tagger.variants.grouping import NEAR_MISSES_LISTED, CombinedVariants, DBSCANVariants
 from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text, with_text_column
 from tagger.variants.separability import SeparabilityProbe
-from tagger.variants.rule import GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SPELLED_ALIKE
+from tagger.variants.rule import (
+    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER,
+)
 from tagger.variants.review import previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 
@@ -153,7 +155,7 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
 # Each kind of near miss as log_near_misses counts it (any other flag counts as "other").
 NEAR_MISS_KINDS = {GROUPS_DISAGREE: "scored as one and kept apart by another pair", NEAR_MISS: "just under the cut-off",
                    IMAGES_DIFFER: "told apart by their images", SPELLED_ALIKE: "spelled alike, the images unsure",
-                   NEVER_TOGETHER: "alike and never on one image"}
+                   TYPED_TOGETHER: "spelled alike and typed together", NEVER_TOGETHER: "alike and never on one image"}
 
 
 def log_near_misses(near_misses, left_out: dict | None = None) -> None:

@@ -185,7 +185,8 @@ def near_misses_html(near_misses, legend: dict, header: str, escape, examples=No
         for miss, pictures in zip(near_misses, examples))
     return (f"<h2>Near misses ({counted(len(near_misses), 'pair')}, listed, not merged)</h2>"
             f"<p class='note'>Pairs just under the cut-off, scored as one and kept apart by another pair, near in "
-            f"spelling and told apart by their images, spelled alike where the images cannot decide, or alike and "
+            f"spelling and told apart by their images, spelled alike where the images cannot decide, spelled alike "
+            f"and typed together more than this collection's spellings are, or alike and "
             f"never on one image: accept one in review.py or "
             f"{escape(runfolder.REVIEW)} to merge it.</p>"
             f"<div class='group'><table><tr><th>tag</th><th>other tag</th>"
