@@ -8,6 +8,7 @@ from tagger.runfolder import Manifest
 from tagger.variants.calibration import CALIBRATION
 from tagger.variants.calibration import NEVER_TOGETHER as NEVER_TOGETHER_KIND
 from tagger.variants.calibration import SPELLED_ALIKE as SPELLED_ALIKE_KIND
+from tagger.variants.calibration import TYPED_TOGETHER as TYPED_TOGETHER_KIND
 from tagger.variants.evidence import tag_mean_embeddings
 from tagger.variants.grouping import CombinedVariants
 from tagger.variants.rule import (
@@ -472,15 +473,29 @@ def test_a_plural_typed_together_beyond_the_collections_habit_is_listed_not_merg
     model = fit(embeddings, image_tags)
     assert groups_of(model) == [["box", "boxes"], ["cup", "cups"], ["door", "doors"], ["lamp", "lamps"],
                                 ["ring", "rings"]]
-    assert model.typing_habit_ == (0.0, 0.0)  # no other spelling-linked pair shares an image
+    assert model.typing_habit_ == (0.0, 0.0)  # no plural the step would merge shares an image
     (miss,) = [miss for miss in model.near_misses_ if {miss["canonical"], miss["variant"]} == {"table", "tables"}]
-    assert miss["flag"] == TYPED_TOGETHER and miss["score"] == 0.0 and miss["overlap"] > 0.4
+    assert miss["flag"] == TYPED_TOGETHER and miss["score"] < 0.1 and miss["overlap"] > 0.4
+    assert miss["confidence"] == CALIBRATION[TYPED_TOGETHER_KIND][0][1]
     embeddings, image_tags = plurals_and_a_thing_shown_together(two_people=True)
     model = fit(embeddings, image_tags)
     assert ["table", "tables"] in groups_of(model) and len(groups_of(model)) == 6
     assert model.typing_habit_[0] > 0.6  # the share of the rarer spelling's images carrying both, typically
     parts, pairs = model.evidence_.parts(), pair_positions(model, image_tags)
     assert parts["typed_together"][pairs[frozenset(("table", "tables"))]] == 0.0
+
+
+def test_a_share_with_no_spread_to_stand_out_from_is_not_typed_together_and_never_a_nan():
+    """A tag of one image (its share 0 or 1, nothing between), or a habit of every pair typed together alike: no
+    spread at all, so nothing stands out from it, and the score stays a number."""
+    pairs = 3
+    evidence = PairEvidence(first=np.zeros(pairs, int), second=np.ones(pairs, int), visual=np.full(pairs, 0.2),
+                            context=np.full(pairs, np.nan), spelling=np.ones(pairs), overlap=np.array([0.0, 1.0, 1.0]),
+                            rarer_images=np.array([1.0, 1.0, 40.0]), typing_habit=(0.0, 0.0))
+    assert evidence.typed_together().tolist() == [0.0, 0.0, 1.0]  # 40 of 40 shared where none is: two things
+    evidence.typing_habit = (1.0, 0.0)
+    assert evidence.typed_together().tolist() == [0.0, 0.0, 0.0]
+    assert np.isfinite(evidence.scores()).all()
 
 
 def test_a_pair_scored_as_one_and_kept_out_of_a_group_by_another_pair_is_listed_not_dropped():

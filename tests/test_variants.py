@@ -19,7 +19,7 @@ from tagger.variants.review import (
     write_review,
 )
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, spelling_candidate_pairs
-from tagger.variants.rule import GROUPS_DISAGREE, IMAGES_DIFFER, NEVER_TOGETHER, SPELLED_ALIKE
+from tagger.variants.rule import GROUPS_DISAGREE, IMAGES_DIFFER, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER
 from tagger.variants.spelling import spelling_key, spelling_similarity
 from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
 
@@ -308,9 +308,9 @@ def test_the_near_misses_are_counted_by_kind_in_one_log_line(caplog):
                                "another pair, 1 just under the cut-off"]
     caplog.clear()
     with caplog.at_level("INFO", logger="tagger.variants.step"):
-        log_near_misses([{"flag": flag} for flag in (SPELLED_ALIKE, IMAGES_DIFFER, SPELLED_ALIKE)])
-    assert caplog.messages == ["3 near misses listed in review.csv, not merged: 1 told apart by their images, "
-                               "2 spelled alike, the images unsure"]
+        log_near_misses([{"flag": flag} for flag in (SPELLED_ALIKE, IMAGES_DIFFER, SPELLED_ALIKE, TYPED_TOGETHER)])
+    assert caplog.messages == ["4 near misses listed in review.csv, not merged: 1 told apart by their images, "
+                               "2 spelled alike, the images unsure, 1 spelled alike and typed together"]
 
 
 def unit_vectors_at(cosines: dict[tuple[int, int], float], count: int) -> np.ndarray:

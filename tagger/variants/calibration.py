@@ -75,8 +75,8 @@ FLAG_KINDS = {rule.SPELLING_ONLY: SPELLING_ONLY, rule.SLIP_OF_A_WORD: SLIP_OF_A_
 
 def pair_kind(proposed: bool, flag: str) -> str:
     """The calibration kind of a shown pair: proposed by its images, by spelling alone or as a slip of a word, a near
-    miss, a pair near in spelling that the images tell apart, one spelled alike that they cannot decide, or a pair
-    listed as alike and never on one image.
+    miss, a pair near in spelling that the images tell apart, one spelled alike that they cannot decide, a pair
+    listed as alike and never on one image, or one spelled alike and typed together beyond the collection's habit.
 
     The merges on spelling are two routes with risks of their own: an undone plural, leetspeak or a slip of near
     spelling fails where distinct classes are named as each other's plural (nearspell, danbooru); the slip of a word,

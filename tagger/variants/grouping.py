@@ -13,7 +13,8 @@ from sklearn.cluster import DBSCAN
 from tagger.variants.calibration import confidence, pair_kind
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, pair_evidence, visual_spaces
 from tagger.variants.rule import (
-    GROUPS_DISAGREE, JOINED_THROUGH, NEAR_MISS, NEAR_MISS_SHARE, NEVER_TOGETHER, SPELLED_ALIKE, PairEvidence,
+    GROUPS_DISAGREE, JOINED_THROUGH, NEAR_MISS, NEAR_MISS_SHARE, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER,
+    PairEvidence,
 )
 
 if TYPE_CHECKING:  # imported by fit itself, only when the probe is used
@@ -77,13 +78,14 @@ PROBE_COLUMNS = ("auc", "null_mean", "null_std", "reference", "gap", "gap_null_m
 SCORE_DECIMALS = 2
 
 
-def typing_habit(evidence: PairEvidence) -> tuple[float, float] | None:
-    """How the collection types pairs linked by spelling together: the median share of the rarer tag's images carrying
-    both, over the candidate pairs linked by spelling that the images do not tell apart, and its spread (1.4826 x the
-    median absolute deviation: a normal's standard deviation). None without such pairs. The median, not the mean: a few
-    look-alikes shown together under near names are what the habit is measured to find."""
-    parts = evidence.parts()
-    shares = evidence.overlap[(parts["spelled"] >= 0.5) & (parts["distinct"] < 0.5)]
+def typing_habit(evidence: PairEvidence, scores: np.ndarray, min_score: float) -> tuple[float, float] | None:
+    """How the collection types its spelling variants together: the median share of the rarer tag's images carrying
+    both, over the pairs linked by spelling that the step would merge without the habit (scores: theirs before it), and
+    its spread (1.4826 x the median absolute deviation: a normal's standard deviation). None without such pairs. The
+    pairs it would merge, not every pair spelled alike: distinct words a letter apart that never meet (`rod` / `road`)
+    say nothing of how a variant is typed. The median, not the mean: a few look-alikes shown together under near names
+    are what the habit is measured to find. (One or two pairs cannot stand out from their own median and spread.)"""
+    shares = evidence.overlap[(evidence.parts()["spelled"] >= 0.5) & (scores >= min_score)]
     if not len(shares):
         return None
     typical = float(np.median(shares))
@@ -145,10 +147,10 @@ class CombinedVariants:
         self.never_alone_ = np.zeros(len(vocabulary), bool)
         self.typing_habit_ = None
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
-        self.typing_habit_ = typing_habit(self.evidence_)
-        self.evidence_.typing_habit = self.typing_habit_
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.accepted_ = {frozenset(pair) for pair in accepted_pairs} - self.rejected_
+        self.typing_habit_ = typing_habit(self.evidence_, self._scores(self.evidence_, vocabulary), self.min_score)
+        self.evidence_.typing_habit = self.typing_habit_
         self.scores_ = self._scores(self.evidence_, vocabulary)
         if self.probe_ is not None:  # the lift of named twice holds for tags that name images by themselves
             self.never_alone_ = self._never_alone(tag_images)
@@ -270,7 +272,7 @@ class CombinedVariants:
             # member: flagged, and judged by its own evidence (calibration's near miss), not as a merge the images
             # confirm (a weak spelling link under that cut-off is no reason of its own to be in the group).
             flags = [""] + [(JOINED_THROUGH if score < NEAR_MISS_SHARE * self.min_score else "")
-                            if flag in ("", SPELLED_ALIKE) else flag
+                            if flag in ("", SPELLED_ALIKE, TYPED_TOGETHER) else flag
                             for flag, score in zip(evidence.flags(self.min_score, scores)[1:], scores[1:])]
             groups.append(VariantGroup(
                 canonical=vocabulary[canonical], members=[vocabulary[i] for i in ordered],
@@ -363,9 +365,9 @@ class CombinedVariants:
 
     def _near_misses(self, vocabulary, counts) -> list[dict]:
         """Pairs scored as one and kept apart by another pair, pairs just under min_score, spelling-near pairs the
-        images tell apart and pairs spelled alike the images cannot decide (best score first), then pairs alike and
-        never together (most alike first): listed, not
-        merged, at most near_misses of each kind (flag); how many more of each there were is near_misses_left_out_."""
+        images tell apart, pairs spelled alike the images cannot decide and those typed together beyond the collection's
+        habit (best score first), then pairs alike and never together (most alike first): listed, not merged, at most
+        near_misses of each kind (flag); how many more of each there were is near_misses_left_out_."""
         group_of = {tag: set(group.members) for group in self.groups_ for tag in group.members}
         flags = self.evidence_.flags(self.min_score, self.scores_)
         for index in np.flatnonzero(self.scores_ >= self.min_score):

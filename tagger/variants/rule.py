@@ -66,9 +66,9 @@ class PairEvidence:
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
     rarer_images: np.ndarray | None = None  # images of the pair's rarer tag (the overlap's denominator)
-    # How this collection types spelling-linked pairs together (CombinedVariants.typing_habit_): the typical share of
-    # the rarer tag's images carrying both, and its spread, over the candidate pairs linked by spelling that the images
-    # do not tell apart (None: not measured)
+    # How this collection types its spelling variants together (grouping.typing_habit): the typical share of the rarer
+    # tag's images carrying both, and its spread, over the pairs linked by spelling the step would merge without it
+    # (None: not measured)
     typing_habit: tuple[float, float] | None = None
 
     def spelled_by_similarity(self) -> np.ndarray:
@@ -96,7 +96,9 @@ class PairEvidence:
         images = np.maximum(self.rarer_images, 1)
         rate = np.maximum(typical, 1 / images)  # a share of one image is the least a count of them shows
         excess = self.overlap - typical
-        z = excess / np.sqrt(rate * (1 - rate) / images + spread ** 2)
+        noise = np.sqrt(rate * (1 - rate) / images + spread ** 2)
+        # No spread at all (a tag of one image, every pair typed together alike): nothing to stand out from.
+        z = np.divide(excess, noise, out=np.zeros(len(self.first)), where=noise > 0)
         return ramp(z, 2, 4) * ramp(excess / max(1 - typical, 1e-9), 0.2, 0.4)
 
     def parts(self) -> dict[str, np.ndarray]:
@@ -208,8 +210,9 @@ class PairEvidence:
         return self.parts()["score"]
 
     def flags(self, min_score: float, scores: np.ndarray | None = None) -> list[str]:
-        """Why a person should look twice: a merge carried by spelling alone, a pair just missed, or one spelled alike
-        that the images cannot decide. scores: the pairs' scores as the step decided on them (a person's rejections,
+        """Why a person should look twice: a merge carried by spelling alone, a pair just missed, one spelled alike that
+        the images cannot decide or that is typed together beyond the collection's habit.
+        scores: the pairs' scores as the step decided on them (a person's rejections,
         the text route: CombinedVariants._scores); default the rule's own."""
         parts = self.parts()
         scores = parts["score"] if scores is None else scores
@@ -221,7 +224,7 @@ class PairEvidence:
                 flags.append((SLIP_OF_A_WORD if slip else SPELLING_ONLY) if spelled > 0 and agree < 0.5 else "")
             elif spelled >= 0.5 and distinct >= 0.5:
                 flags.append(IMAGES_DIFFER)
-            elif spelled >= 0.5 and together >= 0.5:
+            elif spelled >= 0.5 and together >= 0.5 and agree < 0.5:
                 flags.append(TYPED_TOGETHER)
             elif score >= NEAR_MISS_SHARE * min_score:
                 flags.append(NEAR_MISS)
