@@ -266,6 +266,10 @@ def test_the_applied_list_goes_stale_and_a_refused_apply_names_each_pair(served,
     expect(page.locator("#aliases li")).to_have_text(["r3d → red"])
     expect(page.locator("#apply-stale")).to_be_hidden()
     pair(page, 1).locator("button.accept").click()
+    # Shown once the decision is answered (written to review.csv): the note's text is in the page from the start,
+    # so to_have_text alone passes on the hidden note, and the append below could beat the decision to the file.
+    expect(page.locator("#progress")).to_have_text("2 of 4 decided")
+    expect(page.locator("#apply-stale")).to_be_visible()
     expect(page.locator("#apply-stale")).to_have_text(
         "Decided since: aliases.txt holds only the list below. Apply again to write the decisions made since.")
     with (run_dir / "review.csv").open("a") as file:  # a spreadsheet user accepted r3d and rot into circle too
