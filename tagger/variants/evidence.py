@@ -129,10 +129,14 @@ class CooccurrenceStats:
         together.eliminate_zeros()
         return cls(counts=counts, together=together)
 
+    def rarer_counts(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """Images of each pair's rarer tag."""
+        return np.minimum(self.counts[first], self.counts[second])
+
     def overlap(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Share of the rarer tag's images that also carry the other tag."""
         both = np.asarray(self.together[first, second]).ravel()
-        return both / np.maximum(np.minimum(self.counts[first], self.counts[second]), 1)
+        return both / np.maximum(self.rarer_counts(first, second), 1)
 
     def _context_dots(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """Dot products of the pairs' co-occurrence rows, a block of pairs at a time: two gathered blocks of
@@ -240,7 +244,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         context=cooccurrence.context_similarity(first, second),
         spelling=pair_spelling(vocabulary, first, second),
         overlap=cooccurrence.overlap(first, second),
-        rarer_images=np.minimum(cooccurrence.counts[first], cooccurrence.counts[second]).astype(np.float64),
+        rarer_images=cooccurrence.rarer_counts(first, second).astype(np.float64),
     )
     evidence.slip = pair_slips(vocabulary, first, second, evidence.spelling)
     if probe is not None:

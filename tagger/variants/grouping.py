@@ -85,7 +85,7 @@ def typing_habit(evidence: PairEvidence, scores: np.ndarray, min_score: float) -
     pairs it would merge, not every pair spelled alike: distinct words a letter apart that never meet (`rod` / `road`)
     say nothing of how a variant is typed. The median, not the mean: a few look-alikes shown together under near names
     are what the habit is measured to find. (One or two pairs cannot stand out from their own median and spread.)"""
-    shares = evidence.overlap[(evidence.parts()["spelled"] >= 0.5) & (scores >= min_score)]
+    shares = evidence.overlap[(evidence.spelled() >= 0.5) & (scores >= min_score)]
     if not len(shares):
         return None
     typical = float(np.median(shares))
