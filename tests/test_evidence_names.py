@@ -25,22 +25,22 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
     with step_logging("cluster_tags", None):  # the console as cluster_tags.py sets it up
         log_groups(groups)
     terminal = capsys.readouterr().out
-    group = next(group for group in groups if "dogs" in group.members)
-    dogs = group.members.index("dogs")
+    group = next(group for group in groups if "d0g" in group.members)
+    d0g = group.members.index("d0g")
 
     member = next(m for g in json.loads((tmp_path / "synonyms.json").read_text())["groups"]
-                  for m in g["members"] if m["tag"] == "dogs")
-    review_row = next(row for row in read_review(tmp_path / "review.csv") if row["variant"] == "dogs")
+                  for m in g["members"] if m["tag"] == "d0g")
+    review_row = next(row for row in read_review(tmp_path / "review.csv") if row["variant"] == "d0g")
     with (tmp_path / "synonyms.csv").open() as file:
-        csv_row = next(row for row in csv.DictReader(file) if row["tag"] == "dogs")
+        csv_row = next(row for row in csv.DictReader(file) if row["tag"] == "d0g")
     for name in EVIDENCE_NAMES:
-        value = {"score": group.scores[dogs], "visual": group.similarities[dogs],
-                 "confidence": group.confidences[dogs]}.get(name)
-        value = float(getattr(group.evidence, name)[dogs]) if value is None else value
+        value = {"score": group.scores[d0g], "visual": group.similarities[d0g],
+                 "confidence": group.confidences[d0g]}.get(name)
+        value = float(getattr(group.evidence, name)[d0g]) if value is None else value
         assert cut(member[name], 4) == review_row[name] == cut(float(csv_row[name]), 4) == cut(value, 4)
     assert member["similarity"] == member["visual"] and csv_row["similarity"] == csv_row["visual"]  # the old key
-    assert (f"dogs ({group.counts[dogs]} images, confidence {cut(group.confidences[dogs])}, "
-            f"score {cut(group.scores[dogs])}, visual {cut(group.similarities[dogs])})") in terminal
+    assert (f"d0g ({group.counts[d0g]} images, confidence {cut(group.confidences[d0g])}, "
+            f"score {cut(group.scores[d0g])}, visual {cut(group.similarities[d0g])})") in terminal
 
 
 def test_a_number_under_a_cut_off_is_never_shown_at_it():

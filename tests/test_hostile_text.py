@@ -64,7 +64,8 @@ def test_cluster_tags_shows_invisible_characters_in_the_terminal_and_page_but_ke
     (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     run_dir = prepare_and_cluster(tmp_path, {f"img{i}.png": row for i, row in enumerate(embeddings)})
     out = capsys.readouterr().out
-    assert "do<U+202E>gs (79 images" in out and "au<U+200B>to (126 images)" in out and RLO not in out
+    # A spelling with an invisible character in it is no word: the group is named car, not au<U+200B>to.
+    assert "do<U+202E>gs (79 images" in out and "au<U+200B>to (126 images" in out and RLO not in out
     page = (run_dir / "synonyms.html").read_text(encoding="utf-8")
     assert "do&lt;U+202E&gt;gs" in page and RLO not in page and ZWSP not in page
     review = runfolder.read_csv(run_dir / "review.csv")

@@ -174,13 +174,56 @@ def test_combined_groups_variants_but_not_tags_that_travel_together():
     assert any({"car", "wheel"} <= set(group.members) for group in baseline.groups_)
 
 
-def test_canonical_is_the_most_used_spelling_and_evidence_is_kept():
+def test_canonical_is_the_most_used_spelling_of_the_language_and_evidence_is_kept():
     model, _, vocabulary, counts = fit_combined()
+    used = {tag: counts[vocabulary.index(tag)] for tag in ["dog", "dogs", "d0g"]}
+    assert max(used, key=used.get) == "d0g"  # leetspeak typed on more images than either word
     dog = next(group for group in model.groups_ if "dogs" in group.members)
-    assert dog.canonical == max(["dog", "dogs", "d0g"], key=lambda tag: counts[vocabulary.index(tag)])
-    assert dog.counts == sorted(dog.counts, reverse=True)
+    assert dog.canonical == max(["dog", "dogs"], key=used.get)  # never renamed to leetspeak
+    assert dog.counts[1:] == sorted(dog.counts[1:], reverse=True)
     assert all(score >= 0.5 for score in dog.scores[1:])
     assert all(overlap == 0.0 for overlap in dog.evidence.overlap[1:])
+
+
+ENGLISH_TAGS = ["person", "car", "tree", "sky", "building", "window", "road", "grass", "table", "chair", "door",
+                "floor", "light", "cloud", "water", "street", "house", "dog", "cat", "wall"]
+GERMAN_TAGS = ["hund", "katze", "baum", "himmel", "haus", "strasse", "tisch", "stuhl", "fenster", "wolke", "wasser",
+               "boden", "licht", "wand", "programm", "lustig", "schwarz", "auto", "dog", "cat"]
+
+
+def ranked(tags_and_counts: dict[str, int], pairs) -> list[list[str]]:
+    from tagger.variants.canonical import CanonicalRanks
+
+    vocabulary = list(tags_and_counts)
+    ranks = CanonicalRanks(vocabulary, list(tags_and_counts.values()))
+    return [[vocabulary[index] for index in ranks.ordered([vocabulary.index(tag) for tag in pair])] for pair in pairs]
+
+
+def test_the_canonical_is_written_in_the_collections_language_then_the_most_used():
+    """A typo or leetspeak typed on more images than the word (a concept's images split at random give it the larger
+    share as often as not) is never the canonical: accepting the merge would rename the collection's tags to it. A
+    word of another language is no word of this collection (`dor` is Portuguese, `decke` German); between two words
+    of the language, or two spellings of none, the collection's own preference: the most used."""
+    english = {**{tag: 500 - 10 * rank for rank, tag in enumerate(ENGLISH_TAGS)},
+               "wwall": 900, "dor": 800, "c3iling": 700, "ceiling": 20, "decke": 600, "trees": 650,
+               "asuka": 30, "asuka langley": 40}
+    assert ranked(english, [("wall", "wwall"), ("door", "dor"), ("ceiling", "c3iling", "decke"), ("tree", "trees"),
+                            ("asuka", "asuka langley")]) == [
+        ["wall", "wwall"], ["door", "dor"], ["ceiling", "c3iling", "decke"], ["trees", "tree"],
+        ["asuka langley", "asuka"]]
+    # A German collection keeps its own word; English loanwords among its tags do not make it English.
+    german = {**{tag: 500 - 10 * rank for rank, tag in enumerate(GERMAN_TAGS)}, "pr0gramm": 900}
+    assert ranked(german, [("programm", "pr0gramm")]) == [["programm", "pr0gramm"]]
+
+
+def test_a_collection_written_in_two_languages_keeps_either_languages_words():
+    from tagger.variants.canonical import CanonicalRanks
+
+    mixed = ENGLISH_TAGS[:12] + GERMAN_TAGS[:12]
+    ranks = CanonicalRanks(mixed, [100] * len(mixed))
+    assert {"en", "de"} <= ranks.languages()
+    only_english = CanonicalRanks(ENGLISH_TAGS + ["hund"], [100] * len(ENGLISH_TAGS) + [1])
+    assert only_english.languages() == {"en"} and not only_english.written_in_language("hund")
 
 
 def test_rejected_pairs_are_not_proposed_again():
@@ -272,7 +315,7 @@ def test_a_near_miss_never_repeats_a_rejected_decision_through_a_group():
 
     def near_misses(rejected):
         model = CombinedVariants().fit(vectors, vocabulary, counts, tag_images, rejected)
-        assert [group.members for group in model.groups_] == [["r3d", "red"]]
+        assert [group.members for group in model.groups_] == [["red", "r3d"]]  # the word names the group
         return sorted(sorted((miss["canonical"], miss["variant"])) for miss in model.near_misses_)
 
     assert near_misses(frozenset()) == [["r3d", "rot"], ["red", "rot"]]

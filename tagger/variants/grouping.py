@@ -11,6 +11,7 @@ from scipy import sparse
 from sklearn.cluster import DBSCAN
 
 from tagger.variants.calibration import confidence, pair_kind
+from tagger.variants.canonical import CanonicalRanks
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, pair_evidence, visual_spaces
 from tagger.variants.rule import (
     GROUPS_DISAGREE, JOINED_THROUGH, NEAR_MISS, NEAR_MISS_SHARE, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # imported by fit itself, only when the probe is used
 @dataclass
 class VariantGroup:
     canonical: str
-    members: list[str]  # canonical first, then by count
+    members: list[str]  # canonical first (tagger.variants.canonical), then by count
     counts: list[int]
     similarities: list[float]  # each member's visual evidence with the canonical (PairEvidence.visual)
     scores: list[float] | None = None  # combined score of each member with the canonical (combined method)
@@ -41,7 +42,7 @@ class DBSCANVariants:
         self.min_samples = min_samples
 
     def fit(self, tag_vectors: np.ndarray, vocabulary: list[str], counts: list[int],
-            rejected_pairs=frozenset()) -> "DBSCANVariants":
+            rejected_pairs=frozenset(), chosen_canonicals=frozenset()) -> "DBSCANVariants":
         if len(vocabulary) != len(tag_vectors) or len(counts) != len(vocabulary):
             raise ValueError(f"need one vector and one count per tag; received {len(tag_vectors)} vectors, "
                              f"{len(vocabulary)} tags, {len(counts)} counts")
@@ -50,10 +51,12 @@ class DBSCANVariants:
         else:
             self.labels_ = DBSCAN(eps=self.eps, min_samples=self.min_samples, metric="cosine").fit(tag_vectors).labels_
         self.groups_ = []
+        ranks = CanonicalRanks(vocabulary, counts, chosen_canonicals)
+        if (self.labels_ >= 0).any():
+            ranks.ask(np.flatnonzero(self.labels_ >= 0))
         for label in sorted(set(self.labels_) - {-1}):
-            members = np.flatnonzero(self.labels_ == label)
-            # The canonical tag is the most used spelling; ties go to the alphabetically first.
-            ordered = sorted(members, key=lambda i: (-counts[i], vocabulary[i]))
+            # The canonical: the spelling of the collection's language, then the most used (tagger.variants.canonical).
+            ordered = ranks.ordered(np.flatnonzero(self.labels_ == label))
             canonical = ordered[0]
             ordered = [i for i in ordered if frozenset((vocabulary[i], vocabulary[canonical])) not in rejected_pairs]
             if len(ordered) < 2:
@@ -112,7 +115,8 @@ class CombinedVariants:
         self.near_misses = near_misses
 
     def fit(self, tag_vectors, vocabulary, counts, tag_images, rejected_pairs=frozenset(),
-            image_embeddings=None, image_photos=None, accepted_pairs=frozenset()) -> "CombinedVariants":
+            image_embeddings=None, image_photos=None, accepted_pairs=frozenset(),
+            chosen_canonicals=frozenset()) -> "CombinedVariants":
         """tag_vectors: one array of L2-normalized tag vectors, or a list of views of them (the first is searched
         for neighbours; visual evidence is the mean cosine over the views).
         rejected_pairs: frozensets of two tags a person rejected; they never end up in one group.
@@ -122,7 +126,9 @@ class CombinedVariants:
         accepted, not the one the images score 0.03 higher with this machine's model). An accepted pair scoring under it is not proposed: its row is kept in
         review.csv, and apply_review.py merges it.
         image_embeddings: per-image embeddings (rows of tag_images' columns) for the separability probe.
-        image_photos: per-image photo hashes (the manifest's photo column), so the probe counts copies of a photo once."""
+        image_photos: per-image photo hashes (the manifest's photo column), so the probe counts copies of a photo once.
+        chosen_canonicals: tags a person accepted another tag into (review.csv): each names the group it is in
+        (tagger.variants.canonical)."""
         from tagger.variants.separability import SeparabilityProbe
 
         if any(len(space) != len(vocabulary) for space in visual_spaces(tag_vectors)) or len(counts) != len(vocabulary):
@@ -149,6 +155,7 @@ class CombinedVariants:
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.accepted_ = {frozenset(pair) for pair in accepted_pairs} - self.rejected_
+        self.chosen_canonicals_ = frozenset(chosen_canonicals)
         self.typing_habit_ = typing_habit(self.evidence_, self._scores(self.evidence_, vocabulary), self.min_score)
         self.evidence_.typing_habit = self.typing_habit_
         self.scores_ = self._scores(self.evidence_, vocabulary)
@@ -259,12 +266,16 @@ class CombinedVariants:
                     group_of[member] = merged
         if self.probe_ is not None:
             self._leave_one_out(group_of, tag_vectors, vocabulary)
+        self.canonical_ranks_ = CanonicalRanks(vocabulary, counts, self.chosen_canonicals_)
+        grouped = [tag for tag, members in group_of.items() if len(members) > 1]
+        if grouped:  # wordfreq's lists read once for every group (none read where nothing is grouped)
+            self.canonical_ranks_.ask(grouped)
         groups, seen = [], set()
         for members in group_of.values():
             if len(members) < 2 or id(members) in seen:
                 continue
             seen.add(id(members))
-            ordered = sorted(members, key=lambda i: (-counts[i], vocabulary[i]))
+            ordered = self.canonical_ranks_.ordered(members)
             canonical = ordered[0]
             evidence = self._evidence(np.full(len(ordered), canonical), np.array(ordered), tag_vectors, vocabulary)
             scores = self._scores(evidence, vocabulary)
@@ -372,21 +383,23 @@ class CombinedVariants:
         flags = self.evidence_.flags(self.min_score, self.scores_)
         for index in np.flatnonzero(self.scores_ >= self.min_score):
             flags[index] = GROUPS_DISAGREE  # not merged (a pair merged is one group already, and not listed)
-        position = {tag: index for index, tag in enumerate(vocabulary)}
         answers = self.evidence_.probe_answers()  # once for both lists: every candidate pair's
-        missed, left_out = self._listed(np.argsort(-self.scores_, kind="stable"), flags, answers, group_of, position,
-                                        vocabulary, counts)
+        listed, left_out = self._listed(np.argsort(-self.scores_, kind="stable"), flags, group_of, vocabulary)
         alike = self.evidence_.never_together(flags, self.min_score, self.scores_)
         for index in alike:
             flags[index] = NEVER_TOGETHER
-        alike_missed, alike_left_out = self._listed(alike, flags, answers, group_of, position, vocabulary, counts)
+        alike_listed, alike_left_out = self._listed(alike, flags, group_of, vocabulary)
         self.near_misses_left_out_ = dict(left_out + alike_left_out)
-        return missed + alike_missed
+        pairs = [(int(self.evidence_.first[index]), int(self.evidence_.second[index])) for index in listed + alike_listed]
+        if pairs:  # the lists read once for every row
+            self.canonical_ranks_.ask([tag for pair in pairs for tag in pair])
+        return [self._near_miss(index, *self.canonical_ranks_.ordered(pair), flags, answers, vocabulary, counts)
+                for index, pair in zip(listed + alike_listed, pairs)]
 
-    def _listed(self, order, flags, answers, group_of, position, vocabulary, counts) -> tuple[list[dict], Counter]:
-        """The near misses among the pairs in order, at most near_misses of each kind (flag), and how many of each
-        kind were left out."""
-        missed, listed = [], Counter()
+    def _listed(self, order, flags, group_of, vocabulary) -> tuple[list[int], Counter]:
+        """The near misses among the pairs in order (their indices), at most near_misses of each kind (flag), and how
+        many of each kind were left out."""
+        chosen, listed = [], Counter()
         for index in order:
             first, second = vocabulary[self.evidence_.first[index]], vocabulary[self.evidence_.second[index]]
             left, right = group_of.get(first, {first}), group_of.get(second, {second})
@@ -397,18 +410,19 @@ class CombinedVariants:
                 continue
             # Each kind its own room: the pairs told apart score near 0 and would be the first left out of a shared one.
             listed[flags[index]] += 1
-            if listed[flags[index]] > self.near_misses:
-                continue
-            canonical, variant = sorted((first, second), key=lambda t: (-counts[position[t]], t))
-            evidence = self.evidence_
-            missed.append({"canonical": canonical, "variant": variant, "score": float(self.scores_[index]),
-                           "visual": float(evidence.visual[index]), "context": float(evidence.context[index]),
-                           "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
-                           **({} if evidence.text is None else {"text": float(evidence.text[index])}),
-                           "probe": None if answers is None else answers[index],
-                           "canonical_count": int(counts[position[canonical]]),
-                           "variant_count": int(counts[position[variant]]), "flag": flags[index],
-                           "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))})
+            if listed[flags[index]] <= self.near_misses:
+                chosen.append(int(index))
         left_out = Counter({flag: count - self.near_misses for flag, count in listed.items()
                             if count > self.near_misses})
-        return missed, left_out
+        return chosen, left_out
+
+    def _near_miss(self, index, canonical, variant, flags, answers, vocabulary, counts) -> dict:
+        """One near miss as synonyms.json lists it, its two tags ordered as a group's would be."""
+        evidence = self.evidence_
+        return {"canonical": vocabulary[canonical], "variant": vocabulary[variant], "score": float(self.scores_[index]),
+                "visual": float(evidence.visual[index]), "context": float(evidence.context[index]),
+                "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
+                **({} if evidence.text is None else {"text": float(evidence.text[index])}),
+                "probe": None if answers is None else answers[index],
+                "canonical_count": int(counts[canonical]), "variant_count": int(counts[variant]), "flag": flags[index],
+                "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))}

@@ -30,6 +30,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     embeddings = runfolder.read_embeddings(run_dir, manifest)
 
     decisions, rejected = previous_decisions(run_dir)
+    chosen = {canonical for (_, canonical), decision in decisions.items() if decision == "accept"}
     tag_images = manifest.tag_image_matrix(vocabulary)
     tag_count, kept = len(vocabulary), distinguishable_tags(tag_images)
     vocabulary, counts, tag_images = [vocabulary[i] for i in kept], [counts[i] for i in kept], tag_images[kept]
@@ -38,7 +39,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     elif options.method == "dbscan":
         tag_vectors = tag_mean_embeddings(tag_images, embeddings, options.center)
         groups = DBSCANVariants(options.eps, options.min_samples).fit(
-            tag_vectors, vocabulary, counts, rejected).groups_
+            tag_vectors, vocabulary, counts, rejected, chosen).groups_
         near_misses, left_out = [], {}
     else:
         head_kernel = trained_head_kernel(run_dir, embeddings.shape[1], tag_count) if options.use_head else None
@@ -49,7 +50,7 @@ def cluster_tags(settings: Settings) -> StepResult:
         accepted = {frozenset(pair) for pair, decision in decisions.items() if decision == "accept"}
         variants = combined_variants(settings, vocabulary).fit(
             tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None,
-            manifest.photos, accepted)
+            manifest.photos, accepted, chosen)
         groups, near_misses, left_out = variants.groups_, variants.near_misses_, variants.near_misses_left_out_
     write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)

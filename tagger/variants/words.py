@@ -81,21 +81,39 @@ def listed_zipf(words: Iterable[str]) -> dict[str, float]:
     words = set(words)
     wanted = words - _ZIPF.keys()
     if wanted:
-        wordfreq = wordfreq_module()
         found: dict[str, float] = {}
-        lists = {**wordfreq.available_languages("small"), **wordfreq.available_languages("large")}
-        for language, path in sorted(lists.items()):
-            for zipf, frequency_bin in frequency_bins(path, down_to=SLIP_ZIPF):
-                hits = wanted.intersection(frequency_bin)
-                if language not in OTHER_SCRIPTS:
-                    # A word listed with marks or apostrophes is asked about as the tag's words are written
-                    # (set operations where they can: the lists hold millions of words).
-                    written = [word for word in frequency_bin if not word.isascii() or "'" in word]
-                    hits |= wanted.intersection(form for word in written for form in typed_forms(word))
-                for word in hits:
-                    found[word] = max(found.get(word, 0.0), zipf)
+        for _, zipf, hits in listed_hits(wanted, SLIP_ZIPF):
+            for word in hits:
+                found[word] = max(found.get(word, 0.0), zipf)
         _ZIPF.update((word, found.get(word, 0.0)) for word in wanted)
     return {word: _ZIPF[word] for word in words}
+
+
+def zipf_by_language(words: Iterable[str], down_to: float = WORD_ZIPF) -> dict[str, dict[str, float]]:
+    """Each word's Zipf frequency in each of wordfreq's languages whose list holds it at down_to or more (read as
+    listed_zipf reads them); a word no list holds so is left out."""
+    found: dict[str, dict[str, float]] = {}
+    for language, zipf, hits in listed_hits(set(words), down_to):
+        for word in hits:
+            languages = found.setdefault(word, {})
+            languages[language] = max(languages.get(language, 0.0), zipf)
+    return found
+
+
+def listed_hits(wanted: set[str], down_to: float):
+    """(language, Zipf frequency, the wanted words its list holds at it) over every list, down to down_to."""
+    wordfreq = wordfreq_module()
+    lists = {**wordfreq.available_languages("small"), **wordfreq.available_languages("large")}
+    for language, path in sorted(lists.items()):
+        for zipf, frequency_bin in frequency_bins(path, down_to=down_to):
+            hits = wanted.intersection(frequency_bin)
+            if language not in OTHER_SCRIPTS:
+                # A word listed with marks or apostrophes is asked about as the tag's words are written
+                # (set operations where they can: the lists hold millions of words).
+                written = [word for word in frequency_bin if not word.isascii() or "'" in word]
+                hits |= wanted.intersection(form for word in written for form in typed_forms(word))
+            if hits:
+                yield language, zipf, hits
 
 
 def wordfreq_module():
