@@ -168,10 +168,11 @@ def test_a_canonical_a_person_edited_survives_a_re_run_of_cluster_tags(collectio
     assert read_aliases(run_dir / "aliases.txt", TagNormalizer()) == {"dog": "doggo", "d0g": "doggo"}
 
 
-def test_a_canonical_a_person_chose_names_the_group_in_the_next_run(collection):
-    """The rule names the group `dogs` (the more used of its words); the person accepts `dog` into `d0g` instead. The
-    next cluster_tags.py keeps their choice for the whole group: `dogs` is proposed into `d0g`, never `d0g` into
-    `dogs`, which would turn their merge around."""
+def test_a_canonical_a_person_chose_names_the_group_in_every_later_run(collection):
+    """The rule names the group `dogs` (the more used of its words); the person accepts `dog` into `d0g` instead. Every
+    later cluster_tags.py keeps their choice for the whole group: `dogs` is proposed into `d0g`, never `d0g` into
+    `dogs`, which would turn their merge around; also once applied, when prepare.py has merged `dog` away and its row
+    has left review.csv (aliases.txt holds it)."""
     root, embedding_of = collection
     run_dir = prepare_and_cluster(root, embedding_of)
     assert {("dog", "dogs"), ("d0g", "dogs")} <= proposed(run_dir)
@@ -180,6 +181,21 @@ def test_a_canonical_a_person_chose_names_the_group_in_the_next_run(collection):
     rows = {(row["variant"], row["canonical"]): row["decision"] for row in review_rows(run_dir)}
     assert rows[("dog", "d0g")] == "accept" and rows[("dogs", "d0g")] == ""
     assert not any(canonical == "dogs" for _, canonical in rows)
+
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    for _ in range(2):  # the next round, and the one after it (the accepted row gone from review.csv)
+        prepare_and_cluster(root, embedding_of, "--data.aliases", str(run_dir / "aliases.txt"))
+        assert "dog" not in runfolder.read_vocabulary(run_dir)
+        assert ("dogs", "d0g") in proposed(run_dir) and ("d0g", "dogs") not in proposed(run_dir)
+
+
+def test_a_chain_of_accepted_rows_chooses_the_canonical_at_its_end(tmp_path):
+    from tagger.variants.review import chosen_canonicals
+
+    decisions = {("dog", "dogs"): "accept", ("dogs", "d0g"): "accept", ("cat", "kitty"): "reject"}
+    assert chosen_canonicals(tmp_path, decisions) == {"d0g"}
+    (tmp_path / "aliases.txt").write_text(write_aliases_text({"car": "auto"}), encoding="utf-8")
+    assert chosen_canonicals(tmp_path, decisions) == {"d0g", "auto"}
 
 
 def test_accepted_rows_not_proposed_again_are_kept_until_applied(collection):

@@ -216,6 +216,22 @@ def test_the_canonical_is_written_in_the_collections_language_then_the_most_used
     assert ranked(german, [("programm", "pr0gramm")]) == [["programm", "pr0gramm"]]
 
 
+def test_a_few_short_words_most_used_in_another_language_do_not_make_it_the_collections():
+    """In a collection of nine English tags, `door` is most used in Dutch text and `cat` in Romanian: one tag each is
+    the noise of short words, not a language the collection is written in; `dor`, listed in French and Dutch at Zipf
+    3.1, is still no word of it. A collection written in another script has no language: the most used names a group."""
+    from tagger.variants.canonical import CanonicalRanks
+
+    small = ["door", "cat", "car", "tree", "sky", "house", "window", "table", "chair", "dor"]
+    ranks = CanonicalRanks(small, [100] * 9 + [500])
+    assert ranks.languages() == {"en"}
+    assert [small[index] for index in ranks.ordered([0, 9])] == ["door", "dor"]
+    japanese = ["猫", "犬", "空", "木", "家", "車", "窓", "机", "椅子", "道", "草", "水", "cat", "sky"]
+    ranks = CanonicalRanks(japanese, [500] + [100] * 12 + [20])
+    assert ranks.languages() == frozenset()
+    assert [japanese[index] for index in ranks.ordered([12, 0])] == ["猫", "cat"]
+
+
 def test_a_collection_written_in_two_languages_keeps_either_languages_words():
     from tagger.variants.canonical import CanonicalRanks
 
@@ -315,7 +331,7 @@ def test_a_near_miss_never_repeats_a_rejected_decision_through_a_group():
 
     def near_misses(rejected):
         model = CombinedVariants().fit(vectors, vocabulary, counts, tag_images, rejected)
-        assert [group.members for group in model.groups_] == [["red", "r3d"]]  # the word names the group
+        assert [group.members for group in model.groups_] == [["r3d", "red"]]  # four tags: too few to read a language
         return sorted(sorted((miss["canonical"], miss["variant"])) for miss in model.near_misses_)
 
     assert near_misses(frozenset()) == [["r3d", "rot"], ["red", "rot"]]

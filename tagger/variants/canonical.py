@@ -8,10 +8,13 @@ spellings of the language (`tree` / `trees`), or two of none (names: `asuka` / `
 preference, the most used. Accepting a merge renames a collection's tags: it must never rename them to a typo.
 
 The collection's languages are read off its own tags, as words.py reads words (wordfreq's lists, a word at WORD_ZIPF
-or more): each of its SAMPLED_TAGS most used tags of Latin letters has a home, the language where it is most used in
-text (every word listed there at WORD_ZIPF or more); a language is the collection's where at least LANGUAGE_SHARE of
-those tags have it for home. Most short words are listed in some language (`dor` is Portuguese, `tabe` Danish), so a
-spelling counts only in the collection's languages (`dor` is 2.8 in English: no word of an English collection).
+or more): of its SAMPLED_TAGS most used tags, each of Latin letters listed somewhere has a home, the language where it
+is most used in text (every word listed there at WORD_ZIPF or more); a language is the collection's where at least
+LANGUAGE_SHARE of the sampled tags (whatever their script), and MIN_HOME_TAGS, have it for home. Most short words are
+listed in some language (`dor` is Portuguese, `tabe` Danish), so a spelling counts only in the collection's languages
+(`dor` is 2.8 in English: no word of an English collection). Only tags of Latin letters are judged (words.tag_words):
+in a collection written mostly in another script no language reaches the share, and the most used spelling names the
+group, as it did before this rule.
 """
 
 from collections import Counter
@@ -24,6 +27,7 @@ SAMPLED_TAGS = 1000  # the collection's most used tags read for its languages: i
 # short word most used in Dutch text, `door`, `bed`) took 4% or less each on coco128 (75% English), and a collection
 # written in two languages has each well above it.
 LANGUAGE_SHARE = 0.1
+MIN_HOME_TAGS = 3  # and at least three of them: in a collection of a dozen tags, one or two are short words' noise
 
 # word -> {language: its Zipf frequency there, where WORD_ZIPF or more}; every word asked is kept (an empty dict: no
 # list holds it so), so a second fit (a test, a re-run in one process) reads no list again for it.
@@ -31,14 +35,13 @@ _LEVELS: dict[str, dict[str, float]] = {}
 
 
 class CanonicalRanks:
-    """Sort keys for a group's spellings, the canonical first: one a person already chose (they accepted another tag
-    into it in review.csv: their decision, not this rule, names the group, and a re-run under a changed rule never
-    turns their merge around), then one written in the collection's language, then the most used, then
-    alphabetically (a tie never hangs on the order tags were read)."""
+    """Sort keys for a group's spellings, the canonical first: one a person already chose (chosen: they merged another
+    tag into it, review.csv's accepted rows and aliases.txt, review.chosen_canonicals: their decision, not this rule,
+    names the group, and a re-run under a changed rule never turns their merge around), then one written in the
+    collection's language, then the most used, then alphabetically (a tie never hangs on the order tags were read)."""
 
     def __init__(self, vocabulary: Sequence[str], counts: Sequence[int], chosen: Collection[str] = frozenset()):
         self.vocabulary, self.counts, self.chosen = vocabulary, counts, frozenset(chosen)
-        self.position = {tag: index for index, tag in enumerate(vocabulary)}
         self._sample: list[str] | None = None
         self._languages: frozenset[str] | None = None
 
@@ -57,24 +60,15 @@ class CanonicalRanks:
     def ask(self, indices) -> None:
         """Reads wordfreq's lists for these tags' words not read yet, in one pass (the first time with the sample
         the collection's languages are read from): ask for every tag to be ranked before ranking them one by one."""
-        tags = [self.vocabulary[index] for index in indices]
-        if self._sample is None:
-            self._sample = [tag for tag in sorted(self.vocabulary, key=lambda t: (-int(self.counts[self.position[t]]), t))
-                            if tag_words(tag) is not None][:SAMPLED_TAGS]
-            tags += self._sample
-        words = {word for tag in tags for word in (tag_words(tag) or ())} - _LEVELS.keys()
-        if words:
-            found = zipf_by_language(words, WORD_ZIPF)
-            _LEVELS.update((word, found.get(word, {})) for word in words)
+        self._ask_tags([self.vocabulary[index] for index in indices])
 
     def languages(self) -> frozenset[str]:
-        """The collection's languages (see the module); empty where none of its sampled tags has a home."""
+        """The collection's languages (see the module); empty where none has enough of its sampled tags."""
         if self._languages is None:
-            self.ask([])
+            self._ask_tags([])
             homes = Counter(home for home in map(self.home, self._sample) if home)
-            total = sum(homes.values())
             self._languages = frozenset(language for language, count in homes.items()
-                                        if count >= LANGUAGE_SHARE * total)
+                                        if count >= max(LANGUAGE_SHARE * len(self._sample), MIN_HOME_TAGS))
         return self._languages
 
     def home(self, tag: str) -> str | None:
@@ -94,7 +88,17 @@ class CanonicalRanks:
         words = tag_words(tag)
         if not words:
             return {}
-        self.ask([self.position[tag]])
+        self._ask_tags([tag])
         listed = [_LEVELS[word] for word in words]
         return {language: min(levels[language] for levels in listed)
                 for language in set.intersection(*(set(levels) for levels in listed))}
+
+    def _ask_tags(self, tags: list[str]) -> None:
+        if self._sample is None:
+            order = sorted(range(len(self.vocabulary)), key=lambda i: (-int(self.counts[i]), self.vocabulary[i]))
+            self._sample = [self.vocabulary[index] for index in order[:SAMPLED_TAGS]]
+            tags = tags + self._sample
+        words = {word for tag in tags for word in (tag_words(tag) or ())} - _LEVELS.keys()
+        if words:
+            found = zipf_by_language(words, WORD_ZIPF)
+            _LEVELS.update((word, found.get(word, {})) for word in words)

@@ -266,10 +266,10 @@ class CombinedVariants:
                     group_of[member] = merged
         if self.probe_ is not None:
             self._leave_one_out(group_of, tag_vectors, vocabulary)
-        self.canonical_ranks_ = CanonicalRanks(vocabulary, counts, self.chosen_canonicals_)
-        grouped = [tag for tag, members in group_of.items() if len(members) > 1]
-        if grouped:  # wordfreq's lists read once for every group (none read where nothing is grouped)
-            self.canonical_ranks_.ask(grouped)
+        self.canonical_ranks_, self._canonical_ranks_asked = CanonicalRanks(vocabulary, counts,
+                                                                            self.chosen_canonicals_), False
+        if any(len(members) > 1 for members in group_of.values()):
+            self._ask_canonical_ranks()
         groups, seen = [], set()
         for members in group_of.values():
             if len(members) < 2 or id(members) in seen:
@@ -391,10 +391,18 @@ class CombinedVariants:
         alike_listed, alike_left_out = self._listed(alike, flags, group_of, vocabulary)
         self.near_misses_left_out_ = dict(left_out + alike_left_out)
         pairs = [(int(self.evidence_.first[index]), int(self.evidence_.second[index])) for index in listed + alike_listed]
-        if pairs:  # the lists read once for every row
-            self.canonical_ranks_.ask([tag for pair in pairs for tag in pair])
+        if pairs:
+            self._ask_canonical_ranks()
         return [self._near_miss(index, *self.canonical_ranks_.ordered(pair), flags, answers, vocabulary, counts)
                 for index, pair in zip(listed + alike_listed, pairs)]
+
+    def _ask_canonical_ranks(self) -> None:
+        """wordfreq's lists read once a fit, for every tag of a candidate pair (a group's member or a near miss's: a
+        pass over the lists costs the same however many words it asks), and only where a group or a near miss is
+        named."""
+        if not self._canonical_ranks_asked:
+            self.canonical_ranks_.ask(np.unique(np.r_[self.evidence_.first, self.evidence_.second]))
+            self._canonical_ranks_asked = True
 
     def _listed(self, order, flags, group_of, vocabulary) -> tuple[list[int], Counter]:
         """The near misses among the pairs in order (their indices), at most near_misses of each kind (flag), and how

@@ -275,6 +275,17 @@ def earlier_aliases(run_dir: Path) -> dict[str, str]:
     return {variant: canonical for _, variant, canonical in parse_aliases(read_user_text(path), path)}
 
 
+def chosen_canonicals(run_dir: Path, decisions: dict[tuple[str, str], str]) -> set[str]:
+    """The tags a person merged others into and kept: the canonicals of accepted rows (review.csv) and of earlier
+    rounds' merges (aliases.txt: an applied row leaves review.csv once prepare.py has merged its variant), at the
+    ends of their chains (accepting dog -> dogs and dogs -> d0g chose d0g, not dogs). Each names its group in the
+    next runs (tagger.variants.canonical)."""
+    merges = {**earlier_aliases(run_dir),
+              **{variant: canonical.strip() for (variant, canonical), decision in decisions.items()
+                 if decision == "accept"}}
+    return set(merges.values()) - set(merges)
+
+
 def accepted_rows(run_dir: Path, earlier: dict[str, str]) -> dict[str, str]:
     """variant -> canonical of every accepted row of review.csv, each checked; refusals name their lines.
 

@@ -16,7 +16,7 @@ from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.rule import (
     GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER,
 )
-from tagger.variants.review import previous_decisions, write_rejected, write_review
+from tagger.variants.review import chosen_canonicals, previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     embeddings = runfolder.read_embeddings(run_dir, manifest)
 
     decisions, rejected = previous_decisions(run_dir)
-    chosen = {canonical for (_, canonical), decision in decisions.items() if decision == "accept"}
+    chosen = chosen_canonicals(run_dir, decisions)
     tag_images = manifest.tag_image_matrix(vocabulary)
     tag_count, kept = len(vocabulary), distinguishable_tags(tag_images)
     vocabulary, counts, tag_images = [vocabulary[i] for i in kept], [counts[i] for i in kept], tag_images[kept]
