@@ -678,8 +678,20 @@ def evaluate(label: str, rows, embeddings, plan, min_count: int, head_kernel=Non
               "calibration": calibration(proposed_confidences(combined.groups_), pairs),
               "flagged_spelling_only": sum("spelling only" in f for g in combined.groups_ for f in g.flags[1:]),
               "near_misses": len(combined.near_misses_),
+              "canonicals": canonical_kinds(combined.groups_, plan),
               "pairs": scored_pairs(combined, pairs)}
     return result
+
+
+def canonical_kinds(groups, plan: dict) -> dict[str, int]:
+    """How many of the combined method's groups each kind of spelling names (its canonical): the concept's own
+    ("original"), an injected one (misspelling, leetspeak, plural, translation, ...), or a tag no plan made ("not
+    planted"). Accepting a group renames its other tags to the canonical: one named by a misspelling would spread it."""
+    kind_of: dict[str, str] = {}
+    for spellings in plan.values():
+        for spelling, kind in spellings:
+            kind_of.setdefault(normalize(spelling), kind)
+    return dict(sorted(Counter(kind_of.get(group.canonical, "not planted") for group in groups).items()))
 
 
 def scored_pairs(combined, truth: dict) -> list[dict]:
@@ -722,6 +734,11 @@ def print_table(results: list[dict]) -> None:
               f"| {cell(d['precision'])} | {cell(d['recall'])} | {cell(d['f1'])} "
               f"| {cell(cal['true_share_at_0.9'])} ({cal['pairs_at_0.9']}) | {bins} | {r['flagged_spelling_only']} "
               f"| {r['near_misses']} |")
+    named = Counter()
+    for r in results:
+        named.update(r.get("canonicals", {}))
+    print("\ncombined groups named by (their canonical's kind): "
+          + ", ".join(f"{kind} {count}" for kind, count in sorted(named.items(), key=lambda item: -item[1])))
     proposed = [pair for r in results for pair in r["combined"]["wrong_merges"]]
     print(f"\ncombined wrong merges: {len(proposed)}")
     for r in results:
