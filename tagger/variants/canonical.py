@@ -40,8 +40,12 @@ class CanonicalRanks:
     names the group, and a re-run under a changed rule never turns their merge around), then one written in the
     collection's language, then the most used, then alphabetically (a tie never hangs on the order tags were read)."""
 
-    def __init__(self, vocabulary: Sequence[str], counts: Sequence[int], chosen: Collection[str] = frozenset()):
+    def __init__(self, vocabulary: Sequence[str], counts: Sequence[int], chosen: Collection[str] = frozenset(),
+                 ask=()):
+        """ask: indices of every tag that may be ranked, read with the first ranking in one pass over wordfreq's
+        lists (a pass costs the same however many words it asks; none is made where nothing is ranked)."""
         self.vocabulary, self.counts, self.chosen = vocabulary, counts, frozenset(chosen)
+        self._pending = [vocabulary[index] for index in ask]
         self._sample: list[str] | None = None
         self._languages: frozenset[str] | None = None
 
@@ -52,15 +56,10 @@ class CanonicalRanks:
     def ordered(self, indices) -> list[int]:
         """indices (into the vocabulary) with the canonical first, then the rest by use (most used first)."""
         indices = list(indices)
-        self.ask(indices)
+        self._ask_tags([self.vocabulary[index] for index in indices])
         canonical = min(indices, key=self.key)
         return [canonical] + sorted((index for index in indices if index != canonical),
                                     key=lambda index: (-int(self.counts[index]), self.vocabulary[index]))
-
-    def ask(self, indices) -> None:
-        """Reads wordfreq's lists for these tags' words not read yet, in one pass (the first time with the sample
-        the collection's languages are read from): ask for every tag to be ranked before ranking them one by one."""
-        self._ask_tags([self.vocabulary[index] for index in indices])
 
     def languages(self) -> frozenset[str]:
         """The collection's languages (see the module); empty where none has enough of its sampled tags."""
@@ -94,6 +93,9 @@ class CanonicalRanks:
                 for language in set.intersection(*(set(levels) for levels in listed))}
 
     def _ask_tags(self, tags: list[str]) -> None:
+        """Reads wordfreq's lists for these tags' words not read yet (with the pending ones and, the first time, the
+        sample the collection's languages are read from)."""
+        tags, self._pending = tags + self._pending, []
         if self._sample is None:
             order = sorted(range(len(self.vocabulary)), key=lambda i: (-int(self.counts[i]), self.vocabulary[i]))
             self._sample = [self.vocabulary[index] for index in order[:SAMPLED_TAGS]]

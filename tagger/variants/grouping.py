@@ -51,9 +51,7 @@ class DBSCANVariants:
         else:
             self.labels_ = DBSCAN(eps=self.eps, min_samples=self.min_samples, metric="cosine").fit(tag_vectors).labels_
         self.groups_ = []
-        ranks = CanonicalRanks(vocabulary, counts, chosen_canonicals)
-        if (self.labels_ >= 0).any():
-            ranks.ask(np.flatnonzero(self.labels_ >= 0))
+        ranks = CanonicalRanks(vocabulary, counts, chosen_canonicals, ask=np.flatnonzero(self.labels_ >= 0))
         for label in sorted(set(self.labels_) - {-1}):
             # The canonical: the spelling of the collection's language, then the most used (tagger.variants.canonical).
             ordered = ranks.ordered(np.flatnonzero(self.labels_ == label))
@@ -266,10 +264,9 @@ class CombinedVariants:
                     group_of[member] = merged
         if self.probe_ is not None:
             self._leave_one_out(group_of, tag_vectors, vocabulary)
-        self.canonical_ranks_, self._canonical_ranks_asked = CanonicalRanks(vocabulary, counts,
-                                                                            self.chosen_canonicals_), False
-        if any(len(members) > 1 for members in group_of.values()):
-            self._ask_canonical_ranks()
+        # Every tag of a candidate pair, a group's member or a near miss's, read in one pass at the first ranking.
+        self.canonical_ranks_ = CanonicalRanks(vocabulary, counts, self.chosen_canonicals_,
+                                               ask=np.unique(np.r_[self.evidence_.first, self.evidence_.second]))
         groups, seen = [], set()
         for members in group_of.values():
             if len(members) < 2 or id(members) in seen:
@@ -390,19 +387,9 @@ class CombinedVariants:
             flags[index] = NEVER_TOGETHER
         alike_listed, alike_left_out = self._listed(alike, flags, group_of, vocabulary)
         self.near_misses_left_out_ = dict(left_out + alike_left_out)
-        pairs = [(int(self.evidence_.first[index]), int(self.evidence_.second[index])) for index in listed + alike_listed]
-        if pairs:
-            self._ask_canonical_ranks()
-        return [self._near_miss(index, *self.canonical_ranks_.ordered(pair), flags, answers, vocabulary, counts)
-                for index, pair in zip(listed + alike_listed, pairs)]
-
-    def _ask_canonical_ranks(self) -> None:
-        """wordfreq's lists read once a fit, for every tag of a candidate pair (a group's member or a near miss's: a
-        pass over the lists costs the same however many words it asks), and only where a group or a near miss is
-        named."""
-        if not self._canonical_ranks_asked:
-            self.canonical_ranks_.ask(np.unique(np.r_[self.evidence_.first, self.evidence_.second]))
-            self._canonical_ranks_asked = True
+        return [self._near_miss(index, *self.canonical_ranks_.ordered(
+                    (self.evidence_.first[index], self.evidence_.second[index])), flags, answers, vocabulary, counts)
+                for index in listed + alike_listed]
 
     def _listed(self, order, flags, group_of, vocabulary) -> tuple[list[int], Counter]:
         """The near misses among the pairs in order (their indices), at most near_misses of each kind (flag), and how
