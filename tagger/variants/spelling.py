@@ -20,7 +20,8 @@ from functools import lru_cache
 from rapidfuzz.distance import OSA
 
 LEETSPEAK = str.maketrans({"0": "o", "3": "e", "4": "a", "1": "i", "5": "s", "7": "t", "@": "a", "$": "s"})
-SEPARATORS = re.compile(r"[\s_\-.]+")
+# Hyphens as word processors and phones type them (‐ ‑ ‒ – — ―, and the minus sign) separate words as - does.
+SEPARATORS = re.compile(r"[\s_\-.\u2010-\u2015\u2212]+")
 # An apostrophe after a letter is left out as often as typed (`rock'n'roll`, `girls' frontline`); one after a
 # sign is part of an emoticon (`:'(` is not `:(`, `:'d` is not `:d`) and stays.
 APOSTROPHES = re.compile(r"(?<=[^\W\d_])['’‘`]")
