@@ -18,7 +18,7 @@ from sklearn.preprocessing import normalize
 from tagger.neighbours import nearest_rows
 from tagger.variants.rule import PairEvidence
 from tagger.variants.spelling import spelling_keys, spelling_similarity
-from tagger.variants.words import slips_of_words
+from tagger.variants.words import slips_of_words, words_one_slip_apart
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
@@ -234,7 +234,22 @@ def pair_cosines(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> 
     return cosines
 
 
-def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None) -> PairEvidence:
+def pair_words_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spelling: np.ndarray,
+                     slip: np.ndarray, ranks) -> np.ndarray:
+    """Whether the two tags of each pair are words of the collection's language one slip apart
+    (tagger.variants.words.words_one_slip_apart; ranks: the collection's CanonicalRanks, which know its languages);
+    asked only of pairs near in spelling, not one key, and no slip of a word, in a collection with a language."""
+    asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0) & ~slip)
+    apart = np.zeros(len(first), bool)
+    if len(asked) and ranks.languages():
+        pairs = list(zip(first[asked].tolist(), second[asked].tolist()))
+        judged = words_one_slip_apart(vocabulary, pairs, ranks.written_in_language)
+        apart[asked] = [judged[pair] for pair in pairs]
+    return apart
+
+
+def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None, ranks=None) -> PairEvidence:
+    """ranks: the collection's CanonicalRanks, which know its languages (PairEvidence.words_apart); None: not asked."""
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
     evidence = PairEvidence(
         first=first, second=second,
@@ -247,6 +262,9 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         rarer_images=cooccurrence.rarer_counts(first, second).astype(np.float64),
     )
     evidence.slip = pair_slips(vocabulary, first, second, evidence.spelling)
+    if ranks is not None:
+        evidence.words_apart = pair_words_apart(vocabulary, first, second, evidence.spelling, evidence.slip,
+                                                ranks).astype(np.float64)
     if probe is not None:
         evidence.probe = probe(evidence)
     return evidence

@@ -150,10 +150,13 @@ class CombinedVariants:
         self.timings_["probe null"], clock = time.perf_counter() - clock, time.perf_counter()
         self.never_alone_ = np.zeros(len(vocabulary), bool)
         self.typing_habit_ = None
+        self.chosen_canonicals_ = frozenset(chosen_canonicals)
+        # Every tag of a candidate pair, a group's member or a near miss's, read in one pass at the first ranking
+        # (or the first pair asked whether it is two words of the collection's language).
+        self.canonical_ranks_ = CanonicalRanks(vocabulary, counts, self.chosen_canonicals_, ask=np.unique(pairs))
         self.evidence_ = self._evidence(pairs[:, 0], pairs[:, 1], tag_vectors, vocabulary)
         self.rejected_ = {frozenset(pair) for pair in rejected_pairs}
         self.accepted_ = {frozenset(pair) for pair in accepted_pairs} - self.rejected_
-        self.chosen_canonicals_ = frozenset(chosen_canonicals)
         self.typing_habit_ = typing_habit(self.evidence_, self._scores(self.evidence_, vocabulary), self.min_score)
         self.evidence_.typing_habit = self.typing_habit_
         self.scores_ = self._scores(self.evidence_, vocabulary)
@@ -170,7 +173,8 @@ class CombinedVariants:
 
     def _evidence(self, first, second, tag_vectors, vocabulary) -> PairEvidence:
         evidence = pair_evidence(first, second, tag_vectors, vocabulary, self.cooccurrence_,
-                                 probe=self._probe_pairs if self.probe_ is not None else None)
+                                 probe=self._probe_pairs if self.probe_ is not None else None,
+                                 ranks=self.canonical_ranks_)
         if self.never_alone_.any():
             evidence.names_alone = (~(self.never_alone_[evidence.first] | self.never_alone_[evidence.second])).astype(
                 np.float64)
@@ -264,9 +268,6 @@ class CombinedVariants:
                     group_of[member] = merged
         if self.probe_ is not None:
             self._leave_one_out(group_of, tag_vectors, vocabulary)
-        # Every tag of a candidate pair, a group's member or a near miss's, read in one pass at the first ranking.
-        self.canonical_ranks_ = CanonicalRanks(vocabulary, counts, self.chosen_canonicals_,
-                                               ask=np.unique(np.r_[self.evidence_.first, self.evidence_.second]))
         groups, seen = [], set()
         for members in group_of.values():
             if len(members) < 2 or id(members) in seen:

@@ -62,6 +62,9 @@ class PairEvidence:
     probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
     text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
     slip: np.ndarray | None = None  # one tag is a slip of the other, a word (tagger.variants.words; None: not asked)
+    # 1 where both tags are words of the collection's language one slip apart (`white pants` / `white panties`):
+    # spelling alone does not propose them (None: not asked, the collection has no language)
+    words_apart: np.ndarray | None = None
     # 1 where each tag names images by itself (CombinedVariants.never_alone_), 0 where one never does: its shared use
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
@@ -188,7 +191,10 @@ class PairEvidence:
         # Spelling alone: 0.6, proposed but flagged; not where the pair is typed together beyond the collection's
         # habit and the images do not vouch for it (the overlap counts against a spelling link only so).
         together = self.typed_together()
-        spelling_case = spelled * (0.6 + 0.3 * images_agree) * (1 - together * (1 - images_agree))
+        # Two words of the collection's language one slip apart are two words more often than one typed wrong: the
+        # spelling adds to the images' agreement, and alone proposes nothing (listed as spelled alike).
+        alone = 0.6 if self.words_apart is None else 0.6 * (1 - self.words_apart)
+        spelling_case = spelled * (alone + 0.3 * images_agree) * (1 - together * (1 - images_agree))
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled) * (1 - named_twice)) ** 2
         return {"meaning": meaning, "strength": strength, "spelled": spelled,

@@ -5,7 +5,8 @@ Near spellings say different things on different pairs. `windw` / `window`, `bui
 `long hair`: one side is no word at all, so what else would it name? (Not `gass` / `grass`: `gass` is Norwegian.)
 `rod` / `road`, `cup` / `cap`, `shirt lift` / `skirt lift`: both are words, and two words one slip apart are more
 often two concepts. The spelling rule counts a slip from a word as much as an undone plural (PairEvidence.parts); a
-pair of two words, or of two non-words (names: `asuka` / `asuna`), keeps its plain spelling similarity.
+pair of two words, or of two non-words (names: `asuka` / `asuna`), keeps its plain spelling similarity, and two words
+of the collection's language (words_one_slip_apart) are not proposed on it alone.
 
 A word is a word of some language in wordfreq's lists (used at least once in a million words of text, Zipf
 3, in any of its 40-odd languages, so a translation, `tabel`, Dutch for table, is a word and not a slip of
@@ -183,4 +184,20 @@ def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
     is_word = {index: min(zipf[word] for word in words[index]) >= WORD_ZIPF for pair in judged for index in pair}
     has_slip = {index: min(zipf[word] for word in words[index]) < SLIP_ZIPF for pair in judged for index in pair}
     return {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a])
+            for a, b in pairs}
+
+
+def words_one_slip_apart(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language,
+                         min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
+    """For each pair (indices into vocabulary): whether both tags are written in the collection's language
+    (written_in_language: CanonicalRanks.written_in_language, every word a word of one of its languages) and one
+    slip apart, the longer at least min_letters letters with a plural undone, as slips_of_words judges its pairs:
+    `white pants` / `white panties`, `stairs` / `stars`. A slip that spells another word of the language is another
+    word more often than a slip."""
+    pairs = list(pairs)
+    words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
+    return {(a, b): words[a] is not None and words[b] is not None
+            and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
+            and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b])
+            and one_slip_apart(vocabulary[a], vocabulary[b])
             for a, b in pairs}
