@@ -20,9 +20,10 @@ SLIP_OF_A_WORD = "spelling only: a slip of a word, check"  # one tag a word, the
 NEAR_MISS = "near miss"
 IMAGES_DIFFER = "near miss: images tell them apart"
 # Linked by spelling, too weakly for the spelling alone to reach the near misses (`gass` / `grass`: one letter of five
-# missing, spelled 0.43, scoring 0.23-0.26 on coco128), and the images neither confirm nor tell them apart: a typo of
-# a tag with few images looks so, and so do distinct words one letter apart (`door` / `odor`). Listed for review,
-# never merged: the person who knows the words decides.
+# missing, spelled 0.43, scoring 0.23-0.26 on coco128), or two words of the collection's language one slip apart,
+# which spelling alone never proposes (PairEvidence.words_apart: `white pants` / `white panties`), and the images
+# neither confirm nor tell them apart: a typo of a tag with few images looks so, and so do distinct words one letter
+# apart (`door` / `odor`). Listed for review, never merged: the person who knows the words decides.
 SPELLED_ALIKE = "near miss: spelled alike, images unsure"
 # Alike in images and company, never typed on one image, no spelling link, and too few images for the probe to
 # decide: how a translation or synonym of a rare tag looks. Listed for review (ranked by meaning), never merged:
