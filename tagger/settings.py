@@ -85,9 +85,7 @@ class DataSettings(BaseModel):
     min_tag_occurrences: int = Field(10, ge=1, description="Drop tags used on fewer images than this.")
     trim: bool = Field(True, description="Strip spaces around tags and collapse inner runs of spaces.")
     casefold: bool = Field(True, description="Compare tags case-insensitively (stored case-folded).")
-    fold_separators: bool = Field(
-        True, description="Underscores and hyphens (also – and — as word processors type them) between words become "
-                          "one space.")
+    fold_separators: bool = Field(True, description="Underscores and hyphens between words become one space.")
     validation_fraction: float = Field(0.1, gt=0.0, lt=1.0, description="Share of images held out for validation (prepare.py warns when they hold under half of the kept tags).")
     check_images: bool = Field(True, description="Decode every image once and skip the ones that fail.")
     max_broken_fraction: float = Field(

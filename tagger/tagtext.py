@@ -9,9 +9,7 @@ from pathlib import Path
 from tagger.errors import TaggerError
 from tagger.textfiles import read_user_text
 
-# Underscores and hyphens, also the hyphens and dashes word processors and phones type (U+2010-2015): `t–shirt` is
-# `t-shirt` is `t shirt`.
-SEPARATOR_BETWEEN_WORDS = re.compile(r"(?<=\w)[_\-\u2010-\u2015]+(?=\w)")
+SEPARATOR_BETWEEN_WORDS = re.compile(r"(?<=\w)[_\-]+(?=\w)")
 SPACES = re.compile(r"\s+")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 

@@ -10,7 +10,6 @@ from test_review_loop import prepare_and_cluster
 from tagger import runfolder
 from tagger.cli import main
 from tagger.files import read_csv, write_csv
-from tagger.tagtext import TagNormalizer
 
 RLO, ZWSP = "\u202e", "\u200b"
 HOSTILE = ["=hyperlink(\"http://x\")", "+1", "-2", "@sum(a1)", "'quoted", f"ab{RLO}cd", f"zero{ZWSP}width", "plain"]
@@ -72,10 +71,3 @@ def test_cluster_tags_shows_invisible_characters_in_the_terminal_and_page_but_ke
     review = runfolder.read_csv(run_dir / "review.csv")
     assert set(review["variant"]) | set(review["canonical"]) >= {f"do{RLO}gs", f"au{ZWSP}to"}
     assert np.isin([f"do{RLO}gs"], runfolder.read_vocabulary(run_dir)).all()
-
-
-def test_dashes_a_word_processor_types_separate_words_as_a_hyphen_does():
-    normalize = TagNormalizer()
-    assert {normalize(tag) for tag in ("T-Shirt", "t\u2013shirt", "t\u2014shirt", "t\u2010shirt", "t_shirt")} == {"t shirt"}
-    assert normalize(":-)") == ":-)" and normalize("\u2013 left") == "\u2013 left"  # not between words: kept
-    assert TagNormalizer(fold_separators=False)("t\u2013shirt") == "t\u2013shirt"
