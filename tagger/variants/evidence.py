@@ -238,10 +238,11 @@ def pair_words_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarra
                      slip: np.ndarray, ranks) -> np.ndarray:
     """Whether the two tags of each pair are words of the collection's language one slip apart
     (tagger.variants.words.words_one_slip_apart; ranks: the collection's CanonicalRanks, which know its languages);
-    asked only of pairs near in spelling, not one key, and no slip of a word, in a collection with a language."""
+    asked only of pairs near in spelling, not one key, and no slip of a word (a collection with no language has none:
+    written_in_language is false for every tag)."""
     asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0) & ~slip)
     apart = np.zeros(len(first), bool)
-    if len(asked) and ranks.languages():
+    if len(asked):
         pairs = list(zip(first[asked].tolist(), second[asked].tolist()))
         judged = words_one_slip_apart(vocabulary, pairs, ranks.written_in_language)
         apart[asked] = [judged[pair] for pair in pairs]

@@ -64,7 +64,7 @@ class PairEvidence:
     text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
     slip: np.ndarray | None = None  # one tag is a slip of the other, a word (tagger.variants.words; None: not asked)
     # 1 where both tags are words of the collection's language one slip apart (`white pants` / `white panties`):
-    # spelling alone does not propose them (None: not asked, the collection has no language)
+    # spelling alone does not propose them (None: not asked: the DBSCAN baseline, evidence made by hand)
     words_apart: np.ndarray | None = None
     # 1 where each tag names images by itself (CombinedVariants.never_alone_), 0 where one never does: its shared use
     # is then no second name the images can vouch for (None: both do)

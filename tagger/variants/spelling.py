@@ -140,9 +140,8 @@ def folded_key(text: str, reading=singular) -> str:
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
     irregular_or_plain_singular: an irregular English plural read as one where a word is one)."""
     words = [reading(word.translate(LEETSPEAK)) for word in plain_words(text)]
-    # Doubled letters undone after the words are joined: a compound typed as one word doubles a letter where its
-    # words meet (`thighhighs`, `nighttime`), as the spaced form does once joined.
-    return DOUBLED_LETTERS.sub(r"\1", "".join(words))
+    # In each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^` `^^^`.
+    return "".join(DOUBLED_LETTERS.sub(r"\1", word) for word in words)
 
 
 @lru_cache(maxsize=200_000)

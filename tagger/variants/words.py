@@ -196,8 +196,9 @@ def words_one_slip_apart(vocabulary: list[str], pairs: Iterable[tuple[int, int]]
     word more often than a slip."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
+    # The language last: it reads wordfreq's lists, which no pair failing the rest needs.
     return {(a, b): words[a] is not None and words[b] is not None
             and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
-            and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b])
             and one_slip_apart(vocabulary[a], vocabulary[b])
+            and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b])
             for a, b in pairs}
