@@ -18,7 +18,7 @@ from sklearn.preprocessing import normalize
 from tagger.neighbours import nearest_rows
 from tagger.variants.rule import PairEvidence
 from tagger.variants.spelling import spelling_keys, spelling_similarity
-from tagger.variants.words import slips_of_words, words_one_slip_apart
+from tagger.variants.words import slip_links
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
@@ -178,18 +178,6 @@ def pair_spelling(vocabulary: list[str], first: np.ndarray, second: np.ndarray) 
     return np.array([spelling_similarity(vocabulary[a], vocabulary[b]) for a, b in zip(first, second)], np.float64)
 
 
-def pair_slips(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spelling: np.ndarray) -> np.ndarray:
-    """Whether one tag of each pair is a slip of the other, a word (tagger.variants.words); asked only of pairs
-    near in spelling and not already one key (one slip leaves at least half of a three-letter key)."""
-    asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0))
-    slips = np.zeros(len(first), bool)
-    if len(asked):
-        pairs = list(zip(first[asked].tolist(), second[asked].tolist()))
-        judged = slips_of_words(vocabulary, pairs)
-        slips[asked] = [judged[pair] for pair in pairs]
-    return slips
-
-
 def tag_mean_embeddings(tag_images: sparse.csr_matrix, embeddings: np.ndarray, center: bool,
                         head_kernel: np.ndarray | None = None) -> np.ndarray:
     """Each tag's mean image embedding, L2-normalized.
@@ -234,19 +222,19 @@ def pair_cosines(vectors: np.ndarray, first: np.ndarray, second: np.ndarray) -> 
     return cosines
 
 
-def pair_words_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spelling: np.ndarray,
-                     slip: np.ndarray, ranks) -> np.ndarray:
-    """Whether the two tags of each pair are words of the collection's language one slip apart
-    (tagger.variants.words.words_one_slip_apart; ranks: the collection's CanonicalRanks, which know its languages);
-    asked only of pairs near in spelling, not one key, and no slip of a word (a collection with no language has none:
-    written_in_language is false for every tag)."""
-    asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0) & ~slip)
-    apart = np.zeros(len(first), bool)
+def pair_slip_links(vocabulary: list[str], first: np.ndarray, second: np.ndarray, spelling: np.ndarray,
+                    ranks=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per pair, what its one slip says (tagger.variants.words.slip_links): one tag a slip of the other, a word; and
+    both words of the collection's language (ranks: its CanonicalRanks, which know its languages; None: not asked, and
+    None returned). Asked only of pairs near in spelling and not already one key (one slip leaves at least half of a
+    three-letter key)."""
+    asked = np.flatnonzero((spelling >= 0.5) & (spelling < 1.0))
+    slips, apart = np.zeros(len(first), bool), np.zeros(len(first), bool)
     if len(asked):
         pairs = list(zip(first[asked].tolist(), second[asked].tolist()))
-        judged = words_one_slip_apart(vocabulary, pairs, ranks.written_in_language)
-        apart[asked] = [judged[pair] for pair in pairs]
-    return apart
+        slip, words = slip_links(vocabulary, pairs, None if ranks is None else ranks.written_in_language)
+        slips[asked], apart[asked] = [slip[pair] for pair in pairs], [words[pair] for pair in pairs]
+    return slips, (None if ranks is None else apart.astype(np.float64))
 
 
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None, ranks=None) -> PairEvidence:
@@ -262,10 +250,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         overlap=cooccurrence.overlap(first, second),
         rarer_images=cooccurrence.rarer_counts(first, second).astype(np.float64),
     )
-    evidence.slip = pair_slips(vocabulary, first, second, evidence.spelling)
-    if ranks is not None:
-        evidence.words_apart = pair_words_apart(vocabulary, first, second, evidence.spelling, evidence.slip,
-                                                ranks).astype(np.float64)
+    evidence.slip, evidence.words_apart = pair_slip_links(vocabulary, first, second, evidence.spelling, ranks)
     if probe is not None:
         evidence.probe = probe(evidence)
     return evidence

@@ -169,11 +169,15 @@ def one_slip_apart(first: str, second: str) -> bool:
     return False
 
 
-def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
-                   min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
-    """For each pair (indices into vocabulary): whether one tag is a slip of the other, a word: every word of one
-    tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF, the two one slip apart, and the longer at least
-    min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py asks other lengths)."""
+def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language=None,
+               min_letters: int = MIN_SLIP_LETTERS) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
+    """For each pair (indices into vocabulary), what its one slip says, judged once: (a slip of a word: every word of
+    one tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF; two words: both tags written in the collection's
+    language, `white pants` / `white panties`, `stairs` / `stars`, where a slip that spells another word of the
+    language is another word more often than a slip). Both ask the two tags one slip apart, the longer at least
+    min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py asks other lengths).
+    written_in_language: CanonicalRanks.written_in_language (every word a word of one of the collection's languages);
+    None: two words are not asked (all false)."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
     judged = {(a, b) for a, b in pairs
@@ -183,22 +187,20 @@ def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
     zipf = listed_zipf({word for a, b in judged for word in (*words[a], *words[b])}) if judged else {}
     is_word = {index: min(zipf[word] for word in words[index]) >= WORD_ZIPF for pair in judged for index in pair}
     has_slip = {index: min(zipf[word] for word in words[index]) < SLIP_ZIPF for pair in judged for index in pair}
-    return {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a])
-            for a, b in pairs}
+    slip = {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
+    # The language read only for the pairs judged (it reads wordfreq's lists, which no other pair needs).
+    apart = {(a, b): written_in_language is not None and (a, b) in judged and not slip[(a, b)]
+             and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b]) for a, b in pairs}
+    return slip, apart
+
+
+def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
+                   min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
+    """For each pair: whether one tag is a slip of the other, a word (slip_links)."""
+    return slip_links(vocabulary, pairs, min_letters=min_letters)[0]
 
 
 def words_one_slip_apart(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language,
                          min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
-    """For each pair (indices into vocabulary): whether both tags are written in the collection's language
-    (written_in_language: CanonicalRanks.written_in_language, every word a word of one of its languages) and one
-    slip apart, the longer at least min_letters letters with a plural undone, as slips_of_words judges its pairs:
-    `white pants` / `white panties`, `stairs` / `stars`. A slip that spells another word of the language is another
-    word more often than a slip."""
-    pairs = list(pairs)
-    words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
-    # The language last: it reads wordfreq's lists, which no pair failing the rest needs.
-    return {(a, b): words[a] is not None and words[b] is not None
-            and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
-            and one_slip_apart(vocabulary[a], vocabulary[b])
-            and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b])
-            for a, b in pairs}
+    """For each pair: whether both tags are words of the collection's language one slip apart (slip_links)."""
+    return slip_links(vocabulary, pairs, written_in_language, min_letters)[1]
