@@ -19,7 +19,8 @@ from tagger.variants.review import (
     write_review,
 )
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, spelling_candidate_pairs
-from tagger.variants.rule import GROUPS_DISAGREE, IMAGES_DIFFER, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER
+from tagger.variants.rule import (GROUPS_DISAGREE, IMAGES_DIFFER, NEVER_TOGETHER, SPELLED_ALIKE, SPELLING_ONLY,
+                                  TYPED_TOGETHER)
 from tagger.variants.spelling import spelling_key, spelling_similarity
 from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_words, tag_words
 
@@ -274,6 +275,32 @@ def test_two_words_of_the_collections_language_one_slip_apart_are_not_merged_on_
     assert evidence(None).scores()[0] == pytest.approx(0.6 * (0.9 - 0.6) / 0.35)  # proposed on spelling, flagged
     two_words = evidence(np.array([1.0]))
     assert two_words.scores()[0] == 0.0 and two_words.flags(0.5) == [SPELLED_ALIKE]
+
+
+def test_a_word_before_the_last_in_another_number_is_not_merged_on_spelling_alone():
+    """English marks a tag's number on its last word (`dining tables`); a plural before it names another thing:
+    Danbooru's `leg up` / `legs up` (one leg raised or both), `arm behind back` / `arms behind back`, one spelling key
+    once plurals are undone. The spelling adds to what the images say, and alone proposes nothing; the plural of the
+    last word is proposed on spelling as before (flagged)."""
+    from tagger.variants.evidence import pair_evidence
+    from tagger.variants.spelling import number_apart
+
+    assert number_apart("leg up", "legs up") and number_apart("Arms_Behind_Back", "arm behind back")
+    assert number_apart("l3gs up", "leg up") and number_apart("feet up", "foot up")  # leetspeak, irregular plurals
+    assert not number_apart("dining table", "dining tables")  # the last word's number: a plural
+    assert not number_apart("robe rouge", "robes rouges")  # French marks both words
+    assert not number_apart("legs up", "leg uo") and not number_apart("legs up", "leggs up")  # a slip; one number
+    assert not number_apart("cat", "cats") and not number_apart("leg up", "leg up")
+
+    vocabulary = ["leg up", "legs up", "dining table", "dining tables"]
+    # Each tag on images of its own, and images that say nothing (every embedding the same): spelling alone.
+    image_tags = [[tag] for tag in vocabulary for _ in range(10)]
+    tag_images = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+    vectors = tag_mean_embeddings(tag_images, np.ones((len(image_tags), 4), np.float32), center=True)
+    evidence = pair_evidence([0, 2], [1, 3], vectors, vocabulary, CooccurrenceStats.from_tag_images(tag_images))
+    assert evidence.number_apart.tolist() == [1.0, 0.0] and evidence.spelling.tolist() == [1.0, 1.0]
+    assert evidence.scores().tolist() == [0.0, 0.6]
+    assert evidence.flags(0.5) == [SPELLED_ALIKE, SPELLING_ONLY]
 
 
 def test_rejected_pairs_are_not_proposed_again():

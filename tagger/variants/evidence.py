@@ -17,7 +17,7 @@ from sklearn.preprocessing import normalize
 
 from tagger.neighbours import nearest_rows
 from tagger.variants.rule import PairEvidence
-from tagger.variants.spelling import spelling_keys, spelling_similarity
+from tagger.variants.spelling import number_apart, spelling_keys, spelling_similarity
 from tagger.variants.words import slip_links
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
@@ -237,6 +237,16 @@ def pair_slip_links(vocabulary: list[str], first: np.ndarray, second: np.ndarray
     return slips, (None if ranks is None else apart.astype(np.float64))
 
 
+def pair_number_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarray,
+                      spelling: np.ndarray) -> np.ndarray:
+    """1 where the pair differs only in the number of a word before its last (spelling.number_apart: `leg up` /
+    `legs up`), else 0. Asked only of pairs that are one spelling key."""
+    apart = np.zeros(len(first))
+    for index in np.flatnonzero(spelling == 1.0):
+        apart[index] = number_apart(vocabulary[first[index]], vocabulary[second[index]])
+    return apart
+
+
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None, ranks=None) -> PairEvidence:
     """ranks: the collection's CanonicalRanks, which know its languages (PairEvidence.words_apart); None: not asked."""
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
@@ -251,6 +261,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         rarer_images=cooccurrence.rarer_counts(first, second).astype(np.float64),
     )
     evidence.slip, evidence.words_apart = pair_slip_links(vocabulary, first, second, evidence.spelling, ranks)
+    evidence.number_apart = pair_number_apart(vocabulary, first, second, evidence.spelling)
     if probe is not None:
         evidence.probe = probe(evidence)
     return evidence

@@ -21,7 +21,8 @@ NEAR_MISS = "near miss"
 IMAGES_DIFFER = "near miss: images tell them apart"
 # Linked by spelling, too weakly for the spelling alone to reach the near misses (`gass` / `grass`: one letter of five
 # missing, spelled 0.43, scoring 0.23-0.26 on coco128), or two words of the collection's language one slip apart,
-# which spelling alone never proposes (PairEvidence.words_apart: `white pants` / `white panties`), and the images
+# which spelling alone never proposes (PairEvidence.words_apart: `white pants` / `white panties`; nor tags differing
+# only in the number of a word before their last, PairEvidence.number_apart: `leg up` / `legs up`), and the images
 # neither confirm nor tell them apart: a typo of a tag with few images looks so, and so do distinct words one letter
 # apart (`door` / `odor`). Listed for review, never merged: the person who knows the words decides.
 SPELLED_ALIKE = "near miss: spelled alike, images unsure"
@@ -66,6 +67,9 @@ class PairEvidence:
     # 1 where both tags are words of the collection's language one slip apart (`white pants` / `white panties`):
     # spelling alone does not propose them (None: not asked: the DBSCAN baseline, evidence made by hand)
     words_apart: np.ndarray | None = None
+    # 1 where the tags differ only in the number of a word before their last (`leg up` / `legs up`: one leg raised or
+    # both): spelling alone does not propose them either (None: not asked)
+    number_apart: np.ndarray | None = None
     # 1 where each tag names images by itself (CombinedVariants.never_alone_), 0 where one never does: its shared use
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
@@ -192,9 +196,13 @@ class PairEvidence:
         # Spelling alone: 0.6, proposed but flagged; not where the pair is typed together beyond the collection's
         # habit and the images do not vouch for it (the overlap counts against a spelling link only so).
         together = self.typed_together()
-        # Two words of the collection's language one slip apart are two words more often than one typed wrong: the
-        # spelling adds to the images' agreement, and alone proposes nothing (listed as spelled alike).
-        alone = 0.6 if self.words_apart is None else 0.6 * (1 - self.words_apart)
+        # Two words of the collection's language one slip apart are two words more often than one typed wrong, and a
+        # word before the last in another number names another thing (English marks a tag's number on its last
+        # word): the spelling adds to the images' agreement, and alone proposes nothing (listed as spelled alike).
+        alone = 0.6 * np.ones(len(self.first))
+        for apart in (self.words_apart, self.number_apart):
+            if apart is not None:
+                alone = alone * (1 - apart)
         spelling_case = spelled * (alone + 0.3 * images_agree) * (1 - together * (1 - images_agree))
         support = 1 - (1 - images_agree) * (1 - spelling_case)
         score = support * (1 - distinct) * (1 - self.overlap * (1 - spelled) * (1 - named_twice)) ** 2

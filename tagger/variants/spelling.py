@@ -139,9 +139,14 @@ def folded_key(text: str, reading=singular) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
     irregular_or_plain_singular: an irregular English plural read as one where a word is one)."""
-    words = [reading(word.translate(LEETSPEAK)) for word in plain_words(text)]
-    # In each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^` `^^^`.
-    return "".join(DOUBLED_LETTERS.sub(r"\1", word) for word in words)
+    # Doubled letters undone in each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^`
+    # `^^^`.
+    return "".join(folded_word(word, reading) for word in plain_words(text))
+
+
+def folded_word(word: str, reading=as_typed) -> str:
+    """One word as folded_key reads it: leetspeak undone, read by `reading`, doubled letters undone."""
+    return DOUBLED_LETTERS.sub(r"\1", reading(word.translate(LEETSPEAK)))
 
 
 @lru_cache(maxsize=200_000)
@@ -207,3 +212,23 @@ def spelling_similarity(first: str, second: str) -> float:
             if best == 1.0:
                 return best
     return best
+
+
+def number_apart(first: str, second: str) -> bool:
+    """Whether the two tags differ only in the number of words before their last one (`leg up` / `legs up`, `arm
+    behind back` / `arms behind back`). English marks a noun phrase's number on its last word (`dining tables`); a
+    plural before it names something else, one leg raised or both, as Danbooru's distinct tags do. Not where the last
+    word differs too (`robe rouge` / `robes rouges`: French marks both), nor a slip besides."""
+    words = [plain_words(typed(tag)) for tag in (first, second)]
+    if len(words[0]) < 2 or len(words[0]) != len(words[1]) or \
+            folded_word(words[0][-1]) != folded_word(words[1][-1]):
+        return False
+    differs = False
+    for a, b in zip(words[0][:-1], words[1][:-1]):
+        if folded_word(a) == folded_word(b):
+            continue
+        if not any(folded_word(a, reading) == folded_word(b, reading)
+                   for reading in (singular, es_or_plain_singular, irregular_or_plain_singular)):
+            return False
+        differs = True
+    return differs
