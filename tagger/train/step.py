@@ -201,6 +201,7 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
 
     image_epoch = training_image_epochs(data.paths(rows), data.labels[rows], size, batch, options.seed, options.augment)
 
+    restarted = floor is not None  # the first stage starts from the restarted tag layer
     for stage_number, name, layer_count, epochs, learning_rate in finetune_stages(settings):
         plan = (step_plans or {}).get(stage_number)
         step_images = plan.images_per_step if plan else batch
@@ -222,8 +223,13 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         # can lose what stage 1 had (coco128: 0.466 -> 0.405 at learning rate 1e-3), and then it is kept.
         # Measured once, when the stage begins (a resumed stage has it in its checkpoint).
         start_map = validation_map() if checkpoint.load() is None else None
-        if start_map is not None:
+        if start_map is not None and restarted:
+            # Said so: right after stage 1's best, a lower start reads as a step back.
+            log.info(f"  starting from validation mAP {start_map:.4f}: the tag layer restarted (stage 1 fitted it to "
+                     f"random filters); stage 1's {floor.load():.4f} stays the one to beat")
+        elif start_map is not None:
             log.info(f"  starting from validation mAP {start_map:.4f}")
+        restarted = False
         history[name] = run_stage(checkpoint, tagger, hardware, learning_rate, -(-len(rows) // step_images), epochs,
                                   options, epoch_batches, validation_map, stage_number=stage_number,
                                   scaled_variables=backbone_of(tagger).trainable_variables,
