@@ -85,6 +85,10 @@ Sets (each on coco128 at every seed unless noted):
                alternates between variants). Under clutter the kind of image (which other concepts an image shows) is much
                of what varies among a concept's images, and a tag's own look a small part of each: a spelling chosen by
                kind differs from its others by a fair share of what sets the concept apart from unrelated images
+  midscale_languages  midscale_several with 40% of the images tagged in German (every tag with a German name written
+               so: `katze`, `hund`, `baum`): a translation keeps the company of its own language, never the concept's
+               other name's, and never meets the English names of what it is shown with (look-alikes included: `tisch`
+               and `chair`): breaks "a variant keeps its concept's company", which the context term leans on
   scenes       3,000 synthetic scenes (benchmarks/lookalike_scenes.py) through the same weights at 96 px: distinct
                look-alike concepts that share company and no spelling (navy / blue, disc / ring, rectangle /
                square, orange / yellow) beside variants of every kind, hundreds of images per tag, so the images
@@ -115,8 +119,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from variant_discovery import (  # noqa: E402
-    DEFAULT_TRAIN_FLAGS, INJECTED_KINDS, MAKERS, inject_variants, machine, normalize, plan_variants, score, true_pairs,
-    usable,
+    DEFAULT_TRAIN_FLAGS, INJECTED_KINDS, MAKERS, TRANSLATIONS, inject_variants, machine, normalize, plan_variants,
+    score, true_pairs, usable,
 )
 
 from tagger import runfolder  # noqa: E402
@@ -130,7 +134,8 @@ ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations"
             "together_nearspell", "accents", "shared", "reposts", "midscale", "midscale_offaxis", "midscale_lowvar",
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
             "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "midscale_rare",
-            "midscale_many", "scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "demo")
+            "midscale_many", "midscale_languages", "scenes", "scenes_nearspell", "scenes_signature",
+            "scenes_correlated", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
 # or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component); or
@@ -444,6 +449,20 @@ def variants_beside(rows, protected: set, concepts: int, min_count: int, rng: ra
     return [r for _, r in inject_variants(list(enumerate(rows)), plan, min_count, typed_twice, rng, own_share)], plan
 
 
+def typed_in_german(rows, min_count: int, rng: random.Random, share: float = 0.4):
+    """(rows, plan): `share` of the images tagged by people who write in German, every tag that has a German name
+    (TRANSLATIONS) written so on them, the rest as they were. A translation then keeps the company of its language
+    (`katze` beside `hund` and `baum`, `cat` beside `dog` and `tree`), and every German tag never meets the English
+    names of the other concepts it is shown with: the look-alikes' English and German names (`jacket` / `mantel`)
+    never meet either. The plan: each concept with both names on min_count images."""
+    german = [rng.random() < share for _ in rows]
+    rows = [[TRANSLATIONS.get(tag, tag) for tag in row] if typed else list(row) for row, typed in zip(rows, german)]
+    counts = Counter(tag for row in rows for tag in set(row))
+    plan = {concept: [(concept, "original"), (TRANSLATIONS[concept], "translation")] for concept in sorted(counts)
+            if concept in TRANSLATIONS and min(counts[concept], counts[TRANSLATIONS[concept]]) >= min_count}
+    return rows, plan
+
+
 def plan_many_spellings(counts: Counter, concepts: int, min_count: int, rng: random.Random, extra: int = 3) -> dict:
     """concept -> [(spelling, kind), ...] as plan_variants makes it, but each concept with `extra` variants of different
     kinds where it has images for them all (min_count each): a concept under four spellings, as issue 11's garment set
@@ -564,6 +583,10 @@ def make_set(name: str, seed: int, tags, embeddings, min_count: int):
         plan = plan_of_kinds(counts, ("misspelling", "leetspeak", "plural"), concepts, min_count, rng)
         rows = [r for _, r in inject_variants(list(enumerate(tags)), plan, min_count, 0.0, rng)]
         embeddings = np.random.default_rng(seed).standard_normal(embeddings.shape).astype(np.float32)
+    elif name == "midscale_languages":
+        rows, embeddings, lookalikes = midscale_features(sorted(counts), rng, "plain")
+        rows, embeddings = several_per_image(rows, embeddings, lookalikes, rng)
+        rows, plan = typed_in_german(rows, min_count, rng)
     elif name in MIDSCALE_SETS:
         layout, several, plurals, typed_twice = MIDSCALE_SETS[name]
         rare = typed_twice == "rare"
