@@ -190,19 +190,20 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         return mean_average_precision(data.labels[data.validation_rows], scores)
 
     floor = None if pretrained else StageFloor(settings.paths.run_dir, fingerprint)
+    stage_one_map = None if floor is None else floor.load()
     if floor is not None:
         # A head fitted to random filters' features (and scaled to their size, often 1e-12) carries nothing
         # into training those filters: the tag layer starts stage 2 afresh. Stage 1's model stays the one to beat
         # (the stages' own epoch 0 is the restart, whose mAP is far below it).
-        if floor.load() is None:
-            floor.save(tagger, validation_map())
+        if stage_one_map is None:
+            stage_one_map = validation_map()
+            floor.save(tagger, stage_one_map)
         start_at_tag_frequencies(tagger, data.labels[rows], zero_kernel=True)
     batch = global_batch_size(stages.batch_size, hardware.replicas, len(rows))
 
     image_epoch = training_image_epochs(data.paths(rows), data.labels[rows], size, batch, options.seed, options.augment)
 
-    restarted = floor is not None  # the first stage starts from the restarted tag layer
-    for stage_number, name, layer_count, epochs, learning_rate in finetune_stages(settings):
+    for position, (stage_number, name, layer_count, epochs, learning_rate) in enumerate(finetune_stages(settings)):
         plan = (step_plans or {}).get(stage_number)
         step_images = plan.images_per_step if plan else batch
         accumulation = plan.accumulation if plan else 1
@@ -223,13 +224,12 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         # can lose what stage 1 had (coco128: 0.466 -> 0.405 at learning rate 1e-3), and then it is kept.
         # Measured once, when the stage begins (a resumed stage has it in its checkpoint).
         start_map = validation_map() if checkpoint.load() is None else None
-        if start_map is not None and restarted:
+        if start_map is not None and floor is not None and position == 0:  # the first stage: the restarted layer
             # Said so: right after stage 1's best, a lower start reads as a step back.
             log.info(f"  starting from validation mAP {start_map:.4f}: the tag layer restarted (stage 1 fitted it to "
-                     f"random filters); stage 1's {floor.load():.4f} stays the one to beat")
+                     f"random filters); stage 1's {stage_one_map:.4f} stays the one to beat")
         elif start_map is not None:
             log.info(f"  starting from validation mAP {start_map:.4f}")
-        restarted = False
         history[name] = run_stage(checkpoint, tagger, hardware, learning_rate, -(-len(rows) // step_images), epochs,
                                   options, epoch_batches, validation_map, stage_number=stage_number,
                                   scaled_variables=backbone_of(tagger).trainable_variables,

@@ -135,6 +135,10 @@ def irregular_or_plain_singular(word: str) -> str:
     return irregular_singular(word) or singular(word)
 
 
+# The readings that undo a word's plural (spelling_keys reads each tag so, and as typed).
+PLURAL_READINGS = (singular, es_or_plain_singular, irregular_or_plain_singular)
+
+
 def folded_key(text: str, reading=singular) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
@@ -161,8 +165,8 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
-    readings = (singular, as_typed, es_or_plain_singular, irregular_or_plain_singular)
-    return tuple(dict.fromkeys(folded_key(form, reading) for reading in readings for form in forms))
+    return tuple(dict.fromkeys(folded_key(form, reading) for reading in (singular, as_typed, *PLURAL_READINGS[1:])
+                               for form in forms))
 
 
 def spelling_key(tag: str) -> str:
@@ -214,21 +218,25 @@ def spelling_similarity(first: str, second: str) -> float:
     return best
 
 
+@lru_cache(maxsize=200_000)
+def typed_words(tag: str) -> tuple[str, ...]:
+    """The tag's words as compared (typed, marks and apostrophes off): per tag once, however many pairs it is in."""
+    return tuple(plain_words(typed(tag)))
+
+
 def number_apart(first: str, second: str) -> bool:
     """Whether the two tags differ only in the number of words before their last one (`leg up` / `legs up`, `arm
     behind back` / `arms behind back`). English marks a noun phrase's number on its last word (`dining tables`); a
     plural before it names something else, one leg raised or both, as Danbooru's distinct tags do. Not where the last
     word differs too (`robe rouge` / `robes rouges`: French marks both), nor a slip besides."""
-    words = [plain_words(typed(tag)) for tag in (first, second)]
-    if len(words[0]) < 2 or len(words[0]) != len(words[1]) or \
-            folded_word(words[0][-1]) != folded_word(words[1][-1]):
+    words, others = typed_words(first), typed_words(second)
+    if len(words) < 2 or len(words) != len(others) or folded_word(words[-1]) != folded_word(others[-1]):
         return False
     differs = False
-    for a, b in zip(words[0][:-1], words[1][:-1]):
+    for a, b in zip(words[:-1], others[:-1]):
         if folded_word(a) == folded_word(b):
             continue
-        if not any(folded_word(a, reading) == folded_word(b, reading)
-                   for reading in (singular, es_or_plain_singular, irregular_or_plain_singular)):
+        if not any(folded_word(a, reading) == folded_word(b, reading) for reading in PLURAL_READINGS):
             return False
         differs = True
     return differs
