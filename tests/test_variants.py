@@ -318,6 +318,25 @@ def test_a_pair_a_person_accepted_joins_first_whatever_it_scores():
     assert sorted(sorted(group.members) for group in model.groups_) == [["auto", "car"], sorted(["d0g", other])]
 
 
+def test_where_two_merges_on_spelling_alone_cannot_both_hold_the_main_spelling_keeps_its_own():
+    """`vases` is one spelling key with `vase`, and (read as -es) with `vas`, a word one slip from `vase`: vase / vas
+    proposes nothing on spelling (two words), so vases joins one of them. Every merge on spelling alone scores 0.6;
+    the tie goes to the likelier canonical (`vase`, the most used word), whatever order the tags were read in."""
+    from tagger.variants.rule import GROUPS_DISAGREE
+
+    counts = {"vase": 40, "vases": 20, "vas": 15, "v4se": 15}
+    for spellings in (["vase", "vases", "vas", "v4se"], ["vas", "v4se", "vases", "vase"]):
+        vocabulary = spellings + ENGLISH_TAGS
+        tag_counts = [counts.get(tag, 30) for tag in vocabulary]
+        tag_images = disjoint_tag_images(tag_counts)
+        # Images that say nothing (every embedding the same): spelling alone.
+        vectors = tag_mean_embeddings(tag_images, np.ones((tag_images.shape[1], 4), np.float32), center=True)
+        model = CombinedVariants().fit(vectors, vocabulary, tag_counts, tag_images)
+        assert [group.members for group in model.groups_] == [["vase", "vases", "v4se"]]
+        assert ("vases", "vas", GROUPS_DISAGREE) in [(miss["canonical"], miss["variant"], miss["flag"])
+                                                    for miss in model.near_misses_]
+
+
 def write_review_rows(path, rows):
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)

@@ -15,7 +15,7 @@ from tagger.variants.canonical import CanonicalRanks
 from tagger.variants.evidence import CooccurrenceStats, candidate_pairs, pair_evidence, visual_spaces
 from tagger.variants.rule import (
     GROUPS_DISAGREE, JOINED_THROUGH, NEAR_MISS, NEAR_MISS_SHARE, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER,
-    PairEvidence,
+    PairEvidence, ramp,
 )
 
 if TYPE_CHECKING:  # imported by fit itself, only when the probe is used
@@ -295,18 +295,30 @@ class CombinedVariants:
 
     def _join_order(self, accepted: np.ndarray) -> np.ndarray:
         """Candidate pairs a person accepted first (accepted), then best score first. Scores equal to SCORE_DECIMALS
-        are one score (every merge on spelling alone
-        scores 0.6, a pair the images confirm 1.0 or nearly); among them a pair spelling also links goes first (two
-        routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is rejected), then the pair whose images
-        lean least towards telling its tags apart (the lower of the two tests' higher z, 0 where the images could not be
-        asked): where two such merges cannot both hold (`dining atble` told apart from `dining table`, each spelled
-        like `dining tables`), the likelier goes first, not the one whose tags come first in the vocabulary."""
-        hint = np.zeros(len(self.scores_))
+        are one score (every merge on spelling alone scores 0.6, a pair the images confirm 1.0 or nearly); among them:
+
+        - a pair spelling also links (two routes agree: `r3d` / `red` before `r3d` / `rot` once `red` / `rot` is
+          rejected);
+        - then the pair whose images lean least towards telling its tags apart, counted from a z of 1 as the rule's
+          hint of a difference is (the lower of the two tests' higher z; 0 where the images could not be asked):
+          `dining tables` joins `dining table` before `dining atble`, a look-alike its images sit further from;
+        - then, where the images leave them equal (a lean under a z of 1 is chance's), the pair with the likelier
+          canonical (CanonicalRanks): a person aliases variants to a concept's main spelling, so where two such merges
+          cannot both hold, the main spelling keeps its own: `vases`, one key with `vase` and, read as -es, with
+          `vas`, a word one slip from `vase`, joins `vase`, and `vas` is listed;
+        - not the one whose tags come first in the vocabulary."""
+        lean = np.zeros(len(self.scores_))
         probe = self.evidence_.probe
         if probe is not None:
-            hint = np.round(np.nan_to_num(np.fmax(probe.gap_z, probe.z), nan=0.0), 6)
+            lean = np.round(ramp(np.nan_to_num(np.fmax(probe.gap_z, probe.z), nan=0.0), 1, 3), 6)
         score, spelled = np.round(self.scores_, SCORE_DECIMALS), np.round(self.evidence_.spelled(), 6)
-        return np.lexsort((np.arange(len(self.scores_)), hint, -spelled, -score, ~accepted))
+        # Each tag's place as a canonical, among the tags of the pairs that may join (the rest are never joined).
+        joined = np.flatnonzero(self.scores_ >= self.min_score)
+        tags = np.unique(np.concatenate([self.evidence_.first[joined], self.evidence_.second[joined]]))
+        place = np.zeros(len(self.canonical_ranks_.vocabulary), np.int64)
+        place[sorted(tags.tolist(), key=self.canonical_ranks_.key)] = np.arange(len(tags))
+        canonical = np.minimum(place[self.evidence_.first], place[self.evidence_.second])
+        return np.lexsort((np.arange(len(self.scores_)), canonical, lean, -spelled, -score, ~accepted))
 
     def _accepted(self, vocabulary) -> np.ndarray:
         """Per candidate pair: whether a person accepted it."""
