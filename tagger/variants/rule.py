@@ -109,85 +109,90 @@ class PairEvidence:
         z = np.divide(excess, noise, out=np.zeros(len(self.first)), where=noise > 0)
         return ramp(z, 2, 4) * ramp(excess / max(1 - typical, 1e-9), 0.2, 0.4)
 
+    def probe_terms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What the images say of each pair, the rule's terms read off the separability probe: distinct (two
+        concepts), same (one), power (can the images see the tags at all) and named_twice (the images carrying both
+        show one thing named twice), each 0 to 1; all 0 without the probe and for a pair it did not ask."""
+        if self.probe is None:
+            return tuple(np.zeros(len(self.first)) for _ in range(4))
+        named_twice = np.zeros(len(self.first))
+        probed = ~np.isnan(self.probe.auc)
+        z = np.nan_to_num(self.probe.z)
+        # Different concepts: a difference between the two tags' images beyond what shuffled labels give
+        # (significance), a fair share of the difference that sets these tags apart from unrelated images
+        # (separation: a variant used a little more on some images than others is not a different concept),
+        # and images that can see the tags at all (power: images that cannot see them cannot say they are
+        # two). Two tests read the images: the gap between their mean images (all images, no folds: the power
+        # at a few dozen images a tag) and the held-out discriminant's AUC. Where the discriminant can see the
+        # tags (sees), both must find the difference (one test's chance extreme is not two concepts), and the
+        # share is the discriminant's: it is whitened, so a subtle difference of concept, navy beside blue,
+        # counts as much as the kind of image a spelling is used on, which the gap's plain distance weighs far
+        # more. Where it cannot, the gap decides alone.
+        gap_z, gap_power = np.nan_to_num(self.probe.gap_z), np.nan_to_num(self.probe.gap_power)
+        separation, reference_z = np.nan_to_num(self.probe.separation), np.nan_to_num(self.probe.reference_z)
+        sees = ramp(reference_z, 3, 6)
+        by_gap = ramp(gap_z, 2, 4)
+        # Past what chance reaches among all the pairs probed (family_z), the discriminant's difference stands
+        # alone: it is no chance extreme, and the gap's plain distance may be blind to it (a difference where the
+        # images vary least, which whitening weighs fully).
+        alone = ramp(z, self.probe.family_z, self.probe.family_z + 2)
+        significance = np.maximum(sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap, alone)
+        share = sees * separation + (1 - sees) * np.nan_to_num(self.probe.gap_separation)
+        power = np.maximum(ramp(gap_power, 2, 4), ramp(reference_z, 2, 4))
+        distinct = significance * ramp(share, 0.2, 0.4) * power
+        # Tags that share images: two concepts shown together (a coat worn over a shirt) add, on each side, the
+        # other's look to the images carrying both, by a fair share of what sets it apart from unrelated images
+        # and beyond chance as distinct reads the gap, where the images can see the tags (power); a spelling typed
+        # twice adds nothing (nor, along the other's direction, does a second annotator on one kind of image).
+        if self.probe.together_z is not None:
+            added = ramp(np.nan_to_num(self.probe.together_z), 2, 4) * \
+                ramp(np.nan_to_num(self.probe.together_separation), 0.2, 0.4) * power
+            distinct = np.maximum(distinct, added)
+        # One thing named twice: neither side's images carrying both add the other's look, where that test could
+        # have seen a fair share of it (the least share called distinct, 0.4 of the other's whole look, at
+        # distinct's significance): the images say the shared use is a second name, not company, and the overlap
+        # counts no more against the pair (two annotators' tags merged: half a concept's images carry both).
+        if self.probe.together_power is not None:
+            top_added = ramp(np.nan_to_num(self.probe.together_top_z), 1, 3) * \
+                ramp(np.nan_to_num(self.probe.together_top_separation), 0.2, 0.4)
+            named_twice = np.where(probed, ramp(0.4 * np.nan_to_num(self.probe.together_power), 2, 4)
+                                   * (1 - top_added), 0)
+            if self.names_alone is not None:
+                named_twice = named_twice * self.names_alone
+        distinct = np.where(probed, distinct, 0)
+        # One concept: the images could tell these tags from the rest (power) but not from each other, or only
+        # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
+        # more on some kinds of image is told apart beyond chance, by a little). The discriminant reads only the
+        # collection's main directions: a difference off them that the gap finds there (unseen: a fair share,
+        # beyond chance as distinct reads the gap) is no sameness it could have seen. (Not a difference either:
+        # at a few dozen real photos a side the unseen part finds one in true variants too.)
+        unseen = 0.0 if self.probe.unseen is None else (
+            ramp(np.nan_to_num(self.probe.unseen_z), 2, 4)
+            * ramp(np.nan_to_num(self.probe.unseen_separation), 0.2, 0.4))
+        # Where the discriminant cannot see the tags, the gap can vouch for them as one where it would have found
+        # a difference of the least share called distinct (0.4, so z = 0.4² x gap power) at distinct's
+        # significance (2 to 4), and neither test found one (the discriminant's difference still counts: the gap's
+        # plain distance hardly weighs a difference where the images vary least, which whitening weighs fully).
+        differ = ramp(z, 1, 3) * ramp(separation, 0.2, 0.4)
+        gap_differ = ramp(gap_z, 1, 3) * ramp(np.nan_to_num(self.probe.gap_separation), 0.2, 0.4)
+        gap_sees = ramp(gap_power * 0.4 ** 2, 2, 4)
+        same_by_gap = gap_sees * (1 - np.maximum(np.maximum(gap_differ, differ), unseen))
+        same = np.where(probed, sees * (1 - np.maximum(differ, unseen)) + (1 - sees) * same_by_gap, 0)
+        # The images carrying both are a second test of one concept, with a power of its own: where they show one
+        # thing named twice and the images of each alone found no difference, at whatever power they had, the
+        # pair is one, however few images carry one only (a second name typed beside the first on most of a
+        # concept's images). Not where those found a hint of one: on real photos a small object beside another
+        # (a knife on a dining table) adds little of its look to the images carrying both.
+        same = np.maximum(same, named_twice * (1 - np.maximum(np.maximum(differ, gap_differ), unseen)))
+        return distinct, same, power, named_twice
+
     def parts(self) -> dict[str, np.ndarray]:
         """The documented rule (README, "How variants are scored"), term by term."""
         visual = np.clip(self.visual, 0, 1)
         meaning = np.where(np.isnan(self.context), visual, visual * (0.5 + 0.5 * np.nan_to_num(self.context)))
         strength = ramp(meaning, 0.5, 0.9)
         spelled = self.spelled()
-        distinct = np.zeros(len(self.first))
-        same = np.zeros(len(self.first))
-        power = np.zeros(len(self.first))
-        named_twice = np.zeros(len(self.first))
-        if self.probe is not None:
-            probed = ~np.isnan(self.probe.auc)
-            z = np.nan_to_num(self.probe.z)
-            # Different concepts: a difference between the two tags' images beyond what shuffled labels give
-            # (significance), a fair share of the difference that sets these tags apart from unrelated images
-            # (separation: a variant used a little more on some images than others is not a different concept),
-            # and images that can see the tags at all (power: images that cannot see them cannot say they are
-            # two). Two tests read the images: the gap between their mean images (all images, no folds: the power
-            # at a few dozen images a tag) and the held-out discriminant's AUC. Where the discriminant can see the
-            # tags (sees), both must find the difference (one test's chance extreme is not two concepts), and the
-            # share is the discriminant's: it is whitened, so a subtle difference of concept, navy beside blue,
-            # counts as much as the kind of image a spelling is used on, which the gap's plain distance weighs far
-            # more. Where it cannot, the gap decides alone.
-            gap_z, gap_power = np.nan_to_num(self.probe.gap_z), np.nan_to_num(self.probe.gap_power)
-            separation, reference_z = np.nan_to_num(self.probe.separation), np.nan_to_num(self.probe.reference_z)
-            sees = ramp(reference_z, 3, 6)
-            by_gap = ramp(gap_z, 2, 4)
-            # Past what chance reaches among all the pairs probed (family_z), the discriminant's difference stands
-            # alone: it is no chance extreme, and the gap's plain distance may be blind to it (a difference where the
-            # images vary least, which whitening weighs fully).
-            alone = ramp(z, self.probe.family_z, self.probe.family_z + 2)
-            significance = np.maximum(sees * np.minimum(ramp(z, 2, 4), by_gap) + (1 - sees) * by_gap, alone)
-            share = sees * separation + (1 - sees) * np.nan_to_num(self.probe.gap_separation)
-            power = np.maximum(ramp(gap_power, 2, 4), ramp(reference_z, 2, 4))
-            distinct = significance * ramp(share, 0.2, 0.4) * power
-            # Tags that share images: two concepts shown together (a coat worn over a shirt) add, on each side, the
-            # other's look to the images carrying both, by a fair share of what sets it apart from unrelated images
-            # and beyond chance as distinct reads the gap, where the images can see the tags (power); a spelling typed
-            # twice adds nothing (nor, along the other's direction, does a second annotator on one kind of image).
-            if self.probe.together_z is not None:
-                added = ramp(np.nan_to_num(self.probe.together_z), 2, 4) * \
-                    ramp(np.nan_to_num(self.probe.together_separation), 0.2, 0.4) * power
-                distinct = np.maximum(distinct, added)
-            # One thing named twice: neither side's images carrying both add the other's look, where that test could
-            # have seen a fair share of it (the least share called distinct, 0.4 of the other's whole look, at
-            # distinct's significance): the images say the shared use is a second name, not company, and the overlap
-            # counts no more against the pair (two annotators' tags merged: half a concept's images carry both).
-            if self.probe.together_power is not None:
-                top_added = ramp(np.nan_to_num(self.probe.together_top_z), 1, 3) * \
-                    ramp(np.nan_to_num(self.probe.together_top_separation), 0.2, 0.4)
-                named_twice = np.where(probed, ramp(0.4 * np.nan_to_num(self.probe.together_power), 2, 4)
-                                       * (1 - top_added), 0)
-                if self.names_alone is not None:
-                    named_twice = named_twice * self.names_alone
-            distinct = np.where(probed, distinct, 0)
-            # One concept: the images could tell these tags from the rest (power) but not from each other, or only
-            # by a small share of what sets them apart from the rest (at hundreds of images a tag, a spelling used
-            # more on some kinds of image is told apart beyond chance, by a little). The discriminant reads only the
-            # collection's main directions: a difference off them that the gap finds there (unseen: a fair share,
-            # beyond chance as distinct reads the gap) is no sameness it could have seen. (Not a difference either:
-            # at a few dozen real photos a side the unseen part finds one in true variants too.)
-            unseen = 0.0 if self.probe.unseen is None else (
-                ramp(np.nan_to_num(self.probe.unseen_z), 2, 4)
-                * ramp(np.nan_to_num(self.probe.unseen_separation), 0.2, 0.4))
-            # Where the discriminant cannot see the tags, the gap can vouch for them as one where it would have found
-            # a difference of the least share called distinct (0.4, so z = 0.4² x gap power) at distinct's
-            # significance (2 to 4), and neither test found one (the discriminant's difference still counts: the gap's
-            # plain distance hardly weighs a difference where the images vary least, which whitening weighs fully).
-            differ = ramp(z, 1, 3) * ramp(separation, 0.2, 0.4)
-            gap_differ = ramp(gap_z, 1, 3) * ramp(np.nan_to_num(self.probe.gap_separation), 0.2, 0.4)
-            gap_sees = ramp(gap_power * 0.4 ** 2, 2, 4)
-            same_by_gap = gap_sees * (1 - np.maximum(np.maximum(gap_differ, differ), unseen))
-            same = np.where(probed, sees * (1 - np.maximum(differ, unseen)) + (1 - sees) * same_by_gap, 0)
-            # The images carrying both are a second test of one concept, with a power of its own: where they show one
-            # thing named twice and the images of each alone found no difference, at whatever power they had, the
-            # pair is one, however few images carry one only (a second name typed beside the first on most of a
-            # concept's images). Not where those found a hint of one: on real photos a small object beside another
-            # (a knife on a dining table) adds little of its look to the images carrying both.
-            same = np.maximum(same, named_twice * (1 - np.maximum(np.maximum(differ, gap_differ), unseen)))
+        distinct, same, power, named_twice = self.probe_terms()
         # Close means cannot tell one concept from two that share their scenes (door / cabinet in the same
         # rooms, coat / shirt on the same people): with the probe on, the meaning route counts only as far
         # as the probe finds the tags one (same), and the means must agree a little. A pair it could not
