@@ -190,11 +190,12 @@ def finetune(tagger, data: TrainingData, settings: Settings, hardware, fingerpri
         return mean_average_precision(data.labels[data.validation_rows], scores)
 
     floor = None if pretrained else StageFloor(settings.paths.run_dir, fingerprint)
-    stage_one_map = None if floor is None else floor.load()
+    stage_one_map = None
     if floor is not None:
         # A head fitted to random filters' features (and scaled to their size, often 1e-12) carries nothing
         # into training those filters: the tag layer starts stage 2 afresh. Stage 1's model stays the one to beat
         # (the stages' own epoch 0 is the restart, whose mAP is far below it).
+        stage_one_map = floor.load()
         if stage_one_map is None:
             stage_one_map = validation_map()
             floor.save(tagger, stage_one_map)

@@ -135,8 +135,10 @@ def irregular_or_plain_singular(word: str) -> str:
     return irregular_singular(word) or singular(word)
 
 
-# The readings that undo a word's plural (spelling_keys reads each tag so, and as typed).
-PLURAL_READINGS = (singular, es_or_plain_singular, irregular_or_plain_singular)
+# The readings spelling_keys reads each tag by, its first key the plain singular's (spelling_key); all but as_typed undo
+# a word's plural (number_apart compares words so).
+KEY_READINGS = (singular, as_typed, es_or_plain_singular, irregular_or_plain_singular)
+PLURAL_READINGS = tuple(reading for reading in KEY_READINGS if reading is not as_typed)
 
 
 def folded_key(text: str, reading=singular) -> str:
@@ -165,8 +167,7 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
-    return tuple(dict.fromkeys(folded_key(form, reading) for reading in (singular, as_typed, *PLURAL_READINGS[1:])
-                               for form in forms))
+    return tuple(dict.fromkeys(folded_key(form, reading) for reading in KEY_READINGS for form in forms))
 
 
 def spelling_key(tag: str) -> str:
