@@ -38,6 +38,11 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert spelling_similarity("tomato", "tomatoes") == spelling_similarity("quiz", "quizzes") == 1.0
     assert spelling_similarity("house", "houses") == spelling_similarity("shoe", "shoes") == 1.0
     assert spelling_similarity("wine glass", "wine glasses") == 1.0
+    # A final s after i or u, and -ies after a word's own -ie, read both ways: `tennis` as typed, `bikinis` and `menus`
+    # as plurals; `movies` as movie + s beside -ies for y (`parties`).
+    assert spelling_similarity("bikini", "bikinis") == spelling_similarity("menu", "menus") == 1.0
+    assert spelling_similarity("hoodie", "hoodies") == spelling_similarity("c00kie", "cookies") == 1.0
+    assert spelling_similarity("party", "parties") == spelling_similarity("virus", "viruses") == 1.0
     assert spelling_similarity("t–shirt", "t-shirt") == spelling_similarity("t—shirt", "t shirt") == 1.0
     # Doubled letters are undone word by word: across the words' meeting they would join distinct tags (`print
     # t-shirt` / `print shirt`, `bus stop` / `bus top`, the emoticons `^_^` / `^^^`).

@@ -32,6 +32,10 @@ PLURAL_ENDINGS = (("ies", "y"), ("xes", "x"), ("ches", "ch"), ("shes", "sh"), ("
 # `tomatoes`). Each is a second reading beside singular()'s, as `houses` is house + s and `buses` bus + es. Not f or fe
 # turned to -ves as an ending: `caves` would read as `cafe`; which words take it is a list (IRREGULAR_PLURALS).
 ES_PLURAL_ENDINGS = (("ses", "s"), ("zes", "z"), ("oes", "o"))
+# A final s the endings above pass over or read otherwise: after i or u, a word's own as often as a plural (`tennis`,
+# `bus`; `bikinis`, `menus`, `emojis`), and after a word's own -ie, which the endings read as -ies for y (`parties`;
+# `movies`, `hoodies`, `cookies`). Each a further reading beside singular()'s, as the -es plurals are.
+S_ONLY_ENDINGS = ("is", "us", "ies")
 
 # English plurals no ending undoes: a closed list of the language (people, feet, knives), and the classical plurals
 # English keeps (criteria, cacti, analyses), each read beside the regular endings' reading (`lives` is life, and live
@@ -102,6 +106,14 @@ def es_singular(word: str) -> str | None:
     return None
 
 
+def s_only_singular(word: str) -> str | None:
+    """The word with only its final s dropped where it ends in S_ONLY_ENDINGS (`bikinis` -> bikini, `hoodies` ->
+    hoodie), or None."""
+    if word.endswith(S_ONLY_ENDINGS) and len(word) - 1 >= 3:
+        return word[:-1]
+    return None
+
+
 def without_marks(text: str) -> str:
     """Latin letters without their marks (é -> e, ñ -> n, å -> a); marks on other scripts are kept."""
     kept: list[str] = []
@@ -135,16 +147,21 @@ def irregular_or_plain_singular(word: str) -> str:
     return irregular_singular(word) or singular(word)
 
 
+def s_only_or_plain_singular(word: str) -> str:
+    return s_only_singular(word) or singular(word)
+
+
 # The readings spelling_keys reads each tag by, its first key the plain singular's (spelling_key); all but as_typed undo
 # a word's plural (number_apart compares words so).
-KEY_READINGS = (singular, as_typed, es_or_plain_singular, irregular_or_plain_singular)
+KEY_READINGS = (singular, as_typed, es_or_plain_singular, irregular_or_plain_singular, s_only_or_plain_singular)
 PLURAL_READINGS = tuple(reading for reading in KEY_READINGS if reading is not as_typed)
 
 
 def folded_key(text: str, reading=singular) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
-    irregular_or_plain_singular: an irregular English plural read as one where a word is one)."""
+    irregular_or_plain_singular: an irregular English plural read as one where a word is one; s_only_or_plain_singular:
+    only a final s dropped after i, u or -ie, where a word ends so)."""
     # Doubled letters undone in each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^`
     # `^^^`.
     return "".join(folded_word(word, reading) for word in plain_words(text))
@@ -160,7 +177,8 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     """The tag's spelling keys, each a reading of it: with plural endings undone, and as typed where that differs
     (a final s is not always a plural: `gras`, a slip for `grass`, is not the plural of `gra`); with an -es plural
     after s, z or o undone where a word ends so (`buses` is bus + es, `houses` house + s); with an irregular English
-    plural undone where a word is one (`lives` as life and as live + s); for a tag with a German umlaut, each with ü
+    plural undone where a word is one (`lives` as life and as live + s); with only a final s dropped after i, u or -ie
+    (`bikinis`, `menus`, `hoodies`: `tennis` is read as typed too); for a tag with a German umlaut, each with ü
     as ue and as u.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""

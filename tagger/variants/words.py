@@ -34,7 +34,7 @@ from tagger.variants.spelling import (
 
 # Measured on real words (benchmarks/spelling_slips.py, by the longer word's length): a slip of a word is found
 # for 36% of codespell's 4-letter misspellings (`awll` / `wall`) and 1.2% of web2's distinct 4-letter words one edit
-# apart, against 49% and 4.7% at 5 letters or more: four-letter words are no riskier, the lists know them. At 3
+# apart, against 49% and 4.8% at 5 letters or more: four-letter words are no riskier, the lists know them. At 3
 # letters 6.7% of the misspellings and 0.07% of the distinct pairs.
 MIN_SLIP_LETTERS = 4
 LATIN_TAG = re.compile(r"^[a-z]+( [a-z]+)*$")
