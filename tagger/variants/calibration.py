@@ -54,7 +54,7 @@ SMALLER_SETS = "(the smaller sets)"  # the sets with fewer than MIN_BLOCK_PAIRS 
 # over the suite), pairs alike and never together on shared (0 of 48; 41 of 76 on
 # translations), pairs spelled alike and typed together beyond the collection's habit on together_nearspell (0 of 7,
 # the only set with such pairs). Held out (fitted without each seed), 1,046 of the 1,046 pairs given 0.9-1 were true,
-# 457 of 473 at 0.7-0.9, 310 of 352 at 0.5-0.7 and 288 of 1,182 under 0.5 (each kind is given its worst set's share, so
+# 457 of 473 at 0.7-0.9, 310 of 352 at 0.5-0.7 and 288 of 1,194 under 0.5 (each kind is given its worst set's share, so
 # on most sets a kind is truer than its confidence says). A pair is shown as each member against its group's
 # canonical, so the canonical's rule (tagger.variants.canonical) decides which pairs are fitted. Why six seeds, and
 # the fit's whole printout: benchmarks/README.md.
