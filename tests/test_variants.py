@@ -72,6 +72,10 @@ def test_spelling_undoes_accents_typed_without_the_key_and_keeps_other_scripts_m
     assert spelling_similarity("straße", "strasse") == 1.0
     # An apostrophe beside a letter is left out as often as typed; one inside an emoticon stays.
     assert spelling_similarity("rock'n'roll", "rock n roll") == 1.0
+    # An & is the word and, written out or spoken short; kept as typed too.
+    assert spelling_similarity("black & white", "Black_and_White") == spelling_similarity("r&b", "rnb") == 1.0
+    assert spelling_similarity("rock & roll", "rock'n'roll") == spelling_similarity("fish & chips", "fish and chips") == 1.0
+    assert spelling_similarity("r&b", "rb") < 0.7
     assert spelling_similarity("girls' frontline", "girls frontline") == 1.0
     assert spelling_key(":'(") == ":'(" and spelling_similarity(":'(", ":(") < 0.7
     assert spelling_similarity(":'d", ":d") < 0.7

@@ -61,6 +61,9 @@ COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "kniv
 COMPOUND_PREFIX = 4
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
+# An ampersand is read as the word it stands for, written out and as spoken short (`rock 'n' roll`): English's, as
+# the tags' language most often is; a tag keeps its & as typed too.
+AMPERSAND_READINGS = ("and", "n")
 # Latin letters that are not a base letter plus a mark, so that dropping marks cannot reach them.
 LATIN_LETTERS_WITHOUT_MARKS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
                                              "þ": "th", "ı": "i"})
@@ -179,11 +182,13 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     after s, z or o undone where a word ends so (`buses` is bus + es, `houses` house + s); with an irregular English
     plural undone where a word is one (`lives` as life and as live + s); with only a final s dropped after i, u or -ie
     (`bikinis`, `menus`, `hoodies`: `tennis` is read as typed too); for a tag with a German umlaut, each with ü
-    as ue and as u.
+    as ue and as u; for a tag with an &, each with it read as and, as n and as typed.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
+    if "&" in text:  # and, as written out and as spoken short (`black & white`, `r&b` / `rnb`, `rock & roll`)
+        forms = tuple(form.replace("&", f" {word} ") for form in forms for word in AMPERSAND_READINGS) + forms
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
     return tuple(dict.fromkeys(folded_key(form, reading) for reading in KEY_READINGS for form in forms))
 
