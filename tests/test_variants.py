@@ -28,6 +28,9 @@ from tagger.variants.words import SLIP_ZIPF, WORD_ZIPF, listed_zipf, slips_of_wo
 def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert {spelling_key(tag) for tag in ["pr0gramm", "programm", "program", "Pro-Grams"]} == {"program"}
     assert spelling_similarity("pr0gramm", "program") == 1.0
+    # A 1 is an i or an l: both readings.
+    assert spelling_similarity("p1nk", "pink") == spelling_similarity("ye11ow", "yellow") == 1.0
+    assert spelling_similarity("b1ouse", "blouse") == spelling_similarity("m1lk", "milk") == 1.0
     assert spelling_similarity("sqaure", "square") == pytest.approx(5 / 6)  # one transposition
     assert spelling_similarity("cat", "car") == pytest.approx(2 / 3)  # r and t are neighbouring keys
     # A final s is not always a plural: `gras` is a slip for `grass` (one s dropped), not the plural of `gra`.

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
+# A 1 is also read as an l (spelling_keys): it stands for either.
 LEETSPEAK = str.maketrans({"0": "o", "3": "e", "4": "a", "1": "i", "5": "s", "7": "t", "@": "a", "$": "s"})
 # Hyphens as word processors and phones type them (‐ ‑ ‒ – — ―, and the minus sign) separate words as - does.
 SEPARATORS = re.compile(r"[\s_\-.\u2010-\u2015\u2212]+")
@@ -182,13 +183,16 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     after s, z or o undone where a word ends so (`buses` is bus + es, `houses` house + s); with an irregular English
     plural undone where a word is one (`lives` as life and as live + s); with only a final s dropped after i, u or -ie
     (`bikinis`, `menus`, `hoodies`: `tennis` is read as typed too); for a tag with a German umlaut, each with ü
-    as ue and as u; for a tag with an &, each with it read as and, as n and as typed.
+    as ue and as u; for a tag with an &, each with it read as and, as n and as typed; for a tag with a 1, each with it
+    read as an i (as LEETSPEAK) and as an l.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
     if "&" in text:  # and, as written out and as spoken short (`black & white`, `r&b` / `rnb`, `rock & roll`)
         forms = tuple(form.replace("&", f" {word} ") for form in forms for word in AMPERSAND_READINGS) + forms
+    if "1" in text:  # leetspeak's 1 is an i (`p1nk`) or an l (`1337`, `ye11ow`): both readings, i's first
+        forms = forms + tuple(form.replace("1", "l") for form in forms)
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
     return tuple(dict.fromkeys(folded_key(form, reading) for reading in KEY_READINGS for form in forms))
 
