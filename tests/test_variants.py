@@ -113,16 +113,18 @@ def test_a_slip_is_one_slip_from_a_word_of_some_language_and_itself_no_word():
     vocabulary = ["window", "windw", "Building", "BUIDING", "road", "rod", "roa", "table", "tabel", "atble",
                   "shirt lift", "skirt lift", "long hair", "long hiar", "asuka", "asuna", "grass", "gass", "c4r", "car",
                   "árbol", "arbl", "window", "wndw", "rosin", "eosin", "whole", "who'll", "sagen", "saegen",
-                  "wall", "awll", "sky", "ksy", "skies", "windows"]
+                  "wall", "awll", "sky", "ksy", "skies", "windows", "gra55", "grss", "1girl", "girl", "ye11ow", "yellwo"]
     pairs = [(0, 1), (2, 3), (4, 5), (4, 6), (7, 8), (7, 9), (10, 11), (12, 13), (14, 15), (16, 17), (18, 19),
-             (20, 21), (22, 23), (24, 25), (26, 27), (28, 29), (30, 31), (32, 33), (34, 33), (35, 1)]
+             (20, 21), (22, 23), (24, 25), (26, 27), (28, 29), (30, 31), (32, 33), (34, 33), (35, 1), (36, 37), (38, 39),
+             (40, 41)]
     slips = {(vocabulary[a], vocabulary[b]) for (a, b), slip in slips_of_words(vocabulary, pairs).items() if slip}
     assert slips == {("window", "windw"), ("Building", "BUIDING"), ("table", "atble"), ("long hair", "long hiar"),
-                     ("árbol", "arbl"), ("wall", "awll"), ("windows", "windw")}
-    # Not: two words (rod, shirt lift; tabel is Dutch, gass Norwegian; roa), two names, a tag of three letters (ksy:
-    # no word, one slip from sky; nor from skies, sky with a plural: a slip of one is one of the other), digits (c4r:
-    # leetspeak, which the key undoes), two slips (wndw), a rare word (eosin), words listed with an apostrophe
-    # (who'll) or an umlaut (sägen, typed saegen) and asked about as tags write them.
+                     ("árbol", "arbl"), ("wall", "awll"), ("windows", "windw"), ("gra55", "grss"), ("ye11ow", "yellwo")}
+    # The word may be typed in leetspeak (gra55 is grass, ye11ow yellow, its 1 an l). Not: two words (rod, shirt lift;
+    # tabel is Dutch, gass Norwegian; roa), two names, a tag of three letters (ksy: no word, one slip from sky; nor
+    # from skies, sky with a plural: a slip of one is one of the other), a slip with digits (1girl may be a number;
+    # c4r / car: leetspeak, which the key undoes), two slips (wndw), a rare word (eosin), words listed with an
+    # apostrophe (who'll) or an umlaut (sägen, typed saegen) and asked about as tags write them.
     assert tag_words("Árbol_Grande") == ("arbol", "grande") and tag_words("c4r") is None
     zipf = listed_zipf(["window", "buiding", "windw", "schussel", "eosin"])
     assert zipf["window"] >= WORD_ZIPF and zipf["schussel"] >= WORD_ZIPF  # schüssel, typed without its marks

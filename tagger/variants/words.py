@@ -14,7 +14,8 @@ A word is a word of some language in wordfreq's lists (used at least once in a m
 word between the two (`eosin`) is neither, and its pair keeps its plain spelling similarity. wordfreq lists words
 down to Zipf 1 for 21 languages (English, German, French, Spanish, Dutch, ...); for the other 21 (Danish, Turkish,
 Vietnamese, ...) only from Zipf 3, so there a word rarer than that counts as no word. Only tags of Latin letters
-are judged (slips are counted on a QWERTY keyboard), and only pairs whose longer tag has at least
+are judged (slips are counted on a QWERTY keyboard; the word may be typed in leetspeak, `gra55` for grass, and its slip
+`grss` is one of it too, but the slip is read as typed: a tag with digits may be a number, `1girl`), and only pairs whose longer tag has at least
 MIN_SLIP_LETTERS letters with a plural undone (letters_as_compared): at three letters most slips spell a word or a
 name in some list (`roa`), so few are found, and a three-letter tag no list holds may be an acronym or a name as much
 as a slip.
@@ -28,7 +29,7 @@ from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, UMLAUTS, es_or_plain_singular, plain_words, singular, slip_distance, spelling_keys, typed,
+    APOSTROPHES, LEETSPEAK, UMLAUTS, es_or_plain_singular, plain_words, singular, slip_distance, spelling_keys, typed,
     without_marks,
 )
 
@@ -151,6 +152,14 @@ def frequency_bins(path: str, down_to: float):
             yield zipf, unpacker.unpack()
 
 
+def leetspeak_words(tag: str) -> tuple[tuple[str, ...], ...]:
+    """The tag's words with its leetspeak undone, as spelling_keys reads it (a 1 as an i and as an l: `gra55` -> grass,
+    `ye11ow` -> yeiiow, yellow); empty where no reading is of Latin letters alone."""
+    text = typed(tag)
+    forms = dict.fromkeys((text.translate(LEETSPEAK), text.replace("1", "l").translate(LEETSPEAK)))
+    return tuple(words for words in map(tag_words, forms) if words is not None)
+
+
 def letters_as_compared(words: tuple[str, ...]) -> int:
     """The letters of a tag's words with a plural ending undone (the shorter of spelling_keys' two readings by
     endings, doubled letters kept): the length a slip is judged at. `skies` / `ksy` is the 3-letter slip `sky` / `ksy`, as `sky` /
@@ -180,13 +189,20 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     None: two words are not asked (all false)."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
+    # The word side may be typed in leetspeak (`gra55` is grass, and `grss` a slip of it, as of `grass`); the slip side
+    # is read as typed: a tag with digits may be a number (`1girl` is no slip of `girl`).
+    readings = {index: (words[index],) if words[index] is not None else leetspeak_words(vocabulary[index])
+                for index in words}
     judged = {(a, b) for a, b in pairs
-              if words[a] is not None and words[b] is not None
-              and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
+              if readings[a] and readings[b] and (words[a] is not None or words[b] is not None)
+              and max(letters_as_compared(readings[a][0]), letters_as_compared(readings[b][0])) >= min_letters
               and one_slip_apart(vocabulary[a], vocabulary[b])}
-    zipf = listed_zipf({word for a, b in judged for word in (*words[a], *words[b])}) if judged else {}
-    is_word = {index: min(zipf[word] for word in words[index]) >= WORD_ZIPF for pair in judged for index in pair}
-    has_slip = {index: min(zipf[word] for word in words[index]) < SLIP_ZIPF for pair in judged for index in pair}
+    zipf = listed_zipf({word for a, b in judged for index in (a, b) for reading in readings[index]
+                        for word in reading}) if judged else {}
+    is_word = {index: any(min(zipf[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
+               for pair in judged for index in pair}
+    has_slip = {index: words[index] is not None and min(zipf[word] for word in words[index]) < SLIP_ZIPF
+                for pair in judged for index in pair}
     slip = {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
     # The language read only for the pairs judged (it reads wordfreq's lists, which no other pair needs).
     apart = {(a, b): written_in_language is not None and (a, b) in judged and not slip[(a, b)]
