@@ -15,10 +15,10 @@ word between the two (`eosin`) is neither, and its pair keeps its plain spelling
 down to Zipf 1 for 21 languages (English, German, French, Spanish, Dutch, ...); for the other 21 (Danish, Turkish,
 Vietnamese, ...) only from Zipf 3, so there a word rarer than that counts as no word. Only tags of Latin letters
 are judged (slips are counted on a QWERTY keyboard; the word may be typed in leetspeak, `gra55` for grass, and its slip
-`grss` is one of it too, but the slip is read as typed: a tag with digits may be a number, `1girl`), and only pairs whose longer tag has at least
-MIN_SLIP_LETTERS letters with a plural undone (letters_as_compared): at three letters most slips spell a word or a
-name in some list (`roa`), so few are found, and a three-letter tag no list holds may be an acronym or a name as much
-as a slip.
+`grss` is one of it too, but the slip is read as typed: a tag with digits may be a number, `1girl`), and only pairs
+whose longer tag has at least MIN_SLIP_LETTERS letters with a plural undone (letters_as_compared): at three letters
+most slips spell a word or a name in some list (`roa`), so few are found, and a three-letter tag no list holds may be
+an acronym or a name as much as a slip.
 """
 
 import operator
