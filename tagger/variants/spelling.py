@@ -19,7 +19,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA
 
-# A 1 is also read as an l (spelling_keys): it stands for either.
+# A 1 is also read as an l (leetspeak_forms): it stands for either.
 LEETSPEAK = str.maketrans({"0": "o", "3": "e", "4": "a", "1": "i", "5": "s", "7": "t", "@": "a", "$": "s"})
 # Hyphens as word processors and phones type them (‐ ‑ ‒ – — ―, and the minus sign) separate words as - does.
 SEPARATORS = re.compile(r"[\s_\-.\u2010-\u2015\u2212]+")
@@ -176,6 +176,12 @@ def folded_word(word: str, reading=as_typed) -> str:
     return DOUBLED_LETTERS.sub(r"\1", reading(word.translate(LEETSPEAK)))
 
 
+def leetspeak_forms(text: str) -> tuple[str, ...]:
+    """The text as typed and, where it has a 1, with its 1s written as l: leetspeak's 1 is an i (`p1nk`: LEETSPEAK
+    undoes it so) or an l (`1337`, `ye11ow`). The i's form first."""
+    return (text, text.replace("1", "l")) if "1" in text else (text,)
+
+
 @lru_cache(maxsize=200_000)
 def spelling_keys(tag: str) -> tuple[str, ...]:
     """The tag's spelling keys, each a reading of it: with plural endings undone, and as typed where that differs
@@ -191,8 +197,7 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
     if "&" in text:  # and, as written out and as spoken short (`black & white`, `r&b` / `rnb`, `rock & roll`)
         forms = tuple(form.replace("&", f" {word} ") for form in forms for word in AMPERSAND_READINGS) + forms
-    if "1" in text:  # leetspeak's 1 is an i (`p1nk`) or an l (`1337`, `ye11ow`): both readings, i's first
-        forms = forms + tuple(form.replace("1", "l") for form in forms)
+    forms = tuple(reading for form in forms for reading in leetspeak_forms(form))
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
     return tuple(dict.fromkeys(folded_key(form, reading) for reading in KEY_READINGS for form in forms))
 

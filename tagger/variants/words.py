@@ -29,8 +29,8 @@ from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, LEETSPEAK, UMLAUTS, es_or_plain_singular, plain_words, singular, slip_distance, spelling_keys, typed,
-    without_marks,
+    APOSTROPHES, LEETSPEAK, UMLAUTS, es_or_plain_singular, leetspeak_forms, plain_words, singular, slip_distance,
+    spelling_keys, typed, without_marks,
 )
 
 # Measured on real words (benchmarks/spelling_slips.py, by the longer word's length): a slip of a word is found
@@ -153,10 +153,9 @@ def frequency_bins(path: str, down_to: float):
 
 
 def leetspeak_words(tag: str) -> tuple[tuple[str, ...], ...]:
-    """The tag's words with its leetspeak undone, as spelling_keys reads it (a 1 as an i and as an l: `gra55` -> grass,
-    `ye11ow` -> yeiiow, yellow); empty where no reading is of Latin letters alone."""
-    text = typed(tag)
-    forms = dict.fromkeys((text.translate(LEETSPEAK), text.replace("1", "l").translate(LEETSPEAK)))
+    """The tag's words with its leetspeak undone, in each of spelling.leetspeak_forms (`gra55` -> grass; `ye11ow` ->
+    yeiiow, yellow); empty where no form is of Latin letters alone."""
+    forms = (form.translate(LEETSPEAK) for form in leetspeak_forms(typed(tag)))
     return tuple(words for words in map(tag_words, forms) if words is not None)
 
 
@@ -181,7 +180,8 @@ def one_slip_apart(first: str, second: str) -> bool:
 def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language=None,
                min_letters: int = MIN_SLIP_LETTERS) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
     """For each pair (indices into vocabulary), what its one slip says, judged once: (a slip of a word: every word of
-    one tag at WORD_ZIPF or more, a word of the other under SLIP_ZIPF; two words: both tags written in the collection's
+    one tag at WORD_ZIPF or more, as typed or with its leetspeak undone (leetspeak_words), a word of the other, as
+    typed, under SLIP_ZIPF; two words: both tags written in the collection's
     language, `white pants` / `white panties`, `stairs` / `stars`, where a slip that spells another word of the
     language is another word more often than a slip). Both ask the two tags one slip apart, the longer at least
     min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py asks other lengths).
