@@ -320,6 +320,33 @@ def test_a_word_before_the_last_in_another_number_is_not_merged_on_spelling_alon
     assert evidence.flags(0.5) == [SPELLED_ALIKE, SPELLING_ONLY]
 
 
+def test_tags_naming_different_numbers_are_no_spelling_variants():
+    """Digits are read as letters (leetspeak) to undo `c0at`, and so `100 yen` and `1000 yen` became one spelling key,
+    `1980s` / `1990s` and `4girls` / `5girls` one slip apart: distinct tags, alike in images, that spelling would have
+    proposed. Where the tags name different numbers their spelling links them not at all; a digit for a letter is
+    still leetspeak."""
+    from tagger.variants.evidence import pair_evidence
+    from tagger.variants.spelling import numerals_apart
+
+    assert numerals_apart("100 yen", "1000 yen") and numerals_apart("1980s", "1990s") and numerals_apart("2000s", "20s")
+    assert numerals_apart("4girls", "5girls") and numerals_apart("1girl", "2girls") and numerals_apart("ps4", "ps5")
+    assert numerals_apart("Windows_7", "windows 10")  # a number by itself is a number, whatever its digits
+    assert not numerals_apart("c0at", "coat") and not numerals_apart("gr4ss", "gra55")  # digits for letters
+    assert not numerals_apart("2girls", "2g1rls") and not numerals_apart("tabl3", "tabl")
+    assert not numerals_apart("1 girl", "1girl") and not numerals_apart("1girl", "girl")  # same digits; leetspeak
+    assert not numerals_apart("１９８０ｓ", "1980s")  # full-width digits are the plain ones
+
+    vocabulary = ["1980s", "1990s", "100 yen", "1000 yen", "c0at", "coat"]
+    # Each tag on images of its own, and images that say nothing (every embedding the same): spelling alone.
+    image_tags = [[tag] for tag in vocabulary for _ in range(10)]
+    tag_images = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
+    vectors = tag_mean_embeddings(tag_images, np.ones((len(image_tags), 4), np.float32), center=True)
+    evidence = pair_evidence([0, 2, 4], [1, 3, 5], vectors, vocabulary, CooccurrenceStats.from_tag_images(tag_images))
+    assert evidence.numerals_apart.tolist() == [1.0, 1.0, 0.0] and evidence.spelling.tolist() == [0.8, 1.0, 1.0]
+    assert evidence.spelled().tolist() == [0.0, 0.0, 1.0] and evidence.scores().tolist() == [0.0, 0.0, 0.6]
+    assert evidence.flags(0.5) == ["", "", SPELLING_ONLY]
+
+
 def test_rejected_pairs_are_not_proposed_again():
     model, *_ = fit_combined(rejected={frozenset(("car", "auto"))})
     assert sorted(sorted(group.members) for group in model.groups_) == [["d0g", "dog", "dogs"]]

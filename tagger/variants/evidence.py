@@ -17,7 +17,7 @@ from sklearn.preprocessing import normalize
 
 from tagger.neighbours import nearest_rows
 from tagger.variants.rule import PairEvidence
-from tagger.variants.spelling import number_apart, spelling_keys, spelling_similarity
+from tagger.variants.spelling import number_apart, numerals_apart, spelling_keys, spelling_similarity
 from tagger.variants.words import slip_links
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
@@ -247,6 +247,16 @@ def pair_number_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarr
     return apart
 
 
+def pair_numerals_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarray,
+                        spelling: np.ndarray) -> np.ndarray:
+    """1 where the two tags name different numbers (spelling.numerals_apart: `1980s` / `1990s`), else 0. Asked only
+    of pairs near enough in spelling for it to count (a slip of a word's least, 0.5)."""
+    apart = np.zeros(len(first))
+    for index in np.flatnonzero(spelling >= 0.5):
+        apart[index] = numerals_apart(vocabulary[first[index]], vocabulary[second[index]])
+    return apart
+
+
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None, ranks=None) -> PairEvidence:
     """ranks: the collection's CanonicalRanks, which know its languages (PairEvidence.words_apart); None: not asked."""
     first, second = np.asarray(first, np.int64), np.asarray(second, np.int64)
@@ -262,6 +272,7 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
     )
     evidence.slip, evidence.words_apart = pair_slip_links(vocabulary, first, second, evidence.spelling, ranks)
     evidence.number_apart = pair_number_apart(vocabulary, first, second, evidence.spelling)
+    evidence.numerals_apart = pair_numerals_apart(vocabulary, first, second, evidence.spelling)
     if probe is not None:
         evidence.probe = probe(evidence)
     return evidence

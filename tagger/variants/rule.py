@@ -70,6 +70,9 @@ class PairEvidence:
     # 1 where the tags differ only in the number of a word before their last (`leg up` / `legs up`: one leg raised or
     # both): spelling alone does not propose them either (None: not asked)
     number_apart: np.ndarray | None = None
+    # 1 where the tags name different numbers (`1980s` / `1990s`, `100 yen` / `1000 yen`): their spelling is no link at
+    # all, the letters they share are what they count (None: not asked)
+    numerals_apart: np.ndarray | None = None
     # 1 where each tag names images by itself (CombinedVariants.never_alone_), 0 where one never does: its shared use
     # is then no second name the images can vouch for (None: both do)
     names_alone: np.ndarray | None = None
@@ -86,9 +89,10 @@ class PairEvidence:
     def spelled(self) -> np.ndarray:
         """The rule's spelling link, 0 to 1: the spelling similarity's ramp, or 1 for a slip of a word (`windw` /
         `window` is as good a link as an undone plural: the other tag is a word of no language; see
-        tagger.variants.words)."""
+        tagger.variants.words); 0 where the tags name different numbers (`1980s` / `1990s`)."""
         by_similarity = self.spelled_by_similarity()
-        return by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
+        linked = by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)
+        return linked if self.numerals_apart is None else linked * (1 - self.numerals_apart)
 
     def typed_together(self) -> np.ndarray:
         """0 to 1: the pair shares more of its images than this collection's spelling-linked pairs do, beyond chance

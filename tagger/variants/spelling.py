@@ -11,13 +11,16 @@ letter replaced by its neighbour on the keyboard is one slip: `sqaure`, `windw`,
 costs nothing: doubling is undone). A letter replaced by one far from it on the keyboard is another word more often than a slip
 (`shirt lift` / `skirt lift`, `black robe` / `black rose`, `cup` / `cap`), and costs two, as writing a different
 letter does (one out, one in).
+
+Digits are letters in leetspeak and numbers otherwise: tags that name different numbers (`1980s` / `1990s`,
+`100 yen` / `1000 yen`) are told by numerals_apart, and their spelling is no link (rule.PairEvidence.spelled).
 """
 
 import re
 import unicodedata
 from functools import lru_cache
 
-from rapidfuzz.distance import OSA
+from rapidfuzz.distance import OSA, Levenshtein
 
 # A 1 is also read as an l (leetspeak_forms): it stands for either.
 LEETSPEAK = str.maketrans({"0": "o", "3": "e", "4": "a", "1": "i", "5": "s", "7": "t", "@": "a", "$": "s"})
@@ -60,6 +63,10 @@ IRREGULAR_PLURALS = {
 # `carman`, `dolman` and `german` (at 3 letters the last three were read so, among web2's 234,450 words).
 COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
 COMPOUND_PREFIX = 4
+
+# Digits as typed in a tag: each maximal run is a number or leetspeak for letters (numerals_apart).
+DIGIT_RUNS = re.compile(r"[0-9]+")
+LEETSPEAK_DIGITS = frozenset(key for key in "0123456789" if ord(key) in LEETSPEAK)
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
 # An ampersand is read as the word it stands for, written out and as spoken short (`rock 'n' roll`): English's, as
@@ -273,3 +280,33 @@ def number_apart(first: str, second: str) -> bool:
             return False
         differs = True
     return differs
+
+
+@lru_cache(maxsize=200_000)
+def numerals(tag: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The tag's digit runs, and those of them read as numbers: a run with a digit leetspeak gives no letter (2, 6,
+    8, 9: `1980s`, `2girls`) or one that is a word by itself (`100 yen`, `windows 7`). The others may be letters
+    (`c0at`, `gr4ss`, `1girl`)."""
+    runs, numbers = [], []
+    for word in typed_words(tag):
+        for match in DIGIT_RUNS.finditer(word):
+            runs.append(match.group())
+            if len(match.group()) == len(word) or not LEETSPEAK_DIGITS.issuperset(match.group()):
+                numbers.append(match.group())
+    return tuple(runs), tuple(numbers)
+
+
+def numerals_apart(first: str, second: str) -> bool:
+    """Whether the two tags name different numbers (`1980s` / `1990s`, `100 yen` / `1000 yen`, `1girl` / `2girls`,
+    `4girls` / `5girls`): their digits differ where one tag's are a number (numerals), or a digit stands where the
+    other has another. The letters they share say they count the same kind of thing; the numbers say which, and
+    leetspeak, which undoes digits as letters, reads `100` and `1000` as one key. A digit for a letter is leetspeak,
+    as before (`c0at` / `coat`, `2girls` / `2g1rls`, `tabl3` / `tabl`)."""
+    (runs, numbers), (other_runs, other_numbers) = numerals(first), numerals(second)
+    if runs == other_runs:
+        return False
+    if numbers != other_numbers:
+        return True
+    text, other = "".join(typed_words(first)), "".join(typed_words(second))
+    return any(operation.tag == "replace" and DIGIT_RUNS.match(text[operation.src_pos])
+               and DIGIT_RUNS.match(other[operation.dest_pos]) for operation in Levenshtein.editops(text, other))
