@@ -265,24 +265,27 @@ def test_a_collection_written_in_two_languages_keeps_either_languages_words():
     assert only_english.languages() == {"en"} and not only_english.written_in_language("hund")
 
 
-def test_two_words_of_the_collections_language_one_slip_apart_are_not_merged_on_spelling_alone():
+def test_two_words_of_the_collections_language_near_in_spelling_are_not_merged_on_spelling_alone():
     """`white pants` / `white panties` (Danbooru: two concepts) spell 0.9 apart, as a typo of a long tag does; a slip
-    that spells another word of the language is another word more often than a slip. The spelling adds to what the
-    images say, and alone proposes nothing: the pair is listed as spelled alike."""
+    that spells another word of the language is another word more often than a slip, and two slips that each do
+    (`shirt lift` / `skirt lift`, a letter far on the keyboard; `censored` / `uncensored`) more often still. The
+    spelling adds to what the images say, and alone proposes nothing: the pair is listed as spelled alike."""
     from tagger.variants.canonical import CanonicalRanks
     from tagger.variants.rule import PairEvidence
-    from tagger.variants.words import words_one_slip_apart
+    from tagger.variants.words import words_apart
 
     vocabulary = ENGLISH_TAGS + ["white pants", "white panties", "stairs", "stars", "windw", "tabel", "shirt lift",
-                                 "skirt lift"]
+                                 "skirt lift", "censored", "uncensored", "wndow", "g1rl", "girl"]
     ranks = CanonicalRanks(vocabulary, [100] * len(vocabulary))
     index = {tag: position for position, tag in enumerate(vocabulary)}
     pairs = [(index[a], index[b]) for a, b in [("white pants", "white panties"), ("stairs", "stars"),
-                                                ("window", "windw"), ("table", "tabel"), ("shirt lift", "skirt lift")]]
-    apart = words_one_slip_apart(vocabulary, pairs, ranks.written_in_language)
-    assert [apart[pair] for pair in pairs] == [True, True, False, False, False]
-    # Not: a slip of a word (windw), a word of another language (tabel, Dutch, in an English collection), another
-    # letter far on the keyboard (already counted twice).
+                                                ("shirt lift", "skirt lift"), ("censored", "uncensored"),
+                                                ("window", "windw"), ("table", "tabel"), ("windw", "wndow"),
+                                                ("g1rl", "girl")]]
+    apart = words_apart(vocabulary, pairs, ranks.written_in_language)
+    assert [apart[pair] for pair in pairs] == [True, True, True, True, False, False, False, False]
+    # Not: a slip of a word (windw), a word of another language (tabel, Dutch, in an English collection), two slips
+    # of one word, a tag in leetspeak (written as typed, no word of the language).
 
     def evidence(words_apart):
         return PairEvidence(first=np.array([0]), second=np.array([1]), visual=np.array([0.0]),

@@ -18,7 +18,7 @@ group, as it did before this rule.
 """
 
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from tagger.variants.words import WORD_ZIPF, tag_words, zipf_by_language
 
@@ -48,6 +48,11 @@ class CanonicalRanks:
         self._pending = [vocabulary[index] for index in ask]
         self._sample: list[str] | None = None
         self._languages: frozenset[str] | None = None
+
+    def read_ahead(self, tags: Iterable[str]) -> None:
+        """Tags whose words the next question (a ranking, a tag's language) reads too, in its one pass over
+        wordfreq's lists: asked one at a time, each new word would cost a pass of its own."""
+        self._pending.extend(tags)
 
     def key(self, index: int) -> tuple[bool, bool, int, str]:
         tag = self.vocabulary[index]
@@ -100,7 +105,8 @@ class CanonicalRanks:
             order = sorted(range(len(self.vocabulary)), key=lambda i: (-int(self.counts[i]), self.vocabulary[i]))
             self._sample = [self.vocabulary[index] for index in order[:SAMPLED_TAGS]]
             tags = tags + self._sample
-        words = {word for tag in tags for word in (tag_words(tag) or ())} - _LEVELS.keys()
+        # Not `set - _LEVELS.keys()`: that copies every word ever read into a set, on each tag asked.
+        words = {word for tag in tags for word in (tag_words(tag) or ()) if word not in _LEVELS}
         if words:
             found = zipf_by_language(words, WORD_ZIPF)
             _LEVELS.update((word, found.get(word, {})) for word in words)

@@ -20,7 +20,7 @@ SLIP_OF_A_WORD = "spelling only: a slip of a word, check"  # one tag a word, the
 NEAR_MISS = "near miss"
 IMAGES_DIFFER = "near miss: images tell them apart"
 # Linked by spelling, too weakly for the spelling alone to reach the near misses (`gass` / `grass`: one letter of five
-# missing, spelled 0.43, scoring 0.23-0.26 on coco128), or two words of the collection's language one slip apart,
+# missing, spelled 0.43, scoring 0.23-0.26 on coco128), or two words of the collection's language near in spelling,
 # which spelling alone never proposes (PairEvidence.words_apart: `white pants` / `white panties`; nor tags differing
 # only in the number of a word before their last, PairEvidence.number_apart: `leg up` / `legs up`), and the images
 # neither confirm nor tell them apart: a typo of a tag with few images looks so, and so do distinct words one letter
@@ -64,7 +64,7 @@ class PairEvidence:
     probe: "ProbeResult | None" = None  # held-out separability of the two tags' images (NaN: not probed)
     text: np.ndarray | None = None  # cosine of the tag names' text embeddings (cluster.text_evidence; else None)
     slip: np.ndarray | None = None  # one tag is a slip of the other, a word (tagger.variants.words; None: not asked)
-    # 1 where both tags are words of the collection's language one slip apart (`white pants` / `white panties`):
+    # 1 where both tags are words of the collection's language near in spelling (`white pants` / `white panties`):
     # spelling alone does not propose them (None: not asked: the DBSCAN baseline, evidence made by hand)
     words_apart: np.ndarray | None = None
     # 1 where the tags differ only in the number of a word before their last (`leg up` / `legs up`: one leg raised or
@@ -205,7 +205,7 @@ class PairEvidence:
         # Spelling alone: 0.6, proposed but flagged; not where the pair is typed together beyond the collection's
         # habit and the images do not vouch for it (the overlap counts against a spelling link only so).
         together = self.typed_together()
-        # Two words of the collection's language one slip apart are two words more often than one typed wrong, and a
+        # Two words of the collection's language near in spelling are two words more often than one typed wrong, and a
         # word before the last in another number names another thing (English marks a tag's number on its last
         # word): the spelling adds to the images' agreement, and alone proposes nothing (listed as spelled alike).
         alone = 0.6 * np.ones(len(self.first))

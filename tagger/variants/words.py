@@ -4,9 +4,10 @@ is a slip of that word.
 Near spellings say different things on different pairs. `windw` / `window`, `buiding` / `building`, `long hiar` /
 `long hair`: one side is no word at all, so what else would it name? (Not `gass` / `grass`: `gass` is Norwegian.)
 `rod` / `road`, `cup` / `cap`, `shirt lift` / `skirt lift`: both are words, and two words one slip apart are more
-often two concepts. The spelling rule counts a slip from a word as much as an undone plural (PairEvidence.parts); a
-pair of two words, or of two non-words (names: `asuka` / `asuna`), keeps its plain spelling similarity, and two words
-of the collection's language (words_one_slip_apart) are not proposed on it alone.
+often two concepts (two slips that each spell a word, more often still). The spelling rule counts a slip from a word
+as much as an undone plural (PairEvidence.parts); a pair of two words, or of two non-words (names: `asuka` /
+`asuna`), keeps its plain spelling similarity, and two words of the collection's language (words_apart) are not
+proposed on it alone.
 
 A word is a word of some language in wordfreq's lists (used at least once in a million words of text, Zipf
 3, in any of its 40-odd languages, so a translation, `tabel`, Dutch for table, is a word and not a slip of
@@ -81,7 +82,7 @@ def listed_zipf(words: Iterable[str]) -> dict[str, float]:
     list where it has one, its 'small' one otherwise; 0 where no list holds it at SLIP_ZIPF or more (below it, no
     decision changes: a word listed there is a slip as much as one listed nowhere)."""
     words = set(words)
-    wanted = words - _ZIPF.keys()
+    wanted = {word for word in words if word not in _ZIPF}  # not `- _ZIPF.keys()`: that walks every word read
     if wanted:
         found: dict[str, float] = {}
         for _, zipf, hits in listed_hits(wanted, SLIP_ZIPF):
@@ -181,10 +182,11 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
                min_letters: int = MIN_SLIP_LETTERS) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
     """For each pair (indices into vocabulary), what its one slip says, judged once: (a slip of a word: every word of
     one tag at WORD_ZIPF or more, as typed or with its leetspeak undone (leetspeak_words), a word of the other, as
-    typed, under SLIP_ZIPF; two words: both tags written in the collection's
-    language, `white pants` / `white panties`, `stairs` / `stars`, where a slip that spells another word of the
-    language is another word more often than a slip). Both ask the two tags one slip apart, the longer at least
-    min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py asks other lengths).
+    typed, under SLIP_ZIPF, the two one slip apart; two words: both tags written in the collection's language, `white
+    pants` / `white panties`, `stairs` / `stars`, where a slip that spells another word of the language is another
+    word more often than a slip, and two slips that each do, `shirt lift` / `skirt lift`, more often still). Both ask
+    the longer tag at least min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py
+    asks other lengths); the caller asks pairs near in spelling that are not one key.
     written_in_language: CanonicalRanks.written_in_language (every word a word of one of the collection's languages);
     None: two words are not asked (all false)."""
     pairs = list(pairs)
@@ -204,8 +206,11 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     has_slip = {index: words[index] is not None and min(zipf[word] for word in words[index]) < SLIP_ZIPF
                 for pair in judged for index in pair}
     slip = {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
-    # The language read only for the pairs judged (it reads wordfreq's lists, which no other pair needs).
-    apart = {(a, b): written_in_language is not None and (a, b) in judged and not slip[(a, b)]
+    # Two words need no single slip: two slips that each spell a word of the language (`shirt lift` / `skirt lift`,
+    # a letter far on the keyboard; `censored` / `uncensored`) are two words still more often than one slip is. The
+    # language read only for the pairs of words long enough (it reads wordfreq's lists, which no other pair needs).
+    apart = {(a, b): written_in_language is not None and not slip[(a, b)] and words[a] is not None
+             and words[b] is not None and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
              and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b]) for a, b in pairs}
     return slip, apart
 
@@ -216,7 +221,8 @@ def slips_of_words(vocabulary: list[str], pairs: Iterable[tuple[int, int]],
     return slip_links(vocabulary, pairs, min_letters=min_letters)[0]
 
 
-def words_one_slip_apart(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language,
-                         min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
-    """For each pair: whether both tags are words of the collection's language one slip apart (slip_links)."""
+def words_apart(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language,
+                min_letters: int = MIN_SLIP_LETTERS) -> dict[tuple[int, int], bool]:
+    """For each pair (near in spelling, not one key): whether both tags are words of the collection's language
+    (slip_links)."""
     return slip_links(vocabulary, pairs, written_in_language, min_letters)[1]
