@@ -331,13 +331,20 @@ def test_tags_naming_different_numbers_are_no_spelling_variants():
     from tagger.variants.evidence import pair_evidence
     from tagger.variants.spelling import numerals_apart
 
-    assert numerals_apart("100 yen", "1000 yen") and numerals_apart("1980s", "1990s") and numerals_apart("2000s", "20s")
-    assert numerals_apart("4girls", "5girls") and numerals_apart("1girl", "2girls") and numerals_apart("ps4", "ps5")
-    assert numerals_apart("Windows_7", "windows 10")  # a number by itself is a number, whatever its digits
-    assert not numerals_apart("c0at", "coat") and not numerals_apart("gr4ss", "gra55")  # digits for letters
-    assert not numerals_apart("2girls", "2g1rls") and not numerals_apart("tabl3", "tabl")
-    assert not numerals_apart("1 girl", "1girl") and not numerals_apart("1girl", "girl")  # same digits; leetspeak
-    assert not numerals_apart("１９８０ｓ", "1980s")  # full-width digits are the plain ones
+    def apart(first, second):
+        assert numerals_apart(first, second) == numerals_apart(second, first)  # whichever tag comes first
+        return numerals_apart(first, second)
+
+    assert apart("100 yen", "1000 yen") and apart("1980s", "1990s") and apart("2000s", "20s") and apart("ps4", "ps5")
+    assert apart("4girls", "5girls") and apart("1girl", "2girls") and apart("Windows_7", "windows 10")
+    assert apart("100th", "1000th") and apart("top10", "top100") and apart("4koma", "44koma")  # runs around one word
+    assert apart("١٩٨٠s", "١٩٩٠s")  # Arabic-Indic digits are numbers too
+    assert not apart("c0at", "coat") and not apart("gr4ss", "gra55") and not apart("gra55", "grss")  # letters
+    assert not apart("2girls", "2g1rls") and not apart("tabl3", "tabl") and not apart("7-shirt", "t-shirt")
+    assert not apart("0-ring bikini", "o-ring bikini") and not apart("1 love you", "i love you")
+    assert not apart("h3l1o", "he1l0") and not apart("70ols", "7o0ls")  # leetspeak both, other letters or the same
+    assert not apart("1 girl", "1girl") and not apart("1girl", "girl") and not apart("1990s", "199os")
+    assert not apart("１９８０ｓ", "1980s")  # full-width digits are the plain ones
 
     vocabulary = ["1980s", "1990s", "100 yen", "1000 yen", "c0at", "coat"]
     # Each tag on images of its own, and images that say nothing (every embedding the same): spelling alone.

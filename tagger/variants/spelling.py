@@ -20,7 +20,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from rapidfuzz.distance import OSA, Levenshtein
+from rapidfuzz.distance import OSA
 
 # A 1 is also read as an l (leetspeak_forms): it stands for either.
 LEETSPEAK = str.maketrans({"0": "o", "3": "e", "4": "a", "1": "i", "5": "s", "7": "t", "@": "a", "$": "s"})
@@ -64,8 +64,8 @@ IRREGULAR_PLURALS = {
 COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
 COMPOUND_PREFIX = 4
 
-# Digits as typed in a tag: each maximal run is a number or leetspeak for letters (numerals_apart).
-DIGIT_RUNS = re.compile(r"[0-9]+")
+# Digits as typed in a tag, of any script: each maximal run is a number or leetspeak for letters (numerals_apart).
+DIGIT_RUNS = re.compile(r"\d+")
 LEETSPEAK_DIGITS = frozenset(key for key in "0123456789" if ord(key) in LEETSPEAK)
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
@@ -283,30 +283,33 @@ def number_apart(first: str, second: str) -> bool:
 
 
 @lru_cache(maxsize=200_000)
-def numerals(tag: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The tag's digit runs, and those of them read as numbers: a run with a digit leetspeak gives no letter (2, 6,
-    8, 9: `1980s`, `2girls`) or one that is a word by itself (`100 yen`, `windows 7`). The others may be letters
-    (`c0at`, `gr4ss`, `1girl`)."""
-    runs, numbers = [], []
-    for word in typed_words(tag):
-        for match in DIGIT_RUNS.finditer(word):
-            runs.append(match.group())
-            if len(match.group()) == len(word) or not LEETSPEAK_DIGITS.issuperset(match.group()):
-                numbers.append(match.group())
-    return tuple(runs), tuple(numbers)
+def leetspeak_letters(tag: str) -> frozenset[str]:
+    """The tag's letters as compared (typed_words joined) with its digits read as leetspeak's letters, a 1 as i and
+    as l; its doubled letters kept (`100` is not `1000`)."""
+    return frozenset(form.translate(LEETSPEAK) for form in leetspeak_forms("".join(typed_words(tag))))
+
+
+@lru_cache(maxsize=200_000)
+def numerals(tag: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The tag's digit runs (as their values, in any script's digits), those of them that are numbers (a digit
+    leetspeak reads as no letter: 2, 6, 8, 9, `1980s`, `2girls`; the others may stand for letters, `c0at`, `gr4ss`,
+    `100`), and the spelling keys of the tag with each run as one sign (`# yen`): the words around its numbers."""
+    text = typed(tag)
+    matches = [match.group() for match in DIGIT_RUNS.finditer(text)]
+    runs = tuple("".join(str(unicodedata.decimal(digit)) for digit in run) for run in matches)
+    numbers = tuple(value for run, value in zip(matches, runs) if not LEETSPEAK_DIGITS.issuperset(run))
+    return runs, numbers, spelling_keys(DIGIT_RUNS.sub("#", text)) if runs else ()
 
 
 def numerals_apart(first: str, second: str) -> bool:
-    """Whether the two tags name different numbers (`1980s` / `1990s`, `100 yen` / `1000 yen`, `1girl` / `2girls`,
-    `4girls` / `5girls`): their digits differ where one tag's are a number (numerals), or a digit stands where the
-    other has another. The letters they share say they count the same kind of thing; the numbers say which, and
-    leetspeak, which undoes digits as letters, reads `100` and `1000` as one key. A digit for a letter is leetspeak,
-    as before (`c0at` / `coat`, `2girls` / `2g1rls`, `tabl3` / `tabl`)."""
-    (runs, numbers), (other_runs, other_numbers) = numerals(first), numerals(second)
-    if runs == other_runs:
+    """Whether the two tags name different numbers: their numbers differ (`1980s` / `1990s`, `1girl` / `2girls`), or
+    each has as many digit runs around the same words and the runs differ (`100 yen` / `1000 yen`, `100th` / `1000th`,
+    `4girls` / `5girls`, `windows 7` / `windows 10`). Leetspeak, which reads digits as letters, makes `100` and `1000`
+    one key; a digit for a letter is still leetspeak where the other tag has the letter, or the words around the
+    digits differ (`c0at` / `coat`, `7-shirt` / `t-shirt`, `2girls` / `2g1rls`, `tabl3` / `tabl`, `h3l1o` /
+    `he1l0`), and so is a digit where the other tag's digits read as the same letters (`70ols` / `7o0ls`; `1990s` /
+    `199os`, a zero typed as an o)."""
+    (runs, numbers, words), (other_runs, other_numbers, other_words) = numerals(first), numerals(second)
+    if runs == other_runs or not leetspeak_letters(first).isdisjoint(leetspeak_letters(second)):
         return False
-    if numbers != other_numbers:
-        return True
-    text, other = "".join(typed_words(first)), "".join(typed_words(second))
-    return any(operation.tag == "replace" and DIGIT_RUNS.match(text[operation.src_pos])
-               and DIGIT_RUNS.match(other[operation.dest_pos]) for operation in Levenshtein.editops(text, other))
+    return numbers != other_numbers or (len(runs) == len(other_runs) and not set(words).isdisjoint(other_words))

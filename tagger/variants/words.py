@@ -3,11 +3,11 @@ is a slip of that word.
 
 Near spellings say different things on different pairs. `windw` / `window`, `buiding` / `building`, `long hiar` /
 `long hair`: one side is no word at all, so what else would it name? (Not `gass` / `grass`: `gass` is Norwegian.)
-`rod` / `road`, `cup` / `cap`, `shirt lift` / `skirt lift`: both are words, and two words one slip apart are more
-often two concepts (two slips that each spell a word, more often still). The spelling rule counts a slip from a word
-as much as an undone plural (PairEvidence.parts); a pair of two words, or of two non-words (names: `asuka` /
-`asuna`), keeps its plain spelling similarity, and two words of the collection's language (words_apart) are not
-proposed on it alone.
+`rod` / `road`, `cup` / `cap`, `white pants` / `white panties`: both are words, and two words one slip apart are more
+often two concepts (two slips that each spell a word, `shirt lift` / `skirt lift`, more often still). The spelling
+rule counts a slip from a word as much as an undone plural (PairEvidence.parts); a pair of two words, or of two
+non-words (names: `asuka` / `asuna`), keeps its plain spelling similarity, and two words of the collection's language
+(words_apart) are not proposed on it alone.
 
 A word is a word of some language in wordfreq's lists (used at least once in a million words of text, Zipf
 3, in any of its 40-odd languages, so a translation, `tabel`, Dutch for table, is a word and not a slip of
