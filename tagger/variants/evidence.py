@@ -18,7 +18,7 @@ from sklearn.preprocessing import normalize
 from tagger.neighbours import nearest_rows
 from tagger.variants.rule import PairEvidence
 from tagger.variants.spelling import number_apart, numerals_apart, spelling_keys, spelling_similarity
-from tagger.variants.words import leetspeak_words, slip_links
+from tagger.variants.words import slip_links
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
 # matrix products, and 256 dimensions keep the neighbour order while costing a fraction of 1,280.
@@ -232,9 +232,8 @@ def pair_slip_links(vocabulary: list[str], first: np.ndarray, second: np.ndarray
     slips, apart = np.zeros(len(first), bool), np.zeros(len(first), bool)
     if len(asked):
         pairs = list(zip(first[asked].tolist(), second[asked].tolist()))
-        if ranks is not None:  # two words are asked of every pair here: their words (leetspeak's too) read in one pass
-            ranks.read_ahead(text for index in sorted({index for pair in pairs for index in pair})
-                             for text in (vocabulary[index], *map(" ".join, leetspeak_words(vocabulary[index]))))
+        if ranks is not None:  # two words are asked of every pair here: their words read in one pass
+            ranks.read_ahead(vocabulary[index] for index in sorted({index for pair in pairs for index in pair}))
         slip, words = slip_links(vocabulary, pairs, None if ranks is None else ranks.written_in_language)
         slips[asked], apart[asked] = [slip[pair] for pair in pairs], [words[pair] for pair in pairs]
     return slips, (None if ranks is None else apart.astype(np.float64))

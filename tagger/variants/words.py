@@ -209,13 +209,9 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     # Two words need no single slip: two slips that each spell a word of the language (`shirt lift` / `skirt lift`,
     # a letter far on the keyboard; `censored` / `uncensored`) are two words still more often than one slip is. The
     # language read only for the pairs of words long enough (it reads wordfreq's lists, which no other pair needs).
-    # A tag in leetspeak is the words it spells (`sh1rt lift` is shirt lift, two words from `skirt lift`; `g1rl` and
-    # `girl` one word).
-    apart = {(a, b): written_in_language is not None and not slip[(a, b)] and bool(readings[a]) and bool(readings[b])
-             and set(readings[a]).isdisjoint(readings[b])
-             and max(letters_as_compared(readings[a][0]), letters_as_compared(readings[b][0])) >= min_letters
-             and all(any(written_in_language(" ".join(reading)) for reading in readings[index]) for index in (a, b))
-             for a, b in pairs}
+    apart = {(a, b): written_in_language is not None and not slip[(a, b)] and words[a] is not None
+             and words[b] is not None and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
+             and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b]) for a, b in pairs}
     return slip, apart
 
 
