@@ -239,24 +239,12 @@ def pair_slip_links(vocabulary: list[str], first: np.ndarray, second: np.ndarray
     return slips, (None if ranks is None else apart.astype(np.float64))
 
 
-def pair_number_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarray,
-                      spelling: np.ndarray) -> np.ndarray:
-    """1 where the pair differs only in the number of a word before its last (spelling.number_apart: `leg up` /
-    `legs up`), else 0. Asked only of pairs that are one spelling key."""
-    apart = np.zeros(len(first))
-    for index in np.flatnonzero(spelling == 1.0):
-        apart[index] = number_apart(vocabulary[first[index]], vocabulary[second[index]])
-    return apart
-
-
-def pair_numerals_apart(vocabulary: list[str], first: np.ndarray, second: np.ndarray,
-                        spelling: np.ndarray) -> np.ndarray:
-    """1 where the two tags name different numbers (spelling.numerals_apart: `1980s` / `1990s`), else 0. Asked only
-    of pairs near enough in spelling for it to count (a slip of a word's least, 0.5)."""
-    apart = np.zeros(len(first))
-    for index in np.flatnonzero(spelling >= 0.5):
-        apart[index] = numerals_apart(vocabulary[first[index]], vocabulary[second[index]])
-    return apart
+def pairs_where(test, vocabulary: list[str], first: np.ndarray, second: np.ndarray, asked: np.ndarray) -> np.ndarray:
+    """1 where test(first tag, second tag) holds, for the pairs asked (a mask), else 0."""
+    held = np.zeros(len(first))
+    for index in np.flatnonzero(asked):
+        held[index] = test(vocabulary[first[index]], vocabulary[second[index]])
+    return held
 
 
 def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=None, ranks=None) -> PairEvidence:
@@ -273,8 +261,10 @@ def pair_evidence(first, second, tag_vectors, vocabulary, cooccurrence, probe=No
         rarer_images=cooccurrence.rarer_counts(first, second).astype(np.float64),
     )
     evidence.slip, evidence.words_apart = pair_slip_links(vocabulary, first, second, evidence.spelling, ranks)
-    evidence.number_apart = pair_number_apart(vocabulary, first, second, evidence.spelling)
-    evidence.numerals_apart = pair_numerals_apart(vocabulary, first, second, evidence.spelling)
+    # Another number of a word before the last (`leg up` / `legs up`) is asked of pairs that are one spelling key;
+    # different numbers (`1980s` / `1990s`) of pairs near enough in spelling for it to count (a slip of a word's least).
+    evidence.number_apart = pairs_where(number_apart, vocabulary, first, second, evidence.spelling == 1.0)
+    evidence.numerals_apart = pairs_where(numerals_apart, vocabulary, first, second, evidence.spelling >= 0.5)
     if probe is not None:
         evidence.probe = probe(evidence)
     return evidence

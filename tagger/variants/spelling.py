@@ -189,6 +189,11 @@ def leetspeak_forms(text: str) -> tuple[str, ...]:
     return (text, text.replace("1", "l")) if "1" in text else (text,)
 
 
+def leetspeak_read(text: str) -> tuple[str, ...]:
+    """The text with its digits read as leetspeak's letters, in each of leetspeak_forms (`ye11ow` -> yeiiow, yellow)."""
+    return tuple(form.translate(LEETSPEAK) for form in leetspeak_forms(text))
+
+
 @lru_cache(maxsize=200_000)
 def spelling_keys(tag: str) -> tuple[str, ...]:
     """The tag's spelling keys, each a reading of it: with plural endings undone, and as typed where that differs
@@ -286,7 +291,7 @@ def number_apart(first: str, second: str) -> bool:
 def leetspeak_letters(tag: str) -> frozenset[str]:
     """The tag's letters as compared (typed_words joined) with its digits read as leetspeak's letters, a 1 as i and
     as l; its doubled letters kept (`100` is not `1000`)."""
-    return frozenset(form.translate(LEETSPEAK) for form in leetspeak_forms("".join(typed_words(tag))))
+    return frozenset(leetspeak_read("".join(typed_words(tag))))
 
 
 @lru_cache(maxsize=200_000)

@@ -30,8 +30,8 @@ from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, LEETSPEAK, UMLAUTS, es_or_plain_singular, leetspeak_forms, plain_words, singular, slip_distance,
-    spelling_keys, typed, without_marks,
+    APOSTROPHES, UMLAUTS, es_or_plain_singular, leetspeak_read, plain_words, singular, slip_distance, spelling_keys,
+    typed, without_marks,
 )
 
 # Measured on real words (benchmarks/spelling_slips.py, by the longer word's length): a slip of a word is found
@@ -156,8 +156,7 @@ def frequency_bins(path: str, down_to: float):
 def leetspeak_words(tag: str) -> tuple[tuple[str, ...], ...]:
     """The tag's words with its leetspeak undone, in each of spelling.leetspeak_forms (`gra55` -> grass; `ye11ow` ->
     yeiiow, yellow); empty where no form is of Latin letters alone."""
-    forms = (form.translate(LEETSPEAK) for form in leetspeak_forms(typed(tag)))
-    return tuple(words for words in map(tag_words, forms) if words is not None)
+    return tuple(words for words in map(tag_words, leetspeak_read(typed(tag))) if words is not None)
 
 
 def letters_as_compared(words: tuple[str, ...]) -> int:
