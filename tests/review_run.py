@@ -19,22 +19,23 @@ IMAGES = {
 COLOURS = [(200, 30, 30), (210, 40, 40), (190, 20, 20), (220, 50, 50), (180, 30, 30), (230, 60, 60),
            (170, 20, 20), (30, 30, 200), (30, 160, 30), (40, 170, 40), (90, 90, 90)]
 
-# group, canonical, variant, confidence, score, visual, context, spelling, overlap, probe, canonical_count,
+# group, canonical, variant, confidence, score, visual, context, spelling, overlap, probe, spelled, canonical_count,
 # variant_count, flag, decision
 REVIEW_ROWS = [
-    (1, "red", "r3d", "0.8330", "0.9100", "0.8800", "0.5000", "1.0000", "0.3333", "one tag", 4, 3, "", ""),
-    (1, "red", "rot", "0.8000", "0.8200", "0.9000", "", "0.3333", "0.0000", "one tag", 4, 1, "", ""),
-    (2, "circle", "circles", "0.7500", "0.7000", "0.7500", "", "1.0000", "0.0000", "unsure", 1, 1, "", ""),
-    (3, "hostile", HOSTILE, "0.5500", "0.6000", "0.6100", "", "0.1000", "0.0000", "faint", 1, 1, "spelling only: check",
-     ""),
-    (4, "square", "sqaure", "0.4550", "0.4500", "0.5000", "", "0.9000", "0.0000", "not asked", 1, 1, "near miss", ""),
+    (1, "red", "r3d", "0.8330", "0.9100", "0.8800", "0.5000", "1.0000", "0.3333", "one tag", "leetspeak", 4, 3, "", ""),
+    (1, "red", "rot", "0.8000", "0.8200", "0.9000", "", "0.3333", "0.0000", "one tag", "", 4, 1, "", ""),
+    (2, "circle", "circles", "0.7500", "0.7000", "0.7500", "", "1.0000", "0.0000", "unsure", "plural", 1, 1, "", ""),
+    (3, "hostile", HOSTILE, "0.5500", "0.6000", "0.6100", "", "0.1000", "0.0000", "faint", "", 1, 1,
+     "spelling only: check", ""),
+    (4, "square", "sqaure", "0.4550", "0.4500", "0.5000", "", "0.9000", "0.0000", "not asked", "typo of a word", 1, 1,
+     "near miss", ""),
 ]
 
 
 def many_rows(proposals: int, near_misses: int) -> list[tuple]:
     """review.csv rows of one pair a group, most confident first: tag0 <- tag0s, tag1 <- tag1s, ...; then the near
     misses near0 <- near0s, ... (tags no image carries: the page shows 'no images')."""
-    evidence = ("0.9000", "0.9000", "", "1.0000", "0.0000", "one tag", 1, 1)
+    evidence = ("0.9000", "0.9000", "", "1.0000", "0.0000", "one tag", "plural", 1, 1)
     return ([(n + 1, f"tag{n}", f"tag{n}s", f"{0.99 - n / 1000:.4f}", *evidence, "", "") for n in range(proposals)] +
             [("", f"near{n}", f"near{n}s", f"{0.40 - n / 1000:.4f}", *evidence, "near miss", "")
              for n in range(near_misses)])

@@ -9,7 +9,7 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.logs import step_logging
-from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES, PROBE_LEGEND, cut
+from tagger.variants.legend import EVIDENCE_LEGEND, EVIDENCE_NAMES, PROBE_LEGEND, SPELLED_LEGEND, cut
 from tagger.variants.review import read_review, write_review
 from tagger.variants.samples import pair_sample, sample_images
 from tagger.variants.step import log_groups, write_groups
@@ -40,7 +40,9 @@ def test_every_output_names_the_evidence_alike_with_the_same_numbers(tmp_path, c
         assert cut(member[name], 4) == review_row[name] == cut(float(csv_row[name]), 4) == cut(value, 4)
     assert member["similarity"] == member["visual"] and csv_row["similarity"] == csv_row["visual"]  # the old key
     assert (f"d0g ({group.counts[d0g]} images, confidence {cut(group.confidences[d0g])}, "
-            f"score {cut(group.scores[d0g])}, visual {cut(group.similarities[d0g])})") in terminal
+            f"score {cut(group.scores[d0g])}, visual {cut(group.similarities[d0g])}, "
+            f"spelled: {group.spelling_links()[d0g]})") in terminal
+    assert (group.canonical, group.spelling_links()[d0g]) == ("dogs", "leetspeak + plural")
 
 
 def test_a_number_under_a_cut_off_is_never_shown_at_it():
@@ -65,9 +67,10 @@ def test_a_near_miss_a_hair_under_the_cut_off_reads_under_it_in_every_file(tmp_p
     assert "<td>0.49</td>" in page and "<td>0.45</td>" in page and "0.50" not in page
 
 
-def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
+def test_what_the_probe_found_and_the_spelling_link_are_said_alike_in_every_output(tmp_path, capsys):
     """The separability probe decides most merges; each output says what it found in the same words: `cars` merged
-    (probe: one tag), `skirt lift` beside `shirt lift` listed as a near miss (probe: two tags)."""
+    (probe: one tag), `skirt lift` beside `shirt lift` listed as a near miss (probe: two tags). So is the spelling
+    link: `cars` is car's plural; `shirt lift` / `skirt lift` are two words, which spelling alone never proposes."""
     from test_variant_evidence import collection, fit, look_alike_centres
 
     centres = look_alike_centres(["shirt lift", "skirt lift*", "car", "tree"], apart=1.2)
@@ -84,26 +87,35 @@ def test_what_the_probe_found_is_said_alike_in_every_output(tmp_path, capsys):
     synonyms = json.loads((tmp_path / "synonyms.json").read_text())
     review = {frozenset((row["canonical"], row["variant"])): row["probe"]
               for row in read_review(tmp_path / "review.csv")}
+    spelled = {frozenset((row["canonical"], row["variant"])): row["spelled"]
+               for row in read_review(tmp_path / "review.csv")}
     with (tmp_path / "synonyms.csv").open() as file:
-        listed = {row["tag"]: row["probe"] for row in csv.DictReader(file)}
+        rows = list(csv.DictReader(file))
+    listed = {row["tag"]: row["probe"] for row in rows}
     assert synonyms["groups"][0]["members"][1]["probe"] == review[frozenset(("car", "cars"))] == listed[variant] == \
         "one tag"
     assert synonyms["groups"][0]["members"][0]["probe"] is None and listed[group.canonical] == ""  # not a pair
     (miss,) = [miss for miss in synonyms["near_misses"] if {miss["canonical"], miss["variant"]} ==
                {"shirt lift", "skirt lift"}]
     assert miss["probe"] == review[frozenset(("shirt lift", "skirt lift"))] == "two tags"
-    assert f"visual {cut(group.similarities[1])}, probe: one tag)" in terminal
+    assert f"visual {cut(group.similarities[1])}, probe: one tag, spelled: plural)" in terminal
+    assert synonyms["groups"][0]["members"][1]["spelled"] == spelled[frozenset(("car", "cars"))] == \
+        {row["tag"]: row["spelled"] for row in rows}[variant] == group.spelling_links()[1] == "plural"
+    assert synonyms["groups"][0]["members"][0]["spelled"] is None  # the canonical: no pair
+    assert miss["spelled"] == spelled[frozenset(("shirt lift", "skirt lift"))] == "two words"
     paths = [str(tmp_path / f"gone{index}.png") for index in range(len(image_tags))]  # no thumbnails: not read
     write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
                         "combined", near_misses=model.near_misses_)
     page = (tmp_path / "synonyms.html").read_text()
     assert f"<dt>probe</dt><dd>{html.escape(PROBE_LEGEND['probe'])}</dd>" in page
+    assert f"<dt>spelled</dt><dd>{html.escape(SPELLED_LEGEND['spelled'])}</dd>" in page
+    assert "<td>plural</td>" in page
     assert f"<td>{variant}</td><td>{group.counts[1]}</td>" in page and "<td>one tag</td>" in page
     # The near misses follow the groups, with the same evidence columns and their flag.
     near = page.split("Near misses (")[1]
     assert (f"<td>{miss['canonical']}</td><td>{miss['variant']}</td><td>{miss['canonical_count']} / "
             f"{miss['variant_count']}</td><td>{cut(miss['confidence'])}</td><td>{cut(miss['score'])}</td>") in near
-    assert f"<td>two tags</td><td>{html.escape(miss['flag'])}</td></tr>" in near
+    assert f"<td>two tags</td><td>two words</td><td>{html.escape(miss['flag'])}</td></tr>" in near
 
 
 def test_the_report_shows_the_legend_and_marks_images_carrying_both_tags(tmp_path):
@@ -178,5 +190,5 @@ def test_the_report_shows_why_to_look_twice(tmp_path):
     write_synonyms_page(tmp_path, model.groups_, runfolder.Manifest(paths, paths, image_tags, ["train"] * len(paths)),
                         "combined")
     page = (tmp_path / "synonyms.html").read_text()
-    assert f"<td>faint</td><td>{html.escape(group.flags[1])}</td>" in page
+    assert f"<td>faint</td><td>plural</td><td>{html.escape(group.flags[1])}</td>" in page
     assert group.flags[1] == "spelling only: check"

@@ -47,25 +47,28 @@ def test_state_lists_groups_most_confident_first_with_near_misses_apart(client):
     assert (state["decided"], state["total"], state["near_miss_decided"], state["near_miss_total"]) == (0, 4, 0, 1)
     assert state["flags"] == ["near miss", "spelling only: check"]
     assert state["probes"] == ["faint", "not asked", "one tag", "unsure"]  # to filter on, as on flags
-    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap", "probe"]
+    assert state["spellings"] == ["leetspeak", "plural", "typo of a word"]
+    assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap", "probe", "spelled"]
     assert list(state["legend"]["evidence"]) == state["evidence"]
-    red_rot = state["groups"][0]["rows"][1]
+    red_r3d, red_rot = state["groups"][0]["rows"]
     assert red_rot["evidence"] == {"confidence": 0.8, "score": 0.82, "visual": 0.9, "context": None,
-                                   "spelling": 0.3333, "overlap": 0.0, "probe": "one tag"}
+                                   "spelling": 0.3333, "overlap": 0.0, "probe": "one tag", "spelled": None}
+    assert red_r3d["evidence"]["spelled"] == "leetspeak"
 
 
-@pytest.mark.parametrize("columns", ["without the probe column", "the probe column blank"])
+@pytest.mark.parametrize("columns", ["without the probe and spelled columns", "the probe and spelled columns blank"])
 def test_a_review_csv_without_the_probes_answers_shows_no_probe(client, run_dir, columns):
-    """review.csv from before the probe column, or from a run without the probe (DBSCAN, cluster.probe false): the
-    page shows the evidence it showed before, and no empty probe."""
-    header = [name for name in REVIEW_COLUMNS if name != "probe"] if columns.startswith("without") else REVIEW_COLUMNS
-    rows = [[("" if name == "probe" else cell) for name, cell in zip(REVIEW_COLUMNS, row) if name in header]
+    """review.csv from before the probe and spelled columns, or from a run that measures neither (DBSCAN): the page
+    shows the evidence it showed before, and no empty probe or spelling link."""
+    words = ("probe", "spelled")
+    header = [name for name in REVIEW_COLUMNS if name not in words] if columns.startswith("without") else REVIEW_COLUMNS
+    rows = [[("" if name in words else cell) for name, cell in zip(REVIEW_COLUMNS, row) if name in header]
             for row in REVIEW_ROWS]
     write_review_csv(run_dir, rows, header)
     client.post("/api/reload")
     state = client.get("/api/state").json()
     assert state["evidence"] == ["confidence", "score", "visual", "context", "spelling", "overlap"]
-    assert list(state["legend"]["evidence"]) == state["evidence"] and state["probes"] == []
+    assert list(state["legend"]["evidence"]) == state["evidence"] and state["probes"] == state["spellings"] == []
     assert state["groups"][0]["rows"][1]["evidence"] == {"confidence": 0.8, "score": 0.82, "visual": 0.9,
                                                          "context": None, "spelling": 0.3333, "overlap": 0.0}
 
@@ -222,7 +225,7 @@ def test_apply_writes_the_same_aliases_as_apply_review(client, run_dir):
 def test_apply_refuses_a_conflict_with_the_message_naming_the_row(client, run_dir):
     decide(client, RED_R3D, "accept")
     with (run_dir / "review.csv").open("a") as file:  # a spreadsheet user also accepted r3d into circle
-        file.write("2,circle,r3d,,,,,,,,,,,accept\n")
+        file.write("2,circle,r3d,,,,,,,,,,,,accept\n")
     answer = client.post("/api/apply", json={"version": client.post("/api/reload").json()["version"]})
     assert answer.status_code == 400
     # One line per refused row, naming its pair: the page shows no line numbers.

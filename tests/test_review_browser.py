@@ -130,8 +130,8 @@ def test_a_review_csv_saved_elsewhere_is_not_overwritten_and_the_page_offers_to_
     page.goto(url)
     expect(page.locator("#progress")).to_have_text("0 of 4 decided")
     text = (run_dir / "review.csv").read_text()
-    (run_dir / "review.csv").write_text(text.replace("0.6100,,0.1000,0.0000,faint,1,1,spelling only: check,\n",
-                                                     "0.6100,,0.1000,0.0000,faint,1,1,spelling only: check,reject\n"))
+    (run_dir / "review.csv").write_text(text.replace("0.6100,,0.1000,0.0000,faint,,1,1,spelling only: check,\n",
+                                                     "0.6100,,0.1000,0.0000,faint,,1,1,spelling only: check,reject\n"))
     pair(page, 0).locator("button.accept").click()
     expect(page.locator("#banner-text")).to_contain_text("changed on disk since it was read")
     assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "reject", ""]
@@ -273,7 +273,7 @@ def test_the_applied_list_goes_stale_and_a_refused_apply_names_each_pair(served,
     expect(page.locator("#apply-stale")).to_have_text(
         "Decided since: aliases.txt holds only the list below. Apply again to write the decisions made since.")
     with (run_dir / "review.csv").open("a") as file:  # a spreadsheet user accepted r3d and rot into circle too
-        file.write("2,circle,r3d,,,,,,,,,,,accept\n2,circle,rot,,,,,,,,,,,accept\n")
+        file.write("2,circle,r3d,,,,,,,,,,,,accept\n2,circle,rot,,,,,,,,,,,,accept\n")
     page.locator("#reload").click()
     expect(page.locator("#progress")).to_have_text("4 of 6 decided")
     page.locator("#apply").click()
@@ -287,8 +287,8 @@ def test_the_applied_list_goes_stale_and_a_refused_apply_names_each_pair(served,
 
 def test_invisible_characters_in_a_tag_show_as_code_points(served, page):
     run_dir, url = served
-    write_review_csv(run_dir, [*REVIEW_ROWS, (2, "circle", "ring\u202egnp.exe", "0.7", "", "", "", "", "", "", 1, 0,
-                                              "", "")])
+    write_review_csv(run_dir, [*REVIEW_ROWS, (2, "circle", "ring\u202egnp.exe", "0.7", "", "", "", "", "", "", "", 1,
+                                              0, "", "")])
     page.goto(url)
     page.locator("#reload").click()
     expect(page.locator('[data-group="2"] .pair .tag')).to_have_text(["circles", "ring<U+202E>gnp.exe"])
@@ -374,6 +374,13 @@ def test_search_and_flag_filter_and_the_near_miss_section(served, page):
     page.locator("#flag-filter").select_option(label="probe: one tag")
     expect(page.locator("#groups .group .canonical-name")).to_have_text(["red"])
     page.locator("#flag-filter").select_option(label="probe: not asked")
+    expect(page.locator("#near-groups .group .canonical-name")).to_have_text(["square"])
+    # And the spelling links: one kind of spelling at a time.
+    page.locator("#flag-filter").select_option(label="spelled: plural")
+    expect(page.locator("#groups .group .canonical-name")).to_have_text(["circle"])
+    expect(page.locator("#near-groups .group")).to_have_count(0)
+    page.locator("#flag-filter").select_option(label="spelled: typo of a word")
+    expect(page.locator("#groups .group")).to_have_count(0)
     expect(page.locator("#near-groups .group .canonical-name")).to_have_text(["square"])
 
 

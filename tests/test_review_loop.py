@@ -216,7 +216,7 @@ def test_accepted_rows_not_proposed_again_are_kept_until_applied(collection):
     (lambda text: text[:text.rindex("\n", 0, len(text) - 1)] + '\n1,"dog,\n',  # inside a quoted cell
      "line {last}: unexpected end of data (a quoted cell is never closed): it looks cut short"),
     (lambda text: text[:text.rindex(",dog,") + 5] + "\n",  # a cut that happens to end at a line break
-     "line {last}: 4 cells where the header has 14"),
+     "line {last}: 4 cells where the header has 15"),
 ])
 def test_a_truncated_review_csv_is_refused_and_nothing_is_written(collection, capsys, cut, message):
     root, embedding_of = collection

@@ -23,7 +23,7 @@ from tagger.review.gallery import Gallery, UnknownImage
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
 from tagger.tagtext import visible
-from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, evidence_legend
+from tagger.variants.legend import BOTH_LEGEND, IMAGES_LEGEND, WORDS_LEGEND, evidence_legend
 from tagger.variants.review import ReviewChangedOnDisk, RowsRefused, apply_review, review_fingerprint
 
 TOKEN_HEADER = "X-Review-Token"
@@ -144,10 +144,11 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY)
     page = asset_text("index.html").replace("{{token}}", html.escape(token, quote=True)).replace(
         "{{run_dir}}", html.escape(str(run_dir)))
-    every_legend = {**evidence_legend(True), **PROBE_LEGEND}
+    every_legend = {**evidence_legend(True), **WORDS_LEGEND}
 
     def legend(names) -> dict:
-        """The legend of the evidence review.csv has (the text cosine and the probe's answer only where it has them)."""
+        """The legend of the evidence review.csv has (the text cosine, the probe's answer and the spelling link
+        only where it has them)."""
         return {"evidence": {name: every_legend[name] for name in names}, "images": IMAGES_LEGEND, "both": BOTH_LEGEND}
 
     async def require_token(x_review_token: str = Header("", alias=TOKEN_HEADER)) -> None:

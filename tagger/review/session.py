@@ -12,7 +12,7 @@ from pathlib import Path
 from tagger.errors import TaggerError
 from tagger.logs import counted
 from tagger.tagtext import visible
-from tagger.variants.legend import EVIDENCE_NAMES, PROBE_LEGEND, TEXT_LEGEND
+from tagger.variants.legend import EVIDENCE_NAMES, TEXT_LEGEND, WORDS_LEGEND
 from tagger.variants.review import (
     ACCEPT,
     REJECT,
@@ -119,10 +119,10 @@ class ReviewSession:
                                                   typed.get(self.group_key(row_id), row.get("canonical", "")))
                 for row_id, row in self.rows.items() if not is_typed(row)}
             self.lines = {row_id: review_line(self.header, row) for row_id, row in self.rows.items()}  # CSV lines
-            # The probe's answers are shown where review.csv has them: not from runs without the probe (the column
-            # blank in every row) nor from review.csv files written before the column.
+            # The probe's answers and the spelling links are shown where review.csv has them: not from runs without the
+            # probe (the column blank in every row) nor from review.csv files written before the column.
             self.evidence_names = EVIDENCE_NAMES + tuple(name for name in TEXT_LEGEND if name in self.header) + tuple(
-                name for name in PROBE_LEGEND if name in self.header and any(row.get(name) for row in table.rows))
+                name for name in WORDS_LEGEND if name in self.header and any(row.get(name) for row in table.rows))
 
     def group_key(self, row_id: int, rows: dict | None = None) -> str:
         row = (self.rows if rows is None else rows)[row_id]
@@ -154,7 +154,7 @@ class ReviewSession:
             "measured": list(measured) if measured and set(measured) != shown else None,  # evidence of another pair
             "canonical_count": number(row.get("canonical_count", "")),
             "variant_count": number(row.get("variant_count", "")),
-            "evidence": {name: (row.get(name) or None) if name in PROBE_LEGEND else number(row.get(name, ""))
+            "evidence": {name: (row.get(name) or None) if name in WORDS_LEGEND else number(row.get(name, ""))
                          for name in self.evidence_names},
             "confidence": number(row.get("confidence", "")),
         }
@@ -211,11 +211,13 @@ class ReviewSession:
                 views = ([view for view in views if not view["near_miss"]][:first] +
                          [view for view in views if view["near_miss"]][:first])
             flags = sorted({row.get("flag", "") for row in self.rows.values()} - {""})
-            # What the probe found, to filter on as on flags (over every row, also when only the first screen is sent).
-            probes = sorted({row.get("probe", "") for row in self.rows.values()} - {""}) \
-                if "probe" in self.evidence_names else []
-            return {"version": self.version, "evidence": list(self.evidence_names), "flags": flags, "probes": probes,
-                    "groups": views, "complete": first is None, **self.counts()}
+            # What the probe found and the spelling links, to filter on as on flags (over every row, also when only the
+            # first screen is sent).
+            answers = {name: sorted({row.get(name, "") for row in self.rows.values()} - {""})
+                       if name in self.evidence_names else [] for name in WORDS_LEGEND}
+            return {"version": self.version, "evidence": list(self.evidence_names), "flags": flags,
+                    "probes": answers["probe"], "spellings": answers["spelled"], "groups": views,
+                    "complete": first is None, **self.counts()}
 
     def tags_of_group(self, key: str) -> tuple[str, list[str]]:
         """A group's canonical and its variants (rows decided either way included)."""

@@ -3,7 +3,7 @@ images) and listing the near misses beside them. How one pair is scored is tagge
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,6 +32,18 @@ class VariantGroup:
     evidence: "PairEvidence | None" = None  # evidence of each member against the canonical
     flags: list[str] | None = None  # per member: why to look twice (e.g. "spelling only: check"); "" if nothing
     confidences: list[float] | None = None  # per member: the score calibrated (tagger.variants.calibration)
+    _spelled: list[str] | None = field(default=None, repr=False, compare=False)  # spelling_links, once worked out
+
+    def spelling_links(self) -> list[str] | None:
+        """Per member: its spelling link with the canonical in words (PairEvidence.spelling_link; "" for the canonical
+        itself); None without the pairs' evidence (the DBSCAN baseline). Worked out when first asked: only the groups
+        written out need it, not every group a fit proposes."""
+        if self.evidence is None:
+            return None
+        if self._spelled is None:
+            self._spelled = [""] + [self.evidence.spelling_link(index, self.canonical, member)
+                                    for index, member in enumerate(self.members) if index]
+        return self._spelled
 
 
 class DBSCANVariants:
@@ -432,5 +444,6 @@ class CombinedVariants:
                 "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
                 **({} if evidence.text is None else {"text": float(evidence.text[index])}),
                 "probe": None if answers is None else answers[index],
+                "spelled": evidence.spelling_link(index, vocabulary[canonical], vocabulary[variant]),
                 "canonical_count": int(counts[canonical]), "variant_count": int(counts[variant]), "flag": flags[index],
                 "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))}

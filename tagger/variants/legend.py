@@ -28,6 +28,15 @@ PROBE_LEGEND = {"probe": "can the two tags' images be told apart? two tags: they
                          "were not; unsure: neither; faint: the images barely tell either tag from unrelated images; "
                          "not asked: too few images of one tag without the other, the other evidence decides, or past "
                          "cluster.max_probes"}
+# The spelling link in words (tagger.variants.spelled): beside the spelling's number, what makes the two alike, or why
+# their likeness is no link by itself. Blank for groups of the DBSCAN baseline, which weighs no spelling.
+SPELLED_LEGEND = {"spelled": "what links the two spellings: the differences undone (case/separators, accents, "
+                             "& for and, leetspeak, doubled letters, plural), typo of a word (one slip; the other tag "
+                             "is no word of any language), near spelling (a few slips apart); or why spelling alone "
+                             "proposes nothing: two words (both words of the collection's language), another number "
+                             "of a word (leg up / legs up), different numbers (1980s / 1990s: no link at all). Blank: "
+                             "no spelling link"}
+WORDS_LEGEND = {**PROBE_LEGEND, **SPELLED_LEGEND}  # the evidence told in words, not numbers
 IMAGES_LEGEND = "images: how many images carry the tag"
 BOTH_LEGEND = "both: the image carries both tags of the pair"
 
@@ -50,6 +59,11 @@ def measures_probe(groups, near_misses=()) -> bool:
     """Whether these proposals carry the separability probe's answers (cluster.probe, combined method)."""
     return any(group.evidence is not None and group.evidence.probe is not None for group in groups) or \
         any(miss.get("probe") for miss in near_misses)
+
+
+def measures_spelled(groups, near_misses=()) -> bool:
+    """Whether these proposals say their spelling links in words (the combined method; not the DBSCAN baseline)."""
+    return any(group.evidence is not None for group in groups) or any("spelled" in miss for miss in near_misses)
 
 
 def measures_text(groups, near_misses=()) -> bool:

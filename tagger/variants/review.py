@@ -24,9 +24,10 @@ from tagger.variants.legend import cut, measures_text, with_text_column
 
 log = logging.getLogger(__name__)
 
-# "probe" (what the separability probe found) came after the numbers; readers go by the header's names.
+# "probe" (what the separability probe found) came after the numbers, and "spelled" (the spelling link in words) after
+# it; readers go by the header's names.
 REVIEW_COLUMNS = ["group", "canonical", "variant", "confidence", "score", "visual", "context", "spelling", "overlap",
-                  "probe", "canonical_count", "variant_count", "flag", "decision"]
+                  "probe", "spelled", "canonical_count", "variant_count", "flag", "decision"]
 ACCEPT = {"accept", "accepted", "yes", "y", "1", "true", "x"}
 REJECT = {"reject", "rejected", "no", "n", "0", "false"}
 KEPT_FLAG = "kept from the earlier review.csv: not proposed this run"
@@ -188,6 +189,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
     rows = []
     for number, group in enumerate(groups, start=1):
         answers = group.evidence.probe_answers() if group.evidence is not None else None
+        spelled = group.spelling_links()
         for index in range(1, len(group.members)):
             variant, canonical = group.members[index], group.canonical
             canonical = edited_canonical(variant, canonical, decisions, accepted_targets)
@@ -203,13 +205,14 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
                 "visual": cut(group.similarities[index], 4),
                 **{name: _evidence_cell(evidence, name, index) for name in ("context", "spelling", "overlap", "text")},
                 "probe": "" if answers is None else answers[index],
+                "spelled": spelled[index] if spelled is not None else "",
                 "canonical_count": group.counts[0], "variant_count": group.counts[index], "flag": "; ".join(flags),
                 "decision": decisions.get((variant, canonical), ""),
             })
     for miss in near_misses:
         written.add((miss["variant"], miss["canonical"]))
         rows.append({**{name: miss[name] for name in ("canonical", "variant", "canonical_count", "variant_count", "flag")},
-                     "probe": miss.get("probe") or "",
+                     **{name: miss.get(name) or "" for name in ("probe", "spelled")},
                      **{name: "" if miss.get(name) is None or miss[name] != miss[name] else cut(miss[name], 4)
                         for name in ("confidence", "score", "visual", "context", "spelling", "overlap", "text")},
                      "decision": decisions.get((miss["variant"], miss["canonical"]), "")})

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tagger.variants.spelled import spelling_link
+
 if TYPE_CHECKING:  # the probe is imported where it is used
     from tagger.variants.separability import ProbeResult
 
@@ -219,6 +221,14 @@ class PairEvidence:
                 "spelled_by_slip": spelled > self.spelled_by_similarity(), "distinct": distinct, "same": same,
                 "power": power, "named_twice": named_twice, "images_agree": images_agree, "typed_together": together,
                 "score": score}
+
+    def spelling_link(self, index: int, first: str, second: str) -> str:
+        """The pair at index's spelling link in words (tagger.variants.spelled: `plural`, `typo of a word`,
+        `two words`), first and second its two tags."""
+        def holds(values) -> bool:
+            return values is not None and bool(values[index])
+        return spelling_link(first, second, float(self.spelling[index]), holds(self.slip), holds(self.words_apart),
+                             holds(self.number_apart), holds(self.numerals_apart))
 
     def probe_answers(self) -> list[str] | None:
         """Per pair, what the separability probe found, in words a person can filter on (PROBE_TWO ... PROBE_NOT_ASKED);

@@ -97,9 +97,10 @@ def combined_variants(settings: Settings, vocabulary: list[str]) -> CombinedVari
 # synonyms.csv's columns: the first five in their old order ("similarity": the visual evidence's old name, the
 # canonical's against itself included), then "visual", its name everywhere else (tagger.variants.legend), and
 # the flag that asks a person to look twice. With cluster.text_evidence, the tag names' text cosine before the flag.
-# The calibrated confidence came later still: before the flag; and then what the separability probe found ("probe").
+# The calibrated confidence came later still: before the flag; and then what the separability probe found ("probe"),
+# and the spelling link in words ("spelled").
 EVIDENCE_FIELDS = ("score", LEGACY_NAMES["visual"], "context", "spelling", "overlap", "visual", "confidence", "probe",
-                   "flag")
+                   "spelled", "flag")
 
 
 def member_rows(group) -> list[dict]:
@@ -108,6 +109,7 @@ def member_rows(group) -> list[dict]:
     rows = []
     evidence = group.evidence
     answers = evidence.probe_answers() if evidence is not None else None
+    spelled = group.spelling_links()
     names = ("context", "spelling", "overlap", "text") if measures_text([group]) else ("context", "spelling", "overlap")
     for index, tag in enumerate(group.members):
         measured = index > 0  # the canonical's evidence against itself says nothing
@@ -123,6 +125,7 @@ def member_rows(group) -> list[dict]:
                      **{name: None if value is None or value != value else round(value, 6)
                         for name, value in values.items()},
                      "probe": answers[index] if answers is not None and measured else None,
+                     "spelled": spelled[index] or None if spelled is not None else None,
                      "flag": (group.flags[index] if group.flags else "") or None})
     return rows
 
@@ -180,6 +183,6 @@ def log_groups(groups) -> None:
         rows = member_rows(group)
         members = "; ".join(
             f"{visible(row['tag'])} ({row['count']} images, {format_evidence(row, ('confidence', 'score', 'visual'))}"
-            + (f", probe: {row['probe']}" if row["probe"] else "") + ")"
+            + "".join(f", {name}: {row[name]}" for name in ("probe", "spelled") if row[name]) + ")"
             + (f" [{row['flag']}]" if row["flag"] else "") for row in rows[1:])
         log.info(f"{visible(group.canonical)} ({group.counts[0]} images) <- {members}")

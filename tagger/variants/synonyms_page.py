@@ -17,7 +17,8 @@ from tagger.images import load_image
 from tagger.logs import counted
 from tagger.tagtext import visible
 from tagger.variants.legend import (
-    BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, cut, evidence_legend, measures_probe, measures_text,
+    BOTH_LEGEND, IMAGES_LEGEND, PROBE_LEGEND, SPELLED_LEGEND, cut, evidence_legend, measures_probe, measures_spelled,
+    measures_text,
 )
 from tagger.variants.samples import pair_sample
 
@@ -81,6 +82,9 @@ def evidence_cells(group, index: int, names, answers=None) -> list[str]:
         if name in PROBE_LEGEND:  # words, not a number
             values[name] = answers[index] if answers is not None else None
             continue
+        if name in SPELLED_LEGEND:
+            values[name] = (group.spelling_links() or [None] * len(group.members))[index]
+            continue
         if name in values:
             continue
         measured = group.evidence is not None and getattr(group.evidence, name) is not None
@@ -118,6 +122,8 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
     legend = evidence_legend(measures_text(groups, near_misses))  # the text column only with cluster.text_evidence
     if measures_probe(groups, near_misses):
         legend = {**legend, **PROBE_LEGEND}  # what the separability probe found, where it was on
+    if measures_spelled(groups, near_misses):
+        legend = {**legend, **SPELLED_LEGEND}  # the spelling links in words, where the method weighs spelling
     members = {tag for group in groups for tag in group.members}
     members |= {miss[side] for miss in near_misses for side in ("canonical", "variant")}
     tag_images = images_of_tags(manifest, members)

@@ -7,7 +7,9 @@ const TOKEN = document.querySelector('meta[name="review-token"]').content;
 // This page load, to the server: undo takes back only what this page did, not another tab's decisions.
 const PAGE = Array.from(crypto.getRandomValues(new Uint32Array(4)), (part) => part.toString(36)).join("");
 const BATCH = 12; // group cards added at a time, as the reader scrolls
-const PROBE_FILTER = "probe="; // the filter's value for a probe answer (flags are cluster_tags' own words)
+// The filter's value for a probe answer and for a spelling link (flags are cluster_tags' own words).
+const PROBE_FILTER = "probe=";
+const SPELLED_FILTER = "spelled=";
 
 const view = {
   version: "", groups: [], legend: {}, evidence: [], counts: {},
@@ -141,7 +143,7 @@ function showState(state) {
     counts: state, complete: state.complete});
   view.samples.clear();
   renderLegend();
-  renderFlags(state.flags, state.probes || []);
+  renderFlags(state.flags, state.probes || [], state.spellings || []);
   renderCounts();
   renderLists();
 }
@@ -156,7 +158,9 @@ function matches(group) {
 }
 
 function rowMatchesFilter(row) {
-  if (view.flag.startsWith(PROBE_FILTER)) return row.evidence.probe === view.flag.slice(PROBE_FILTER.length);
+  for (const [filter, name] of [[PROBE_FILTER, "probe"], [SPELLED_FILTER, "spelled"]]) {
+    if (view.flag.startsWith(filter)) return row.evidence[name] === view.flag.slice(filter.length);
+  }
   return view.flag === "" ? !row.flag : row.flag === view.flag;
 }
 
@@ -205,13 +209,15 @@ function renderLegend() {
   }
 }
 
-function renderFlags(flags, probes) {
+function renderFlags(flags, probes, spellings) {
   const select = $("flag-filter");
   const previous = view.flag;
   select.replaceChildren(new Option("every flag", "*"), new Option("no flag", ""));
   for (const flag of flags) select.append(new Option(`flag: ${visible(flag)}`, flag));
   // What the separability probe found ("faint": merges the images could not see), where review.csv has it.
   for (const probe of probes) select.append(new Option(`probe: ${probe}`, PROBE_FILTER + probe));
+  // The spelling links ("plural", "typo of a word", "two words"), to review one kind of spelling at a time.
+  for (const spelled of spellings) select.append(new Option(`spelled: ${spelled}`, SPELLED_FILTER + spelled));
   view.flag = [...select.options].some((option) => option.value === previous) ? previous : "*";
   select.value = view.flag;
 }
@@ -221,7 +227,7 @@ function imagesText(count) {
 }
 
 function formatNumber(value) {
-  if (typeof value === "string") return value;  // "probe": what the separability probe found, in words
+  if (typeof value === "string") return value;  // "probe", "spelled": evidence in words
   // Cut, not rounded, as cluster_tags.py shows evidence (tagger.variants.legend.cut): "confidence ≥ 0.46" was false
   // of a 0.455, and a near miss at 0.4996 read as reaching min_score 0.5.
   return value === null || value === undefined ? "–" : (Math.floor((value + 1e-6) * 100) / 100).toFixed(2);
