@@ -719,14 +719,16 @@ def canonical_kinds(groups, plan: dict) -> dict[str, int]:
 
 def scored_pairs(combined, truth: dict) -> list[dict]:
     """Every pair cluster_tags.py would show (each group member against its canonical, and the near misses):
-    its score, its flag and whether it is a true pair; what the confidence calibration is fitted on."""
+    its score, its flag, its spelling link in words and whether it is a true pair; what the confidence calibration is
+    fitted on."""
     # Scores to 6 decimals, as cluster_tags.py writes them: another BLAS kernel moves them by 1e-15 (the probe's
     # whitening), so the suite's JSON is the same file on every machine.
     shown = [{"pair": [group.canonical, member], "score": round(float(group.scores[i]), 6), "flag": group.flags[i],
-              "proposed": True, "true": frozenset((group.canonical, member)) in truth}
+              "spelled": group.spelling_links()[i], "proposed": True,
+              "true": frozenset((group.canonical, member)) in truth}
              for group in combined.groups_ for i, member in enumerate(group.members) if i > 0]
     shown += [{"pair": [m["canonical"], m["variant"]], "score": round(float(m["score"]), 6), "flag": m["flag"],
-               "proposed": False, "true": frozenset((m["canonical"], m["variant"])) in truth}
+               "spelled": m["spelled"], "proposed": False, "true": frozenset((m["canonical"], m["variant"])) in truth}
               for m in combined.near_misses_]
     return shown
 
@@ -843,6 +845,20 @@ def fold_of(label: str) -> str:
     return "demo" if label.startswith("demo") else label.rsplit(" ", 1)[1]
 
 
+def print_spelling_links(records: list[dict]) -> None:
+    """How often the pairs of each spelling link (review.csv's spelled column) are one tag: proposed and near misses,
+    with the sets their false ones come from (a reviewer's prior for each word)."""
+    print("\nby spelling link (spelled): true / proposed, true / near misses, the false ones' sets")
+    for link in sorted({r.get("spelled") or "" for r in records}, key=lambda link: (link == "", link)):
+        inside = [r for r in records if (r.get("spelled") or "") == link]
+        cells = [f"{sum(r['true'] for r in inside if r['proposed'] == proposed)}/"
+                 f"{sum(r['proposed'] == proposed for r in inside)}" for proposed in (True, False)]
+        false_sets = Counter(r["set"].split(" ")[0] for r in inside if not r["true"])
+        print(f"  {link or '(none)'}: {cells[0]} proposed, {cells[1]} near misses"
+              + (f"; false: {', '.join(f'{name} {count}' for name, count in false_sets.most_common())}"
+                 if false_sets else ""))
+
+
 def calibrate(results: list[dict]) -> None:
     """Fits the confidence table on every pair shown, prints it, and checks it on held-out folds."""
     from tagger.variants.calibration import KINDS, confidence, fit_calibration
@@ -861,6 +877,7 @@ def calibrate(results: list[dict]) -> None:
         print(f"{kind}: {sum(r['true'] for r in inside)} true of {len(inside)} pairs ("
               + ", ".join(f"{name} {by_set[(name, True)]}/{by_set[(name, True)] + by_set[(name, False)]}"
                           for name in sets) + ")")
+    print_spelling_links(records)
     print("\nheld out (fitted on the other folds): true / pairs by confidence")
     bins = (0.0, 0.5, 0.7, 0.9, 1.01)
     totals = Counter()

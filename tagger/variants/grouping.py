@@ -444,6 +444,6 @@ class CombinedVariants:
                 "spelling": float(evidence.spelling[index]), "overlap": float(evidence.overlap[index]),
                 **({} if evidence.text is None else {"text": float(evidence.text[index])}),
                 "probe": None if answers is None else answers[index],
-                "spelled": evidence.spelling_link(index, vocabulary[canonical], vocabulary[variant]),
+                "spelled": evidence.spelling_link(index, vocabulary[canonical], vocabulary[variant]) or None,
                 "canonical_count": int(counts[canonical]), "variant_count": int(counts[variant]), "flag": flags[index],
                 "confidence": confidence(float(self.scores_[index]), pair_kind(False, flags[index]))}

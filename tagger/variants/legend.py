@@ -30,12 +30,12 @@ PROBE_LEGEND = {"probe": "can the two tags' images be told apart? two tags: they
                          "cluster.max_probes"}
 # The spelling link in words (tagger.variants.spelled): beside the spelling's number, what makes the two alike, or why
 # their likeness is no link by itself. Blank for groups of the DBSCAN baseline, which weighs no spelling.
-SPELLED_LEGEND = {"spelled": "what links the two spellings: the differences undone (case/separators, accents, "
-                             "& for and, leetspeak, doubled letters, plural), typo of a word (one slip; the other tag "
-                             "is no word of any language), near spelling (a few slips apart); or why spelling alone "
-                             "proposes nothing: two words (both words of the collection's language), another number "
-                             "of a word (leg up / legs up), different numbers (1980s / 1990s: no link at all). Blank: "
-                             "no spelling link"}
+SPELLED_LEGEND = {"spelled": "what links the two spellings: the differences undone (case, full-width / ligature, "
+                             "separators, accents, & for and, leetspeak, doubled letters, plural), typo of a word "
+                             "(one slip; the other tag is no word of any language), near spelling (a few slips apart); "
+                             "or why spelling alone proposes nothing: two words (both words of the collection's "
+                             "language), another number of a word (leg up / legs up), different numbers (1980s / "
+                             "1990s: no link at all). Blank: no spelling link"}
 WORDS_LEGEND = {**PROBE_LEGEND, **SPELLED_LEGEND}  # the evidence told in words, not numbers
 IMAGES_LEGEND = "images: how many images carry the tag"
 BOTH_LEGEND = "both: the image carries both tags of the pair"
