@@ -102,6 +102,19 @@ def test_undo_puts_back_each_change_in_turn(client, run_dir):
     assert (refused.status_code, refused.json()["error"]) == (400, "nothing to undo")
 
 
+def test_many_pairs_are_decided_in_one_change_that_one_undo_takes_back(client, run_dir):
+    answer = client.post("/api/decide_many", json={"version": version(client), "rows": [RED_ROT, CIRCLE_CIRCLES],
+                                                   "decision": "accept"})
+    assert answer.status_code == 200 and (answer.json()["decided"], answer.json()["total"]) == (2, 4)
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "accept", "accept", "", ""]
+    refused = client.post("/api/decide_many", json={"version": version(client), "rows": [RED_R3D, 99],
+                                                    "decision": "reject"})
+    assert (refused.status_code, refused.json()["error"]) == (400, "no row 99 in review.csv; reload the page")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "accept", "accept", "", ""]  # nothing set
+    client.post("/api/undo", json={"version": version(client)})
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "", "", ""]
+
+
 def test_review_csv_changed_on_disk_is_not_overwritten_and_reload_shows_it(client, run_dir):
     page_version = version(client)
     text = (run_dir / "review.csv").read_text()

@@ -52,8 +52,9 @@ def page():
     with playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.dialogs = []
-        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
+        page.dialogs, page.accept_dialogs = [], False  # dialogs are dismissed unless a test says otherwise
+        page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message),
+                                          dialog.accept() if page.accept_dialogs else dialog.dismiss()))
         yield page
         browser.close()
 
@@ -382,6 +383,45 @@ def test_search_and_flag_filter_and_the_near_miss_section(served, page):
     page.locator("#flag-filter").select_option(label="spelled: typo of a word")
     expect(page.locator("#groups .group")).to_have_count(0)
     expect(page.locator("#near-groups .group .canonical-name")).to_have_text(["square"])
+
+
+def test_the_pairs_a_filter_shows_are_decided_at_once_and_undone_at_once(served, page):
+    """A person trusts one kind of merge (every plural, every pair the probe found one tag): the filter shows them,
+    Accept shown / Reject shown decides the undecided proposed pairs it shows, after asking, and one undo takes them
+    back. Near misses and pairs decided already are left as they are."""
+    run_dir, url = served
+    page.goto(url)
+    expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+    page.locator("#flag-filter").select_option(label="spelled: plural")
+    with page.expect_event("dialog"):
+        page.locator("#accept-shown").click()  # asked, and dismissed: nothing changes
+    expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+    assert page.dialogs == ['Accept the 1 undecided proposed pair shown (spelled: plural)? Undo takes them all back.']
+    page.accept_dialogs = True
+    page.locator("#accept-shown").click()
+    expect(page.locator("#progress")).to_have_text("1 of 4 decided")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["", "", "accept", "", ""]
+    page.locator("#flag-filter").select_option(label="every flag")
+    pair(page, 0).locator("button.accept").click()  # decided one by one: not decided again
+    expect(page.locator("#progress")).to_have_text("2 of 4 decided")
+    page.locator("#flag-filter").select_option(label="probe: one tag")  # red <- r3d (accepted), red <- rot
+    page.locator("#reject-shown").click()
+    expect(page.locator("#progress")).to_have_text("3 of 4 decided")
+    assert page.dialogs[-1] == "Reject the 1 undecided proposed pair shown (probe: one tag)? Undo takes them all back."
+    page.locator("#flag-filter").select_option(label="every flag")
+    page.locator("#search").fill("host")
+    page.locator("#reject-shown").click()
+    expect(page.locator("#progress")).to_have_text("4 of 4 decided")
+    assert page.dialogs[-1] == ('Reject the 1 undecided proposed pair shown (every flag, search "host")? Undo takes '
+                                'them all back.')
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "reject", "accept", "reject", ""]
+    page.locator("#search").fill("")
+    page.locator("#accept-shown").click()  # nothing undecided is shown: the near miss is never decided so
+    expect(page.locator("#banner-text")).to_have_text("no undecided proposed pair is shown: change the search or "
+                                                      "the filter")
+    page.locator("#undo").click()
+    expect(page.locator("#progress")).to_have_text("3 of 4 decided")
+    assert [cells[3] for cells in review_cells(run_dir)] == ["accept", "reject", "accept", "", ""]
 
 
 def test_the_exported_report_fits_a_laptop_screen(tmp_path, page):

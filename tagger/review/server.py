@@ -49,6 +49,12 @@ class Decision(BaseModel):
     decision: str
 
 
+class Decisions(BaseModel):
+    version: str
+    rows: list[int]
+    decision: str
+
+
 class RowChange(BaseModel):
     version: str
     row: int
@@ -212,6 +218,10 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     @app.post("/api/decide", dependencies=api)
     def decide(change: Decision, page: str = Depends(page_id)):
         return JSONResponse(session.decide(change.version, change.row, change.decision, page))
+
+    @app.post("/api/decide_many", dependencies=api)
+    def decide_many(change: Decisions, page: str = Depends(page_id)):
+        return JSONResponse(session.decide_many(change.version, change.rows, change.decision, page))
 
     @app.post("/api/split", dependencies=api)
     def split(change: RowChange, page: str = Depends(page_id)):

@@ -232,11 +232,21 @@ class ReviewSession:
 
     def decide(self, version: str, row_id: int, decision: str, page: str = "") -> dict:
         """Set one pair's decision: accept, reject, or '' (undecided). page: the page that asks, for its undo."""
+        return self.decide_many(version, [row_id], decision, page)
+
+    def decide_many(self, version: str, row_ids: list[int], decision: str, page: str = "") -> dict:
+        """Set these pairs' decision at once (the pairs a page shows, filtered: every `spelled: plural` pair): one
+        change, which one undo takes back whole. Nothing is set where one row is unknown."""
         if decision not in DECISIONS:
             raise TaggerError(f"decision must be accept, reject or empty, got {decision!r}")
+        if not row_ids:
+            raise TaggerError("no pairs to decide")
 
         def change(rows, order):
-            edit(rows, self._known(row_id, rows))["decision"] = decision
+            for row_id in row_ids:
+                self._known(row_id, rows)
+            for row_id in row_ids:
+                edit(rows, row_id)["decision"] = decision
         return self._change(version, page, change)
 
     def split(self, version: str, row_id: int, page: str = "") -> dict:

@@ -485,6 +485,26 @@ function decideCurrent(decision) {
   decide(row, decision);
 }
 
+function shownUndecided() {
+  // The undecided proposed pairs the search and the filter show (not only the cards drawn so far), never a near
+  // miss nor a typed canonical's row: those are decided one by one.
+  return view.lists.proposed.flatMap((group) => group.rows.filter((row) =>
+    !row.typed && !row.decision && (view.flag === "*" || rowMatchesFilter(row)))).map((row) => row.id);
+}
+
+async function decideShown(decision) {
+  await queued(async () => {}); // the whole list first: the pairs shown are all those it holds
+  if (!view.complete) { showBanner("the list is still loading: try again in a moment"); return; }
+  const rows = shownUndecided();
+  if (!rows.length) { showBanner("no undecided proposed pair is shown: change the search or the filter"); return; }
+  const filter = $("flag-filter").selectedOptions[0]?.textContent ?? "every flag";
+  const search = view.search.trim() ? `, search "${view.search.trim()}"` : "";
+  const asked = `${decision === "accept" ? "Accept" : "Reject"} the ${rows.length} undecided proposed ` +
+    `${rows.length === 1 ? "pair" : "pairs"} shown (${filter}${search})? Undo takes them all back.`;
+  if (!window.confirm(asked)) return;
+  await change("/api/decide_many", {rows, decision}).catch(() => {});
+}
+
 async function splitCurrent() {
   const row = findRow(view.current);
   if (row) await change("/api/split", {row: row.id}).catch(() => {});
@@ -562,6 +582,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("reload").addEventListener("click", () => loadState(true).then(hideBanner).catch(() => {}));
   $("banner-reload").addEventListener("click", bannerReload);
   $("banner-close").addEventListener("click", hideBanner);
+  $("accept-shown").addEventListener("click", () => decideShown("accept"));
+  $("reject-shown").addEventListener("click", () => decideShown("reject"));
   $("apply").addEventListener("click", apply);
   $("lightbox").addEventListener("click", () => { $("lightbox").hidden = true; });
   watchScrolling();
