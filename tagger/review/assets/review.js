@@ -96,10 +96,13 @@ function applyAnswer(answer) {
     addCardAfter(source, group);
   }
   const removed = new Set(answer.removed);
+  const changed = new Map(answer.groups.map((group) => [group.key, group]));
   view.groups = view.groups.filter((group) => !removed.has(group.key));
   for (const list of ["proposed", "near"]) {
     const before = view.lists[list].length;
-    view.lists[list] = view.lists[list].filter((group) => !removed.has(group.key));
+    // The lists hold the groups as they are now: cards drawn later, and Accept shown, read them.
+    view.lists[list] = view.lists[list].filter((group) => !removed.has(group.key))
+      .map((group) => changed.get(group.key) ?? group);
     view.shown[list] -= before - view.lists[list].length;
   }
   for (const group of answer.groups) replaceCard(group);
@@ -487,9 +490,9 @@ function decideCurrent(decision) {
 
 function shownUndecided() {
   // The undecided proposed pairs the search and the filter show (not only the cards drawn so far), never a near
-  // miss nor a typed canonical's row: those are decided one by one.
-  return view.lists.proposed.flatMap((group) => group.rows.filter((row) =>
-    !row.typed && !row.decision && (view.flag === "*" || rowMatchesFilter(row)))).map((row) => row.id);
+  // miss (also in a group a typed canonical made a proposal) nor a typed canonical's row: those are decided one by one.
+  return view.lists.proposed.flatMap((group) => group.rows.filter((row) => !row.typed && !row.near_miss &&
+    !row.decision && (view.flag === "*" || rowMatchesFilter(row)))).map((row) => row.id);
 }
 
 async function decideShown(decision) {
