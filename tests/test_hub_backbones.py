@@ -220,7 +220,7 @@ def test_text_tower_run_through_the_pipeline(family, prepared_run, presets, tmp_
                 assert float(row["text"]) == pytest.approx(cosine(row["canonical"], row["tag"]), abs=1e-6)
 
     header = (run_dir / "review.csv").read_text().splitlines()[0]
-    assert ",overlap,text,probe,canonical_count," in header
+    assert ",overlap,text,probe,spelled,canonical_count," in header
     proposed = [row for row in read_review(run_dir / "review.csv") if row["group"]]
     assert len(proposed) == len(members)
     for row in read_review(run_dir / "review.csv"):
