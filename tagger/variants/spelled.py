@@ -2,30 +2,19 @@
 `leetspeak + plural`, `typo of a word`, or why the spelling is no link by itself (`two words`, `different numbers`).
 
 The spelling column says how alike two spellings are; this says what makes them so. For a pair one spelling key
-(spelling 1.0), the differences it undoes are found by undoing all but one (FOLDS): a difference is named where the
+(spelling 1.0), the differences it undoes are found by undoing all but one (spelling.keys_keeping): a difference is named where the
 two tags are no longer one key without it (`tr33s` / `tree`: leetspeak + plural; `wwall` / `wall`: doubled letters);
 case and full-width letters are told by each tag's own (`Tree` / `trees`: case + plural).
 """
 
-import re
 import unicodedata
 
-from tagger.variants.spelling import (
-    AMPERSAND_READINGS, APOSTROPHES, DOUBLED_LETTERS, KEY_READINGS, LEETSPEAK, SEPARATORS, UMLAUTS, as_typed,
-    leetspeak_forms, typed, without_marks,
-)
+from tagger.variants.spelling import UNDONE, keys_keeping
 
 # Told apart by each tag's own form (case_of, compatibility_forms), not by leaving them out: every other difference is
 # read on the lower-case compatibility form (spelling.typed).
 CASE = "case"
 WIDTH = "full-width / ligature"  # and the other compatibility forms NFKC reads as plain letters: ligatures (`ﬁ`)
-SEPARATED = "separators"  # spaces, hyphens, underscores, apostrophes beside a letter
-ACCENTS = "accents"  # marks on Latin letters, German umlauts typed as ae / oe / ue
-AMPERSAND = "& for and"
-LEETSPEAK_FOLD = "leetspeak"
-DOUBLED = "doubled letters"
-PLURAL = "plural"
-FOLDS = (SEPARATED, ACCENTS, AMPERSAND, LEETSPEAK_FOLD, DOUBLED, PLURAL)  # left out one at a time, in the words' order
 SAME_KEY = "same spelling key"  # one key, and no one difference needed (two undo the same letters)
 TYPO_OF_A_WORD = "typo of a word"  # rule.PairEvidence.slip: one slip, the other tag no word of any language
 NEAR = "near spelling"  # a few slips apart (the spelling column says how near)
@@ -35,10 +24,6 @@ NUMBERS = "different numbers"  # PairEvidence.numerals_apart: `1980s` / `1990s`,
 # Under this a pair has no spelling link: blank. Where the rule's spelling ramp starts
 # (PairEvidence.spelled_by_similarity): a pair under it counts nothing by its spelling.
 NEAR_FROM = 0.6
-# A word boundary that is no separator: with separators left as typed, an & read as a word (`cats&dogs`) still ends
-# the word before it, as spelling_keys' spaces around it do (its plural is undone there).
-BOUNDARY = "\x00"
-WORDS_AND_SEPARATORS = re.compile(f"({SEPARATORS.pattern}|{BOUNDARY})")
 
 
 def case_of(tag: str) -> str:
@@ -55,46 +40,18 @@ def compatibility_forms(tag: str) -> bool:
 
 
 def forms(tag: str, kept: frozenset = frozenset()) -> set[str]:
-    """The tag's spelling keys (tagger.variants.spelling.spelling_keys) with the differences in kept (FOLDS) left as
-    typed: with none kept, the keys themselves."""
-    text = typed(tag)
-    texts = [text.translate(UMLAUTS), text] if ACCENTS not in kept and any(u in text for u in "äöü") else [text]
-    if "&" in text:
-        space = BOUNDARY if SEPARATED in kept else " "
-        words = ("&",) if AMPERSAND in kept else AMPERSAND_READINGS
-        texts = [form.replace("&", f"{space}{word}{space}") for form in texts for word in words] + \
-            ([] if AMPERSAND in kept else texts)
-    if LEETSPEAK_FOLD not in kept:
-        texts = [form for text in texts for form in leetspeak_forms(text)]
-    readings = (as_typed,) if PLURAL in kept else KEY_READINGS
-    return {folded(text, reading, kept) for text in texts for reading in readings}
-
-
-def folded(text: str, reading, kept: frozenset) -> str:
-    """As spelling.folded_key folds a text, but for the differences in kept."""
-    if ACCENTS not in kept:
-        text = without_marks(text)
-    if SEPARATED in kept:  # words between their separators as typed
-        parts = WORDS_AND_SEPARATORS.split(text)
-    else:
-        parts = SEPARATORS.sub(" ", APOSTROPHES.sub("", text)).split()
-    words = parts[::2] if SEPARATED in kept else parts
-    folded_words = []
-    for word in words:
-        word = reading(word if LEETSPEAK_FOLD in kept else word.translate(LEETSPEAK))
-        folded_words.append(word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word))
-    if SEPARATED in kept:
-        return "".join(part for pair in zip(folded_words, parts[1::2] + [""]) for part in pair).replace(BOUNDARY, "")
-    return "".join(folded_words)
+    """The tag's spelling keys (tagger.variants.spelling.spelling_keys) with the differences in kept
+    (spelling.UNDONE) left as typed: with none kept, the keys themselves."""
+    return set(keys_keeping(tag, kept))
 
 
 def undone(first: str, second: str) -> tuple[str, ...]:
     """The differences two tags of one spelling key are one key only with: their case and their compatibility forms
-    where they differ (case_of, compatibility_forms), and each of FOLDS that, left as typed, parts them."""
+    where they differ (case_of, compatibility_forms), and each of spelling.UNDONE that, left as typed, parts them."""
     own = [name for name, differs in ((CASE, case_of(first) != case_of(second)),
                                       (WIDTH, compatibility_forms(first) != compatibility_forms(second))) if differs]
     return tuple(own) + tuple(
-        fold for fold in FOLDS if not forms(first, frozenset({fold})) & forms(second, frozenset({fold})))
+        fold for fold in UNDONE if not forms(first, frozenset({fold})) & forms(second, frozenset({fold})))
 
 
 def spelling_link(first: str, second: str, spelling: float, slip: bool = False, words_apart: bool = False,

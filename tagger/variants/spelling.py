@@ -168,19 +168,45 @@ KEY_READINGS = (singular, as_typed, es_or_plain_singular, irregular_or_plain_sin
 PLURAL_READINGS = tuple(reading for reading in KEY_READINGS if reading is not as_typed)
 
 
-def folded_key(text: str, reading=singular) -> str:
+# The differences a spelling key undoes, each of which can be left as typed (keys_keeping): tagger.variants.spelled
+# names those a pair is one key only with. Case and full-width letters are told by each tag's own form there.
+SEPARATED = "separators"  # spaces, hyphens, underscores, apostrophes beside a letter
+ACCENTS = "accents"  # marks on Latin letters, German umlauts typed as ae / oe / ue
+AMPERSAND = "& for and"
+LEETSPEAK_READ = "leetspeak"
+DOUBLED = "doubled letters"
+PLURAL = "plural"
+UNDONE = (SEPARATED, ACCENTS, AMPERSAND, LEETSPEAK_READ, DOUBLED, PLURAL)
+# A word boundary that is no separator: with separators kept as typed, an & read as a word (`cats&dogs`) still ends
+# the word before it, as the spaces put around it otherwise do (its plural is undone there).
+BOUNDARY = "\x00"
+WORDS_AND_SEPARATORS = re.compile(f"({SEPARATORS.pattern}|{BOUNDARY})")
+
+
+def folded_key(text: str, reading=singular, kept: frozenset = frozenset()) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
     irregular_or_plain_singular: an irregular English plural read as one where a word is one; s_only_or_plain_singular:
-    only a final s dropped after i, u or -ie, where a word ends so)."""
+    only a final s dropped after i, u or -ie, where a word ends so). kept: differences (UNDONE) left as typed."""
     # Doubled letters undone in each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^`
     # `^^^`.
-    return "".join(folded_word(word, reading) for word in plain_words(text))
+    if not kept:
+        return "".join(folded_word(word, reading) for word in plain_words(text))
+    if ACCENTS not in kept:
+        text = without_marks(text)
+    if SEPARATED not in kept:
+        words = SEPARATORS.sub(" ", APOSTROPHES.sub("", text)).split()  # as plain_words, marks as kept
+        return "".join(folded_word(word, reading, kept) for word in words)
+    parts = WORDS_AND_SEPARATORS.split(text)  # words between their separators as typed
+    words = [folded_word(word, reading, kept) for word in parts[::2]]
+    return "".join(part for pair in zip(words, parts[1::2] + [""]) for part in pair).replace(BOUNDARY, "")
 
 
-def folded_word(word: str, reading=as_typed) -> str:
-    """One word as folded_key reads it: leetspeak undone, read by `reading`, doubled letters undone."""
-    return DOUBLED_LETTERS.sub(r"\1", reading(word.translate(LEETSPEAK)))
+def folded_word(word: str, reading=as_typed, kept: frozenset = frozenset()) -> str:
+    """One word as folded_key reads it: leetspeak undone, read by `reading`, doubled letters undone (but for the
+    differences kept)."""
+    word = reading(word if LEETSPEAK_READ in kept else word.translate(LEETSPEAK))
+    return word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word)
 
 
 def leetspeak_forms(text: str) -> tuple[str, ...]:
@@ -205,13 +231,26 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     read as an i (as LEETSPEAK) and as an l.
 
     NFKC first, so full-width letters (ｐｏｋｅｍｏｎ) and ligatures are the plain letters."""
+    return keys_keeping(tag, frozenset())
+
+
+def keys_keeping(tag: str, kept: frozenset) -> tuple[str, ...]:
+    """The tag's spelling keys with the differences in kept (UNDONE) left as typed; none kept: spelling_keys."""
     text = typed(tag)
-    forms = (text.translate(UMLAUTS), text) if any(umlaut in text for umlaut in "äöü") else (text,)
+    forms = (text.translate(UMLAUTS), text) if ACCENTS not in kept and any(umlaut in text for umlaut in "äöü") \
+        else (text,)
     if "&" in text:  # and, as written out and as spoken short (`black & white`, `r&b` / `rnb`, `rock & roll`)
-        forms = tuple(form.replace("&", f" {word} ") for form in forms for word in AMPERSAND_READINGS) + forms
-    forms = tuple(reading for form in forms for reading in leetspeak_forms(form))
+        space = BOUNDARY if SEPARATED in kept else " "
+        if AMPERSAND in kept:  # still a word of its own
+            forms = tuple(form.replace("&", f"{space}&{space}") for form in forms)
+        else:
+            forms = tuple(form.replace("&", f"{space}{word}{space}") for form in forms
+                          for word in AMPERSAND_READINGS) + forms
+    if LEETSPEAK_READ not in kept:
+        forms = tuple(reading for form in forms for reading in leetspeak_forms(form))
+    readings = (as_typed,) if PLURAL in kept else KEY_READINGS
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
-    return tuple(dict.fromkeys(folded_key(form, reading) for reading in KEY_READINGS for form in forms))
+    return tuple(dict.fromkeys(folded_key(form, reading, kept) for reading in readings for form in forms))
 
 
 def spelling_key(tag: str) -> str:

@@ -125,7 +125,7 @@ def member_rows(group) -> list[dict]:
                      **{name: None if value is None or value != value else round(value, 6)
                         for name, value in values.items()},
                      "probe": answers[index] if answers is not None and measured else None,
-                     "spelled": spelled[index] or None if spelled is not None else None,
+                     "spelled": (spelled[index] or None) if spelled is not None else None,
                      "flag": (group.flags[index] if group.flags else "") or None})
     return rows
 
