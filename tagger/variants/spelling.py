@@ -64,8 +64,10 @@ IRREGULAR_PLURALS = {
 COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
 COMPOUND_PREFIX = 4
 
-# Digits as typed in a tag, of any script: each maximal run is a number or leetspeak for letters (numerals_apart).
-DIGIT_RUNS = re.compile(r"\d+")
+# Digits as typed in a tag, of any script: each maximal run is a number or leetspeak for letters (numerals_apart). A
+# point or comma between digits is part of the number (`2.5`, `1,000`, `8.1`), not a separator: `2.5d` is no `25d`.
+DIGIT_RUNS = re.compile(r"\d+(?:[.,]\d+)*")
+DECIMAL_MARK = re.compile(r"(?<=\d)[.,](?=\d)")
 LEETSPEAK_DIGITS = frozenset(key for key in "0123456789" if ord(key) in LEETSPEAK)
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
@@ -329,8 +331,22 @@ def number_apart(first: str, second: str) -> bool:
 @lru_cache(maxsize=200_000)
 def leetspeak_letters(tag: str) -> frozenset[str]:
     """The tag's letters as compared (typed_words joined) with its digits read as leetspeak's letters, a 1 as i and
-    as l; its doubled letters kept (`100` is not `1000`)."""
-    return frozenset(leetspeak_read("".join(typed_words(tag))))
+    as l; its doubled letters kept (`100` is not `1000`), and a point or comma between digits, which no leetspeak
+    types (`2.5` is not `25`)."""
+    words = typed_words(tag) if not DECIMAL_MARK.search(typed(tag)) else \
+        tuple(plain_words(DECIMAL_MARK.sub("#", typed(tag))))
+    return frozenset(leetspeak_read("".join(words)))
+
+
+def number_value(run: str) -> str:
+    """A run of digits as the number it writes, its digits in any script read as 0-9: a point or comma before
+    groups of three digits groups thousands (`1,000` and `1.000` are `1000`), one before any other count of
+    digits is the decimal mark (`2,5` and `2.5` are `2.5`), and several (`1.2.3`, a version or a date) stay as
+    typed."""
+    parts = re.split(r"[.,]", "".join(str(unicodedata.decimal(c)) if c.isdigit() else c for c in run))
+    if len(parts) == 1 or all(len(part) == 3 for part in parts[1:]):
+        return "".join(parts)
+    return ".".join(parts)
 
 
 @lru_cache(maxsize=200_000)
@@ -340,7 +356,8 @@ def numerals(tag: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...
     `100`), and the spelling keys of the tag with each run as one sign (`# yen`): the words around its numbers."""
     text = typed(tag)
     matches = [match.group() for match in DIGIT_RUNS.finditer(text)]
-    runs = tuple("".join(str(unicodedata.decimal(digit)) for digit in run) for run in matches)
+    runs = tuple(number_value(run) for run in matches)
+    # A decimal mark makes a number as a digit leetspeak has no letter for does.
     numbers = tuple(value for run, value in zip(matches, runs) if not LEETSPEAK_DIGITS.issuperset(run))
     return runs, numbers, spelling_keys(DIGIT_RUNS.sub("#", text)) if runs else ()
 
