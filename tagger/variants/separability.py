@@ -497,8 +497,16 @@ class SeparabilityProbe:
             auc[index] = self.auc(first_sample, second_sample, company)
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
+            gaps = self.gap(first_sample, second_sample, (2, low, high), company)
+            if company is not None:
+                # A difference of concept is in the images and not in their company: the images must show it as
+                # they are, too. The company is what people typed, and people who type fewer tags (often the
+                # same people who type their own spelling) leave out company their images still show, which the
+                # adjustment would turn into a difference.
+                auc[index] = min(auc[index], self.auc(first_sample, second_sample))
+                gaps = least_gaps(gaps, self.gap(first_sample, second_sample, (2, low, high)))
             (gap[index], gap_null_mean[index], gap_null_std[index], unseen[index], unseen_null_mean[index],
-             unseen_null_std[index]) = self.gap(first_sample, second_sample, (2, low, high), company)
+             unseen_null_std[index]) = gaps
             (reference_a, gap_reference_a), (reference_b, gap_reference_b) = self.tag_reference(a), self.tag_reference(b)
             reference[index], gap_reference[index] = min(reference_a, reference_b), min(gap_reference_a, gap_reference_b)
             (together_z[index], together_separation[index], together_top_z[index], together_top_separation[index],
@@ -516,6 +524,16 @@ class SeparabilityProbe:
         if len(tags) == 1:
             return self.images_of(tags[0])
         return np.unique(np.concatenate([self.images_of(tag) for tag in tags]))
+
+
+def least_gaps(adjusted: tuple, whole: tuple) -> tuple:
+    """Of two gap() answers, on the features less their company and on the whole images, the gap and the unseen part
+    each as the one standing out less from its null (in its shuffle spreads), with that null."""
+    def spreads(observed, mean, spread):
+        return (observed - mean) / spread if spread > 0 else 0.0
+    gap = whole[:3] if spreads(*whole[:3]) < spreads(*adjusted[:3]) else adjusted[:3]
+    unseen = whole[3:] if spreads(*whole[3:]) < spreads(*adjusted[3:]) else adjusted[3:]
+    return gap + unseen
 
 
 def residual(features: np.ndarray, company: np.ndarray | None) -> np.ndarray:
