@@ -230,6 +230,10 @@ def test_apply_writes_the_same_aliases_as_apply_review(client, run_dir):
     decide(client, NEAR_MISS_ROW, "accept")
     answer = client.post("/api/apply", json={"version": version(client)})
     assert answer.json()["aliases"] == [["r3d", "red"], ["sqaure", "square"]]
+    # The commands that train again, as apply_review.py prints them: prepare.py reads the aliases.
+    assert [command.split()[1] for command in answer.json()["next"]] == \
+        ["prepare.py", "train.py", "embed.py", "cluster_tags.py"]
+    assert answer.json()["next"][0].endswith(f"--data.aliases {run_dir / 'aliases.txt'}")
     aliases = [line for line in (run_dir / "aliases.txt").read_text().splitlines() if not line.startswith("#")]
     assert aliases == ["alias r3d -> red", "alias sqaure -> square"]
     assert "red,rot" in (run_dir / "rejected.csv").read_text()

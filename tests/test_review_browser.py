@@ -102,6 +102,7 @@ def test_deciding_with_clicks_and_keys_survives_a_reload_and_apply_writes_aliase
     page.screenshot(path=str(tmp_path / "review_page.png"), full_page=True)
     page.locator("#apply").click()
     expect(page.locator("#aliases li")).to_have_text(["r3d → red", "rot → red"])
+    expect(page.locator("#next-commands")).to_contain_text(f"--data.aliases {run_dir / 'aliases.txt'}")
     aliases = (run_dir / "aliases.txt").read_text().splitlines()
     assert [line for line in aliases if not line.startswith("#")] == ["alias r3d -> red", "alias rot -> red"]
 

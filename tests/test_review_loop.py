@@ -297,3 +297,40 @@ def test_a_malformed_aliases_line_is_refused_with_its_number(tmp_path):
     path.write_text('# comment\nalias a -> b\nalias "unterminated -> c\n', encoding="utf-8")
     with pytest.raises(TaggerError, match="aliases.txt line 3: expected 'alias <variant> -> <canonical>'"):
         read_aliases(path, TagNormalizer())
+
+
+def test_apply_review_prints_the_commands_that_train_again_as_the_run_last_ran(collection, capsys):
+    """The hint after apply_review.py can be copied and run: each step with the settings it last ran with in the run
+    folder (a train.py given the demo's small backbone trains again with it, not with the default it would
+    download), prepare.py reading the aliases; none where nothing was accepted."""
+    import shlex
+
+    from tagger.settings import ModelSettings, Settings, TrainSettings
+
+    root, embedding_of = collection
+    run_dir = prepare_and_cluster(root, embedding_of)
+    trained = Settings(model=ModelSettings(backbone="mobilenetv2", image_size=64, weights="none"),
+                       train=TrainSettings(patience=20))
+    runfolder.write_settings(run_dir, "train", trained)
+    capsys.readouterr()
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    assert "no accepted merges: the tags stay as they are, nothing to train again" in capsys.readouterr().out
+
+    decide(run_dir, {"d0g": "accept"})
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    start = lines.index("next, to train on the merged tags (each step as it last ran here, prepare.py reading the "
+                        "aliases):")
+    commands = [line.strip() for line in lines[start + 1:start + 5]]
+    run = shlex.quote(str(run_dir))
+    assert commands == [
+        f"python prepare.py --paths.run_dir {run} --data.source {shlex.quote(str(root / 'tags.csv'))} "
+        f"--data.min_tag_occurrences 3 --data.check_images false --data.aliases {shlex.quote(str(run_dir / 'aliases.txt'))}",
+        f"python train.py --paths.run_dir {run} --model.backbone mobilenetv2 --model.image_size 64 --model.weights none "
+        f"--train.patience 20",
+        f"python embed.py --paths.run_dir {run}",
+        f"python cluster_tags.py --paths.run_dir {run}"]
+    # The prepare.py line runs as printed, and merges the accepted variant.
+    words = shlex.split(commands[0])
+    assert main("prepare", words[2:]) == 0
+    assert "d0g" not in runfolder.read_vocabulary(run_dir) and "dogs" in runfolder.read_vocabulary(run_dir)

@@ -16,6 +16,7 @@ from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.files import csv_text, write_text
 from tagger.logs import counted
+from tagger.rerun import retrain_commands
 from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
@@ -375,5 +376,10 @@ def apply_review(settings) -> StepResult:
     log.info(f"{counted(len(aliases), 'accepted merge')} in {run_dir / runfolder.ALIASES} ({new} new, "
              f"{len(aliases) - new} from earlier rounds); {counted(len(rejected), 'rejected pair')} remembered in "
              f"{runfolder.REJECTED}")
-    log.info(f"next: python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / runfolder.ALIASES} ...")
+    if aliases:
+        log.info("next, to train on the merged tags (each step as it last ran here, prepare.py reading the aliases):")
+        for command in retrain_commands(run_dir, run_dir / runfolder.ALIASES):
+            log.info(f"  {command}")
+    else:
+        log.info("no accepted merges: the tags stay as they are, nothing to train again")
     return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], aliases)

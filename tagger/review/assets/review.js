@@ -525,8 +525,11 @@ async function apply() {
   // The decisions already made go in first.
   try { answer = await queued(() => call("POST", "/api/apply", {version: view.version})); } catch (error) { return; }
   hideBanner();
-  $("apply-summary").textContent = `${answer.aliases.length} accepted ${answer.aliases.length === 1 ? "merge" : "merges"} written to ${answer.path}. ` +
-    "Next: prepare.py with --data.aliases pointing at it, then train again.";
+  $("apply-summary").textContent = answer.aliases.length
+    ? `${answer.aliases.length} accepted ${answer.aliases.length === 1 ? "merge" : "merges"} written to ${answer.path}.`
+    : `No accepted merges: ${answer.path} is empty, the tags stay as they are.`;
+  $("next-commands").textContent = answer.next.join("\n");
+  $("next-steps").hidden = !answer.next.length;
   const list = $("aliases");
   list.replaceChildren(...answer.aliases.map(([variant, canonical]) =>
     element("li", "", `${visible(variant)} → ${visible(canonical)}`)));
