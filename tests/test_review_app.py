@@ -507,3 +507,16 @@ def test_review_command_refuses_a_huge_body_by_its_length_without_waiting_for_it
         server.kill()
     assert answer.startswith("HTTP/1.1 413 ")
     assert answer.endswith('{"error":"request body over 1048576 bytes: refused"}')
+
+
+def test_a_decision_neither_accept_nor_reject_is_named_when_the_page_opens(client, run_dir):
+    """A spreadsheet user's `acept` shows as undecided; the page names it at once, not only when Apply refuses it."""
+    assert client.get("/api/state").json()["unreadable"] == []
+    rows = [list(row) for row in REVIEW_ROWS]
+    rows[1][-1], rows[2][-1] = "acept", "YES"  # a typo, and a word the review loop reads as accept
+    write_review_csv(run_dir, rows)
+    state = client.post("/api/reload").json()
+    assert state["unreadable"] == ["rot → red: 'acept'"]
+    assert state["decided"] == 1  # circles, accepted as YES; rot is undecided
+    decide(client, 1, "reject")
+    assert client.get("/api/state").json()["unreadable"] == []

@@ -217,6 +217,13 @@ def test_accepted_rows_not_proposed_again_are_kept_until_applied(collection):
      "line {last}: unexpected end of data (a quoted cell is never closed): it looks cut short"),
     (lambda text: text[:text.rindex(",dog,") + 5] + "\n",  # a cut that happens to end at a line break
      "line {last}: 4 cells where the header has 15"),
+    (lambda text: "", "review.csv is empty, its header too: restore it from the spreadsheet, or delete it and run "
+                      "cluster_tags.py again (the decisions in it are lost)"),
+    # Saved by a spreadsheet set to a language that separates cells with semicolons.
+    (lambda text: text.replace(",", ";"), "review.csv is separated by semicolons (a spreadsheet's setting in some "
+                                          "languages): save it as comma-separated (CSV UTF-8)"),
+    (lambda text: text.replace("decision", "decided", 1), "review.csv: column decision is missing; it must keep the "
+                                                          "header cluster_tags.py wrote"),
 ])
 def test_a_truncated_review_csv_is_refused_and_nothing_is_written(collection, capsys, cut, message):
     root, embedding_of = collection

@@ -217,7 +217,13 @@ class ReviewSession:
                        if name in self.evidence_names else [] for name in WORDS_LEGEND}
             return {"version": self.version, "evidence": list(self.evidence_names), "flags": flags,
                     "probes": answers["probe"], "spellings": answers["spelled"], "groups": views,
-                    "complete": first is None, **self.counts()}
+                    "complete": first is None, "unreadable": self.unreadable_decisions(), **self.counts()}
+
+    def unreadable_decisions(self) -> list[str]:
+        """The pairs whose decision cell a spreadsheet user filled with a word that is neither accept nor reject
+        (`acept`): shown as undecided, and apply refuses them; the page says so when it opens, not at Apply."""
+        return [f"{visible(row.get('variant', ''))} → {visible(row.get('canonical', ''))}: {row['decision']!r}"
+                for row in self.rows.values() if row.get("decision", "").strip() and not decision_word(row)]
 
     def tags_of_group(self, key: str) -> tuple[str, list[str]]:
         """A group's canonical and its variants (rows decided either way included)."""

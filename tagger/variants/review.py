@@ -46,6 +46,10 @@ def read_review_lines(path: Path) -> list[tuple[int, dict]]:
     return parse_review(read_user_text(path), path)[1]
 
 
+def missing_columns(header: list[str]) -> list[str]:
+    return sorted({"canonical", "variant", "decision"} - set(header))
+
+
 def parse_review(text: str, path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     """review.csv's header and (line number, row) pairs from its text (see read_review_lines)."""
     if text and not text.endswith(("\n", "\r")):
@@ -55,10 +59,17 @@ def parse_review(text: str, path: Path) -> tuple[list[str], list[tuple[int, dict
     rows, line = [], 1
     try:
         header = next(reader, None)
-        missing = {"canonical", "variant", "decision"} - set(header or REVIEW_COLUMNS)
+        if header is None:  # cluster_tags.py always writes the header: nothing left is a file emptied
+            raise TaggerError(f"{path} is empty, its header too: restore it from the spreadsheet, or delete it and "
+                              "run cluster_tags.py again (the decisions in it are lost)")
+        missing = missing_columns(header)
+        if missing and len(header) == 1 and not missing_columns(header[0].split(";")):
+            raise TaggerError(f"{path} is separated by semicolons (a spreadsheet's setting in some languages): save "
+                              "it as comma-separated (CSV UTF-8)")
         if missing:
-            raise TaggerError(f"{path}: columns {', '.join(sorted(missing))} are missing; it must keep the header "
-                              f"cluster_tags.py wrote")
+            raise TaggerError(f"{path}: {'columns' if len(missing) > 1 else 'column'} {', '.join(missing)} "
+                              f"{'are' if len(missing) > 1 else 'is'} missing; it must keep the header cluster_tags.py "
+                              "wrote")
         line = reader.line_num + 1
         for cells in reader:
             if cells and len(cells) != len(header):

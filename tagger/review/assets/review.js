@@ -143,7 +143,14 @@ function firstCardShown(patience) {
 
 function showState(state) {
   Object.assign(view, {version: state.version, groups: state.groups, legend: state.legend, evidence: state.evidence,
-    counts: state, complete: state.complete});
+    counts: state, complete: state.complete, unreadable: state.unreadable || []});
+  if (view.unreadable.length) {
+    const count = view.unreadable.length;
+    showBanner(`${count} ${count === 1 ? "decision" : "decisions"} in review.csv ${count === 1 ? "is" : "are"} neither ` +
+      "accept nor reject (yes, y, x and 1 accept; no, n and 0 reject), shown as undecided, and Apply would refuse " +
+      `${count === 1 ? "it" : "them"}: decide here, or correct the cell and read review.csv again.`, "review",
+      view.unreadable);
+  }
   view.samples.clear();
   renderLegend();
   renderFlags(state.flags, state.probes || [], state.spellings || []);
@@ -553,7 +560,7 @@ function showBanner(text, action = null, lines = []) {
 
 function bannerReload() {
   if (view.bannerAction === "page") location.reload();
-  else loadState(true).then(hideBanner).catch(() => {});
+  else loadState(true).then(() => { if (!view.unreadable.length) hideBanner(); }).catch(() => {});
 }
 
 function hideBanner() { $("banner").hidden = true; }
