@@ -59,6 +59,10 @@ def main(step_name: str, argv: list[str] | None = None, prog: str | None = None)
         return 2
     if settings is None:  # --help was printed
         return 0
+    if settings.paths.run_dir.is_file():  # a file of the run folder (review.csv) named instead of the folder
+        print(f"{prog}: error: paths.run_dir: {settings.paths.run_dir} is not a folder but a file; give the run "
+              f"folder (the one holding it: {settings.paths.run_dir.parent})", file=sys.stderr)
+        return 1
     code = run_step(step, settings, prog, verbosity)
     if argv is None:  # run as a script
         leave_at_once_if_interrupted(code)
@@ -244,7 +248,8 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
             flags += [f"--{name}", *args[position + 1:position + 2]]
             position += 2
     if bare and step.positional is None:
-        raise UsageError(f"unexpected argument {bare[0]!r}: settings are given as --section.setting value")
+        folder = f"; to name the run folder: --paths.run_dir {bare[0]}" if Path(bare[0]).is_dir() else ""
+        raise UsageError(f"unexpected argument {bare[0]!r}: settings are given as --section.setting value{folder}")
     for value in bare:
         flags += [f"--{step.positional}", value]
     return flags

@@ -110,7 +110,8 @@ def test_run_dir_that_is_a_file_is_an_error(tmp_path, capsys):
     code = main("prepare", argv=["--paths.run_dir", str(tmp_path / "run")])
 
     assert code == 1
-    assert capsys.readouterr().err == f"prepare.py: error: paths.run_dir: {tmp_path / 'run'} is not a folder\n"
+    assert capsys.readouterr().err == (f"prepare.py: error: paths.run_dir: {tmp_path / 'run'} is not a folder but a "
+                                       f"file; give the run folder (the one holding it: {tmp_path})\n")
 
 
 def test_failed_step_on_a_new_run_folder_leaves_no_folder(tmp_path):

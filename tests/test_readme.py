@@ -36,3 +36,17 @@ def test_the_tagger_command_lists_the_steps_and_names_the_closest_one():
     assert stray.returncode == 2
     assert stray.stderr.strip().splitlines()[-1] == \
         "tagger prepare: unexpected argument 'tags.csv': settings are given as --section.setting value"
+
+
+def test_a_run_folder_named_without_its_flag_or_a_file_named_as_it_gets_the_way_to_name_it(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "review.csv").write_text("group,canonical,variant,decision\n")
+    bare = run_script("apply_review.py", str(run_dir))
+    assert bare.returncode == 2 and bare.stderr.strip().splitlines()[-1] == (
+        f"apply_review.py: unexpected argument '{run_dir}': settings are given as --section.setting value; to name "
+        f"the run folder: --paths.run_dir {run_dir}")
+    a_file = run_script("review.py", "--paths.run_dir", str(run_dir / "review.csv"))
+    assert a_file.returncode == 1 and a_file.stderr.strip().splitlines()[-1] == (
+        f"review.py: error: paths.run_dir: {run_dir / 'review.csv'} is not a folder but a file; give the run folder "
+        f"(the one holding it: {run_dir})")

@@ -520,3 +520,8 @@ def test_a_decision_neither_accept_nor_reject_is_named_when_the_page_opens(clien
     assert state["decided"] == 1  # circles, accepted as YES; rot is undecided
     decide(client, 1, "reject")
     assert client.get("/api/state").json()["unreadable"] == []
+
+
+def test_the_icon_browsers_ask_for_is_no_content_not_an_error(client):
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 204 and answer.content == b""

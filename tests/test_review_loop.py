@@ -93,7 +93,11 @@ def test_accepted_merges_accumulate_across_review_rounds(collection, capsys):
     decide(run_dir, {"d0g": "accept"})  # round 1: one merge
     assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
     run_dir_aliases = str(run_dir / "aliases.txt")
+    capsys.readouterr()
     prepare_and_cluster(root, embedding_of, "--data.aliases", run_dir_aliases)
+    typed = sum("d0g" in line.split('"')[1].split(", ") for line in (root / "tags.csv").read_text().splitlines()[1:])
+    assert (f"aliases: 1 merge read from {run_dir_aliases}; 1 of their variants found in {root / 'tags.csv'}, "
+            f"renamed to their canonical tags on {typed} images") in capsys.readouterr().out
     assert "d0g" not in runfolder.read_vocabulary(run_dir)
     assert ("dog", "dogs") in proposed(run_dir) and not any(variant == "d0g" for variant, _ in proposed(run_dir))
 

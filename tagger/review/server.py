@@ -190,6 +190,10 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
     def index():
         return HTMLResponse(page, headers=SECURITY_HEADERS)
 
+    @app.get("/favicon.ico")
+    def no_icon():  # browsers ask for one: no content, rather than a 404 in the page's console
+        return Response(status_code=204, headers=SECURITY_HEADERS)
+
     @app.get("/assets/{name}")
     def asset(name: str):
         if name not in ASSETS:
