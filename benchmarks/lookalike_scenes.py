@@ -69,6 +69,23 @@ def spelled_near_with_signature(tags: list[list[str]], seed: int) -> list[list[s
     return rows
 
 
+def typed_by_two_habits(tags: list[list[str]], seed: int, share: float = 0.5, drop: float = 0.6) -> list[list[str]]:
+    """Each image tagged by one person. `share` of them type the variant spellings (one drawn at random for each
+    concept that has any) and leave out each tag with chance `drop` (one kept at least); the others type every
+    concept under its own spelling. Each look-alike is under its NEAR_FOLDS spelling, as in spelled_near. A spelling
+    then comes with fewer tags beside it, and its images still show what those left out: company the probe adjusts
+    for that is missing on one side only (the images of `rings` show the colours their tags leave out)."""
+    chooser = random.Random(200 + seed)
+    rows = []
+    for concepts in tags:
+        if chooser.random() < share:
+            typed = [chooser.choice([s for s, _ in VARIANTS[c]]) if c in VARIANTS else c for c in concepts]
+            rows.append([t for t in typed if chooser.random() >= drop] or [chooser.choice(typed)])
+        else:
+            rows.append(list(concepts))
+    return [[NEAR_FOLDS.get(tag, tag) for tag in row] for row in rows]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)

@@ -101,6 +101,11 @@ Sets (each on coco128 at every seed unless noted):
   scenes_correlated the scenes' variants used three times as often on one half of their concept's images (split
                along the first principal component, as correlated): at hundreds of images a tag such a spelling is
                told apart from its others beyond chance, so "not separable" cannot be what makes a variant
+  scenes_fewer_tags  scenes_nearspell tagged by two kinds of people: half the images by people who type the variant
+               spellings and leave out 60% of their tags, half by people who type every concept under its own
+               spelling: a spelling comes with fewer tags beside it, while its images still show what they leave
+               out, which breaks "an image shows what its tags name and no more", which the probe's company
+               adjustment leans on
   demo         the demo's run folders, as made by data/run_demo.sh (planted variants)
 """
 
@@ -135,7 +140,7 @@ ALL_SETS = ("coco", "lookalike", "correlated", "broader", "weak", "translations"
             "midscale_nearspell", "midscale_several", "midscale_several_nearspell", "midscale_shared",
             "midscale_shared_kind", "midscale_attribute", "midscale_broader", "midscale_correlated", "midscale_rare",
             "midscale_many", "midscale_languages", "scenes", "scenes_nearspell", "scenes_signature",
-            "scenes_correlated", "demo")
+            "scenes_correlated", "scenes_fewer_tags", "demo")
 # midscale set -> (layout of midscale_features, several concepts an image, look-alikes renamed to their partner's
 # plural, which images of a variant's concept carry two of its spellings: "few" (5% at random), "half" (half at random)
 # or "kind" (5% at random, and one kind of image: the 30% furthest along the concept's first principal component); or
@@ -161,7 +166,7 @@ RARE_SIZES, RARE_SHARE = (300, 1200), 0.98
 # link to any concept name.
 ATTRIBUTES = ("vintage", "favourite", "blurry", "scanned", "wip", "commission", "sketch", "request", "gift", "contest",
               "old photo", "reupload")
-SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated")
+SCENES_SETS = ("scenes", "scenes_nearspell", "scenes_signature", "scenes_correlated", "scenes_fewer_tags")
 # Distinct Danbooru tags of near spelling (issue 11's examples: each pair is two concepts, used >= 1,000 times).
 DANBOORU_NEAR_PAIRS = (("shirt lift", "skirt lift"), ("black robe", "black rose"), ("white pants", "white panties"),
                        ("legs up", "leg up"))
@@ -804,10 +809,13 @@ def main() -> None:
                 print(f"{results[-1]['set']}: combined F1 {cell(results[-1]['combined']['f1'])} "
                       f"({results[-1]['seconds']} s)", flush=True)
     if any(name in sets for name in SCENES_SETS):
-        from lookalike_scenes import spelled, spelled_near, spelled_near_with_signature, spelling_plan
+        from lookalike_scenes import (
+            spelled, spelled_near, spelled_near_with_signature, spelling_plan, typed_by_two_habits,
+        )
 
         tags, embeddings = scenes_base(arguments.work_dir, SCENES_TRAIN_FLAGS)
         spellers = {"scenes": spelled, "scenes_nearspell": spelled_near, "scenes_signature": spelled_near_with_signature,
+                    "scenes_fewer_tags": typed_by_two_habits,
                     "scenes_correlated": lambda rows, seed: correlated_injection(
                         rows, embeddings, spelling_plan(), arguments.min_count, random.Random(seed))}
         for name in (name for name in SCENES_SETS if name in sets):

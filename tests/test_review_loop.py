@@ -333,12 +333,12 @@ def test_apply_review_prints_the_commands_that_train_again_as_the_run_last_ran(c
     start = lines.index("next, to train on the merged tags (each step as it last ran here, prepare.py reading the "
                         "aliases):")
     commands = [line.strip() for line in lines[start + 1:start + 5]]
-    run = shlex.quote(str(run_dir))
+    run, source, aliases = (shlex.quote(str(path)) for path in (run_dir, root / "tags.csv", run_dir / "aliases.txt"))
     assert commands == [
-        f"python prepare.py --paths.run_dir {run} --data.source {shlex.quote(str(root / 'tags.csv'))} "
-        f"--data.min_tag_occurrences 3 --data.check_images false --data.aliases {shlex.quote(str(run_dir / 'aliases.txt'))}",
-        f"python train.py --paths.run_dir {run} --model.backbone mobilenetv2 --model.image_size 64 --model.weights none "
-        f"--train.patience 20",
+        f"python prepare.py --paths.run_dir {run} --data.source {source} --data.min_tag_occurrences 3 "
+        f"--data.check_images false --data.aliases {aliases}",
+        f"python train.py --paths.run_dir {run} --model.backbone mobilenetv2 --model.image_size 64 "
+        f"--model.weights none --train.patience 20",
         f"python embed.py --paths.run_dir {run}",
         f"python cluster_tags.py --paths.run_dir {run}"]
     # The prepare.py line runs as printed, and merges the accepted variant.

@@ -146,9 +146,10 @@ function showState(state) {
     counts: state, complete: state.complete, unreadable: state.unreadable || []});
   if (view.unreadable.length) {
     const count = view.unreadable.length;
-    showBanner(`${count} ${count === 1 ? "decision" : "decisions"} in review.csv ${count === 1 ? "is" : "are"} neither ` +
+    const one = count === 1;
+    showBanner(`${count} ${one ? "decision" : "decisions"} in review.csv ${one ? "is" : "are"} neither ` +
       "accept nor reject (yes, y, x and 1 accept; no, n and 0 reject), shown as undecided, and Apply would refuse " +
-      `${count === 1 ? "it" : "them"}: decide here, or correct the cell and read review.csv again.`, "review",
+      `${one ? "it" : "them"}: decide here, or correct the cell and read review.csv again.`, "review",
       view.unreadable);
   }
   view.samples.clear();
