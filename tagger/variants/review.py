@@ -342,8 +342,9 @@ def accepted_row_problem(variant: str, canonical: str, vocabulary: set[str], ear
         return (f"{variant!r} was merged into {earlier[variant]!r} in an earlier round; {UNDO_HINT} "
                 "first, then apply again")
     if variant not in vocabulary and not already_merged(variant, canonical, earlier):
-        return (f"{variant!r} is not a tag of {runfolder.VOCABULARY} (prepare.py ran on other data since "
-                "cluster_tags.py): run cluster_tags.py again, or clear the decision")
+        return (f"{variant!r} is not a tag of {runfolder.VOCABULARY} (its variant cell was edited, or prepare.py "
+                "ran on other data since cluster_tags.py): restore the cell, run cluster_tags.py again, or clear the "
+                "decision")
     return None
 
 
