@@ -62,6 +62,10 @@ GAP_SHUFFLES = 64  # label shuffles that give each gap its own null
 COMPANY_SHARE = 0.05  # a tag adjusted for is on at least this share (and 3) of each side's images
 IMAGES_PER_COMPANY_TAG = 10  # at most one company tag adjusted for per this many images of the pair
 MAX_SIDE_EXPLAINED = 1 / 3  # company explaining more of which side an image is on is not adjusted for
+# One side's images carrying fewer tags besides the pair's, by this many spreads and this share of the other side's
+# count (the midpoints of the rule's significance and share ramps): its company is incomplete (SeparabilityProbe.
+# fewer_tags), and the whole images must show a difference too.
+FEWER_TAGS_Z, FEWER_TAGS_SHARE = 3.0, 0.3
 FAMILY_PAIRS = 5000  # pairs probed at most (CombinedVariants' max_probes default): the family chance has its tries in
 FAMILY_ERROR = 0.05  # the chance of one chance extreme past family_z among them
 
@@ -446,6 +450,19 @@ class SeparabilityProbe:
             return None
         return company
 
+    def fewer_tags(self, first_images: np.ndarray, second_images: np.ndarray, pair: tuple[int, ...]) -> bool:
+        """Whether one side's images carry fewer tags besides the pair's than the other's, beyond chance and by a fair
+        share (the midpoints of the rule's ramps: 3 spreads of the difference of means, 0.3 of the larger mean):
+        their company is incomplete, not comparable with the other side's."""
+        counts = []
+        for images in (first_images, second_images):
+            tags = self.image_tags_[np.sort(images)]
+            counts.append(np.diff(tags.indptr) - tags[:, list(pair)].getnnz(axis=1))
+        (low, high) = sorted(counts, key=np.mean)
+        spread = np.sqrt(np.var(low, ddof=1) / len(low) + np.var(high, ddof=1) / len(high))
+        shortfall = high.mean() - low.mean()
+        return bool(spread > 0 and shortfall / spread >= FEWER_TAGS_Z and shortfall >= FEWER_TAGS_SHARE * high.mean())
+
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
         """per_side images not in images (sorted, one per photo), the same ones for the same key on every run."""
         total = self.tag_images_.shape[1]
@@ -500,11 +517,11 @@ class SeparabilityProbe:
             effective = 2 * len(sample_a) * len(sample_b) / (len(sample_a) + len(sample_b))
             null_mean[index], null_std[index] = self.null_at(effective)
             gaps = self.gap(first_sample, second_sample, (2, low, high), company)
-            if company is not None:
-                # A difference of concept is in the images and not in their company: the images must show it as
-                # they are, too. The company is what people typed, and people who type fewer tags (often the
-                # same people who type their own spelling) leave out company their images still show, which the
-                # adjustment would turn into a difference.
+            if company is not None and self.fewer_tags(first_sample, second_sample, tags_a + tags_b):
+                # The company is what people typed: people who type fewer tags (often the same people who type
+                # their own spelling) leave out company their images still show, which the adjustment would turn
+                # into a difference. Where one side's images carry fewer tags, the whole images must show the
+                # difference too.
                 auc[index] = min(auc[index], self.auc(first_sample, second_sample))
                 gaps = least_gaps(gaps, self.gap(first_sample, second_sample, (2, low, high)))
             (gap[index], gap_null_mean[index], gap_null_std[index], unseen[index], unseen_null_mean[index],
