@@ -749,6 +749,49 @@ def test_a_spelling_used_on_one_kind_of_image_is_merged_and_a_look_alike_spelled
     assert adjusted.z[0] < 2 and whole.z[0] > 4
 
 
+def colours_typed_by_two_habits(images: int = 1500, seed: int = 0, noise: float = 0.6):
+    """Images of a colour beside up to three of five things, tagged with all of them; the red ones by two kinds of
+    people at random: half type `rot` and leave out each other tag 60% of the time, half type `red` and every tag.
+    Navy is tagged `blues`, which the spelling folds to `blue`."""
+    random = np.random.default_rng(seed)
+    things = ["ring", "square", "tree", "car", "dog"]
+    centres = look_alike_centres(["blue", "navy*", "red", "green", *things], seed=3)
+    embeddings, image_tags = [], []
+    for _ in range(images):
+        colour = ["blue", "navy", "red", "green"][random.integers(4)]
+        beside = list(random.choice(things, size=random.integers(4), replace=False))
+        embeddings.append(centres[colour] + sum(centres[thing] for thing in beside)
+                          + random.normal(scale=noise, size=DIMENSIONS))
+        tags = [{"navy": "blues"}.get(colour, colour), *beside]
+        if colour == "red" and random.random() < 0.5:
+            tags = ["rot"] + [tag for tag in beside if random.random() < 0.4]
+        image_tags.append(tags)
+    return np.array(embeddings, np.float32), image_tags
+
+
+class AdjustedOnly(SeparabilityProbe):
+    def fewer_tags(self, first_images, second_images, pair):
+        return False
+
+
+def test_a_spelling_typed_by_people_who_leave_out_tags_is_merged_and_a_look_alike_spelled_as_its_partner_is_not():
+    """rot's images carry fewer of the things beside it among their tags than red's, and show them all the same:
+    adjusted for the things as typed, rot's images keep the look of those left out, which red's lose, a difference
+    the whole images do not show."""
+    embeddings, image_tags = colours_typed_by_two_habits()
+    model = fit(embeddings, image_tags)
+    assert groups_of(model) == [["red", "rot"]]
+    (miss,) = [m for m in model.near_misses_ if {m["canonical"], m["variant"]} == {"blue", "blues"}]
+    assert miss["flag"] == IMAGES_DIFFER
+    _, vocabulary, matrix = tags_by_use(image_tags)
+    red, rot = vocabulary.index("red"), vocabulary.index("rot")
+    probe = SeparabilityProbe().fit(embeddings, matrix)
+    assert probe.fewer_tags(probe.images_of(red), probe.images_of(rot), (red, rot))
+    both = probe.probe(np.array([red]), np.array([rot]))
+    adjusted = AdjustedOnly().fit(embeddings, matrix).probe(np.array([red]), np.array([rot]))
+    assert both.gap_z[0] < 2 and both.z[0] < 2 and adjusted.gap_z[0] > 4
+
+
 def reposted(embeddings, image_tags, tag: str, copies: int = 3, seed: int = 0):
     """Every image tagged `tag` posted `copies` more times: each copy with the image's tags, its embedding plus noise of
     2% of the images' own spread (a re-saved file) and its photo hash; (embeddings, image tags, photo hashes)."""
