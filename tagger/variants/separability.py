@@ -30,9 +30,10 @@ spellings by that kind, which the images' other tags (`ring`, `square`) name; a 
 `blue`) differs on the same kinds of image. Only tags on enough images of both sides are adjusted for (a tag on one
 side only is the difference itself, not a cause of it), at most one per ten images, so a few dozen images are not
 fitted away; and not where the company together nearly decides which of the two tags an image carries (a colour
-and a shape: every image of one carries a colour, every image of the other a shape). A difference must show on the
-whole images too (the lesser of the two readings counts): the company is what people typed, and people who type
-fewer tags leave out company their images still show, which the adjustment alone would read as a difference.
+and a shape: every image of one carries a colour, every image of the other a shape). Where one side's images carry
+fewer tags than the other's, a difference must show on the whole images too (the lesser of the two readings counts):
+the company is what people typed, and people who type fewer tags leave out company their images still show, which
+the adjustment alone would read as a difference.
 
 Where the two tags share images, the images carrying both are asked what they add to those carrying one only, along
 the direction in which the other tag's own images sit from images carrying neither (SeparabilityProbe.added, on the
