@@ -7,6 +7,7 @@ tagger.errors.TaggerError; this is the one place that prints it.
 import difflib
 import logging
 import os
+import shlex
 import sys
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -248,7 +249,7 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
             flags += [f"--{name}", *args[position + 1:position + 2]]
             position += 2
     if bare and step.positional is None:
-        folder = f"; to name the run folder: --paths.run_dir {bare[0]}" if Path(bare[0]).is_dir() else ""
+        folder = f"; to name the run folder: --paths.run_dir {shlex.quote(bare[0])}" if Path(bare[0]).is_dir() else ""
         raise UsageError(f"unexpected argument {bare[0]!r}: settings are given as --section.setting value{folder}")
     for value in bare:
         flags += [f"--{step.positional}", value]

@@ -464,21 +464,28 @@ def test_the_exported_report_fits_a_laptop_screen(tmp_path, page):
     assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_a_decision_neither_accept_nor_reject_is_named_in_a_banner_when_the_page_opens(tmp_path, page):
+def test_a_decision_neither_accept_nor_reject_is_named_in_a_banner_until_it_is_decided(tmp_path, page):
     run_dir = make_review_run(tmp_path / "run")
     rows = [list(row) for row in REVIEW_ROWS]
-    rows[1][-1] = "acept"  # typed in a spreadsheet
+    rows[1][-1], rows[2][-1] = "acept", "yess"  # typed in a spreadsheet
     write_review_csv(run_dir, rows)
     with serving(run_dir) as url:
         page.goto(url)
-        expect(page.locator("#banner-text")).to_contain_text("1 decision in review.csv is neither accept nor reject")
-        expect(page.locator("#banner-lines li")).to_have_text(["rot → red: 'acept'"])
+        expect(page.locator("#banner-text")).to_contain_text("2 decisions in review.csv are neither accept nor reject")
+        expect(page.locator("#banner-lines li")).to_have_text(["rot → red: 'acept'", "circles → circle: 'yess'"])
         expect(pair(page, 1)).to_have_class("member pair undecided")
-        page.locator("#banner-reload").click()  # read review.csv again: the cell is as it was, and still named
-        expect(page.locator("#banner-lines li")).to_have_text(["rot → red: 'acept'"])
+        page.locator("#banner-reload").click()  # read review.csv again: the cells are as they were, still named
+        expect(page.locator("#banner-lines li")).to_have_text(["rot → red: 'acept'", "circles → circle: 'yess'"])
         pair(page, 1).click()
         page.keyboard.press("r")
         expect(pair(page, 1)).to_have_class(re.compile(r"\bpair reject\b"))
-        page.reload()  # decided on the page: nothing left to name
+        # Deciding one leaves the other named: Apply would still refuse it.
+        expect(page.locator("#banner-text")).to_contain_text("1 decision in review.csv is neither accept nor reject")
+        expect(page.locator("#banner-lines li")).to_have_text(["circles → circle: 'yess'"])
+        pair(page, 2).click()
+        page.keyboard.press("a")
+        expect(pair(page, 2)).to_have_class(re.compile(r"\bpair accept\b"))
+        expect(page.locator("#banner")).to_be_hidden()
+        page.reload()
         expect(pair(page, 1)).to_have_class(re.compile(r"\bpair reject\b"))
         expect(page.locator("#banner")).to_be_hidden()

@@ -226,6 +226,8 @@ def test_accepted_rows_not_proposed_again_are_kept_until_applied(collection):
     # Saved by a spreadsheet set to a language that separates cells with semicolons.
     (lambda text: text.replace(",", ";"), "review.csv is separated by semicolons (a spreadsheet's setting in some "
                                           "languages): save it as comma-separated (CSV UTF-8)"),
+    (lambda text: "".join(f'"{line.replace(",", chr(34) + ";" + chr(34))}"\n' for line in text.splitlines()),
+     "review.csv is separated by semicolons"),  # every text cell quoted, as LibreOffice may save it
     (lambda text: text.replace("decision", "decided", 1), "review.csv: column decision is missing; it must keep the "
                                                           "header cluster_tags.py wrote"),
 ])
@@ -346,3 +348,27 @@ def test_apply_review_prints_the_commands_that_train_again_as_the_run_last_ran(c
     words = shlex.split(commands[0])
     assert main("prepare", words[2:]) == 0
     assert "d0g" not in runfolder.read_vocabulary(run_dir) and "dogs" in runfolder.read_vocabulary(run_dir)
+
+
+def test_the_retrain_commands_read_old_names_leave_out_sharding_and_survive_a_damaged_record(tmp_path):
+    """Settings recorded under their names before a rename count under today's; how one machine split embed.py into
+    shards is the next run's own choice; a record that cannot be read gives its step's defaults (the step says why
+    when it runs), never a failed apply. The steps and their sections are tagger.steps'."""
+    import json
+
+    from tagger.rerun import RETRAIN_STEPS, retrain_commands
+    from tagger.steps import STEPS
+
+    assert {name: (script, sections) for name, (script, sections, _) in RETRAIN_STEPS.items()} == \
+        {name: (STEPS[name].script, STEPS[name].sections) for name in RETRAIN_STEPS}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "settings.train.json").write_text(json.dumps({"train": {"head_epochs": 3, "patience": 20}}))
+    (run_dir / "settings.embed.json").write_text(json.dumps({"embed": {"num_shards": 4, "shard_index": 2,
+                                                                       "merge_only": True}}))
+    (run_dir / "settings.prepare.json").write_text('{"data": {"source": "tags.csv"')  # cut short
+    assert retrain_commands(run_dir, run_dir / "aliases.txt") == [
+        f"python prepare.py --paths.run_dir {run_dir} --data.aliases {run_dir / 'aliases.txt'}",
+        f"python train.py --paths.run_dir {run_dir} --train.head.epochs 3 --train.patience 20",
+        f"python embed.py --paths.run_dir {run_dir}",
+        f"python cluster_tags.py --paths.run_dir {run_dir}"]

@@ -347,8 +347,12 @@ def test_tags_naming_different_numbers_are_no_spelling_variants():
     assert not apart("１９８０ｓ", "1980s")  # full-width digits are the plain ones
     # A point or comma between digits is part of the number, not a separator the spelling drops.
     assert apart("2.5d", "25d") and apart("3.5mm", "35mm") and apart("windows 8.1", "windows 81")
-    assert apart("v1.2", "v12") and apart("10.5", "105") and apart("1.2.3", "1.2.4") and apart("web 2.0", "web 2")
+    assert apart("v1.2", "v12") and apart("10.5", "105") and apart("1.2.3", "1.2.4") and apart("١٫٥", "١٥")
     assert not apart("1.5", "1,5") and not apart("1,000 yen", "1000 yen") and not apart("1.000", "1000")
+    assert not apart("1,000.50", "1000.50") and not apart("١٫٥", "١.٥") and not apart("web 2.0", "web 2")
+    # A point between leetspeak's digits, or between digits the other tag separates otherwise, is a separator.
+    assert not apart("0_0", "0.0") and not apart("0.0", "o.o") and not apart("b0.0ks", "books")
+    assert not apart("c.0.0.l", "cool") and not apart("1, 2, 3", "1,2,3") and not apart("^0.0^", "^o.o^")
 
     vocabulary = ["1980s", "1990s", "100 yen", "1000 yen", "c0at", "coat"]
     # Each tag on images of its own, and images that say nothing (every embedding the same): spelling alone.

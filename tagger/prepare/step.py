@@ -71,12 +71,12 @@ def prepare(settings: Settings) -> StepResult:
     if not records:
         raise TaggerError(f"no images listed in {data.source}" + (f" ({problems[0].reason})" if problems else ""))
 
-    renamed = Counter()
+    renamed: dict[str, set[str]] = {}
     tags_by_image = tags_of_images(records, normalize, aliases, data.max_tag_length, problems, renamed)
     if aliases:
+        images = set().union(*renamed.values())
         log.info(f"aliases: {counted(len(aliases), 'merge')} read from {data.aliases}; {len(renamed)} of their "
-                 f"variants found in {data.source}, renamed to their canonical tags on "
-                 f"{counted(sum(renamed.values()), 'image')}")
+                 f"variants found in {data.source}, renamed to their canonical tags on {counted(len(images), 'image')}")
     read_count = len(tags_by_image)
     tags_before = len({tag for tags in tags_by_image.values() for tag in tags})
     drop_images(tags_by_image, problems, {image: "no tags" for image, tags in tags_by_image.items() if not tags})
@@ -99,14 +99,15 @@ def prepare(settings: Settings) -> StepResult:
 
 
 def tags_of_images(records, normalize: TagNormalizer, aliases: dict[str, str], max_tag_length: int,
-                   problems: list[SourceProblem], renamed: Counter | None = None) -> dict[str, list[str]]:
+                   problems: list[SourceProblem], renamed: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
     """image id -> its normalized, aliased tags in order; duplicate entries of one image are merged. renamed:
-    counts, per variant, the images (entries) on which an alias renamed it."""
+    filled with, per variant, the images on which an alias renamed it."""
     tags_by_image: dict[str, list[str]] = {}
     for record in records:
         normalized = unique_in_order(map(normalize, record.raw_tags))
         if aliases and renamed is not None:
-            renamed.update(tag for tag in normalized if tag in aliases)
+            for tag in (tag for tag in normalized if tag in aliases):
+                renamed.setdefault(tag, set()).add(image_id(record.image))
         tags = unique_in_order(aliases.get(t, t) for t in normalized)
         for tag in [tag for tag in tags if len(tag) > max_tag_length]:
             problems.append(SourceProblem(record.origin, f"tag {tag[:20]!r}... of {len(tag)} characters dropped: "

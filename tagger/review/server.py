@@ -20,7 +20,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.review.gallery import Gallery, UnknownImage
-from tagger.rerun import retrain_commands
+from tagger.rerun import prepare_read_aliases, retrain_commands
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
 from tagger.tagtext import visible
@@ -260,7 +260,8 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
                 return JSONResponse({"error": error.head, "problems": problems}, 400)
         return JSONResponse({"aliases": [[variant, target] for variant, target in sorted(aliases.items())],
                              "path": str(run_dir / runfolder.ALIASES),
-                             "next": retrain_commands(run_dir, run_dir / runfolder.ALIASES) if aliases else []})
+                             "next": retrain_commands(run_dir, run_dir / runfolder.ALIASES)
+                             if aliases or prepare_read_aliases(run_dir) else []})
 
     return app
 

@@ -422,4 +422,5 @@ class ReviewSession:
         grouped = self.groups()
         return {"version": self.version, **self.counts(),
                 "groups": [self.group_view(key, grouped[key]) for key in sorted(touched) if key in grouped],
-                "removed": sorted(key for key in touched if key not in grouped)}
+                "removed": sorted(key for key in touched if key not in grouped),
+                "unreadable": self.unreadable_decisions()}

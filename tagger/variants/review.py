@@ -16,7 +16,7 @@ from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.files import csv_text, write_text
 from tagger.logs import counted
-from tagger.rerun import retrain_commands
+from tagger.rerun import prepare_read_aliases, retrain_commands
 from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
@@ -55,17 +55,18 @@ def parse_review(text: str, path: Path) -> tuple[list[str], list[tuple[int, dict
     if text and not text.endswith(("\n", "\r")):
         raise TaggerError(f"{path} ends in the middle of line {text.count(chr(10)) + 1} (no line break after it): "
                           "it looks cut short; restore it, or add a line break at its end if it is complete")
+    if not text:  # cluster_tags.py always writes the header: nothing left is a file emptied
+        raise TaggerError(f"{path} is empty, its header too: restore it from the spreadsheet, or delete it and run "
+                          "cluster_tags.py again (the decisions in it are lost)")
+    first_line = text.splitlines()[0]
+    if "," not in first_line and not missing_columns(next(csv.reader([first_line], delimiter=";"))):
+        raise TaggerError(f"{path} is separated by semicolons (a spreadsheet's setting in some languages): save it as "
+                          "comma-separated (CSV UTF-8)")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows, line = [], 1
     try:
-        header = next(reader, None)
-        if header is None:  # cluster_tags.py always writes the header: nothing left is a file emptied
-            raise TaggerError(f"{path} is empty, its header too: restore it from the spreadsheet, or delete it and "
-                              "run cluster_tags.py again (the decisions in it are lost)")
+        header = next(reader, None) or []
         missing = missing_columns(header)
-        if missing and len(header) == 1 and not missing_columns(header[0].split(";")):
-            raise TaggerError(f"{path} is separated by semicolons (a spreadsheet's setting in some languages): save "
-                              "it as comma-separated (CSV UTF-8)")
         if missing:
             raise TaggerError(f"{path}: {'columns' if len(missing) > 1 else 'column'} {', '.join(missing)} "
                               f"{'are' if len(missing) > 1 else 'is'} missing; it must keep the header cluster_tags.py "
@@ -388,7 +389,7 @@ def apply_review(settings) -> StepResult:
     log.info(f"{counted(len(aliases), 'accepted merge')} in {run_dir / runfolder.ALIASES} ({new} new, "
              f"{len(aliases) - new} from earlier rounds); {counted(len(rejected), 'rejected pair')} remembered in "
              f"{runfolder.REJECTED}")
-    if aliases:
+    if aliases or prepare_read_aliases(run_dir):  # merges now, or merges the last prepare.py read and no longer
         log.info("next, to train on the merged tags (each step as it last ran here, prepare.py reading the aliases):")
         for command in retrain_commands(run_dir, run_dir / runfolder.ALIASES):
             log.info(f"  {command}")

@@ -462,7 +462,9 @@ class SeparabilityProbe:
         (low, high) = sorted(counts, key=np.mean)
         spread = np.sqrt(np.var(low, ddof=1) / len(low) + np.var(high, ddof=1) / len(high))
         shortfall = high.mean() - low.mean()
-        return bool(spread > 0 and shortfall / spread >= FEWER_TAGS_Z and shortfall >= FEWER_TAGS_SHARE * high.mean())
+        # No spread at all (every image of each side with the same count): any shortfall is beyond chance.
+        significant = shortfall > 0 if spread == 0 else shortfall / spread >= FEWER_TAGS_Z
+        return bool(significant and shortfall >= FEWER_TAGS_SHARE * high.mean())
 
     def images_without(self, images: np.ndarray, key: tuple) -> np.ndarray:
         """per_side images not in images (sorted, one per photo), the same ones for the same key on every run."""

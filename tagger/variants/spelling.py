@@ -64,11 +64,14 @@ IRREGULAR_PLURALS = {
 COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
 COMPOUND_PREFIX = 4
 
-# Digits as typed in a tag, of any script: each maximal run is a number or leetspeak for letters (numerals_apart). A
-# point or comma between digits is part of the number (`2.5`, `1,000`, `8.1`), not a separator: `2.5d` is no `25d`.
-DIGIT_RUNS = re.compile(r"\d+(?:[.,]\d+)*")
-DECIMAL_MARK = re.compile(r"(?<=\d)[.,](?=\d)")
+# Digits as typed in a tag, of any script: each maximal run is a number or leetspeak for letters (numerals_apart).
+DIGIT_RUNS = re.compile(r"\d+")
 LEETSPEAK_DIGITS = frozenset(key for key in "0123456789" if ord(key) in LEETSPEAK)
+# A point or comma between digits (and Arabic's decimal and thousands marks), which the spelling keys drop as a
+# separator: part of a number where it is one (`2.5d` is no `25d`; decimals_apart).
+NUMBER_MARKS = ".,\u066b\u066c"
+DECIMAL_MARK = re.compile(f"(?<=\\d)[{NUMBER_MARKS}](?=\\d)")
+NUMBER = re.compile(f"\\d+(?:[{NUMBER_MARKS}]\\d+)*")
 
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
 # An ampersand is read as the word it stands for, written out and as spoken short (`rock 'n' roll`): English's, as
@@ -331,22 +334,36 @@ def number_apart(first: str, second: str) -> bool:
 @lru_cache(maxsize=200_000)
 def leetspeak_letters(tag: str) -> frozenset[str]:
     """The tag's letters as compared (typed_words joined) with its digits read as leetspeak's letters, a 1 as i and
-    as l; its doubled letters kept (`100` is not `1000`), and a point or comma between digits, which no leetspeak
-    types (`2.5` is not `25`)."""
-    words = typed_words(tag) if not DECIMAL_MARK.search(typed(tag)) else \
-        tuple(plain_words(DECIMAL_MARK.sub("#", typed(tag))))
-    return frozenset(leetspeak_read("".join(words)))
+    as l; its doubled letters kept (`100` is not `1000`)."""
+    return frozenset(leetspeak_read("".join(typed_words(tag))))
 
 
 def number_value(run: str) -> str:
-    """A run of digits as the number it writes, its digits in any script read as 0-9: a point or comma before
-    groups of three digits groups thousands (`1,000` and `1.000` are `1000`), one before any other count of
-    digits is the decimal mark (`2,5` and `2.5` are `2.5`), and several (`1.2.3`, a version or a date) stay as
-    typed."""
-    parts = re.split(r"[.,]", "".join(str(unicodedata.decimal(c)) if c.isdigit() else c for c in run))
-    if len(parts) == 1 or all(len(part) == 3 for part in parts[1:]):
+    """A run of digits and marks (NUMBER) as the number it writes, its digits in any script read as 0-9. Of two
+    kinds of mark the last is the decimal one (`1,000.50`, `1.000,50`), as is Arabic's decimal mark; one kind before
+    groups of three digits groups thousands (`1,000` and `1.000` are `1000`); one mark before another count of
+    digits is the decimal mark (`2,5` and `2.5` are `2.5`); several (`1.2.3`, a version or a date) stay."""
+    digits = "".join(str(unicodedata.decimal(c)) if c.isdigit() else c for c in run)
+    marks = [c for c in digits if c in NUMBER_MARKS]
+    parts = re.split(f"[{NUMBER_MARKS}]", digits)
+    if not marks:
+        return digits
+    if len(set(marks)) > 1 or "\u066b" in marks:
+        return "".join(parts[:-1]) + "." + parts[-1]
+    if all(len(part) == 3 for part in parts[1:]):
         return "".join(parts)
     return ".".join(parts)
+
+
+def decimals_apart(first: str, second: str) -> bool:
+    """Whether the two tags are one text once the marks between their digits are dropped (as the spelling keys drop
+    them, for separators), and those marks make different numbers: `2.5d` / `25d`, `3.5mm` / `35mm`, `windows 8.1` /
+    `windows 81`; not `1,000 yen` / `1000 yen` nor `2,5` / `2.5`. Only tags typed alike but for the marks: a point
+    between leetspeak's digits (`b0.0ks`, `0.0`, `c.0.0.l`) is as much a separator as any."""
+    a, b = typed(first), typed(second)
+    if not (DECIMAL_MARK.search(a) or DECIMAL_MARK.search(b)) or DECIMAL_MARK.sub("", a) != DECIMAL_MARK.sub("", b):
+        return False
+    return [number_value(run) for run in NUMBER.findall(a)] != [number_value(run) for run in NUMBER.findall(b)]
 
 
 @lru_cache(maxsize=200_000)
@@ -356,8 +373,7 @@ def numerals(tag: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...
     `100`), and the spelling keys of the tag with each run as one sign (`# yen`): the words around its numbers."""
     text = typed(tag)
     matches = [match.group() for match in DIGIT_RUNS.finditer(text)]
-    runs = tuple(number_value(run) for run in matches)
-    # A decimal mark makes a number as a digit leetspeak has no letter for does.
+    runs = tuple("".join(str(unicodedata.decimal(digit)) for digit in run) for run in matches)
     numbers = tuple(value for run, value in zip(matches, runs) if not LEETSPEAK_DIGITS.issuperset(run))
     return runs, numbers, spelling_keys(DIGIT_RUNS.sub("#", text)) if runs else ()
 
@@ -365,11 +381,14 @@ def numerals(tag: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...
 def numerals_apart(first: str, second: str) -> bool:
     """Whether the two tags name different numbers: their numbers differ (`1980s` / `1990s`, `1girl` / `2girls`), or
     each has as many digit runs around the same words and the runs differ (`100 yen` / `1000 yen`, `100th` / `1000th`,
-    `4girls` / `5girls`, `windows 7` / `windows 10`). Leetspeak, which reads digits as letters, makes `100` and `1000`
+    `4girls` / `5girls`, `windows 7` / `windows 10`), or a point or comma between digits makes different numbers of
+    tags typed alike besides (`2.5d` / `25d`: decimals_apart). Leetspeak, which reads digits as letters, makes `100` and `1000`
     one key; a digit for a letter is still leetspeak where the other tag has the letter, or the words around the
     digits differ (`c0at` / `coat`, `7-shirt` / `t-shirt`, `2girls` / `2g1rls`, `tabl3` / `tabl`, `h3l1o` /
     `he1l0`), and so is a digit where the other tag's digits read as the same letters (`70ols` / `7o0ls`; `1990s` /
     `199os`, a zero typed as an o)."""
+    if decimals_apart(first, second):
+        return True
     (runs, numbers, words), (other_runs, other_numbers, other_words) = numerals(first), numerals(second)
     if runs == other_runs or not leetspeak_letters(first).isdisjoint(leetspeak_letters(second)):
         return False

@@ -62,7 +62,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     log_near_misses(near_misses, left_out)
     log.info(f"wrote {run_dir / runfolder.SYNONYMS_HTML}, {runfolder.SYNONYMS_JSON}, {runfolder.SYNONYMS_CSV} "
              f"and {runfolder.REVIEW}")
-    if groups or near_misses:  # nothing proposed nor listed: nothing to decide
+    if groups or near_misses or decisions:  # nothing proposed, listed or decided before: nothing to decide
         log.info(f"next: decide in the browser with review.py --paths.run_dir {run_dir} (its Apply writes the "
                  f"aliases), or fill the decision column of {run_dir / runfolder.REVIEW} (accept or reject), then run "
                  f"apply_review.py --paths.run_dir {run_dir}")

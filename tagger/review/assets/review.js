@@ -15,6 +15,7 @@ const view = {
   version: "", groups: [], legend: {}, evidence: [], counts: {},
   search: "", flag: "*", shown: {proposed: 0, near: 0}, lists: {proposed: [], near: []},
   complete: false, // whether the whole list has arrived (the first screen comes before it)
+  unreadable: [], // decision cells neither accept nor reject, as the server last named them
   current: null, // id of the pair the keys act on
   samples: new Map(), // group key -> {signature, data}
   queue: Promise.resolve(), // changes are sent one after another, each with the version the last one returned
@@ -74,6 +75,7 @@ function change(path, body) {
     const answer = await call("POST", path, {version: view.version, ...body});
     hideBanner();
     applyAnswer(answer);
+    showUnreadable(answer.unreadable);
     return answer;
   });
 }
@@ -141,17 +143,22 @@ function firstCardShown(patience) {
   return Promise.race([waited, loaded]);
 }
 
+function showUnreadable(unreadable) {
+  // Decision cells a spreadsheet user filled with a word that is neither accept nor reject: said at once, and until
+  // each is decided, not only when Apply refuses them.
+  view.unreadable = unreadable || [];
+  if (!view.unreadable.length) return;
+  const count = view.unreadable.length;
+  const one = count === 1;
+  showBanner(`${count} ${one ? "decision" : "decisions"} in review.csv ${one ? "is" : "are"} neither ` +
+    "accept nor reject (yes, y, x and 1 accept; no, n and 0 reject), shown as undecided, and Apply would refuse " +
+    `${one ? "it" : "them"}: decide here, or correct the cell and read review.csv again.`, "review", view.unreadable);
+}
+
 function showState(state) {
   Object.assign(view, {version: state.version, groups: state.groups, legend: state.legend, evidence: state.evidence,
-    counts: state, complete: state.complete, unreadable: state.unreadable || []});
-  if (view.unreadable.length) {
-    const count = view.unreadable.length;
-    const one = count === 1;
-    showBanner(`${count} ${one ? "decision" : "decisions"} in review.csv ${one ? "is" : "are"} neither ` +
-      "accept nor reject (yes, y, x and 1 accept; no, n and 0 reject), shown as undecided, and Apply would refuse " +
-      `${one ? "it" : "them"}: decide here, or correct the cell and read review.csv again.`, "review",
-      view.unreadable);
-  }
+    counts: state, complete: state.complete});
+  showUnreadable(state.unreadable);
   view.samples.clear();
   renderLegend();
   renderFlags(state.flags, state.probes || [], state.spellings || []);
