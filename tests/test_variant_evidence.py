@@ -841,3 +841,15 @@ def test_one_per_photo_keeps_the_first_of_each_photos_copies_in_the_order_given(
     np.testing.assert_array_equal(probe.one_per_photo(np.arange(40)), np.arange(40))  # distinct photos, all kept
     unhashed = SeparabilityProbe().fit(embeddings, matrix)
     np.testing.assert_array_equal(unhashed.one_per_photo(np.array([44, 4])), [44, 4])
+
+
+def test_pairs_alike_and_never_together_are_ranked_by_their_company_first():
+    """A translation keeps its concept's company, a look-alike the company of its own scenes, while a few dozen
+    pictures hardly tell their images apart: the list of pairs alike and never together is ranked by context, then
+    meaning, and a pair without company comes last."""
+    evidence = PairEvidence(first=np.array([0, 2, 4]), second=np.array([1, 3, 5]),
+                            visual=np.array([0.75, 0.55, 0.58]), context=np.array([0.5, 1.0, np.nan]),
+                            spelling=np.zeros(3), overlap=np.zeros(3))
+    assert evidence.parts()["meaning"].tolist() == pytest.approx([0.5625, 0.55, 0.58])  # by meaning: 2, 0, 1
+    flags = evidence.flags(0.5)
+    assert flags == ["", "", ""] and evidence.never_together(flags, 0.5).tolist() == [1, 0, 2]

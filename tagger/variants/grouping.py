@@ -399,8 +399,8 @@ class CombinedVariants:
     def _near_misses(self, vocabulary, counts) -> list[dict]:
         """Pairs scored as one and kept apart by another pair, pairs just under min_score, spelling-near pairs the
         images tell apart, pairs spelled alike the images cannot decide and those typed together beyond the collection's
-        habit (best score first), then pairs alike and never together (most alike first): listed, not merged, at most
-        near_misses of each kind (flag); how many more of each there were is near_misses_left_out_."""
+        habit (best score first), then pairs alike and never together (most alike in company first): listed, not
+        merged, at most near_misses of each kind (flag); how many more of each there were is near_misses_left_out_."""
         group_of = {tag: set(group.members) for group in self.groups_ for tag in group.members}
         flags = self.evidence_.flags(self.min_score, self.scores_)
         for index in np.flatnonzero(self.scores_ >= self.min_score):
