@@ -78,3 +78,11 @@ def prepare_read_aliases(run_dir: Path) -> bool:
         return bool(runfolder.read_settings(run_dir, "prepare", required=False).get("data", {}).get("aliases"))
     except (TaggerError, AttributeError):
         return False
+
+
+def next_after_apply(run_dir: Path, aliases: dict[str, str]) -> list[str]:
+    """What to run after apply_review wrote `aliases` to the run's aliases.txt: the retrain commands where there are
+    merges now, or where the last prepare.py read merges no longer there (every line deleted); else none."""
+    if not aliases and not prepare_read_aliases(run_dir):
+        return []
+    return retrain_commands(run_dir, run_dir / runfolder.ALIASES)

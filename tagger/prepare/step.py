@@ -104,16 +104,16 @@ def tags_of_images(records, normalize: TagNormalizer, aliases: dict[str, str], m
     filled with, per variant, the images on which an alias renamed it."""
     tags_by_image: dict[str, list[str]] = {}
     for record in records:
+        image = image_id(record.image)
         normalized = unique_in_order(map(normalize, record.raw_tags))
         if aliases and renamed is not None:
             for tag in (tag for tag in normalized if tag in aliases):
-                renamed.setdefault(tag, set()).add(image_id(record.image))
+                renamed.setdefault(tag, set()).add(image)
         tags = unique_in_order(aliases.get(t, t) for t in normalized)
         for tag in [tag for tag in tags if len(tag) > max_tag_length]:
             problems.append(SourceProblem(record.origin, f"tag {tag[:20]!r}... of {len(tag)} characters dropped: "
                                           f"longer than data.max_tag_length ({max_tag_length})"))
         tags = [tag for tag in tags if len(tag) <= max_tag_length]
-        image = image_id(record.image)
         if image in tags_by_image:
             problems.append(SourceProblem(record.origin, f"duplicate entry for {image}: tags merged"))
             tags_by_image[image] = unique_in_order(tags_by_image[image] + tags)

@@ -20,7 +20,6 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.review.gallery import Gallery, UnknownImage
-from tagger.rerun import prepare_read_aliases, retrain_commands
 from tagger.review.session import ReviewSession, StalePage
 from tagger.runlock import run_lock
 from tagger.tagtext import visible
@@ -253,15 +252,14 @@ def create_app(settings, session: ReviewSession | None = None, gallery: Gallery 
             raise ReviewChangedOnDisk(session.path)
         with run_lock(run_dir):  # apply_review.py's own lock: never beside another step
             try:
-                aliases = apply_review(settings).product  # a conflict or cycle stops it before anything is written
+                aliases, commands = apply_review(settings).product  # a conflict or cycle stops it before any write
             except RowsRefused as error:  # one line per row, naming its pair: the page never shows line numbers
                 problems = [f"{visible(row.get('variant', '') + ' → ' + row.get('canonical', ''))} (line {line}): "
                             f"{why}" for line, row, why in error.problems]
                 return JSONResponse({"error": error.head, "problems": problems}, 400)
         return JSONResponse({"aliases": [[variant, target] for variant, target in sorted(aliases.items())],
                              "path": str(run_dir / runfolder.ALIASES),
-                             "next": retrain_commands(run_dir, run_dir / runfolder.ALIASES)
-                             if aliases or prepare_read_aliases(run_dir) else []})
+                             "next": commands})
 
     return app
 

@@ -16,7 +16,7 @@ from tagger import runfolder
 from tagger.errors import TaggerError
 from tagger.files import csv_text, write_text
 from tagger.logs import counted
-from tagger.rerun import prepare_read_aliases, retrain_commands
+from tagger.rerun import next_after_apply
 from tagger.result import StepResult
 from tagger.spreadsheet import from_spreadsheet_safe
 from tagger.tagtext import parse_aliases, resolve_chains, write_aliases_text
@@ -377,7 +377,8 @@ def rejected_yet_merged(run_dir: Path, aliases: dict[str, str], earlier: dict[st
 
 def apply_review(settings) -> StepResult:
     """The documented command (apply_review.py): accepted rows of review.csv join the merges of earlier rounds
-    in aliases.txt; rejected pairs are remembered."""
+    in aliases.txt; rejected pairs are remembered. Its product: the aliases written, and the commands that train on
+    them (tagger.rerun.next_after_apply; none where there is nothing to train again)."""
     run_dir = settings.paths.run_dir
     earlier = earlier_aliases(run_dir)
     aliases = accepted_aliases(run_dir)
@@ -389,10 +390,11 @@ def apply_review(settings) -> StepResult:
     log.info(f"{counted(len(aliases), 'accepted merge')} in {run_dir / runfolder.ALIASES} ({new} new, "
              f"{len(aliases) - new} from earlier rounds); {counted(len(rejected), 'rejected pair')} remembered in "
              f"{runfolder.REJECTED}")
-    if aliases or prepare_read_aliases(run_dir):  # merges now, or merges the last prepare.py read and no longer
+    commands = next_after_apply(run_dir, aliases)
+    if commands:
         log.info("next, to train on the merged tags (each step as it last ran here, prepare.py reading the aliases):")
-        for command in retrain_commands(run_dir, run_dir / runfolder.ALIASES):
+        for command in commands:
             log.info(f"  {command}")
     else:
         log.info("no accepted merges: the tags stay as they are, nothing to train again")
-    return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], aliases)
+    return StepResult([run_dir / runfolder.ALIASES, run_dir / runfolder.REJECTED], (aliases, commands))

@@ -129,7 +129,7 @@ class ProbeResult:
     @property
     def gap_z(self) -> np.ndarray:
         """How many shuffle spreads the gap between the means sits above what shuffled labels give."""
-        return (self.gap - self.gap_null_mean) / np.maximum(self.gap_null_std, 1e-12)
+        return shuffle_spreads(self.gap, self.gap_null_mean, self.gap_null_std)
 
     @property
     def gap_power(self) -> np.ndarray:
@@ -139,7 +139,7 @@ class ProbeResult:
     @property
     def unseen_z(self) -> np.ndarray:
         """How many shuffle spreads the gap off the discriminant's directions sits above chance."""
-        return (self.unseen - self.unseen_null_mean) / np.maximum(self.unseen_null_std, 1e-12)
+        return shuffle_spreads(self.unseen, self.unseen_null_mean, self.unseen_null_std)
 
     @property
     def unseen_separation(self) -> np.ndarray:
@@ -548,13 +548,16 @@ class SeparabilityProbe:
         return np.unique(np.concatenate([self.images_of(tag) for tag in tags]))
 
 
+def shuffle_spreads(observed, null_mean, null_std):
+    """How many spreads of its label shuffles an observed gap sits above their mean (ProbeResult.gap_z, unseen_z)."""
+    return (observed - null_mean) / np.maximum(null_std, 1e-12)
+
+
 def least_gaps(adjusted: tuple, whole: tuple) -> tuple:
     """Of two gap() answers, on the features less their company and on the whole images, the gap and the unseen part
     each as the one standing out less from its null (in its shuffle spreads), with that null."""
-    def spreads(observed, mean, spread):
-        return (observed - mean) / spread if spread > 0 else 0.0
-    gap = whole[:3] if spreads(*whole[:3]) < spreads(*adjusted[:3]) else adjusted[:3]
-    unseen = whole[3:] if spreads(*whole[3:]) < spreads(*adjusted[3:]) else adjusted[3:]
+    gap = whole[:3] if shuffle_spreads(*whole[:3]) < shuffle_spreads(*adjusted[:3]) else adjusted[:3]
+    unseen = whole[3:] if shuffle_spreads(*whole[3:]) < shuffle_spreads(*adjusted[3:]) else adjusted[3:]
     return gap + unseen
 
 

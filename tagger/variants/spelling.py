@@ -387,9 +387,11 @@ def numerals_apart(first: str, second: str) -> bool:
     digits differ (`c0at` / `coat`, `7-shirt` / `t-shirt`, `2girls` / `2g1rls`, `tabl3` / `tabl`, `h3l1o` /
     `he1l0`), and so is a digit where the other tag's digits read as the same letters (`70ols` / `7o0ls`; `1990s` /
     `199os`, a zero typed as an o)."""
+    (runs, numbers, words), (other_runs, other_numbers, other_words) = numerals(first), numerals(second)
+    if runs == other_runs:  # no digits on either side (most pairs), or the same runs: no mark sets them apart
+        return False
     if decimals_apart(first, second):
         return True
-    (runs, numbers, words), (other_runs, other_numbers, other_words) = numerals(first), numerals(second)
-    if runs == other_runs or not leetspeak_letters(first).isdisjoint(leetspeak_letters(second)):
+    if not leetspeak_letters(first).isdisjoint(leetspeak_letters(second)):
         return False
     return numbers != other_numbers or (len(runs) == len(other_runs) and not set(words).isdisjoint(other_words))
