@@ -104,15 +104,22 @@ def merged_alone(similarity: float) -> bool:
     return float(0.6 * ramp(similarity, 0.6, 0.95)) >= CombinedVariants().min_score
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+TRUE_SET, DISTINCT_SET = "misspelling / correction (true)", "distinct words (false)"
+
+
+def word_pair_sets(description: str) -> dict[str, list[tuple[str, str]]]:
+    """The two sets of real pairs, sized by the command line (--distinct-pairs) of a script described so."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--distinct-pairs", type=int, default=100_000)
     arguments = parser.parse_args()
     try:
-        sets = {"misspelling / correction (true)": misspellings(),
-                "distinct words (false)": distinct_words(arguments.distinct_pairs)}
+        return {TRUE_SET: misspellings(), DISTINCT_SET: distinct_words(arguments.distinct_pairs)}
     except ImportError as error:
         raise SystemExit(f"needs the word lists: pip install codespell english-words ({error})")
+
+
+def main() -> None:
+    sets = word_pair_sets(__doc__)
     print("| set | pairs | measure | " + " | ".join(f">= {t}" for t in THRESHOLDS) + " | merged on spelling alone |")
     print("|---|---|---|" + "---|" * (len(THRESHOLDS) + 1))
     shares = {}

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.csv"
 VOCABULARY = "vocabulary.csv"
 SKIPPED = "skipped.csv"
+RARE_TAGS = "rare_tags.csv"  # the tags under data.min_tag_occurrences, one row per image carrying one
 MODEL = "model.keras"
 SELECTED_TAGS = "selected_tags.csv"  # the WD14 taggers' vocabulary file, beside the model, for tools that read them
 LOGS = "logs"  # each step's log (logs/<step>.log) and train.py's TensorBoard event files
@@ -220,6 +221,25 @@ def read_vocabulary_counts(run_dir: Path) -> tuple[list[str], list[int]]:
 
 def read_vocabulary(run_dir: Path) -> list[str]:
     return read_vocabulary_counts(run_dir)[0]
+
+
+def write_rare_tags(run_dir: Path, uses: list[tuple[str, str]]) -> None:
+    """rare_tags.csv: (tag, image id), one row per image carrying a tag prepare.py dropped as too rare."""
+    write_csv(run_dir / RARE_TAGS, ["tag", "image_id"], uses)
+
+
+def read_rare_tags(run_dir: Path) -> dict[str, list[str]] | None:
+    """Each tag under data.min_tag_occurrences -> the images carrying it, most used tag first; None for a run
+    folder prepared before prepare.py wrote rare_tags.csv."""
+    path = run_dir / RARE_TAGS
+    if not path.is_file():
+        return None
+    images: dict[str, list[str]] = {}
+    table = read_csv(path)
+    if not table.empty:
+        for tag, image in zip(table["tag"], table["image_id"]):
+            images.setdefault(tag, []).append(image)
+    return dict(sorted(images.items(), key=lambda item: (-len(item[1]), item[0])))
 
 
 # --- embeddings.npy, image_ids.npy --------------------------------------------------------------------------

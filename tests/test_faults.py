@@ -82,8 +82,9 @@ def test_first_step_finishes_normally_after_a_refused_second(blocked_prepare, tm
 
     assert (step.returncode, err) == (0, "")
     assert "images: 2 read, 2 kept" in out
+    # No lock, no staging left.
     assert sorted(path.name for path in run_dir.iterdir()) == [
-        "logs", "manifest.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]  # no lock, no staging left
+        "logs", "manifest.csv", "rare_tags.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]
 
 
 def test_a_step_killed_while_holding_the_lock_leaves_no_stale_lock(blocked_prepare, tmp_path):
@@ -156,7 +157,7 @@ def test_full_disk_leaves_the_previous_outputs_intact(small_disk, tmp_path, caps
     assert main("prepare", argv=argv + ["--data.source", str(small)]) == 0
     capsys.readouterr()
     before = {path.name: path.read_bytes() for path in run_dir.iterdir() if path.is_file()}
-    assert sorted(before) == ["manifest.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]
+    assert sorted(before) == ["manifest.csv", "rare_tags.csv", "settings.prepare.json", "skipped.csv", "vocabulary.csv"]
 
     code = main("prepare", argv=argv + ["--data.source", str(large), "--data.check_images", "false"])
 

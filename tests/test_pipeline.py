@@ -25,8 +25,8 @@ def trained_run(tiny_dataset, tmp_path_factory):
 
 
 def test_run_folder_holds_every_documented_file(trained_run):
-    expected = {"manifest.csv", "vocabulary.csv", "skipped.csv", "model.keras", "thresholds.json", "metrics.json",
-                "report.html", "checkpoints", "head.npz", "selected_tags.csv", "logs",
+    expected = {"manifest.csv", "vocabulary.csv", "skipped.csv", "rare_tags.csv", "model.keras", "thresholds.json",
+                "metrics.json", "report.html", "checkpoints", "head.npz", "selected_tags.csv", "logs",
                 "training.json", "features.npy", "features.json", "embeddings.npy", "image_ids.npy",
                 "synonyms.json", "synonyms.csv", "synonyms.html", "review.csv", "rejected.csv", "settings.prepare.json", "settings.train.json",
                 "settings.embed.json", "settings.cluster.json"}

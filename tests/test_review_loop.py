@@ -259,8 +259,9 @@ def test_every_accepted_row_is_applied_or_refused_with_its_line(collection, caps
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"apply_review.py: error: {run_dir / 'review.csv'}: 4 accepted rows cannot be applied, nothing was written: "
         "line 3: accepted, but its canonical cell is empty: fill in the tag to merge 'dog' into, or clear the "
-        "decision; line 4: 'autos' is not a tag of vocabulary.csv (its variant cell was edited, or prepare.py ran "
-        "on other data since cluster_tags.py): restore the cell, run cluster_tags.py again, or clear the decision; "
+        "decision; line 4: 'autos' is not a tag of vocabulary.csv or rare_tags.csv (its variant cell was edited, or "
+        "prepare.py ran on other data since cluster_tags.py): restore the cell, run cluster_tags.py again, or clear the "
+        "decision; "
         "line 5: merges 'cat' into itself: "
         "name another canonical, or clear the decision; line 6: accepted, but its variant cell is empty: "
         "restore it, or clear the decision")

@@ -58,7 +58,8 @@ def unique_in_order(tags) -> list[str]:
 
 def prepare(settings: Settings) -> StepResult:
     """Reads the tags file, normalizes the tags, checks every image; writes manifest.csv, vocabulary.csv,
-    skipped.csv (what was left out and why) and settings.prepare.json, all together or none."""
+    skipped.csv (what was left out and why), rare_tags.csv (the tags under data.min_tag_occurrences, image by image)
+    and settings.prepare.json, all together or none."""
     data, run_dir = settings.data, settings.paths.run_dir
     if data.source is None:
         raise TaggerError("data.source is not set: give --data.source <tags.csv | tags.jsonl | image folder>")
@@ -91,8 +92,9 @@ def prepare(settings: Settings) -> StepResult:
 
     kept_counts = frequent_tags(tags_by_image, data.min_tag_occurrences, problems, run_dir)
     manifest = build_manifest(tags_by_image, paths, kept_counts, data, problems, photos)
-    write_outputs(run_dir, problems, kept_counts, manifest, settings)
-    print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir)
+    rare = rare_tag_uses(tags_by_image, kept_counts)
+    write_outputs(run_dir, problems, kept_counts, manifest, settings, rare)
+    print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir, rare)
     warn_of_a_thin_validation_split(manifest, {tag for tag, _ in kept_counts}, data.validation_fraction)
     return StepResult([run_dir / name for name in (runfolder.MANIFEST, runfolder.VOCABULARY, runfolder.SKIPPED)],
                       manifest)
@@ -187,6 +189,13 @@ def frequent_tags(tags_by_image, min_occurrences: int, problems, run_dir) -> lis
     return kept
 
 
+def rare_tag_uses(tags_by_image, kept_counts) -> list[tuple[str, str]]:
+    """(tag, image) for each tag under data.min_tag_occurrences on each image carrying it: left out of training, but
+    cluster_tags.py lists those spelled as a kept tag (a typo used on three images is still a variant)."""
+    kept_tags = {tag for tag, _ in kept_counts}
+    return [(tag, image) for image, tags in tags_by_image.items() for tag in tags if tag not in kept_tags]
+
+
 def build_manifest(tags_by_image, paths, kept_counts, data, problems, photos=None) -> runfolder.Manifest:
     """The images left with at least one kept tag, each with its split (and its photo hash, photos: image -> hash,
     where the images were checked)."""
@@ -259,7 +268,8 @@ def warn_if_separator_looks_wrong(records, source: Path, separator: str) -> None
                     "--data.tag_separator space")
 
 
-def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Manifest, settings: Settings) -> None:
+def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Manifest, settings: Settings,
+                  rare_uses=()) -> None:
     """All of prepare's files or none: each is written in full into a staging folder, then all are moved in,
     so a full disk or a crash midway never pairs a new manifest with the old vocabulary.
 
@@ -272,6 +282,7 @@ def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Mani
     try:
         write_skipped(staging, problems)
         runfolder.write_vocabulary(staging, kept_counts)
+        runfolder.write_rare_tags(staging, rare_uses)
         runfolder.write_manifest(staging, manifest)
         runfolder.write_settings(staging, "prepare", settings)
         new_files = sorted(staging.iterdir(), key=lambda path: (path.name == runfolder.MANIFEST, path.name))
@@ -332,13 +343,15 @@ def warn_of_a_thin_validation_split(manifest, kept: set[str], fraction: float) -
                     f"--data.validation_fraction (now {fraction:g}) or add images")
 
 
-def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir) -> None:
+def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_dir, rare_uses=()) -> None:
     validation = manifest.splits.count(VALIDATION)
     log.info(f"images: {read_count} read, {len(manifest.image_ids)} kept "
           f"({len(manifest.image_ids) - validation} train, {validation} validation)")
     if problems:
         log.info(f"skipped or merged: {counted(len(problems), 'entry', 'entries')}, "
                  f"reasons in {run_dir / runfolder.SKIPPED}")
-    log.info(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept")
+    rare = len({tag for tag, _ in rare_uses})
+    log.info(f"tags: {tags_before} distinct before filtering, {len(kept_counts)} kept"
+             + (f", {rare} under data.min_tag_occurrences listed in {runfolder.RARE_TAGS}" if rare else ""))
     log.info("most frequent: " + ", ".join(f"{visible(tag)} ({count})" for tag, count in kept_counts[:10]))
     log.info(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")

@@ -38,6 +38,10 @@ class Gallery:
         for index, tags in enumerate(manifest.tags):
             for tag in tags:
                 self.tag_images.setdefault(tag, []).append(index)
+        # A rare spelling listed for review (rare_tags.csv) shows its images in the manifest too.
+        row_of = {image: index for index, image in enumerate(manifest.image_ids)}
+        for tag, images in (runfolder.read_rare_tags(run_dir) or {}).items():
+            self.tag_images.setdefault(tag, [row_of[image] for image in images if image in row_of])
         try:
             self.embeddings = runfolder.read_embeddings(run_dir, manifest)
         except TaggerError:  # not embedded (yet, or for this manifest): samples spread over the manifest instead

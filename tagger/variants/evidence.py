@@ -41,18 +41,30 @@ def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) ->
     (a tag with an umlaut has two keys, both blocked).
     Linear in the number of tags; buckets larger than largest_bucket (very short keys) are skipped.
     """
-    buckets: dict[str, list[int]] = defaultdict(list)
-    for index, tag in enumerate(vocabulary):
-        forms = set()
-        for key in spelling_keys(tag):
-            forms.add(key)
-            if len(key) >= 3:
-                forms |= {key[:position] + key[position + 1:] for position in range(len(key))}
-        for form in forms:
-            buckets[form].append(index)
+    buckets = spelling_buckets(vocabulary)
     pairs = [pair for members in buckets.values() if 2 <= len(members) <= largest_bucket
              for pair in combinations(members, 2)]
     return np.array(pairs, np.int64).reshape(-1, 2)
+
+
+def spelling_forms(tag: str) -> set[str]:
+    """The tag's spelling keys and, for keys of 3 letters or more, their one-deletion forms: two tags one edit apart
+    share one."""
+    forms = set()
+    for key in spelling_keys(tag):
+        forms.add(key)
+        if len(key) >= 3:
+            forms |= {key[:position] + key[position + 1:] for position in range(len(key))}
+    return forms
+
+
+def spelling_buckets(vocabulary: list[str]) -> dict[str, list[int]]:
+    """form -> the indices of the tags having it (spelling_forms)."""
+    buckets: dict[str, list[int]] = defaultdict(list)
+    for index, tag in enumerate(vocabulary):
+        for form in spelling_forms(tag):
+            buckets[form].append(index)
+    return buckets
 
 
 SEARCH_WIDTH = 3  # neighbours searched per neighbour kept: room to pass over tags the overlap rules out

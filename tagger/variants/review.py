@@ -310,7 +310,8 @@ def accepted_rows(run_dir: Path, earlier: dict[str, str]) -> dict[str, str]:
     change of an earlier round's merge (which only deleting its line in aliases.txt may undo).
     """
     review = runfolder.require(run_dir / runfolder.REVIEW, "cluster_tags.py")
-    vocabulary = set(runfolder.read_vocabulary(run_dir))
+    # A rare spelling (rare_tags.csv) is merged as a kept tag is: prepare.py renames it before counting.
+    vocabulary = set(runfolder.read_vocabulary(run_dir)) | set(runfolder.read_rare_tags(run_dir) or ())
     targets: dict[str, tuple[str, int]] = {}
     problems = []
     for line, row in read_review_lines(review):
@@ -343,7 +344,7 @@ def accepted_row_problem(variant: str, canonical: str, vocabulary: set[str], ear
         return (f"{variant!r} was merged into {earlier[variant]!r} in an earlier round; {UNDO_HINT} "
                 "first, then apply again")
     if variant not in vocabulary and not already_merged(variant, canonical, earlier):
-        return (f"{variant!r} is not a tag of {runfolder.VOCABULARY} (its variant cell was edited, or prepare.py "
+        return (f"{variant!r} is not a tag of {runfolder.VOCABULARY} or {runfolder.RARE_TAGS} (its variant cell was edited, or prepare.py "
                 "ran on other data since cluster_tags.py): restore the cell, run cluster_tags.py again, or clear the "
                 "decision")
     return None

@@ -39,6 +39,10 @@ TYPED_TOGETHER = "near miss: spelled alike, typed together"
 # Scored as one tag, yet not merged: joining would put it in one group with a tag that scores apart from it (`coats`
 # spelled like `coat`, whose translation `mantel` looks like something else): the person decides, it is not dropped.
 GROUPS_DISAGREE = "near miss: scored as one, kept apart by another pair"
+# A tag used on fewer images than data.min_tag_occurrences (rare_tags.csv), spelled as a kept tag: what the spelling
+# alone would propose, had both been used enough (tagger.variants.rare). Listed, never merged: its few images were not
+# asked.
+RARE_SPELLING = "near miss: a rare spelling, check"
 # In a group through another member, its own pair with the canonical scoring under the near misses' cut-off (`r3d` and
 # `rot`, each one with `red`, 0.17 with each other on the suite's scenes_correlated): proposed, judged by its own
 # evidence.

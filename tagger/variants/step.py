@@ -12,9 +12,10 @@ from tagger.tagtext import visible
 from tagger.variants.evidence import tag_mean_embeddings
 from tagger.variants.grouping import NEAR_MISSES_LISTED, CombinedVariants, DBSCANVariants
 from tagger.variants.legend import LEGACY_NAMES, format_evidence, measures_text, with_text_column
+from tagger.variants.rare import RareTags, rare_spellings
 from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.rule import (
-    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, SPELLED_ALIKE, TYPED_TOGETHER,
+    GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, RARE_SPELLING, SPELLED_ALIKE, TYPED_TOGETHER,
 )
 from tagger.variants.review import chosen_canonicals, previous_decisions, write_rejected, write_review
 from tagger.variants.synonyms_page import write_synonyms_page
@@ -30,6 +31,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     embeddings = runfolder.read_embeddings(run_dir, manifest)
 
     decisions, rejected = previous_decisions(run_dir)
+    rare_images: dict[str, list[int]] = {}  # the listed rare spellings' images (manifest rows), for the report
     chosen = chosen_canonicals(run_dir, decisions)
     tag_images = manifest.tag_image_matrix(vocabulary)
     tag_count, kept = len(vocabulary), distinguishable_tags(tag_images)
@@ -52,11 +54,14 @@ def cluster_tags(settings: Settings) -> StepResult:
             tag_vectors, vocabulary, counts, tag_images, rejected, embeddings if options.probe else None,
             manifest.photos, accepted, chosen)
         groups, near_misses, left_out = variants.groups_, variants.near_misses_, variants.near_misses_left_out_
+        rare, rare_images = listed_rare_spellings(run_dir, manifest, embeddings, vocabulary, counts, tag_images,
+                                                  tag_vectors, head_kernel, variants, rejected, options)
+        near_misses = near_misses + rare
     write_groups(run_dir, groups, near_misses)
     write_rejected(run_dir, rejected)
     write_review(run_dir, groups, decisions, near_misses)
     write_synonyms_page(run_dir, groups, manifest, options.method, settings.review.thumbnails, embeddings,
-                        near_misses)
+                        near_misses, rare_images)
     runfolder.write_settings(run_dir, "cluster", settings)
     log_groups(groups)
     log_near_misses(near_misses, left_out)
@@ -68,6 +73,24 @@ def cluster_tags(settings: Settings) -> StepResult:
                  f"apply_review.py --paths.run_dir {run_dir}")
     return StepResult([run_dir / name for name in (runfolder.SYNONYMS_JSON, runfolder.SYNONYMS_CSV, runfolder.SYNONYMS_HTML,
                                                    runfolder.REVIEW, runfolder.REJECTED)], groups)
+
+
+def listed_rare_spellings(run_dir, manifest, embeddings, vocabulary, counts, tag_images, tag_vectors, head_kernel,
+                          variants: CombinedVariants, rejected, options) -> tuple[list[dict], dict[str, list[int]]]:
+    """The tags under data.min_tag_occurrences spelled as a kept tag (tagger.variants.rare), as near misses, and their
+    images as manifest rows; none for a run folder prepared before rare_tags.csv."""
+    uses = runfolder.read_rare_tags(run_dir)
+    if not uses:
+        return [], {}
+    rare = RareTags.from_uses(uses, manifest.image_ids)
+    rare_vectors = tag_mean_embeddings(rare.images, embeddings, options.center)
+    if head_kernel is not None:
+        rare_vectors = [rare_vectors, tag_mean_embeddings(rare.images, embeddings, options.center, head_kernel)]
+    listed, more = rare_spellings(vocabulary, counts, tag_vectors, tag_images, rare, rare_vectors, options.min_score,
+                                  variants.canonical_ranks_, rejected)
+    if more:
+        log.info(f"{more} more rare spellings not listed (the {len(listed)} most used are)")
+    return listed, rare.image_rows(miss["variant"] for miss in listed)
 
 
 def distinguishable_tags(tag_images) -> np.ndarray:
@@ -160,7 +183,8 @@ def write_groups(run_dir, groups, near_misses=()) -> None:
 # Each kind of near miss as log_near_misses counts it (any other flag counts as "other").
 NEAR_MISS_KINDS = {GROUPS_DISAGREE: "scored as one and kept apart by another pair", NEAR_MISS: "just under the cut-off",
                    IMAGES_DIFFER: "told apart by their images", SPELLED_ALIKE: "spelled alike, the images unsure",
-                   TYPED_TOGETHER: "spelled alike and typed together", NEVER_TOGETHER: "alike and never on one image"}
+                   TYPED_TOGETHER: "spelled alike and typed together", NEVER_TOGETHER: "alike and never on one image",
+                   RARE_SPELLING: "rare spellings of a kept tag"}
 
 
 def log_near_misses(near_misses, left_out: dict | None = None) -> None:

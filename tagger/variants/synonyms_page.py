@@ -114,9 +114,10 @@ def pictures_html(manifest, sample) -> str:
 
 
 def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, method: str, per_tag: int = 6,
-                        embeddings=None, near_misses=()) -> None:
+                        embeddings=None, near_misses=(), rare_images=None) -> None:
     """Write synonyms.html: the groups most confident first, evidence with its legend, sampled thumbnails; then the
-    near misses (listed, not merged: CombinedVariants.near_misses_), so recall can be reviewed from the report too."""
+    near misses (listed, not merged: CombinedVariants.near_misses_), so recall can be reviewed from the report too.
+    rare_images: tags the manifest does not carry (rare spellings, tagger.variants.rare) -> their manifest rows."""
     def escape(text, quote=True):  # invisible and reordering characters shown as <U+XXXX>: data files keep them
         return html.escape(visible(text), quote=quote)
     legend = evidence_legend(measures_text(groups, near_misses))  # the text column only with cluster.text_evidence
@@ -126,7 +127,7 @@ def write_synonyms_page(run_dir: Path, groups, manifest: runfolder.Manifest, met
         legend = {**legend, **SPELLED_LEGEND}  # the spelling links in words, where the method weighs spelling
     members = {tag for group in groups for tag in group.members}
     members |= {miss[side] for miss in near_misses for side in ("canonical", "variant")}
-    tag_images = images_of_tags(manifest, members)
+    tag_images = {**images_of_tags(manifest, members), **(rare_images or {})}
     parts = [f"<!doctype html><html><head><meta charset='utf-8'>"
              f"<meta name='viewport' content='width=device-width, initial-scale=1'><title>Tag variants</title>"
              f"<style>{STYLE}</style></head><body>",
@@ -192,8 +193,8 @@ def near_misses_html(near_misses, legend: dict, header: str, escape, examples=No
     return (f"<h2>Near misses ({counted(len(near_misses), 'pair')}, listed, not merged)</h2>"
             f"<p class='note'>Pairs just under the cut-off, scored as one and kept apart by another pair, near in "
             f"spelling and told apart by their images, spelled alike where the images cannot decide, spelled alike "
-            f"and typed together more than this collection's spellings are, or alike and "
-            f"never on one image: accept one in review.py or "
+            f"and typed together more than this collection's spellings are, alike and never on one image, or a tag "
+            f"too rare to train on spelled as a kept one: accept one in review.py or "
             f"{escape(runfolder.REVIEW)} to merge it.</p>"
             f"<div class='group'><table><tr><th>tag</th><th>other tag</th>"
             f"<th title='{escape(IMAGES_LEGEND, quote=True)}'>images</th>{header}"
