@@ -46,10 +46,8 @@ def main() -> None:
     rare = RareTags(rare_names, [2] * len(rare_names), sparse.csr_matrix((len(rare_names), 1), dtype=np.float32))
     counts = [100] * len(kept)
     clock = time.perf_counter()
-    listed, _ = rare_spellings(kept, counts, np.zeros((len(kept), 1), np.float32),
-                               sparse.csr_matrix((len(kept), 1), dtype=np.float32), rare,
-                               np.zeros((len(rare_names), 1), np.float32), CombinedVariants().min_score,
-                               CanonicalRanks(kept, counts), limit=len(rare_names) * 10)
+    listed, _ = rare_spellings(kept, counts, sparse.csr_matrix((len(kept), 1), dtype=np.float32), rare,
+                               CombinedVariants().min_score, CanonicalRanks(kept, counts), limit=len(rare_names))
     seconds = time.perf_counter() - clock
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
     found = {(miss["variant"], miss["canonical"]): miss["spelled"] for miss in listed}

@@ -7,7 +7,7 @@ embeddings are planted, so no TensorFlow runs.
 
 import numpy as np
 
-from test_review_loop import decide, prepare_and_cluster, review_rows
+from test_review_loop import decide, planted_collection, prepare_and_cluster, review_rows
 
 from tagger import runfolder
 from tagger.cli import main
@@ -70,3 +70,29 @@ def test_a_run_folder_prepared_before_rare_tags_csv_lists_none(tmp_path):
     (run_dir / runfolder.RARE_TAGS).unlink()
     assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
     assert not [row for row in review_rows(run_dir) if row["flag"] == RARE_SPELLING]
+
+
+def test_a_rare_spelling_of_a_groups_member_is_listed_beside_the_groups_canonical_and_keeps_its_name(tmp_path):
+    """`d0gs` spells `d0g` best, a member of the group `dogs` names: listed beside `dogs`, so accepting it chooses no
+    other name for the group (into `d0g`, the typo would name the group from the next round on)."""
+    embeddings, image_tags = planted_collection()
+    typed = 0
+    for tags in image_tags:
+        if "d0g" in tags and typed < 2:
+            tags[tags.index("d0g")] = "d0gs"
+            typed += 1
+    lines = ["image,tags"] + [f'img{index}.png,"{", ".join(tags)}"' for index, tags in enumerate(image_tags)]
+    (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    embedding_of = {f"img{index}.png": row for index, row in enumerate(embeddings)}
+    run_dir = prepare_and_cluster(tmp_path, embedding_of)
+    groups = runfolder.read_json(run_dir / runfolder.SYNONYMS_JSON)["groups"]
+    assert [(group["canonical"], sorted(row["tag"] for row in group["members"])) for group in groups] == [
+        ("auto", ["auto", "car"]), ("dogs", ["d0g", "dog", "dogs"])]
+    rows = [row for row in review_rows(run_dir) if row["flag"] == RARE_SPELLING]
+    assert [(row["canonical"], row["variant"], row["spelled"]) for row in rows] == [("dogs", "d0gs", "leetspeak")]
+
+    decide(run_dir, {"d0gs": "accept"})
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    prepare_and_cluster(tmp_path, embedding_of, "--data.aliases", str(run_dir / runfolder.ALIASES))
+    groups = runfolder.read_json(run_dir / runfolder.SYNONYMS_JSON)["groups"]
+    assert [group["canonical"] for group in groups] == ["auto", "dogs"]

@@ -76,10 +76,11 @@ def decision_word(row: dict) -> str:
     return "accept" if value in ACCEPT else "reject" if value in REJECT else ""
 
 
-def rank(group: dict) -> float:
-    """Most confident first; by score where review.csv has no confidence, and groups with neither last."""
+def rank(group: dict) -> tuple[bool, float]:
+    """Most confident first; then, by score, those review.csv gives no confidence (all of an older file's; the rare
+    spellings, tagger.variants.rare, whose score is the spelling's alone), and groups with neither last."""
     value = group["confidence"] if group["confidence"] is not None else group["score"]
-    return -value if value is not None else 1.0
+    return group["confidence"] is None, -value if value is not None else 1.0
 
 
 class ReviewSession:

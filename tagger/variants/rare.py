@@ -63,58 +63,84 @@ def rare_spelling_pairs(vocabulary: list[str], rare: list[str]) -> np.ndarray:
     return np.array(sorted(pairs), np.int64).reshape(-1, 2)
 
 
-def rare_spellings(vocabulary: list[str], counts: list[int], tag_vectors, tag_images: sparse.csr_matrix,
-                   rare: RareTags, rare_vectors, min_score: float, ranks=None,
-                   rejected: frozenset = frozenset(), limit: int = RARE_SPELLINGS_LISTED) -> tuple[list[dict], int]:
-    """The rare tags the spelling alone would merge into a kept tag, each as a near miss synonyms.json and review.csv
-    list (flagged RARE_SPELLING), most used first, at most limit; and how many more there were.
-    tag_vectors, rare_vectors: the kept and rare tags in the same visual views (tag_mean_embeddings), shown as
-    evidence, not weighed: a few images are no evidence the probe would trust. ranks: the collection's
-    CanonicalRanks (two words of its language; None: not asked). rejected: pairs a person rejected (frozensets)."""
+def rare_spellings(vocabulary: list[str], counts: list[int], tag_images: sparse.csr_matrix, rare: RareTags,
+                   min_score: float, ranks=None, rejected: frozenset = frozenset(), group_of: dict | None = None,
+                   tag_vectors=None, vectors_of=None, limit: int = RARE_SPELLINGS_LISTED) -> tuple[list[dict], int]:
+    """The rare tags the spelling alone would merge into a kept tag, as near misses synonyms.json and review.csv list
+    (flagged RARE_SPELLING), the most used first, at most limit of them; and how many more there were.
+
+    ranks: the collection's CanonicalRanks (two words of its language; None: not asked). rejected: pairs a person
+    rejected (frozensets of two tags). group_of: a kept tag -> the canonical of the group proposed with it: a rare
+    spelling of a group's member is listed beside the group's canonical, so accepting it chooses no other name for the
+    group (`d0gs` spells `d0g` best, in the group `dogs` names: accepting `d0gs` into `d0g` would make the typo its
+    canonical, tagger.variants.canonical). tag_vectors: the kept tags' visual views (tag_mean_embeddings), and
+    vectors_of: a rare tags x images matrix -> their vectors in the same views; shown as evidence, not weighed (a few
+    images are no evidence the probe would trust); None: not shown."""
     names = list(vocabulary) + list(rare.names)
     pairs = rare_spelling_pairs(vocabulary, rare.names)
     if not len(pairs):
         return [], 0
+    together = (rare.images @ tag_images.T).tocsr()  # per rare and kept tag, the images carrying both
+    evidence = spelling_evidence(names, pairs, together, rare, ranks)
+    scores = evidence.scores()  # the images weigh nothing (visual 0, no probe): the rule's spelling case alone
+    # Each beside the kept tags it is closest to (the highest score, then spelling): a typo is often near other words
+    # too. Of codespell's misspellings among 64,184 English words (benchmarks/rare_spellings.py), 39% were also listed
+    # beside another word, 24% so; beside their correction 61%, 58% so.
+    closest: dict[int, tuple[float, float]] = {}
+    for index in np.flatnonzero(scores >= min_score):
+        closest[pairs[index, 1]] = max(closest.get(pairs[index, 1], (0.0, 0.0)), (scores[index], evidence.spelling[index]))
+    column = {tag: index for index, tag in enumerate(vocabulary)}
+    beside: dict[int, set[int]] = {}
+    for index in np.flatnonzero(scores >= min_score):
+        kept, tag = pairs[index]
+        target = column[(group_of or {}).get(vocabulary[kept], vocabulary[kept])]
+        if (scores[index], evidence.spelling[index]) == closest[tag] and \
+                frozenset((vocabulary[target], names[tag])) not in rejected:
+            beside.setdefault(int(tag), set()).add(target)
+    listed = sorted(beside, key=lambda tag: (-rare.counts[tag - len(vocabulary)], names[tag]))
+    chosen = listed[:limit]
+    shown = np.array([(target, tag) for tag in chosen for target in sorted(beside[tag], key=lambda t: (-counts[t], t))],
+                     np.int64).reshape(-1, 2)
+    evidence = spelling_evidence(names, shown, together, rare, ranks)  # of the pairs as shown
+    scores, visual = evidence.scores(), shown_visual(tag_vectors, vectors_of, rare, shown[:, 0],
+                                                     shown[:, 1] - len(vocabulary))
+    return [{"canonical": names[kept], "variant": names[tag], "score": float(scores[index]),
+             "visual": float(visual[index]), "context": float("nan"), "spelling": float(evidence.spelling[index]),
+             "overlap": float(evidence.overlap[index]), "probe": None,
+             "spelled": evidence.spelling_link(index, names[kept], names[tag]) or None,
+             "canonical_count": int(counts[kept]), "variant_count": int(rare.counts[tag - len(vocabulary)]),
+             "flag": RARE_SPELLING, "confidence": None}
+            for index, (kept, tag) in enumerate(shown)], len(listed) - len(chosen)
+
+
+def spelling_evidence(names: list[str], pairs: np.ndarray, together: sparse.csr_matrix, rare: RareTags,
+                      ranks=None) -> PairEvidence:
+    """The rule's evidence of (kept, rare) pairs (indices into names, the kept tags then the rare ones) but the
+    images': their spelling links, and the overlap (together: rare x kept tags, the images carrying both)."""
     first, second = pairs[:, 0], pairs[:, 1]
-    rare_rows = second - len(vocabulary)
-    both = np.asarray(tag_images[first].multiply(rare.images[rare_rows]).sum(axis=1)).ravel()
-    shown = np.asarray(rare.images.sum(axis=1)).ravel()[rare_rows]  # the rare tag's images in the manifest
+    rare_rows = second - (len(names) - len(rare.names))
+    in_manifest = np.asarray(rare.images.sum(axis=1)).ravel()[rare_rows]
+    both = np.asarray(together[rare_rows, first]).ravel() if len(pairs) else np.zeros(0)
     evidence = PairEvidence(
         first=first, second=second, visual=np.zeros(len(pairs)), context=np.full(len(pairs), np.nan),
         spelling=pair_spelling(names, first, second),
-        overlap=np.divide(both, shown, out=np.zeros(len(pairs)), where=shown > 0),
+        overlap=np.divide(both, in_manifest, out=np.zeros(len(pairs)), where=in_manifest > 0),
         rarer_images=np.asarray(rare.counts, np.float64)[rare_rows])
     evidence.slip, evidence.words_apart = pair_slip_links(names, first, second, evidence.spelling, ranks)
     evidence.number_apart = pairs_where(number_apart, names, first, second, evidence.spelling == 1.0)
     evidence.numerals_apart = pairs_where(numerals_apart, names, first, second, evidence.spelling >= 0.5)
-    scores = evidence.scores()  # the images weigh nothing (visual 0, no probe): the rule's spelling case alone
-    listed = [index for index in np.flatnonzero(scores >= min_score)
-              if frozenset((names[first[index]], names[second[index]])) not in rejected]
-    # Each beside the kept tags it is closest to (the highest score, then spelling): a typo is often near other words
-    # too. Of codespell's misspellings among 64,184 English words (benchmarks/rare_spellings.py), 39% were also listed
-    # beside another word, 24% so; beside their correction 61%, 58% so.
-    closest = {}
-    for index in listed:
-        closest[second[index]] = max(closest.get(second[index], (0.0, 0.0)), (scores[index], evidence.spelling[index]))
-    listed = [index for index in listed if (scores[index], evidence.spelling[index]) == closest[second[index]]]
-    listed.sort(key=lambda index: (-rare.counts[rare_rows[index]], -scores[index], names[second[index]],
-                                   -counts[first[index]], names[first[index]]))
-    chosen = listed[:limit]
-    visual = shown_visual(tag_vectors, rare_vectors, first[chosen], rare_rows[chosen], shown[chosen])
-    return [{"canonical": names[first[index]], "variant": names[second[index]], "score": float(scores[index]),
-             "visual": float(visual[row]), "context": float("nan"), "spelling": float(evidence.spelling[index]),
-             "overlap": float(evidence.overlap[index]), "probe": None,
-             "spelled": evidence.spelling_link(index, names[first[index]], names[second[index]]) or None,
-             "canonical_count": int(counts[first[index]]), "variant_count": int(rare.counts[rare_rows[index]]),
-             "flag": RARE_SPELLING, "confidence": None}
-            for row, index in enumerate(chosen)], len(listed) - len(chosen)
+    return evidence
 
 
-def shown_visual(tag_vectors, rare_vectors, kept: np.ndarray, rare: np.ndarray, shown: np.ndarray) -> np.ndarray:
+def shown_visual(tag_vectors, vectors_of, rare: RareTags, kept: np.ndarray, rare_rows: np.ndarray) -> np.ndarray:
     """The visual evidence of each (kept, rare) pair as kept pairs have it, the mean cosine over the views; NaN
-    where none of the rare tag's images is in the manifest."""
-    if not len(kept):
-        return np.zeros(0)
-    cosines = [np.einsum("ij,ij->i", kept_space[kept], rare_space[rare])
-               for kept_space, rare_space in zip(visual_spaces(tag_vectors), visual_spaces(rare_vectors))]
-    return np.where(shown > 0, np.mean(cosines, axis=0), np.nan)
+    where none of the rare tag's images is in the manifest, or where not asked (vectors_of None). Only the rare tags
+    shown are averaged: a few hundred, where rare_tags.csv may hold hundreds of thousands."""
+    if tag_vectors is None or vectors_of is None or not len(kept):
+        return np.full(len(kept), np.nan)
+    rows, where = np.unique(rare_rows, return_inverse=True)
+    vectors = vectors_of(rare.images[rows])
+    cosines = [np.einsum("ij,ij->i", kept_space[kept], rare_space[where])
+               for kept_space, rare_space in zip(visual_spaces(tag_vectors), visual_spaces(vectors))]
+    in_manifest = np.asarray(rare.images.sum(axis=1)).ravel()[rare_rows]
+    return np.where(in_manifest > 0, np.mean(cosines, axis=0), np.nan)

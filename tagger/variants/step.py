@@ -8,6 +8,7 @@ import numpy as np
 from tagger import runfolder
 from tagger.result import StepResult
 from tagger.settings import Settings
+from tagger.logs import counted
 from tagger.tagtext import visible
 from tagger.variants.evidence import tag_mean_embeddings
 from tagger.variants.grouping import NEAR_MISSES_LISTED, CombinedVariants, DBSCANVariants
@@ -83,14 +84,18 @@ def listed_rare_spellings(run_dir, manifest, embeddings, vocabulary, counts, tag
     if not uses:
         return [], {}
     rare = RareTags.from_uses(uses, manifest.image_ids)
-    rare_vectors = tag_mean_embeddings(rare.images, embeddings, options.center)
-    if head_kernel is not None:
-        rare_vectors = [rare_vectors, tag_mean_embeddings(rare.images, embeddings, options.center, head_kernel)]
-    listed, more = rare_spellings(vocabulary, counts, tag_vectors, tag_images, rare, rare_vectors, options.min_score,
-                                  variants.canonical_ranks_, rejected)
+
+    def vectors_of(rare_images):  # in the kept tags' views
+        vectors = tag_mean_embeddings(rare_images, embeddings, options.center)
+        return vectors if head_kernel is None else [
+            vectors, tag_mean_embeddings(rare_images, embeddings, options.center, head_kernel)]
+    group_of = {member: group.canonical for group in variants.groups_ for member in group.members}
+    listed, more = rare_spellings(vocabulary, counts, tag_images, rare, options.min_score, variants.canonical_ranks_,
+                                  rejected, group_of, tag_vectors, vectors_of)
     if more:
-        log.info(f"{more} more rare spellings not listed (the {len(listed)} most used are)")
-    return listed, rare.image_rows(miss["variant"] for miss in listed)
+        log.info(f"{counted(more, 'more rare spelling')} not listed (the {len({m['variant'] for m in listed})} most "
+                 "used are)")
+    return listed, rare.image_rows({miss["variant"] for miss in listed})
 
 
 def distinguishable_tags(tag_images) -> np.ndarray:
