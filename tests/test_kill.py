@@ -26,8 +26,9 @@ from test_prepare_bad_input import no_outside_settings  # noqa: F401 (autouse: k
 # The renames of each step, in order, relative to the folder it runs from. prepare.py writes each file into
 # its staging folder, then moves them in, manifest.csv last.
 PREPARE_RENAMES = ["run/.prepare.partial/skipped.csv", "run/.prepare.partial/vocabulary.csv",
-                   "run/.prepare.partial/manifest.csv", "run/.prepare.partial/settings.prepare.json",
-                   "run/settings.prepare.json", "run/skipped.csv", "run/vocabulary.csv", "run/manifest.csv"]
+                   "run/.prepare.partial/rare_tags.csv", "run/.prepare.partial/manifest.csv",
+                   "run/.prepare.partial/settings.prepare.json", "run/rare_tags.csv", "run/settings.prepare.json",
+                   "run/skipped.csv", "run/vocabulary.csv", "run/manifest.csv"]
 CLUSTER_RENAMES = ["run/synonyms.json", "run/synonyms.csv", "run/rejected.csv", "run/review.csv",
                    "run/synonyms.html", "run/settings.cluster.json"]
 APPLY_REVIEW_RENAMES = ["run/rejected.csv", "run/aliases.txt"]
@@ -152,8 +153,8 @@ def test_prepare_renames_are_the_expected_commit_points(prepare_runs):
     earlier, _, renames, after = prepare_runs
     assert renames == PREPARE_RENAMES
     before = final_files(earlier)
-    assert sorted(before) == sorted(after) == ["run/manifest.csv", "run/settings.prepare.json", "run/skipped.csv",
-                                               "run/vocabulary.csv"]
+    assert sorted(before) == sorted(after) == ["run/manifest.csv", "run/rare_tags.csv", "run/settings.prepare.json",
+                                               "run/skipped.csv", "run/vocabulary.csv"]
     assert all(before[name] != after[name] for name in before)  # so a kill point shows which run a file is from
 
 

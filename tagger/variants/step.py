@@ -92,6 +92,9 @@ def listed_rare_spellings(run_dir, manifest, embeddings, vocabulary, counts, tag
     group_of = {member: group.canonical for group in variants.groups_ for member in group.members}
     listed, more = rare_spellings(vocabulary, counts, tag_images, rare, options.min_score, variants.canonical_ranks_,
                                   rejected, group_of, tag_vectors, vectors_of)
+    if options.text_evidence:  # a column of its own in every row; the text tower read the kept tags' names only
+        for miss in listed:
+            miss["text"] = None
     if more:
         log.info(f"{counted(more, 'more rare spelling')} not listed (the {len({m['variant'] for m in listed})} most "
                  "used are)")
