@@ -7,7 +7,7 @@ embeddings are planted, so no TensorFlow runs.
 
 import numpy as np
 
-from test_review_loop import decide, planted_collection, prepare_and_cluster, review_rows
+from test_review_loop import decide, planted_collection, prepare_and_cluster, review_rows, write_review_file
 
 from tagger import runfolder
 from tagger.cli import main
@@ -96,3 +96,18 @@ def test_a_rare_spelling_of_a_groups_member_is_listed_beside_the_groups_canonica
     prepare_and_cluster(tmp_path, embedding_of, "--data.aliases", str(run_dir / runfolder.ALIASES))
     groups = runfolder.read_json(run_dir / runfolder.SYNONYMS_JSON)["groups"]
     assert [group["canonical"] for group in groups] == ["auto", "dogs"]
+
+
+def test_a_rare_spelling_accepted_under_a_canonical_the_person_typed_keeps_it_on_the_next_run(tmp_path):
+    """As a proposal's: one row, the person's canonical and decision, not the listed pair again undecided beside a
+    row kept as not proposed."""
+    embedding_of = collection(tmp_path)
+    run_dir = prepare_and_cluster(tmp_path, embedding_of)
+    rows = review_rows(run_dir)
+    for row in rows:
+        if row["variant"] == "tre3":
+            row["canonical"], row["decision"] = "trees", "accept"
+    write_review_file(run_dir / runfolder.REVIEW, rows, list(rows[0]))
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    assert [(row["canonical"], row["decision"], row["flag"]) for row in review_rows(run_dir)
+            if row["variant"] == "tre3"] == [("trees", "accept", RARE_SPELLING)]

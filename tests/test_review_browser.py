@@ -108,6 +108,19 @@ def test_deciding_with_clicks_and_keys_survives_a_reload_and_apply_writes_aliase
     assert [line for line in aliases if not line.startswith("#")] == ["alias r3d -> red", "alias rot -> red"]
 
 
+def test_a_page_opened_after_review_csv_changed_on_disk_shows_it(served, page):
+    """cluster_tags.py run again, or a spreadsheet saved, while review.py serves: a page opened (or refreshed) then
+    shows the file as it is, not the rows review.py read when it started."""
+    run_dir, url = served
+    page.goto(url)
+    expect(page.locator("#progress")).to_have_text("0 of 4 decided")
+    text = (run_dir / "review.csv").read_text(encoding="utf-8")
+    (run_dir / "review.csv").write_text(text.replace("near miss,\n", "near miss,accept\n"), encoding="utf-8")
+    page.reload()
+    expect(page.locator("#near-progress")).to_have_text(" · near misses: 1 of 1")
+    expect(page.locator("#banner")).to_be_hidden()
+
+
 def test_keys_pressed_faster_than_the_server_answers_each_count(served, page):
     run_dir, url = served
     page.goto(url)

@@ -190,7 +190,7 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
     a merge carried by spelling alone. Then one row per near miss (no group number; flagged), so recall can be
     reviewed too: accepting one merges it like any other row.
 
-    A proposal whose variant a person accepted under a canonical they typed keeps their canonical; accepted
+    A proposal or near miss whose variant a person accepted under a canonical they typed keeps their canonical; accepted
     rows not proposed again (and not yet in aliases.txt) are kept at the end, so no decision is lost.
     With the tag names' text cosine measured (cluster.text_evidence), a text column follows overlap.
     """
@@ -223,12 +223,16 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
                 "decision": decisions.get((variant, canonical), ""),
             })
     for miss in near_misses:
-        written.add((miss["variant"], miss["canonical"]))
-        rows.append({**{name: miss[name] for name in ("canonical", "variant", "canonical_count", "variant_count", "flag")},
-                     **{name: miss.get(name) or "" for name in ("probe", "spelled")},
+        # As a proposal's: a near miss a person accepted under a canonical they typed is shown under it (its evidence
+        # measured against the one listed), not listed again undecided beside their row.
+        canonical = edited_canonical(miss["variant"], miss["canonical"], decisions, accepted_targets)
+        canonical = miss["canonical"] if (miss["variant"], canonical) in written else canonical
+        written.add((miss["variant"], canonical))
+        rows.append({**{name: miss[name] for name in ("variant", "canonical_count", "variant_count", "flag")},
+                     "canonical": canonical, **{name: miss.get(name) or "" for name in ("probe", "spelled")},
                      **{name: "" if miss.get(name) is None or miss[name] != miss[name] else cut(miss[name], 4)
                         for name in ("confidence", "score", "visual", "context", "spelling", "overlap", "text")},
-                     "decision": decisions.get((miss["variant"], miss["canonical"]), "")})
+                     "decision": decisions.get((miss["variant"], canonical), "")})
     rows += kept_accepted_rows(run_dir, decisions, written)
     columns = review_columns(measures_text(groups, near_misses))
     runfolder.write_csv(run_dir / runfolder.REVIEW, columns, [[str(row.get(name, "")) for name in columns] for row in rows])

@@ -95,9 +95,13 @@ def listed_rare_spellings(run_dir, manifest, embeddings, vocabulary, counts, tag
     if options.text_evidence:  # a column of its own in every row; the text tower read the kept tags' names only
         for miss in listed:
             miss["text"] = None
-    if more:
-        log.info(f"{counted(more, 'more rare spelling')} not listed (the {len({m['variant'] for m in listed})} most "
-                 "used are)")
+    shown = len({miss["variant"] for miss in listed})
+    if not shown:
+        log.info(f"{runfolder.RARE_TAGS}: none of its {len(uses)} tags is spelled as a kept tag closely enough to list")
+    else:
+        log.info(f"{runfolder.RARE_TAGS}: {shown + more} of {counted(len(uses), 'tag')} "
+                 f"{'is' if shown + more == 1 else 'are'} spelled as a kept tag closely enough for the spelling alone "
+                 "to merge; " + (f"the {shown} most used" if more else "all") + " listed for review")
     return listed, rare.image_rows({miss["variant"] for miss in listed})
 
 

@@ -612,5 +612,7 @@ document.addEventListener("DOMContentLoaded", () => {
   // scrolls in below it, however tall it is.
   new ResizeObserver(() => document.documentElement.style.setProperty("--top", `${$("top").offsetHeight}px`))
     .observe($("top"));
-  loadState().then(() => document.body.classList.add("ready")).catch(() => {});
+  // Opened or refreshed, the page reads review.csv as it is on disk now (cluster_tags.py or a spreadsheet may have
+  // written it since review.py started); unchanged, nothing is read again.
+  loadState(true).then(() => document.body.classList.add("ready")).catch(() => {});
 });
