@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from conftest import ROOT, run_tagger
 from review_run import HOSTILE, REVIEW_ROWS, make_review_run, review_cells, write_review_csv
+from tagger import runfolder
 from tagger.settings import ReviewSettings, Settings
 from tagger.review.server import MAX_BODY, PAGE_HEADER, TOKEN_HEADER, create_app
 from tagger.variants.review import REVIEW_COLUMNS
@@ -282,6 +283,17 @@ def test_a_typed_canonical_that_is_already_a_tag_says_so_with_its_count(client, 
         "square is already a tag of its own with 1 image, also in the group of square: this group merges into it")
     group = set_canonical(client, "red colour").json()["groups"][0]  # a new spelling: no image carries it yet
     assert group["notice"] == "" and [row["canonical_count"] for row in csv_rows(run_dir)[:3]] == ["0", "0", "0"]
+
+
+def test_a_typed_canonical_that_is_a_rare_tag_says_so_with_its_count(run_dir):
+    """A tag under min_tag_occurrences (rare_tags.csv) is a tag of its own too: typed as a canonical, it is named so."""
+    runfolder.write_rare_tags(run_dir, [("reddd", "images/a.png"), ("reddd", "images/b.png")])
+    app = create_app(Settings(paths={"run_dir": run_dir}, review=ReviewSettings()))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        client.headers[TOKEN_HEADER] = app.state.token
+        group = set_canonical(client, "reddd").json()["groups"][0]
+    assert group["notice"] == "reddd is already a tag of its own with 2 images: this group merges into it"
+    assert [row["canonical_count"] for row in csv_rows(run_dir)[:3]] == ["2", "2", "2"]
 
 
 def test_evidence_measured_against_an_old_canonical_is_marked_so(client, run_dir):

@@ -131,11 +131,14 @@ def allowed_hosts(host: str) -> list[str]:
 
 
 def tag_counts(run_dir) -> dict[str, int]:
-    """Images per tag from vocabulary.csv ({} without it: a typed canonical's count is then left blank)."""
+    """Images per tag from vocabulary.csv, and per rare tag from rare_tags.csv (a typed canonical may be one, `greeen`
+    on 3 images); {} without vocabulary.csv: a typed canonical's count is then left blank."""
     try:
-        return dict(zip(*runfolder.read_vocabulary_counts(run_dir)))
+        counts = dict(zip(*runfolder.read_vocabulary_counts(run_dir)))
     except TaggerError:
         return {}
+    rare = runfolder.read_rare_tags(run_dir) or {}
+    return {**{tag: len(images) for tag, images in rare.items()}, **counts}
 
 
 def create_app(settings, session: ReviewSession | None = None, gallery: Gallery | None = None) -> FastAPI:
