@@ -111,3 +111,4 @@ def test_a_rare_spelling_accepted_under_a_canonical_the_person_typed_keeps_it_on
     assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
     assert [(row["canonical"], row["decision"], row["flag"]) for row in review_rows(run_dir)
             if row["variant"] == "tre3"] == [("trees", "accept", RARE_SPELLING)]
+

@@ -373,3 +373,19 @@ def test_the_retrain_commands_read_old_names_leave_out_sharding_and_survive_a_da
         f"python train.py --paths.run_dir {run_dir} --train.head.epochs 3 --train.patience 20",
         f"python embed.py --paths.run_dir {run_dir}",
         f"python cluster_tags.py --paths.run_dir {run_dir}"]
+
+
+def test_cluster_tags_run_after_apply_but_before_prepare_says_the_aliases_are_not_read_yet(tmp_path, capsys):
+    embeddings, image_tags = planted_collection()
+    lines = ["image,tags"] + [f'img{index}.png,"{", ".join(tags)}"' for index, tags in enumerate(image_tags)]
+    (tmp_path / "tags.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run_dir = prepare_and_cluster(tmp_path, {f"img{index}.png": row for index, row in enumerate(embeddings)})
+    assert "aliases.txt merges" not in "".join(capsys.readouterr())
+    decide(run_dir, {"d0g": "accept", "dog": "accept"})
+    assert main("apply_review", ["--paths.run_dir", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    assert [line for line in "".join(capsys.readouterr()).splitlines() if "aliases.txt merges" in line] == [
+        f"warning: aliases.txt merges 2 tags vocabulary.csv still holds (like 'd0g'): prepare.py has not read it since "
+        f"apply_review.py wrote it; run prepare.py with --data.aliases {run_dir / 'aliases.txt'} and the steps after "
+        "it (the commands apply_review.py printed), or those pairs come up again"]

@@ -18,7 +18,9 @@ from tagger.variants.separability import SeparabilityProbe
 from tagger.variants.rule import (
     GROUPS_DISAGREE, IMAGES_DIFFER, NEAR_MISS, NEVER_TOGETHER, RARE_SPELLING, SPELLED_ALIKE, TYPED_TOGETHER,
 )
-from tagger.variants.review import chosen_canonicals, previous_decisions, write_rejected, write_review
+from tagger.variants.review import (
+    chosen_canonicals, earlier_aliases, previous_decisions, write_rejected, write_review,
+)
 from tagger.variants.synonyms_page import write_synonyms_page
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ def cluster_tags(settings: Settings) -> StepResult:
     vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
     embeddings = runfolder.read_embeddings(run_dir, manifest)
 
+    warn_of_aliases_not_prepared(run_dir, vocabulary)
     decisions, rejected = previous_decisions(run_dir)
     rare_images: dict[str, list[int]] = {}  # the listed rare spellings' images (manifest rows), for the report
     chosen = chosen_canonicals(run_dir, decisions)
@@ -74,6 +77,17 @@ def cluster_tags(settings: Settings) -> StepResult:
                  f"apply_review.py --paths.run_dir {run_dir}")
     return StepResult([run_dir / name for name in (runfolder.SYNONYMS_JSON, runfolder.SYNONYMS_CSV, runfolder.SYNONYMS_HTML,
                                                    runfolder.REVIEW, runfolder.REJECTED)], groups)
+
+
+def warn_of_aliases_not_prepared(run_dir, vocabulary: list[str]) -> None:
+    """aliases.txt merges tags vocabulary.csv still holds: apply_review.py ran, prepare.py has not read its aliases
+    since, and the pairs just decided would come up again as if never decided."""
+    pending = sorted(set(earlier_aliases(run_dir)) & set(vocabulary))
+    if pending:
+        log.warning(f"{runfolder.ALIASES} merges {counted(len(pending), 'tag')} {runfolder.VOCABULARY} still holds "
+                    f"(like {visible(pending[0])!r}): prepare.py has not read it since apply_review.py wrote it; run "
+                    f"prepare.py with --data.aliases {run_dir / runfolder.ALIASES} and the steps after it (the commands "
+                    "apply_review.py printed), or those pairs come up again")
 
 
 def listed_rare_spellings(run_dir, manifest, embeddings, vocabulary, counts, tag_images, tag_vectors, head_kernel,
