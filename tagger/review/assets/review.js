@@ -115,7 +115,14 @@ function applyAnswer(answer) {
   $("apply-stale").hidden = $("apply-result").hidden;
 }
 
-async function loadState(reload = false) {
+function loadState(reload = false) {
+  // Accept shown / Reject shown wait for it: the whole list is asked for only once the first screen's pictures are
+  // in, and a click before that (a fast hand, a loaded machine) was told the list is still loading.
+  view.loading = loadLists(reload);
+  return view.loading;
+}
+
+async function loadLists(reload) {
   // The first screen's groups first, then the whole list (over a megabyte for 5,000 pairs) behind it.
   const first = await queued(() => call(reload ? "POST" : "GET", `${reload ? "/api/reload" : "/api/state"}?first=${BATCH}`));
   showState(first);
@@ -511,7 +518,8 @@ function shownUndecided() {
 }
 
 async function decideShown(decision) {
-  await queued(async () => {}); // the whole list first: the pairs shown are all those it holds
+  await view.loading?.catch(() => {}); // the whole list first: the pairs shown are all those it holds
+  await queued(async () => {});
   if (!view.complete) { showBanner("the list is still loading: try again in a moment"); return; }
   const rows = shownUndecided();
   if (!rows.length) { showBanner("no undecided proposed pair is shown: change the search or the filter"); return; }
