@@ -41,6 +41,23 @@ class QuietFileHandler(logging.FileHandler):
         pass
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """The console, read by a person or by another program (`similar.py ... | head -1`). A reader that stops
+    reading (a closed pipe) stops only the console: the step goes on to its end, its outputs and its log file
+    complete, and the lines it still has for the console go nowhere instead of into one traceback each."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if not isinstance(sys.exc_info()[1], BrokenPipeError):
+            super().handleError(record)
+            return
+        try:  # the descriptor itself, so that the interpreter's last flush of sys.stdout finds no closed pipe
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (AttributeError, OSError, ValueError):  # a stream without a descriptor of its own
+            self.stream = open(os.devnull, "w", encoding="utf-8")  # not setStream: it flushes into the pipe
+
+
 def writes_to_descriptor_2(stream) -> bool:
     """Whether stream is the process's own stderr (not a test's capture object, not a redirected copy)."""
     try:
@@ -117,10 +134,10 @@ def step_logging(step: str, run_dir: Path | None, verbosity: str = NORMAL):
         stderr_copy = hide_native_stderr(path)
         sys.stderr = os.fdopen(os.dup(stderr_copy), "w", buffering=1, encoding=original_stderr.encoding,
                                errors="backslashreplace")
-    out = logging.StreamHandler(sys.stdout)
+    out = ConsoleHandler(sys.stdout)
     out.setLevel(min(level, RESULT))
     out.addFilter(BelowWarning())
-    err = logging.StreamHandler(sys.stderr)
+    err = ConsoleHandler(sys.stderr)
     err.setLevel(max(level, logging.WARNING))
     for handler in (out, err):
         handler.setFormatter(ConsoleFormatter())

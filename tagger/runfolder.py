@@ -346,11 +346,15 @@ def read_head_kernel(run_dir: Path) -> np.ndarray | None:
             tags = head["tags"].tolist() if "tags" in head.files else None
     except (KeyError, ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
         raise TaggerError(f"{path} cannot be read ({error}): run train.py again") from None
-    if tags is not None and tags != read_vocabulary(run_dir):
-        log.warning(f"{HEAD} was trained on other tags than {VOCABULARY} lists (prepare.py ran since train.py); "
-                    "comparing tags by embeddings alone")
-        return None
-    return kernel
+    vocabulary = read_vocabulary(run_dir)
+    if tags is None or tags == vocabulary:
+        return kernel
+    if sorted(tags) == sorted(vocabulary):  # the same tags, counted again in another order: columns follow them
+        column = {tag: index for index, tag in enumerate(tags)}
+        return kernel[:, [column[tag] for tag in vocabulary]]
+    log.warning(f"{HEAD} was trained on other tags than {VOCABULARY} lists (prepare.py ran since train.py); "
+                "comparing tags by embeddings alone")
+    return None
 
 
 # --- model.keras's own tag list, and thresholds.json ----------------------------------------------------------

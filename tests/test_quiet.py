@@ -1,8 +1,11 @@
 """--quiet through every real script: stdout keeps only the answers a command was asked for (README, Logs)."""
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -89,3 +92,20 @@ def test_no_module_of_the_package_prints_past_logging():
                       if re.search(r"(?<![\w.])print\(", path.read_text(encoding="utf-8"))
                       and str(path.relative_to(ROOT)) not in allowed)
     assert printing == []
+
+
+def test_a_reader_that_stops_reading_stops_only_the_console(quiet_run):
+    """`similar.py ... | head -1`: the pipe closes before the step's lines are written. Each line used to print a
+    logging traceback (BrokenPipeError) on stderr."""
+    query = str(np.load(quiet_run / "image_ids.npy")[0])
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        result = subprocess.run([sys.executable, str(ROOT / "similar.py"), "--paths.run_dir", str(quiet_run),
+                                 "--similar.query", query, "--similar.k", "3"], cwd=ROOT, stdout=write_end,
+                                stderr=subprocess.PIPE, text=True, timeout=600)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
+    log = (quiet_run / "logs" / "similar.log").read_text(encoding="utf-8")
+    assert f"3 images most similar to {query}:" in log  # the file still has what the console lost

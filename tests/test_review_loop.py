@@ -351,6 +351,26 @@ def test_apply_review_prints_the_commands_that_train_again_as_the_run_last_ran(c
     assert "d0g" not in runfolder.read_vocabulary(run_dir) and "dogs" in runfolder.read_vocabulary(run_dir)
 
 
+def test_a_retrain_command_runs_from_another_folder_than_prepare_py_ran_in(collection, tmp_path, monkeypatch):
+    """prepare.py given a relative data.source records it absolute: the printed command names the same file
+    wherever the person runs it (it used to carry `tags.csv`, relative to where prepare.py ran)."""
+    import shlex
+
+    from tagger.rerun import rerun_command
+
+    root, _ = collection
+    monkeypatch.chdir(root)
+    assert main("prepare", ["--paths.run_dir", "run", "--data.source", "tags.csv", "--data.check_images", "false",
+                            "--data.min_tag_occurrences", "3"]) == 0
+    assert runfolder.read_settings(root / "run", "prepare")["data"]["source"] == str(root / "tags.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    command = shlex.split(rerun_command(root / "run", "prepare"))
+    assert command[command.index("--data.source") + 1] == str(root / "tags.csv")
+    assert main("prepare", command[2:]) == 0
+
+
 def test_the_retrain_commands_read_old_names_leave_out_sharding_and_survive_a_damaged_record(tmp_path):
     """Settings recorded under their names before a rename count under today's; how one machine split embed.py into
     shards is the next run's own choice; a record that cannot be read gives its step's defaults (the step says why

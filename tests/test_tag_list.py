@@ -8,6 +8,7 @@ import json
 import shutil
 import zipfile
 
+import numpy as np
 import pytest
 from conftest import ROOT, last_line, legacy_model_keras, run_script
 
@@ -123,11 +124,25 @@ def test_cluster_tags_leaves_out_a_head_trained_on_other_tags(run_copy, tmp_path
     shutil.copytree(run_copy, run_dir)
     vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
     rows = list(zip(vocabulary, counts))
-    rows[0], rows[1] = rows[1], rows[0]
+    rows[0] = ("renamed " + rows[0][0], rows[0][1])  # an alias merged since train.py ran
     runfolder.write_vocabulary(run_dir, rows)
     assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
     assert ("warning: head.npz was trained on other tags than vocabulary.csv lists (prepare.py ran since train.py); "
             "comparing tags by embeddings alone") in capsys.readouterr().err
+
+
+def test_a_head_whose_tags_prepare_py_only_reordered_is_read_column_by_tag(run_copy, tmp_path, capsys):
+    """prepare.py run again on the same tags orders tied counts afresh: the head's columns follow their tags."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(run_copy, run_dir)
+    kernel = runfolder.read_head_kernel(run_dir)
+    vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
+    rows = list(zip(vocabulary, counts))
+    rows[0], rows[1] = rows[1], rows[0]
+    runfolder.write_vocabulary(run_dir, rows)
+    assert np.array_equal(runfolder.read_head_kernel(run_dir), kernel[:, [1, 0, *range(2, len(vocabulary))]])
+    assert main("cluster_tags", ["--paths.run_dir", str(run_dir)]) == 0
+    assert "head.npz" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("damage, message", [

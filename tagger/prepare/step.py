@@ -284,7 +284,7 @@ def write_outputs(run_dir: Path, problems, kept_counts, manifest: runfolder.Mani
         runfolder.write_vocabulary(staging, kept_counts)
         runfolder.write_rare_tags(staging, rare_uses)
         runfolder.write_manifest(staging, manifest)
-        runfolder.write_settings(staging, "prepare", settings)
+        runfolder.write_settings(staging, "prepare", with_absolute_paths(settings))
         new_files = sorted(staging.iterdir(), key=lambda path: (path.name == runfolder.MANIFEST, path.name))
         previous = keep_previous_outputs(run_dir, staging, [path.name for path in new_files])
         try:
@@ -355,3 +355,13 @@ def print_summary(read_count, manifest, problems, tags_before, kept_counts, run_
              + (f", {rare} under data.min_tag_occurrences listed in {runfolder.RARE_TAGS}" if rare else ""))
     log.info("most frequent: " + ", ".join(f"{visible(tag)} ({count})" for tag, count in kept_counts[:10]))
     log.info(f"wrote {run_dir / runfolder.MANIFEST} and {run_dir / runfolder.VOCABULARY}")
+
+
+def with_absolute_paths(settings: Settings) -> Settings:
+    """The settings as settings.prepare.json records them: the data's paths absolute. A relative one is relative to
+    the folder prepare.py ran in, which the record does not know; apply_review.py prints the commands that run the
+    steps again from these records, and a person runs them from wherever they are."""
+    data = settings.data
+    paths = {name: getattr(data, name).absolute() for name in ("source", "images_root", "aliases")
+             if getattr(data, name) is not None}
+    return settings.model_copy(update={"data": data.model_copy(update=paths)})
