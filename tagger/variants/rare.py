@@ -9,6 +9,7 @@ collection's language, nor different numbers). Listed, never merged: a person ac
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
@@ -43,6 +44,11 @@ class RareTags:
                     cols.append(column[image])
         matrix = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(uses), len(image_ids)))
         return cls(list(uses), [len(images) for images in uses.values()], matrix)
+
+    @cached_property
+    def in_manifest(self) -> np.ndarray:
+        """How many of each rare tag's images are in the manifest (an image none of whose tags was kept is not)."""
+        return np.asarray(self.images.sum(axis=1)).ravel()
 
     def image_rows(self, names) -> dict[str, list[int]]:
         """Each of these rare tags' images as manifest rows."""
@@ -119,7 +125,7 @@ def spelling_evidence(names: list[str], pairs: np.ndarray, together: sparse.csr_
     images': their spelling links, and the overlap (together: rare x kept tags, the images carrying both)."""
     first, second = pairs[:, 0], pairs[:, 1]
     rare_rows = second - (len(names) - len(rare.names))
-    in_manifest = np.asarray(rare.images.sum(axis=1)).ravel()[rare_rows]
+    in_manifest = rare.in_manifest[rare_rows]
     both = np.asarray(together[rare_rows, first]).ravel() if len(pairs) else np.zeros(0)
     evidence = PairEvidence(
         first=first, second=second, visual=np.zeros(len(pairs)), context=np.full(len(pairs), np.nan),
@@ -142,5 +148,4 @@ def shown_visual(tag_vectors, vectors_of, rare: RareTags, kept: np.ndarray, rare
     vectors = vectors_of(rare.images[rows])
     cosines = [np.einsum("ij,ij->i", kept_space[kept], rare_space[where])
                for kept_space, rare_space in zip(visual_spaces(tag_vectors), visual_spaces(vectors))]
-    in_manifest = np.asarray(rare.images.sum(axis=1)).ravel()[rare_rows]
-    return np.where(in_manifest > 0, np.mean(cosines, axis=0), np.nan)
+    return np.where(rare.in_manifest[rare_rows] > 0, np.mean(cosines, axis=0), np.nan)
