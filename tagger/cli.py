@@ -167,14 +167,17 @@ def console(argv: list[str] | None = None) -> int:
 def parse_settings(step: Step, args: list[str], prog: str) -> Settings | None:
     """The step's settings from defaults, .env, TAGGER_ variables and args; None when --help was asked for."""
     check_environment()
-    args = normalized_args(step, args)
+    args, bare = normalized_args(step, args)
     model = step_settings_model(step, prog)
     if any(arg in HELP_FLAGS for arg in args):
         CliApp.run(model, cli_args=["--help"])  # prints the usage and exits through argparse
     with old_environment_renamed():
         parsed = CliApp.run(model, cli_args=args)
+        values = parsed.model_dump()
+        if bare:
+            values = with_bare_arguments(values, step.positional, bare)
         # Sections the step does not read come from the environment and .env alone.
-        return Settings(**parsed.model_dump())
+        return Settings(**values)
 
 
 def step_settings_model(step: Step, prog: str) -> type[BaseSettings]:
@@ -216,8 +219,9 @@ def boolean_flag_names(model: type[BaseModel], prefix: str = "") -> set[str]:
 
 
 def normalized_args(step: Step, args: list[str]) -> list[str]:
-    """args with renamed flags given their new names and bare arguments turned into the step's positional flag;
-    an unknown flag is refused in one line, with the closest known flag."""
+    """(flags, bare arguments): args with renamed flags given their new names, and the words that are no flag's
+    value (they fill the step's positional setting); an unknown flag is refused in one line, with the closest
+    known flag."""
     known = flag_names(Settings)
     switches = boolean_flag_names(Settings)
     own = {name for name in known if name.split(".")[0] in ("paths", *step.sections)}
@@ -251,9 +255,26 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
     if bare and step.positional is None:
         folder = f"; to name the run folder: --paths.run_dir {shlex.quote(bare[0])}" if Path(bare[0]).is_dir() else ""
         raise UsageError(f"unexpected argument {bare[0]!r}: settings are given as --section.setting value{folder}")
-    for value in bare:
-        flags += [f"--{step.positional}", value]
-    return flags
+    if len(bare) > 1 and not takes_a_list(step.positional):
+        raise UsageError(f"{step.script} takes one {step.positional} (received {len(bare)}: "
+                         f"{', '.join(map(repr, bare[:3]))})")
+    return flags, bare
+
+
+def takes_a_list(flag: str) -> bool:
+    section, name = flag.split(".")
+    field = Settings.model_fields[section].annotation.model_fields[name]
+    return getattr(field.annotation, "__origin__", None) is list
+
+
+def with_bare_arguments(values: dict, flag: str, bare: list[str]) -> dict:
+    """The settings' values with the bare arguments in the step's positional setting: after those of its flag, each
+    whole. Not passed through the flag: its values are split on commas and read as JSON, which would cut
+    `odd, name.jpg` in two and mangle a name holding a quote or a backslash."""
+    section, name = flag.split(".")
+    given = values[section][name]
+    values[section][name] = [*given, *bare] if takes_a_list(flag) else bare[0]
+    return values
 
 
 def meant_as_a_value(step: Step, word: str) -> bool:
@@ -267,7 +288,23 @@ def meant_as_a_value(step: Step, word: str) -> bool:
     return bool(near) and not Path(word).exists()
 
 
+# kohya's tag_images_by_wd14_tagger.py flags, as tag.py names them: a person coming from it types those first.
+KOHYA_FLAGS = {name: f"is {flag} here" for name, flag in {
+    "thresh": "--tag.threshold", "general_threshold": "--tag.threshold", "caption_extension": "--tag.caption_extension",
+    "caption_separator": "--tag.caption_separator", "undesired_tags": "--tag.exclude",
+    "always_first_tags": "--tag.always_first", "tag_replacement": "--tag.replace (pairs old=new)",
+    "recursive": "--tag.recursive", "batch_size": "--tag.batch_size", "append_tags": "--tag.mode append",
+    "onnx": "--tag.engine onnx", "model_dir": "--paths.run_dir", "repo_id": "--paths.run_dir", "debug": "--verbose",
+}.items()} | {
+    "remove_underscore": "is the default here (--tag.underscores true writes them)",
+    "character_threshold": "has no counterpart here: these tags have no categories (--tag.threshold sets every tag's)",
+}
+
+
 def unknown_flag_message(step: Step, name: str, own: set[str], known: list[str]) -> str:
+    kohya = KOHYA_FLAGS.get(name.removeprefix("tag.")) if step.name == "tag" else None
+    if kohya is not None:
+        return f"unknown flag --{name}; kohya's --{name.removeprefix('tag.')} {kohya}"
     close = difflib.get_close_matches(name, sorted(own), n=1, cutoff=0.6)
     if name in known:
         where = f"{step.name} does not read --{name} (it reads {', '.join(('paths', *step.sections))})"

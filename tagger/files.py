@@ -30,7 +30,10 @@ def temporary_prefix(name: str, suffix: str = "") -> str:
     """'.<name>.', with name cut (at a character boundary) so the temporary name fits in NAME_MAX bytes:
     a 250-byte file name must not make its temporary name too long to create."""
     room = NAME_MAX - RANDOM_PART - len(f"..{PARTIAL}{suffix}".encode())
-    cut = name.encode()[:room].decode(errors="ignore")
+    try:
+        cut = name.encode()[:room].decode(errors="ignore")
+    except UnicodeEncodeError:  # a name whose bytes are not UTF-8 (caf\xe9.txt): cut as the file system's bytes
+        cut = os.fsdecode(os.fsencode(name)[:room])
     return f".{cut}."
 
 

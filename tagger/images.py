@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from tagger.runfolder import PHOTO_HASH
+from tagger.tagtext import path_text
 
 log = logging.getLogger(__name__)
 
@@ -23,15 +24,16 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 PAD_COLOUR = (255, 255, 255)
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def image_files_under(folder: Path, recursive: bool = True) -> list[Path]:
-    """Every file named like an image anywhere under folder (only in folder itself unless recursive), sorted.
+def image_files_under(folder: Path, recursive: bool = True, not_files: list[Path] | None = None) -> list[Path]:
+    """Every file named like an image anywhere under folder (only in folder itself unless recursive), sorted;
+    not_files, when given, gets the names like an image that are no file (a link to nothing).
 
     os.walk does not enter symlinked folders (followlinks=False), so a link loop cannot trap the walk.
     """
@@ -40,7 +42,10 @@ def image_files_under(folder: Path, recursive: bool = True) -> list[Path]:
         subfolders.sort()
         if not recursive:
             subfolders.clear()
-        found += [Path(parent) / name for name in files if is_image_name(Path(name)) and (Path(parent) / name).is_file()]
+        named = [Path(parent) / name for name in files if is_image_name(Path(name))]
+        found += [path for path in named if path.is_file()]
+        if not_files is not None:
+            not_files += [path for path in named if not path.is_file()]
     return sorted(found)
 
 
@@ -142,15 +147,15 @@ def differing_bits(rows: np.ndarray) -> np.ndarray:
 
 def _load_or_blank(path: bytes, size: int) -> np.ndarray:
     try:
-        return load_image(path.decode(), size)
+        return load_image(os.fsdecode(path), size)
     except Exception as error:  # a file changed after prepare.py checked it: keep the run going
-        log.warning(f"{path.decode()}: {error}; using a blank image")
+        log.warning(f"{path_text(os.fsdecode(path))}: {error}; using a blank image")
         return np.full((size, size, 3), 255, np.uint8)
 
 
 def _load_flagged(path: bytes, size: int) -> tuple[np.ndarray, np.bool_]:
     try:
-        return load_image(path.decode(), size), np.bool_(True)
+        return load_image(os.fsdecode(path), size), np.bool_(True)
     except Exception:  # the caller reports it: any decoder error means "this image failed"
         return np.full((size, size, 3), 255, np.uint8), np.bool_(False)
 
@@ -176,6 +181,8 @@ def image_dataset(paths: list[str], size: int, batch_size: int, labels: np.ndarr
         decoded.set_shape(())
         return pixels, decoded
 
+    # As the file system's bytes: a name that is not UTF-8 (caf\xe9.jpg) is no TensorFlow string, but its bytes are.
+    paths = [os.fsencode(path) for path in paths]
     if flag_failures:
         dataset = tf.data.Dataset.from_tensor_slices(paths)
         dataset = dataset.map(decode_flagged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

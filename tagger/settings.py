@@ -419,6 +419,15 @@ class TagSettings(BaseModel):
     def extension_is_a_suffix(cls, extension: str) -> str:
         if not extension.startswith(".") or len(extension) < 2 or "/" in extension or "\\" in extension:
             raise ValueError("must be a file extension starting with '.', like .txt or .caption")
+        import mimetypes
+
+        from tagger.images import IMAGE_EXTENSIONS
+
+        kind = (mimetypes.guess_type(f"caption{extension}")[0] or "").split("/")[0]
+        if extension.lower() in IMAGE_EXTENSIONS or kind in ("image", "video", "audio"):
+            # The caption of photo.png under .jpg would be written over photo.jpg, another picture of the folder.
+            raise ValueError(f"{extension} names {kind or 'image'} files: a caption written under it could replace "
+                             "one; use .txt, .caption or .tags")
         return extension
 
     @field_validator("caption_separator")
@@ -427,6 +436,13 @@ class TagSettings(BaseModel):
         if not separator or "\n" in separator or "\r" in separator:
             raise ValueError("must be one line of at least one character, like ', ' or ' '")
         return separator
+
+    @model_validator(mode="after")
+    def spaces_between_tags_need_underscores_within(self):
+        if not self.caption_separator.strip() and not self.underscores:
+            raise ValueError("tag.caption_separator of spaces alone needs --tag.underscores true: without it "
+                             "'long hair' would read as two tags (long_hair is one)")
+        return self
 
     @field_validator("replace")
     @classmethod
@@ -441,7 +457,8 @@ class TagSettings(BaseModel):
 class SimilarSettings(BaseModel):
     """similar.py: the query and how the collection is searched."""
 
-    query: str | None = Field(None, description="An image id from manifest.csv, or the path of any image file.")
+    query: str | None = Field(None, description="An image id from manifest.csv, or the path of any image file; also "
+                              "taken as a bare argument (similar.py images/0042.jpg).")
     k: int = Field(10, ge=1, le=100_000, description="How many similar images to list (the query itself included).")
     output: Path | None = Field(None, description="Also write the ranked list to this .json file.")
     index: Literal["auto", "exact", "faiss"] = Field(

@@ -38,7 +38,7 @@ class Step:
     sections: tuple[str, ...]  # settings sections it reads, besides paths; its --help lists only these
     lock: Callable[[Settings], str | None]
     summary: str
-    positional: str | None = None  # the list setting that bare command-line arguments fill
+    positional: str | None = None  # the setting that bare command-line arguments fill (a list: each one an item)
 
     @property
     def script(self) -> str:
@@ -66,7 +66,8 @@ STEPS: dict[str, Step] = {step.name: step for step in [
          "Tag image files and folders with the trained model: .txt sidecars and/or a scores file.",
          positional="tag.inputs"),
     Step("similar", "tagger.use.similar:similar", ("similar",), no_lock,
-         "List the images of the collection most like an image id of the run or any image file."),
+         "List the images of the collection most like an image id of the run or any image file.",
+         positional="similar.query"),
     Step("export", "tagger.use.export:export", (), folder_lock,
          "Export the tagger as a TF SavedModel and ONNX, each checked against model.keras."),
 ]}

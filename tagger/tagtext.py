@@ -151,8 +151,21 @@ def resolve_chains(direct: dict[str, str], where: str, remedy: str) -> dict[str,
 def visible(text: str) -> str:
     """text for a person to read (terminal, HTML): characters that are invisible or reorder what follows
     (bidirectional overrides, zero-width and other format characters, controls, line separators) shown as
-    <U+XXXX>, so two tags that look alike on screen do not. Data files keep the tags byte for byte."""
+    <U+XXXX>, so two tags that look alike on screen do not; a file name's bytes that are not UTF-8 as \\xNN
+    (path_text). Data files keep the tags byte for byte."""
     if text.isprintable():
         return text
     return "".join(character if character.isprintable() or character == " " else f"<U+{ord(character):04X}>"
-                   for character in text)
+                   for character in path_text(text))
+
+
+def path_text(path) -> str:
+    """A file's name as text that can be written (UTF-8 files, the console): a name whose bytes are not UTF-8
+    (`caf\\xe9.jpg`, unpacked from a Latin-1 or Shift-JIS archive) reaches Python with those bytes as lone
+    surrogates, which no UTF-8 writer takes; they are shown as \\xNN. Any other name is unchanged."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text

@@ -506,8 +506,8 @@ def test_a_yes_or_no_flag_before_an_image_still_turns_it_on_and_a_mistyped_value
     tag = STEPS["tag"]
     image = tmp_path / "false.png"  # a file named like a value is an input
     image.write_bytes(b"")
-    assert normalized_args(tag, ["--tag.print", str(image)]) == ["--tag.print=true", "--tag.inputs", str(image)]
-    assert normalized_args(tag, ["--tag.print", "photos/*.jpg"]) == ["--tag.print=true", "--tag.inputs", "photos/*.jpg"]
+    assert normalized_args(tag, ["--tag.print", str(image)]) == (["--tag.print=true"], [str(image)])
+    assert normalized_args(tag, ["--tag.print", "photos/*.jpg"]) == (["--tag.print=true"], ["photos/*.jpg"])
     with pytest.raises(UsageError, match="--tag.print takes true or false \\(received 'flase'\\)"):
         normalized_args(tag, ["--tag.print", "flase", "photos"])
 
@@ -827,6 +827,23 @@ def test_symlink_loop_in_a_folder_source_neither_hangs_nor_repeats_images(tmp_pa
     assert (result.returncode, result.stderr) == (0, "")
     check_manifest(run_dir, [("a.png", a, "cat"), ("sub/b.png", b, "dog")])
     assert skipped(run_dir) == []
+
+
+def test_an_image_whose_file_name_is_not_utf8_is_skipped_and_named_in_a_folder_source(tmp_path, capsys):
+    """manifest.csv is UTF-8 text: a name unpacked from a Latin-1 archive (caf\\xe9.png) could not be written back,
+    so its image is skipped, named with its byte shown, and the rest are kept. It stopped prepare.py with a
+    traceback."""
+    images = tmp_path / "images"
+    a = make_image(images / "a.png")
+    write_text(images / "a.txt", "cat")
+    latin1 = os.fsdecode(bytes(images) + b"/caf\xe9.png")
+    make_image(Path(latin1))
+    write_text(Path(latin1).with_suffix(".txt"), "cat")
+    code, _, err = run_prepare(capsys, images, tmp_path / "run")
+    assert (code, err) == (0, "")
+    check_manifest(tmp_path / "run", [("a.png", a, "cat")])
+    assert skipped(tmp_path / "run") == [
+        ["caf\\xe9.png", "the file name is not UTF-8 (its bytes are shown as \\xNN): rename the file and its .txt"]]
 
 
 # --- tag text edge cases -------------------------------------------------------------------------

@@ -3,11 +3,14 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import child_hooks, last_line, run_script, run_tagger
+from conftest import ROOT, child_hooks, last_line, run_script, run_tagger
 
 from tagger import runfolder
 
@@ -228,6 +231,14 @@ def test_tags_are_written_only_into_the_images_own_folder(run_dir, thresholds, t
     (["--tag.inputs", "no/such/folder"], 1, "tag.py: error: tag.inputs: no/such/folder does not exist"),
     (["--tag.inputs", ".", "--tag.output", "scores.txt"], 2,
      "tag.py: setting tag.output: must end in .json or .csv, not '.txt' (received 'scores.txt')"),
+    (["--tag.inputs", ".", "--tag.caption_extension", ".JPG"], 2,  # photo.png's caption would replace photo.jpg
+     "tag.py: setting tag.caption_extension: .JPG names image files: a caption written under it could replace one; "
+     "use .txt, .caption or .tags (received '.JPG')"),
+    (["--undesired_tags", "1girl"], 2,  # kohya's name: the flag it is here
+     "tag.py: unknown flag --undesired_tags; kohya's --undesired_tags is --tag.exclude here"),
+    (["--tag.inputs", ".", "--tag.caption_separator", " "], 2,
+     "tag.py: setting tag: tag.caption_separator of spaces alone needs --tag.underscores true: without it 'long hair' "
+     "would read as two tags (long_hair is one)"),
 ])
 def test_tag_mistakes_are_one_clear_line(run_dir, flags, code, message):
     result = run_script("tag.py", "--paths.run_dir", run_dir, *flags)
@@ -293,6 +304,15 @@ def test_similar_names_what_it_accepts(run_dir):
     assert result.returncode == 1
     assert last_line(result.stderr) == (f"similar.py: error: similar.query: 'nothing/like/this.png' is neither an "
                                         f"image id of {run_dir / 'manifest.csv'} nor an image file")
+    # The query may be given bare, as tag.py takes its images; one only.
+    query = np.load(run_dir / "image_ids.npy").tolist()[3]
+    bare = run_script("similar.py", "--paths.run_dir", run_dir, query, "--similar.k", "2", "--similar.index", "exact")
+    flagged = run_script("similar.py", "--paths.run_dir", run_dir, "--similar.query", query, "--similar.k", "2",
+                         "--similar.index", "exact")
+    assert bare.returncode == 0 and bare.stdout == flagged.stdout and query in bare.stdout.splitlines()[1]
+    two = run_script("similar.py", "--paths.run_dir", run_dir, query, query)
+    assert (two.returncode, last_line(two.stderr)) == (
+        2, f"similar.py: similar.py takes one similar.query (received 2: {query!r}, {query!r})")
 
 
 @pytest.fixture(scope="module")
@@ -330,6 +350,17 @@ def test_the_exports_carry_the_tag_list(run_dir, exported):
     onnx = pytest.importorskip("onnx")
     metadata = {entry.key: entry.value for entry in onnx.load(str(run_dir / "export" / "model.onnx")).metadata_props}
     assert json.loads(metadata["tagger_tags.json"]) == vocabulary
+
+
+def test_the_exports_have_the_wd14_tag_file_and_the_thresholds_beside_them(run_dir, exported):
+    """Tools that run WD14 taggers read selected_tags.csv beside model.onnx, not from the run folder above it."""
+    selected = pd.read_csv(run_dir / "export" / "selected_tags.csv", keep_default_na=False)
+    vocabulary, counts = runfolder.read_vocabulary_counts(run_dir)
+    assert selected["name"].tolist() == vocabulary and selected["count"].tolist() == counts
+    assert selected["tag_id"].tolist() == list(range(len(vocabulary))) and set(selected["category"]) == {0}
+    thresholds = json.loads((run_dir / "export" / "thresholds.json").read_text(encoding="utf-8"))
+    assert list(thresholds["tags"]) == vocabulary
+    assert all(0.0 <= value <= 1.0 for value in thresholds["tags"].values())
 
 
 def test_onnx_export_gives_the_same_predictions_at_any_batch_size(run_dir, exported, check_images):
@@ -446,12 +477,18 @@ def test_a_hand_written_caption_survives_the_default_mode(run_dir, thresholds, t
     assert (tmp_path / f"{caption.name}.bak").read_text(encoding="utf-8") == "my_tag, Keep Me\n"
 
 
-def test_aliases_replacements_always_first_and_caption_format(run_dir, model, vocabulary, thresholds, tiny_dataset,
-                                                             tmp_path):
+def run_with_an_alias(run_dir, vocabulary, tmp_path):
+    """A copy of the run whose aliases.txt merges its second tag into its first: (run folder, variant, canonical)."""
     run_copy = tmp_path / "run"
     shutil.copytree(run_dir, run_copy)
     variant, canonical = vocabulary[1], vocabulary[0]
     (run_copy / "aliases.txt").write_text(f"alias {variant} -> {canonical}\n", encoding="utf-8")
+    return run_copy, variant, canonical
+
+
+def test_aliases_replacements_always_first_and_caption_format(run_dir, model, vocabulary, thresholds, tiny_dataset,
+                                                             tmp_path):
+    run_copy, variant, canonical = run_with_an_alias(run_dir, vocabulary, tmp_path)
     images = copy_images(tiny_dataset, tmp_path / "photos", 2)
     result = run_script("tag.py", tmp_path / "photos", "--paths.run_dir", run_copy, "--tag.threshold", "0",
                         "--tag.replace", f"{vocabulary[2]}=my replacement", "--tag.always_first", vocabulary[5],
@@ -468,6 +505,49 @@ def test_aliases_replacements_always_first_and_caption_format(run_dir, model, vo
         assert caption == " ".join(name.replace(" ", "_") for name in ranked) + "\n"
         assert variant.replace(" ", "_") not in caption.split()
     assert not list((tmp_path / "photos").glob("*.txt"))
+
+
+def test_an_excluded_tag_stays_out_under_the_names_it_is_written_as(run_dir, vocabulary, thresholds, tiny_dataset,
+                                                                     tmp_path):
+    """--tag.exclude names a tag as the caption would show it: a canonical excludes its merged variant (aliases.txt),
+    a replacement's new name excludes the tag replaced; a capitalised replacement is put first by its own spelling;
+    a replacement of no tag of the model is named in a warning."""
+    run_copy, variant, canonical = run_with_an_alias(run_dir, vocabulary, tmp_path)
+    images = copy_images(tiny_dataset, tmp_path / "photos", 2)
+    result = run_script("tag.py", tmp_path / "photos", "--paths.run_dir", run_copy, "--tag.threshold", "0",
+                        "--tag.exclude", f"{canonical},Crimson", "--tag.replace", f"{vocabulary[2]}=Crimson",
+                        "--tag.replace", f"{vocabulary[3]}=MyTrigger,no such tag=x", "--tag.always_first", "MyTrigger",
+                        "--tag.recursive")
+    assert result.returncode == 0, result.stderr
+    assert "warning: tag.replace: not tags of this model, ignored: no such tag" in result.stderr
+    for image in images:  # threshold 0: every tag of the model but those excluded
+        caption = sidecar(image).rstrip("\n").split(", ")
+        assert caption[0] == "MyTrigger"
+        assert sorted(caption) == sorted(["MyTrigger", *vocabulary[4:]])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a file name of bytes that are not UTF-8 needs a POSIX file system")
+def test_file_names_a_shell_gives_are_tagged_whole_and_a_link_to_nothing_is_passed_over(run_dir, thresholds,
+                                                                                       tiny_dataset, tmp_path):
+    """A glob expanded by the shell names each file bare: one holding a comma, one whose name is not UTF-8
+    (unpacked from a Latin-1 archive) and a link to a file since deleted. Each used to stop the whole run."""
+    photos = tmp_path / "photos"
+    [plain] = copy_images(tiny_dataset, photos, 1)
+    comma, latin1 = photos / "odd, name.png", os.fsdecode(bytes(photos) + b"/caf\xe9.png")
+    for copy in (comma, latin1):  # the same picture: the same caption
+        shutil.copyfile(plain, copy)
+    (photos / "gone.png").symlink_to(photos / "deleted.png")
+    scores = tmp_path / "scores.json"
+    result = subprocess.run([sys.executable, str(ROOT / "tag.py"), "--paths.run_dir", str(run_dir),
+                             "--tag.output", str(scores), *map(os.fsencode, [plain, comma, latin1, photos / "gone.png"])],
+                            cwd=ROOT, capture_output=True, text=True, errors="backslashreplace", timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert f"  {photos / 'gone.png'}: a symbolic link to a file that does not exist" in result.stderr
+    for image in (plain, comma, Path(latin1)):
+        assert image.with_suffix(".txt").read_text(encoding="utf-8") == sidecar(plain)
+    # The scores file is UTF-8 text: the name's byte that is not UTF-8 is written as \xe9, as the console shows it.
+    assert sorted(json.loads(scores.read_text(encoding="utf-8"))["images"]) == sorted(
+        [str(plain), str(comma), str(photos / "caf\\xe9.png")])
 
 
 def test_file_modes_follow_the_umask(run_dir, thresholds, tiny_dataset, tmp_path):

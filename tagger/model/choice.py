@@ -91,7 +91,8 @@ def _engine(engine: str, machine: Machine, images: int | None, converted: bool) 
     if machine.gpus:
         return "function", "a GPU: the compiled TensorFlow function"
     if machine.openvino and images is not None and images < OPENVINO_MIN_IMAGES and not converted:
-        return "function", (f"{images} images: converting the model for OpenVINO would cost more than it saves "
+        return "function", (f"{images} {'image' if images == 1 else 'images'}: converting the model for OpenVINO "
+                            "would cost more than it saves "
                             f"below {OPENVINO_MIN_IMAGES:,}")
     if machine.openvino:
         return "openvino", "the fastest on CPUs, installed"

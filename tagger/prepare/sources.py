@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tagger.errors import TaggerError
 from tagger.images import image_files_under
-from tagger.tagtext import split_tags
+from tagger.tagtext import path_text, split_tags
 from tagger.textfiles import read_user_text as read_text
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,10 @@ def read_sidecar_folder(folder: Path, layout: SourceFormat) -> tuple[list[Source
     records, problems = [], []
     for image in image_files_under(folder):
         relative = image.relative_to(folder).as_posix()
+        if path_text(relative) != relative:  # manifest.csv is UTF-8 text: the name could not be written back
+            problems.append(SourceProblem(path_text(relative), "the file name is not UTF-8 (its bytes are shown as "
+                                          "\\xNN): rename the file and its .txt"))
+            continue
         sidecar = image.with_suffix(".txt")
         if not sidecar.is_file():
             problems.append(SourceProblem(relative, "no .txt tag file beside it"))

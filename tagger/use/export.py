@@ -1,9 +1,10 @@
 """export.py: the trained tagger as a TF SavedModel, OpenVINO IR and ONNX, each checked against model.keras.
 
-All take what model.keras takes: float32 0-255 RGB pixels, batch x image_size x image_size x 3, any
-batch size; all give one probability per tag of the model, in the order of the tag list each carries
+All take what model.keras takes: float32 0-255 RGB pixels (not BGR, as WD14's ONNX models take), the image padded
+to a square with white, aspect kept, then resized to image_size; batch x image_size x image_size x 3, any batch size.
+All give one probability per tag of the model, in the order of the tag list each carries
 (saved_model/assets/tagger_tags.json; openvino/tagger_tags.json; the ONNX model's metadata entry
-tagger_tags.json).
+tagger_tags.json), and of export/selected_tags.csv beside them, with export/thresholds.json.
 """
 
 import json
@@ -44,7 +45,7 @@ def export(settings: Settings) -> StepResult:
     saved_model = run_dir / runfolder.EXPORT / runfolder.SAVED_MODEL
     onnx_model = run_dir / runfolder.EXPORT / runfolder.ONNX_MODEL
     export_saved_model(tagger, saved_model, pixels, expected, tags)
-    written = [saved_model]
+    written = [saved_model, *write_tag_files(run_dir, tags)]
     if openvino_installed():
         openvino_model = run_dir / runfolder.EXPORT / runfolder.OPENVINO_MODEL
         export_openvino(saved_model, openvino_model, pixels, expected, tags)
@@ -62,6 +63,20 @@ def export(settings: Settings) -> StepResult:
         return StepResult(written)
     export_onnx(saved_model, onnx_model, pixels, expected, tags)
     return StepResult([*written, onnx_model])
+
+
+def write_tag_files(run_dir: Path, tags: list[str]) -> list[Path]:
+    """Beside the exported models, where the tools that run WD14 taggers look for them: selected_tags.csv (the
+    tags in output order) and thresholds.json (each tag's threshold, as tag.py takes it; the run's, checked)."""
+    export_dir = run_dir / runfolder.EXPORT
+    runfolder.read_thresholds(run_dir, tags)  # every tag's threshold checked before it is copied
+    try:
+        count_of = dict(zip(*runfolder.read_vocabulary_counts(run_dir)))
+    except TaggerError:  # counts are for reading only; the tags come from the model
+        count_of = {}
+    runfolder.write_selected_tags(export_dir, tags, [count_of.get(tag, 0) for tag in tags])
+    runfolder.write_json(export_dir / runfolder.THRESHOLDS, runfolder.read_json(run_dir / runfolder.THRESHOLDS))
+    return [export_dir / runfolder.SELECTED_TAGS, export_dir / runfolder.THRESHOLDS]
 
 
 def onnx_memory_refusal(parameters: int, meminfo: Path = MEMINFO) -> str | None:

@@ -20,7 +20,7 @@ from tagger.logs import RESULT
 from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
 from tagger.result import StepResult
 from tagger.settings import Settings
-from tagger.tagtext import visible
+from tagger.tagtext import path_text, visible
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,11 @@ def similar(settings: Settings) -> StepResult:
         ranked = nearest(query, embeddings, options.k)
     results = [{"rank": rank, "image_id": image_ids[row], "path": manifest.paths[row], "similarity": similarity}
                for rank, (row, similarity) in enumerate(ranked, start=1)]
-    log.info(f"{len(results)} images most similar to {options.query}:")
+    log.info(f"{len(results)} images most similar to {visible(options.query)}:")
     for result in results:  # the answer asked for: printed under --quiet too, one row per image
         log.log(RESULT, f"{result['rank']:>4}  {result['similarity']:.4f}  {visible(result['image_id'])}  {visible(result['path'])}")
     if options.output is not None:
-        runfolder.write_json(options.output, {"query": options.query, "results": results})
+        runfolder.write_json(options.output, {"query": path_text(options.query), "results": results})
         log.info(f"wrote {options.output}")
     return StepResult([options.output] if options.output else [], results)
 
@@ -72,7 +72,7 @@ def embed_image(path: Path, run_dir: Path) -> np.ndarray:
 
     problem = image_problem(path)
     if problem is not None:
-        raise TaggerError(f"similar.query: {path}: {problem}")
+        raise TaggerError(f"similar.query: {visible(str(path))}: {problem}")
     tagger = load_tagger(runfolder.require(run_dir / runfolder.MODEL, "train.py"))
     pixels = load_image(path, model_image_size(tagger, run_dir))[np.newaxis]
     return np.asarray(embedding_model(tagger)([pixels], training=False), np.float32)[0]

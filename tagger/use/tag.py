@@ -21,7 +21,7 @@ from tagger.logs import RESULT, counted
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
-from tagger.tagtext import TagNormalizer, read_aliases, visible
+from tagger.tagtext import TagNormalizer, path_text, read_aliases, visible
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,8 @@ def tag(settings: Settings) -> StepResult:
         raise TaggerError("nothing to write: tag.write_sidecars is false and no tag.output file is given")
     images, report = find_images(options.inputs, options.recursive)
     if not images:
-        hint = "" if options.recursive else " (subfolders are searched with --tag.recursive)"
+        folders = any(path.is_dir() for path in options.inputs)
+        hint = " (subfolders are searched with --tag.recursive)" if folders and not options.recursive else ""
         raise TaggerError(f"tag.inputs: no images ({EXTENSIONS}) in "
                           f"{', '.join(map(str, options.inputs))}{hint}")
     normalize = tag_normalizer(run_dir)
@@ -87,12 +88,16 @@ def tag_images(run_dir: Path, options: TagSettings, images: list[Path], todo: li
         chosen = naming.tags(chosen_tags(probabilities, thresholds, vocabulary, naming.excluded, None))
         chosen = chosen[:options.max_tags]
         if shown:
-            log.log(shown_level, f"{images[index]}: " + (", ".join(f"{name} {score:.2f}" for name, score in chosen) or "(no tag)"))
+            log.log(shown_level, f"{visible(str(images[index]))}: " + (", ".join(f"{name} {score:.2f}" for name, score in chosen) or "(no tag)"))
         if options.output is not None:
             scores[index] = chosen
         if index in sidecars:
             try:
-                report.count(write_sidecar(sidecars[index], naming.caption(chosen), options, normalize))
+                outcome = write_sidecar(sidecars[index], naming.caption(chosen), options, normalize)
+                report.count(outcome)
+                if outcome == NOT_UTF8:
+                    report.passed_over.append((str(sidecars[index]), "not UTF-8 text: left as it is (tag.mode "
+                                               "overwrite replaces it)"))
             except OSError as error:
                 if error.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise  # every later file would fail too: stop with one message
@@ -113,15 +118,25 @@ class CaptionNaming:
     always_first: list[str]
     separator: str
     underscores: bool
+    normalize: TagNormalizer  # prepare.py's: always_first names a tag as the person spells it (MyTrigger)
 
     @classmethod
     def of(cls, run_dir: Path, options: TagSettings, vocabulary: list[str], normalize: TagNormalizer):
         renamed = run_aliases(run_dir, normalize) if options.apply_aliases else {}
         replacements = {normalize(old): new.strip() for old, _, new in (pair.partition("=") for pair in options.replace)}
-        renamed = {name: replacements.get(renamed.get(name, name), renamed.get(name, name)) for name in vocabulary}
-        excluded = excluded_columns(options.exclude, vocabulary, normalize, set(renamed.values()))
-        return cls(excluded, {k: v for k, v in renamed.items() if k != v}, [normalize(t) for t in options.always_first],
-                   options.caption_separator, options.underscores)
+        canonical = {name: renamed.get(name, name) for name in vocabulary}
+        olds = [old for old, _, _ in (pair.partition("=") for pair in options.replace)]
+        unknown = [old for old in olds if normalize(old) not in canonical.values() and normalize(old) not in canonical]
+        merged = [f"{old} (written as {canonical[normalize(old)]}: replace that)" for old in olds
+                  if canonical.get(normalize(old), normalize(old)) != normalize(old)]
+        if unknown:
+            log.warning(f"tag.replace: not tags of this model, ignored: {', '.join(unknown)}")
+        if merged:
+            log.warning(f"tag.replace: merged into another tag by aliases.txt, ignored: {', '.join(merged)}")
+        written = {name: replacements.get(tag, tag) for name, tag in canonical.items()}
+        excluded = excluded_columns(options.exclude, vocabulary, normalize, written)
+        return cls(excluded, {k: v for k, v in written.items() if k != v}, [normalize(t) for t in options.always_first],
+                   options.caption_separator, options.underscores, normalize)
 
     def tags(self, chosen: list[tuple[str, float]]) -> list[tuple[str, float]]:
         """(tag as written, score), most confident first; a tag reached twice (a variant and its canonical)
@@ -131,7 +146,7 @@ class CaptionNaming:
             name = self.renamed.get(name, name)
             merged[name] = max(score, merged.get(name, 0.0))
         ranked = sorted(merged.items(), key=lambda item: -item[1])
-        first = [item for wanted in self.always_first for item in ranked if item[0] == wanted]
+        first = [item for wanted in self.always_first for item in ranked if self.normalize(item[0]) == wanted]
         return first + [item for item in ranked if item not in first]
 
     def caption(self, chosen: list[tuple[str, float]]) -> list[str]:
@@ -163,7 +178,8 @@ class TagReport:
         done = ", ".join(f"{count} {outcome}" for outcome, count in self.outcomes.items()) or "none written"
         if self.outcomes.get("backed up and replaced"):
             done += f" (earlier captions kept as *{options.caption_extension}{BACKUP_SUFFIX})"
-        log.info(f"{options.caption_extension} files: {done}")
+        if options.write_sidecars:
+            log.info(f"{options.caption_extension} files: {done}")
         for title, problems in [("could not be read", self.unreadable), ("passed over", self.passed_over)]:
             if problems:
                 log.warning(f"{len(problems)} {'file' if len(problems) == 1 else 'files'} {title}:\n"
@@ -173,6 +189,7 @@ class TagReport:
 
 
 GLOB_CHARACTERS = set("*?[")
+LINK_TO_NOTHING = "a symbolic link to a file that does not exist"
 
 
 def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path], TagReport]:
@@ -190,14 +207,18 @@ def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path]
             paths = [given]
         for path in paths:
             if path.is_dir():
-                found.extend(image_files_under(path, recursive))
+                links_to_nothing = []
+                found.extend(image_files_under(path, recursive, links_to_nothing))
+                report.passed_over += [(str(link), LINK_TO_NOTHING) for link in links_to_nothing]
             elif path.is_file():
                 if path.suffix.lower() in IMAGE_EXTENSIONS:
                     found.append(path)
                 elif path == given:  # a glob may match caption files beside the images: not worth a line
                     report.passed_over.append((str(path), f"not named like an image ({EXTENSIONS})"))
+            elif path.is_symlink():  # a shell's glob names it like any file: one line, the others are tagged
+                report.passed_over.append((str(path), LINK_TO_NOTHING))
             else:
-                raise TaggerError(f"tag.inputs: {path} does not exist")
+                raise TaggerError(f"tag.inputs: {visible(str(path))} does not exist")
     unique: dict[str, Path] = {}
     for image in found:  # an image named directly and inside a named folder is tagged once
         unique.setdefault(os.path.abspath(image), image)
@@ -253,15 +274,17 @@ def tag_normalizer(run_dir: Path) -> TagNormalizer:
 
 
 def excluded_columns(exclude: list[str], vocabulary: list[str], normalize: TagNormalizer,
-                     written: set[str] = frozenset()) -> set[int]:
-    """Vocabulary columns of the undesired tags; written: what each column is written as (aliases, replacements),
-    so excluding a canonical tag or a replacement also excludes the tags written as it."""
+                     written: dict[str, str] | None = None) -> set[int]:
+    """Vocabulary columns of the undesired tags; written: vocabulary tag -> what it is written as (aliases,
+    replacements), so excluding a canonical tag or a replacement also excludes the tags written as it."""
+    written = written or {}
     unwanted = {normalize(name) for name in exclude}
-    unknown = [name for name in exclude if normalize(name) not in vocabulary and normalize(name) not in written
-               and name not in written]
+    written_as = {normalize(value) for value in written.values()}
+    unknown = [name for name in exclude if normalize(name) not in vocabulary and normalize(name) not in written_as]
     if unknown:
         log.warning(f"tag.exclude: not tags of this model, ignored: {', '.join(unknown)}")
-    return {index for index, name in enumerate(vocabulary) if name in unwanted}
+    return {index for index, name in enumerate(vocabulary)
+            if name in unwanted or normalize(written.get(name, name)) in unwanted}
 
 
 def image_probabilities(predict, paths: list[str], image_size: int, batch_size: int):
@@ -324,6 +347,7 @@ def sidecar_path(image: Path, extension: str = ".txt") -> tuple[Path | None, str
 
 
 BACKUP_SUFFIX = ".bak"
+NOT_UTF8 = "left alone (not UTF-8)"
 
 
 def write_sidecar(sidecar: Path, new_tags: list[str], options: TagSettings, normalize: TagNormalizer) -> str:
@@ -340,10 +364,13 @@ def write_sidecar(sidecar: Path, new_tags: list[str], options: TagSettings, norm
             old = sidecar.read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError:
             if options.mode != "overwrite":
-                return "left alone (not UTF-8)"
+                return NOT_UTF8
     if options.mode == "append" and old is not None:
-        split_on = separator.strip() or None  # ' ' separates on any run of spaces
+        # The caption's own separator: a comma where it has one (kohya's and WD14's), whatever this run writes.
+        split_on = "," if "," in old else separator.strip() or None  # ' ' separates on any run of spaces
         existing = [part.strip() for line in old.splitlines() for part in line.split(split_on) if part.strip()]
+        if options.underscores:  # written in this run's style, so that a space between tags stays unambiguous
+            existing = [name.replace(" ", "_") for name in existing]
     merged, seen = [], set()
     for name in existing + new_tags:  # existing tags first, in their order; a tag already there is not repeated
         if normalize(name) not in seen:
@@ -387,13 +414,14 @@ def write_scores(target: Path, images: list[Path], scores: dict[int, list[tuple[
     """Every image scored, with its tags and probabilities (most confident first), and every one that failed."""
     if target.suffix.lower() == ".json":
         runfolder.write_json(target, {
-            "images": {str(images[i]): {name: round(p, 6) for name, p in tags} for i, tags in scores.items()},
-            "unreadable": dict(unreadable),
+            "images": {path_text(images[i]): {name: round(p, 6) for name, p in tags} for i, tags in scores.items()},
+            "unreadable": {path_text(path): reason for path, reason in unreadable},
         })
     else:
         # Long form, one row per (image, tag), as data tools take it; an image without a tag keeps one empty row.
         rows = []
         for i, tags in scores.items():
-            rows += [(str(images[i]), name, f"{p:.6f}", "") for name, p in tags] or [(str(images[i]), "", "", "")]
+            image = path_text(images[i])
+            rows += [(image, name, f"{p:.6f}", "") for name, p in tags] or [(image, "", "", "")]
         runfolder.write_csv(target, ["image", "tag", "score", "error"],
-                            rows + [(path, "", "", reason) for path, reason in unreadable])
+                            rows + [(path_text(path), "", "", reason) for path, reason in unreadable])
