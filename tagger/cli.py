@@ -20,7 +20,7 @@ from tagger.environment import environment_problems, renamed_in_env_file, variab
 from tagger.errors import TaggerError
 from tagger.files import DISK_FULL, remove_leftovers
 from tagger.logs import NORMAL, QUIET, VERBOSE, step_logging
-from tagger.runfolder import LOCK
+from tagger.runfolder import LOCK, MANIFEST
 from tagger.runlock import run_lock
 from tagger.settings import RENAMED_FLAGS, Settings
 from tagger.steps import STEPS, Step
@@ -175,7 +175,11 @@ def parse_settings(step: Step, args: list[str], prog: str) -> Settings | None:
         parsed = CliApp.run(model, cli_args=args)
         values = parsed.model_dump()
         if bare:
-            values = with_bare_arguments(values, step.positional, bare)
+            flagged = any(arg == f"--{step.positional}" or arg.startswith(f"--{step.positional}=") for arg in args)
+            if flagged and not takes_a_list(step.positional):
+                raise UsageError(f"{step.positional} given twice, as --{step.positional} and bare ({bare[0]!r}): "
+                                 "give it once")
+            values = with_bare_arguments(values, step.positional, bare, flagged)
         # Sections the step does not read come from the environment and .env alone.
         return Settings(**values)
 
@@ -218,7 +222,7 @@ def boolean_flag_names(model: type[BaseModel], prefix: str = "") -> set[str]:
     return names
 
 
-def normalized_args(step: Step, args: list[str]) -> list[str]:
+def normalized_args(step: Step, args: list[str]) -> tuple[list[str], list[str]]:
     """(flags, bare arguments): args with renamed flags given their new names, and the words that are no flag's
     value (they fill the step's positional setting); an unknown flag is refused in one line, with the closest
     known flag."""
@@ -255,9 +259,12 @@ def normalized_args(step: Step, args: list[str]) -> list[str]:
     if bare and step.positional is None:
         folder = f"; to name the run folder: --paths.run_dir {shlex.quote(bare[0])}" if Path(bare[0]).is_dir() else ""
         raise UsageError(f"unexpected argument {bare[0]!r}: settings are given as --section.setting value{folder}")
-    if len(bare) > 1 and not takes_a_list(step.positional):
-        raise UsageError(f"{step.script} takes one {step.positional} (received {len(bare)}: "
-                         f"{', '.join(map(repr, bare[:3]))})")
+    single = bare and not takes_a_list(step.positional)
+    if single and (Path(bare[0]) / MANIFEST).is_file():  # the run folder, given bare as other steps refuse it
+        raise UsageError(f"{bare[0]!r} is a run folder, not a {step.positional}: to name the run folder: "
+                         f"--paths.run_dir {shlex.quote(bare[0])}")
+    if single and len(bare) > 1:
+        raise UsageError(f"one {step.positional} only (received {len(bare)}: {', '.join(map(repr, bare[:3]))})")
     return flags, bare
 
 
@@ -267,12 +274,13 @@ def takes_a_list(flag: str) -> bool:
     return getattr(field.annotation, "__origin__", None) is list
 
 
-def with_bare_arguments(values: dict, flag: str, bare: list[str]) -> dict:
-    """The settings' values with the bare arguments in the step's positional setting: after those of its flag, each
-    whole. Not passed through the flag: its values are split on commas and read as JSON, which would cut
+def with_bare_arguments(values: dict, flag: str, bare: list[str], flagged: bool) -> dict:
+    """The settings' values with the bare arguments in the step's positional setting, each whole: after the flag's
+    values where the flag was given too (flagged), else in place of what the environment or .env set, as a flag
+    would be. Not passed through the flag: its values are split on commas and read as JSON, which would cut
     `odd, name.jpg` in two and mangle a name holding a quote or a backslash."""
     section, name = flag.split(".")
-    given = values[section][name]
+    given = values[section][name] if flagged else []
     values[section][name] = [*given, *bare] if takes_a_list(flag) else bare[0]
     return values
 

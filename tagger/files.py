@@ -22,6 +22,26 @@ LEFTOVER_PATTERN = f".*{PARTIAL}*"  # what a killed writer leaves: see remove_le
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
+# Files read as images, by name (PIL reads them by content; a caption is never written under one of these).
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+
+
+def path_text(path) -> str:
+    """A file's name as text that can be written (UTF-8 files, the console): a name whose bytes are not UTF-8
+    (`caf\\xe9.jpg`, unpacked from a Latin-1 or Shift-JIS archive) reaches Python with those bytes as lone
+    surrogates, which no UTF-8 writer takes; they are shown as \\xNN (any other lone surrogate as \\udNNN). Any other
+    name is unchanged."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no byte gave (U+D800): not from a file system's bytes
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
 RANDOM_PART = 8  # what mkstemp adds
 

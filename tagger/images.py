@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from tagger.files import IMAGE_EXTENSIONS, path_text
 from tagger.runfolder import PHOTO_HASH
-from tagger.tagtext import path_text
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,6 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 PAD_COLOUR = (255, 255, 255)
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
 def is_image_name(path: Path) -> bool:
@@ -181,8 +180,9 @@ def image_dataset(paths: list[str], size: int, batch_size: int, labels: np.ndarr
         decoded.set_shape(())
         return pixels, decoded
 
-    # As the file system's bytes: a name that is not UTF-8 (caf\xe9.jpg) is no TensorFlow string, but its bytes are.
-    paths = [os.fsencode(path) for path in paths]
+    if not isinstance(paths, tf.Tensor):  # a tensor of paths (training's epoch order) is bytes already
+        # As the file system's bytes: a name that is not UTF-8 (caf\xe9.jpg) is no TensorFlow string, its bytes are.
+        paths = [os.fsencode(path) for path in paths]
     if flag_failures:
         dataset = tf.data.Dataset.from_tensor_slices(paths)
         dataset = dataset.map(decode_flagged, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

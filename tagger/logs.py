@@ -7,6 +7,7 @@ at the step's log file for the whole step, and Python's own stderr (warnings, er
 terminal through a copy of the original descriptor: the C++ lines are kept for whoever needs them, out of sight.
 """
 
+import errno
 import logging
 import logging.handlers
 import os
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tagger import runfolder
+from tagger.files import path_text
 
 QUIET, NORMAL, VERBOSE = "quiet", "normal", "verbose"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -30,8 +32,15 @@ class ConsoleFormatter(logging.Formatter):
     """Messages as the steps always printed them: plain, with `warning: ` before a warning."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = path_text(record.getMessage())  # a file name that is not UTF-8, shown as the scores file has it
         return f"warning: {message}" if record.levelno == logging.WARNING else message
+
+
+class FileFormatter(logging.Formatter):
+    """The log file's lines: UTF-8 text, a file name that is not UTF-8 shown with its bytes as \\xNN."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return path_text(super().format(record))
 
 
 class QuietFileHandler(logging.FileHandler):
@@ -47,7 +56,9 @@ class ConsoleHandler(logging.StreamHandler):
     complete, and the lines it still has for the console go nowhere instead of into one traceback each."""
 
     def handleError(self, record: logging.LogRecord) -> None:
-        if not isinstance(sys.exc_info()[1], BrokenPipeError):
+        error = sys.exc_info()[1]
+        # Windows reports a closed pipe as EINVAL, not EPIPE.
+        if not isinstance(error, OSError) or error.errno not in (errno.EPIPE, errno.EINVAL):
             super().handleError(record)
             return
         try:  # the descriptor itself, so that the interpreter's last flush of sys.stdout finds no closed pipe
@@ -128,7 +139,7 @@ def step_logging(step: str, run_dir: Path | None, verbosity: str = NORMAL):
             path = None
         else:
             file_handler.setLevel(logging.DEBUG)
-            file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+            file_handler.setFormatter(FileFormatter(FILE_FORMAT))
             handlers.append(file_handler)
     if verbosity != VERBOSE and writes_to_descriptor_2(sys.stderr):
         stderr_copy = hide_native_stderr(path)
@@ -171,7 +182,7 @@ def write_pending(pending: logging.handlers.MemoryHandler, path: Path) -> None:
             target = QuietFileHandler(path, encoding="utf-8")
         except OSError:
             return
-        target.setFormatter(logging.Formatter(FILE_FORMAT))
+        target.setFormatter(FileFormatter(FILE_FORMAT))
         pending.setTarget(target)
         pending.flush()
         target.close()

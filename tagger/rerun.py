@@ -60,7 +60,7 @@ def rerun_command(run_dir: Path, step: str, **changed: str) -> str:
     """The step's command line, as it last ran in run_dir, with `changed` settings (flag names with __ for .:
     data__aliases) set."""
     flags = recorded_flags(run_dir, step) | {name.replace("__", "."): value for name, value in changed.items()}
-    words = ["python", RETRAIN_STEPS[step][0], "--paths.run_dir", str(run_dir)]
+    words = ["python", RETRAIN_STEPS[step][0], "--paths.run_dir", str(run_dir.absolute())]
     for name, value in flags.items():
         words += [f"--{name}", value]
     return shlex.join(words)
@@ -68,7 +68,7 @@ def rerun_command(run_dir: Path, step: str, **changed: str) -> str:
 
 def retrain_commands(run_dir: Path, aliases: Path) -> list[str]:
     """The steps from prepare.py to cluster_tags.py, each as it last ran here, prepare.py reading the aliases."""
-    return [rerun_command(run_dir, step, **({"data__aliases": str(aliases)} if step == "prepare" else {}))
+    return [rerun_command(run_dir, step, **({"data__aliases": str(aliases.absolute())} if step == "prepare" else {}))
             for step in RETRAIN_STEPS]
 
 

@@ -421,7 +421,7 @@ class TagSettings(BaseModel):
             raise ValueError("must be a file extension starting with '.', like .txt or .caption")
         import mimetypes
 
-        from tagger.images import IMAGE_EXTENSIONS
+        from tagger.files import IMAGE_EXTENSIONS
 
         kind = (mimetypes.guess_type(f"caption{extension}")[0] or "").split("/")[0]
         if extension.lower() in IMAGE_EXTENSIONS or kind in ("image", "video", "audio"):
@@ -436,13 +436,6 @@ class TagSettings(BaseModel):
         if not separator or "\n" in separator or "\r" in separator:
             raise ValueError("must be one line of at least one character, like ', ' or ' '")
         return separator
-
-    @model_validator(mode="after")
-    def spaces_between_tags_need_underscores_within(self):
-        if not self.caption_separator.strip() and not self.underscores:
-            raise ValueError("tag.caption_separator of spaces alone needs --tag.underscores true: without it "
-                             "'long hair' would read as two tags (long_hair is one)")
-        return self
 
     @field_validator("replace")
     @classmethod

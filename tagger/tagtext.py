@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.files import path_text
 from tagger.textfiles import read_user_text
 
 SEPARATOR_BETWEEN_WORDS = re.compile(r"(?<=\w)[_\-]+(?=\w)")
@@ -157,15 +158,3 @@ def visible(text: str) -> str:
         return text
     return "".join(character if character.isprintable() or character == " " else f"<U+{ord(character):04X}>"
                    for character in path_text(text))
-
-
-def path_text(path) -> str:
-    """A file's name as text that can be written (UTF-8 files, the console): a name whose bytes are not UTF-8
-    (`caf\\xe9.jpg`, unpacked from a Latin-1 or Shift-JIS archive) reaches Python with those bytes as lone
-    surrogates, which no UTF-8 writer takes; they are shown as \\xNN. Any other name is unchanged."""
-    text = str(path)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text

@@ -6,6 +6,7 @@ call it); the embeddings are planted, so the groups cluster_tags.py proposes are
 
 import csv
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -352,23 +353,27 @@ def test_apply_review_prints_the_commands_that_train_again_as_the_run_last_ran(c
 
 
 def test_a_retrain_command_runs_from_another_folder_than_prepare_py_ran_in(collection, tmp_path, monkeypatch):
-    """prepare.py given a relative data.source records it absolute: the printed command names the same file
-    wherever the person runs it (it used to carry `tags.csv`, relative to where prepare.py ran)."""
+    """prepare.py given a relative data.source records it absolute, and the printed commands name the run folder
+    and aliases.txt absolute: each names the same files wherever the person runs it (they carried `tags.csv` and
+    `run`, relative to where prepare.py and apply_review.py ran)."""
     import shlex
 
-    from tagger.rerun import rerun_command
+    from tagger.rerun import retrain_commands
 
     root, _ = collection
     monkeypatch.chdir(root)
     assert main("prepare", ["--paths.run_dir", "run", "--data.source", "tags.csv", "--data.check_images", "false",
                             "--data.min_tag_occurrences", "3"]) == 0
     assert runfolder.read_settings(root / "run", "prepare")["data"]["source"] == str(root / "tags.csv")
+    (root / "run" / "aliases.txt").write_text("alias d0g -> dog\n", encoding="utf-8")
+    command = shlex.split(retrain_commands(Path("run"), Path("run/aliases.txt"))[0])  # as apply_review.py run here
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
-    command = shlex.split(rerun_command(root / "run", "prepare"))
-    assert command[command.index("--data.source") + 1] == str(root / "tags.csv")
+    assert [command[command.index(flag) + 1] for flag in ("--paths.run_dir", "--data.source", "--data.aliases")] == [
+        str(root / "run"), str(root / "tags.csv"), str(root / "run" / "aliases.txt")]
     assert main("prepare", command[2:]) == 0
+    assert "d0g" not in runfolder.read_vocabulary(root / "run") and not (elsewhere / "run").exists()
 
 
 def test_the_retrain_commands_read_old_names_leave_out_sharding_and_survive_a_damaged_record(tmp_path):

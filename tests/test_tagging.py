@@ -134,6 +134,14 @@ def test_append_keeps_existing_tags_first_and_adds_no_duplicates(run_dir, model,
     existing = ["my own tag", already.upper().replace(" ", "_")]
     assert sidecar(images[0]) == ", ".join(existing + ranked_tags(scores[0], vocabulary, lambda i: i != 0)) + "\n"
     assert sidecar(images[1]) == ", ".join(ranked_tags(scores[1], vocabulary, lambda i: True)) + "\n"
+    # A kohya caption (commas) appended to Danbooru-style (spaces, underscores): split on its own commas, its tags
+    # then written with underscores, since a space now separates tags. With commas kept, its tags stay as typed.
+    for separator, expected in [(" ", "my_own_tag blue_sky "), (", ", "my own tag, blue sky, ")]:
+        images[1].with_suffix(".txt").write_text("my own tag, blue sky\n", encoding="utf-8")
+        result = run_script("tag.py", "--paths.run_dir", run_dir, images[1], "--tag.mode", "append",
+                            "--tag.underscores", "--tag.caption_separator", separator, "--tag.threshold", "0", *FLOAT32)
+        assert result.returncode == 0, result.stderr
+        assert sidecar(images[1]).startswith(expected)
 
 
 def test_skip_mode_leaves_existing_sidecars_untouched(run_dir, thresholds, tiny_dataset, tmp_path):
@@ -236,8 +244,8 @@ def test_tags_are_written_only_into_the_images_own_folder(run_dir, thresholds, t
      "use .txt, .caption or .tags (received '.JPG')"),
     (["--undesired_tags", "1girl"], 2,  # kohya's name: the flag it is here
      "tag.py: unknown flag --undesired_tags; kohya's --undesired_tags is --tag.exclude here"),
-    (["--tag.inputs", ".", "--tag.caption_separator", " "], 2,
-     "tag.py: setting tag: tag.caption_separator of spaces alone needs --tag.underscores true: without it 'long hair' "
+    (["--tag.inputs", ".", "--tag.caption_separator", " "], 1,
+     "tag.py: error: tag.caption_separator of spaces alone needs --tag.underscores true: without it 'long hair' "
      "would read as two tags (long_hair is one)"),
 ])
 def test_tag_mistakes_are_one_clear_line(run_dir, flags, code, message):
@@ -312,7 +320,14 @@ def test_similar_names_what_it_accepts(run_dir):
     assert bare.returncode == 0 and bare.stdout == flagged.stdout and query in bare.stdout.splitlines()[1]
     two = run_script("similar.py", "--paths.run_dir", run_dir, query, query)
     assert (two.returncode, last_line(two.stderr)) == (
-        2, f"similar.py: similar.py takes one similar.query (received 2: {query!r}, {query!r})")
+        2, f"similar.py: one similar.query only (received 2: {query!r}, {query!r})")
+    twice = run_script("similar.py", "--paths.run_dir", run_dir, "--similar.query", query, query)
+    assert (twice.returncode, last_line(twice.stderr)) == (
+        2, f"similar.py: similar.query given twice, as --similar.query and bare ({query!r}): give it once")
+    folder = run_script("similar.py", run_dir)  # the run folder given bare, as the other steps refuse it
+    assert (folder.returncode, last_line(folder.stderr)) == (
+        2, f"similar.py: {str(run_dir)!r} is a run folder, not a similar.query: to name the run folder: "
+           f"--paths.run_dir {run_dir}")
 
 
 @pytest.fixture(scope="module")
@@ -545,9 +560,11 @@ def test_file_names_a_shell_gives_are_tagged_whole_and_a_link_to_nothing_is_pass
     assert f"  {photos / 'gone.png'}: a symbolic link to a file that does not exist" in result.stderr
     for image in (plain, comma, Path(latin1)):
         assert image.with_suffix(".txt").read_text(encoding="utf-8") == sidecar(plain)
-    # The scores file is UTF-8 text: the name's byte that is not UTF-8 is written as \xe9, as the console shows it.
-    assert sorted(json.loads(scores.read_text(encoding="utf-8"))["images"]) == sorted(
-        [str(plain), str(comma), str(photos / "caf\\xe9.png")])
+    # The scores file is UTF-8 text: the name's byte that is not UTF-8 is written as \xe9, as the console and the
+    # run folder's log show it.
+    shown = str(photos / "caf\\xe9.png")
+    assert sorted(json.loads(scores.read_text(encoding="utf-8"))["images"]) == sorted([str(plain), str(comma), shown])
+    assert f"{shown}: " in result.stdout and f"{shown}: " in (run_dir / "logs" / "tag.log").read_text(encoding="utf-8")
 
 
 def test_file_modes_follow_the_umask(run_dir, thresholds, tiny_dataset, tmp_path):

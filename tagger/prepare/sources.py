@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tagger.errors import TaggerError
 from tagger.images import image_files_under
-from tagger.tagtext import path_text, split_tags
+from tagger.files import path_text
+from tagger.tagtext import split_tags
 from tagger.textfiles import read_user_text as read_text
 
 log = logging.getLogger(__name__)

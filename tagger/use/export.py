@@ -69,12 +69,15 @@ def write_tag_files(run_dir: Path, tags: list[str]) -> list[Path]:
     """Beside the exported models, where the tools that run WD14 taggers look for them: selected_tags.csv (the
     tags in output order) and thresholds.json (each tag's threshold, as tag.py takes it; the run's, checked)."""
     export_dir = run_dir / runfolder.EXPORT
-    runfolder.read_thresholds(run_dir, tags)  # every tag's threshold checked before it is copied
     try:
         count_of = dict(zip(*runfolder.read_vocabulary_counts(run_dir)))
     except TaggerError:  # counts are for reading only; the tags come from the model
         count_of = {}
     runfolder.write_selected_tags(export_dir, tags, [count_of.get(tag, 0) for tag in tags])
+    if not (run_dir / runfolder.THRESHOLDS).is_file():  # train.py writes it beside the model; a copied model alone
+        log.warning(f"{run_dir / runfolder.THRESHOLDS} is missing: export/ has no thresholds.json")
+        return [export_dir / runfolder.SELECTED_TAGS]
+    runfolder.read_thresholds(run_dir, tags)  # every tag's threshold checked before it is copied
     runfolder.write_json(export_dir / runfolder.THRESHOLDS, runfolder.read_json(run_dir / runfolder.THRESHOLDS))
     return [export_dir / runfolder.SELECTED_TAGS, export_dir / runfolder.THRESHOLDS]
 

@@ -20,7 +20,8 @@ from tagger.logs import RESULT
 from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
 from tagger.result import StepResult
 from tagger.settings import Settings
-from tagger.tagtext import path_text, visible
+from tagger.files import path_text
+from tagger.tagtext import visible
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def similar(settings: Settings) -> StepResult:
         log.log(RESULT, f"{result['rank']:>4}  {result['similarity']:.4f}  {visible(result['image_id'])}  {visible(result['path'])}")
     if options.output is not None:
         runfolder.write_json(options.output, {"query": path_text(options.query), "results": results})
-        log.info(f"wrote {options.output}")
+        log.info(f"wrote {visible(str(options.output))}")
     return StepResult([options.output] if options.output else [], results)
 
 

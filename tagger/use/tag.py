@@ -11,6 +11,7 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.files import path_text
 from tagger.images import (
     IMAGE_EXTENSIONS,
     image_dataset,
@@ -21,7 +22,7 @@ from tagger.logs import RESULT, counted
 from tagger.progress import progress_bar
 from tagger.result import StepResult
 from tagger.settings import Settings, TagSettings
-from tagger.tagtext import TagNormalizer, path_text, read_aliases, visible
+from tagger.tagtext import TagNormalizer, read_aliases, visible
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +37,15 @@ def tag(settings: Settings) -> StepResult:
                           "(repeat the flag or separate with commas for more)")
     if not options.write_sidecars and options.output is None:
         raise TaggerError("nothing to write: tag.write_sidecars is false and no tag.output file is given")
+    if options.write_sidecars and not options.caption_separator.strip() and not options.underscores:
+        raise TaggerError("tag.caption_separator of spaces alone needs --tag.underscores true: without it "
+                          "'long hair' would read as two tags (long_hair is one)")
     images, report = find_images(options.inputs, options.recursive)
     if not images:
         folders = any(path.is_dir() for path in options.inputs)
         hint = " (subfolders are searched with --tag.recursive)" if folders and not options.recursive else ""
         raise TaggerError(f"tag.inputs: no images ({EXTENSIONS}) in "
-                          f"{', '.join(map(str, options.inputs))}{hint}")
+                          f"{', '.join(visible(str(path)) for path in options.inputs)}{hint}")
     normalize = tag_normalizer(run_dir)
     sidecars = plan_sidecars(images, options, report) if options.write_sidecars else {}
     # In skip mode an image whose caption exists needs the model only when the scores file wants it.
@@ -185,11 +189,12 @@ class TagReport:
                 log.warning(f"{len(problems)} {'file' if len(problems) == 1 else 'files'} {title}:\n"
                             + "\n".join(f"  {visible(path)}: {visible(reason)}" for path, reason in problems))
         if options.output is not None:
-            log.info(f"wrote {options.output}")
+            log.info(f"wrote {visible(str(options.output))}")
 
 
 GLOB_CHARACTERS = set("*?[")
 LINK_TO_NOTHING = "a symbolic link to a file that does not exist"
+NOT_A_FILE = "named like an image but not a regular file"
 
 
 def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path], TagReport]:
@@ -201,7 +206,7 @@ def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path]
             # A quoted glob (or one from the environment or a .env file) reaches us unexpanded.
             matches = sorted(glob.glob(str(given), recursive=True))
             if not matches:
-                raise TaggerError(f"tag.inputs: {given} matches no file")
+                raise TaggerError(f"tag.inputs: {visible(str(given))} matches no file")
             paths = [Path(match) for match in matches]
         else:
             paths = [given]
@@ -209,7 +214,8 @@ def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path]
             if path.is_dir():
                 links_to_nothing = []
                 found.extend(image_files_under(path, recursive, links_to_nothing))
-                report.passed_over += [(str(link), LINK_TO_NOTHING) for link in links_to_nothing]
+                report.passed_over += [(str(link), LINK_TO_NOTHING if link.is_symlink() else NOT_A_FILE)
+                                       for link in links_to_nothing]
             elif path.is_file():
                 if path.suffix.lower() in IMAGE_EXTENSIONS:
                     found.append(path)
@@ -369,7 +375,7 @@ def write_sidecar(sidecar: Path, new_tags: list[str], options: TagSettings, norm
         # The caption's own separator: a comma where it has one (kohya's and WD14's), whatever this run writes.
         split_on = "," if "," in old else separator.strip() or None  # ' ' separates on any run of spaces
         existing = [part.strip() for line in old.splitlines() for part in line.split(split_on) if part.strip()]
-        if options.underscores:  # written in this run's style, so that a space between tags stays unambiguous
+        if not separator.strip():  # spaces between tags: one within a tag would cut it in two
             existing = [name.replace(" ", "_") for name in existing]
     merged, seen = [], set()
     for name in existing + new_tags:  # existing tags first, in their order; a tag already there is not repeated
