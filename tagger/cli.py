@@ -32,6 +32,7 @@ VERBOSITY_FLAGS = {"--quiet": QUIET, "-q": QUIET, "--verbose": VERBOSE, "-v": VE
 VERBOSITY_HELP = ("-q / --quiet leaves only warnings, errors and the answers asked for on stdout; -v / --verbose adds "
                   "debugging lines.")
 INTERRUPTED = 130  # the shell's code for a process ended by Ctrl-C
+RESUMABLE = ("train.py", "train", "embed.py", "embed")  # steps a second run continues (checkpoints, pieces)
 
 
 class UsageError(TaggerError):
@@ -136,7 +137,8 @@ def run_guarded_step(step: Step, settings: Settings, prog: str) -> int:
 
 
 def report_interrupt(prog: str) -> int:
-    log.error(f"{prog}: interrupted; outputs already finished are kept.")
+    log.error(f"{prog}: interrupted; outputs already finished are kept"
+              + ("; the same command again resumes where it stopped." if prog.endswith(RESUMABLE) else "."))
     return INTERRUPTED
 
 

@@ -10,6 +10,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -143,25 +144,33 @@ def write_json(target: Path, value) -> None:
     write_text(target, json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def csv_text(header: list[str], rows, neutralize: bool = True) -> str:
+NUMBER_TEXT = re.compile(r"-?\d+(\.\d+)?")
+
+
+def csv_text(header: list[str], rows, neutralize: bool = True, numbers: frozenset[str] = frozenset()) -> str:
     """The project's one CSV writer, as text: a header line, then the rows, \\n line ends. Text cells a
-    spreadsheet would run as formulas are neutralized (tagger.spreadsheet); numbers are written as they are.
-    read_csv (or from_spreadsheet_safe on each cell) gives the text back exactly. neutralize=False only for a
-    file in another tool's format, read by that tool and never back by this project (selected_tags.csv)."""
+    spreadsheet would run as formulas are neutralized (tagger.spreadsheet); numbers are written as they are, and
+    so is a number as text in a column named in numbers (review.csv's visual -0.2566: quoted, a spreadsheet sorts
+    it as text). read_csv (or from_spreadsheet_safe on each cell) gives the text back exactly. neutralize=False only
+    for a file in another tool's format, read by that tool and never back by this project (selected_tags.csv)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     # csv quotes only cells holding the line terminator, "\n": a bare carriage return inside a cell would
     # split its row on reading, so rows holding one are written with every cell quoted.
     quote_all = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    numeric = [name in numbers for name in header]
     for row in [header, *rows]:
-        cells = [spreadsheet_safe(cell) if neutralize and isinstance(cell, str) else cell for cell in row]
+        cells = [spreadsheet_safe(cell) if neutralize and isinstance(cell, str) and not (
+                 row is not header and is_number and NUMBER_TEXT.fullmatch(cell)) else cell
+                 for cell, is_number in zip(row, numeric + [False] * (len(row) - len(numeric)))]
         (quote_all if any(isinstance(cell, str) and "\r" in cell for cell in cells) else writer).writerow(cells)
     return buffer.getvalue()
 
 
-def write_csv(target: Path, header: list[str], rows, neutralize: bool = True) -> None:
-    """Writes csv_text(header, rows) byte for byte (no newline translation)."""
-    write_bytes(target, csv_text(header, rows, neutralize).encode("utf-8"))
+def write_csv(target: Path, header: list[str], rows, neutralize: bool = True,
+              numbers: frozenset[str] = frozenset()) -> None:
+    """Writes csv_text(header, rows, neutralize, numbers) byte for byte (no newline translation)."""
+    write_bytes(target, csv_text(header, rows, neutralize, numbers).encode("utf-8"))
 
 
 def read_csv(path: Path):

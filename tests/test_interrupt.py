@@ -10,7 +10,7 @@ import time
 import pytest
 from conftest import PIPELINE_TRAIN_FLAGS, ROOT, last_line
 
-MESSAGE = "train.py: interrupted; outputs already finished are kept."
+MESSAGE = "train.py: interrupted; outputs already finished are kept; the same command again resumes where it stopped."
 
 
 def interrupt_train(run_dir, after_line: str, delay: float) -> tuple[int, str]:

@@ -84,3 +84,18 @@ def test_a_stage_from_any_epoch_trains_on_exactly_each_epochs_own_batches():
     seen = np.concatenate([feature_batch[:, 0] for feature_batch, _ in batches.as_numpy_iterator()])
     expected = np.concatenate([rows[epoch_order(len(rows), 7, epoch)] for epoch in (2, 3, 4)])
     np.testing.assert_array_equal(seen, expected)
+
+
+def test_checkpoints_made_with_other_settings_say_what_differs():
+    """A stage that starts over because its checkpoints no longer fit says why (it started over without a word)."""
+    from tagger.train.checkpoints import changes
+
+    before = {"vocabulary": ["cat", "dog"], "images": "a1", "model": {"image_size": 64},
+              "train": {"patience": 3, "finetune": {"epochs": 6}}}
+    assert changes(before, {**before, "train": {"patience": 3, "finetune": {"epochs": 8}}}) == (
+        "other settings: --train.finetune.epochs 6 (now 8)")
+    assert changes(before, {**before, "vocabulary": ["cat"], "images": "b2", "model": {"image_size": 96},
+                            "train": {"patience": 4, "finetune": {"epochs": 2}}}) == (
+        "other tags; other images; other settings: --model.image_size 64 (now 96), --train.finetune.epochs 6 (now 2), "
+        "--train.patience 3 (now 4)")
+    assert changes(None, before) == "an older version"

@@ -430,9 +430,10 @@ def test_review_is_spreadsheet_safe_and_reads_back_unescaped(tmp_path):
     model, *_ = fit_combined()
     group = model.groups_[0]
     group.members[1] = "=HYPERLINK(1)"
+    group.similarities[1] = -0.25  # a measure below 0: a number to a spreadsheet, sorted as one (it was '-0.2500)
     write_review(tmp_path, [group], {})
     raw = (tmp_path / "review.csv").read_text()
-    assert ",'=HYPERLINK(1)," in raw
+    assert ",'=HYPERLINK(1)," in raw and ",-0.2500," in raw
     assert read_review(tmp_path / "review.csv")[0]["variant"] == "=HYPERLINK(1)"
 
 

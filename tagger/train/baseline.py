@@ -38,7 +38,7 @@ class Yardstick:
 
 
 def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train_rows, validation_rows,
-                                 setting: str) -> Yardstick | None:
+                                 setting: str, warm_start: bool = True) -> Yardstick | None:
     """The logistic regression's solution and its record (validation mAP over every tag), or None when skipped."""
     size = len(train_rows) * labels.shape[1]
     if setting == "off" or (setting == "auto" and size > AUTO_LIMIT):
@@ -54,7 +54,8 @@ def logistic_regression_baseline(features: np.ndarray, labels: np.ndarray, train
     method = (f"L2 logistic regression, C={INVERSE_REGULARIZATION:g} (scikit-learn's LogisticRegression objective), "
               f"all {len(rows)} training images, {len(fitted)} of {labels.shape[1]} tags at once; accelerated "
               f"gradient on whitened features, {counted(iterations, 'iteration')} (at most {cap}), largest gradient "
-              f"norm {gradient:.1e}; the head starts from this solution (train.head.warm_start)")
+              f"norm {gradient:.1e}; " + ("the head starts from this solution (train.head.warm_start)" if warm_start
+                                          else "the head starts from scratch (train.head.warm_start false)"))
     record = {"mAP": mean_average_precision(labels[validation_rows], scores),
               "seconds": round(time.perf_counter() - start, 2), "tags_fitted": len(fitted), "method": method,
               "iterations": iterations, "gradient_norm": gradient}

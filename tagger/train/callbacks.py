@@ -105,7 +105,8 @@ class StopWithoutProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.state.stale_epochs >= self.patience:
-            log.info(f"  no better validation mAP for {self.patience} epochs: stopping this stage")
+            if epoch + 1 < (self.params or {}).get("epochs", epoch + 2):  # the last epoch ends the stage anyway
+                log.info(f"  no better validation mAP for {self.patience} epochs: stopping this stage")
             self.state.finished = True
             self.model.stop_training = True
 

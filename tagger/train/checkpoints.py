@@ -6,6 +6,7 @@ a checkpoint counts only once its state file names it.
 """
 
 import json
+import logging
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,6 +14,30 @@ from pathlib import Path
 import numpy as np
 
 from tagger import runfolder
+from tagger.rerun import flattened
+
+log = logging.getLogger(__name__)
+SHOWN_CHANGES = 3
+
+
+def changes(saved, now: dict) -> str:
+    """What differs between a checkpoint's fingerprint and this run's, for a person: the settings changed (as flags,
+    the first few), or the tags or images."""
+    if not isinstance(saved, dict):
+        return "an older version"
+    parts = []
+    if saved.get("vocabulary") != now.get("vocabulary"):
+        parts.append("other tags")
+    if saved.get("images") != now.get("images"):
+        parts.append("other images")
+    before = flattened({key: saved.get(key) or {} for key in ("model", "train")})
+    after = flattened({key: now.get(key) or {} for key in ("model", "train")})
+    settings = [f"--{name} {before.get(name)} (now {after.get(name)})" for name in sorted(before.keys() | after.keys())
+                if before.get(name) != after.get(name)]
+    if settings:
+        parts.append("other settings: " + ", ".join(settings[:SHOWN_CHANGES])
+                     + (f" and {len(settings) - SHOWN_CHANGES} more" if len(settings) > SHOWN_CHANGES else ""))
+    return "; ".join(parts) or "other settings"
 
 
 def load_model_weights(model, path: Path) -> None:
@@ -50,6 +75,8 @@ class StageCheckpoint:
             return None
         saved = json.loads(state_path.read_text())
         if saved.get("fingerprint") != self.fingerprint:
+            made_with = changes(saved.get("fingerprint"), self.fingerprint)
+            log.info(f"checkpoints of stage {self.stage} were made with {made_with}: the stage starts over")
             return None
         return StageState(**saved["state"])
 

@@ -1,6 +1,8 @@
 """The evaluation after training: metrics.json, thresholds.json content, and report.html."""
 
 import html
+import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ from tagger.train.metrics import (
     per_tag_f1,
 )
 from tagger.train.tensorboard import write_pr_curves
+
+log = logging.getLogger(__name__)
 
 WEAKEST = 20  # at most this many tags in report.html's list of weakest tags ...
 WEAK_AP = 0.5  # ... and only tags whose validation AP is below this
@@ -52,6 +56,10 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
         per_tag, global_value = choose_thresholds(validation_labels, validation_scores, mode, options.target_precision)
         modes[mode] = (np.where(too_few, global_value, per_tag), global_value)
     thresholds, global_threshold = modes[options.mode]
+    if too_few.sum() * 2 > len(too_few):  # report.html lists them; most tags at one threshold is worth a line here
+        log.info(f"{int(too_few.sum())} of {len(too_few)} tags are on fewer than {options.min_positives} validation "
+                 f"images (train.thresholds.min_positives) and use the global threshold {global_threshold:.2f}; "
+                 "for thresholds of their own, give validation more images (prepare.py --data.validation_fraction)")
     predicted = (validation_scores >= thresholds).astype(float)
     ap = per_tag_average_precision(validation_labels, validation_scores)
     f1 = per_tag_f1(validation_labels, predicted)
@@ -66,7 +74,7 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
         "mAP": mean_average_precision(validation_labels, validation_scores),
         "mAP_frequent_tags": _nanmean(ap[frequent]),
         "mAP_rare_tags": _nanmean(ap[~frequent]),
-        "frequent_tag_rule": f"at least {float(np.median(train_counts)):g} training images (the median)",
+        "frequent_tag_rule": f"at least {math.ceil(float(np.median(train_counts)))} training images (the median)",
         "threshold_mode": options.mode,
         "global_threshold": float(global_threshold),
         "global_threshold_rule": f"tags on fewer than {options.min_positives} validation images "
@@ -76,7 +84,8 @@ def evaluate_and_report(run_dir: Path, vocabulary, train_labels, validation_labe
                                                       (validation_scores >= global_threshold).astype(float)),
         "at_0.5": classification_metrics(validation_labels, (validation_scores >= 0.5).astype(float)),
         "per_tag": {tag: {"train_images": int(train_counts[i]), "validation_images": int(positives[i]),
-                          "AP": None if np.isnan(ap[i]) else float(ap[i]), "F1": float(f1[i]),
+                          "AP": None if np.isnan(ap[i]) else float(ap[i]),
+                          "F1": None if positives[i] == 0 else float(f1[i]),  # as AP: nothing to find, no measure
                           "threshold": float(thresholds[i]),
                           "threshold_from": "global" if too_few[i] else "tag"} for i, tag in enumerate(vocabulary)},
         "weak_tag_rule": f"AP below {WEAK_AP:g}, at most {WEAKEST}, weakest first",

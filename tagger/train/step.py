@@ -95,7 +95,8 @@ def train_head(tagger, features: np.ndarray, data: TrainingData, settings: Setti
         return mean_average_precision(data.labels[validation_rows], head.predict(features[validation_rows], verbose=0))
 
     # The yardstick first: its solution is the head's start, so the head ends no worse than it.
-    yardstick = logistic_regression_baseline(features, data.labels, rows, validation_rows, head_options.baseline)
+    yardstick = logistic_regression_baseline(features, data.labels, rows, validation_rows, head_options.baseline,
+                                             head_options.warm_start)
     start_map, start = None, None
     if yardstick is not None and head_options.warm_start and yardstick.fitted:
         start_from_solution(tagger, yardstick, feature_scale)

@@ -302,7 +302,8 @@ class CombinedVariants:
                 confidences=[1.0] + [confidence(score, pair_kind(True, flag))
                                      for score, flag in zip(scores[1:], flags[1:])],
             ))
-        groups.sort(key=lambda group: (-min(group.scores[1:]), group.canonical))
+        # Most confident first, as synonyms.html says and the review page ranks them; score among equal confidences.
+        groups.sort(key=lambda group: (-min(group.confidences[1:]), -min(group.scores[1:]), group.canonical))
         return groups
 
     def _join_order(self, accepted: np.ndarray) -> np.ndarray:

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 # it; readers go by the header's names.
 REVIEW_COLUMNS = ["group", "canonical", "variant", "confidence", "score", "visual", "context", "spelling", "overlap",
                   "probe", "spelled", "canonical_count", "variant_count", "flag", "decision"]
+# Columns of numbers: a negative one is written as a number, not neutralized as a formula would be.
+MEASURE_COLUMNS = frozenset({"group", "confidence", "score", "visual", "context", "spelling", "overlap", "text",
+                             "canonical_count", "variant_count"})
 ACCEPT = {"accept", "accepted", "yes", "y", "1", "true", "x"}
 REJECT = {"reject", "rejected", "no", "n", "0", "false"}
 KEPT_FLAG = "kept from the earlier review.csv: not proposed this run"
@@ -235,7 +238,8 @@ def write_review(run_dir: Path, groups, decisions: dict[tuple[str, str], str], n
                      "decision": decisions.get((miss["variant"], canonical), "")})
     rows += kept_accepted_rows(run_dir, decisions, written)
     columns = review_columns(measures_text(groups, near_misses))
-    runfolder.write_csv(run_dir / runfolder.REVIEW, columns, [[str(row.get(name, "")) for name in columns] for row in rows])
+    cells = [[str(row.get(name, "")) for name in columns] for row in rows]
+    runfolder.write_csv(run_dir / runfolder.REVIEW, columns, cells, numbers=MEASURE_COLUMNS)
 
 
 def review_columns(text: bool) -> list[str]:
