@@ -27,20 +27,27 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 
 
+def is_utf8_name(path) -> bool:
+    """Whether the name is text a UTF-8 file can hold as it is (see path_text)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def path_text(path) -> str:
     """A file's name as text that can be written (UTF-8 files, the console): a name whose bytes are not UTF-8
     (`caf\\xe9.jpg`, unpacked from a Latin-1 or Shift-JIS archive) reaches Python with those bytes as lone
     surrogates, which no UTF-8 writer takes; they are shown as \\xNN (any other lone surrogate as \\udNNN). Any other
     name is unchanged."""
     text = str(path)
+    if is_utf8_name(text):
+        return text
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:  # a surrogate no byte gave (U+D800): not from a file system's bytes
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no byte gave (U+D800): not from a file system's bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
@@ -158,11 +165,17 @@ def csv_text(header: list[str], rows, neutralize: bool = True, numbers: frozense
     # csv quotes only cells holding the line terminator, "\n": a bare carriage return inside a cell would
     # split its row on reading, so rows holding one are written with every cell quoted.
     quote_all = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    numeric = [name in numbers for name in header]
-    for row in [header, *rows]:
-        cells = [spreadsheet_safe(cell) if neutralize and isinstance(cell, str) and not (
-                 row is not header and is_number and NUMBER_TEXT.fullmatch(cell)) else cell
-                 for cell, is_number in zip(row, numeric + [False] * (len(row) - len(numeric)))]
+    numeric = {column for column, name in enumerate(header) if name in numbers}
+
+    def written(column: int, cell, in_header: bool):
+        if not neutralize or not isinstance(cell, str):
+            return cell
+        if not in_header and column in numeric and NUMBER_TEXT.fullmatch(cell):
+            return cell
+        return spreadsheet_safe(cell)
+
+    for number, row in enumerate([header, *rows]):
+        cells = [written(column, cell, number == 0) for column, cell in enumerate(row)]
         (quote_all if any(isinstance(cell, str) and "\r" in cell for cell in cells) else writer).writerow(cells)
     return buffer.getvalue()
 

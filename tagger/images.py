@@ -25,7 +25,6 @@ Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 PAD_COLOUR = (255, 255, 255)
 
 
-
 def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 

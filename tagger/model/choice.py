@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.logs import counted
 from tagger.model.convert import openvino_cached
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,8 @@ def _engine(engine: str, machine: Machine, images: int | None, converted: bool) 
     if machine.gpus:
         return "function", "a GPU: the compiled TensorFlow function"
     if machine.openvino and images is not None and images < OPENVINO_MIN_IMAGES and not converted:
-        return "function", (f"{images} {'image' if images == 1 else 'images'}: converting the model for OpenVINO "
-                            "would cost more than it saves "
-                            f"below {OPENVINO_MIN_IMAGES:,}")
+        return "function", (f"{counted(images, 'image')}: converting the model for OpenVINO would cost more than it "
+                            f"saves below {OPENVINO_MIN_IMAGES:,}")
     if machine.openvino:
         return "openvino", "the fastest on CPUs, installed"
     return "function", "OpenVINO is not installed; pip install -e '.[openvino]' for the fastest CPU engine"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tagger.errors import TaggerError
+from tagger.files import is_utf8_name, path_text
 from tagger.images import image_files_under
-from tagger.files import path_text
 from tagger.tagtext import split_tags
 from tagger.textfiles import read_user_text as read_text
 
@@ -126,7 +126,7 @@ def read_sidecar_folder(folder: Path, layout: SourceFormat) -> tuple[list[Source
     records, problems = [], []
     for image in image_files_under(folder):
         relative = image.relative_to(folder).as_posix()
-        if path_text(relative) != relative:  # manifest.csv is UTF-8 text: the name could not be written back
+        if not is_utf8_name(relative):  # manifest.csv is UTF-8 text: the name could not be written back
             problems.append(SourceProblem(path_text(relative), "the file name is not UTF-8 (its bytes are shown as "
                                           "\\xNN): rename the file and its .txt"))
             continue

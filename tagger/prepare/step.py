@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tagger import runfolder
 from tagger.errors import TaggerError
-from tagger.files import path_text
+from tagger.files import is_utf8_name, path_text
 from tagger.images import inspect_image
 from tagger.logs import counted
 from tagger.prepare.sources import SourceFormat, SourceProblem, read_source
@@ -65,7 +65,7 @@ def prepare(settings: Settings) -> StepResult:
     if data.source is None:
         raise TaggerError("data.source is not set: give --data.source <tags.csv | tags.jsonl | image folder>")
     for setting, path in (("data.source", data.source), ("data.images_root", data.images_root)):
-        if path is not None and path_text(path.absolute()) != str(path.absolute()):
+        if path is not None and not is_utf8_name(path.absolute()):
             raise TaggerError(f"{setting}: {path_text(path.absolute())}: a folder's name on the way is not UTF-8 "
                               "(its bytes shown as \\xNN); manifest.csv is UTF-8 text and could not hold the images' "
                               "paths: rename it")

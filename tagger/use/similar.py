@@ -15,12 +15,12 @@ import numpy as np
 
 from tagger import runfolder
 from tagger.errors import TaggerError
+from tagger.files import path_text
 from tagger.images import image_problem, load_image
 from tagger.logs import RESULT
 from tagger.neighbours import DATABASE_CHUNK, nearest_rows, unit_rows
 from tagger.result import StepResult
 from tagger.settings import Settings
-from tagger.files import path_text
 from tagger.tagtext import visible
 
 log = logging.getLogger(__name__)

@@ -127,16 +127,14 @@ class CaptionNaming:
     @classmethod
     def of(cls, run_dir: Path, options: TagSettings, vocabulary: list[str], normalize: TagNormalizer):
         renamed = run_aliases(run_dir, normalize) if options.apply_aliases else {}
-        replacements = {normalize(old): new.strip() for old, _, new in (pair.partition("=") for pair in options.replace)}
+        pairs = [(old, new.strip()) for old, _, new in (pair.partition("=") for pair in options.replace)]
         canonical = {name: renamed.get(name, name) for name in vocabulary}
-        olds = [old for old, _, _ in (pair.partition("=") for pair in options.replace)]
-        unknown = [old for old in olds if normalize(old) not in canonical.values() and normalize(old) not in canonical]
-        merged = [f"{old} (written as {canonical[normalize(old)]}: replace that)" for old in olds
+        warn_of_unknown("tag.replace", [old for old, _ in pairs], {*canonical, *canonical.values()}, normalize)
+        merged = [f"{old} (written as {canonical[normalize(old)]}: replace that)" for old, _ in pairs
                   if canonical.get(normalize(old), normalize(old)) != normalize(old)]
-        if unknown:
-            log.warning(f"tag.replace: not tags of this model, ignored: {', '.join(unknown)}")
         if merged:
             log.warning(f"tag.replace: merged into another tag by aliases.txt, ignored: {', '.join(merged)}")
+        replacements = {normalize(old): new for old, new in pairs}
         written = {name: replacements.get(tag, tag) for name, tag in canonical.items()}
         excluded = excluded_columns(options.exclude, vocabulary, normalize, written)
         return cls(excluded, {k: v for k, v in written.items() if k != v}, [normalize(t) for t in options.always_first],
@@ -212,10 +210,10 @@ def find_images(inputs: list[Path], recursive: bool = False) -> tuple[list[Path]
             paths = [given]
         for path in paths:
             if path.is_dir():
-                links_to_nothing = []
-                found.extend(image_files_under(path, recursive, links_to_nothing))
-                report.passed_over += [(str(link), LINK_TO_NOTHING if link.is_symlink() else NOT_A_FILE)
-                                       for link in links_to_nothing]
+                not_files = []
+                found.extend(image_files_under(path, recursive, not_files))
+                report.passed_over += [(str(name), LINK_TO_NOTHING if name.is_symlink() else NOT_A_FILE)
+                                       for name in not_files]
             elif path.is_file():
                 if path.suffix.lower() in IMAGE_EXTENSIONS:
                     found.append(path)
@@ -285,12 +283,16 @@ def excluded_columns(exclude: list[str], vocabulary: list[str], normalize: TagNo
     replacements), so excluding a canonical tag or a replacement also excludes the tags written as it."""
     written = written or {}
     unwanted = {normalize(name) for name in exclude}
-    written_as = {normalize(value) for value in written.values()}
-    unknown = [name for name in exclude if normalize(name) not in vocabulary and normalize(name) not in written_as]
-    if unknown:
-        log.warning(f"tag.exclude: not tags of this model, ignored: {', '.join(unknown)}")
+    warn_of_unknown("tag.exclude", exclude, {*vocabulary, *map(normalize, written.values())}, normalize)
     return {index for index, name in enumerate(vocabulary)
             if name in unwanted or normalize(written.get(name, name)) in unwanted}
+
+
+def warn_of_unknown(setting: str, names: list[str], known: set[str], normalize: TagNormalizer) -> None:
+    """One line naming the tags a setting gives that are no tag of the model (matched as prepare.py normalizes)."""
+    unknown = [name for name in names if normalize(name) not in known]
+    if unknown:
+        log.warning(f"{setting}: not tags of this model, ignored: {', '.join(unknown)}")
 
 
 def image_probabilities(predict, paths: list[str], image_size: int, batch_size: int):
