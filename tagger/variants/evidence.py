@@ -17,7 +17,9 @@ from sklearn.preprocessing import normalize
 
 from tagger.neighbours import nearest_rows
 from tagger.variants.rule import PairEvidence
-from tagger.variants.spelling import number_apart, numerals_apart, spelling_keys, spelling_similarity
+from tagger.variants.spelling import (
+    number_apart, numerals_apart, run_together_keys, spelling_keys, spelling_similarity,
+)
 from tagger.variants.words import slip_links
 
 # Above this many dimensions (and tags), neighbours are searched in a PCA projection: the search is
@@ -48,10 +50,10 @@ def spelling_candidate_pairs(vocabulary: list[str], largest_bucket: int = 50) ->
 
 
 def spelling_forms(tag: str) -> set[str]:
-    """The tag's spelling keys and, for keys of 3 letters or more, their one-deletion forms: two tags one edit apart
-    share one."""
+    """The tag's spelling keys (also with its words read as one word typed whole: `high heels` beside `highheels`)
+    and, for keys of 3 letters or more, their one-deletion forms: two tags one edit apart share one."""
     forms = set()
-    for key in spelling_keys(tag):
+    for key in spelling_keys(tag) + run_together_keys(tag):
         forms.add(key)
         if len(key) >= 3:
             forms |= {key[:position] + key[position + 1:] for position in range(len(key))}

@@ -9,7 +9,7 @@ case and full-width letters are told by each tag's own (`Tree` / `trees`: case +
 
 import unicodedata
 
-from tagger.variants.spelling import UNDONE, keys_keeping
+from tagger.variants.spelling import UNDONE, keys_keeping, typed_words
 
 # Told apart by each tag's own form (case_of, compatibility_forms), not by leaving them out: every other difference is
 # read on the lower-case compatibility form (spelling.typed).
@@ -39,10 +39,11 @@ def compatibility_forms(tag: str) -> bool:
     return unicodedata.normalize("NFKC", tag) != tag
 
 
-def forms(tag: str, kept: frozenset = frozenset()) -> set[str]:
+def forms(tag: str, kept: frozenset = frozenset(), run_together: bool = False) -> set[str]:
     """The tag's spelling keys (tagger.variants.spelling.spelling_keys) with the differences in kept
-    (spelling.UNDONE) left as typed: with none kept, the keys themselves."""
-    return set(keys_keeping(tag, kept))
+    (spelling.UNDONE) left as typed: with none kept, the keys themselves. run_together: also with its words read as
+    one word typed whole (spelling.run_together_keys), as a tag beside one typed with fewer words is."""
+    return set(keys_keeping(tag, kept)) | (set(keys_keeping(tag, kept, run_together=True)) if run_together else set())
 
 
 def undone(first: str, second: str) -> tuple[str, ...]:
@@ -50,8 +51,10 @@ def undone(first: str, second: str) -> tuple[str, ...]:
     where they differ (case_of, compatibility_forms), and each of spelling.UNDONE that, left as typed, parts them."""
     own = [name for name, differs in ((CASE, case_of(first) != case_of(second)),
                                       (WIDTH, compatibility_forms(first) != compatibility_forms(second))) if differs]
+    words = len(typed_words(first)) - len(typed_words(second))
     return tuple(own) + tuple(
-        fold for fold in UNDONE if not forms(first, frozenset({fold})) & forms(second, frozenset({fold})))
+        fold for fold in UNDONE
+        if not forms(first, frozenset({fold}), words > 0) & forms(second, frozenset({fold}), words < 0))
 
 
 def spelling_link(first: str, second: str, spelling: float, slip: bool = False, words_apart: bool = False,

@@ -1,7 +1,8 @@
 """Spelling evidence: how alike two tags are once common variations are undone.
 
-Undone first: case, separators, apostrophes, leetspeak, plural endings and English irregular plurals (`people`,
-`knives`, `snowmen`), doubled letters, and the marks on Latin letters
+Undone first: case, separators, apostrophes, leetspeak, British spellings (`grey` / `gray`), plural endings and
+English irregular plurals (`people`, `knives`, `snowmen`), doubled letters (also where two words meet, beside the
+same letters typed as one word: `ear ring` / `earring`), and the marks on Latin letters
 (`pokémon` / `pokemon`, `árbol` / `arbol`: typed on a keyboard without them). German umlauts are written
 both ways people type them without the key, ü as ue and as u, and a pair is compared by its closest forms
 (`schüssel` / `schuessel`, `über` / `uber`). Marks on other scripts stay: か and が are different kana.
@@ -20,6 +21,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
 from rapidfuzz.distance import OSA
 
 # A 1 is also read as an l (leetspeak_forms): it stands for either.
@@ -73,6 +75,11 @@ NUMBER_MARKS = ".,\u066b\u066c"
 DECIMAL_MARK = re.compile(f"(?<=\\d)[{NUMBER_MARKS}](?=\\d)")
 NUMBER = re.compile(f"\\d+(?:[{NUMBER_MARKS}]\\d+)*")
 
+# A word as British English spells it, read as American English does (`grey` / `gray`, `colours` / `colors`,
+# `jewellery` / `jewelry`, `aeroplane` / `airplane`): one word in two spellings, as a plural is, and a closed list of the
+# language as the irregular plurals are. breame's list (1,730 British spellings, from VarCon), each word as a whole:
+# `grey hair` is `gray hair`, and `greyscale`, which the list does not hold, is left as typed.
+AMERICAN_SPELLING: dict[str, str] = BRITISH_ENGLISH_SPELLINGS
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
 # An ampersand is read as the word it stands for, written out and as spoken short (`rock 'n' roll`): English's, as
 # the tags' language most often is; a tag keeps its & as typed too.
@@ -179,38 +186,55 @@ SEPARATED = "separators"  # spaces, hyphens, underscores, apostrophes beside a l
 ACCENTS = "accents"  # marks on Latin letters, German umlauts typed as ae / oe / ue
 AMPERSAND = "& for and"
 LEETSPEAK_READ = "leetspeak"
+BRITISH = "British spelling"  # a word as British English spells it (AMERICAN_SPELLING)
 DOUBLED = "doubled letters"
 PLURAL = "plural"
-UNDONE = (SEPARATED, ACCENTS, AMPERSAND, LEETSPEAK_READ, DOUBLED, PLURAL)
+UNDONE = (SEPARATED, ACCENTS, AMPERSAND, LEETSPEAK_READ, BRITISH, DOUBLED, PLURAL)
 # A word boundary that is no separator: with separators kept as typed, an & read as a word (`cats&dogs`) still ends
 # the word before it, as the spaces put around it otherwise do (its plural is undone there).
 BOUNDARY = "\x00"
 WORDS_AND_SEPARATORS = re.compile(f"({SEPARATORS.pattern}|{BOUNDARY})")
 
 
-def folded_key(text: str, reading=singular, kept: frozenset = frozenset()) -> str:
+def folded_key(text: str, reading=singular, kept: frozenset = frozenset(), run_together: bool = False) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
     irregular_or_plain_singular: an irregular English plural read as one where a word is one; s_only_or_plain_singular:
-    only a final s dropped after i, u or -ie, where a word ends so). kept: differences (UNDONE) left as typed."""
+    only a final s dropped after i, u or -ie, where a word ends so). kept: differences (UNDONE) left as typed.
+    run_together: the words joined as one word typed whole is folded (joined_as_one)."""
     # Doubled letters undone in each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^`
-    # `^^^`.
+    # `^^^` (but run_together).
+    join = joined_as_one if run_together and DOUBLED not in kept else "".join
     if not kept:
-        return "".join(folded_word(word, reading) for word in plain_words(text))
+        return join([folded_word(word, reading) for word in plain_words(text)])
     if ACCENTS not in kept:
         text = without_marks(text)
     if SEPARATED not in kept:
         words = SEPARATORS.sub(" ", APOSTROPHES.sub("", text)).split()  # as plain_words, marks as kept
-        return "".join(folded_word(word, reading, kept) for word in words)
+        return join([folded_word(word, reading, kept) for word in words])
     parts = WORDS_AND_SEPARATORS.split(text)  # words between their separators as typed
     words = [folded_word(word, reading, kept) for word in parts[::2]]
     return "".join(part for pair in zip(words, parts[1::2] + [""]) for part in pair).replace(BOUNDARY, "")
 
 
+def joined_as_one(words: list[str]) -> str:
+    """Folded words joined as the same letters typed as one word are folded: where two words of 2 letters or more meet
+    on one letter, it is read once, as a word's doubled letter is (`ear ring` as `earring`, `high heels` as
+    `highheels`, `thigh highs` as `thighhighs`). Asked only of a tag beside one typed with fewer words
+    (spelling_similarity): `bus stop` is not `bus top`, nor is a word of one letter read so (`print t-shirt`)."""
+    key = ""
+    for index, word in enumerate(words):
+        if index and len(word) > 1 and len(words[index - 1]) > 1 and key[-1] == word[0]:
+            word = word[1:]
+        key += word
+    return key
+
+
 def folded_word(word: str, reading=as_typed, kept: frozenset = frozenset()) -> str:
     """One word as folded_key reads it: leetspeak undone, read by `reading`, doubled letters undone (but for the
     differences kept)."""
-    word = reading(word if LEETSPEAK_READ in kept else word.translate(LEETSPEAK))
+    word = word if LEETSPEAK_READ in kept else word.translate(LEETSPEAK)
+    word = reading(word if BRITISH in kept else AMERICAN_SPELLING.get(word, word))
     return word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word)
 
 
@@ -239,8 +263,16 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
     return keys_keeping(tag, frozenset())
 
 
-def keys_keeping(tag: str, kept: frozenset) -> tuple[str, ...]:
-    """The tag's spelling keys with the differences in kept (UNDONE) left as typed; none kept: spelling_keys."""
+@lru_cache(maxsize=200_000)
+def run_together_keys(tag: str) -> tuple[str, ...]:
+    """The tag's spelling keys with its words read as one word typed whole (joined_as_one): for comparing it with a tag
+    typed with fewer words. The same as spelling_keys for a tag of one word or whose words meet on no one letter."""
+    return keys_keeping(tag, frozenset(), run_together=True)
+
+
+def keys_keeping(tag: str, kept: frozenset, run_together: bool = False) -> tuple[str, ...]:
+    """The tag's spelling keys with the differences in kept (UNDONE) left as typed; none kept: spelling_keys.
+    run_together: its words read as one word typed whole (run_together_keys)."""
     text = typed(tag)
     forms = (text.translate(UMLAUTS), text) if ACCENTS not in kept and any(umlaut in text for umlaut in "äöü") \
         else (text,)
@@ -255,7 +287,7 @@ def keys_keeping(tag: str, kept: frozenset) -> tuple[str, ...]:
         forms = tuple(reading for form in forms for reading in leetspeak_forms(form))
     readings = (as_typed,) if PLURAL in kept else KEY_READINGS
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
-    return tuple(dict.fromkeys(folded_key(form, reading, kept) for reading in readings for form in forms))
+    return tuple(dict.fromkeys(folded_key(form, reading, kept, run_together) for reading in readings for form in forms))
 
 
 def spelling_key(tag: str) -> str:
@@ -295,16 +327,27 @@ def spelling_similarity(first: str, second: str) -> float:
     """How alike two tags' spellings are: 1 - slips / length of their closest spelling keys (see the module's
     text)."""
     best = 0.0
-    for first_key in spelling_keys(first):
-        for second_key in spelling_keys(second):
-            pair = sorted((first_key, second_key))
-            # The plain similarity bounds the slip-counted one from above: a reading that cannot beat the best so
-            # far is not counted (the slip count is a Python loop, long tags have up to four readings a side).
-            if OSA.normalized_similarity(*pair) > best:
-                best = max(best, key_similarity(*pair))
-            if best == 1.0:
-                return best
+    for first_key, second_key in key_pairs(first, second):
+        pair = sorted((first_key, second_key))
+        # The plain similarity bounds the slip-counted one from above: a reading that cannot beat the best so
+        # far is not counted (the slip count is a Python loop, long tags have up to four readings a side).
+        if OSA.normalized_similarity(*pair) > best:
+            best = max(best, key_similarity(*pair))
+        if best == 1.0:
+            return best
     return best
+
+
+def key_pairs(first: str, second: str):
+    """Each spelling key of one tag beside each of the other's; the tag typed with more words also read as one word
+    typed whole (run_together_keys), where a space may have been left out (`ear ring` / `earring`)."""
+    first_keys, second_keys = spelling_keys(first), spelling_keys(second)
+    words = len(typed_words(first)) - len(typed_words(second))
+    if words > 0:
+        first_keys = tuple(dict.fromkeys(first_keys + run_together_keys(first)))
+    elif words < 0:
+        second_keys = tuple(dict.fromkeys(second_keys + run_together_keys(second)))
+    return ((a, b) for a in first_keys for b in second_keys)
 
 
 @lru_cache(maxsize=200_000)
