@@ -21,7 +21,9 @@ PAIRS = [
     # Case is told by each tag's own: the other differences are read in lower case.
     ("MAEDCHEN", "MÄDCHEN", "accents"), ("CAT", "CATS", "plural"), ("Über", "Ubers", "accents + plural"),
     ("trees", "Tree", "case + plural"),
-    ("leg up", "legs up", "another number of a word"), ("1980s", "1990s", "different numbers"),
+    ("ear ring", "earring", "separators"), ("High Heels", "highheels", "case + separators"),
+    ("grey", "gray", "British spelling"), ("colours", "color", "British spelling + plural"),
+    ("leg up", "legs up", "another number of a word"), ("hand on hip", "hands on hips", "another number of a word"), ("1980s", "1990s", "different numbers"),
     ("window", "windw", "near spelling"), ("boat", "coat", ""), ("tree", "sky", ""),
 ]
 

@@ -51,6 +51,14 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     # t-shirt` / `print shirt`, `bus stop` / `bus top`, the emoticons `^_^` / `^^^`).
     assert max(spelling_similarity("print t-shirt", "print shirt"), spelling_similarity("bus stop", "bus top"),
                spelling_similarity("^_^", "^^^")) < 0.95
+    # ... but a space left out where two words meet on one letter is one tag typed whole (Danbooru's aliases).
+    assert spelling_similarity("ear ring", "earring") == spelling_similarity("highheels", "high heels") == 1.0
+    assert spelling_similarity("thigh highs", "thighhighs") == spelling_similarity("bus stop", "busstop") == 1.0
+    # Letters are doubled by a slip; a sign typed twice is meant so (`!` / `!!`, distinct tags on Danbooru).
+    assert spelling_similarity("!", "!!") < 0.6 and spelling_similarity("^^", "^^^") < 0.95
+    # A British spelling is the American one (breame's list): as typed, and in a phrase or a plural.
+    assert spelling_similarity("grey hair", "gray hair") == spelling_similarity("colours", "color") == 1.0
+    assert spelling_similarity("aeroplane", "airplanes") == spelling_similarity("jewellery", "jewelry") == 1.0
     # Not f to -ves: which words take it is a list, and `caves` is no plural of `cafe`. English's irregular plurals
     # are that list, alone and ending a compound after a word of its own (not `omen`, `ramen`, `dolmen`).
     assert spelling_similarity("caves", "cafe") < 0.8
@@ -309,6 +317,10 @@ def test_a_word_before_the_last_in_another_number_is_not_merged_on_spelling_alon
     assert number_apart("l3gs up", "leg up") and number_apart("feet up", "foot up")  # leetspeak, irregular plurals
     assert not number_apart("dining table", "dining tables")  # the last word's number: a plural
     assert not number_apart("robe rouge", "robes rouges")  # French marks both words
+    # Each noun of a phrase in its own number: one hand on one hip or both (Danbooru's distinct tags); a list of two
+    # is typed in one number.
+    assert number_apart("hand on hip", "hands on hips") and number_apart("arms at sides", "arm at side")
+    assert not number_apart("cat & dog", "cats & dogs") and not number_apart("cat and dog", "cats and dogs")
     assert not number_apart("legs up", "leg uo") and not number_apart("legs up", "leggs up")  # a slip; one number
     assert not number_apart("cat", "cats") and not number_apart("leg up", "leg up")
 
@@ -360,7 +372,7 @@ def test_tags_naming_different_numbers_are_no_spelling_variants():
     tag_images = Manifest([], [], image_tags, []).tag_image_matrix(vocabulary)
     vectors = tag_mean_embeddings(tag_images, np.ones((len(image_tags), 4), np.float32), center=True)
     evidence = pair_evidence([0, 2, 4], [1, 3, 5], vectors, vocabulary, CooccurrenceStats.from_tag_images(tag_images))
-    assert evidence.numerals_apart.tolist() == [1.0, 1.0, 0.0] and evidence.spelling.tolist() == [0.8, 1.0, 1.0]
+    assert evidence.numerals_apart.tolist() == [1.0, 1.0, 0.0] and evidence.spelling.tolist() == [0.6, 1.0, 1.0]
     assert evidence.spelled().tolist() == [0.0, 0.0, 1.0] and evidence.scores().tolist() == [0.0, 0.0, 0.6]
     assert evidence.flags(0.5) == ["", "", SPELLING_ONLY]
 
