@@ -59,6 +59,7 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     # A British spelling is the American one (breame's list): as typed, and in a phrase or a plural.
     assert spelling_similarity("grey hair", "gray hair") == spelling_similarity("colours", "color") == 1.0
     assert spelling_similarity("aeroplane", "airplanes") == spelling_similarity("jewellery", "jewelry") == 1.0
+    assert spelling_similarity("aestheticaly", "aesthetically") == 1.0  # a reading beside the word as typed
     # Not f to -ves: which words take it is a list, and `caves` is no plural of `cafe`. English's irregular plurals
     # are that list, alone and ending a compound after a word of its own (not `omen`, `ramen`, `dolmen`).
     assert spelling_similarity("caves", "cafe") < 0.8

@@ -198,24 +198,26 @@ BOUNDARY = "\x00"
 WORDS_AND_SEPARATORS = re.compile(f"({SEPARATORS.pattern}|{BOUNDARY})")
 
 
-def folded_key(text: str, reading=singular, kept: frozenset = frozenset(), run_together: bool = False) -> str:
+def folded_key(text: str, reading=singular, kept: frozenset = frozenset(), run_together: bool = False,
+               american: bool = False) -> str:
     """The text's words joined, leetspeak and doubled letters undone, each word read by `reading` (singular: plural
     endings undone; as_typed; es_or_plain_singular: an -es plural after s, z or o read as one where a word has it;
     irregular_or_plain_singular: an irregular English plural read as one where a word is one; s_only_or_plain_singular:
     only a final s dropped after i, u or -ie, where a word ends so). kept: differences (UNDONE) left as typed.
-    run_together: the words joined as one word typed whole is folded (joined_as_one)."""
+    run_together: the words joined as one word typed whole is folded (joined_as_one). american: each word British
+    English spells otherwise as American English spells it (AMERICAN_SPELLING)."""
     # Doubled letters undone in each word, not across their meeting: `print t-shirt` is not `print shirt`, nor `^_^`
     # `^^^` (but run_together).
     join = joined_as_one if run_together and DOUBLED not in kept else "".join
     if not kept:
-        return join([folded_word(word, reading) for word in plain_words(text)])
+        return join([folded_word(word, reading, american=american) for word in plain_words(text)])
     if ACCENTS not in kept:
         text = without_marks(text)
     if SEPARATED not in kept:
         words = SEPARATORS.sub(" ", APOSTROPHES.sub("", text)).split()  # as plain_words, marks as kept
-        return join([folded_word(word, reading, kept) for word in words])
+        return join([folded_word(word, reading, kept, american) for word in words])
     parts = WORDS_AND_SEPARATORS.split(text)  # words between their separators as typed
-    words = [folded_word(word, reading, kept) for word in parts[::2]]
+    words = [folded_word(word, reading, kept, american) for word in parts[::2]]
     return "".join(part for pair in zip(words, parts[1::2] + [""]) for part in pair).replace(BOUNDARY, "")
 
 
@@ -232,12 +234,17 @@ def joined_as_one(words: list[str]) -> str:
     return key
 
 
-def folded_word(word: str, reading=as_typed, kept: frozenset = frozenset()) -> str:
-    """One word as folded_key reads it: leetspeak undone, read by `reading`, doubled letters undone (but for the
-    differences kept)."""
+def folded_word(word: str, reading=as_typed, kept: frozenset = frozenset(), american: bool = False) -> str:
+    """One word as folded_key reads it: leetspeak undone, spelled as American English does (american), read by
+    `reading`, doubled letters undone (but for the differences kept)."""
     word = word if LEETSPEAK_READ in kept else word.translate(LEETSPEAK)
-    word = reading(word if BRITISH in kept else AMERICAN_SPELLING.get(word, word))
+    word = reading(AMERICAN_SPELLING.get(word, word) if american else word)
     return word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word)
+
+
+def british_words(text: str) -> bool:
+    """Whether a word of the typed() text (its leetspeak undone) is spelled as British English spells it otherwise."""
+    return any(word.translate(LEETSPEAK) in AMERICAN_SPELLING for word in plain_words(text))
 
 
 def leetspeak_forms(text: str) -> tuple[str, ...]:
@@ -288,8 +295,12 @@ def keys_keeping(tag: str, kept: frozenset, run_together: bool = False) -> tuple
     if LEETSPEAK_READ not in kept:
         forms = tuple(reading for form in forms for reading in leetspeak_forms(form))
     readings = (as_typed,) if PLURAL in kept else KEY_READINGS
+    # British spellings as a reading of their own beside the words as typed, not instead: a slip of the British word
+    # (`aestheticaly`) is one slip from it as typed, and further from the American word.
+    spellings = (False, True) if BRITISH not in kept and any(map(british_words, forms)) else (False,)
     # A reading equal to an earlier one (no -es plural, nothing to undo) is dropped: keys are distinct readings.
-    return tuple(dict.fromkeys(folded_key(form, reading, kept, run_together) for reading in readings for form in forms))
+    return tuple(dict.fromkeys(folded_key(form, reading, kept, run_together, american)
+                               for american in spellings for reading in readings for form in forms))
 
 
 def spelling_key(tag: str) -> str:
