@@ -64,6 +64,7 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     # are that list, alone and ending a compound after a word of its own (not `omen`, `ramen`, `dolmen`).
     assert spelling_similarity("caves", "cafe") < 0.8
     assert spelling_similarity("knives", "knife") == spelling_similarity("people", "person") == 1.0
+    assert spelling_similarity("barefeet", "barefoot") == 1.0  # ending a compound, as `snowmen`
     assert spelling_similarity("mice", "mouse") == spelling_similarity("cacti", "cactus") == 1.0
     assert spelling_similarity("snowmen", "snowman") == spelling_similarity("police women", "policewoman") == 1.0
     assert spelling_similarity("bookshelves", "bookshelf") == spelling_similarity("wolves", "wolf") == 1.0

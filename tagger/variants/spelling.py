@@ -63,8 +63,11 @@ IRREGULAR_PLURALS = {
 }
 # Irregular plurals that end compounds (snowmen, policewomen, salespeople, schoolchildren, housewives, werewolves,
 # bookshelves), after at least COMPOUND_PREFIX letters: `omen`, `ramen`, `carmen`, `dolmen` and `germen` are no plurals of `oman`, `raman`,
-# `carman`, `dolman` and `german` (at 3 letters the last three were read so, among web2's 234,450 words).
-COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves")
+# `carman`, `dolman` and `german` (at 3 letters the last three were read so, among web2's 234,450 words). Also feet,
+# teeth, mice and geese (`barefeet`, Danbooru's alias of `barefoot`; web2 ends 4 words so, all compounds); not lice
+# (`accomplice`, `surplice`).
+COMPOUND_PLURAL_ENDINGS = ("men", "people", "children", "wives", "wolves", "knives", "shelves", "leaves", "feet",
+                           "teeth", "mice", "geese")
 COMPOUND_PREFIX = 4
 
 # Digits as typed in a tag, of any script: each maximal run is a number or leetspeak for letters (numerals_apart).
