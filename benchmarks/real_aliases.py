@@ -105,6 +105,18 @@ def main() -> None:
     print("by the spelling link the step names (each member against its group's canonical): true / proposed")
     for link, tally in sorted(by_link.items(), key=lambda item: -sum(item[1].values())):
         print(f"  {link}: {tally[True]}/{tally[True] + tally[False]}")
+    # Every candidate pair the spelling links (0.6 or more, or the rule's own words), proposed or not: how often each
+    # link is one tag, whatever the step did with it (`two words` and `another number` are not proposed alone).
+    evidence, scores = fitted.evidence_, fitted.scores_
+    by_candidate: dict[str, Counter] = defaultdict(Counter)
+    for index, (a, b) in enumerate(zip(evidence.first.tolist(), evidence.second.tolist())):
+        link = evidence.spelling_link(index, vocabulary[a], vocabulary[b])
+        if link:
+            by_candidate[link][(frozenset((vocabulary[a], vocabulary[b])) in truth, scores[index] >= 0.5)] += 1
+    print("\nevery candidate pair by its spelling link: one tag / pairs (of them scoring 0.5 or more)")
+    for link, tally in sorted(by_candidate.items(), key=lambda item: -sum(item[1].values())):
+        true, pairs = tally[(True, True)] + tally[(True, False)], sum(tally.values())
+        print(f"  {link}: {true}/{pairs} ({tally[(True, True)]}/{tally[(True, True)] + tally[(False, True)]})")
     missed = sorted(tuple(sorted(pair)) for pair in reachable - proposed)
     print(f"\nmissed within spelling 0.6 ({len(missed):,}; spelling key similarity, near miss flag if listed):")
     listed = {frozenset((m["canonical"], m["variant"])): m["flag"] for m in fitted.near_misses_}

@@ -275,6 +275,30 @@ def test_a_collection_written_in_two_languages_keeps_either_languages_words():
     assert only_english.languages() == {"en"} and not only_english.written_in_language("hund")
 
 
+def test_a_tag_typed_without_its_space_is_its_words_not_a_slip():
+    """`bellcollar` is no word of any list, and one slip from `belt collar`: read as a slip of it, the pair was merged
+    on spelling alone (Danbooru: `neck bell` and `belt collar` are two tags). Its letters are two words of the
+    collection's language, bell collar: beside `belt collar` it is two words. A slip that splits into no two such
+    words (`windw`, `clevage`) is still a slip."""
+    from tagger.variants.canonical import CanonicalRanks
+    from tagger.variants.words import slip_links, spelled_out, word_splits
+
+    assert word_splits("redeyes") == ["red eyes", "rede yes"]
+    vocabulary = ENGLISH_TAGS + ["bellcollar", "belt collar", "redeyes", "red eye", "clevage", "cleavage", "windw"]
+    ranks = CanonicalRanks(vocabulary, [100] * len(vocabulary))
+    index = {tag: position for position, tag in enumerate(vocabulary)}
+    pairs = [(index[a], index[b]) for a, b in [("bellcollar", "belt collar"), ("clevage", "cleavage"),
+                                                ("window", "windw")]]
+    assert spelled_out(vocabulary, [index["bellcollar"], index["redeyes"], index["clevage"], index["windw"]],
+                       ranks.written_in_language, ranks.read_ahead) == {index["bellcollar"]: "bell collar",
+                                                                        index["redeyes"]: "red eyes"}
+    slip, apart = slip_links(vocabulary, pairs, ranks.written_in_language, read_ahead=ranks.read_ahead)
+    assert [slip[pair] for pair in pairs] == [False, True, True]
+    assert [apart[pair] for pair in pairs] == [True, False, False]
+    # Without the collection's language (spelling_slips.py's words), no tag is read so: a slip as before.
+    assert slip_links(vocabulary, pairs)[0][pairs[0]]
+
+
 def test_two_words_of_the_collections_language_near_in_spelling_are_not_merged_on_spelling_alone():
     """`white pants` / `white panties` (Danbooru: two concepts) spell 0.9 apart, as a typo of a long tag does; a slip
     that spells another word of the language is another word more often than a slip, and two slips that each do

@@ -39,6 +39,7 @@ from tagger.variants.spelling import (
 # apart, against 49% and 4.8% at 5 letters or more: four-letter words are no riskier, the lists know them. At 3
 # letters 6.7% of the misspellings and 0.07% of the distinct pairs.
 MIN_SLIP_LETTERS = 4
+MIN_SPLIT_LETTERS = 3  # each word of a tag typed without its space (word_splits): `red eyes`, not `r edeyes`
 LATIN_TAG = re.compile(r"^[a-z]+( [a-z]+)*$")
 # spelling.without_marks as a table over the precomposed Latin letters (Latin-1 to Latin Extended-B, and Latin
 # Extended Additional: Vietnamese), for str.translate: the lists hold some 900,000 words with letters beyond ASCII,
@@ -177,8 +178,32 @@ def one_slip_apart(first: str, second: str) -> bool:
     return False
 
 
+def word_splits(word: str) -> list[str]:
+    """The word's letters as two words, each of MIN_SPLIT_LETTERS or more, with a space between (`redeyes` -> red
+    eyes, rede yes): the words a tag typed without its space may be."""
+    return [f"{word[:cut]} {word[cut:]}" for cut in range(MIN_SPLIT_LETTERS, len(word) - MIN_SPLIT_LETTERS + 1)]
+
+
+def spelled_out(vocabulary: list[str], indices: Iterable[int], written_in_language, read_ahead=None) -> dict[int, str]:
+    """index -> the tag written as two words of the collection's language, for each one-word tag (of Latin letters)
+    that is no word of it but whose letters split into two that are: `bellcollar` is bell collar, `redeyes` red eyes,
+    typed without the space. read_ahead: the collection's read_ahead (CanonicalRanks), so the splits' words are read
+    in one pass over the lists."""
+    splits = {}
+    for index in indices:
+        words = tag_words(vocabulary[index])
+        if words is not None and len(words) == 1 and not written_in_language(vocabulary[index]):
+            splits[index] = word_splits(words[0])
+    if read_ahead is not None:
+        read_ahead(split for candidates in splits.values() for split in candidates)
+    found = {index: next((split for split in candidates if written_in_language(split)), None)
+             for index, candidates in splits.items()}
+    return {index: split for index, split in found.items() if split is not None}
+
+
 def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language=None,
-               min_letters: int = MIN_SLIP_LETTERS) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
+               min_letters: int = MIN_SLIP_LETTERS,
+               read_ahead=None) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
     """For each pair (indices into vocabulary), what its one slip says, judged once: (a slip of a word: every word of
     one tag at WORD_ZIPF or more, as typed or with its leetspeak undone (leetspeak_words), a word of the other, as
     typed, under SLIP_ZIPF, the two one slip apart; two words: both tags written in the collection's language, `white
@@ -187,7 +212,9 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     the longer tag at least min_letters letters with a plural undone (see the module; benchmarks/spelling_slips.py
     asks other lengths); the caller asks pairs near in spelling that are not one key.
     written_in_language: CanonicalRanks.written_in_language (every word a word of one of the collection's languages);
-    None: two words are not asked (all false)."""
+    None: two words are not asked (all false), nor whether a tag is words typed without their space (spelled_out:
+    `bellcollar` is no slip of `belt collar` but bell collar, two words of the language beside it; read_ahead, the
+    collection's, reads their words in one pass)."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
     # The word side may be typed in leetspeak (`gra55` is grass, and `grss` a slip of it, as of `grass`); the slip side
@@ -202,8 +229,13 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
                         for word in reading}) if judged else {}
     is_word = {index: any(min(zipf[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
                for pair in judged for index in pair}
+    # A tag typed with its words run together (`bellcollar`, `redeyes`: no word of any list) is those words, not a
+    # slip of a word: beside `belt collar` and `3rd eye` it is two words (Danbooru's distinct tags; 5 of the 8 false
+    # slips of a word among its 2,987 most used general tags and their aliases, benchmarks/real_aliases.py).
+    run_together = {} if written_in_language is None else spelled_out(
+        vocabulary, sorted({index for pair in pairs for index in pair}), written_in_language, read_ahead)
     has_slip = {index: words[index] is not None and min(zipf[word] for word in words[index]) < SLIP_ZIPF
-                for pair in judged for index in pair}
+                and index not in run_together for pair in judged for index in pair}
     slip = {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
     # Two words need no single slip: two slips that each spell a word of the language (`shirt lift` / `skirt lift`, a
     # letter far on the keyboard; `censored` / `uncensored`) are two words still more often than one slip is. Tags as
@@ -213,7 +245,8 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     # wordfreq's lists, which no other pair needs).
     apart = {(a, b): written_in_language is not None and not slip[(a, b)] and words[a] is not None
              and words[b] is not None and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
-             and written_in_language(vocabulary[a]) and written_in_language(vocabulary[b]) for a, b in pairs}
+             and all(index in run_together or written_in_language(vocabulary[index]) for index in (a, b))
+             for a, b in pairs}
     return slip, apart
 
 
