@@ -376,8 +376,9 @@ def number_apart(first: str, second: str) -> bool:
     """Whether the two tags differ only in the number of a word before their last one (`leg up` / `legs up`, `arm
     behind back` / `arms behind back`), the last one's too or not (`hand on hip` / `hands on hips`). English marks a noun
     phrase's number on its last word (`dining tables`); a plural before it names something else, one leg raised or
-    both, as Danbooru's distinct tags do, and so does one on each noun of a phrase, one hand on one hip or both (on
-    Danbooru's 2,987 most used general tags: 9 such pairs, all distinct; benchmarks/real_aliases.py). Not where two
+    both, as Danbooru's distinct tags do, and so does one on each noun of a phrase, one hand on one hip or both (among
+    Danbooru's 2,987 most used general tags and their aliases: 9 such pairs, all two tags; benchmarks/real_aliases.py).
+    Not where two
     words side by side change (`robe rouge` / `robes rouges`: an adjective agreeing with its noun, as French marks
     both), nor two things listed (`cat & dog` / `cats & dogs`: a list of two in the number it is typed in), nor a slip
     besides."""
