@@ -186,8 +186,8 @@ def word_splits(word: str) -> list[str]:
 
 def spelled_out(vocabulary: list[str], indices: Iterable[int], written_in_language, read_ahead=None) -> dict[int, str]:
     """index -> the tag written as two words of the collection's language, for each one-word tag (of Latin letters)
-    that is no word of it but whose letters split into two that are: `bellcollar` is bell collar, `redeyes` red eyes,
-    typed without the space. read_ahead: the collection's read_ahead (CanonicalRanks), so the splits' words are read
+    that is no word of it but whose letters split into two that are: `bellcollar` is bell collar, typed without the
+    space. read_ahead: the collection's read_ahead (CanonicalRanks), so the splits' words are read
     in one pass over the lists."""
     splits = {}
     for index in indices:
@@ -230,10 +230,14 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     is_word = {index: any(min(zipf[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
                for pair in judged for index in pair}
     # A tag typed with its words run together (`bellcollar`, `redeyes`: no word of any list) is those words, not a
-    # slip of a word: beside `belt collar` and `3rd eye` it is two words (Danbooru's distinct tags; 5 of the 8 false
-    # slips of a word among its 2,987 most used general tags and their aliases, benchmarks/real_aliases.py).
+    # slip of a word (`belt collar`, `3rd eye`: Danbooru's distinct tags; 5 of the 8 false slips of a word among its
+    # 2,987 most used general tags and their aliases, benchmarks/real_aliases.py); beside `belt collar`, two words.
+    # Asked of a tag of one word beside one of more (as spelling.run_together_keys reads a space left out).
+    beside_more = {one for pair in pairs for one, other in (pair, pair[::-1])
+                   if words[one] is not None and len(words[one]) == 1 and readings[other]
+                   and len(readings[other][0]) > 1}
     run_together = {} if written_in_language is None else spelled_out(
-        vocabulary, sorted({index for pair in pairs for index in pair}), written_in_language, read_ahead)
+        vocabulary, sorted(beside_more), written_in_language, read_ahead)
     has_slip = {index: words[index] is not None and min(zipf[word] for word in words[index]) < SLIP_ZIPF
                 and index not in run_together for pair in judged for index in pair}
     slip = {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
