@@ -11,7 +11,7 @@ import numpy as np
 from tagger.errors import TaggerError
 from tagger.files import atomic_path, remove_leftovers
 from tagger.images import image_dataset
-from tagger.interrupt import stop_if_interrupted
+from tagger.interrupt import deferred, stop_if_interrupted
 from tagger.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -55,19 +55,20 @@ class Pieces:
             log.info(f"resuming: {done} of {wanted} images already done in {self.folder}")
         progress = progress_bar(wanted)
         progress.update(done)
-        for index in todo:
-            stop_if_interrupted()
-            # This process owns the piece (one shard, under its lock): a temporary left by a killed run goes.
-            remove_leftovers(self.folder, self.path(index).name)
-            rows = self.rows(index)
-            batches = []
-            for pixels in image_dataset(paths[rows.start:rows.stop], image_size, batch_size):
-                batches.append(np.asarray(predict(pixels), dtype=np.float32))
+        with deferred():  # Ctrl-C stops the loop at its next batch (tagger.interrupt.deferred)
+            for index in todo:
                 stop_if_interrupted()
-            with atomic_path(self.path(index), ".npy") as temporary:
-                np.save(temporary, np.concatenate(batches) if batches else np.zeros((0, 0), np.float32))
-            done += len(rows)
-            progress.update(done)
+                # This process owns the piece (one shard, under its lock): a temporary left by a killed run goes.
+                remove_leftovers(self.folder, self.path(index).name)
+                rows = self.rows(index)
+                batches = []
+                for pixels in image_dataset(paths[rows.start:rows.stop], image_size, batch_size):
+                    batches.append(np.asarray(predict(pixels), dtype=np.float32))
+                    stop_if_interrupted()
+                with atomic_path(self.path(index), ".npy") as temporary:
+                    np.save(temporary, np.concatenate(batches) if batches else np.zeros((0, 0), np.float32))
+                done += len(rows)
+                progress.update(done)
 
     def require_complete(self) -> None:
         missing = self.missing()
