@@ -6,11 +6,13 @@ exit 0. The handler here also records the interrupt, and long loops ask stop_if_
 step, so a swallowed KeyboardInterrupt is raised again at the next safe point.
 """
 
+import os
 import signal
 from contextlib import contextmanager
 
 _interrupted = False
 _deferring = 0  # how many deferred() blocks the main thread is in
+DEFERRED_NOTICE = "\ninterrupted: stopping after this batch (Ctrl-C again stops at once)\n"
 
 
 def _in_finalizer(frame) -> bool:
@@ -22,7 +24,11 @@ def _in_finalizer(frame) -> bool:
 def _on_interrupt(signum, frame):
     global _interrupted
     pressed_before, _interrupted = _interrupted, True
-    if _in_finalizer(frame) or (_deferring and not pressed_before):
+    if _in_finalizer(frame):
+        return
+    if _deferring and not pressed_before:
+        # Said at once (the batch may take a while); written raw: a handler must not wait on logging's lock.
+        os.write(2, DEFERRED_NOTICE.encode())
         return
     raise KeyboardInterrupt
 

@@ -85,7 +85,7 @@ def test_ctrl_c_inside_a_finalizer_is_kept_for_the_next_safe_point_not_printed_a
         interrupt.clear()
 
 
-def test_ctrl_c_in_a_loop_of_network_calls_waits_for_its_next_batch_and_a_second_raises_at_once():
+def test_ctrl_c_in_a_loop_of_network_calls_waits_for_its_next_batch_and_a_second_raises_at_once(capfd):
     """Inside deferred() (the feature cache's and embed.py's batches) Ctrl-C only records the interrupt: raised in
     TensorFlow's C++ it surfaced as a SystemError with its traceback on the console. The loop's next
     stop_if_interrupted() raises it; a second Ctrl-C before that raises at once; outside, the first does."""
@@ -94,8 +94,9 @@ def test_ctrl_c_in_a_loop_of_network_calls_waits_for_its_next_batch_and_a_second
     previous = interrupt.install()
     try:
         with interrupt.deferred():
-            interrupt._on_interrupt(signal.SIGINT, sys._getframe())  # recorded, not raised
+            interrupt._on_interrupt(signal.SIGINT, sys._getframe())  # recorded and said, not raised
             assert interrupt.interrupted()
+            assert "stopping after this batch" in capfd.readouterr().err
             with pytest.raises(KeyboardInterrupt):
                 interrupt.stop_if_interrupted()
             with pytest.raises(KeyboardInterrupt):  # pressed again: at once
