@@ -13,7 +13,8 @@ EVIDENCE_LEGEND = {
     "score": "how strongly the evidence says the two tags are one tag (0-1); pairs from cluster.min_score are proposed",
     "visual": "how alike the two tags' images look to the model (cosine of their mean embeddings and tag logits, -1 to 1)",
     "context": "how alike the company they keep is (cosine of their co-occurrence with other tags; blank: none)",
-    "spelling": "how alike the spellings are, after undoing case, separators, leetspeak, accents, plurals (0-1)",
+    "spelling": "how alike the spellings are, after undoing case, separators, leetspeak, accents, British spellings, "
+                "plurals (0-1)",
     "overlap": "share of the rarer tag's images carrying both tags (a person rarely types two spellings of one tag; "
                "it counts less where the images carrying both show one thing named twice, and against a spelling link "
                "only beyond what this collection's spelling-linked pairs share)",
@@ -31,7 +32,8 @@ PROBE_LEGEND = {"probe": "can the two tags' images be told apart? two tags: they
 # The spelling link in words (tagger.variants.spelled): beside the spelling's number, what makes the two alike, or why
 # their likeness is no link by itself. Blank for groups of the DBSCAN baseline, which weighs no spelling.
 SPELLED_LEGEND = {"spelled": "what links the two spellings: the differences undone (case, full-width / ligature, "
-                             "separators, accents, & for and, leetspeak, doubled letters, plural), typo of a word "
+                             "separators, accents, & for and, leetspeak, British spelling, doubled letters, plural), "
+                             "typo of a word "
                              "(one slip; the other tag is no word of any language), near spelling (a few slips apart); "
                              "or why spelling alone proposes nothing: two words (both words of the collection's "
                              "language), another number of a word (leg up / legs up), different numbers (1980s / "
