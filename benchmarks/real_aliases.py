@@ -11,7 +11,7 @@ route sees nothing). The variant step (cluster_tags.py's CombinedVariants, the p
 proposes what spelling alone proposes. An alias and its tag are one concept; two tags are two.
 
 Printed: precision and recall of the proposed pairs (pairwise, as benchmarks/variant_discovery.py scores them), the
-recall among the alias pairs spelling can reach at all (spelling key similarity 0.6 or more: `paper money` /
+recall among the alias pairs spelling can reach at all (spelling similarity 0.6 or more: `paper money` /
 `banknote` is for the images to find), both by the spelling link the step names, and the false pairs, each with its
 link, for a reader to judge.
 
@@ -36,7 +36,7 @@ from scipy import sparse
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tagger.tagtext import TagNormalizer  # noqa: E402
 from tagger.variants.grouping import CombinedVariants  # noqa: E402
-from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
+from tagger.variants.spelling import spelling_similarity  # noqa: E402
 
 GENERAL = "0"  # Danbooru's category of general tags (1 artist, 3 copyright, 4 character, 5 meta)
 IMAGES_A_TAG = 8  # each tag's own images: enough to be kept, too few to say anything
@@ -84,7 +84,7 @@ def main() -> None:
     seconds = time.perf_counter() - start
 
     truth = {frozenset(pair) for tag, aliases in concepts.items() for pair in itertools.combinations([tag, *aliases], 2)}
-    reachable = {pair for pair in truth if key_similarity(*sorted(spelling_key(name) for name in pair)) >= 0.6}
+    reachable = {pair for pair in truth if spelling_similarity(*pair) >= 0.6}
     proposed, link_of = set(), {}
     for group in fitted.groups_:
         links = group.spelling_links()
@@ -118,10 +118,10 @@ def main() -> None:
         true, pairs = tally[(True, True)] + tally[(True, False)], sum(tally.values())
         print(f"  {link}: {true}/{pairs} ({tally[(True, True)]}/{tally[(True, True)] + tally[(False, True)]})")
     missed = sorted(tuple(sorted(pair)) for pair in reachable - proposed)
-    print(f"\nmissed within spelling 0.6 ({len(missed):,}; spelling key similarity, near miss flag if listed):")
+    print(f"\nmissed within spelling 0.6 ({len(missed):,}; spelling similarity, near miss flag if listed):")
     listed = {frozenset((m["canonical"], m["variant"])): m["flag"] for m in fitted.near_misses_}
     for first, second in missed[:arguments.show]:
-        similarity = key_similarity(*sorted(spelling_key(name) for name in (first, second)))
+        similarity = spelling_similarity(first, second)
         print(f"  {first} / {second}: {similarity:.2f}  {listed.get(frozenset((first, second)), '')}")
     print("\nfalse pairs (canonical / member: link):")
     for pair, link in sorted(link_of.items(), key=lambda item: sorted(item[0])):

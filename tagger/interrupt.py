@@ -28,7 +28,10 @@ def _on_interrupt(signum, frame):
         return
     if _deferring and not pressed_before:
         # Said at once (the batch may take a while); written raw: a handler must not wait on logging's lock.
-        os.write(2, DEFERRED_NOTICE.encode())
+        try:
+            os.write(2, DEFERRED_NOTICE.encode())
+        except OSError:  # no console to say it on (a closed pipe): the loop stops at its next batch all the same
+            pass
         return
     raise KeyboardInterrupt
 

@@ -69,6 +69,7 @@ class Pieces:
                     np.save(temporary, np.concatenate(batches) if batches else np.zeros((0, 0), np.float32))
                 done += len(rows)
                 progress.update(done)
+        stop_if_interrupted()  # pressed after the last batch's check: the step stops, not goes on to its next part
 
     def require_complete(self) -> None:
         missing = self.missing()

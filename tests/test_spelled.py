@@ -23,6 +23,7 @@ PAIRS = [
     ("trees", "Tree", "case + plural"),
     ("ear ring", "earring", "separators"), ("High Heels", "highheels", "case + separators"),
     ("grey", "gray", "British spelling"), ("colours", "color", "British spelling + plural"),
+    ("travelling", "traveling", "doubled letters"), ("colour's", "color's", "British spelling"),
     ("leg up", "legs up", "another number of a word"), ("hand on hip", "hands on hips", "another number of a word"), ("1980s", "1990s", "different numbers"),
     ("window", "windw", "near spelling"), ("boat", "coat", ""), ("tree", "sky", ""),
 ]

@@ -56,10 +56,15 @@ def test_spelling_undoes_leetspeak_plurals_doubling_and_separators():
     assert spelling_similarity("thigh highs", "thighhighs") == spelling_similarity("bus stop", "busstop") == 1.0
     # Letters are doubled by a slip; a sign typed twice is meant so (`!` / `!!`, distinct tags on Danbooru).
     assert spelling_similarity("!", "!!") < 0.6 and spelling_similarity("^^", "^^^") < 0.95
+    assert spelling_similarity("^^ ^^", "^^^") < 0.95  # nor where two words meet
     # A British spelling is the American one (breame's list): as typed, and in a phrase or a plural.
     assert spelling_similarity("grey hair", "gray hair") == spelling_similarity("colours", "color") == 1.0
     assert spelling_similarity("aeroplane", "airplanes") == spelling_similarity("jewellery", "jewelry") == 1.0
     assert spelling_similarity("aestheticaly", "aesthetically") == 1.0  # a reading beside the word as typed
+    # ... read after the word's own slips and plural, and on its letters between apostrophes; not a list's entry that
+    # pairs two words (a love potion is no filter)
+    assert spelling_similarity("colourr", "color") == spelling_similarity("colour's", "color's") == 1.0
+    assert spelling_similarity("philtre", "filter") < 0.6
     # Not f to -ves: which words take it is a list, and `caves` is no plural of `cafe`. English's irregular plurals
     # are that list, alone and ending a compound after a word of its own (not `omen`, `ramen`, `dolmen`).
     assert spelling_similarity("caves", "cafe") < 0.8
@@ -275,28 +280,30 @@ def test_a_collection_written_in_two_languages_keeps_either_languages_words():
     assert only_english.languages() == {"en"} and not only_english.written_in_language("hund")
 
 
-def test_a_tag_typed_without_its_space_is_its_words_not_a_slip():
+def test_a_tag_typed_without_its_space_beside_those_words_but_one_is_its_words_not_a_slip():
     """`bellcollar` is no word of any list, and one slip from `belt collar`: read as a slip of it, the pair was merged
     on spelling alone (Danbooru: `neck bell` and `belt collar` are two tags). Its letters are two words of the
-    collection's language, bell collar: beside `belt collar` it is two words. A slip that splits into no two such
-    words (`windw`, `clevage`) is still a slip."""
+    collection's language, bell collar, one of them `belt collar`'s in its place: beside it, two words. Asked of the
+    pair: `preson` splits into pre son, which shares no word with `old person`, and stays a slip of `person`; a slip
+    that splits into no two such words (`windw`, `clevage`) is still a slip."""
     from tagger.variants.canonical import CanonicalRanks
-    from tagger.variants.words import slip_links, spelled_out, word_splits
+    from tagger.variants.words import one_slip_apart, slip_links, spelled_out, word_splits
 
     assert word_splits("redeyes") == ["red eyes", "rede yes"]
-    vocabulary = ENGLISH_TAGS + ["bellcollar", "belt collar", "redeyes", "red eye", "clevage", "cleavage", "windw"]
+    vocabulary = ENGLISH_TAGS + ["bellcollar", "belt collar", "clevage", "cleavage", "windw", "preson", "person",
+                                 "old person"]
     ranks = CanonicalRanks(vocabulary, [100] * len(vocabulary))
     index = {tag: position for position, tag in enumerate(vocabulary)}
     pairs = [(index[a], index[b]) for a, b in [("bellcollar", "belt collar"), ("clevage", "cleavage"),
-                                                ("window", "windw")]]
-    assert spelled_out(vocabulary, [index["bellcollar"], index["redeyes"], index["clevage"], index["windw"]],
-                       ranks.written_in_language, ranks.read_ahead) == {index["bellcollar"]: "bell collar",
-                                                                        index["redeyes"]: "red eyes"}
+                                                ("window", "windw"), ("preson", "person"), ("preson", "old person")]]
+    assert spelled_out(vocabulary, pairs, ranks.written_in_language, ranks.read_ahead) == {pairs[0]: "bell collar"}
     slip, apart = slip_links(vocabulary, pairs, ranks.written_in_language, read_ahead=ranks.read_ahead)
-    assert [slip[pair] for pair in pairs] == [False, True, True]
-    assert [apart[pair] for pair in pairs] == [True, False, False]
+    assert [slip[pair] for pair in pairs[:4]] == [False, True, True, True]
+    assert [apart[pair] for pair in pairs[:4]] == [True, False, False, False]
     # Without the collection's language (spelling_slips.py's words), no tag is read so: a slip as before.
     assert slip_links(vocabulary, pairs)[0][pairs[0]]
+    # One slip is counted on the readings spelling_similarity compares, a space left out included.
+    assert one_slip_apart("thigh highs", "thighhihs") and one_slip_apart("high heels", "highheesl")
 
 
 def test_two_words_of_the_collections_language_near_in_spelling_are_not_merged_on_spelling_alone():
@@ -347,6 +354,8 @@ def test_a_word_before_the_last_in_another_number_is_not_merged_on_spelling_alon
     # is typed in one number.
     assert number_apart("hand on hip", "hands on hips") and number_apart("arms at sides", "arm at side")
     assert not number_apart("cat & dog", "cats & dogs") and not number_apart("cat and dog", "cats and dogs")
+    assert not number_apart("cat or dog", "cats or dogs") and not number_apart("cat vs dog", "cats vs dogs")
+    assert number_apart("grey leg up", "gray legs up")  # the other words alike as American English spells them
     assert not number_apart("legs up", "leg uo") and not number_apart("legs up", "leggs up")  # a slip; one number
     assert not number_apart("cat", "cats") and not number_apart("leg up", "leg up")
 

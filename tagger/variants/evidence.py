@@ -53,7 +53,7 @@ def spelling_forms(tag: str) -> set[str]:
     """The tag's spelling keys (also with its words read as one word typed whole: `high heels` beside `highheels`)
     and, for keys of 3 letters or more, their one-deletion forms: two tags one edit apart share one."""
     forms = set()
-    for key in spelling_keys(tag) + run_together_keys(tag):
+    for key in dict.fromkeys(spelling_keys(tag) + run_together_keys(tag)):
         forms.add(key)
         if len(key) >= 3:
             forms |= {key[:position] + key[position + 1:] for position in range(len(key))}

@@ -9,7 +9,7 @@ case and full-width letters are told by each tag's own (`Tree` / `trees`: case +
 
 import unicodedata
 
-from tagger.variants.spelling import UNDONE, keys_keeping, typed_words
+from tagger.variants.spelling import BRITISH, UNDONE, keys_keeping, typed_words
 
 # Told apart by each tag's own form (case_of, compatibility_forms), not by leaving them out: every other difference is
 # read on the lower-case compatibility form (spelling.typed).
@@ -52,9 +52,14 @@ def undone(first: str, second: str) -> tuple[str, ...]:
     own = [name for name, differs in ((CASE, case_of(first) != case_of(second)),
                                       (WIDTH, compatibility_forms(first) != compatibility_forms(second))) if differs]
     words = len(typed_words(first)) - len(typed_words(second))
-    return tuple(own) + tuple(
-        fold for fold in UNDONE
-        if not forms(first, frozenset({fold}), words > 0) & forms(second, frozenset({fold}), words < 0))
+
+    def one_key(kept: frozenset) -> bool:
+        return bool(forms(first, kept, words > 0) & forms(second, kept, words < 0))
+
+    # One key without the British reading (`travelling` / `traveling`: doubled letters): that reading is not named,
+    # and every other difference is asked without it (with it, either fold alone joins them, and neither is named).
+    base = frozenset({BRITISH}) if one_key(frozenset({BRITISH})) else frozenset()
+    return tuple(own) + tuple(fold for fold in UNDONE if fold not in base and not one_key(base | {fold}))
 
 
 def spelling_link(first: str, second: str, spelling: float, slip: bool = False, words_apart: bool = False,

@@ -83,12 +83,18 @@ NUMBER = re.compile(f"\\d+(?:[{NUMBER_MARKS}]\\d+)*")
 # `jewellery` / `jewelry`, `aeroplane` / `airplane`): one word in two spellings, as a plural is, and a closed list of the
 # language as the irregular plurals are. breame's list (1,730 British spellings, from VarCon), each word as a whole:
 # `grey hair` is `gray hair`, and `greyscale`, which the list does not hold, is left as typed.
-AMERICAN_SPELLING: dict[str, str] = BRITISH_ENGLISH_SPELLINGS
+# Left out: entries that pair two words, not two spellings of one (a love potion is no filter, a metric ton no ton,
+# a draughtboard is a checkerboard, tranquilly an adverb), and entries the list has wrong (pummelled -> pummel).
+NOT_SPELLINGS = frozenset({"philtre", "philtres", "tonne", "tonnes", "draughtboard", "draughtboards", "tranquilly",
+                           "pummelled", "pummelling"})
+AMERICAN_SPELLING: dict[str, str] = {british: american for british, american in BRITISH_ENGLISH_SPELLINGS.items()
+                                     if british not in NOT_SPELLINGS}
 UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})  # the German way to type them without the key
 # An ampersand is read as the word it stands for, written out and as spoken short (`rock 'n' roll`): English's, as
 # the tags' language most often is; a tag keeps its & as typed too.
 AMPERSAND_READINGS = ("and", "n")
-LISTING = frozenset({"&", "and", *AMPERSAND_READINGS})  # words that list things: `cats & dogs` (number_apart)
+# Words that list or set things side by side: `cats & dogs`, `cat or dog`, `cat vs dog` (number_apart).
+LISTING = frozenset({"&", "and", *AMPERSAND_READINGS, "or", "+", "plus", "vs", "versus"})
 # Latin letters that are not a base letter plus a mark, so that dropping marks cannot reach them.
 LATIN_LETTERS_WITHOUT_MARKS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d",
                                              "þ": "th", "ı": "i"})
@@ -231,23 +237,45 @@ def joined_as_one(words: list[str]) -> str:
     (spelling_similarity): `bus stop` is not `bus top`, nor is a word of one letter read so (`print t-shirt`)."""
     key = ""
     for index, word in enumerate(words):
-        if index and len(word) > 1 and len(words[index - 1]) > 1 and key[-1] == word[0]:
+        if index and len(word) > 1 and len(words[index - 1]) > 1 and key[-1] == word[0] and key[-1].isalpha():
             word = word[1:]
         key += word
     return key
 
 
 def folded_word(word: str, reading=as_typed, kept: frozenset = frozenset(), american: bool = False) -> str:
-    """One word as folded_key reads it: leetspeak undone, spelled as American English does (american), read by
-    `reading`, doubled letters undone (but for the differences kept)."""
+    """One word as folded_key reads it: leetspeak undone, read by `reading`, doubled letters undone, then spelled as
+    American English does (american; after the rest, so a British word's own slips and plural are read as its:
+    `colourr`, `colours`), but for the differences kept."""
     word = word if LEETSPEAK_READ in kept else word.translate(LEETSPEAK)
-    word = reading(AMERICAN_SPELLING.get(word, word) if american else word)
-    return word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word)
+    word = reading(word)
+    word = word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word)
+    return in_american(word, doubles_undone=DOUBLED not in kept) if american else word
+
+
+def undoubled(word: str) -> str:
+    return DOUBLED_LETTERS.sub(r"\1", word)
+
+
+# AMERICAN_SPELLING with doubled letters undone on both sides (`travelling` and `traveling` are one key already).
+AMERICAN_UNDOUBLED = {undoubled(british): undoubled(american) for british, american in AMERICAN_SPELLING.items()
+                      if undoubled(british) != undoubled(american)}
+LETTER_RUNS = re.compile(r"[^\W\d_]+")  # a word's letters between its apostrophes (`colour's`), as looked up
+
+
+def in_american(word: str, doubles_undone: bool = True) -> str:
+    """Each run of letters of the word as American English spells it, where British English spells it otherwise
+    (doubles_undone: the word's doubled letters are undone, and the table's too)."""
+    table = AMERICAN_UNDOUBLED if doubles_undone else AMERICAN_SPELLING
+    return LETTER_RUNS.sub(lambda run: table.get(run.group(), run.group()), word)
 
 
 def british_words(text: str) -> bool:
-    """Whether a word of the typed() text (its leetspeak undone) is spelled as British English spells it otherwise."""
-    return any(word.translate(LEETSPEAK) in AMERICAN_SPELLING for word in plain_words(text))
+    """Whether a word of the typed() text (its leetspeak undone, as typed, undoubled or singular) is spelled as British
+    English spells it otherwise: the keys then have an American reading too."""
+    return any(run in AMERICAN_SPELLING or undoubled(run) in AMERICAN_UNDOUBLED
+               or undoubled(singular(run)) in AMERICAN_UNDOUBLED
+               for word in plain_words(text) for run in LETTER_RUNS.findall(word.translate(LEETSPEAK)))
 
 
 def leetspeak_forms(text: str) -> tuple[str, ...]:
@@ -279,6 +307,8 @@ def spelling_keys(tag: str) -> tuple[str, ...]:
 def run_together_keys(tag: str) -> tuple[str, ...]:
     """The tag's spelling keys with its words read as one word typed whole (joined_as_one): for comparing it with a tag
     typed with fewer words. The same as spelling_keys for a tag of one word or whose words meet on no one letter."""
+    if len(typed_words(tag)) < 2:
+        return spelling_keys(tag)
     return keys_keeping(tag, frozenset(), run_together=True)
 
 
@@ -385,11 +415,15 @@ def number_apart(first: str, second: str) -> bool:
     words, others = typed_words(first), typed_words(second)
     if len(words) < 2 or len(words) != len(others):
         return False
+    def alike(a: str, b: str, reading=as_typed) -> bool:  # as typed, or as American English spells both
+        return any(folded_word(a, reading, american=american) == folded_word(b, reading, american=american)
+                   for american in (False, True))
+
     changed = []
     for index, (a, b) in enumerate(zip(words, others)):
-        if folded_word(a) == folded_word(b):
+        if alike(a, b):
             continue
-        if not any(folded_word(a, reading) == folded_word(b, reading) for reading in PLURAL_READINGS):
+        if not any(alike(a, b, reading) for reading in PLURAL_READINGS):
             return False
         changed.append(index)
     if not changed or changed == [len(words) - 1]:  # nothing, or the phrase's own number (`dining tables`)

@@ -30,7 +30,7 @@ from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, UMLAUTS, es_or_plain_singular, leetspeak_read, plain_words, singular, slip_distance, spelling_keys,
+    APOSTROPHES, UMLAUTS, es_or_plain_singular, key_pairs, leetspeak_read, plain_words, singular, slip_distance,
     typed, without_marks,
 )
 
@@ -171,11 +171,7 @@ def letters_as_compared(words: tuple[str, ...]) -> int:
 def one_slip_apart(first: str, second: str) -> bool:
     """Whether the closest spelling keys of the two tags differ by exactly one typing slip (spelling.slip_distance):
     one edit (OSA distance 1, in C), unless it is a letter replaced by one far from it on the keyboard."""
-    for a in spelling_keys(first):
-        for b in spelling_keys(second):
-            if OSA.distance(a, b) == 1 and slip_distance(a, b) == 1:
-                return True
-    return False
+    return any(OSA.distance(a, b) == 1 and slip_distance(a, b) == 1 for a, b in key_pairs(first, second))
 
 
 def word_splits(word: str) -> list[str]:
@@ -184,21 +180,28 @@ def word_splits(word: str) -> list[str]:
     return [f"{word[:cut]} {word[cut:]}" for cut in range(MIN_SPLIT_LETTERS, len(word) - MIN_SPLIT_LETTERS + 1)]
 
 
-def spelled_out(vocabulary: list[str], indices: Iterable[int], written_in_language, read_ahead=None) -> dict[int, str]:
-    """index -> the tag written as two words of the collection's language, for each one-word tag (of Latin letters)
-    that is no word of it but whose letters split into two that are: `bellcollar` is bell collar, typed without the
-    space. read_ahead: the collection's read_ahead (CanonicalRanks), so the splits' words are read
-    in one pass over the lists."""
-    splits = {}
-    for index in indices:
-        words = tag_words(vocabulary[index])
-        if words is not None and len(words) == 1 and not written_in_language(vocabulary[index]):
-            splits[index] = word_splits(words[0])
+def spelled_out(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language,
+                read_ahead=None) -> dict[tuple[int, int], str]:
+    """pair -> one tag of it written as two words of the collection's language, where one tag is a word of Latin letters
+    that is no word of it, the other two words, and the first's letters split into two words of the language, one of
+    them the other tag's in its place: `bellcollar` beside `belt collar` is bell collar, typed without the space. Not
+    `preson` beside `old person` (pre son shares no word with it). read_ahead: the collection's (CanonicalRanks), so
+    the splits' words are read in one pass over the lists."""
+    candidates = {}
+    for pair in pairs:
+        for one, other in (pair, pair[::-1]):
+            words, others = tag_words(vocabulary[one]), tag_words(vocabulary[other])
+            if words is None or others is None or len(words) != 1 or len(others) != 2:
+                continue
+            aligned = [split for split in word_splits(words[0])
+                       if any(part == word for part, word in zip(split.split(" "), others))]
+            if aligned and not written_in_language(vocabulary[one]):
+                candidates[pair] = aligned
     if read_ahead is not None:
-        read_ahead(split for candidates in splits.values() for split in candidates)
-    found = {index: next((split for split in candidates if written_in_language(split)), None)
-             for index, candidates in splits.items()}
-    return {index: split for index, split in found.items() if split is not None}
+        read_ahead(split for splits in candidates.values() for split in splits)
+    found = {pair: next((split for split in splits if written_in_language(split)), None)
+             for pair, splits in candidates.items()}
+    return {pair: split for pair, split in found.items() if split is not None}
 
 
 def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language=None,
@@ -229,18 +232,16 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
                         for word in reading}) if judged else {}
     is_word = {index: any(min(zipf[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
                for pair in judged for index in pair}
-    # A tag typed with its words run together (`bellcollar`, `redeyes`: no word of any list) is those words, not a
-    # slip of a word (`belt collar`, `3rd eye`: Danbooru's distinct tags; 5 of the 8 false slips of a word among its
-    # 2,987 most used general tags and their aliases, benchmarks/real_aliases.py); beside `belt collar`, two words.
-    # Asked of a tag of one word beside one of more (as spelling.run_together_keys reads a space left out).
-    beside_more = {one for pair in pairs for one, other in (pair, pair[::-1])
-                   if words[one] is not None and len(words[one]) == 1 and readings[other]
-                   and len(readings[other][0]) > 1}
-    run_together = {} if written_in_language is None else spelled_out(
-        vocabulary, sorted(beside_more), written_in_language, read_ahead)
     has_slip = {index: words[index] is not None and min(zipf[word] for word in words[index]) < SLIP_ZIPF
-                and index not in run_together for pair in judged for index in pair}
-    slip = {(a, b): (a, b) in judged and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
+                for pair in judged for index in pair}
+    # A tag typed with its words run together (`bellcollar`: no word of any list) beside a tag of those words but one
+    # (`belt collar`) is those words, not a slip of a word: two words (Danbooru's `neck bell` and `belt collar`; 4 of
+    # the 8 false slips of a word among its 2,987 most used general tags and their aliases,
+    # benchmarks/real_aliases.py). Asked of the pair, as spelling.run_together_keys reads a space left out.
+    run_together = {} if written_in_language is None else spelled_out(vocabulary, pairs, written_in_language,
+                                                                     read_ahead)
+    slip = {(a, b): (a, b) in judged and (a, b) not in run_together
+            and (is_word[a] and has_slip[b] or is_word[b] and has_slip[a]) for a, b in pairs}
     # Two words need no single slip: two slips that each spell a word of the language (`shirt lift` / `skirt lift`, a
     # letter far on the keyboard; `censored` / `uncensored`) are two words still more often than one slip is. Tags as
     # typed: read through leetspeak, a concept's leetspeak spelling and its typo that spells a word (`v4se` / `vas`,
@@ -249,7 +250,8 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     # wordfreq's lists, which no other pair needs).
     apart = {(a, b): written_in_language is not None and not slip[(a, b)] and words[a] is not None
              and words[b] is not None and max(letters_as_compared(words[a]), letters_as_compared(words[b])) >= min_letters
-             and all(index in run_together or written_in_language(vocabulary[index]) for index in (a, b))
+             and all(written_in_language(vocabulary[index]) or ((a, b) in run_together and len(words[index]) == 1)
+                     for index in (a, b))
              for a, b in pairs}
     return slip, apart
 
