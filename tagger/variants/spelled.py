@@ -9,7 +9,7 @@ case and full-width letters are told by each tag's own (`Tree` / `trees`: case +
 
 import unicodedata
 
-from tagger.variants.spelling import BRITISH, UNDONE, keys_keeping, typed_words
+from tagger.variants.spelling import BRITISH, UNDONE, keys_keeping, run_together_sides
 
 # Told apart by each tag's own form (case_of, compatibility_forms), not by leaving them out: every other difference is
 # read on the lower-case compatibility form (spelling.typed).
@@ -51,10 +51,10 @@ def undone(first: str, second: str) -> tuple[str, ...]:
     where they differ (case_of, compatibility_forms), and each of spelling.UNDONE that, left as typed, parts them."""
     own = [name for name, differs in ((CASE, case_of(first) != case_of(second)),
                                       (WIDTH, compatibility_forms(first) != compatibility_forms(second))) if differs]
-    words = len(typed_words(first)) - len(typed_words(second))
+    first_run_together, second_run_together = run_together_sides(first, second)
 
     def one_key(kept: frozenset) -> bool:
-        return bool(forms(first, kept, words > 0) & forms(second, kept, words < 0))
+        return bool(forms(first, kept, first_run_together) & forms(second, kept, second_run_together))
 
     # One key without the British reading (`travelling` / `traveling`: doubled letters): that reading is not named,
     # and every other difference is asked without it (with it, either fold alone joins them, and neither is named).

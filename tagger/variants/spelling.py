@@ -249,11 +249,12 @@ def folded_word(word: str, reading=as_typed, kept: frozenset = frozenset(), amer
     `colourr`, `colours`), but for the differences kept."""
     word = word if LEETSPEAK_READ in kept else word.translate(LEETSPEAK)
     word = reading(word)
-    word = word if DOUBLED in kept else DOUBLED_LETTERS.sub(r"\1", word)
+    word = word if DOUBLED in kept else undoubled(word)
     return in_american(word, doubles_undone=DOUBLED not in kept) if american else word
 
 
 def undoubled(word: str) -> str:
+    """The word with each run of a doubled letter read once."""
     return DOUBLED_LETTERS.sub(r"\1", word)
 
 
@@ -388,12 +389,19 @@ def key_pairs(first: str, second: str):
     """Each spelling key of one tag beside each of the other's; the tag typed with more words also read as one word
     typed whole (run_together_keys), where a space may have been left out (`ear ring` / `earring`)."""
     first_keys, second_keys = spelling_keys(first), spelling_keys(second)
-    words = len(typed_words(first)) - len(typed_words(second))
-    if words > 0:
+    first_run_together, second_run_together = run_together_sides(first, second)
+    if first_run_together:
         first_keys = tuple(dict.fromkeys(first_keys + run_together_keys(first)))
-    elif words < 0:
+    elif second_run_together:
         second_keys = tuple(dict.fromkeys(second_keys + run_together_keys(second)))
     return ((a, b) for a in first_keys for b in second_keys)
+
+
+def run_together_sides(first: str, second: str) -> tuple[bool, bool]:
+    """Which of two tags is also read as its words run together (run_together_keys): the one typed with more words,
+    where the other may have left a space out; neither where both have as many."""
+    words = len(typed_words(first)) - len(typed_words(second))
+    return words > 0, words < 0
 
 
 @lru_cache(maxsize=200_000)

@@ -30,8 +30,8 @@ from rapidfuzz.distance import OSA
 
 from tagger.errors import TaggerError
 from tagger.variants.spelling import (
-    APOSTROPHES, UMLAUTS, es_or_plain_singular, key_pairs, leetspeak_read, plain_words, singular, slip_distance,
-    typed, without_marks,
+    APOSTROPHES, UMLAUTS, es_or_plain_singular, key_pairs, leetspeak_read, singular, slip_distance, typed, typed_words,
+    without_marks,
 )
 
 # Measured on real words (benchmarks/spelling_slips.py, by the longer word's length): a slip of a word is found
@@ -61,8 +61,8 @@ OTHER_SCRIPTS = frozenset({"ar", "bg", "bn", "el", "fa", "he", "hi", "ja", "ko",
 def tag_words(tag: str) -> tuple[str, ...] | None:
     """The tag's words, casefolded and without marks (`Árbol_grande` -> árbol, grande -> arbol, grande); None
     for a tag with anything but Latin letters, separators and apostrophes (digits, other scripts, signs)."""
-    words = plain_words(typed(tag))
-    return tuple(words) if LATIN_TAG.match(" ".join(words)) else None
+    words = typed_words(tag)  # cached: every pair asks both its tags
+    return words if LATIN_TAG.match(" ".join(words)) else None
 
 
 WORD_ZIPF = 3.0  # a word: used at least once in a million words of some language (wordfreq's 'large' list where
