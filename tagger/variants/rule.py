@@ -105,9 +105,10 @@ class PairEvidence:
         and by a fair share. Whether one person types one spelling per image, or two people's tags are merged and half
         a concept's images carry two, is the collection's habit, read off its own pairs (median, and the spread under
         it, which look-alikes shown together, above it, do not widen: grouping.typing_habit); a pair linked by spelling
-        and typed together far beyond it is two things shown together (a table and the chairs around it under near names). The share is read as a count of the
-        rarer tag's images (binomial) beside the habit's own spread between pairs, at the rule's 2-4 for significance
-        and 0.2-0.4 for a fair share (of the images the habit leaves unshared)."""
+        and typed together far beyond it is two things shown together (a table and the chairs around it under near
+        names). The share is read as a count of the rarer tag's images (binomial) beside the habit's own spread
+        between pairs, at the rule's 2-4 for significance and 0.2-0.4 for a fair share (of the images the habit leaves
+        unshared)."""
         if self.typing_habit is None or self.rarer_images is None:
             return np.zeros(len(self.first))
         typical, spread = self.typing_habit
