@@ -10,10 +10,12 @@ Two sets of real pairs, both measured in one run, with both measures side by sid
 
 For each: the share reaching a spelling of 0.95, 0.8 and 0.6, and the share the rule would merge on spelling
 alone (spelled = ramp(spelling from 0.6 to 0.95), 0.6 x spelled >= min_score 0.5). A better measure keeps the
-first set and loses the second. The third row of each set adds the slip of a word (tagger/variants/words.py):
-one of the two words as typed is one slip from the other and a word of no language in wordfreq's lists, so the
-rule counts it as an undone plural. web2 holds many rare words (`lyery`, `arrie`) that wordfreq does not list:
-there a distinct word counts as a slip, which is the risk this row measures.
+first set and loses the second. The third and fourth rows of each set add the slip of a word
+(tagger/variants/words.py): one of the two words as typed is one slip from the other and a word of no language
+in wordfreq's lists (third row; fourth: a word of English, the vocabulary's language, and the other no word of
+English, as the variant step reads words in the collection's languages), so the rule counts it as an undone
+plural. web2 holds many rare words (`lyery`, `arrie`) that wordfreq does not list: there a distinct word counts as
+a slip, which is the risk these rows measure.
 The last table asks the slip of a word by the longer word's length, 3 and 4 letters included (web2's pairs of
 those lengths whole), for the rule's minimum length (tagger/variants/words.py, MIN_SLIP_LETTERS).
 
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tagger.variants.grouping import CombinedVariants  # noqa: E402
 from tagger.variants.rule import ramp  # noqa: E402
 from tagger.variants.spelling import key_similarity, spelling_key  # noqa: E402
-from tagger.variants.words import MIN_SLIP_LETTERS, slips_of_words  # noqa: E402
+from tagger.variants.words import MIN_SLIP_LETTERS, slip_links  # noqa: E402
 
 THRESHOLDS = (0.95, 0.8, 0.6)
 
@@ -79,10 +81,13 @@ def distinct_words(count: int | None, lengths=range(5, 100)) -> list[tuple[str, 
     return [(words[a], words[b]) for a, b in pairs[:count]]
 
 
-def slips_of_pairs(pairs: list[tuple[str, str]], min_letters: int = MIN_SLIP_LETTERS) -> list[bool]:
-    """Whether the second word of each pair is a slip of the first or the other way (tagger.variants.words)."""
+def slips_of_pairs(pairs: list[tuple[str, str]], min_letters: int = MIN_SLIP_LETTERS,
+                   languages: tuple[str, ...] = ()) -> list[bool]:
+    """Whether the second word of each pair is a slip of the first or the other way (tagger.variants.words), words
+    read in these languages (the collection's, as the variant step reads them; none: every language)."""
     vocabulary = [word for pair in pairs for word in pair]
-    of_words = slips_of_words(vocabulary, [(2 * i, 2 * i + 1) for i in range(len(pairs))], min_letters)
+    of_words = slip_links(vocabulary, [(2 * i, 2 * i + 1) for i in range(len(pairs))], min_letters=min_letters,
+                          languages=languages)[0]
     return [of_words[2 * i, 2 * i + 1] for i in range(len(pairs))]
 
 
@@ -131,12 +136,14 @@ def main() -> None:
             alone = sum(map(merged_alone, values)) / len(values)
             shares[name, label] = row[1]
             print(f"| {name} | {len(pairs):,} | {label} | " + " | ".join(f"{v:.3f}" for v in row) + f" | {alone:.3f} |")
-        # The rule today: slips, and a slip of a word counts as an undone plural (spelled = 1).
-        of_words = slips_of_pairs(pairs)
-        alone = [merged_alone(slips(*key)) or slip for key, slip in zip(keys, of_words)]
-        slip_share = sum(of_words) / len(pairs)
-        print(f"| {name} | {len(pairs):,} | slips + slip of a word ({slip_share:.3f} are) | – | – | – | "
-              f"{sum(alone) / len(pairs):.3f} |")
+        # The rule: slips, and a slip of a word counts as an undone plural (spelled = 1); its words read in every
+        # language, and in the vocabulary's (English: the variant step reads the collection's off its tags).
+        for languages, label in (((), "every language"), (("en",), "English")):
+            of_words = slips_of_pairs(pairs, languages=languages)
+            alone = [merged_alone(slips(*key)) or slip for key, slip in zip(keys, of_words)]
+            slip_share = sum(of_words) / len(pairs)
+            print(f"| {name} | {len(pairs):,} | slips + slip of a word in {label} ({slip_share:.3f} are) "
+                  f"| – | – | – | {sum(alone) / len(pairs):.3f} |")
     for label in ("plain edit distance", "slips"):
         true, false = (shares[name, label] for name in sets)
         print(f"{label}: at >= 0.8, true share / distinct share = {true / false:.2f}")

@@ -150,6 +150,33 @@ def test_a_slip_is_one_slip_from_a_word_of_some_language_and_itself_no_word():
     assert SLIP_ZIPF <= zipf["eosin"] < WORD_ZIPF  # a rare word: neither a word nor a slip, eosin / rosin says nothing
 
 
+def test_a_slip_is_judged_in_the_collections_languages():
+    """Where the collection's languages are known, a word is a word of one of them: a tag listed only in other
+    languages, one slip from a word of the collection, is a slip that spells a word elsewhere (`fenc`, Catalan, beside
+    `fence`) or that word in another language (`tabel`, Dutch for table): one concept either way. In a collection
+    written in Dutch too, `tabel` is a word of it, and two words of the language are no slip but two words. A word
+    listed in the collection's language under the word cut-off is neither (`gass`, English 2.4), and a word of
+    another language only is no word side (`tisch`, German, beside `tisc`)."""
+    from tagger.variants.canonical import CanonicalRanks
+    from tagger.variants.words import slip_links
+
+    dutch = ["hond", "kat", "boom", "lucht", "huis", "straat", "tafel", "stoel", "raam", "wolk", "water", "deur"]
+    asked = [("fence", "fenc"), ("table", "tabel"), ("grass", "gass"), ("tisch", "tisc"), ("window", "windw")]
+    found = {}
+    for name, tags in (("english", ENGLISH_TAGS), ("english and dutch", ENGLISH_TAGS + dutch)):
+        vocabulary = tags + ["fence", "fenc", "tabel", "gass", "tisch", "tisc", "windw"]
+        ranks = CanonicalRanks(vocabulary, [100] * len(vocabulary))
+        pairs = [(vocabulary.index(a), vocabulary.index(b)) for a, b in asked]
+        slip, apart = slip_links(vocabulary, pairs, ranks.written_in_language, languages=ranks.languages())
+        found[name] = (ranks.languages(), [(slip[pair], apart[pair]) for pair in pairs])
+    assert found["english"] == ({"en"}, [(True, False), (True, False), (False, False), (False, False), (True, False)])
+    assert found["english and dutch"] == ({"en", "nl"}, [(True, False), (False, True), (False, False), (False, False),
+                                                         (True, False)])
+    # Without the languages (slips_of_words), a word of any language is a word: `fenc` and `tabel` are no slips.
+    vocabulary = ["fence", "fenc", "table", "tabel"]
+    assert slips_of_words(vocabulary, [(0, 1), (2, 3)]) == {(0, 1): False, (2, 3): False}
+
+
 def test_a_missing_word_list_package_is_a_message_not_a_traceback(monkeypatch):
     monkeypatch.setitem(sys.modules, "wordfreq", None)  # import wordfreq raises ImportError
     with pytest.raises(TaggerError, match="pip install"):

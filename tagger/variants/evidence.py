@@ -249,7 +249,8 @@ def pair_slip_links(vocabulary: list[str], first: np.ndarray, second: np.ndarray
         if ranks is not None:  # two words are asked of every pair here: their words read in one pass
             ranks.read_ahead(vocabulary[index] for index in sorted({index for pair in pairs for index in pair}))
         slip, words = slip_links(vocabulary, pairs, None if ranks is None else ranks.written_in_language,
-                                 read_ahead=None if ranks is None else ranks.read_ahead)
+                                 read_ahead=None if ranks is None else ranks.read_ahead,
+                                 languages=() if ranks is None else ranks.languages())
         slips[asked], apart[asked] = [slip[pair] for pair in pairs], [words[pair] for pair in pairs]
     return slips, (None if ranks is None else apart.astype(np.float64))
 

@@ -33,8 +33,8 @@ PROBE_LEGEND = {"probe": "can the two tags' images be told apart? two tags: they
 # their likeness is no link by itself. Blank for groups of the DBSCAN baseline, which weighs no spelling.
 SPELLED_LEGEND = {"spelled": "what links the two spellings: the differences undone (case, full-width / ligature, "
                              "separators, accents, & for and, leetspeak, British spelling, doubled letters, plural), "
-                             "typo of a word "
-                             "(one slip; the other tag is no word of any language), near spelling (a few slips apart); "
+                             "typo of a word (one slip; the other tag is no word of the collection's languages), "
+                             "near spelling (a few slips apart); "
                              "or why spelling alone proposes nothing: two words (both words of the collection's "
                              "language), another number of a word (leg up / legs up), different numbers (1980s / "
                              "1990s: no link at all). Blank: no spelling link"}

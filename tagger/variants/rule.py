@@ -94,7 +94,7 @@ class PairEvidence:
 
     def spelled(self) -> np.ndarray:
         """The rule's spelling link, 0 to 1: the spelling similarity's ramp, or 1 for a slip of a word (`windw` /
-        `window` is as good a link as an undone plural: the other tag is a word of no language; see
+        `window` is as good a link as an undone plural: the other tag is no word of the collection's languages; see
         tagger.variants.words); 0 where the tags name different numbers (`1980s` / `1990s`)."""
         by_similarity = self.spelled_by_similarity()
         linked = by_similarity if self.slip is None else np.maximum(by_similarity, self.slip)

@@ -16,7 +16,7 @@ from tagger.variants.spelling import BRITISH, UNDONE, keys_keeping, run_together
 CASE = "case"
 WIDTH = "full-width / ligature"  # and the other compatibility forms NFKC reads as plain letters: ligatures (`ﬁ`)
 SAME_KEY = "same spelling key"  # one key, and no one difference needed (two undo the same letters)
-TYPO_OF_A_WORD = "typo of a word"  # rule.PairEvidence.slip: one slip, the other tag no word of any language
+TYPO_OF_A_WORD = "typo of a word"  # rule.PairEvidence.slip: one slip, the other no word of the collection's languages
 NEAR = "near spelling"  # a few slips apart (the spelling column says how near)
 TWO_WORDS = "two words"  # PairEvidence.words_apart: words of the collection's language, not proposed on spelling alone
 NUMBER_OF_A_WORD = "another number of a word"  # PairEvidence.number_apart: `leg up` / `legs up`

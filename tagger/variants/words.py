@@ -1,18 +1,21 @@
-"""Words of a language as spelling evidence: a tag one typing slip from a word, and itself a word of no language,
-is a slip of that word.
+"""Words of a language as spelling evidence: a tag one typing slip from a word of the collection's languages, and
+itself a word of none of them, is a slip of that word.
 
 Near spellings say different things on different pairs. `windw` / `window`, `buiding` / `building`, `long hiar` /
-`long hair`: one side is no word at all, so what else would it name? (Not `gass` / `grass`: `gass` is Norwegian.)
-`rod` / `road`, `cup` / `cap`, `white pants` / `white panties`: both are words, and two words one slip apart are more
-often two concepts (two slips that each spell a word, `shirt lift` / `skirt lift`, more often still). The spelling
-rule counts a slip from a word as much as an undone plural (PairEvidence.parts); a pair of two words, or of two
-non-words (names: `asuka` / `asuna`), keeps its plain spelling similarity, and two words of the collection's language
-(words_apart) are not proposed on it alone.
+`long hair`: one side is no word at all, so what else would it name? (Not `gass` / `grass`: `gass` is listed in
+English, at Zipf 2.4.) `rod` / `road`, `cup` / `cap`, `white pants` / `white panties`: both are words, and two words
+one slip apart are more often two concepts (two slips that each spell a word, `shirt lift` / `skirt lift`, more
+often still). The spelling rule counts a slip from a word as much as an undone plural (PairEvidence.parts); a pair of
+two words, or of two non-words (names: `asuka` / `asuna`), keeps its plain spelling similarity, and two words of the
+collection's language (words_apart) are not proposed on it alone.
 
-A word is a word of some language in wordfreq's lists (used at least once in a million words of text, Zipf
-3, in any of its 40-odd languages, so a translation, `tabel`, Dutch for table, is a word and not a slip of
-`table`); a slip is a word of none (under Zipf 1.5 in every list: text holds slips too, but rarely); a rare
-word between the two (`eosin`) is neither, and its pair keeps its plain spelling similarity. wordfreq lists words
+A word is a word of one of the collection's languages (CanonicalRanks.languages, read off its tags) in wordfreq's
+lists: used at least once in a million words of text there (Zipf 3); a slip is a word of none of them (under Zipf
+1.5 in each: text holds slips too, but rarely); a rare word between the two (`eosin`) is neither, and its pair keeps
+its plain spelling similarity. A tag listed only in languages the collection does not write, one slip from a word of
+one it does, is a slip that spells a word elsewhere (`fenc`, Catalan, beside `fence`) or that word in another
+language (`tabel`, Dutch for table): one concept either way. Where the collection's languages are not known
+(slips_of_words; a collection in another script) every language of the lists counts, all 40-odd. wordfreq lists words
 down to Zipf 1 for 21 languages (English, German, French, Spanish, Dutch, ...); for the other 21 (Danish, Turkish,
 Vietnamese, ...) only from Zipf 3, so there a word rarer than that counts as no word. Only tags of Latin letters
 are judged (slips are counted on a QWERTY keyboard; the word may be typed in leetspeak, `gra55` for grass, and its slip
@@ -24,7 +27,7 @@ an acronym or a name as much as a slip.
 
 import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 from rapidfuzz.distance import OSA
 
@@ -73,24 +76,27 @@ WORD_ZIPF = 3.0  # a word: used at least once in a million words of some languag
 # (benchmarks/spelling_slips.py), 1.5 counted 7 misspellings for each distinct pair, "under 3" 4.
 SLIP_ZIPF = 1.5
 
-# word -> its highest Zipf frequency over the lists (0: listed nowhere); words asked are remembered, so that a
+# word -> {language: its Zipf frequency there, where SLIP_ZIPF or more}; words asked are remembered, so that a
 # second call (grouping asks for evidence again for the pairs across groups) reads no list again.
-_ZIPF: dict[str, float] = {}
+_LEVELS: dict[str, dict[str, float]] = {}
+
+
+def language_levels(words: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Each word's (casefolded, without marks) Zipf frequency in each of wordfreq's languages whose list holds it at
+    SLIP_ZIPF or more (below it, no decision changes: a word listed there is a slip as much as one listed nowhere),
+    from a language's 'large' list where it has one, its 'small' one otherwise; empty where no list holds it so."""
+    words = set(words)
+    wanted = {word for word in words if word not in _LEVELS}  # not `- _LEVELS.keys()`: that walks every word read
+    if wanted:
+        found = zipf_by_language(wanted, SLIP_ZIPF)
+        _LEVELS.update((word, found.get(word, {})) for word in wanted)
+    return {word: _LEVELS[word] for word in words}
 
 
 def listed_zipf(words: Iterable[str]) -> dict[str, float]:
-    """Each word's (casefolded, without marks) highest Zipf frequency in wordfreq's languages, from its 'large'
-    list where it has one, its 'small' one otherwise; 0 where no list holds it at SLIP_ZIPF or more (below it, no
-    decision changes: a word listed there is a slip as much as one listed nowhere)."""
-    words = set(words)
-    wanted = {word for word in words if word not in _ZIPF}  # not `- _ZIPF.keys()`: that walks every word read
-    if wanted:
-        found: dict[str, float] = {}
-        for _, zipf, hits in listed_hits(wanted, SLIP_ZIPF):
-            for word in hits:
-                found[word] = max(found.get(word, 0.0), zipf)
-        _ZIPF.update((word, found.get(word, 0.0)) for word in wanted)
-    return {word: _ZIPF[word] for word in words}
+    """Each word's highest Zipf frequency over wordfreq's languages (language_levels); 0 where no list holds it at
+    SLIP_ZIPF or more."""
+    return {word: max(levels.values(), default=0.0) for word, levels in language_levels(words).items()}
 
 
 def zipf_by_language(words: Iterable[str], down_to: float = WORD_ZIPF) -> dict[str, dict[str, float]]:
@@ -205,8 +211,8 @@ def spelled_out(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written
 
 
 def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_in_language=None,
-               min_letters: int = MIN_SLIP_LETTERS,
-               read_ahead=None) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
+               min_letters: int = MIN_SLIP_LETTERS, read_ahead=None,
+               languages: Collection[str] = ()) -> tuple[dict[tuple[int, int], bool], dict[tuple[int, int], bool]]:
     """For each pair (indices into vocabulary), what its one slip says, judged once: (a slip of a word: every word of
     one tag at WORD_ZIPF or more, as typed or with its leetspeak undone (leetspeak_words), a word of the other, as
     typed, under SLIP_ZIPF, the two one slip apart; two words: both tags written in the collection's language, `white
@@ -217,7 +223,8 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
     written_in_language: CanonicalRanks.written_in_language (every word a word of one of the collection's languages);
     None: two words are not asked (all false), nor whether a tag is words typed without their space (spelled_out:
     `bellcollar` is no slip of `belt collar` but bell collar, two words of the language beside it; read_ahead, the
-    collection's, reads their words in one pass)."""
+    collection's, reads their words in one pass). languages: the collection's (CanonicalRanks.languages), in which
+    both sides' words are read; empty: every language's lists."""
     pairs = list(pairs)
     words = {index: tag_words(vocabulary[index]) for pair in pairs for index in pair}
     # The word side may be typed in leetspeak (`gra55` is grass, and `grss` a slip of it, as of `grass`); the slip side
@@ -228,11 +235,18 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
               if readings[a] and readings[b] and (words[a] is not None or words[b] is not None)
               and max(letters_as_compared(readings[a][0]), letters_as_compared(readings[b][0])) >= min_letters
               and one_slip_apart(vocabulary[a], vocabulary[b])}
-    zipf = listed_zipf({word for a, b in judged for index in (a, b) for reading in readings[index]
-                        for word in reading}) if judged else {}
-    is_word = {index: any(min(zipf[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
+    levels = language_levels({word for a, b in judged for index in (a, b) for reading in readings[index]
+                              for word in reading}) if judged else {}
+    zipf = {word: max(by_language.values(), default=0.0) for word, by_language in levels.items()}
+    # Words read in the collection's languages where they are known (the module): `fenc`, Catalan, beside `fence` is
+    # a slip of it in an English collection. Measured on real English words (benchmarks/spelling_slips.py): 50.2% of
+    # codespell's misspellings and 4.1% of distinct words one edit apart are slips so, 49.0% and 4.8% read in every
+    # language.
+    home = {word: max((level for language, level in by_language.items() if language in languages), default=0.0)
+            for word, by_language in levels.items()} if languages else zipf
+    is_word = {index: any(min(home[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
                for pair in judged for index in pair}
-    has_slip = {index: words[index] is not None and min(zipf[word] for word in words[index]) < SLIP_ZIPF
+    has_slip = {index: words[index] is not None and min(home[word] for word in words[index]) < SLIP_ZIPF
                 for pair in judged for index in pair}
     # A tag typed with its words run together (`bellcollar`: no word of any list) beside a tag of those words but one
     # (`belt collar`) is those words, not a slip of a word: two words (Danbooru's `neck bell` and `belt collar`; 4 of
