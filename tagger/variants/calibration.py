@@ -43,18 +43,18 @@ SMALLER_SETS = "(the smaller sets)"  # the sets with fewer than MIN_BLOCK_PAIRS 
 # scenes_correlated (39 of 39 true, the smallest of the sets where every pair was; 1,086 of 1,086 over the suite, on
 # synthetic images and features: coco128's tags have too few images for the images to confirm a merge), spelling only
 # on together_nearspell (32 of 39: look-alike classes shown together, one renamed to the other's plural; 35 of 41 on
-# nearspell, 610 of 610 elsewhere), the slip of a word on nearslip (3 of 17, where look-alike
-# classes are renamed to a slip of each other's name; 63 of 63 elsewhere), near misses on midscale_attribute (7 of
-# 14; 107 of 163 over the suite, 87 of 126 over the sets with fewer than 10; members joined through another member
+# nearspell, 603 of 603 elsewhere), the slip of a word on nearslip (3 of 17, where look-alike
+# classes are renamed to a slip of each other's name; 73 of 73 elsewhere), near misses on midscale_attribute (7 of
+# 14; 104 of 160 over the suite, 86 of 125 over the sets with fewer than 10; members joined through another member
 # count here),
 # pairs near in spelling that the images tell apart on scenes_signature (0 of 47), pairs spelled alike under the near
 # misses on danbooru (2 of 22, `white pants` / `white panties` among them, two words of the language near in spelling,
 # and `legs up` / `leg up`, a word before the last in another number;
-# 2 of 10 on reposts: misspellings such as `gass` true, `shirt lift` / `skirt lift` and `car` / `cat` not; 35 of 69
+# 2 of 10 on reposts: misspellings such as `gass` true, `shirt lift` / `skirt lift` and `car` / `cat` not; 32 of 66
 # over the suite), pairs alike and never together on shared (0 of 48; 41 of 76 on
 # translations), pairs spelled alike and typed together beyond the collection's habit on together_nearspell (0 of 11,
 # the only set with such pairs). Held out (fitted without each seed), 1,086 of the 1,086 pairs given 0.9-1 were true,
-# 677 of 690 at 0.7-0.9, 58 of 84 at 0.5-0.7 and 320 of 1,286 under 0.5 (each kind is given its worst set's share, so
+# 670 of 683 at 0.7-0.9, 29 of 46 at 0.5-0.7 and 353 of 1,328 under 0.5 (each kind is given its worst set's share, so
 # on most sets a kind is truer than its confidence says). A pair is shown as each member against its group's
 # canonical, so the canonical's rule (tagger.variants.canonical) decides which pairs are fitted. Why six seeds, and
 # the fit's whole printout: benchmarks/README.md.
