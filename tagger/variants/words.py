@@ -68,9 +68,9 @@ def tag_words(tag: str) -> tuple[str, ...] | None:
     return words if LATIN_TAG.match(" ".join(words)) else None
 
 
-WORD_ZIPF = 3.0  # a word: used at least once in a million words of some language (wordfreq's 'large' list where
-# a language has one, else its 'small' one: listed_zipf)
-# A slip: used fewer than about 3 times in 100 million words of every language (Zipf 1.5). Not "unlisted": text
+WORD_ZIPF = 3.0  # a word: used at least once in a million words of one of the collection's languages (of any, where
+# they are not known; wordfreq's 'large' list where a language has one, else its 'small' one: language_levels)
+# A slip: used fewer than about 3 times in 100 million words of each (Zipf 1.5). Not "unlisted": text
 # holds slips too (`buiding` 1.3, `sqaure` 1.5 in English), and rare words (`eosin` 1.9, `noose` 3.0) are what a
 # word must not be taken for: on codespell's misspellings and distinct web2 words one slip apart
 # (benchmarks/spelling_slips.py), 1.5 counted 7 misspellings for each distinct pair, "under 3" 4.
