@@ -237,13 +237,12 @@ def slip_links(vocabulary: list[str], pairs: Iterable[tuple[int, int]], written_
               and one_slip_apart(vocabulary[a], vocabulary[b])}
     levels = language_levels({word for a, b in judged for index in (a, b) for reading in readings[index]
                               for word in reading}) if judged else {}
-    zipf = {word: max(by_language.values(), default=0.0) for word, by_language in levels.items()}
-    # Words read in the collection's languages where they are known (the module): `fenc`, Catalan, beside `fence` is
-    # a slip of it in an English collection. Measured on real English words (benchmarks/spelling_slips.py): 50.2% of
-    # codespell's misspellings and 4.1% of distinct words one edit apart are slips so, 49.0% and 4.8% read in every
-    # language.
-    home = {word: max((level for language, level in by_language.items() if language in languages), default=0.0)
-            for word, by_language in levels.items()} if languages else zipf
+    # Words read in the collection's languages where they are known (the module), else in every language: `fenc`,
+    # Catalan, beside `fence` is a slip of it in an English collection. Measured on real English words
+    # (benchmarks/spelling_slips.py): 50.2% of codespell's misspellings and 4.1% of distinct words one edit apart are
+    # slips so, 49.0% and 4.8% read in every language.
+    home = {word: max((level for language, level in by_language.items() if not languages or language in languages),
+                      default=0.0) for word, by_language in levels.items()}
     is_word = {index: any(min(home[word] for word in reading) >= WORD_ZIPF for reading in readings[index])
                for pair in judged for index in pair}
     has_slip = {index: words[index] is not None and min(home[word] for word in words[index]) < SLIP_ZIPF
